@@ -1,0 +1,315 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gofrs/flock"
+)
+
+// Spending is what a Client (and every Client sharing its BudgetFile) has
+// spent, in whole asset units.
+type Spending struct {
+	// Spent is the total of completed payments.
+	Spent string
+	// Reserved is the total of payments in flight: reserved before
+	// signing, not yet answered by the server.
+	Reserved string
+	// Payments is the number of completed payments.
+	Payments int
+	// Hosts is Spent per URL host.
+	Hosts map[string]string
+}
+
+// maxBudgetFile bounds the size of a budget file read back.
+const maxBudgetFile = 16 << 20
+
+// reservationTTL is how long a reservation that was neither committed nor
+// released (its process died) stays reserved before it is folded into the
+// spent total. Either way it counts against the budgets, since the
+// authorization may have been settled; the TTL only keeps the file tidy,
+// and is long so that a slow approval or a slow server never sees its
+// reservation folded.
+const reservationTTL = 24 * time.Hour
+
+// ledgerState is the spending record, as stored in a budget file.
+type ledgerState struct {
+	Version  int                    `json:"version"`
+	Spent    decimal                `json:"spent"`
+	Payments int                    `json:"payments"`
+	Hosts    map[string]decimal     `json:"hosts,omitempty"`
+	Reserved map[string]reservation `json:"reserved,omitempty"`
+}
+
+// reservation is a price set aside for a payment in flight.
+type reservation struct {
+	Amount  decimal   `json:"amount"`
+	Host    string    `json:"host"`
+	Expires time.Time `json:"expires"`
+}
+
+// usage returns what is spent or reserved in total and on host.
+func (s *ledgerState) usage(host string) usage {
+	u := usage{total: s.Spent, host: s.Hosts[host]}
+	for _, r := range s.Reserved {
+		u.total = u.total.Add(r.Amount)
+		if r.Host == host {
+			u.host = u.host.Add(r.Amount)
+		}
+	}
+	return u
+}
+
+// spend moves an amount into the spent totals.
+func (s *ledgerState) spend(amount decimal, host string) {
+	s.Spent = s.Spent.Add(amount)
+	if s.Hosts == nil {
+		s.Hosts = map[string]decimal{}
+	}
+	s.Hosts[host] = s.Hosts[host].Add(amount)
+	s.Payments++
+}
+
+// foldStale counts reservations long expired as spent and reports whether
+// it changed anything.
+func (s *ledgerState) foldStale(now time.Time) bool {
+	changed := false
+	for id, r := range s.Reserved {
+		if now.After(r.Expires) {
+			s.spend(r.Amount, r.Host)
+			delete(s.Reserved, id)
+			changed = true
+		}
+	}
+	return changed
+}
+
+// ledger keeps the spending of a Client, in memory or in a budget file
+// shared with other processes. Every operation runs under mu and, with a
+// file, under an exclusive advisory lock on path+".lock"; the file is
+// replaced atomically (write to a temporary file, then rename).
+type ledger struct {
+	mu   sync.Mutex
+	path string
+	lock *flock.Flock
+	mem  ledgerState
+	now  func() time.Time
+}
+
+func newLedger(path string, now func() time.Time) (*ledger, error) {
+	l := &ledger{path: path, now: now}
+	if path == "" {
+		return l, nil
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("go402: budget file %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, fmt.Errorf("go402: budget file %s: %w", path, err)
+	}
+	l.path = abs
+	l.lock = flock.New(abs+".lock", flock.SetPermissions(0o600))
+	// Read it once now, so that a corrupt file is reported by New.
+	if err := l.view(context.Background(), func(*ledgerState) {}); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// update runs fn on the current state and stores the result if fn returns
+// nil (or if stale reservations were folded).
+func (l *ledger) update(ctx context.Context, fn func(*ledgerState) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.path == "" {
+		l.mem.foldStale(l.now())
+		return ignoreNoChange(fn(&l.mem))
+	}
+	if err := l.lock.Lock(); err != nil {
+		return fmt.Errorf("go402: locking budget file %s: %w", l.path, err)
+	}
+	defer func() { _ = l.lock.Unlock() }()
+	st, err := l.load()
+	if err != nil {
+		return err
+	}
+	folded := st.foldStale(l.now())
+	ferr := fn(st)
+	if ferr != nil && !folded {
+		return ignoreNoChange(ferr)
+	}
+	if err := l.store(st); err != nil {
+		return err
+	}
+	return ignoreNoChange(ferr)
+}
+
+// errNoChange is returned by an update function that changed nothing.
+var errNoChange = errors.New("no change")
+
+func ignoreNoChange(err error) error {
+	if errors.Is(err, errNoChange) {
+		return nil
+	}
+	return err
+}
+
+// view runs fn on the current state without changing it.
+func (l *ledger) view(ctx context.Context, fn func(*ledgerState)) error {
+	return l.update(ctx, func(st *ledgerState) error {
+		fn(st)
+		return errNoChange
+	})
+}
+
+func (l *ledger) load() (*ledgerState, error) {
+	st := &ledgerState{Version: 1}
+	f, err := os.Open(l.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("go402: budget file: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxBudgetFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("go402: budget file: %w", err)
+	}
+	if len(data) > maxBudgetFile {
+		return nil, fmt.Errorf("go402: budget file %s is larger than %d bytes", l.path, maxBudgetFile)
+	}
+	if len(data) == 0 {
+		return st, nil
+	}
+	if err := json.Unmarshal(data, st); err != nil {
+		return nil, fmt.Errorf("go402: budget file %s is corrupt (refusing to pay): %w", l.path, err)
+	}
+	if st.Version != 1 {
+		return nil, fmt.Errorf("go402: budget file %s has unknown version %d", l.path, st.Version)
+	}
+	return st, nil
+}
+
+func (l *ledger) store(st *ledgerState) error {
+	st.Version = 1
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("go402: encoding budget file: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(l.path), "."+filepath.Base(l.path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("go402: writing budget file: %w", err)
+	}
+	name := tmp.Name()
+	_, err = tmp.Write(append(data, '\n'))
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(name, l.path)
+	}
+	if err != nil {
+		_ = os.Remove(name)
+		return fmt.Errorf("go402: writing budget file: %w", err)
+	}
+	return nil
+}
+
+// usage returns what is spent or reserved, in total and on host.
+func (l *ledger) usage(ctx context.Context, host string) (usage, error) {
+	var u usage
+	err := l.view(ctx, func(st *ledgerState) { u = st.usage(host) })
+	return u, err
+}
+
+// reserve sets amount aside on host if check, given the usage at that
+// moment, lets it. It returns the reservation id, or check's refusal.
+func (l *ledger) reserve(ctx context.Context, amount decimal, host string, expires time.Time, check func(usage) *PolicyError) (string, *PolicyError, error) {
+	id, err := newReservationID()
+	if err != nil {
+		return "", nil, err
+	}
+	var refusal *PolicyError
+	err = l.update(ctx, func(st *ledgerState) error {
+		if refusal = check(st.usage(host)); refusal != nil {
+			return errNoChange
+		}
+		if st.Reserved == nil {
+			st.Reserved = map[string]reservation{}
+		}
+		st.Reserved[id] = reservation{Amount: amount, Host: host, Expires: expires}
+		return nil
+	})
+	if refusal != nil {
+		return "", refusal, nil
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	return id, nil, nil
+}
+
+// commit counts a reservation as spent.
+func (l *ledger) commit(ctx context.Context, id string) error {
+	return l.update(ctx, func(st *ledgerState) error {
+		r, ok := st.Reserved[id]
+		if !ok {
+			return errNoChange // already folded as stale: counted
+		}
+		delete(st.Reserved, id)
+		st.spend(r.Amount, r.Host)
+		return nil
+	})
+}
+
+// release drops a reservation: the payment did not happen.
+func (l *ledger) release(ctx context.Context, id string) error {
+	return l.update(ctx, func(st *ledgerState) error {
+		if _, ok := st.Reserved[id]; !ok {
+			return errNoChange
+		}
+		delete(st.Reserved, id)
+		return nil
+	})
+}
+
+// spending reports the state for people.
+func (l *ledger) spending(ctx context.Context) (Spending, error) {
+	var s Spending
+	err := l.view(ctx, func(st *ledgerState) {
+		reserved := decimal{}
+		for _, r := range st.Reserved {
+			reserved = reserved.Add(r.Amount)
+		}
+		s = Spending{Spent: st.Spent.String(), Reserved: reserved.String(), Payments: st.Payments, Hosts: map[string]string{}}
+		for h, v := range st.Hosts {
+			s.Hosts[h] = v.String()
+		}
+	})
+	return s, err
+}
+
+func newReservationID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("go402: reservation id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}

@@ -1,0 +1,456 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/go402/go402/evm"
+	"github.com/go402/go402/x402"
+)
+
+// DefaultMaxBodyBuffer is the largest request body without GetBody that is
+// buffered so that it can be sent again with the payment.
+const DefaultMaxBodyBuffer = 8 << 20
+
+// Config configures a [Client]. Signer is required; every other field has a
+// documented default.
+type Config struct {
+	// Signer pays EVM "exact" payments: its address is the payer.
+	Signer evm.Signer
+	// Networks gives asset symbols and decimals, for the policy and for
+	// display. If nil, evm.DefaultNetworks().
+	Networks *evm.Networks
+	// Policy limits what is paid. The zero Policy pays anything payable.
+	Policy Policy
+	// Prefer orders the options the policy allows; the first is paid. It
+	// returns a negative number when a is preferred to b, as for
+	// slices.SortFunc. If nil, [Cheapest]: the lowest price in whole units
+	// first, ties kept in the server's order.
+	Prefer func(a, b Option) int
+	// Base sends the requests. If nil, http.DefaultTransport.
+	Base http.RoundTripper
+	// MaxBodyBuffer is the largest request body without GetBody that is
+	// buffered for the paid retry. If zero, DefaultMaxBodyBuffer.
+	MaxBodyBuffer int64
+	// Logger receives debug logs (never keys, signatures or payment
+	// headers). If nil, logs are discarded.
+	Logger *slog.Logger
+	// Now returns the current time. If nil, time.Now.
+	Now func() time.Time
+}
+
+// Client pays for HTTP resources that answer 402 Payment Required, within
+// its [Policy]. It is an http.RoundTripper; use [Client.HTTPClient] for an
+// *http.Client. It is safe for concurrent use.
+type Client struct {
+	base    http.RoundTripper
+	nets    *evm.Networks
+	exact   *evm.ExactClient
+	addr    common.Address
+	payer   string // addr as hex, for receipts
+	policy  *policy
+	prefer  func(a, b Option) int
+	ledger  *ledger
+	log     *slog.Logger
+	now     func() time.Time
+	maxBody int64
+}
+
+// New validates cfg and returns a Client.
+func New(cfg Config) (*Client, error) {
+	if cfg.Signer == nil {
+		return nil, errors.New("go402: client: a Signer is required")
+	}
+	c := &Client{base: cfg.Base, nets: cfg.Networks, prefer: cfg.Prefer, log: cfg.Logger, now: cfg.Now, maxBody: cfg.MaxBodyBuffer}
+	if c.base == nil {
+		c.base = http.DefaultTransport
+	}
+	if c.nets == nil {
+		c.nets = evm.DefaultNetworks()
+	}
+	if c.prefer == nil {
+		c.prefer = Cheapest
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.log = c.log.With("component", "client")
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.maxBody <= 0 {
+		c.maxBody = DefaultMaxBodyBuffer
+	}
+	var err error
+	if c.exact, err = evm.NewExactClient(evm.ExactClientConfig{Signer: cfg.Signer, Now: c.now}); err != nil {
+		return nil, err
+	}
+	c.addr = cfg.Signer.Address()
+	c.payer = c.addr.Hex()
+	if c.policy, err = compilePolicy(cfg.Policy); err != nil {
+		return nil, err
+	}
+	if c.ledger, err = newLedger(cfg.Policy.BudgetFile, c.now); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// HTTPClient returns a new *http.Client that sends its requests through c.
+func (c *Client) HTTPClient() *http.Client { return &http.Client{Transport: c} }
+
+// Address returns the payer's address.
+func (c *Client) Address() common.Address { return c.addr }
+
+// Spending reports what was spent so far: by this Client, or, with a
+// BudgetFile, by every Client sharing the file.
+func (c *Client) Spending(ctx context.Context) (Spending, error) {
+	return c.ledger.spending(ctx)
+}
+
+// hasPayment reports whether a request already carries a payment.
+func hasPayment(h http.Header) bool {
+	return h.Get(x402.HeaderPaymentSignature) != "" || h.Get(x402.HeaderXPayment) != ""
+}
+
+// RoundTrip sends req. If the answer is 402 with x402 payment requirements,
+// it chooses an option the policy allows, reserves its price against the
+// budgets, signs the payment and sends req once more with it
+// (PAYMENT-SIGNATURE for v2 servers, X-PAYMENT for v1). The response to a
+// paid request carries a [Receipt]: see [ReceiptFromResponse].
+//
+// A request that already carries a payment header is sent as it is and
+// never paid again. A 402 without x402 requirements is returned as it is.
+// The errors are a *PolicyError (nothing was signed), a *PaymentError
+// wrapping ErrPaymentRejected (the server answered the paid request with
+// 402), or errors wrapping ErrNoPayableOption, ErrInvalidPaymentRequired,
+// ErrBodyNotReplayable or the transport's error.
+//
+// req is not modified. Its body is replayed through req.GetBody or, if
+// that is nil, buffered up to Config.MaxBodyBuffer.
+func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
+	if hasPayment(req.Header) {
+		return c.base.RoundTrip(req)
+	}
+	first, body, err := c.prepareBody(req)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.base.RoundTrip(first)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusPaymentRequired {
+		return resp, nil
+	}
+	off, err := readOffer(resp)
+	if errors.Is(err, ErrNotX402) {
+		return resp, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !body.replayable {
+		return nil, fmt.Errorf("%w: %s asks for payment and the body is larger than %d bytes", ErrBodyNotReplayable, redact(req.URL), c.maxBody)
+	}
+	return c.pay(req, off, body)
+}
+
+// body says how to send a request body again.
+type body struct {
+	replayable bool
+	get        func() (io.ReadCloser, error) // nil when there is no body
+}
+
+// prepareBody returns the request to send first and how to replay its
+// body. A body without GetBody is buffered, up to c.maxBody; a larger one
+// is streamed and cannot be replayed. req.Body is closed on error.
+func (c *Client) prepareBody(req *http.Request) (*http.Request, body, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return req, body{replayable: true}, nil
+	}
+	if req.GetBody != nil {
+		return req, body{replayable: true, get: req.GetBody}, nil
+	}
+	buf, err := io.ReadAll(io.LimitReader(req.Body, c.maxBody+1))
+	if err != nil {
+		_ = req.Body.Close()
+		return nil, body{}, fmt.Errorf("go402: reading the request body: %w", err)
+	}
+	out := req.Clone(req.Context())
+	if int64(len(buf)) > c.maxBody {
+		out.Body = restoredBody{io.MultiReader(bytes.NewReader(buf), req.Body), req.Body}
+		return out, body{}, nil
+	}
+	_ = req.Body.Close()
+	get := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+	out.Body, _ = get()
+	out.GetBody = get
+	return out, body{replayable: true, get: get}, nil
+}
+
+// hostKey is the per-host budget key of a URL: its host and port.
+func hostKey(u *url.URL) string { return strings.ToLower(u.Host) }
+
+// redact renders a URL for logs and errors without its query, fragment and
+// user info, which may hold secrets.
+func redact(u *url.URL) string {
+	r := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+	return r.String()
+}
+
+// choice is the outcome of applying the policy to an offer.
+type choice struct {
+	options []Option     // every payable option, in preference order
+	allowed []Option     // those the policy allows, in preference order
+	refusal *PolicyError // the most relevant refusal, if none is allowed
+}
+
+// choose applies the policy to the payable options of off, with the
+// budgets checked against what is spent or reserved now.
+func (c *Client) choose(ctx context.Context, off *offer, host string) (*choice, error) {
+	opts, err := c.options(off)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(opts, c.prefer)
+	u, err := c.ledger.usage(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	ch := &choice{options: opts}
+	for i := range opts {
+		if pe := c.policy.check(&opts[i], u); pe != nil {
+			ch.refusal = moreRelevant(ch.refusal, pe)
+			continue
+		}
+		ch.allowed = append(ch.allowed, opts[i])
+	}
+	return ch, nil
+}
+
+// quote builds the Quote of an option of off.
+func (c *Client) quote(req *http.Request, off *offer, o *Option) Quote {
+	oc := *o
+	return Quote{URL: req.URL.String(), Option: &oc, Resource: off.resourceFor(o.index), StatusCode: http.StatusPaymentRequired}
+}
+
+// pay chooses, reserves, approves, signs and sends the paid request.
+func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, error) {
+	ctx := req.Context()
+	host := hostKey(req.URL)
+	c.log.DebugContext(ctx, "payment required", "url", redact(req.URL), "version", off.version, "options", len(off.accepts))
+	ch, err := c.choose(ctx, off, host)
+	if err != nil {
+		return nil, err
+	}
+	// Reserve the first allowed option whose price still fits: another
+	// payment may have used the budget since choose looked.
+	refusal := ch.refusal
+	var chosen *Option
+	var resID string
+	for i := range ch.allowed {
+		o := &ch.allowed[i]
+		id, pe, err := c.reserve(ctx, o, host)
+		if err != nil {
+			return nil, err
+		}
+		if pe != nil {
+			refusal = moreRelevant(refusal, pe)
+			continue
+		}
+		chosen, resID = o, id
+		break
+	}
+	if chosen == nil {
+		c.log.DebugContext(ctx, "payment refused by policy", "url", redact(req.URL), "rule", refusal.Rule, "price", refusal.Price)
+		return nil, refusal
+	}
+	// From here the reservation must be settled one way or the other.
+	settle := func(spent bool) {
+		if resID == "" {
+			return
+		}
+		bg := context.WithoutCancel(ctx)
+		var err error
+		if spent {
+			err = c.ledger.commit(bg, resID)
+		} else {
+			err = c.ledger.release(bg, resID)
+		}
+		if err != nil {
+			c.log.DebugContext(ctx, "updating the budget failed", "spent", spent, "err", err)
+		}
+	}
+	if c.policy.approve != nil {
+		if err := c.policy.approve(ctx, c.quote(req, off, chosen)); err != nil {
+			settle(false)
+			oc := *chosen
+			return nil, &PolicyError{Rule: RuleApproval, Price: chosen.Price, Option: &oc, Err: err}
+		}
+	}
+	name, value, err := c.sign(ctx, off, chosen)
+	if err != nil {
+		settle(false)
+		return nil, err
+	}
+	c.log.DebugContext(ctx, "paying", "url", redact(req.URL), "network", chosen.Requirements.Network, "price", chosen.Price, "payTo", chosen.Requirements.PayTo, "version", off.version)
+	receipt := &Receipt{Option: *chosen, Payer: c.payer}
+	resp, delivered, err := c.sendPaid(req, b, name, value, receipt)
+	if err != nil {
+		// Only a payment that never left is certainly unspent; one that
+		// may have reached the server may be settled by it.
+		settle(delivered)
+		return nil, fmt.Errorf("go402: sending the paid request to %s: %w", redact(req.URL), err)
+	}
+	sr := settlementFrom(resp.Header)
+	receipt.Settlement = sr
+	if sr != nil && sr.Payer != "" {
+		receipt.Payer = sr.Payer
+	}
+	pending := sr != nil && sr.ErrorReason == x402.ReasonSettlementPending
+	switch {
+	case resp.StatusCode == http.StatusPaymentRequired:
+		pe := rejection(resp, sr)
+		oc := *chosen
+		pe.Option = &oc
+		settle(pending || delivered)
+		c.log.DebugContext(ctx, "payment rejected", "url", redact(req.URL), "reason", pe.Reason)
+		return nil, pe
+	case sr != nil && !sr.Success && !pending:
+		// The server reports that the settlement failed.
+		settle(false)
+	default:
+		// Settled, pending, or served: the server holds a valid
+		// authorization and did not refuse it.
+		settle(true)
+	}
+	c.log.DebugContext(ctx, "paid", "url", redact(req.URL), "status", resp.StatusCode, "price", chosen.Price, "settled", sr != nil && sr.Success)
+	return resp, nil
+}
+
+// reserve sets the price of o aside against the budgets. An option whose
+// price is unknown (no money limit is set, or the policy would have
+// refused it) is not counted.
+func (c *Client) reserve(ctx context.Context, o *Option, host string) (string, *PolicyError, error) {
+	if !o.priced {
+		return "", nil, nil
+	}
+	return c.ledger.reserve(ctx, o.whole, host, c.now().Add(reservationTTL), func(u usage) *PolicyError {
+		return c.policy.check(o, u)
+	})
+}
+
+// sign creates the payment header for o: its name and value.
+func (c *Client) sign(ctx context.Context, off *offer, o *Option) (string, string, error) {
+	// Sign the server's own entry, not the copy handed to callbacks.
+	req := off.accepts[o.index]
+	obj, err := c.exact.CreatePayload(ctx, off.version, req)
+	if err != nil {
+		return "", "", fmt.Errorf("go402: signing the payment: %w", err)
+	}
+	if off.version == x402.V1 {
+		v1 := off.v1[o.index]
+		h, err := x402.EncodeXPayment(&x402.PaymentPayloadV1{X402Version: x402.V1, Scheme: v1.Scheme, Network: v1.Network, Payload: obj})
+		if err != nil {
+			return "", "", fmt.Errorf("go402: encoding X-PAYMENT: %w", err)
+		}
+		return x402.HeaderXPayment, h, nil
+	}
+	res := off.resource
+	h, err := x402.EncodePaymentSignature(&x402.PaymentPayload{X402Version: x402.V2, Resource: &res, Accepted: req, Payload: obj, Extensions: off.extensions})
+	if err != nil {
+		return "", "", fmt.Errorf("go402: encoding PAYMENT-SIGNATURE: %w", err)
+	}
+	return x402.HeaderPaymentSignature, h, nil
+}
+
+// sendPaid sends a clone of req with the payment header. A transport error
+// is retried once with the same header (never a new payment) when the
+// method is idempotent or the body can be replayed. delivered reports
+// whether a failed request may have reached the server.
+func (c *Client) sendPaid(req *http.Request, b body, name, value string, receipt *Receipt) (resp *http.Response, delivered bool, err error) {
+	ctx := req.Context()
+	retry := b.replayable && ctx.Err() == nil
+	for attempt := 0; ; attempt++ {
+		r := req.Clone(context.WithValue(ctx, receiptKey{}, receipt))
+		r.Header.Set(name, value)
+		r.Body, r.GetBody = nil, b.get
+		if b.get != nil {
+			if r.Body, err = b.get(); err != nil {
+				return nil, delivered, fmt.Errorf("replaying the request body: %w", err)
+			}
+		} else if req.Body == http.NoBody {
+			r.Body = http.NoBody
+		}
+		resp, err = c.base.RoundTrip(r)
+		if err == nil {
+			resp.Request = r
+			return resp, delivered, nil
+		}
+		if !neverSent(err) {
+			delivered = true
+		}
+		if attempt > 0 || !retry || ctx.Err() != nil {
+			return nil, delivered, err
+		}
+		c.log.DebugContext(ctx, "paid request failed, resending the same payment", "url", redact(req.URL), "err", err)
+	}
+}
+
+// neverSent reports whether a transport error shows that the request did
+// not leave: the connection could not be established.
+func neverSent(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns)
+}
+
+// settlementFrom decodes PAYMENT-RESPONSE or, failing that,
+// X-PAYMENT-RESPONSE; nil if neither is present and valid.
+func settlementFrom(h http.Header) *x402.SettleResponse {
+	for _, name := range []string{x402.HeaderPaymentResponse, x402.HeaderXPaymentResponse} {
+		if v := h.Get(name); v != "" {
+			if sr, err := x402.DecodePaymentResponse(v); err == nil {
+				return sr
+			}
+		}
+	}
+	return nil
+}
+
+// rejection builds the PaymentError of a 402 answer to a paid request and
+// closes its body.
+func rejection(resp *http.Response, sr *x402.SettleResponse) *PaymentError {
+	pe := &PaymentError{StatusCode: resp.StatusCode, Settlement: sr}
+	if sr != nil {
+		pe.Reason, pe.Message = sr.ErrorReason, sr.ErrorMessage
+	}
+	var msg string
+	if off, err := readOffer(resp); err == nil {
+		msg = off.errMsg
+	} else if errors.Is(err, ErrNotX402) {
+		drainClose(resp.Body)
+	}
+	switch {
+	case pe.Reason == "" && looksLikeReason(msg):
+		pe.Reason = x402.Reason(msg)
+	case pe.Message == "" && msg != string(pe.Reason):
+		pe.Message = msg
+	}
+	return pe
+}

@@ -1,0 +1,63 @@
+// Package client is the buyer's side of x402: an http.RoundTripper that pays
+// for resources answering 402 Payment Required, for Go programs and AI
+// agents that spend on their owner's behalf.
+//
+// # Paying
+//
+// A [Client] sends a request; if the server answers 402 with x402 payment
+// requirements (the PAYMENT-REQUIRED header of x402 v2, or the JSON body of
+// a v1 server), it picks one of the options it can pay (scheme "exact" on
+// an EVM network, signed by [Config.Signer]), checks it against its
+// [Policy], signs an EIP-3009 authorization and sends the request once more
+// with the payment. The response carries a [Receipt]:
+//
+//	signer, err := client.LoadKeyFromEnv("GO402_KEY")
+//	c, err := client.New(client.Config{
+//		Signer: signer,
+//		Policy: client.Policy{MaxPerRequest: "$0.01", Budget: "$1", BudgetFile: "spend.json"},
+//	})
+//	resp, err := c.HTTPClient().Get("https://api.example.com/weather")
+//	if r, ok := client.ReceiptFromResponse(resp); ok && r.Settlement != nil {
+//		fmt.Println("paid", r.Option.Price, "in transaction", r.Settlement.Transaction)
+//	}
+//
+// [Client.Quote] tells what a request would cost, and whether the policy
+// would pay it, without signing anything.
+//
+// # Policy and budgets
+//
+// Every rule of the [Policy] is checked before anything is signed; a
+// refusal is a [*PolicyError] naming the rule and the price. Money limits
+// are exact decimals in whole units of the asset paid, compared without
+// floats.
+//
+// The price of the chosen option is reserved against the budgets
+// atomically (under a mutex and, with [Policy.BudgetFile], an advisory file
+// lock shared by every process using the file) before signing, so that
+// concurrent payments never exceed a budget. The reservation becomes spent
+// when the server answers the paid request with anything but a refusal,
+// and is released only when the payment certainly did not happen: the
+// policy's approval callback or signing failed, the server answered 402
+// again (the payment was rejected or its settlement failed, reported as a
+// [*PaymentError] wrapping [ErrPaymentRejected]), its PAYMENT-RESPONSE
+// reports a failed settlement, or the connection could not be made.
+// A settlement reported as pending counts as spent, and so does a paid
+// request lost to a network error after it may have reached the server:
+// the server holds a valid authorization it may still settle.
+//
+// # Retries
+//
+// A request is paid at most once: the paid request is a clone of the
+// original with the payment header, sent once; its body is replayed through
+// GetBody or buffered up front. If the paid request fails in transport, it
+// is sent once more with the same signed header, never a new payment. A
+// request that already carries PAYMENT-SIGNATURE or X-PAYMENT is passed
+// through untouched.
+//
+// # Keys
+//
+// [LoadKeyFromEnv] reads a hex private key from an environment variable,
+// [LoadKeystore] decrypts a go-ethereum keystore file. Any [evm.Signer]
+// works, including remote ones. Nothing in this package logs keys,
+// signatures or payment headers, and logs are at Debug level only.
+package client

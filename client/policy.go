@@ -1,0 +1,325 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/go402/go402/x402"
+)
+
+// Policy limits what a [Client] pays. Every rule is checked before anything
+// is signed; the zero Policy pays any option the client can sign, with no
+// limit.
+//
+// Money limits (MaxPerRequest, Budget, BudgetPerHost) are prices in whole
+// units of the asset paid: "$0.10" and "0.10" mean 0.10 of whatever token is
+// paid (go402's default assets are dollar stablecoins), "0.10 USDC" means
+// 0.10 and only in assets whose symbol is USDC. Comparisons are exact
+// decimal arithmetic, never floats.
+type Policy struct {
+	// MaxPerRequest is the highest price of one payment, such as "$0.10".
+	// Empty means no per-payment ceiling.
+	MaxPerRequest string
+	// Budget is the most this Client may spend in total, counting every
+	// other Client that shares BudgetFile. Empty means no total limit.
+	Budget string
+	// BudgetPerHost is the most that may be spent on one URL host (host
+	// and port, as in URL.Host). Empty means no per-host limit.
+	BudgetPerHost string
+	// BudgetFile, if set, is a JSON file where spending is kept across runs
+	// and shared between processes; access is serialised with an advisory
+	// lock on BudgetFile + ".lock". If empty, spending is counted in memory
+	// for the life of the Client.
+	BudgetFile string
+	// AllowNetworks are the networks that may be paid on, as CAIP-2 ids or
+	// patterns ("eip155:8453", "eip155:*"); v1 names such as "base" are
+	// accepted too. Empty means any.
+	AllowNetworks []x402.Network
+	// AllowAssets are the token contract addresses that may be paid in
+	// (any letter case). Empty means any asset. Either way, an asset that
+	// Config.Networks does not know (its decimals, hence its price, are
+	// unknown) is refused while a money limit is set ([RuleUnknownAsset]);
+	// without limits it is paid, priced with extra.decimals if the server
+	// gives them.
+	AllowAssets []string
+	// AllowPayTo are the recipient addresses that may be paid (any letter
+	// case). Empty means any.
+	AllowPayTo []string
+	// Approve, if set, is called for the option about to be paid, after
+	// every other rule passed and its price was reserved against the
+	// budgets, just before signing. A non-nil error refuses the payment
+	// (a *PolicyError with Rule "approval" wrapping it). It may be called
+	// concurrently and must honour ctx. [Client.Quote] does not call it.
+	Approve func(ctx context.Context, q Quote) error
+}
+
+// Policy rules, as found in PolicyError.Rule.
+const (
+	RuleMaxPerRequest = "max-per-request"
+	RuleBudget        = "budget"
+	RuleBudgetPerHost = "budget-per-host"
+	RuleNetwork       = "network"
+	RuleAsset         = "asset"
+	RulePayTo         = "payto"
+	RuleApproval      = "approval"
+	// RuleUnknownAsset refuses an asset that the client's Networks registry
+	// does not know (so its decimals, and thus its price, are unknown)
+	// while a money limit is set.
+	RuleUnknownAsset = "unknown-asset"
+)
+
+// ruleRank orders refusals by relevance: when no option is allowed, the
+// refusal of the option that passed the most rules is reported.
+func ruleRank(rule string) int {
+	switch rule {
+	case RuleNetwork:
+		return 0
+	case RuleAsset:
+		return 1
+	case RulePayTo:
+		return 2
+	case RuleUnknownAsset:
+		return 3
+	case RuleMaxPerRequest:
+		return 4
+	case RuleBudgetPerHost:
+		return 5
+	case RuleBudget:
+		return 6
+	}
+	return 7 // RuleApproval
+}
+
+// PolicyError is a payment refused by the [Policy]. Nothing was signed.
+//
+//	var pe *client.PolicyError
+//	if errors.As(err, &pe) && pe.Rule == client.RuleBudget { ... }
+type PolicyError struct {
+	// Rule is the rule that refused: one of the Rule constants.
+	Rule string
+	// Price is the refused option's price, such as "0.05 USDC".
+	Price string
+	// Limit is the configured limit for the money rules, such as "0.01".
+	Limit string
+	// Spent is, for the budget rules, what was already spent or reserved
+	// when the payment was refused.
+	Spent string
+	// Option is the refused option.
+	Option *Option
+	// Err is the cause: the approval callback's error, or what the rule
+	// found ("network eip155:1 is not allowed").
+	Err error
+}
+
+// Error implements error, naming the rule and the price:
+//
+//	go402: payment refused by policy max-per-request: price 0.05 USDC exceeds 0.01
+func (e *PolicyError) Error() string {
+	var b strings.Builder
+	b.WriteString("go402: payment refused by policy ")
+	b.WriteString(e.Rule)
+	b.WriteString(": price ")
+	b.WriteString(e.Price)
+	switch e.Rule {
+	case RuleMaxPerRequest:
+		if e.Limit != "" {
+			b.WriteString(" exceeds " + e.Limit)
+		}
+	case RuleBudget, RuleBudgetPerHost:
+		if e.Limit != "" {
+			what := "budget"
+			if e.Rule == RuleBudgetPerHost {
+				what = "budget for this host"
+			}
+			b.WriteString(" exceeds what is left of the " + what + " " + e.Limit)
+			if e.Spent != "" {
+				b.WriteString(" (" + e.Spent + " spent)")
+			}
+		}
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns Err.
+func (e *PolicyError) Unwrap() error { return e.Err }
+
+// limit is a parsed money limit.
+type limit struct {
+	text  string // canonical, for messages
+	unit  string // "", "USD" (any asset) or an asset symbol
+	value decimal
+}
+
+func parseLimit(field, s string) (*limit, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	p, err := x402.ParsePrice(s)
+	if err != nil {
+		return nil, fmt.Errorf("go402: Policy.%s: %w", field, err)
+	}
+	return &limit{text: p.String(), unit: p.Unit, value: decimalFromPrice(p)}, nil
+}
+
+// appliesTo reports whether the limit can be compared with a price in an
+// asset with this symbol.
+func (l *limit) appliesTo(symbol string) bool {
+	return l.unit == "" || l.unit == "USD" || strings.EqualFold(l.unit, symbol)
+}
+
+// policy is a validated Policy.
+type policy struct {
+	maxPer, budget, perHost *limit
+	networks                []x402.Network
+	assets, payTo           map[common.Address]bool
+	approve                 func(context.Context, Quote) error
+}
+
+func compilePolicy(p Policy) (*policy, error) {
+	c := &policy{approve: p.Approve}
+	var err error
+	if c.maxPer, err = parseLimit("MaxPerRequest", p.MaxPerRequest); err != nil {
+		return nil, err
+	}
+	if c.budget, err = parseLimit("Budget", p.Budget); err != nil {
+		return nil, err
+	}
+	if c.perHost, err = parseLimit("BudgetPerHost", p.BudgetPerHost); err != nil {
+		return nil, err
+	}
+	for _, n := range p.AllowNetworks {
+		n = n.Canonical()
+		if _, err := x402.ParseNetworkPattern(string(n)); err != nil {
+			return nil, fmt.Errorf("go402: Policy.AllowNetworks: %w", err)
+		}
+		c.networks = append(c.networks, n)
+	}
+	if c.assets, err = addressSet("AllowAssets", p.AllowAssets); err != nil {
+		return nil, err
+	}
+	if c.payTo, err = addressSet("AllowPayTo", p.AllowPayTo); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func addressSet(field string, list []string) (map[common.Address]bool, error) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	m := make(map[common.Address]bool, len(list))
+	for _, s := range list {
+		a, ok := parseAddress(strings.TrimSpace(s))
+		if !ok {
+			return nil, fmt.Errorf("go402: Policy.%s: %q is not a 0x-prefixed 20-byte hex address", field, s)
+		}
+		m[a] = true
+	}
+	return m, nil
+}
+
+// hasMoneyLimit reports whether any limit needs the price of an option.
+func (p *policy) hasMoneyLimit() bool {
+	return p.maxPer != nil || p.budget != nil || p.perHost != nil
+}
+
+// usage is what was spent or reserved when an option is evaluated.
+type usage struct {
+	total, host decimal
+}
+
+// check applies every rule but approval to o, with the budgets checked
+// against u. It returns nil if o may be paid.
+func (p *policy) check(o *Option, u usage) *PolicyError {
+	refuse := func(rule string, format string, args ...any) *PolicyError {
+		oc := *o
+		pe := &PolicyError{Rule: rule, Price: o.Price, Option: &oc}
+		if format != "" {
+			pe.Err = fmt.Errorf(format, args...)
+		}
+		return pe
+	}
+	req := &o.Requirements
+	if len(p.networks) > 0 {
+		ok := false
+		for _, pat := range p.networks {
+			if req.Network.Matches(pat) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return refuse(RuleNetwork, "network %s is not allowed", req.Network)
+		}
+	}
+	if p.assets != nil && !p.assets[o.asset] {
+		return refuse(RuleAsset, "asset %s is not allowed", o.asset.Hex())
+	}
+	if p.payTo != nil && !p.payTo[o.payTo] {
+		return refuse(RulePayTo, "recipient %s is not allowed", o.payTo.Hex())
+	}
+	if !o.known && p.hasMoneyLimit() {
+		return refuse(RuleUnknownAsset, "asset %s on %s is not in the client's networks registry, so its price cannot be checked against the limits", o.asset.Hex(), req.Network)
+	}
+	if l := p.maxPer; l != nil {
+		if !l.appliesTo(o.Asset.Symbol) {
+			return p.symbolMismatch(refuse(RuleMaxPerRequest, ""), l, o)
+		}
+		if o.whole.Cmp(l.value) > 0 {
+			pe := refuse(RuleMaxPerRequest, "")
+			pe.Limit = l.text
+			return pe
+		}
+	}
+	if l := p.perHost; l != nil {
+		if pe := p.checkBudget(refuse(RuleBudgetPerHost, ""), l, o, u.host); pe != nil {
+			return pe
+		}
+	}
+	if l := p.budget; l != nil {
+		if pe := p.checkBudget(refuse(RuleBudget, ""), l, o, u.total); pe != nil {
+			return pe
+		}
+	}
+	return nil
+}
+
+func (p *policy) symbolMismatch(pe *PolicyError, l *limit, o *Option) *PolicyError {
+	pe.Limit = l.text
+	pe.Err = fmt.Errorf("the limit is in %s, the price in %s", l.unit, symbolOrAddress(o))
+	return pe
+}
+
+// checkBudget returns pe filled in if o's price does not fit in l after
+// spent, and nil if it fits.
+func (p *policy) checkBudget(pe *PolicyError, l *limit, o *Option, spent decimal) *PolicyError {
+	if !l.appliesTo(o.Asset.Symbol) {
+		return p.symbolMismatch(pe, l, o)
+	}
+	if spent.Add(o.whole).Cmp(l.value) <= 0 {
+		return nil
+	}
+	pe.Limit = l.text
+	pe.Spent = spent.String()
+	return pe
+}
+
+// moreRelevant returns the refusal to report of a and b; a wins ties, so
+// refusals should be offered in order of preference.
+func moreRelevant(a, b *PolicyError) *PolicyError {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	case ruleRank(b.Rule) > ruleRank(a.Rule):
+		return b
+	}
+	return a
+}

@@ -1,0 +1,148 @@
+package contracts
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+)
+
+// TestArtifactsFresh rebuilds the artifacts from src/ with the locked npm
+// dependencies into a temporary directory and fails if they differ from the
+// committed ones. Without node/npm or registry access it skips loudly, unless
+// $CI is set, in which case it fails.
+func TestArtifactsFresh(t *testing.T) {
+	for _, tool := range []string{"node", "npm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			skipOrFail(t, "%s not found in PATH: %v", tool, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+
+	// Work on a copy so that concurrent runs never share a node_modules.
+	dir := t.TempDir()
+	for _, name := range []string{"package.json", "package-lock.json", "build.mjs"} {
+		copyFile(t, name, filepath.Join(dir, name))
+	}
+	srcs, err := filepath.Glob(filepath.Join("src", "*.sol"))
+	if err != nil || len(srcs) == 0 {
+		t.Fatalf("no Solidity sources in src/ (err=%v)", err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "src"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range srcs {
+		copyFile(t, src, filepath.Join(dir, src))
+	}
+
+	npm := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund", "--prefer-offline")
+	npm.Dir = dir
+	if out, err := npm.CombinedOutput(); err != nil {
+		skipOrFail(t, "npm ci failed (registry unreachable?): %v\n%s", err, out)
+	}
+
+	outDir := filepath.Join(dir, "out")
+	build := exec.CommandContext(ctx, "node", "build.mjs", outDir)
+	build.Dir = dir
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("node build.mjs: %v\n%s", err, out)
+	}
+
+	for _, name := range []string{"TestUSDC.abi.json", "TestUSDC.bin"} {
+		want, err := os.ReadFile(filepath.Join(outDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join("artifacts", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("artifacts/%s is stale: it differs from a fresh build of src/; run `make contracts` and commit the result", name)
+		}
+	}
+}
+
+func skipOrFail(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := "contracts freshness check NOT RUN: " + format
+	if os.Getenv("CI") != "" {
+		t.Fatalf(msg+" (CI is set, so this is an error)", args...)
+	}
+	t.Skipf("!!!!!!!! "+msg, args...)
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEmbeddedArtifacts(t *testing.T) {
+	code := TestUSDCBytecode()
+	if len(code) < 1000 {
+		t.Fatalf("bytecode is only %d bytes", len(code))
+	}
+	code[0] ^= 0xff
+	if TestUSDCBytecode()[0] == code[0] {
+		t.Fatal("TestUSDCBytecode returned shared memory")
+	}
+
+	a := TestUSDCParsedABI()
+	if !strings.Contains(TestUSDCABI(), `"transferWithAuthorization"`) {
+		t.Fatal("ABI JSON lacks transferWithAuthorization")
+	}
+
+	// Both EIP-3009 overloads of each function, by their selectors.
+	wantSigs := []string{
+		"transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)",
+		"transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)",
+		"receiveWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)",
+		"receiveWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)",
+		"cancelAuthorization(address,bytes32,uint8,bytes32,bytes32)",
+		"cancelAuthorization(address,bytes32,bytes)",
+		"authorizationState(address,bytes32)",
+		"DOMAIN_SEPARATOR()",
+		"version()",
+		"name()",
+		"symbol()",
+		"decimals()",
+		"mint(address,uint256)",
+		"balanceOf(address)",
+		"owner()",
+	}
+	for _, sig := range wantSigs {
+		if _, err := a.MethodById(crypto.Keccak256([]byte(sig))[:4]); err != nil {
+			t.Errorf("ABI lacks %s: %v", sig, err)
+		}
+	}
+	for _, ev := range []string{"AuthorizationUsed", "AuthorizationCanceled", "Transfer", "Approval"} {
+		if _, ok := a.Events[ev]; !ok {
+			t.Errorf("ABI lacks event %s", ev)
+		}
+	}
+	for _, e := range []string{"AuthorizationNotYetValid", "AuthorizationExpired", "AuthorizationAlreadyUsed", "InvalidSignature", "CallerNotPayee"} {
+		if _, ok := a.Errors[e]; !ok {
+			t.Errorf("ABI lacks error %s", e)
+		}
+	}
+	var ctor []string
+	for _, in := range a.Constructor.Inputs {
+		ctor = append(ctor, in.Type.String())
+	}
+	if got := strings.Join(ctor, ","); got != "string,string,string,address" {
+		t.Errorf("constructor inputs (%s), want (string,string,string,address)", got)
+	}
+}

@@ -1,0 +1,209 @@
+package devnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/params"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/go402/go402/contracts"
+)
+
+// mintGas is the gas limit of the start-up mint transactions; a first mint
+// to a fresh account uses about 70,000.
+const mintGas = 100_000
+
+// deployToken deploys TestUSDC (deployer nonce 0) and mints TokenBalance to
+// every funded account (nonces 1..n). All transactions are submitted before
+// anything is mined, so they normally land in block 1 together.
+func (d *Devnet) deployToken(ctx context.Context) error {
+	ctorArgs, err := d.tokenABI.Pack("", d.token.Name, d.token.Symbol, d.token.Version, d.deployer.addr)
+	if err != nil {
+		return fmt.Errorf("devnet: pack token constructor: %w", err)
+	}
+	code := append(contracts.TestUSDCBytecode(), ctorArgs...)
+	deployGas, err := d.client.EstimateGas(ctx, ethereum.CallMsg{From: d.deployer.addr, Data: code})
+	if err != nil {
+		return fmt.Errorf("devnet: estimate token deployment gas: %w", err)
+	}
+	tip, feeCap := d.fees()
+	txs := []*types.DynamicFeeTx{{
+		ChainID: d.ChainID(), Nonce: 0, GasTipCap: tip, GasFeeCap: feeCap,
+		Gas: deployGas + deployGas/10, Data: code,
+	}}
+	if d.cfg.TokenBalance.Sign() > 0 {
+		for _, a := range d.accounts {
+			data, err := d.tokenABI.Pack("mint", a.addr, d.cfg.TokenBalance)
+			if err != nil {
+				return fmt.Errorf("devnet: pack mint: %w", err)
+			}
+			txs = append(txs, &types.DynamicFeeTx{
+				ChainID: d.ChainID(), Nonce: uint64(len(txs)), GasTipCap: tip, GasFeeCap: feeCap,
+				Gas: mintGas, To: &d.token.Address, Data: data,
+			})
+		}
+	}
+
+	signer := types.LatestSignerForChainID(d.chainID)
+	key := d.deployer.privateKey()
+	signed := make([]*types.Transaction, 0, len(txs))
+	hashes := make([]common.Hash, 0, len(txs))
+	for _, inner := range txs {
+		tx, err := types.SignNewTx(key, signer, inner)
+		if err != nil {
+			return fmt.Errorf("devnet: sign start-up transaction: %w", err)
+		}
+		signed = append(signed, tx)
+		hashes = append(hashes, tx.Hash())
+	}
+	// Straight into the pool, synchronously, so that the whole batch is
+	// executable before the first block is sealed.
+	for i, err := range d.eth.TxPool().Add(signed, true) {
+		if err != nil {
+			return fmt.Errorf("devnet: add start-up transaction %d: %w", i, err)
+		}
+	}
+	d.minePending()
+
+	// Check every start-up receipt, reading whole blocks (a lookup per hash
+	// would scan the block body each time).
+	receipts := make(map[common.Hash]*types.Receipt, len(hashes))
+	head := d.eth.BlockChain().CurrentBlock().Number.Int64()
+	for n := int64(1); n <= head; n++ {
+		rs, err := d.client.BlockReceipts(ctx, rpc.BlockNumberOrHashWithNumber(rpc.BlockNumber(n)))
+		if err != nil {
+			return fmt.Errorf("devnet: read start-up receipts of block %d: %w", n, err)
+		}
+		for _, r := range rs {
+			receipts[r.TxHash] = r
+		}
+	}
+	for i, h := range hashes {
+		r, ok := receipts[h]
+		switch {
+		case !ok:
+			return fmt.Errorf("devnet: start-up transaction %d (%s) was not mined", i, h)
+		case r.Status != types.ReceiptStatusSuccessful:
+			return fmt.Errorf("devnet: start-up transaction %d (%s) reverted", i, h)
+		case i == 0 && r.ContractAddress != d.token.Address:
+			return fmt.Errorf("devnet: token deployed at %s, expected %s", r.ContractAddress, d.token.Address)
+		}
+	}
+	return nil
+}
+
+// fees returns a tip and fee cap that get a transaction into the next blocks.
+func (d *Devnet) fees() (tip, feeCap *big.Int) {
+	tip = big.NewInt(params.GWei)
+	baseFee := d.eth.BlockChain().CurrentBlock().BaseFee
+	if baseFee == nil {
+		baseFee = big.NewInt(params.InitialBaseFee)
+	}
+	feeCap = new(big.Int).Add(new(big.Int).Mul(baseFee, big.NewInt(2)), tip)
+	return tip, feeCap
+}
+
+// WaitMined waits until the transaction is mined and returns its receipt
+// (which may have a failed status). It polls the in-process chain every few
+// milliseconds, unlike bind.WaitMined which polls once a second.
+func (d *Devnet) WaitMined(ctx context.Context, txHash common.Hash) (*types.Receipt, error) {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		r, err := d.client.TransactionReceipt(ctx, txHash)
+		if err == nil {
+			return r, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("devnet: waiting for %s: %w (last lookup: %w)", txHash, ctx.Err(), err)
+		case <-d.stop:
+			return nil, fmt.Errorf("devnet: waiting for %s: %w", txHash, ErrClosed)
+		case <-t.C:
+		}
+	}
+}
+
+// ErrClosed is returned by operations on a closed Devnet.
+var ErrClosed = errors.New("devnet: closed")
+
+// Mint mints amount atomic units of the test token to `to`, as the owner,
+// and waits until the transaction is mined.
+func (d *Devnet) Mint(ctx context.Context, to common.Address, amount *big.Int) error {
+	data, err := d.tokenABI.Pack("mint", to, amount)
+	if err != nil {
+		return fmt.Errorf("devnet: pack mint: %w", err)
+	}
+	hash, err := d.sendAsDeployer(ctx, data)
+	if err != nil {
+		return fmt.Errorf("devnet: mint: %w", err)
+	}
+	r, err := d.WaitMined(ctx, hash)
+	if err != nil {
+		return fmt.Errorf("devnet: mint: %w", err)
+	}
+	if r.Status != types.ReceiptStatusSuccessful {
+		return fmt.Errorf("devnet: mint transaction %s reverted", hash)
+	}
+	return nil
+}
+
+// sendAsDeployer signs and sends a call to the token from the deployer.
+func (d *Devnet) sendAsDeployer(ctx context.Context, data []byte) (common.Hash, error) {
+	d.deployMu.Lock()
+	defer d.deployMu.Unlock()
+	select {
+	case <-d.stop:
+		return common.Hash{}, ErrClosed
+	default:
+	}
+	nonce, err := d.client.PendingNonceAt(ctx, d.deployer.addr)
+	if err != nil {
+		return common.Hash{}, fmt.Errorf("nonce: %w", err)
+	}
+	gas, err := d.client.EstimateGas(ctx, ethereum.CallMsg{From: d.deployer.addr, To: &d.token.Address, Data: data})
+	if err != nil {
+		return common.Hash{}, fmt.Errorf("estimate gas: %w", err)
+	}
+	tip, feeCap := d.fees()
+	tx, err := types.SignNewTx(d.deployer.privateKey(), types.LatestSignerForChainID(d.chainID), &types.DynamicFeeTx{
+		ChainID: d.ChainID(), Nonce: nonce, GasTipCap: tip, GasFeeCap: feeCap,
+		Gas: gas + gas/10, To: &d.token.Address, Data: data,
+	})
+	if err != nil {
+		return common.Hash{}, fmt.Errorf("sign: %w", err)
+	}
+	if err := d.client.SendTransaction(ctx, tx); err != nil {
+		return common.Hash{}, fmt.Errorf("send: %w", err)
+	}
+	return tx.Hash(), nil
+}
+
+// BalanceOf returns the test token balance of addr, in atomic units, at the
+// latest block.
+func (d *Devnet) BalanceOf(ctx context.Context, addr common.Address) (*big.Int, error) {
+	data, err := d.tokenABI.Pack("balanceOf", addr)
+	if err != nil {
+		return nil, fmt.Errorf("devnet: pack balanceOf: %w", err)
+	}
+	out, err := d.client.CallContract(ctx, ethereum.CallMsg{To: &d.token.Address, Data: data}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("devnet: balanceOf(%s): %w", addr, err)
+	}
+	vals, err := d.tokenABI.Unpack("balanceOf", out)
+	if err != nil {
+		return nil, fmt.Errorf("devnet: unpack balanceOf: %w", err)
+	}
+	bal, ok := vals[0].(*big.Int)
+	if !ok {
+		return nil, fmt.Errorf("devnet: balanceOf returned %T", vals[0])
+	}
+	return bal, nil
+}

@@ -1,0 +1,23 @@
+// Package evm implements the x402 `exact` payment scheme on EVM chains over
+// EIP-3009 transferWithAuthorization: the payer signs an EIP-712
+// TransferWithAuthorization message for a token such as USDC, and the
+// facilitator submits it on chain, paying the gas.
+//
+// This package owns the chain-facing building blocks the scheme is made of:
+//
+//   - EIP-712 hashing specialised for EIP-3009 ([Domain], [DomainCache],
+//     [Authorization], [TransferWithAuthorizationDigest]), equal to the
+//     generic EIP-712 encoding but without its reflection and allocations;
+//   - 65-byte r‖s‖v EOA signatures as x402 carries them ([Signature],
+//     [ParseSignature], [RecoverSigner]), with the same malleability rules
+//     (low s, EIP-2) the token contracts enforce;
+//   - signers for the paying side ([Signer], [PrivateKeySigner],
+//     [SignAuthorization]);
+//   - settlement transaction sending for the facilitator ([Sender]): gas
+//     estimation, EIP-1559 fees, a nonce manager that keeps many transactions
+//     in flight from one key, and receipt polling with a deadline.
+//
+// Values that cross the chain seam are go-ethereum types: common.Address,
+// common.Hash and *big.Int, never strings. Nothing in this package logs or
+// formats a private key.
+package evm

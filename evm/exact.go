@@ -1,0 +1,238 @@
+package evm
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/go402/go402/x402"
+)
+
+// SchemeExact is the name of the x402 "exact" scheme.
+const SchemeExact = "exact"
+
+// maxClientValiditySeconds caps how long an authorization the client signs
+// stays valid, whatever maxTimeoutSeconds the server asks for.
+const maxClientValiditySeconds = 3600
+
+// validAfterSkew is how far in the past a client dates validAfter, so that
+// a payment is valid at once even on a chain whose clock lags (reference: 600 s).
+const validAfterSkew = 600 * time.Second
+
+// ExactPayload is the payload object of an "exact" EVM payment over EIP-3009:
+// a signature and the authorization it signs, all as strings on the wire.
+type ExactPayload struct {
+	Signature     string                    `json:"signature"`
+	Authorization ExactPayloadAuthorization `json:"authorization"`
+}
+
+// ExactPayloadAuthorization is the wire form of an EIP-3009 authorization:
+// addresses as hex, integers as decimal strings, the nonce as 0x-hex.
+type ExactPayloadAuthorization struct {
+	From        string `json:"from"`
+	To          string `json:"to"`
+	Value       string `json:"value"`
+	ValidAfter  string `json:"validAfter"`
+	ValidBefore string `json:"validBefore"`
+	Nonce       string `json:"nonce"`
+}
+
+// exactExtra is the part of requirements.extra the exact scheme reads.
+type exactExtra struct {
+	Name                string `json:"name"`
+	Version             string `json:"version"`
+	AssetTransferMethod string `json:"assetTransferMethod"`
+}
+
+// payloadError is a reason code with a message, produced while decoding or
+// checking a payment.
+type payloadError struct {
+	reason x402.Reason
+	msg    string
+}
+
+func (e *payloadError) Error() string { return string(e.reason) + ": " + e.msg }
+
+func reject(reason x402.Reason, format string, args ...any) *payloadError {
+	return &payloadError{reason: reason, msg: fmt.Sprintf(format, args...)}
+}
+
+// parseAddress parses a 0x-prefixed 20-byte hex address, in any case.
+func parseAddress(s string) (common.Address, bool) {
+	if !strings.HasPrefix(s, "0x") && !strings.HasPrefix(s, "0X") {
+		return common.Address{}, false
+	}
+	if !common.IsHexAddress(s) {
+		return common.Address{}, false
+	}
+	return common.HexToAddress(s), true
+}
+
+// parseUint256 parses a decimal uint256 string.
+func parseUint256(s string) (*big.Int, bool) {
+	a, err := x402.ParseAmount(s)
+	if err != nil {
+		return nil, false
+	}
+	return a.Big(), true
+}
+
+// decodeAuthorization turns the wire payload into typed values.
+func decodeAuthorization(p *ExactPayload) (*Authorization, error) {
+	auth := &Authorization{}
+	var ok bool
+	if auth.From, ok = parseAddress(p.Authorization.From); !ok {
+		return nil, reject(x402.ReasonExactEVMPayload, "authorization.from %q is not an address", p.Authorization.From)
+	}
+	if auth.To, ok = parseAddress(p.Authorization.To); !ok {
+		return nil, reject(x402.ReasonExactEVMPayload, "authorization.to %q is not an address", p.Authorization.To)
+	}
+	if auth.Value, ok = parseUint256(p.Authorization.Value); !ok {
+		return nil, reject(x402.ReasonExactEVMPayload, "authorization.value %q is not a decimal uint256", p.Authorization.Value)
+	}
+	if auth.ValidAfter, ok = parseUint256(p.Authorization.ValidAfter); !ok {
+		return nil, reject(x402.ReasonExactEVMPayload, "authorization.validAfter %q is not a decimal uint256", p.Authorization.ValidAfter)
+	}
+	if auth.ValidBefore, ok = parseUint256(p.Authorization.ValidBefore); !ok {
+		return nil, reject(x402.ReasonExactEVMPayload, "authorization.validBefore %q is not a decimal uint256", p.Authorization.ValidBefore)
+	}
+	nonce, err := hexutil.Decode(p.Authorization.Nonce)
+	if err != nil || len(nonce) != 32 {
+		return nil, reject(x402.ReasonExactEVMPayload, "authorization.nonce must be 32 bytes of 0x-hex")
+	}
+	copy(auth.Nonce[:], nonce)
+	return auth, nil
+}
+
+// ExactClient is the payer's side of the "exact" scheme: it signs EIP-3009
+// authorizations for payment requirements. It implements [x402.SchemeClient].
+type ExactClient struct {
+	signer  Signer
+	now     func() time.Time
+	rand    io.Reader
+	domains *DomainCache
+}
+
+// ExactClientConfig configures an [ExactClient]. Signer is required.
+type ExactClientConfig struct {
+	// Signer signs the authorizations; its address is the payer.
+	Signer Signer
+	// Now returns the current time. If nil, time.Now.
+	Now func() time.Time
+	// Rand is the source of authorization nonces. If nil, crypto/rand.
+	Rand io.Reader
+}
+
+// NewExactClient returns a client-side "exact" scheme.
+func NewExactClient(cfg ExactClientConfig) (*ExactClient, error) {
+	if cfg.Signer == nil {
+		return nil, errors.New("evm: exact client: a Signer is required")
+	}
+	c := &ExactClient{signer: cfg.Signer, now: cfg.Now, rand: cfg.Rand, domains: NewDomainCache(0)}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.rand == nil {
+		c.rand = rand.Reader
+	}
+	return c, nil
+}
+
+// Scheme returns "exact".
+func (c *ExactClient) Scheme() string { return SchemeExact }
+
+// Address returns the payer's address.
+func (c *ExactClient) Address() common.Address { return c.signer.Address() }
+
+// CreatePayload signs an EIP-3009 authorization paying req: value = amount,
+// to = payTo, validAfter = now-600 s, validBefore = now+maxTimeoutSeconds, a
+// random 32-byte nonce, in the domain named by extra.name and extra.version
+// on the chain of req.Network with the asset as verifying contract.
+func (c *ExactClient) CreatePayload(ctx context.Context, version int, req x402.PaymentRequirements) (x402.Object, error) {
+	if req.Scheme != SchemeExact {
+		return nil, fmt.Errorf("evm: exact client cannot pay scheme %q", req.Scheme)
+	}
+	chainID, err := req.Network.Canonical().ChainID()
+	if err != nil {
+		return nil, err
+	}
+	asset, ok := parseAddress(req.Asset)
+	if !ok {
+		return nil, fmt.Errorf("evm: asset %q is not an address", req.Asset)
+	}
+	payTo, ok := parseAddress(req.PayTo)
+	if !ok {
+		return nil, fmt.Errorf("evm: payTo %q is not an address", req.PayTo)
+	}
+	var extra exactExtra
+	if !req.Extra.IsNull() {
+		if err := req.Extra.Decode(&extra); err != nil {
+			return nil, fmt.Errorf("evm: requirements extra: %w", err)
+		}
+	}
+	if extra.Name == "" || extra.Version == "" {
+		return nil, errors.New("evm: requirements extra lacks the token's EIP-712 name and version")
+	}
+	if extra.AssetTransferMethod != "" && extra.AssetTransferMethod != TransferEIP3009 {
+		return nil, fmt.Errorf("evm: transfer method %q is not supported", extra.AssetTransferMethod)
+	}
+	if req.MaxTimeoutSeconds <= 0 {
+		return nil, errors.New("evm: maxTimeoutSeconds must be positive")
+	}
+	// A server cannot obtain a long-lived authorization: validity is capped.
+	timeout := min(req.MaxTimeoutSeconds, maxClientValiditySeconds)
+	now := c.now().Unix()
+	auth := &Authorization{
+		From:        c.signer.Address(),
+		To:          payTo,
+		Value:       req.Amount.Big(),
+		ValidAfter:  big.NewInt(max(now-int64(validAfterSkew/time.Second), 0)),
+		ValidBefore: big.NewInt(now + int64(timeout)),
+	}
+	if _, err := io.ReadFull(c.rand, auth.Nonce[:]); err != nil {
+		return nil, fmt.Errorf("evm: reading a random nonce: %w", err)
+	}
+	domain := Domain{Name: extra.Name, Version: extra.Version, ChainID: chainID, VerifyingContract: asset}
+	sig, err := SignAuthorization(ctx, c.signer, domain, auth)
+	if err != nil {
+		return nil, err
+	}
+	return x402.NewObject(EncodeExactPayload(auth, sig))
+}
+
+// EncodeExactPayload returns the wire form of a signed authorization.
+func EncodeExactPayload(a *Authorization, sig Signature) ExactPayload {
+	return ExactPayload{
+		Signature: sig.Hex(),
+		Authorization: ExactPayloadAuthorization{
+			From:        a.From.Hex(),
+			To:          a.To.Hex(),
+			Value:       a.Value.String(),
+			ValidAfter:  a.ValidAfter.String(),
+			ValidBefore: a.ValidBefore.String(),
+			Nonce:       hexutil.Encode(a.Nonce[:]),
+		},
+	}
+}
+
+// decodeExactPayload strictly decodes the payload object.
+func decodeExactPayload(o x402.Object) (*ExactPayload, error) {
+	var p ExactPayload
+	if err := json.Unmarshal(o, &p); err != nil {
+		return nil, reject(x402.ReasonExactEVMPayload, "payload is not an EIP-3009 authorization: %v", err)
+	}
+	if p.Signature == "" {
+		return nil, reject(x402.ReasonExactEVMMissingSignature, "payload has no signature")
+	}
+	return &p, nil
+}
+
+var _ x402.SchemeClient = (*ExactClient)(nil)

@@ -1,0 +1,501 @@
+package evm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/go402/go402/x402"
+)
+
+// ChainBackend is what an [ExactFacilitator] needs from a chain: the
+// [Backend] a [Sender] uses plus eth_call. *ethclient.Client and the
+// simulated backend's client implement it.
+type ChainBackend interface {
+	Backend
+	ethereum.ContractCaller
+	ethereum.LogFilterer
+	// TransactionByHash reports whether a transaction is known and pending.
+	TransactionByHash(ctx context.Context, hash common.Hash) (tx *types.Transaction, isPending bool, err error)
+}
+
+// DefaultValidBeforeMargin is how long an authorization must still be valid
+// when it is verified: about one block, as in the reference implementation.
+const DefaultValidBeforeMargin = 6 * time.Second
+
+// ExactFacilitatorConfig configures an [ExactFacilitator] for one chain.
+// Network and Backend are required.
+type ExactFacilitatorConfig struct {
+	// Network is the chain served, "eip155:<id>". It must match the
+	// backend's chain id.
+	Network x402.Network
+	// Backend reads chain state and, through Sender, sends settlements.
+	Backend ChainBackend
+	// Sender sends settlement transactions from the facilitator's key. If
+	// nil, the facilitator can verify but Settle returns an error.
+	Sender *Sender
+	// Assets, if not empty, are the only assets accepted; their EIP-712
+	// name and version are checked against requirements.extra before any
+	// chain call. If empty, any contract that behaves as an EIP-3009 token
+	// in the checks is accepted.
+	Assets []Asset
+	// SkipSimulation turns off the eth_call simulation of the transfer in
+	// Verify. Balance and nonce are still checked on chain.
+	SkipSimulation bool
+	// ValidBeforeMargin is the least remaining validity accepted. If zero,
+	// DefaultValidBeforeMargin.
+	ValidBeforeMargin time.Duration
+	// Now returns the current time. If nil, time.Now.
+	Now func() time.Time
+	// Logger receives settlement events. If nil, logs are discarded.
+	Logger *slog.Logger
+}
+
+// ExactFacilitator is the facilitator's side of the "exact" scheme on one
+// EVM chain: it verifies EIP-3009 authorizations and settles them with
+// transferWithAuthorization. It implements [x402.SchemeFacilitator].
+//
+// Verify checks, in the reference implementation's order and with its reason
+// codes: scheme, network, EIP-712 domain present, recipient, validBefore,
+// validAfter, value, signature (EOA recovery; high-s and bad v rejected);
+// then chain state: balance, authorizationState, and an eth_call simulation.
+type ExactFacilitator struct {
+	cfg     ExactFacilitatorConfig
+	chainID uint64
+	domains *DomainCache
+	log     *slog.Logger
+}
+
+// NewExactFacilitator checks the configuration, including that the backend
+// is on the configured chain.
+func NewExactFacilitator(ctx context.Context, cfg ExactFacilitatorConfig) (*ExactFacilitator, error) {
+	if cfg.Backend == nil {
+		return nil, errors.New("evm: exact facilitator: a Backend is required")
+	}
+	chainID, err := cfg.Network.ChainID()
+	if err != nil {
+		return nil, fmt.Errorf("evm: exact facilitator: %w", err)
+	}
+	got, err := cfg.Backend.ChainID(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("evm: exact facilitator: reading chain id: %w", err)
+	}
+	if !got.IsUint64() || got.Uint64() != chainID {
+		return nil, fmt.Errorf("%w: configured %s, backend is on chain %s", ErrChainIDMismatch, cfg.Network, got)
+	}
+	if cfg.Sender != nil && (!cfg.Sender.ChainID().IsUint64() || cfg.Sender.ChainID().Uint64() != chainID) {
+		return nil, fmt.Errorf("%w: sender is for chain %s", ErrChainIDMismatch, cfg.Sender.ChainID())
+	}
+	for _, a := range cfg.Assets {
+		if err := a.validate(); err != nil {
+			return nil, fmt.Errorf("evm: exact facilitator: %w", err)
+		}
+	}
+	if cfg.ValidBeforeMargin == 0 {
+		cfg.ValidBeforeMargin = DefaultValidBeforeMargin
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &ExactFacilitator{cfg: cfg, chainID: chainID, domains: NewDomainCache(0), log: log.With("component", "evm-exact", "network", string(cfg.Network))}, nil
+}
+
+// Scheme returns "exact".
+func (f *ExactFacilitator) Scheme() string { return SchemeExact }
+
+// Network returns the chain served.
+func (f *ExactFacilitator) Network() x402.Network { return f.cfg.Network }
+
+// Signers returns the addresses that send settlements (empty if the
+// facilitator cannot settle).
+func (f *ExactFacilitator) Signers() []string {
+	if f.cfg.Sender == nil {
+		return nil
+	}
+	return []string{f.cfg.Sender.Address().Hex()}
+}
+
+// checked is a payment that passed the local checks.
+type checked struct {
+	auth  *Authorization
+	sig   Signature
+	asset common.Address
+}
+
+// Verify checks a payment without moving funds. A bad payment is a verdict
+// (IsValid false); an error means a chain read failed and no verdict was
+// reached.
+func (f *ExactFacilitator) Verify(ctx context.Context, p *x402.Payment) (*x402.VerifyResponse, error) {
+	c, rej := f.checkLocal(p)
+	if rej == nil {
+		var err error
+		if rej, err = f.checkChain(ctx, c, !f.cfg.SkipSimulation); err != nil {
+			return nil, err
+		}
+	}
+	resp := &x402.VerifyResponse{IsValid: rej == nil}
+	if c != nil {
+		resp.Payer = c.auth.From.Hex()
+	}
+	if rej != nil {
+		resp.InvalidReason, resp.InvalidMessage = rej.reason, rej.msg
+	}
+	return resp, nil
+}
+
+// Settle verifies the payment again and sends transferWithAuthorization.
+// The outcome is a success with the transaction hash; a failure with a
+// reason code (and the hash when a transaction was mined and reverted); or,
+// when the transaction was broadcast but not seen mined in time, Success
+// false with reason settlement_pending and the hash. An error means nothing
+// was broadcast and no verdict was reached.
+func (f *ExactFacilitator) Settle(ctx context.Context, p *x402.Payment) (*x402.SettleResponse, error) {
+	if f.cfg.Sender == nil {
+		return nil, errors.New("evm: exact facilitator has no Sender and cannot settle")
+	}
+	resp := &x402.SettleResponse{Network: responseNetwork(p)}
+	c, rej := f.checkLocal(p)
+	if c != nil {
+		resp.Payer = c.auth.From.Hex()
+	}
+	if rej == nil {
+		// Gas estimation below simulates the transfer, so skip eth_call here.
+		var err error
+		if rej, err = f.checkChain(ctx, c, false); err != nil {
+			return nil, err
+		}
+	}
+	if rej != nil {
+		resp.ErrorReason, resp.ErrorMessage = rej.reason, rej.msg
+		return resp, nil
+	}
+	var hook BeforeBroadcast
+	if tr := x402.ContextSettleTrace(ctx); tr != nil && tr.Broadcast != nil {
+		hook = func(ctx context.Context, tx *types.Transaction) error { return tr.Broadcast(ctx, tx.Hash().Hex()) }
+	}
+	tx, err := f.cfg.Sender.SendWithHook(ctx, c.asset, TransferWithAuthorizationCalldata(c.auth, c.sig), hook)
+	if err != nil {
+		var rev *RevertError
+		switch {
+		case errors.As(err, &rev):
+			reason := reasonForRevert(rev)
+			resp.ErrorReason, resp.ErrorMessage = reason, "the token rejected the transfer: "+rev.Error()
+			return resp, nil
+		case tx != nil && errors.Is(err, ErrSendUnknown):
+			f.log.Warn("settlement broadcast outcome unknown", "tx", tx.Hash(), "payer", resp.Payer, "err", err)
+			return pending(resp, tx.Hash()), nil
+		}
+		return nil, fmt.Errorf("evm: settlement not sent: %w", err)
+	}
+	f.log.Info("settlement sent", "tx", tx.Hash(), "payer", resp.Payer, "value", c.auth.Value)
+	receipt, err := f.cfg.Sender.WaitReceipt(ctx, tx.Hash())
+	switch {
+	case err == nil && receipt != nil && receipt.Status == 1:
+		resp.Success, resp.Transaction = true, tx.Hash().Hex()
+		return resp, nil
+	case errors.Is(err, ErrTxReverted) || (err == nil && receipt != nil):
+		f.log.Warn("settlement reverted", "tx", tx.Hash(), "payer", resp.Payer)
+		resp.Transaction = tx.Hash().Hex()
+		resp.ErrorReason = x402.ReasonExactEVMTransactionFailed
+		resp.ErrorMessage = "the settlement transaction was mined but reverted"
+		return resp, nil
+	default:
+		// Broadcast, outcome not known yet: the receipt wait timed out, the
+		// context ended or the node did not answer. Never report this as a
+		// failure: the transfer may still be mined.
+		f.log.Warn("settlement pending", "tx", tx.Hash(), "payer", resp.Payer, "err", err)
+		return pending(resp, tx.Hash()), nil
+	}
+}
+
+func pending(resp *x402.SettleResponse, h common.Hash) *x402.SettleResponse {
+	resp.Transaction = h.Hex()
+	resp.ErrorReason = x402.ReasonSettlementPending
+	resp.ErrorMessage = "the settlement transaction was broadcast but is not confirmed yet; do not pay again"
+	return resp
+}
+
+// responseNetwork is the network as the request's version names it.
+func responseNetwork(p *x402.Payment) x402.Network {
+	if p.Version == x402.V1 {
+		if name, ok := p.Requirements.Network.V1Name(); ok {
+			return x402.Network(name)
+		}
+	}
+	return p.Requirements.Network
+}
+
+// checkLocal runs every check that needs no chain access. It returns the
+// decoded payment when the payload could be decoded, even if a later check
+// rejected it (so that the payer can be reported).
+func (f *ExactFacilitator) checkLocal(p *x402.Payment) (*checked, *payloadError) {
+	req := &p.Requirements
+	if p.Accepted.Scheme != SchemeExact || req.Scheme != SchemeExact {
+		return nil, reject(x402.ReasonExactEVMScheme, "scheme is %q, requirements say %q; this facilitator handles %q", p.Accepted.Scheme, req.Scheme, SchemeExact)
+	}
+	if p.Accepted.Network != req.Network {
+		return nil, reject(x402.ReasonExactEVMNetworkMismatch, "payment is for %s but the requirements are for %s", p.Accepted.Network, req.Network)
+	}
+	if req.Network != f.cfg.Network {
+		return nil, reject(x402.ReasonExactEVMNetworkMismatch, "this facilitator settles on %s, not %s", f.cfg.Network, req.Network)
+	}
+	var extra exactExtra
+	if !req.Extra.IsNull() {
+		if err := req.Extra.Decode(&extra); err != nil {
+			return nil, reject(x402.ReasonExactEVMMissingEIP712Domain, "requirements extra is malformed: %v", err)
+		}
+	}
+	if extra.Name == "" || extra.Version == "" {
+		return nil, reject(x402.ReasonExactEVMMissingEIP712Domain, "requirements extra must name the token's EIP-712 domain (name and version)")
+	}
+	if extra.AssetTransferMethod != "" && extra.AssetTransferMethod != TransferEIP3009 {
+		return nil, reject(x402.ReasonUnsupportedPayloadType, "transfer method %q is not supported; only %q", extra.AssetTransferMethod, TransferEIP3009)
+	}
+	asset, ok := parseAddress(req.Asset)
+	if !ok {
+		return nil, reject(x402.ReasonInvalidPaymentRequirements, "asset %q is not an address", req.Asset)
+	}
+	payTo, ok := parseAddress(req.PayTo)
+	if !ok {
+		return nil, reject(x402.ReasonInvalidPaymentRequirements, "payTo %q is not an address", req.PayTo)
+	}
+	if rej := f.checkAsset(asset, extra); rej != nil {
+		return nil, rej
+	}
+	if req.Amount.IsZero() {
+		// A zero transfer moves nothing but still costs the facilitator gas.
+		return nil, reject(x402.ReasonInvalidPaymentRequirements, "amount must be positive")
+	}
+	payload, err := decodeExactPayload(p.Payload)
+	if err != nil {
+		return nil, asReject(err)
+	}
+	auth, err := decodeAuthorization(payload)
+	if err != nil {
+		return nil, asReject(err)
+	}
+	c := &checked{auth: auth, asset: asset}
+	if auth.To != payTo {
+		return c, reject(x402.ReasonExactEVMRecipientMismatch, "authorization pays %s but the requirements say payTo %s", auth.To.Hex(), payTo.Hex())
+	}
+	now := f.cfg.Now()
+	minBefore := big.NewInt(now.Add(f.cfg.ValidBeforeMargin).Unix())
+	if auth.ValidBefore.Cmp(minBefore) < 0 {
+		return c, reject(x402.ReasonExactEVMValidBefore, "authorization expires at %s, less than %s from now", auth.ValidBefore, f.cfg.ValidBeforeMargin)
+	}
+	if auth.ValidAfter.Cmp(big.NewInt(now.Unix())) > 0 {
+		return c, reject(x402.ReasonExactEVMValidAfter, "authorization is not valid until %s", auth.ValidAfter)
+	}
+	if auth.Value.Cmp(req.Amount.Big()) != 0 {
+		return c, reject(x402.ReasonExactEVMAuthorizationValue, "authorization value %s differs from the required amount %s", auth.Value, req.Amount)
+	}
+	sig, err := ParseSignature(payload.Signature)
+	if err != nil {
+		msg := err.Error()
+		if n := len(strings.TrimPrefix(payload.Signature, "0x")) / 2; n > SignatureLength {
+			msg = fmt.Sprintf("%d-byte signature: smart-wallet (EIP-1271/ERC-6492) signatures are not supported yet", n)
+		}
+		return c, reject(x402.ReasonExactEVMSignature, "%s", msg)
+	}
+	domain := Domain{Name: extra.Name, Version: extra.Version, ChainID: f.chainID, VerifyingContract: asset}
+	digest, err := TransferWithAuthorizationDigest(f.domains.Separator(domain), auth)
+	if err != nil {
+		return c, reject(x402.ReasonExactEVMPayload, "%v", err)
+	}
+	signer, err := RecoverSigner(digest, sig)
+	if err != nil {
+		return c, reject(x402.ReasonExactEVMSignature, "%v", err)
+	}
+	if signer != auth.From {
+		return c, reject(x402.ReasonExactEVMSignature, "signature is by %s, not by the payer %s", signer.Hex(), auth.From.Hex())
+	}
+	c.sig = sig
+	return c, nil
+}
+
+// checkAsset applies the configured asset allowlist.
+func (f *ExactFacilitator) checkAsset(asset common.Address, extra exactExtra) *payloadError {
+	if len(f.cfg.Assets) == 0 {
+		return nil
+	}
+	for _, a := range f.cfg.Assets {
+		if a.Address != asset {
+			continue
+		}
+		if a.Name != extra.Name {
+			return reject(x402.ReasonExactEVMTokenNameMismatch, "token %s has EIP-712 name %q, requirements say %q", asset.Hex(), a.Name, extra.Name)
+		}
+		if a.Version != extra.Version {
+			return reject(x402.ReasonExactEVMTokenVersionMismatch, "token %s has EIP-712 version %q, requirements say %q", asset.Hex(), a.Version, extra.Version)
+		}
+		return nil
+	}
+	return reject(x402.ReasonInvalidPaymentRequirements, "asset %s is not accepted by this facilitator on %s", asset.Hex(), f.cfg.Network)
+}
+
+func asReject(err error) *payloadError {
+	var pe *payloadError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return reject(x402.ReasonExactEVMPayload, "%v", err)
+}
+
+// checkChain reads the payer's balance and the authorization's state and,
+// if simulate is set, simulates the transfer with eth_call.
+func (f *ExactFacilitator) checkChain(ctx context.Context, c *checked, simulate bool) (*payloadError, error) {
+	// The authorization's state first: a replayed payment is reported as
+	// such even if the payer has since spent their balance.
+	used, rej, err := f.callUint(ctx, c.asset, packAuthorizationState(c.auth.From, c.auth.Nonce), "authorizationState")
+	if rej != nil || err != nil {
+		return rej, err
+	}
+	if used.Sign() != 0 {
+		return reject(x402.ReasonExactEVMNonceAlreadyUsed, "authorization nonce was already used or canceled"), nil
+	}
+	bal, rej, err := f.callUint(ctx, c.asset, packBalanceOf(c.auth.From), "balanceOf")
+	if rej != nil || err != nil {
+		return rej, err
+	}
+	if bal.Cmp(c.auth.Value) < 0 {
+		return reject(x402.ReasonExactEVMInsufficientBalance, "payer balance %s is less than %s", bal, c.auth.Value), nil
+	}
+	if !simulate {
+		return nil, nil
+	}
+	msg := ethereum.CallMsg{To: &c.asset, Data: TransferWithAuthorizationCalldata(c.auth, c.sig)}
+	if f.cfg.Sender != nil {
+		msg.From = f.cfg.Sender.Address()
+	}
+	if _, err := f.cfg.Backend.CallContract(ctx, msg, nil); err != nil {
+		if rev := revertFromError(err); rev != nil {
+			reason := reasonForRevert(rev)
+			if reason == x402.ReasonExactEVMTransactionFailed {
+				reason = x402.ReasonExactEVMSimulationFailed
+			}
+			return reject(reason, "simulated transfer reverted: %s", rev.Error()), nil
+		}
+		return nil, fmt.Errorf("evm: simulating transfer: %w", err)
+	}
+	return nil, nil
+}
+
+// callUint makes an eth_call returning one 32-byte word. A revert or a
+// malformed answer (no code at the asset address answers with no data)
+// means the asset is not an EIP-3009 token; a transport failure is an error.
+func (f *ExactFacilitator) callUint(ctx context.Context, to common.Address, data []byte, what string) (*big.Int, *payloadError, error) {
+	out, err := f.cfg.Backend.CallContract(ctx, ethereum.CallMsg{To: &to, Data: data}, nil)
+	if err != nil {
+		if rev := revertFromError(err); rev != nil {
+			return nil, reject(x402.ReasonExactEVMEIP3009NotSupported, "%s reverted on asset %s: %s", what, to.Hex(), rev.Error()), nil
+		}
+		return nil, nil, fmt.Errorf("evm: %s: %w", what, err)
+	}
+	if len(out) != 32 {
+		return nil, reject(x402.ReasonExactEVMEIP3009NotSupported, "asset %s answered %s with %d bytes; is it an EIP-3009 token?", to.Hex(), what, len(out)), nil
+	}
+	return new(big.Int).SetBytes(out), nil, nil
+}
+
+// reasonForRevert maps a token revert during settlement to a reason code.
+func reasonForRevert(rev *RevertError) x402.Reason {
+	r := strings.ToLower(rev.Reason)
+	switch {
+	case strings.Contains(r, "expired"):
+		return x402.ReasonExactEVMValidBefore
+	case strings.Contains(r, "not yet valid"):
+		return x402.ReasonExactEVMValidAfter
+	case strings.Contains(r, "used") || strings.Contains(r, "canceled"):
+		return x402.ReasonExactEVMNonceAlreadyUsed
+	case strings.Contains(r, "balance"):
+		return x402.ReasonExactEVMInsufficientBalance
+	case strings.Contains(r, "signature") || strings.Contains(r, "signer"):
+		return x402.ReasonExactEVMSignature
+	}
+	if sel, ok := rev.Selector(); ok {
+		if reason, ok := revertSelectorReasons[sel]; ok {
+			return reason
+		}
+	}
+	return x402.ReasonExactEVMTransactionFailed
+}
+
+// Token function selectors.
+var (
+	selBalanceOf                 = selector("balanceOf(address)")
+	selAuthorizationState        = selector("authorizationState(address,bytes32)")
+	selTransferWithAuthorization = selector("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)")
+)
+
+// revertSelectorReasons maps custom errors of common EIP-3009 tokens
+// (OpenZeppelin-based ones, including go402's test token) to reason codes.
+var revertSelectorReasons = map[[4]byte]x402.Reason{
+	selector("ERC20InsufficientBalance(address,uint256,uint256)"): x402.ReasonExactEVMInsufficientBalance,
+	selector("ECDSAInvalidSignature()"):                           x402.ReasonExactEVMSignature,
+	selector("ECDSAInvalidSignatureS(bytes32)"):                   x402.ReasonExactEVMSignature,
+	selector("ECDSAInvalidSignatureLength(uint256)"):              x402.ReasonExactEVMSignature,
+	selector("InvalidSignature()"):                                x402.ReasonExactEVMSignature,
+	selector("AuthorizationExpired(uint256,uint256)"):             x402.ReasonExactEVMValidBefore,
+	selector("AuthorizationNotYetValid(uint256,uint256)"):         x402.ReasonExactEVMValidAfter,
+	selector("AuthorizationAlreadyUsed(address,bytes32)"):         x402.ReasonExactEVMNonceAlreadyUsed,
+}
+
+func selector(signature string) [4]byte {
+	return [4]byte(crypto.Keccak256([]byte(signature))[:4])
+}
+
+func putWord(dst []byte, v *big.Int) { v.FillBytes(dst[:32]) }
+
+func packBalanceOf(owner common.Address) []byte {
+	out := make([]byte, 4+32)
+	copy(out, selBalanceOf[:])
+	copy(out[4+12:], owner[:])
+	return out
+}
+
+func packAuthorizationState(authorizer common.Address, nonce [32]byte) []byte {
+	out := make([]byte, 4+64)
+	copy(out, selAuthorizationState[:])
+	copy(out[4+12:], authorizer[:])
+	copy(out[4+32:], nonce[:])
+	return out
+}
+
+// TransferWithAuthorizationCalldata ABI-encodes a call to the (v, r, s)
+// overload of transferWithAuthorization. The authorization's integers must
+// be in uint256 range (as [Authorization.Validate] checks).
+func TransferWithAuthorizationCalldata(a *Authorization, sig Signature) []byte {
+	out := make([]byte, 4+9*32)
+	copy(out, selTransferWithAuthorization[:])
+	w := out[4:]
+	copy(w[12:32], a.From[:])
+	copy(w[32+12:64], a.To[:])
+	putWord(w[64:], a.Value)
+	putWord(w[96:], a.ValidAfter)
+	putWord(w[128:], a.ValidBefore)
+	copy(w[160:192], a.Nonce[:])
+	w[223] = sig.V()
+	r, s := sig.R(), sig.S()
+	copy(w[224:256], r[:])
+	copy(w[256:288], s[:])
+	return out
+}
+
+var (
+	_ x402.SchemeFacilitator = (*ExactFacilitator)(nil)
+	_ x402.Identifier        = (*ExactFacilitator)(nil)
+	_ x402.Reconciler        = (*ExactFacilitator)(nil)
+)

@@ -1,0 +1,795 @@
+// Package gateway is a no-code x402 reverse proxy: it sells any HTTP API, or
+// a directory of files, by putting the x402http payment middleware in front
+// of it, configured by one YAML file (see sample-gateway.yaml).
+//
+// # Routes
+//
+// Each route maps a path pattern to an upstream URL (proxied with
+// httputil.ReverseProxy, responses streamed) or to a directory (files served
+// read-only, dotfiles hidden, listings off unless enabled), with an optional
+// price. Routes are matched in order on the cleaned, decoded,
+// case-insensitive request path, the same path that decides the price, and
+// upstreams receive that cleaned path: ".." segments, encoded dots and
+// doubled slashes can neither reach another route unpaid nor escape a
+// directory. Requests matching no route get 404; the health path answers
+// 200 without payment.
+//
+// A priced route answers 402 Payment Required until the client pays. By
+// default the response is buffered and released only once the payment is
+// settled (settle-before-serve); an upstream or file error (status 400 or
+// more, including 502 when the upstream is down) is never charged. A
+// serve-then-settle route streams the response and settles afterwards
+// through a durable SQLite queue, drained by [Gateway.RunSettlements].
+//
+// # Reloading
+//
+// [Gateway.Reload] builds a complete new handler from a new configuration,
+// validating everything first, and swaps it in atomically: requests in
+// flight finish on the handler they started on, and a configuration that
+// does not build is rejected while the old one keeps serving.
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go402/go402/evm"
+	"github.com/go402/go402/facilitator/remote"
+	"github.com/go402/go402/x402"
+	"github.com/go402/go402/x402http"
+	"github.com/go402/go402/x402http/sqlitequeue"
+)
+
+// Deps are the gateway's collaborators. Every field is optional.
+type Deps struct {
+	// Facilitator verifies and settles payments. If nil, the gateway uses
+	// a remote facilitator client for Config.Facilitator.URL. It is
+	// required when the configuration selects the embedded facilitator,
+	// which `go402 gateway` starts itself; when set, it is used whatever
+	// the configuration's facilitator section says.
+	Facilitator x402.Facilitator
+	// Networks are registered after the built-in networks and the
+	// configuration's networks, replacing any of the same id (the
+	// embedded devnet is passed this way).
+	Networks []evm.NetworkConfig
+	// Transport carries requests to upstreams. If nil, a clone of
+	// http.DefaultTransport, shared by every configuration the gateway
+	// loads.
+	Transport http.RoundTripper
+	// Logger receives logs. If nil, logs are discarded.
+	Logger *slog.Logger
+	// Now returns the current time, for the payment middleware. If nil,
+	// time.Now.
+	Now func() time.Time
+}
+
+// Gateway serves the routes of its current configuration. It is an
+// http.Handler, safe for concurrent use, including concurrent Reload calls.
+type Gateway struct {
+	deps      Deps
+	log       *slog.Logger
+	transport http.RoundTripper
+	cur       atomic.Pointer[state]
+
+	mu        sync.Mutex // serialises builds; guards the fields below
+	queue     *sqlitequeue.Queue
+	queuePath string
+	remote    *remote.Client // the remote facilitator client, kept across reloads
+	remoteKey string         // what remote was built from
+}
+
+// state is one loaded configuration: immutable once built.
+type state struct {
+	cfg     *Config
+	handler http.Handler
+	// settler drains the queue with the current facilitator; nil without
+	// a queue or a facilitator. facKey identifies the facilitator.
+	settler *x402http.Middleware
+	facKey  string
+	// retired is closed when a newer state replaces this one.
+	retired chan struct{}
+}
+
+// New builds a gateway serving cfg, which it validates first. Errors about
+// the configuration are *FieldError values (joined) naming the key and its
+// line. ctx bounds the start-up I/O (opening the settlement queue).
+func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
+	g := &Gateway{deps: deps, log: deps.Logger, transport: deps.Transport}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	g.log = g.log.With("component", "gateway")
+	if g.transport == nil {
+		if t, ok := http.DefaultTransport.(*http.Transport); ok {
+			g.transport = t.Clone()
+		} else {
+			g.transport = http.DefaultTransport
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st, err := g.build(ctx, cfg, nil)
+	if err != nil {
+		g.closeQueue()
+		return nil, err
+	}
+	g.cur.Store(st)
+	return g, nil
+}
+
+// ServeHTTP serves r with the current configuration.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.cur.Load().handler.ServeHTTP(w, r)
+}
+
+// Config returns the configuration being served. Do not modify it.
+func (g *Gateway) Config() *Config { return g.cur.Load().cfg }
+
+// Reload builds a handler for cfg and, if everything in it is valid,
+// swaps it in atomically: new requests use it, requests in flight finish on
+// the old one. On error nothing changes and the old configuration keeps
+// serving. The listen address and log settings are not the gateway's (its
+// caller owns the server); the settlement queue's path cannot change once
+// opened.
+func (g *Gateway) Reload(ctx context.Context, cfg *Config) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	old := g.cur.Load()
+	st, err := g.build(ctx, cfg, old)
+	if err != nil {
+		return err
+	}
+	g.cur.Store(st)
+	close(old.retired)
+	g.log.Info("configuration reloaded", "config", cfg.name, "routes", len(cfg.Routes))
+	return nil
+}
+
+// RunSettlements settles the payments queued by serve-then-settle routes
+// until ctx ends, always with the current configuration's facilitator; run
+// it in a goroutine beside the server. Settlements queued before a restart
+// are settled when it runs again. Without a queue it waits for a reload
+// that configures one.
+func (g *Gateway) RunSettlements(ctx context.Context) error {
+	for ctx.Err() == nil {
+		st := g.cur.Load()
+		if st.settler == nil {
+			select {
+			case <-ctx.Done():
+			case <-st.retired:
+			}
+			continue
+		}
+		runCtx, cancel := context.WithCancel(ctx)
+		go func() {
+			// Restart the loop only when a reload changes the settler.
+			for s := st; ; {
+				select {
+				case <-runCtx.Done():
+					return
+				case <-s.retired:
+					s = g.cur.Load()
+					if s.settler != st.settler {
+						cancel()
+						return
+					}
+				}
+			}
+		}()
+		err := st.settler.RunSettlements(runCtx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("gateway: settlements: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close releases the settlement queue. Call it once the server has shut
+// down and RunSettlements has returned.
+func (g *Gateway) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.closeQueue()
+}
+
+func (g *Gateway) closeQueue() error {
+	if g.queue == nil {
+		return nil
+	}
+	err := g.queue.Close()
+	g.queue, g.queuePath = nil, ""
+	if err != nil {
+		return fmt.Errorf("gateway: closing the settlement queue: %w", err)
+	}
+	return nil
+}
+
+// build validates cfg and builds its state. old is the state being
+// replaced, or nil. g.mu is held.
+func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, error) {
+	if cfg == nil {
+		return nil, errors.New("gateway: no configuration")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	fac, facKey, err := g.facilitator(cfg)
+	if err != nil {
+		return nil, err
+	}
+	pricing, err := g.pricing(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	pats := make([]*pattern, len(cfg.Routes))
+	for i := range cfg.Routes {
+		r := &cfg.Routes[i]
+		pats[i], _ = compilePattern(r.Path) // valid: checked by Validate
+		if !r.Free() {
+			errs = append(errs, checkPrices(cfg, i, pricing)...)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if err := g.openQueue(ctx, cfg); err != nil {
+		return nil, err
+	}
+	var queue x402http.Queue
+	if g.queue != nil {
+		queue = g.queue
+	}
+
+	rt := &router{health: strings.ToLower(path.Clean(cfg.HealthPath))}
+	for i := range cfg.Routes {
+		r := &cfg.Routes[i]
+		key := fmt.Sprintf("routes[%d]", i)
+		log := g.log.With("route", r.Path)
+		var h http.Handler
+		if r.Dir != "" {
+			if fi, err := os.Stat(r.Dir); err != nil || !fi.IsDir() {
+				log.Warn("the directory of a route does not exist (yet): its files answer 404", "dir", r.Dir)
+			}
+			h = &fileServer{dir: r.Dir, prefix: pats[i].prefix, listing: r.Listing, log: log}
+		} else {
+			target, _ := url.Parse(r.Upstream) // valid: checked by Validate
+			strip := 0
+			if r.StripPrefix {
+				strip = pats[i].prefix
+			}
+			h = g.proxy(target, strip, log)
+		}
+		if !r.Free() {
+			mw, err := x402http.New(x402http.Config{
+				Facilitator:    fac,
+				Pricing:        pricing,
+				Queue:          queue,
+				MaxBufferBytes: cfg.MaxBufferBytes,
+				Logger:         log,
+				Now:            g.deps.Now,
+				// The router has matched the request already: the
+				// middleware charges whatever it is given.
+				Routes: []x402http.Route{{
+					Pattern:           "/*",
+					Accepts:           options(cfg, r),
+					Description:       r.Description,
+					MimeType:          r.MimeType,
+					MaxTimeoutSeconds: r.MaxTimeoutSeconds,
+					Policy:            policy(r.Policy),
+				}},
+			})
+			if err != nil {
+				return nil, cfg.fieldError(key, "%v", err)
+			}
+			h = mw.Handler(h)
+		}
+		if r.Dir != "" {
+			h = readOnly(h)
+		}
+		rt.routes = append(rt.routes, &route{pat: pats[i], handler: h})
+	}
+
+	st := &state{cfg: cfg, handler: rt, facKey: facKey, retired: make(chan struct{})}
+	if queue != nil && fac != nil {
+		if old != nil && old.settler != nil && old.facKey == facKey {
+			st.settler = old.settler
+		} else {
+			st.settler, err = x402http.New(x402http.Config{Facilitator: fac, Queue: queue, Logger: g.log, Now: g.deps.Now})
+			if err != nil {
+				return nil, fmt.Errorf("gateway: settlement worker: %w", err)
+			}
+		}
+	}
+	return st, nil
+}
+
+// facilitator returns the facilitator cfg selects, and a key identifying
+// it; nil if cfg selects none.
+func (g *Gateway) facilitator(cfg *Config) (x402.Facilitator, string, error) {
+	if g.deps.Facilitator != nil {
+		return g.deps.Facilitator, "deps", nil
+	}
+	f := cfg.Facilitator
+	switch {
+	case f.Embedded.Devnet:
+		return nil, "", cfg.fieldError("facilitator.embedded", "the embedded facilitator is started by `go402 gateway`; a program using the gateway package passes its facilitator in Deps.Facilitator")
+	case f.URL == "":
+		return nil, "", nil
+	}
+	var token string
+	if f.APIKeyEnv != "" {
+		getenv := cfg.env
+		if getenv == nil {
+			getenv = os.Getenv
+		}
+		if token = getenv(f.APIKeyEnv); token == "" {
+			return nil, "", cfg.fieldError("facilitator.apiKeyEnv", "environment variable %s is not set", f.APIKeyEnv)
+		}
+	}
+	key := "remote\x00" + f.URL + "\x00" + token
+	if g.remote != nil && g.remoteKey == key {
+		return g.remote, key, nil
+	}
+	rc := remote.Config{URL: f.URL, Logger: g.log}
+	if token != "" {
+		rc.Headers = func(context.Context, string) (http.Header, error) {
+			return http.Header{"Authorization": {"Bearer " + token}}, nil
+		}
+	}
+	c, err := remote.New(rc)
+	if err != nil {
+		return nil, "", cfg.fieldError("facilitator.url", "%v", err)
+	}
+	g.remote, g.remoteKey = c, key
+	return c, key, nil
+}
+
+// pricing builds the networks registry: built-in, configured, then Deps.
+func (g *Gateway) pricing(cfg *Config) (evm.Pricing, error) {
+	nets := evm.DefaultNetworks()
+	var errs []error
+	for i, n := range cfg.Networks {
+		id, _ := n.Network.ChainID() // valid: checked by Validate
+		if err := nets.Add(evm.NetworkConfig{Network: n.Network, ChainID: id, Assets: n.Assets}); err != nil {
+			errs = append(errs, cfg.fieldError(fmt.Sprintf("networks[%d]", i), "%v", err))
+		}
+	}
+	for _, nc := range g.deps.Networks {
+		if err := nets.Add(nc); err != nil {
+			errs = append(errs, fmt.Errorf("gateway: Deps.Networks: %w", err))
+		}
+	}
+	return evm.Pricing{Networks: nets}, errors.Join(errs...)
+}
+
+// checkPrices resolves route i's price on each of its networks.
+func checkPrices(cfg *Config, i int, pricing evm.Pricing) []error {
+	r := &cfg.Routes[i]
+	p := fmt.Sprintf("routes[%d]", i)
+	price, err := x402.ParsePrice(r.Price)
+	if err != nil {
+		return []error{cfg.fieldError(p+".price", "%v", err)}
+	}
+	var errs []error
+	for j, n := range cfg.EffectiveNetworks(r) {
+		key := "network"
+		switch {
+		case len(r.Networks) > 0:
+			key = fmt.Sprintf("%s.networks[%d]", p, j)
+		case r.Network != "":
+			key = p + ".network"
+		}
+		_, err := pricing.Requirements(n, price, cfg.EffectivePayTo(r), 0)
+		switch {
+		case err == nil:
+		case errors.Is(err, evm.ErrUnknownNetwork):
+			msg := fmt.Sprintf("%s is not a known network: add it under networks, with its assets", n)
+			if key == "network" {
+				msg += " (" + p + " is paid on it)"
+			}
+			errs = append(errs, cfg.fieldError(key, "%s", msg))
+		default:
+			errs = append(errs, cfg.fieldError(p+".price", "%s cannot be paid on %s: %v", r.Price, n, err))
+		}
+	}
+	return errs
+}
+
+// openQueue opens the settlement queue cfg names, once.
+func (g *Gateway) openQueue(ctx context.Context, cfg *Config) error {
+	p := cfg.Queue.SQLite
+	switch {
+	case p == "" || p == g.queuePath:
+		return nil
+	case g.queue != nil:
+		return cfg.fieldError("queue.sqlite", "cannot change from %s while running; restart to use another queue", g.queuePath)
+	}
+	q, err := sqlitequeue.Open(ctx, sqlitequeue.Config{Path: p})
+	if err != nil {
+		return cfg.fieldError("queue.sqlite", "%v", err)
+	}
+	g.queue, g.queuePath = q, p
+	return nil
+}
+
+func options(cfg *Config, r *Route) []x402http.PaymentOption {
+	var opts []x402http.PaymentOption
+	for _, n := range cfg.EffectiveNetworks(r) {
+		opts = append(opts, x402http.PaymentOption{Network: n, Price: r.Price, PayTo: cfg.EffectivePayTo(r)})
+	}
+	return opts
+}
+
+func policy(s string) x402http.Policy {
+	if s == PolicyServeThenSettle {
+		return x402http.ServeThenSettle
+	}
+	return x402http.SettleBeforeServe
+}
+
+// proxy returns the reverse proxy of an upstream route. The router has
+// already replaced the request path by its cleaned form; strip removes
+// that many leading segments.
+func (g *Gateway) proxy(target *url.URL, strip int, log *slog.Logger) http.Handler {
+	upstream := target.Scheme + "://" + target.Host
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			p := pr.In.URL.Path
+			if strip > 0 {
+				p = dropSegments(p, strip)
+			}
+			pr.Out.URL.Path, pr.Out.URL.RawPath = p, ""
+			pr.SetURL(target)
+			pr.SetXForwarded()
+			// The upstream has no use for the payment itself.
+			pr.Out.Header.Del(x402.HeaderPaymentSignature)
+			pr.Out.Header.Del(x402.HeaderXPayment)
+		},
+		Transport:     g.transport,
+		FlushInterval: -1, // stream: server-sent events reach the client at once
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if r.Context().Err() != nil {
+				log.Debug("client went away before the upstream answered", "upstream", upstream)
+			} else {
+				log.Warn("upstream unavailable", "upstream", upstream, "err", err)
+			}
+			writeJSON(w, http.StatusBadGateway, map[string]string{"error": "upstream unavailable"})
+		},
+	}
+}
+
+// dropSegments removes the first n segments of a cleaned path, keeping a
+// trailing slash.
+func dropSegments(p string, n int) string {
+	segs := segments(p)
+	if n >= len(segs) {
+		return "/"
+	}
+	out := "/" + strings.Join(segs[n:], "/")
+	if strings.HasSuffix(p, "/") {
+		out += "/"
+	}
+	return out
+}
+
+// router dispatches requests to the first matching route.
+type router struct {
+	health string // lower-cased, cleaned
+	routes []*route
+}
+
+type route struct {
+	pat     *pattern
+	handler http.Handler
+}
+
+func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := cleanPath(r.URL.Path)
+	lower := strings.ToLower(p)
+	if strings.TrimSuffix(lower, "/") == rt.health {
+		serveHealth(w, r)
+		return
+	}
+	method := r.Method
+	if method == http.MethodOptions {
+		if m := r.Header.Get("Access-Control-Request-Method"); m != "" {
+			method = strings.ToUpper(m)
+		}
+	}
+	segs := segments(lower)
+	for _, x := range rt.routes {
+		if !x.pat.match(method, segs) {
+			continue
+		}
+		// Hand on the path that was matched (and priced), so that nothing
+		// downstream interprets the raw one differently.
+		r2 := new(http.Request)
+		*r2 = *r
+		u := *r.URL
+		u.Path, u.RawPath = p, ""
+		r2.URL = &u
+		x.handler.ServeHTTP(w, r2)
+		return
+	}
+	writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+}
+
+func serveHealth(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// cleanPath is the request path as routes see it: backslashes as slashes,
+// without dot segments or doubled slashes, with a trailing slash kept. Its
+// lower-cased form is what the x402http middleware would match too.
+func cleanPath(p string) string {
+	p = strings.ReplaceAll(p, "\\", "/")
+	trailing := strings.HasSuffix(p, "/")
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	c := path.Clean(p)
+	if trailing && c != "/" {
+		c += "/"
+	}
+	return c
+}
+
+func segments(p string) []string {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return nil
+	}
+	return strings.Split(p, "/")
+}
+
+// pattern is a compiled route path: "[METHOD ]PATH" where PATH has literal
+// segments, "{name}" (or ":name") parameters and a final "*" or
+// "{name...}" matching the rest.
+type pattern struct {
+	method string   // "" matches every method
+	segs   []string // lower-cased literals; "" for a parameter
+	params int
+	rest   bool
+	prefix int // leading literal segments
+}
+
+func compilePattern(s string) (*pattern, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, errors.New("required, such as /api/* or \"GET /api/*\"")
+	}
+	p := &pattern{}
+	if m, rest, ok := strings.Cut(s, " "); ok {
+		p.method, s = strings.ToUpper(m), strings.TrimSpace(rest)
+		if !isToken(p.method) {
+			return nil, fmt.Errorf("%q is not an HTTP method", m)
+		}
+	}
+	if !strings.HasPrefix(s, "/") {
+		return nil, errors.New("the path must start with /")
+	}
+	literal := true
+	parts := segments(s)
+	for i, seg := range parts {
+		last := i == len(parts)-1
+		switch {
+		case seg == "*" || strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "...}"):
+			if !last {
+				return nil, fmt.Errorf("%q must be the last segment", seg)
+			}
+			p.rest = true
+			literal = false
+		case strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") && len(seg) > 2, strings.HasPrefix(seg, ":") && len(seg) > 1:
+			p.segs = append(p.segs, "")
+			p.params++
+			literal = false
+		case strings.ContainsAny(seg, "{}*"):
+			return nil, fmt.Errorf("bad segment %q: a parameter is {name}, the rest of the path * or {name...}", seg)
+		default:
+			p.segs = append(p.segs, strings.ToLower(seg))
+			if literal {
+				p.prefix++
+			}
+		}
+	}
+	return p, nil
+}
+
+// isToken reports whether s is an HTTP method name.
+func isToken(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool { return r < 'A' || r > 'Z' })
+}
+
+// key identifies the requests a pattern matches, for duplicate detection.
+func (p *pattern) key() string {
+	k := p.method + " /" + strings.Join(p.segs, "/")
+	if p.rest {
+		k += "/*"
+	}
+	return k
+}
+
+// match reports whether the pattern applies to a request with method and
+// the lower-cased segments of its cleaned path. HEAD matches GET patterns.
+func (p *pattern) match(method string, segs []string) bool {
+	if p.method != "" && p.method != method && (p.method != http.MethodGet || method != http.MethodHead) {
+		return false
+	}
+	if len(segs) < len(p.segs) || (!p.rest && len(segs) != len(p.segs)) {
+		return false
+	}
+	for i, s := range p.segs {
+		if s != "" && s != segs[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// readOnly answers 405 to methods other than GET, HEAD and OPTIONS before
+// any payment is asked for.
+func readOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			next.ServeHTTP(w, r)
+		default:
+			w.Header().Set("Allow", "GET, HEAD, OPTIONS")
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
+		}
+	})
+}
+
+// fileServer serves the files of a directory through an os.Root, which
+// refuses names (and symbolic links) leading outside it. Dotfiles are
+// hidden; a directory serves its index.html, else a listing if enabled,
+// else 404. It never redirects, so that a paid request is never charged
+// for a redirect.
+type fileServer struct {
+	dir     string
+	prefix  int // leading segments of the (cleaned) request path to drop
+	listing bool
+	log     *slog.Logger
+}
+
+func (f *fileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodOptions {
+		w.Header().Set("Allow", "GET, HEAD, OPTIONS")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	segs := segments(r.URL.Path)
+	if len(segs) < f.prefix {
+		segs = nil
+	} else {
+		segs = segs[f.prefix:]
+	}
+	for _, s := range segs {
+		if strings.HasPrefix(s, ".") || strings.ContainsRune(s, 0) {
+			notFound(w)
+			return
+		}
+	}
+	name := path.Join(segs...)
+	if name == "" {
+		name = "."
+	}
+	root, err := os.OpenRoot(f.dir)
+	if err != nil {
+		f.log.Warn("cannot open the directory of a route", "dir", f.dir, "err", err)
+		notFound(w)
+		return
+	}
+	defer root.Close()
+	file, err := root.Open(name)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			f.log.Debug("refused a file", "name", name, "err", err)
+		}
+		notFound(w)
+		return
+	}
+	defer file.Close()
+	info, err := file.Stat()
+	if err != nil {
+		notFound(w)
+		return
+	}
+	if info.IsDir() {
+		if idx, err := root.Open(path.Join(name, "index.html")); err == nil {
+			defer idx.Close()
+			if ii, err := idx.Stat(); err == nil && ii.Mode().IsRegular() {
+				http.ServeContent(w, r, ii.Name(), ii.ModTime(), idx)
+				return
+			}
+		}
+		if !f.listing {
+			notFound(w)
+			return
+		}
+		f.list(w, r, file)
+		return
+	}
+	if !info.Mode().IsRegular() {
+		notFound(w)
+		return
+	}
+	http.ServeContent(w, r, info.Name(), info.ModTime(), file)
+}
+
+// list writes an HTML listing of dir, without dotfiles.
+func (f *fileServer) list(w http.ResponseWriter, r *http.Request, dir *os.File) {
+	entries, err := dir.ReadDir(-1)
+	if err != nil {
+		f.log.Warn("cannot list a directory", "dir", f.dir, "err", err)
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "cannot list the directory"})
+		return
+	}
+	slices.SortFunc(entries, func(a, b os.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	base := r.URL.Path
+	if !strings.HasSuffix(base, "/") {
+		base += "/"
+	}
+	var b strings.Builder
+	title := html.EscapeString(base)
+	fmt.Fprintf(&b, "<!doctype html>\n<meta charset=\"utf-8\">\n<title>Index of %s</title>\n<h1>Index of %s</h1>\n<ul>\n", title, title)
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") {
+			continue
+		}
+		if e.IsDir() {
+			name += "/"
+		}
+		href := (&url.URL{Path: base + name}).EscapedPath()
+		fmt.Fprintf(&b, "<li><a href=\"%s\">%s</a></li>\n", html.EscapeString(href), html.EscapeString(name))
+	}
+	b.WriteString("</ul>\n")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write([]byte(b.String()))
+	}
+}
+
+func notFound(w http.ResponseWriter) {
+	writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v map[string]string) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b = []byte(`{"error":"internal error"}`)
+		status = http.StatusInternalServerError
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+var _ http.Handler = (*Gateway)(nil)

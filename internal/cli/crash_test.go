@@ -1,0 +1,382 @@
+package cli
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+	_ "modernc.org/sqlite" // the test reads the ledger file directly
+
+	"github.com/go402/go402/devnet"
+	"github.com/go402/go402/evm"
+	"github.com/go402/go402/x402"
+)
+
+// buildGo402 builds cmd/go402 into dir and returns the binary's path.
+func buildGo402(t *testing.T, dir string) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go command to build the binary: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, goBin, "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(out)))
+	bin := filepath.Join(dir, "go402")
+	build := exec.CommandContext(ctx, goBin, "build", "-o", bin, "./cmd/go402")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/go402: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// proc is a subprocess whose output is kept for failure reports.
+type proc struct {
+	name     string
+	cmd      *exec.Cmd
+	out, err syncBuffer
+	done     chan struct{}
+	waitErr  error
+}
+
+// startProc starts bin with args and env. It is killed at the end of the
+// test, and its output is logged if the test failed.
+func startProc(t *testing.T, name, bin string, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.err
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { p.waitErr = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("----- %s (%s) stdout:\n%s\n----- %s stderr:\n%s", name, strings.Join(args, " "), p.out.String(), name, p.err.String())
+		}
+	})
+	return p
+}
+
+// kill sends SIGKILL (no clean-up runs in the process) and waits for it.
+func (p *proc) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+func (p *proc) exited() (string, bool) {
+	select {
+	case <-p.done:
+		return fmt.Sprintf("%s exited: %v", p.name, p.waitErr), true
+	default:
+		return "", false
+	}
+}
+
+// cleanEnv is the test's environment without GO402_* variables, which
+// would override the facilitator's configuration.
+func cleanEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GO402_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+// poll calls f every interval until it returns true, or fails the test
+// when ctx ends.
+func poll(t *testing.T, ctx context.Context, what string, f func() bool) {
+	t.Helper()
+	for !f() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s: %v", what, ctx.Err())
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+// TestFacilitatorCrashAfterBroadcast kills the facilitator (SIGKILL) after
+// it broadcast a settlement but before the transaction was mined, and
+// checks that the restarted facilitator finishes the settlement from the
+// ledger: one transfer on chain, one ledger row, and an idempotent answer
+// to a repeated settle that sends no new transaction.
+func TestFacilitatorCrashAfterBroadcast(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs a devnet and a facilitator as subprocesses")
+	}
+	dir := t.TempDir()
+	bin := buildGo402(t, dir)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+
+	// The chain: blocks only every 3 s, so a broadcast settlement waits in
+	// the pool.
+	devInfoPath := filepath.Join(dir, "devnet.json")
+	dev := startProc(t, "devnet", bin, cleanEnv(), "devnet", "--addr", "127.0.0.1:0", "--block-time", "3s", "--no-automine", "--info-file", devInfoPath)
+	var dinfo devnet.Info
+	waitInfo(t, ctx, devInfoPath, &dinfo, dev.exited)
+	rpc, err := ethclient.DialContext(ctx, dinfo.RPCURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rpc.Close()
+
+	signerAcct := dinfo.Accounts[len(dinfo.Accounts)-1]
+	signer := common.HexToAddress(signerAcct.Address)
+	asset := evm.Asset{Address: common.HexToAddress(dinfo.Token.Address), Name: dinfo.Token.Name, Version: dinfo.Token.Version, Decimals: dinfo.Token.Decimals, Symbol: "USDC"}
+	dbPath := filepath.Join(dir, "ledger.db")
+	cfgPath := filepath.Join(dir, "facilitator.yaml")
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+database:
+  sqlite: %q
+signer:
+  privateKeyEnv: CRASH_TEST_FACILITATOR_KEY
+networks:
+  - network: %s
+    rpcUrls: [%q]
+    assets:
+      - {address: %q, name: %q, version: %q, decimals: %d, symbol: USDC}
+settleTimeout: 1m
+logLevel: debug
+`, dbPath, dinfo.Network, dinfo.RPCURL, asset.Address.Hex(), asset.Name, asset.Version, asset.Decimals)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	facEnv := cleanEnv("CRASH_TEST_FACILITATOR_KEY=" + signerAcct.PrivateKey)
+	startFacilitator := func(name string) (*proc, facilitatorInfo) {
+		infoPath := filepath.Join(dir, name+".json")
+		p := startProc(t, name, bin, facEnv, "facilitator", "--config", cfgPath, "--info-file", infoPath)
+		var info facilitatorInfo
+		waitInfo(t, ctx, infoPath, &info, p.exited)
+		if info.Signer != signer.Hex() {
+			t.Fatalf("%s: signer %s, want %s", name, info.Signer, signer.Hex())
+		}
+		return p, info
+	}
+	fac1, info1 := startFacilitator("facilitator-1")
+
+	// The ledger, read directly (query_only: the test never writes).
+	db, err := sql.Open("sqlite", "file:"+dbPath+"?_pragma=query_only(1)&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	payee := freshAddress(t.Name())
+	const price = 25_000 // 0.025 USDC
+	pay := signPayment(t, ctx, dinfo.Accounts[0].PrivateKey, x402.Network(dinfo.Network), asset, payee, price)
+	payerBefore := tokenBalance(t, ctx, rpc, asset.Address, pay.payer)
+	ledgerRow := func() (status, tx string, found bool) {
+		err := db.QueryRowContext(ctx, `SELECT status, tx_hash FROM settlements WHERE payer = ? AND nonce = ?`,
+			strings.ToLower(pay.payer.Hex()), strings.ToLower(pay.nonce)).Scan(&status, &tx)
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", "", false
+		}
+		if err != nil {
+			t.Fatalf("reading the ledger: %v", err)
+		}
+		return status, tx, true
+	}
+
+	// Settle right after a block, so that the next one is about 3 s away:
+	// ample time to see the transaction in the pool and kill the
+	// facilitator before it is mined. The facilitator dies before
+	// answering, so the outcome of this request is not looked at.
+	head, err := rpc.BlockNumber(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll(t, ctx, "the next block", func() bool {
+		n, err := rpc.BlockNumber(ctx)
+		return err == nil && n > head
+	})
+	go func() { _, _ = call(ctx, http.MethodPost, info1.URL+"/settle", pay.body, nil) }()
+
+	// The transaction hash is in the ledger before the broadcast...
+	var txHash string
+	poll(t, ctx, "the settlement's transaction hash in the ledger", func() bool {
+		_, txHash, _ = ledgerRow()
+		return txHash != ""
+	})
+	// ...and then the transaction is in the devnet's pool, not mined.
+	hash := common.HexToHash(txHash)
+	poll(t, ctx, "the settlement transaction in the devnet's pool", func() bool {
+		_, pending, err := rpc.TransactionByHash(ctx, hash)
+		if err == nil && !pending {
+			t.Fatalf("transaction %s was mined before the crash could be staged (blocks should only come every 3s)", txHash)
+		}
+		return err == nil && pending
+	})
+	fac1.kill()
+	if status, _, _ := ledgerRow(); status == "settled" {
+		t.Fatalf("the ledger says settled before the crash; the scenario did not happen")
+	}
+
+	// The chain mines it while the facilitator is down.
+	var receipt *types.Receipt
+	poll(t, ctx, "the settlement transaction to be mined", func() bool {
+		receipt, err = rpc.TransactionReceipt(ctx, hash)
+		return err == nil
+	})
+	if receipt.Status != types.ReceiptStatusSuccessful {
+		t.Fatalf("settlement transaction reverted")
+	}
+	if status, tx, _ := ledgerRow(); status == "settled" || tx != txHash {
+		t.Fatalf("ledger changed while the facilitator was down: %s %s", status, tx)
+	}
+
+	// Restart with the same configuration: start-up reconciliation records
+	// the outcome from the chain.
+	fac2, info2 := startFacilitator("facilitator-2")
+	poll(t, ctx, "the ledger to say settled", func() bool {
+		status, tx, _ := ledgerRow()
+		if status == "settled" && tx != txHash {
+			t.Fatalf("ledger settled with %s, want %s", tx, txHash)
+		}
+		return status == "settled"
+	})
+
+	// Exactly one transfer on chain.
+	if got := tokenBalance(t, ctx, rpc, asset.Address, payee); got.Cmp(big.NewInt(price)) != 0 {
+		t.Errorf("payee balance %s, want %d", got, price)
+	}
+	if got, want := tokenBalance(t, ctx, rpc, asset.Address, pay.payer), new(big.Int).Sub(payerBefore, big.NewInt(price)); got.Cmp(want) != 0 {
+		t.Errorf("payer balance %s, want %s", got, want)
+	}
+	transfer := crypto.Keccak256Hash([]byte("Transfer(address,address,uint256)"))
+	logs, err := rpc.FilterLogs(ctx, ethereum.FilterQuery{
+		FromBlock: big.NewInt(0), Addresses: []common.Address{asset.Address},
+		Topics: [][]common.Hash{{transfer}, {common.BytesToHash(pay.payer.Bytes())}, {common.BytesToHash(payee.Bytes())}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(logs) != 1 || logs[0].TxHash != hash {
+		t.Errorf("transfers from payer to payee: %d (want exactly 1, in %s)", len(logs), txHash)
+	}
+	// One ledger row for the key, and no other.
+	var rows, rowsForKey int
+	if err := db.QueryRowContext(ctx, `SELECT count(*), count(CASE WHEN payer = ? AND nonce = ? THEN 1 END) FROM settlements`,
+		strings.ToLower(pay.payer.Hex()), strings.ToLower(pay.nonce)).Scan(&rows, &rowsForKey); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 || rowsForKey != 1 {
+		t.Errorf("settlement rows: %d in all, %d for the key; want 1 and 1", rows, rowsForKey)
+	}
+
+	// Settling the same payment again: the same transaction, success, and
+	// no new transaction from the facilitator (its only one is the
+	// settlement).
+	nonceBefore, err := rpc.PendingNonceAt(ctx, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nonceBefore != 1 {
+		t.Errorf("facilitator account nonce %d before the retry, want 1 (one transaction ever)", nonceBefore)
+	}
+	var again x402.SettleResponse
+	if status, err := call(ctx, http.MethodPost, info2.URL+"/settle", pay.body, &again); err != nil || status != http.StatusOK {
+		t.Fatalf("repeated settle: %d %v", status, err)
+	}
+	if !again.Success || again.Transaction != txHash || again.Payer != pay.payer.Hex() {
+		t.Errorf("repeated settle: %+v, want success with %s", again, txHash)
+	}
+	if nonceAfter, err := rpc.PendingNonceAt(ctx, signer); err != nil || nonceAfter != nonceBefore {
+		t.Errorf("facilitator nonce moved from %d to %d (%v): a new transaction was sent", nonceBefore, nonceAfter, err)
+	}
+	if !strings.Contains(fac2.err.String(), "reconciled settlement") {
+		t.Errorf("the restarted facilitator did not log the reconciliation")
+	}
+
+	// Graceful shutdown: SIGTERM while a settlement waits for its block.
+	// The facilitator stops accepting requests but finishes the settlement,
+	// records it, answers the caller and exits 0.
+	if runtime.GOOS == "windows" {
+		return // no SIGTERM
+	}
+	pay2 := signPayment(t, ctx, dinfo.Accounts[1].PrivateKey, x402.Network(dinfo.Network), asset, payee, price)
+	if head, err = rpc.BlockNumber(ctx); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, ctx, "the next block", func() bool {
+		n, err := rpc.BlockNumber(ctx)
+		return err == nil && n > head
+	})
+	answered := make(chan x402.SettleResponse, 1)
+	go func() {
+		var sr x402.SettleResponse
+		if status, err := call(ctx, http.MethodPost, info2.URL+"/settle", pay2.body, &sr); err == nil && status == http.StatusOK {
+			answered <- sr
+		}
+		close(answered)
+	}()
+	row2 := func() (status, tx string) {
+		_ = db.QueryRowContext(ctx, `SELECT status, tx_hash FROM settlements WHERE payer = ? AND nonce = ?`,
+			strings.ToLower(pay2.payer.Hex()), strings.ToLower(pay2.nonce)).Scan(&status, &tx)
+		return status, tx
+	}
+	var tx2 string
+	poll(t, ctx, "the second settlement's broadcast", func() bool {
+		_, tx2 = row2()
+		if tx2 == "" {
+			return false
+		}
+		_, _, err := rpc.TransactionByHash(ctx, common.HexToHash(tx2))
+		return err == nil // broadcast (and normally not mined yet)
+	})
+	if err := fac2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-fac2.done:
+	case <-ctx.Done():
+		t.Fatal("the facilitator did not exit after SIGTERM")
+	}
+	if code := fac2.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit code after SIGTERM: %d, want 0", code)
+	}
+	if status, tx := row2(); status != "settled" || tx != tx2 {
+		t.Errorf("after a graceful shutdown the ledger says %q %s, want settled %s", status, tx, tx2)
+	}
+	if sr, ok := <-answered; !ok || !sr.Success || sr.Transaction != tx2 {
+		t.Errorf("the in-flight settle was not answered with its result: %+v (answered %v)", sr, ok)
+	}
+	if got := tokenBalance(t, ctx, rpc, asset.Address, payee); got.Cmp(big.NewInt(2*price)) != 0 {
+		t.Errorf("payee balance %s after the second payment, want %d", got, 2*price)
+	}
+}
+
+func TestDevnetNoAutoMineNeedsBlockTime(t *testing.T) {
+	var stdout, stderr strings.Builder
+	code := Run(t.Context(), []string{"devnet", "--no-automine"}, strings.NewReader(""), &stdout, &stderr)
+	if code != ExitUsage || !strings.Contains(stderr.String(), "--no-automine needs --block-time") {
+		t.Errorf("code %d, stderr %q", code, stderr.String())
+	}
+}

@@ -1,0 +1,182 @@
+package interop
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/go402/go402/evm"
+	"github.com/go402/go402/x402"
+)
+
+// verdict is what a facilitator's POST /verify answered.
+type verdict struct {
+	Status  int
+	IsValid bool   `json:"isValid"`
+	Reason  string `json:"invalidReason"`
+	Message string `json:"invalidMessage"`
+	Error   string `json:"error"`
+}
+
+func (w *world) postVerify(facURL string, body []byte) verdict {
+	w.t.Helper()
+	req, err := http.NewRequestWithContext(w.ctx, http.MethodPost, facURL+"/verify", bytes.NewReader(body))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	v := verdict{Status: resp.StatusCode}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		w.t.Fatalf("%s/verify: status %d, body not JSON: %q", facURL, resp.StatusCode, raw)
+	}
+	return v
+}
+
+// signedRequest signs req with key (clock now) and returns the facilitator
+// request body as a generic JSON tree, ready to be tampered with.
+func (w *world) signedRequest(key *ecdsa.PrivateKey, req x402.PaymentRequirements, now func() time.Time) map[string]any {
+	t := w.t
+	t.Helper()
+	signer, err := evm.NewPrivateKeySignerFromECDSA(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := evm.NewExactClient(evm.ExactClientConfig{Signer: signer, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := c.CreatePayload(w.ctx, x402.V2, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := x402.NewFacilitatorRequest(&x402.PaymentPayload{X402Version: 2, Accepted: req, Payload: obj,
+		Resource: &x402.ResourceInfo{URL: "http://127.0.0.1/weather"}}, &req)
+	raw, err := json.Marshal(fr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// path returns the JSON object at the dotted keys of m.
+func path(m map[string]any, keys ...string) map[string]any {
+	for _, k := range keys {
+		m = m[k].(map[string]any)
+	}
+	return m
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestBadPaymentsRejectedByBothFacilitators sends the same bad payments to
+// go402's facilitator and the official v2 facilitator (POST /verify, same
+// bodies) and compares the verdicts. Every difference is asserted here and
+// documented in README.md.
+func TestBadPaymentsRejectedByBothFacilitators(t *testing.T) {
+	w := newWorld(t, 0)
+	goFac, goURL := w.goFacilitator()
+	nodeURL := w.officialFacilitator()
+	payer := w.accts[acctNodePayer].PrivateKey
+	p, err := x402.ParsePrice(price)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := w.nets.Requirements(w.network(), p, w.addr(acctPayee), 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The replayed payment is first settled once, through go402.
+	replayed := w.signedRequest(payer, req, nil)
+	var fr x402.FacilitatorRequest
+	if err := json.Unmarshal(mustJSON(t, replayed), &fr); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := goFac.Settle(w.ctx, &fr); err != nil || !s.Success {
+		t.Fatalf("settling the payment to replay: %+v, %v", s, err)
+	}
+
+	cases := []struct {
+		name string
+		body func() map[string]any
+		// want is the reason code of each facilitator, go402 then official.
+		goReason, nodeReason string
+	}{
+		{"control: valid", func() map[string]any { return w.signedRequest(payer, req, nil) }, "", ""},
+		{"tampered amount", func() map[string]any {
+			m := w.signedRequest(payer, req, nil)
+			path(m, "paymentPayload", "payload", "authorization")["value"] = "1000000"
+			return m
+		}, "invalid_exact_evm_authorization_value", "invalid_exact_evm_signature"},
+		{"underpaid", func() map[string]any {
+			m := w.signedRequest(payer, req, nil)
+			path(m, "paymentRequirements")["amount"] = "2000"
+			path(m, "paymentPayload", "accepted")["amount"] = "2000"
+			return m
+		}, "invalid_exact_evm_authorization_value", "invalid_exact_evm_payload_authorization_value_mismatch"},
+		{"wrong recipient", func() map[string]any {
+			m := w.signedRequest(payer, req, nil)
+			other := w.addr(acctForeign).Hex()
+			path(m, "paymentRequirements")["payTo"] = other
+			path(m, "paymentPayload", "accepted")["payTo"] = other
+			return m
+		}, "invalid_exact_evm_recipient_mismatch", "invalid_exact_evm_recipient_mismatch"},
+		{"expired", func() map[string]any {
+			return w.signedRequest(payer, req, func() time.Time { return time.Now().Add(-time.Hour) })
+		}, "invalid_exact_evm_payload_authorization_valid_before", "invalid_exact_evm_payload_authorization_valid_before"},
+		{"replayed", func() map[string]any { return replayed }, "invalid_exact_evm_nonce_already_used", "invalid_exact_evm_transaction_simulation_failed"},
+		{"foreign signer", func() map[string]any {
+			m := w.signedRequest(w.accts[acctForeign].PrivateKey, req, nil)
+			path(m, "paymentPayload", "payload", "authorization")["from"] = w.addr(acctNodePayer).Hex()
+			return m
+		}, "invalid_exact_evm_signature", "invalid_exact_evm_signature"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := w.sub(t)
+			body := mustJSON(t, c.body())
+			g, n := w.postVerify(goURL, body), w.postVerify(nodeURL, body)
+			t.Logf("go402:    %+v", g)
+			t.Logf("official: %+v", n)
+			if c.goReason == "" {
+				if !g.IsValid || !n.IsValid {
+					t.Fatalf("valid payment rejected: go402 %+v, official %+v", g, n)
+				}
+				return
+			}
+			if g.IsValid || n.IsValid {
+				t.Fatalf("bad payment accepted: go402 %+v, official %+v", g, n)
+			}
+			if g.Status != http.StatusOK || n.Status != http.StatusOK {
+				t.Errorf("statuses: go402 %d, official %d; both answer a bad payment with 200", g.Status, n.Status)
+			}
+			if g.Message == "" {
+				t.Errorf("go402 gave no invalidMessage")
+			}
+			if g.Reason != c.goReason || n.Reason != c.nodeReason {
+				t.Errorf("reasons: go402 %q, official %q; want %q, %q", g.Reason, n.Reason, c.goReason, c.nodeReason)
+			}
+		})
+	}
+}

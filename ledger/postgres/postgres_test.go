@@ -1,0 +1,224 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/go402/go402/ledger"
+	"github.com/go402/go402/ledger/ledgertest"
+	"github.com/go402/go402/x402"
+)
+
+// defaultTestURL is the server the tests use unless GO402_TEST_POSTGRES_URL
+// names another.
+const defaultTestURL = "postgres://root@127.0.0.1:5432/test?sslmode=disable"
+
+func testURL() string {
+	if u := os.Getenv("GO402_TEST_POSTGRES_URL"); u != "" {
+		return u
+	}
+	return defaultTestURL
+}
+
+// needServer skips the test when no PostgreSQL server answers, or fails it
+// when running in CI (CI set), where the PostgreSQL tests must run.
+func needServer(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, testURL())
+	if err == nil {
+		err = conn.Ping(ctx)
+		conn.Close(ctx)
+	}
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("PostgreSQL is not reachable (%v); CI must run the PostgreSQL tests: start a server or set GO402_TEST_POSTGRES_URL", err)
+	}
+	t.Skipf("PostgreSQL is not reachable (%v); skipping: start a server at %s or set GO402_TEST_POSTGRES_URL", err, defaultTestURL)
+}
+
+// newSchema returns the name of a schema of its own for the test, dropped
+// with everything in it when the test ends (after the stores opened on it
+// are closed, since their cleanups are registered later).
+func newSchema(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 8)
+	rand.Read(b)
+	schema := "ledgertest_" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, testURL())
+		if err != nil {
+			t.Errorf("dropping schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+			t.Errorf("dropping schema %s: %v", schema, err)
+		}
+	})
+	return schema
+}
+
+func openSchema(t *testing.T, schema string) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), Config{URL: testURL(), Schema: schema, MaxConns: 4})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+func closeStore(t *testing.T, s *Store) {
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+}
+
+func TestConformance(t *testing.T) {
+	needServer(t)
+	ledgertest.Run(t, func(t *testing.T) ledger.Store { return openSchema(t, newSchema(t)) })
+}
+
+func TestPersistence(t *testing.T) {
+	needServer(t)
+	schema := newSchema(t)
+	open := func(t *testing.T) ledger.Store { return openSchema(t, schema) }
+	ledgertest.RunPersistence(t, open, open)
+}
+
+// Separate pools stand in for separate facilitator processes: only the
+// database is shared.
+func TestManyPools(t *testing.T) {
+	needServer(t)
+	schema := newSchema(t)
+	var stores []ledger.Store
+	for range 4 {
+		s := openSchema(t, schema)
+		closeStore(t, s)
+		stores = append(stores, s)
+	}
+	ledgertest.ClaimRace(t, stores, 100)
+}
+
+// Stores opened at once on a new schema apply the migrations once between
+// them.
+func TestConcurrentOpen(t *testing.T) {
+	needServer(t)
+	schema := newSchema(t)
+	stores := make([]*Store, 8)
+	errs := make([]error, len(stores))
+	var wg sync.WaitGroup
+	for i := range stores {
+		wg.Go(func() { stores[i], errs[i] = Open(t.Context(), Config{URL: testURL(), Schema: schema, MaxConns: 4}) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Open %d: %v", i, err)
+		}
+		closeStore(t, stores[i])
+	}
+	checkMigrations(t, stores[0])
+}
+
+func TestMigrationsOnce(t *testing.T) {
+	needServer(t)
+	schema := newSchema(t)
+	for range 3 {
+		s := openSchema(t, schema)
+		checkMigrations(t, s)
+		s.Close()
+	}
+}
+
+func checkMigrations(t *testing.T, s *Store) {
+	t.Helper()
+	var n, v int
+	if err := s.pool.QueryRow(t.Context(),
+		`SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &v); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || v != 1 {
+		t.Errorf("schema_migrations: %d rows, version %d; want 1, 1", n, v)
+	}
+}
+
+// The tables go in the configured schema, not in public.
+func TestSchemaIsolation(t *testing.T) {
+	needServer(t)
+	schema := newSchema(t)
+	s := openSchema(t, schema)
+	closeStore(t, s)
+	var got string
+	if err := s.pool.QueryRow(t.Context(),
+		`SELECT table_schema FROM information_schema.tables WHERE table_name = 'settlements' AND table_schema = $1`,
+		schema).Scan(&got); err != nil {
+		t.Fatalf("settlements is not in schema %s: %v", schema, err)
+	}
+}
+
+// An update blocked by another transaction's row lock gives up when its
+// context ends.
+func TestBlockedUpdateHonoursContext(t *testing.T) {
+	needServer(t)
+	schema := newSchema(t)
+	s := openSchema(t, schema)
+	closeStore(t, s)
+	k := x402.SettlementKey{Network: "n", Asset: "a", Payer: "p", Nonce: "locked"}
+	if _, claimed, err := s.Claim(t.Context(), &ledger.Settlement{Key: k}); err != nil || !claimed {
+		t.Fatalf("Claim: %v, %v", claimed, err)
+	}
+
+	tx, err := s.pool.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(t.Context(), `SELECT 1 FROM settlements WHERE nonce = 'locked' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = s.Update(ctx, k, ledger.Update{From: ledger.StatusSettling, Status: ledger.StatusPending})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Update of a locked row: %v; want DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Update took %v to give up", d)
+	}
+	if err := tx.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(t.Context(), k, ledger.Update{From: ledger.StatusSettling, Status: ledger.StatusPending}); err != nil {
+		t.Fatalf("Update after the lock was released: %v", err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	if _, err := Open(t.Context(), Config{}); err == nil {
+		t.Error("Open without a URL succeeded")
+	}
+	if _, err := Open(t.Context(), Config{URL: "postgres://u:secret@host:notaport/db"}); err == nil {
+		t.Error("Open of a malformed URL succeeded")
+	} else if s := err.Error(); strings.Contains(s, "secret") {
+		t.Errorf("error %q reveals the password", s)
+	}
+}

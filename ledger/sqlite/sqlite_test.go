@@ -1,0 +1,194 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go402/go402/ledger"
+	"github.com/go402/go402/ledger/ledgertest"
+	"github.com/go402/go402/x402"
+)
+
+// openPath opens a store on path; the test closes it.
+func openPath(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), Config{Path: path})
+	if err != nil {
+		t.Fatalf("Open(%s): %v", path, err)
+	}
+	return s
+}
+
+func tempPath(t *testing.T) string {
+	return filepath.Join(t.TempDir(), "ledger.db")
+}
+
+func closeStore(t *testing.T, s *Store) {
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+}
+
+func TestConformance(t *testing.T) {
+	ledgertest.Run(t, func(t *testing.T) ledger.Store { return openPath(t, tempPath(t)) })
+}
+
+func TestPersistence(t *testing.T) {
+	path := tempPath(t)
+	open := func(t *testing.T) ledger.Store { return openPath(t, path) }
+	ledgertest.RunPersistence(t, open, open)
+}
+
+// Two Stores on one file behave like two processes: separate pools, with
+// only SQLite's file locks between them.
+func TestTwoStoresOneFile(t *testing.T) {
+	path := tempPath(t)
+	a, b := openPath(t, path), openPath(t, path)
+	closeStore(t, a)
+	closeStore(t, b)
+	ledgertest.ClaimRace(t, []ledger.Store{a, b}, 100)
+}
+
+func TestPragmas(t *testing.T) {
+	s := openPath(t, tempPath(t))
+	closeStore(t, s)
+	want := map[string]string{
+		"journal_mode": "wal",
+		"synchronous":  "2", // FULL
+		"foreign_keys": "1",
+		"busy_timeout": "5000",
+	}
+	pools := []struct {
+		name  string
+		db    *sql.DB
+		conns int // held at once, so that more than the first is checked
+	}{{"writer", s.w, 1}, {"reader", s.r, 3}}
+	for _, p := range pools {
+		var conns []*sql.Conn
+		for range p.conns {
+			c, err := p.db.Conn(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+		}
+		for i, c := range conns {
+			for pragma, v := range want {
+				var got string
+				if err := c.QueryRowContext(t.Context(), "PRAGMA "+pragma).Scan(&got); err != nil {
+					t.Fatalf("%s %d: PRAGMA %s: %v", p.name, i, pragma, err)
+				}
+				if got != v {
+					t.Errorf("%s connection %d: %s = %s, want %s", p.name, i, pragma, got, v)
+				}
+			}
+			c.Close()
+		}
+	}
+	// Readers cannot write.
+	if _, err := s.r.ExecContext(t.Context(), `DELETE FROM events`); err == nil {
+		t.Error("a reader connection could write")
+	}
+}
+
+func TestMigrationsOnce(t *testing.T) {
+	path := tempPath(t)
+	for range 3 {
+		s := openPath(t, path)
+		var n, v int
+		if err := s.r.QueryRowContext(t.Context(),
+			`SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &v); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 || v != 1 {
+			t.Errorf("schema_migrations: %d rows, version %d; want 1, 1", n, v)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Stores opened at once on a new file apply the migrations once between
+// them.
+func TestConcurrentOpen(t *testing.T) {
+	path := tempPath(t)
+	var wg sync.WaitGroup
+	stores := make([]*Store, 6)
+	errs := make([]error, len(stores))
+	for i := range stores {
+		wg.Go(func() { stores[i], errs[i] = Open(t.Context(), Config{Path: path}) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Open %d: %v", i, err)
+		}
+		closeStore(t, stores[i])
+	}
+	var n int
+	if err := stores[0].r.QueryRowContext(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("schema_migrations has %d rows, want 1", n)
+	}
+}
+
+// A write blocked by another process's lock gives up when its context
+// ends, long before busy_timeout, and works once the lock is gone.
+func TestBusyHonoursContext(t *testing.T) {
+	path := tempPath(t)
+	s := openPath(t, path)
+	closeStore(t, s)
+
+	// Another "process" holds the write lock.
+	other, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+
+	st := &ledger.Settlement{Key: x402.SettlementKey{Network: "n", Asset: "a", Payer: "p", Nonce: "busy"}}
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, _, err = s.Claim(ctx, st)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Claim while another connection holds the lock: %v; want DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Claim took %v to give up", d)
+	}
+
+	if _, err := conn.ExecContext(t.Context(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if _, claimed, err := s.Claim(t.Context(), st); err != nil || !claimed {
+		t.Fatalf("Claim after the lock was released: claimed %v, %v", claimed, err)
+	}
+}
+
+func TestOpenRejectsBadPaths(t *testing.T) {
+	for _, p := range []string{"", ":memory:", "file:x.db", filepath.Join(t.TempDir(), "a?b")} {
+		if s, err := Open(t.Context(), Config{Path: p}); err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded", p)
+		}
+	}
+}

@@ -1,0 +1,176 @@
+package x402
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Protocol versions.
+const (
+	V1 = 1 // legacy: X-PAYMENT headers, 402 body, network names
+	V2 = 2 // current: PAYMENT-* headers, CAIP-2 networks
+)
+
+// ResourceInfo describes the paid resource (v2).
+type ResourceInfo struct {
+	URL         string `json:"url"`
+	Description string `json:"description,omitempty"`
+	MimeType    string `json:"mimeType,omitempty"`
+}
+
+// PaymentRequirements is one way to pay for a resource (v2): the seven fields
+// a server offers in accepts and a client echoes in accepted.
+type PaymentRequirements struct {
+	Scheme            string  `json:"scheme"`
+	Network           Network `json:"network"`
+	Amount            Amount  `json:"amount"`
+	Asset             string  `json:"asset"`
+	PayTo             string  `json:"payTo"`
+	MaxTimeoutSeconds int     `json:"maxTimeoutSeconds"`
+	Extra             Object  `json:"extra,omitempty"`
+}
+
+// Validate checks the fields every scheme relies on: scheme, a CAIP-2-shaped
+// network, asset, payTo and a positive maxTimeoutSeconds.
+func (r *PaymentRequirements) Validate() error {
+	switch {
+	case r.Scheme == "":
+		return fmt.Errorf("%w: scheme is missing", ErrInvalidMessage)
+	case !wireNetworkOK(r.Network, true):
+		return fmt.Errorf("%w: network %s is not a CAIP-2 id", ErrInvalidMessage, quoteShort(string(r.Network)))
+	case r.Asset == "":
+		return fmt.Errorf("%w: asset is missing", ErrInvalidMessage)
+	case r.PayTo == "":
+		return fmt.Errorf("%w: payTo is missing", ErrInvalidMessage)
+	case r.MaxTimeoutSeconds <= 0:
+		return fmt.Errorf("%w: maxTimeoutSeconds must be positive", ErrInvalidMessage)
+	}
+	return nil
+}
+
+// PaymentRequired is what a v2 server sends with a 402, base64-encoded in the
+// PAYMENT-REQUIRED header.
+type PaymentRequired struct {
+	X402Version int                   `json:"x402Version"`
+	Error       string                `json:"error,omitempty"`
+	Resource    ResourceInfo          `json:"resource"`
+	Accepts     []PaymentRequirements `json:"accepts"`
+	Extensions  Object                `json:"extensions,omitempty"`
+}
+
+// Validate checks a v2 PaymentRequired: version 2, a resource URL and at
+// least one valid requirement.
+func (p *PaymentRequired) Validate() error {
+	if p.X402Version != V2 {
+		return fmt.Errorf("%w: %d in a v2 PaymentRequired", ErrUnsupportedVersion, p.X402Version)
+	}
+	if p.Resource.URL == "" {
+		return fmt.Errorf("%w: resource.url is missing", ErrInvalidMessage)
+	}
+	if len(p.Accepts) == 0 {
+		return fmt.Errorf("%w: accepts is empty", ErrInvalidMessage)
+	}
+	for i := range p.Accepts {
+		if err := p.Accepts[i].Validate(); err != nil {
+			return fmt.Errorf("accepts[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// PaymentPayload is what a v2 client sends, base64-encoded in the
+// PAYMENT-SIGNATURE header: the requirements it accepted, verbatim, and the
+// scheme-specific signed payload.
+type PaymentPayload struct {
+	X402Version int                 `json:"x402Version"`
+	Resource    *ResourceInfo       `json:"resource,omitempty"`
+	Accepted    PaymentRequirements `json:"accepted"`
+	Payload     Object              `json:"payload"`
+	Extensions  Object              `json:"extensions,omitempty"`
+}
+
+// Validate checks a v2 payload: version 2, valid accepted requirements and a
+// payload object.
+func (p *PaymentPayload) Validate() error {
+	if p.X402Version != V2 {
+		return fmt.Errorf("%w: %d in a v2 PaymentPayload", ErrUnsupportedVersion, p.X402Version)
+	}
+	if err := p.Accepted.Validate(); err != nil {
+		return fmt.Errorf("accepted: %w", err)
+	}
+	if p.Payload.IsNull() {
+		return fmt.Errorf("%w: payload is missing", ErrInvalidMessage)
+	}
+	return nil
+}
+
+// VerifyResponse is a facilitator's verdict on a payment. A payment that is
+// not valid is a verdict, not an error: IsValid is false and InvalidReason
+// says why.
+type VerifyResponse struct {
+	IsValid        bool   `json:"isValid"`
+	InvalidReason  Reason `json:"invalidReason,omitempty"`
+	InvalidMessage string `json:"invalidMessage,omitempty"`
+	Payer          string `json:"payer,omitempty"`
+	Extensions     Object `json:"extensions,omitempty"`
+}
+
+// SettleResponse is the outcome of a settlement, sent to the client
+// base64-encoded in PAYMENT-RESPONSE (v2) or X-PAYMENT-RESPONSE (v1).
+// Transaction is the transaction hash, "" when nothing was broadcast.
+// Network is CAIP-2 in v2 and a legacy name in v1.
+type SettleResponse struct {
+	Success      bool    `json:"success"`
+	ErrorReason  Reason  `json:"errorReason,omitempty"`
+	ErrorMessage string  `json:"errorMessage,omitempty"`
+	Transaction  string  `json:"transaction"`
+	Network      Network `json:"network"`
+	Payer        string  `json:"payer,omitempty"`
+	Amount       *Amount `json:"amount,omitempty"`
+	Extensions   Object  `json:"extensions,omitempty"`
+}
+
+// Validate checks that a settle response names its network, and a
+// transaction when it reports success.
+func (s *SettleResponse) Validate() error {
+	if s.Network == "" {
+		return fmt.Errorf("%w: network is missing", ErrInvalidMessage)
+	}
+	if s.Success && s.Transaction == "" {
+		return fmt.Errorf("%w: a successful settlement has no transaction", ErrInvalidMessage)
+	}
+	return nil
+}
+
+// SupportedKind is one (version, scheme, network) a facilitator can verify
+// and settle.
+type SupportedKind struct {
+	X402Version int     `json:"x402Version"`
+	Scheme      string  `json:"scheme"`
+	Network     Network `json:"network"`
+	Extra       Object  `json:"extra,omitempty"`
+}
+
+// SupportedResponse is the body of a facilitator's GET /supported. Signers
+// maps a network pattern ("eip155:*") to the addresses that settle there.
+type SupportedResponse struct {
+	Kinds      []SupportedKind     `json:"kinds"`
+	Extensions []string            `json:"extensions"`
+	Signers    map[string][]string `json:"signers"`
+}
+
+// wireNetworkOK is the structural check applied to networks in decoded
+// messages: for v2 a "<namespace>:<reference>" shape, for v1 any non-empty
+// token without spaces. Semantic checks (is this chain supported?) belong to
+// schemes.
+func wireNetworkOK(n Network, caip2 bool) bool {
+	s := string(n)
+	if s == "" || len(s) > maxNamespaceLen+1+maxReferenceLen || strings.ContainsAny(s, " \t\r\n") {
+		return false
+	}
+	if !caip2 {
+		return true
+	}
+	ns, ref, ok := strings.Cut(s, ":")
+	return ok && validNamespace(ns) && validReference(ref)
+}

@@ -1,0 +1,227 @@
+// Package sqlitequeue is a durable settlement queue for x402http's
+// serve-then-settle routes, in a SQLite file: a settlement queued before a
+// crash or restart is settled when the worker runs again.
+//
+// Items are leased while a worker settles them; a lease that runs out
+// (the worker died) makes the item due again. Settling twice is harmless:
+// facilitators answer a repeated settle of one authorization with the first
+// result.
+package sqlitequeue
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/go402/go402/x402"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+)
+
+// Defaults.
+const (
+	DefaultLease        = time.Minute
+	DefaultPollInterval = 200 * time.Millisecond
+	maxBackoff          = 5 * time.Minute
+)
+
+// Queue is a durable queue of facilitator settle requests. It implements
+// x402http.Queue and is safe for concurrent use.
+type Queue struct {
+	db     *sql.DB
+	lease  time.Duration
+	poll   time.Duration
+	now    func() time.Time
+	notify chan struct{}
+}
+
+// Config configures [Open]. Path is required.
+type Config struct {
+	Path string
+	// Lease is how long a worker holds an item; if zero, DefaultLease.
+	Lease time.Duration
+	// PollInterval is how often Next looks for due items; if zero,
+	// DefaultPollInterval.
+	PollInterval time.Duration
+}
+
+// Open opens (creating if needed) the queue at cfg.Path.
+func Open(ctx context.Context, cfg Config) (*Queue, error) {
+	if cfg.Path == "" {
+		return nil, errors.New("sqlitequeue: no path")
+	}
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(5000)"} {
+		q.Add("_pragma", p)
+	}
+	db, err := sql.Open("sqlite", "file:"+cfg.Path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlitequeue: %w", err)
+	}
+	db.SetMaxOpenConns(1) // one writer; serialises access in this process
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS settlement_queue (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		request BLOB NOT NULL,
+		state TEXT NOT NULL DEFAULT 'queued',   -- queued | done | failed
+		attempts INTEGER NOT NULL DEFAULT 0,
+		due_at INTEGER NOT NULL,                -- unix ms: when it may be (re)tried
+		response TEXT NOT NULL DEFAULT '',
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL
+	);
+	CREATE INDEX IF NOT EXISTS settlement_queue_due ON settlement_queue(state, due_at);`); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("sqlitequeue: creating schema: %w", err)
+	}
+	lease, poll := cfg.Lease, cfg.PollInterval
+	if lease <= 0 {
+		lease = DefaultLease
+	}
+	if poll <= 0 {
+		poll = DefaultPollInterval
+	}
+	return &Queue{db: db, lease: lease, poll: poll, now: time.Now, notify: make(chan struct{}, 1)}, nil
+}
+
+// Close closes the database.
+func (q *Queue) Close() error { return q.db.Close() }
+
+// Enqueue stores req durably.
+func (q *Queue) Enqueue(ctx context.Context, req *x402.FacilitatorRequest) error {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("sqlitequeue: encoding request: %w", err)
+	}
+	now := q.now().UnixMilli()
+	if _, err := q.db.ExecContext(ctx, `INSERT INTO settlement_queue(request, due_at, created_at, updated_at) VALUES (?, ?, ?, ?)`, body, now, now, now); err != nil {
+		return fmt.Errorf("sqlitequeue: enqueue: %w", err)
+	}
+	select {
+	case q.notify <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Next waits for a due item, leases it, and returns it.
+func (q *Queue) Next(ctx context.Context) (string, *x402.FacilitatorRequest, error) {
+	t := time.NewTicker(q.poll)
+	defer t.Stop()
+	for {
+		id, req, err := q.take(ctx)
+		if err != nil || req != nil {
+			return id, req, err
+		}
+		select {
+		case <-ctx.Done():
+			return "", nil, ctx.Err()
+		case <-q.notify:
+		case <-t.C:
+		}
+	}
+}
+
+// take leases the oldest due item, if any.
+func (q *Queue) take(ctx context.Context) (string, *x402.FacilitatorRequest, error) {
+	tx, err := q.db.BeginTx(ctx, nil)
+	if err != nil {
+		return "", nil, fmt.Errorf("sqlitequeue: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	now := q.now().UnixMilli()
+	var id int64
+	var body []byte
+	err = tx.QueryRowContext(ctx, `SELECT id, request FROM settlement_queue WHERE state = 'queued' AND due_at <= ? ORDER BY due_at, id LIMIT 1`, now).Scan(&id, &body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil, nil
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("sqlitequeue: %w", err)
+	}
+	// The lease: not due again until it runs out.
+	if _, err := tx.ExecContext(ctx, `UPDATE settlement_queue SET due_at = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?`, now+q.lease.Milliseconds(), now, id); err != nil {
+		return "", nil, fmt.Errorf("sqlitequeue: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return "", nil, fmt.Errorf("sqlitequeue: %w", err)
+	}
+	req, err := x402.DecodeFacilitatorRequest(body)
+	if err != nil {
+		// Unreadable: park it as failed rather than retrying forever.
+		_ = q.finish(ctx, id, "failed", "undecodable request: "+err.Error())
+		return "", nil, fmt.Errorf("sqlitequeue: item %d: %w", id, err)
+	}
+	return strconv.FormatInt(id, 10), req, nil
+}
+
+// Done records an item's outcome: with retry it is due again after a
+// backoff growing with its attempts; otherwise it is kept as done (success)
+// or failed, with the response, for the record.
+func (q *Queue) Done(ctx context.Context, id string, resp *x402.SettleResponse, retry bool) error {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return fmt.Errorf("sqlitequeue: bad id %q", id)
+	}
+	var respJSON string
+	if resp != nil {
+		b, _ := json.Marshal(resp)
+		respJSON = string(b)
+	}
+	if retry {
+		var attempts int
+		if err := q.db.QueryRowContext(ctx, `SELECT attempts FROM settlement_queue WHERE id = ?`, n).Scan(&attempts); err != nil {
+			return fmt.Errorf("sqlitequeue: %w", err)
+		}
+		backoff := min(time.Second<<min(attempts, 20), maxBackoff)
+		now := q.now().UnixMilli()
+		// Only a queued item is retried: a second worker whose lease ran out
+		// must not reopen an item another worker finished.
+		_, err := q.db.ExecContext(ctx, `UPDATE settlement_queue SET due_at = ?, response = ?, updated_at = ? WHERE id = ? AND state = 'queued'`, now+backoff.Milliseconds(), respJSON, now, n)
+		return err
+	}
+	state := "failed"
+	if resp != nil && resp.Success {
+		state = "done"
+	}
+	return q.finish(ctx, n, state, respJSON)
+}
+
+func (q *Queue) finish(ctx context.Context, id int64, state, response string) error {
+	// A recorded success is final: a late outcome from an expired lease
+	// (typically "nonce already used" after the first worker's success)
+	// never overwrites it.
+	_, err := q.db.ExecContext(ctx, `UPDATE settlement_queue SET state = ?, response = ?, updated_at = ? WHERE id = ? AND state != 'done'`, state, response, q.now().UnixMilli(), id)
+	if err != nil {
+		return fmt.Errorf("sqlitequeue: %w", err)
+	}
+	return nil
+}
+
+// Counts returns how many items are queued, done and failed.
+func (q *Queue) Counts(ctx context.Context) (queued, done, failed int, err error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT state, COUNT(*) FROM settlement_queue GROUP BY state`)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("sqlitequeue: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var state string
+		var n int
+		if err := rows.Scan(&state, &n); err != nil {
+			return 0, 0, 0, err
+		}
+		switch state {
+		case "queued":
+			queued = n
+		case "done":
+			done = n
+		case "failed":
+			failed = n
+		}
+	}
+	return queued, done, failed, rows.Err()
+}

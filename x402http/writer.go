@@ -1,0 +1,128 @@
+package x402http
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"net"
+	"net/http"
+)
+
+// errBufferFull is returned by bufferedWriter.Write past its limit.
+var errBufferFull = errors.New("x402http: response larger than MaxBufferBytes")
+
+// bufferedWriter holds a handler's response until the payment settles.
+type bufferedWriter struct {
+	header   http.Header
+	status   int
+	body     bytes.Buffer
+	max      int64
+	overflow bool
+}
+
+func newBufferedWriter(max int64) *bufferedWriter {
+	return &bufferedWriter{header: http.Header{}, max: max}
+}
+
+func (b *bufferedWriter) Header() http.Header { return b.header }
+
+func (b *bufferedWriter) WriteHeader(code int) {
+	// Informational (1xx) statuses are not the final status; they are
+	// dropped, so a later failure status is what counts.
+	if code >= 100 && code < 200 {
+		return
+	}
+	if b.status == 0 {
+		b.status = code
+	}
+}
+
+func (b *bufferedWriter) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	if int64(b.body.Len()+len(p)) > b.max {
+		b.overflow = true
+		return 0, errBufferFull
+	}
+	return b.body.Write(p)
+}
+
+// statusCode is the handler's status (200 if it wrote nothing).
+func (b *bufferedWriter) statusCode() int {
+	if b.status == 0 {
+		return http.StatusOK
+	}
+	return b.status
+}
+
+// flushTo sends the buffered response.
+func (b *bufferedWriter) flushTo(w http.ResponseWriter) {
+	h := w.Header()
+	for k, v := range b.header {
+		h[k] = v
+	}
+	w.WriteHeader(b.statusCode())
+	_, _ = w.Write(b.body.Bytes())
+}
+
+// streamWriter passes the response through and calls onHeader once, with
+// the status, before the first byte leaves; used by ServeThenSettle so that
+// a settlement is queued only for a successful status and streaming works.
+type streamWriter struct {
+	http.ResponseWriter
+	onHeader    func(status int) // may add response headers, or call fail
+	wroteHeader bool
+	status      int
+	failed      bool // the response was replaced; the handler's output is dropped
+}
+
+// fail replaces the response with an error status before anything was sent.
+func (s *streamWriter) fail(status int) {
+	s.failed = true
+	s.ResponseWriter.Header().Set("Content-Type", "application/json")
+	s.ResponseWriter.WriteHeader(status)
+	_, _ = s.ResponseWriter.Write([]byte(`{"error":"payment could not be processed"}` + "\n"))
+}
+
+func (s *streamWriter) WriteHeader(code int) {
+	if s.wroteHeader {
+		return
+	}
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		s.ResponseWriter.WriteHeader(code) // informational: not the final status
+		return
+	}
+	s.wroteHeader, s.status = true, code
+	s.onHeader(code)
+	if s.failed {
+		return
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *streamWriter) Write(p []byte) (int, error) {
+	if !s.wroteHeader {
+		s.WriteHeader(http.StatusOK)
+	}
+	if s.failed {
+		return len(p), nil // dropped: the client got the error instead
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+// Flush supports streaming (server-sent events).
+func (s *streamWriter) Flush() {
+	if !s.wroteHeader {
+		s.WriteHeader(http.StatusOK)
+	}
+	_ = http.NewResponseController(s.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *streamWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Hijack is refused: a paid response must go through the writer.
+func (s *streamWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return nil, nil, errors.New("x402http: hijacking a paid response is not supported")
+}
