@@ -1,16 +1,10 @@
 package interop
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
-	"strconv"
-	"strings"
 	"testing"
 )
 
@@ -24,91 +18,43 @@ const (
 // TestLegacyClientPaysGoServer: x402-fetch 1.x pays a go402 x402http route
 // with X-PAYMENT (v1), settled by go402's facilitator.
 //
-// Known incompatibility (README.md): go402 writes "outputSchema":null in
-// the v1 requirements of its 402 body, and x402-fetch 1.2.0 validates
-// outputSchema as an optional object, so it rejects that body before paying.
-// The "as served" subtest pins this down (and accepts a fixed go402); the
-// "outputSchema omitted" subtest removes the null from the 402 body in a
-// proxy and proves the rest of the v1 flow (X-PAYMENT, verify, settle,
-// X-PAYMENT-RESPONSE) interoperates.
+// x402-fetch 1.x validates each requirement's outputSchema as an optional
+// object and refuses a 402 body whose outputSchema is null (the spec's own
+// example), so go402 sends the legacy x402-express shape
+// {"input":{"type":"http","method":…,"discoverable":true}}. The test checks
+// that shape in the body as served, then pays it with the legacy client.
 func TestLegacyClientPaysGoServer(t *testing.T) {
 	w := newWorld(t, v1ChainID)
 	fac, _ := w.goFacilitator()
 	srv := w.goServer(fac)
 
-	t.Run("as served", func(t *testing.T) {
-		w := w.sub(t)
-		b := w.snapshot(w.addr(acctNodePayer), w.addr(acctPayee))
-		r := w.runClientResult("client-v1.mjs", map[string]string{"PRIVATE_KEY": w.key(acctNodePayer), "URL": srv.URL + "/weather"})
-		if r.OK {
-			t.Log("go402's v1 402 body is now accepted by x402-fetch 1.x: update README.md and drop the outputSchema proxy")
-			if r.Status != 200 || r.Body != `{"forecast":"sunny"}` {
-				t.Fatalf("paid: %d %q", r.Status, r.Body)
-			}
-			w.checkSettled(r.PaymentResponse, v1Network)
-			b.moved(priceAtoms)
-			return
-		}
-		if !strings.Contains(r.Error, "outputSchema") || !strings.Contains(r.Error, "received null") {
-			t.Fatalf("legacy client failed for another reason than outputSchema:null: status %d, body %q, error %s", r.Status, r.Body, r.Error)
-		}
-		t.Logf("KNOWN INCOMPATIBILITY: x402-fetch 1.x rejects go402's v1 402 body (outputSchema: null)")
-		b.moved(0)
-	})
-
-	t.Run("outputSchema omitted", func(t *testing.T) {
-		w := w.sub(t)
-		proxy := dropNullOutputSchema(t, srv.URL)
-		b := w.snapshot(w.addr(acctNodePayer), w.addr(acctPayee))
-		r := w.runClient("client-v1.mjs", map[string]string{"PRIVATE_KEY": w.key(acctNodePayer), "URL": proxy + "/weather"})
-		if r.Status != 200 || r.Body != `{"forecast":"sunny"}` {
-			t.Fatalf("paid: %d %q", r.Status, r.Body)
-		}
-		w.checkSettled(r.PaymentResponse, v1Network)
-		b.moved(priceAtoms)
-	})
-}
-
-// dropNullOutputSchema serves a reverse proxy to target that removes
-// "outputSchema": null from the v1 requirements of 402 bodies and leaves
-// everything else (headers, other statuses) untouched.
-func dropNullOutputSchema(t *testing.T, target string) string {
-	t.Helper()
-	u, err := url.Parse(target)
+	resp, err := http.Get(srv.URL + "/weather")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.ModifyResponse = func(resp *http.Response) error {
-		if resp.StatusCode != http.StatusPaymentRequired {
-			return nil
-		}
-		raw, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return err
-		}
-		var body map[string]any
-		if json.Unmarshal(raw, &body) == nil {
-			if accepts, ok := body["accepts"].([]any); ok {
-				for _, a := range accepts {
-					if m, ok := a.(map[string]any); ok && m["outputSchema"] == nil {
-						delete(m, "outputSchema")
-					}
-				}
-				if out, err := json.Marshal(body); err == nil {
-					raw = out
-				}
-			}
-		}
-		resp.Body = io.NopCloser(bytes.NewReader(raw))
-		resp.ContentLength = int64(len(raw))
-		resp.Header.Set("Content-Length", strconv.Itoa(len(raw)))
-		return nil
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var body struct {
+		X402Version int `json:"x402Version"`
+		Accepts     []struct {
+			Network      string          `json:"network"`
+			OutputSchema json.RawMessage `json:"outputSchema"`
+		} `json:"accepts"`
 	}
-	srv := httptest.NewServer(rp)
-	t.Cleanup(srv.Close)
-	return srv.URL
+	if err := json.Unmarshal(raw, &body); err != nil || resp.StatusCode != http.StatusPaymentRequired || body.X402Version != 1 || len(body.Accepts) == 0 {
+		t.Fatalf("unpaid request: status %d, body %q (%v)", resp.StatusCode, raw, err)
+	}
+	if got, want := string(body.Accepts[0].OutputSchema), `{"input":{"type":"http","method":"GET","discoverable":true}}`; got != want || body.Accepts[0].Network != v1Network {
+		t.Fatalf("v1 requirement: network %q, outputSchema %s; want %q, %s", body.Accepts[0].Network, got, v1Network, want)
+	}
+
+	b := w.snapshot(w.addr(acctNodePayer), w.addr(acctPayee))
+	r := w.runClient("client-v1.mjs", map[string]string{"PRIVATE_KEY": w.key(acctNodePayer), "URL": srv.URL + "/weather"})
+	if r.Status != 200 || r.Body != `{"forecast":"sunny"}` {
+		t.Fatalf("paid: %d %q", r.Status, r.Body)
+	}
+	w.checkSettled(r.PaymentResponse, v1Network)
+	b.moved(priceAtoms)
 }
 
 // TestGoClientPaysLegacyServer: the go402 client pays an x402-express 1.x

@@ -231,7 +231,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compil
 		m.paymentRequired(w, r, reqs, res, "Payment required", nil)
 		return
 	}
-	freq, chosen, msg := m.matchPayment(v2, v1, reqs, res)
+	freq, chosen, msg := m.matchPayment(r.Method, v2, v1, reqs, res)
 	if freq == nil {
 		m.paymentRequired(w, r, reqs, res, msg, nil)
 		return
@@ -288,7 +288,7 @@ func paymentObject(freq *x402.FacilitatorRequest) x402.Object {
 // matchPayment decodes the payment header and pairs it with the
 // requirement it pays, comparing every field. It returns the facilitator
 // request built from the server's own requirements.
-func (m *Middleware) matchPayment(v2, v1 string, reqs []x402.PaymentRequirements, res *x402.ResourceInfo) (*x402.FacilitatorRequest, *x402.PaymentRequirements, string) {
+func (m *Middleware) matchPayment(method, v2, v1 string, reqs []x402.PaymentRequirements, res *x402.ResourceInfo) (*x402.FacilitatorRequest, *x402.PaymentRequirements, string) {
 	h := v2
 	if h == "" {
 		h = v1
@@ -309,13 +309,42 @@ func (m *Middleware) matchPayment(v2, v1 string, reqs []x402.PaymentRequirements
 		if reqs[i].Scheme != dec.V1.Scheme || reqs[i].Network != dec.V1.Network.Canonical() {
 			continue
 		}
-		rv1, err := x402.RequirementsV1(&reqs[i], res)
+		rv1, err := requirementsV1(method, &reqs[i], res)
 		if err != nil {
 			continue
 		}
 		return x402.NewFacilitatorRequestV1(dec.V1, &rv1), &reqs[i], ""
 	}
 	return nil, nil, "Unable to find matching payment requirements"
+}
+
+// requirementsV1 is the v1 form of req for a request with the given method.
+// Its outputSchema is what the legacy x402-express middleware sends,
+// {"input":{"type":"http","method":…,"discoverable":true}}: the legacy
+// x402-fetch client validates outputSchema as an optional object and refuses
+// a 402 body whose outputSchema is null.
+func requirementsV1(method string, req *x402.PaymentRequirements, res *x402.ResourceInfo) (x402.PaymentRequirementsV1, error) {
+	v1, err := x402.RequirementsV1(req, res)
+	if err != nil {
+		return v1, err
+	}
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	v1.OutputSchema, err = x402.NewObject(v1OutputSchema{Input: v1InputSchema{Type: "http", Method: method, Discoverable: true}})
+	return v1, err
+}
+
+// v1OutputSchema is the legacy middleware's outputSchema: how to call the
+// resource (the pre-v2 discovery data).
+type v1OutputSchema struct {
+	Input v1InputSchema `json:"input"`
+}
+
+type v1InputSchema struct {
+	Type         string `json:"type"`
+	Method       string `json:"method"`
+	Discoverable bool   `json:"discoverable"`
 }
 
 // requirementsEqual compares what a client accepted with what the server
@@ -358,7 +387,7 @@ func (m *Middleware) paymentRequired(w http.ResponseWriter, r *http.Request, req
 	}
 	body := x402.PaymentRequiredV1{X402Version: x402.V1, Error: msg, Accepts: []x402.PaymentRequirementsV1{}}
 	for i := range reqs {
-		if v1, err := x402.RequirementsV1(&reqs[i], res); err == nil {
+		if v1, err := requirementsV1(r.Method, &reqs[i], res); err == nil {
 			body.Accepts = append(body.Accepts, v1)
 		}
 	}
