@@ -300,7 +300,7 @@ func (f *ExactFacilitator) checkLocal(p *x402.Payment) (*checked, *payloadError)
 		return c, reject(x402.ReasonExactEVMValidAfter, "authorization is not valid until %s", auth.ValidAfter)
 	}
 	if auth.Value.Cmp(req.Amount.Big()) != 0 {
-		return c, reject(x402.ReasonExactEVMAuthorizationValue, "authorization value %s differs from the required amount %s", auth.Value, req.Amount)
+		return c, reject(x402.ReasonExactEVMValueMismatch, "authorization value %s differs from the required amount %s", auth.Value, req.Amount)
 	}
 	sig, err := ParseSignature(payload.Signature)
 	if err != nil {

@@ -275,7 +275,7 @@ func TestExactVerifyRejections(t *testing.T) {
 				r.PayTo = strings.ToLower(r.PayTo)
 				r.Amount = x402.NewAmount(1)
 			})
-		}, x402.ReasonExactEVMAuthorizationValue},
+		}, x402.ReasonExactEVMValueMismatch},
 		{"expired", func() *x402.Payment {
 			return mutatePayload(t, good, func(e *evm.ExactPayload) { e.Authorization.ValidBefore = fmt.Sprint(now + 2) })
 		}, x402.ReasonExactEVMValidBefore},
@@ -284,10 +284,10 @@ func TestExactVerifyRejections(t *testing.T) {
 		}, x402.ReasonExactEVMValidAfter},
 		{"value tampered", func() *x402.Payment {
 			return mutatePayload(t, good, func(e *evm.ExactPayload) { e.Authorization.Value = "1" })
-		}, x402.ReasonExactEVMAuthorizationValue},
+		}, x402.ReasonExactEVMValueMismatch},
 		{"amount tampered", func() *x402.Payment {
 			return mismatch(func(r *x402.PaymentRequirements) { r.Amount = x402.NewAmount(10001) })
-		}, x402.ReasonExactEVMAuthorizationValue},
+		}, x402.ReasonExactEVMValueMismatch},
 		{"signed fields tampered", func() *x402.Payment {
 			return mutatePayload(t, good, func(e *evm.ExactPayload) { e.Authorization.ValidBefore = fmt.Sprint(now + 7200) })
 		}, x402.ReasonExactEVMSignature},

@@ -231,13 +231,13 @@ func TestHTTPEndpoints(t *testing.T) {
 			reason           string
 		}{
 			{"verify valid", "/verify", string(good), 200, "isValid", true, ""},
-			{"verify tampered amount", "/verify", tampered, 200, "isValid", false, string(x402.ReasonExactEVMAuthorizationValue)},
+			{"verify tampered amount", "/verify", tampered, 200, "isValid", false, string(x402.ReasonExactEVMValueMismatch)},
 			{"verify malformed JSON", "/verify", `{"x402Version":2,`, 400, "isValid", false, string(x402.ReasonInvalidPayload)},
 			{"verify unknown version", "/verify", strings.ReplaceAll(string(good), `"x402Version":2`, `"x402Version":3`), 400, "isValid", false, string(x402.ReasonInvalidX402Version)},
 			{"verify unsupported scheme", "/verify", string(mustJSON(t, x402.NewFacilitatorRequest(&x402.PaymentPayload{X402Version: 2, Accepted: upto, Payload: x402.Object(`{}`)}, &upto))), 200, "isValid", false, string(x402.ReasonUnsupportedScheme)},
 			{"verify unsupported network", "/verify", string(mustJSON(t, x402.NewFacilitatorRequest(&x402.PaymentPayload{X402Version: 2, Accepted: elsewhere, Payload: x402.Object(`{}`)}, &elsewhere))), 200, "isValid", false, string(x402.ReasonInvalidNetwork)},
 			{"settle malformed", "/settle", `[]`, 400, "success", false, string(x402.ReasonInvalidPayload)},
-			{"settle tampered", "/settle", tampered, 200, "success", false, string(x402.ReasonExactEVMAuthorizationValue)},
+			{"settle tampered", "/settle", tampered, 200, "success", false, string(x402.ReasonExactEVMValueMismatch)},
 			{"settle valid", "/settle", string(good), 200, "success", true, ""},
 			{"settle again is idempotent", "/settle", string(good), 200, "success", true, ""},
 			{"verify after settlement", "/verify", string(good), 200, "isValid", false, string(x402.ReasonExactEVMNonceAlreadyUsed)},
@@ -500,7 +500,7 @@ func TestRemoteClientAgainstHandler(t *testing.T) {
 	reqs := *req.Requirements
 	reqs.Amount = x402.NewAmount(1)
 	bad.Requirements = &reqs
-	if v, err := client.Verify(ctx, &bad); err != nil || v.IsValid || v.InvalidReason != x402.ReasonExactEVMAuthorizationValue {
+	if v, err := client.Verify(ctx, &bad); err != nil || v.IsValid || v.InvalidReason != x402.ReasonExactEVMValueMismatch {
 		t.Errorf("invalid payment through the client: %+v %v", v, err)
 	}
 	s, err := client.Settle(ctx, req)

@@ -128,13 +128,13 @@ func TestBadPaymentsRejectedByBothFacilitators(t *testing.T) {
 			m := w.signedRequest(payer, req, nil)
 			path(m, "paymentPayload", "payload", "authorization")["value"] = "1000000"
 			return m
-		}, "invalid_exact_evm_authorization_value", "invalid_exact_evm_signature"},
+		}, "invalid_exact_evm_payload_authorization_value_mismatch", "invalid_exact_evm_signature"},
 		{"underpaid", func() map[string]any {
 			m := w.signedRequest(payer, req, nil)
 			path(m, "paymentRequirements")["amount"] = "2000"
 			path(m, "paymentPayload", "accepted")["amount"] = "2000"
 			return m
-		}, "invalid_exact_evm_authorization_value", "invalid_exact_evm_payload_authorization_value_mismatch"},
+		}, "invalid_exact_evm_payload_authorization_value_mismatch", "invalid_exact_evm_payload_authorization_value_mismatch"},
 		{"wrong recipient", func() map[string]any {
 			m := w.signedRequest(payer, req, nil)
 			other := w.addr(acctForeign).Hex()

@@ -36,14 +36,18 @@ const (
 // @x402/evm and the Go SDK agree on these character for character, except
 // where noted).
 const (
-	ReasonExactEVMScheme                 Reason = "invalid_exact_evm_scheme"
-	ReasonExactEVMNetworkMismatch        Reason = "invalid_exact_evm_network_mismatch"
-	ReasonExactEVMMissingEIP712Domain    Reason = "invalid_exact_evm_missing_eip712_domain"
-	ReasonExactEVMRecipientMismatch      Reason = "invalid_exact_evm_recipient_mismatch"
-	ReasonExactEVMSignature              Reason = "invalid_exact_evm_signature"
-	ReasonExactEVMValidBefore            Reason = "invalid_exact_evm_payload_authorization_valid_before"
-	ReasonExactEVMValidAfter             Reason = "invalid_exact_evm_payload_authorization_valid_after"
-	ReasonExactEVMAuthorizationValue     Reason = "invalid_exact_evm_authorization_value" // TypeScript
+	ReasonExactEVMScheme              Reason = "invalid_exact_evm_scheme"
+	ReasonExactEVMNetworkMismatch     Reason = "invalid_exact_evm_network_mismatch"
+	ReasonExactEVMMissingEIP712Domain Reason = "invalid_exact_evm_missing_eip712_domain"
+	ReasonExactEVMRecipientMismatch   Reason = "invalid_exact_evm_recipient_mismatch"
+	ReasonExactEVMSignature           Reason = "invalid_exact_evm_signature"
+	ReasonExactEVMValidBefore         Reason = "invalid_exact_evm_payload_authorization_valid_before"
+	ReasonExactEVMValidAfter          Reason = "invalid_exact_evm_payload_authorization_valid_after"
+	// ReasonExactEVMAuthorizationValue is what earlier @x402/evm 2.x
+	// releases answered for a value that differs from the amount.
+	ReasonExactEVMAuthorizationValue Reason = "invalid_exact_evm_authorization_value"
+	// ReasonExactEVMValueMismatch is the code for that check in the v2 spec,
+	// the Go SDK and @x402/evm 2.27; go402 emits it.
 	ReasonExactEVMValueMismatch          Reason = "invalid_exact_evm_payload_authorization_value_mismatch"
 	ReasonExactEVMUndeployedSmartWallet  Reason = "invalid_exact_evm_payload_undeployed_smart_wallet"
 	ReasonExactEVMTransactionFailed      Reason = "invalid_exact_evm_transaction_failed"
