@@ -249,7 +249,14 @@ func TestSenderNodeRejectionLeavesNoGap(t *testing.T) {
 		send(i)
 	}
 	// Passes estimation (value < balance) but the pool rejects it: the
-	// balance cannot also pay for the gas.
+	// balance cannot also pay for the gas. The first three are mined first so
+	// the balance read here is the one estimation sees: with them still
+	// pending, estimation runs on a state whose balance is lower by their gas.
+	for _, tx := range txs {
+		if _, err := s.WaitReceipt(ctx, tx.Hash()); err != nil {
+			t.Fatalf("WaitReceipt(nonce %d): %v", tx.Nonce(), err)
+		}
+	}
 	bal, err := c.client.BalanceAt(ctx, c.from, nil)
 	if err != nil {
 		t.Fatal(err)
