@@ -1,5 +1,6 @@
-// Compiles the go402 test token with the pinned solc-js and writes the
-// artifacts that the Go package `contracts` embeds.
+// Compiles go402's test contracts (the TestUSDC token and the Multicall3
+// batcher) with the pinned solc-js and writes the artifacts that the Go
+// package `contracts` embeds.
 //
 //   node build.mjs [outDir]     (default outDir: artifacts, relative to this file)
 //
@@ -18,8 +19,14 @@ const srcDir = path.join(here, "src");
 const modulesDir = path.join(here, "node_modules");
 const outDir = path.resolve(process.argv[2] ?? path.join(here, "artifacts"));
 
-// Contracts whose artifacts are written: source unit => contract name.
-const targets = { "src/TestUSDC.sol": "TestUSDC" };
+// Contracts whose artifacts are written. Each target gets <name>.abi.json and
+// <file> holding the hex of the selected bytecode: TestUSDC's creation code
+// (it is deployed by a transaction) and Multicall3's runtime code (it is
+// placed directly in the devnet's genesis).
+const targets = [
+  { unit: "src/TestUSDC.sol", name: "TestUSDC", code: "bytecode", file: "TestUSDC.bin", what: "creation code" },
+  { unit: "src/Multicall3.sol", name: "Multicall3", code: "deployedBytecode", file: "Multicall3.runtime.bin", what: "runtime code" },
+];
 
 const expectedCompiler = "0.8.30";
 if (!solc.version().startsWith(expectedCompiler + "+")) {
@@ -34,8 +41,8 @@ for (const name of fs.readdirSync(srcDir).sort()) {
 }
 
 const outputSelection = {};
-for (const [unit, contract] of Object.entries(targets)) {
-  outputSelection[unit] = { [contract]: ["abi", "evm.bytecode.object"] };
+for (const { unit, name, code } of targets) {
+  outputSelection[unit] = { [name]: ["abi", `evm.${code}.object`] };
 }
 
 const input = {
@@ -73,14 +80,14 @@ for (const e of output.errors ?? []) {
 if (failed) fail("compilation failed");
 
 fs.mkdirSync(outDir, { recursive: true });
-for (const [unit, name] of Object.entries(targets)) {
+for (const { unit, name, code, file, what } of targets) {
   const c = output.contracts?.[unit]?.[name];
   if (!c) fail(`no output for ${unit}:${name}`);
-  const bin = c.evm.bytecode.object;
-  if (!/^[0-9a-f]+$/.test(bin)) fail(`${name}: bytecode is empty or has unlinked libraries`);
+  const bin = c.evm?.[code]?.object;
+  if (!/^[0-9a-f]+$/.test(bin ?? "")) fail(`${name}: ${what} is empty or has unlinked libraries`);
   fs.writeFileSync(path.join(outDir, `${name}.abi.json`), JSON.stringify(c.abi, null, 2) + "\n");
-  fs.writeFileSync(path.join(outDir, `${name}.bin`), bin + "\n");
-  console.log(`${name}: ${bin.length / 2} bytes of creation code -> ${path.relative(process.cwd(), outDir) || "."}`);
+  fs.writeFileSync(path.join(outDir, file), bin + "\n");
+  console.log(`${name}: ${bin.length / 2} bytes of ${what} -> ${path.relative(process.cwd(), outDir) || "."}`);
 }
 
 function fail(msg) {

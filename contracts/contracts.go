@@ -1,15 +1,26 @@
-// Package contracts owns the embedded build artifacts of go402's test token,
-// TestUSDC: a USDC-like ERC-20 (6 decimals) with EIP-3009
-// transferWithAuthorization / receiveWithAuthorization / cancelAuthorization
-// and an owner-only mint, for local development and tests only.
+// Package contracts owns the embedded build artifacts of go402's test
+// contracts, for local development and tests only:
+//
+//   - TestUSDC, the test token: a USDC-like ERC-20 (6 decimals) with EIP-3009
+//     transferWithAuthorization / receiveWithAuthorization /
+//     cancelAuthorization and an owner-only mint. Its creation bytecode is
+//     embedded; the devnet deploys it.
+//   - Multicall3, a small call batcher written for go402 that is
+//     ABI-compatible with the canonical Multicall3 for aggregate3,
+//     getBlockNumber and getCurrentBlockTimestamp (and has nothing else). It
+//     has no constructor and no storage, so its runtime bytecode is embedded
+//     and the devnet places it in genesis at the canonical Multicall3 address,
+//     letting a relayer settle several EIP-3009 authorizations in one
+//     transaction. A failing call whose allowFailure is false reverts the
+//     batch with Error("Multicall3: call failed"), as the canonical one does.
 //
 // The Solidity sources live in src/ and are compiled by build.mjs with the
 // solc-js and OpenZeppelin versions locked in package-lock.json (run
-// `make contracts`). The resulting ABI and creation bytecode in artifacts/ are
+// `make contracts`). The resulting ABIs and bytecode in artifacts/ are
 // committed and embedded here; a test rebuilds them and fails if they are
 // stale.
 //
-// The constructor is
+// TestUSDC's constructor is
 //
 //	constructor(string name, string symbol, string version, address owner)
 //
@@ -54,11 +65,36 @@ func TestUSDCBytecode() []byte {
 }
 
 // testUSDCBytecode decodes the embedded hex once.
-var testUSDCBytecode = sync.OnceValue(func() []byte {
-	b, err := hex.DecodeString(strings.TrimSpace(testUSDCBin))
+var testUSDCBytecode = sync.OnceValue(func() []byte { return decodeHex("TestUSDC.bin", testUSDCBin) })
+
+//go:embed artifacts/Multicall3.abi.json
+var multicall3ABIJSON string
+
+//go:embed artifacts/Multicall3.runtime.bin
+var multicall3RuntimeBin string
+
+// Multicall3ABI returns the JSON ABI of Multicall3, as written by build.mjs:
+// aggregate3, getBlockNumber and getCurrentBlockTimestamp.
+func Multicall3ABI() string { return multicall3ABIJSON }
+
+// Multicall3RuntimeBytecode returns Multicall3's runtime (deployed) bytecode,
+// to be placed directly in a genesis allocation. Each call returns a fresh
+// copy that the caller may modify.
+func Multicall3RuntimeBytecode() []byte {
+	return append([]byte(nil), multicall3RuntimeBytecode()...)
+}
+
+// multicall3RuntimeBytecode decodes the embedded hex once.
+var multicall3RuntimeBytecode = sync.OnceValue(func() []byte {
+	return decodeHex("Multicall3.runtime.bin", multicall3RuntimeBin)
+})
+
+// decodeHex decodes an embedded bytecode artifact.
+func decodeHex(name, s string) []byte {
+	b, err := hex.DecodeString(strings.TrimSpace(s))
 	if err != nil || len(b) == 0 {
 		// The artifact is embedded at build time and checked by the tests.
-		panic(fmt.Sprintf("contracts: embedded TestUSDC.bin is not valid hex (%d chars): %v", len(testUSDCBin), err))
+		panic(fmt.Sprintf("contracts: embedded %s is not valid hex (%d chars): %v", name, len(s), err))
 	}
 	return b
-})
+}

@@ -3,13 +3,16 @@ package contracts
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/crypto"
 )
 
@@ -55,7 +58,19 @@ func TestArtifactsFresh(t *testing.T) {
 		t.Fatalf("node build.mjs: %v\n%s", err, out)
 	}
 
-	for _, name := range []string{"TestUSDC.abi.json", "TestUSDC.bin"} {
+	// The build must write exactly the committed files, byte for byte: a
+	// missing, extra or different file is stale.
+	built, committed := dirFiles(t, outDir), dirFiles(t, "artifacts")
+	for _, name := range []string{"TestUSDC.abi.json", "TestUSDC.bin", "Multicall3.abi.json", "Multicall3.runtime.bin"} {
+		if !slices.Contains(built, name) {
+			t.Errorf("build.mjs did not write %s", name)
+		}
+	}
+	for _, name := range built {
+		if !slices.Contains(committed, name) {
+			t.Errorf("artifacts/%s is missing: a fresh build of src/ writes it; run `make contracts` and commit the result", name)
+			continue
+		}
 		want, err := os.ReadFile(filepath.Join(outDir, name))
 		if err != nil {
 			t.Fatal(err)
@@ -68,6 +83,27 @@ func TestArtifactsFresh(t *testing.T) {
 			t.Errorf("artifacts/%s is stale: it differs from a fresh build of src/; run `make contracts` and commit the result", name)
 		}
 	}
+	for _, name := range committed {
+		if !slices.Contains(built, name) {
+			t.Errorf("artifacts/%s is not written by a fresh build of src/; delete it", name)
+		}
+	}
+}
+
+// dirFiles lists the names of the regular files in dir, sorted.
+func dirFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			names = append(names, e.Name())
+		}
+	}
+	return names
 }
 
 func skipOrFail(t *testing.T, format string, args ...any) {
@@ -144,5 +180,65 @@ func TestEmbeddedArtifacts(t *testing.T) {
 	}
 	if got := strings.Join(ctor, ","); got != "string,string,string,address" {
 		t.Errorf("constructor inputs (%s), want (string,string,string,address)", got)
+	}
+}
+
+func TestEmbeddedMulticall3(t *testing.T) {
+	code := Multicall3RuntimeBytecode()
+	if len(code) < 100 || len(code) > 24576 {
+		t.Fatalf("runtime bytecode is %d bytes", len(code))
+	}
+	// Runtime code starts with the free memory pointer set-up, not with
+	// the CODECOPY of a constructor.
+	if !bytes.HasPrefix(code, []byte{0x60, 0x80, 0x60, 0x40, 0x52}) {
+		t.Errorf("runtime bytecode starts with %x", code[:5])
+	}
+	code[0] ^= 0xff
+	if Multicall3RuntimeBytecode()[0] == code[0] {
+		t.Fatal("Multicall3RuntimeBytecode returned shared memory")
+	}
+
+	a, err := abi.JSON(strings.NewReader(Multicall3ABI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The selectors of the canonical Multicall3, with its output names.
+	for sig, want := range map[string]struct {
+		selector string
+		outputs  string
+	}{
+		"aggregate3((address,bool,bytes)[])": {"82ad56cb", "returnData:(bool,bytes)[]"},
+		"getBlockNumber()":                   {"42cbb15c", "blockNumber:uint256"},
+		"getCurrentBlockTimestamp()":         {"0f28c97d", "timestamp:uint256"},
+	} {
+		id := crypto.Keccak256([]byte(sig))[:4]
+		if got := fmt.Sprintf("%x", id); got != want.selector {
+			t.Fatalf("selector of %s = %s, want %s", sig, got, want.selector)
+		}
+		m, err := a.MethodById(id)
+		if err != nil {
+			t.Errorf("ABI lacks %s: %v", sig, err)
+			continue
+		}
+		var outs []string
+		for _, o := range m.Outputs {
+			outs = append(outs, o.Name+":"+o.Type.String())
+		}
+		if got := strings.Join(outs, ","); got != want.outputs {
+			t.Errorf("%s outputs (%s), want (%s)", sig, got, want.outputs)
+		}
+		// The constructor-less runtime dispatches on the selector.
+		if !bytes.Contains(Multicall3RuntimeBytecode(), append([]byte{0x63}, id...)) {
+			t.Errorf("runtime bytecode does not PUSH4 the selector of %s", sig)
+		}
+	}
+	if m := a.Methods["aggregate3"]; m.StateMutability != "payable" {
+		t.Errorf("aggregate3 is %s, want payable", m.StateMutability)
+	}
+	if len(a.Methods) != 3 || len(a.Events) != 0 || strings.Contains(Multicall3ABI(), `"constructor"`) {
+		t.Errorf("ABI has %d methods, %d events, constructor %v; want exactly the 3 methods and nothing else", len(a.Methods), len(a.Events), strings.Contains(Multicall3ABI(), `"constructor"`))
+	}
+	if in := a.Methods["aggregate3"].Inputs[0].Type.Elem.TupleRawNames; !slices.Equal(in, []string{"target", "allowFailure", "callData"}) {
+		t.Errorf("Call3 fields %v", in)
 	}
 }

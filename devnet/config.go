@@ -47,6 +47,15 @@ type Config struct {
 	// block is mined only when a transaction arrives.
 	BlockTime time.Duration
 
+	// TimestampLead is how far block timestamps may run ahead of the wall
+	// clock when blocks are mined faster than one per second (timestamps
+	// have one-second resolution and must strictly increase); past it, each
+	// block waits for the clock. 0 means MaxTimestampLead (10 s), which
+	// keeps EIP-3009 validity windows meaningful. A load test that must not
+	// be bounded by one block per second sets it higher, and signs
+	// authorizations valid for longer than the lead.
+	TimestampLead time.Duration
+
 	// NoAutoMine turns off mining on transaction arrival: blocks are mined
 	// only on the BlockTime interval, which must then be positive.
 	// Transactions wait in the pending pool until the next tick, as on a
@@ -101,6 +110,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.BlockTime < 0 || (cfg.BlockTime > 0 && cfg.BlockTime < time.Second) {
 		return cfg, fmt.Errorf("%w: BlockTime must be 0 or at least 1s, got %v", ErrInvalidConfig, cfg.BlockTime)
+	}
+	if cfg.TimestampLead == 0 {
+		cfg.TimestampLead = MaxTimestampLead
+	}
+	if cfg.TimestampLead < time.Second {
+		return cfg, fmt.Errorf("%w: TimestampLead must be 0 or at least 1s, got %v", ErrInvalidConfig, cfg.TimestampLead)
 	}
 	if cfg.NoAutoMine && cfg.BlockTime == 0 {
 		return cfg, fmt.Errorf("%w: NoAutoMine needs a positive BlockTime (blocks would never be mined)", ErrInvalidConfig)

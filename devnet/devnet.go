@@ -13,8 +13,9 @@
 // block when gas allows. With Config.BlockTime > 0 empty blocks are also mined
 // on that interval. Block timestamps follow the wall clock (one-second
 // resolution) and strictly increase, so bursts of blocks may run ahead of the
-// wall clock; the lead is capped at MaxTimestampLead by delaying the next
-// block, which keeps EIP-3009 validAfter/validBefore windows meaningful.
+// wall clock; the lead is capped at Config.TimestampLead (by default
+// MaxTimestampLead, 10 s) by delaying the next block, which keeps EIP-3009
+// validAfter/validBefore windows meaningful.
 //
 // # Accounts (PUBLIC keys, development only)
 //
@@ -33,6 +34,15 @@
 // always crypto.CreateAddress(deployer, 0), the same on every run), owns it,
 // and mints Config.TokenBalance to every funded account. Funded accounts get
 // Config.ETHBalance at genesis.
+//
+// # Multicall3
+//
+// Genesis also holds Multicall3 (see package contracts) at the canonical
+// Multicall3 address 0xcA11bde05977b3631167028862bE2a173976CA11
+// (Multicall3Address), so a relayer can settle several EIP-3009
+// authorizations in one transaction with aggregate3, as it would on a live
+// chain. Only aggregate3, getBlockNumber and getCurrentBlockTimestamp are
+// implemented.
 //
 // # JSON-RPC
 //
@@ -70,6 +80,7 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/go402/go402/contracts"
+	"github.com/go402/go402/evm"
 )
 
 // Devnet is a running in-process chain. Create it with Start and stop it with
@@ -130,8 +141,14 @@ type TokenInfo struct {
 	Decimals uint8
 }
 
+// Multicall3Address returns the address of the Multicall3 batcher in the
+// devnet's genesis: the canonical evm.Multicall3AddressHex,
+// 0xcA11bde05977b3631167028862bE2a173976CA11.
+func Multicall3Address() common.Address { return evm.Multicall3Address() }
+
 // MaxTimestampLead is how far ahead of the wall clock block timestamps may
-// run when blocks are mined faster than one per second.
+// run, by default, when blocks are mined faster than one per second (see
+// Config.TimestampLead).
 const MaxTimestampLead = 10 * time.Second
 
 // deployerETH is the deployer's genesis balance: 10,000 ETH.
@@ -229,7 +246,12 @@ func (d *Devnet) startNode() error {
 	chainConfig.UBTTime = nil
 
 	alloc := core.SystemContractAllocs() // the system contracts the enabled forks call into
-	maps.Copy(alloc, types.GenesisAlloc{d.deployer.addr: {Balance: deployerETH()}})
+	maps.Copy(alloc, types.GenesisAlloc{
+		d.deployer.addr: {Balance: deployerETH()},
+		// Runtime code placed directly, like the system contracts (nonce 1,
+		// as if created).
+		Multicall3Address(): {Nonce: 1, Code: contracts.Multicall3RuntimeBytecode(), Balance: new(big.Int)},
+	})
 	for _, a := range d.accounts {
 		if d.cfg.ETHBalance.Sign() > 0 {
 			alloc[a.addr] = types.Account{Balance: new(big.Int).Set(d.cfg.ETHBalance)}

@@ -110,10 +110,10 @@ func (d *Devnet) mineInterval() {
 }
 
 // waitTimestampLead delays until the next block's timestamp would be at most
-// MaxTimestampLead ahead of the wall clock. It returns false if the devnet is
+// Config.TimestampLead ahead of the wall clock. It returns false if the devnet is
 // closing.
 func (d *Devnet) waitTimestampLead() bool {
-	maxLead := uint64(MaxTimestampLead / time.Second)
+	maxLead := uint64(d.cfg.TimestampLead / time.Second)
 	for {
 		next := d.eth.BlockChain().CurrentBlock().Time + 1 // the beacon uses max(now, parent+1)
 		now := uint64(time.Now().Unix())
