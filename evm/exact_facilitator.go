@@ -58,6 +58,10 @@ type ExactFacilitatorConfig struct {
 	Now func() time.Time
 	// Logger receives settlement events. If nil, logs are discarded.
 	Logger *slog.Logger
+	// Batch, when its Multicall address is set, settles the
+	// authorizations that queue up together in one transaction (see
+	// [BatchConfig]). The zero value sends one transaction per payment.
+	Batch BatchConfig
 }
 
 // ExactFacilitator is the facilitator's side of the "exact" scheme on one
@@ -73,6 +77,7 @@ type ExactFacilitator struct {
 	chainID uint64
 	domains *DomainCache
 	log     *slog.Logger
+	batch   *batcher // nil unless batching is on
 }
 
 // NewExactFacilitator checks the configuration, including that the backend
@@ -110,7 +115,17 @@ func NewExactFacilitator(ctx context.Context, cfg ExactFacilitatorConfig) (*Exac
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &ExactFacilitator{cfg: cfg, chainID: chainID, domains: NewDomainCache(0), log: log.With("component", "evm-exact", "network", string(cfg.Network))}, nil
+	f := &ExactFacilitator{cfg: cfg, chainID: chainID, domains: NewDomainCache(0), log: log.With("component", "evm-exact", "network", string(cfg.Network))}
+	if cfg.Batch.enabled() {
+		if cfg.Sender == nil {
+			return nil, errors.New("evm: exact facilitator: batched settlement needs a Sender")
+		}
+		if err := checkMulticall(ctx, cfg.Backend, cfg.Batch.Multicall); err != nil {
+			return nil, err
+		}
+		f.batch = newBatcher(f, cfg.Batch)
+	}
+	return f, nil
 }
 
 // Scheme returns "exact".
@@ -182,9 +197,16 @@ func (f *ExactFacilitator) Settle(ctx context.Context, p *x402.Payment) (*x402.S
 		resp.ErrorReason, resp.ErrorMessage = rej.reason, rej.msg
 		return resp, nil
 	}
-	var hook BeforeBroadcast
+	var record func(ctx context.Context, tx string) error
 	if tr := x402.ContextSettleTrace(ctx); tr != nil && tr.Broadcast != nil {
-		hook = func(ctx context.Context, tx *types.Transaction) error { return tr.Broadcast(ctx, tx.Hash().Hex()) }
+		record = tr.Broadcast
+	}
+	if f.batch != nil {
+		return f.batch.settle(ctx, c, resp, record)
+	}
+	var hook BeforeBroadcast
+	if record != nil {
+		hook = func(ctx context.Context, tx *types.Transaction) error { return record(ctx, tx.Hash().Hex()) }
 	}
 	tx, err := f.cfg.Sender.SendWithHook(ctx, c.asset, TransferWithAuthorizationCalldata(c.auth, c.sig), hook)
 	if err != nil {

@@ -28,7 +28,10 @@ var topicAuthorizationUsed = crypto.Keccak256Hash([]byte("AuthorizationUsed(addr
 // Identify returns the settlement key of an EIP-3009 payment — (network,
 // asset, payer, nonce), lower-case hex — and a fingerprint over everything
 // that decides the transfer: network, asset, payTo, amount, the signed
-// authorization and the signature.
+// authorization and the signature, and over the resource paid for. The
+// resource is not signed by the payer, so one authorization presented for
+// two resources with the same price and payTo would otherwise settle once
+// and answer both as paid; with it, the second gets duplicate_settlement.
 func (f *ExactFacilitator) Identify(p *x402.Payment) (x402.SettlementKey, string, error) {
 	payload, err := decodeExactPayload(p.Payload)
 	if err != nil {
@@ -48,8 +51,13 @@ func (f *ExactFacilitator) Identify(p *x402.Payment) (x402.SettlementKey, string
 		Payer:   strings.ToLower(auth.From.Hex()),
 		Nonce:   hexutil.Encode(auth.Nonce[:]),
 	}
+	resource := ""
+	if p.Resource != nil {
+		resource = p.Resource.URL
+	}
 	h := sha256.New()
 	for _, field := range []string{
+		resource,
 		string(p.Requirements.Network), key.Asset, strings.ToLower(p.Requirements.PayTo), p.Requirements.Amount.String(),
 		key.Payer, strings.ToLower(auth.To.Hex()), auth.Value.String(), auth.ValidAfter.String(), auth.ValidBefore.String(), key.Nonce,
 		normalizedSignature(payload.Signature),
@@ -71,9 +79,11 @@ func normalizedSignature(s string) string {
 }
 
 // Reconcile finds out from the chain what became of the settlement of key
-// (see [x402.Reconciler]). The authorization's on-chain state is the
-// authority: if it was used, the settlement succeeded, and the transaction
-// is taken from the AuthorizationUsed event (falling back to tx).
+// (see [x402.Reconciler]). A payment counts as made only when a successful
+// transaction shows the token using the authorization together with the
+// transfer of the required amount from the payer to payTo: the recorded
+// transaction tx if it does, else the one that used the authorization
+// (found through its AuthorizationUsed event).
 func (f *ExactFacilitator) Reconcile(ctx context.Context, p *x402.Payment, key x402.SettlementKey, tx string) (*x402.SettleResponse, error) {
 	resp := &x402.SettleResponse{Network: responseNetwork(p), Payer: common.HexToAddress(key.Payer).Hex()}
 	asset := common.HexToAddress(key.Asset)
@@ -91,9 +101,23 @@ func (f *ExactFacilitator) Reconcile(ctx context.Context, p *x402.Payment, key x
 			return nil, fmt.Errorf("evm: reconcile: receipt of %s: %w", tx, err)
 		}
 	}
+	want := transferOf{asset: asset, payer: payer, payTo: common.HexToAddress(p.Requirements.PayTo), value: p.Requirements.Amount.Big(), nonce: nonce}
 	if receipt != nil && receipt.Status == types.ReceiptStatusSuccessful {
-		resp.Success, resp.Transaction = true, tx
-		return resp, nil
+		paid := want.paidIn(receipt)
+		if !paid {
+			// A token that emits no AuthorizationUsed event: our own
+			// successful transferWithAuthorization call of this very
+			// authorization is the proof.
+			sent, _, err := f.cfg.Backend.TransactionByHash(ctx, receipt.TxHash)
+			if err != nil {
+				return nil, fmt.Errorf("evm: reconcile: looking up %s: %w", tx, err)
+			}
+			paid = want.calledBy(sent)
+		}
+		if paid {
+			resp.Success, resp.Transaction = true, tx
+			return resp, nil
+		}
 	}
 	used, rej, err := f.callUint(ctx, asset, packAuthorizationState(payer, nonce), "authorizationState")
 	if err != nil {
@@ -103,22 +127,30 @@ func (f *ExactFacilitator) Reconcile(ctx context.Context, p *x402.Payment, key x
 		return nil, fmt.Errorf("evm: reconcile: %s", rej.msg)
 	}
 	if used.Sign() != 0 {
-		// Used on chain: by a transfer (an AuthorizationUsed event, whose
-		// transaction moved the funds to the signed recipient) or by the
-		// payer's cancelAuthorization (no transfer). Only the event proves
-		// a payment; without it, nothing was paid.
+		// Used on chain: by a transfer of this payment, by another
+		// authorization the payer signed with the same nonce (say, to
+		// themselves), or by the payer's cancelAuthorization. Only a
+		// transaction whose AuthorizationUsed event comes with the transfer
+		// of the required amount from the payer to payTo proves this
+		// payment; anything else means it was not paid.
 		h, found, err := f.findAuthorizationUse(ctx, asset, payer, nonce)
 		if err != nil {
 			return nil, fmt.Errorf("evm: reconcile: looking for the transfer: %w", err)
 		}
 		if found {
-			resp.Success, resp.Transaction = true, h.Hex()
-			return resp, nil
+			r, err := f.cfg.Backend.TransactionReceipt(ctx, h)
+			if err != nil {
+				return nil, fmt.Errorf("evm: reconcile: receipt of %s: %w", h.Hex(), err)
+			}
+			if r.Status == types.ReceiptStatusSuccessful && want.paidIn(r) {
+				resp.Success, resp.Transaction = true, h.Hex()
+				return resp, nil
+			}
 		}
 		if receipt != nil {
 			resp.Transaction = tx
 		}
-		resp.ErrorReason, resp.ErrorMessage = x402.ReasonExactEVMNonceAlreadyUsed, "the authorization was canceled or used outside this facilitator; no transfer was found"
+		resp.ErrorReason, resp.ErrorMessage = x402.ReasonExactEVMNonceAlreadyUsed, "the authorization nonce was used by another transfer or canceled; this payment was not made"
 		return resp, nil
 	}
 	if receipt != nil {
@@ -163,4 +195,57 @@ func (f *ExactFacilitator) findAuthorizationUse(ctx context.Context, asset, paye
 		}
 	}
 	return common.Hash{}, false, nil
+}
+
+// topicTransfer is the ERC-20 Transfer event topic.
+var topicTransfer = crypto.Keccak256Hash([]byte("Transfer(address,address,uint256)"))
+
+// transferOf is one payment as the chain must show it: asset moved value
+// from payer to payTo under the authorization nonce.
+type transferOf struct {
+	asset, payer, payTo common.Address
+	value               *big.Int
+	nonce               [32]byte
+}
+
+// paidIn reports whether receipt proves the payment: the token's
+// AuthorizationUsed(payer, nonce) event next to its Transfer(payer, payTo,
+// value) event (EIP-3009 tokens such as USDC emit them together). The
+// event alone is not enough: the payer may have used the nonce for another
+// authorization.
+func (t transferOf) paidIn(receipt *types.Receipt) bool {
+	for i, l := range receipt.Logs {
+		if !t.isAuthorizationUsed(l) {
+			continue
+		}
+		for _, j := range []int{i + 1, i - 1} {
+			if j >= 0 && j < len(receipt.Logs) && t.isTransfer(receipt.Logs[j]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (t transferOf) isAuthorizationUsed(l *types.Log) bool {
+	return l.Address == t.asset && !l.Removed && len(l.Topics) == 3 && l.Topics[0] == topicAuthorizationUsed &&
+		l.Topics[1] == common.BytesToHash(t.payer[:]) && l.Topics[2] == common.Hash(t.nonce)
+}
+
+func (t transferOf) isTransfer(l *types.Log) bool {
+	return l.Address == t.asset && !l.Removed && len(l.Topics) == 3 && l.Topics[0] == topicTransfer &&
+		l.Topics[1] == common.BytesToHash(t.payer[:]) && l.Topics[2] == common.BytesToHash(t.payTo[:]) &&
+		len(l.Data) == 32 && new(big.Int).SetBytes(l.Data).Cmp(t.value) == 0
+}
+
+// calledBy reports whether tx calls the asset's transferWithAuthorization
+// with this payment's payer, payTo, value and nonce.
+func (t transferOf) calledBy(tx *types.Transaction) bool {
+	d := tx.Data()
+	if tx.To() == nil || *tx.To() != t.asset || len(d) != 4+9*32 || [4]byte(d[:4]) != selTransferWithAuthorization {
+		return false
+	}
+	w := d[4:]
+	return common.BytesToAddress(w[0:32]) == t.payer && common.BytesToAddress(w[32:64]) == t.payTo &&
+		new(big.Int).SetBytes(w[64:96]).Cmp(t.value) == 0 && [32]byte(w[160:192]) == t.nonce
 }

@@ -615,27 +615,8 @@ func TestReconcileCanceledAuthorizationIsNotAPayment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nonce := common.FromHex(key.Nonce)
-	d := evm.Domain{Name: w.asset.Name, Version: w.asset.Version, ChainID: w.net.ChainID().Uint64(), VerifyingContract: w.asset.Address}
-	typeHash := crypto.Keccak256([]byte("CancelAuthorization(address authorizer,bytes32 nonce)"))
-	structHash := crypto.Keccak256(typeHash, common.LeftPadBytes(w.payer.Address[:], 32), nonce)
-	sep := d.Separator()
-	digest := crypto.Keccak256([]byte{0x19, 0x01}, sep[:], structHash)
-	sig, err := crypto.Sign(digest, w.payer.PrivateKey)
-	if err != nil {
+	if err := w.cancelAuthorization(w.sender, w.payer, common.FromHex(key.Nonce)); err != nil {
 		t.Fatal(err)
-	}
-	data := crypto.Keccak256([]byte("cancelAuthorization(address,bytes32,uint8,bytes32,bytes32)"))[:4]
-	data = append(data, common.LeftPadBytes(w.payer.Address[:], 32)...)
-	data = append(data, nonce...)
-	data = append(data, common.LeftPadBytes([]byte{sig[64] + 27}, 32)...)
-	data = append(data, sig[:64]...)
-	tx, err := w.sender.Send(ctx, w.asset.Address, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r, err := w.sender.WaitReceipt(ctx, tx.Hash()); err != nil || r.Status != types.ReceiptStatusSuccessful {
-		t.Fatalf("cancel: %+v %v", r, err)
 	}
 	for _, recorded := range []string{"", common.HexToHash("0x1234").Hex()} {
 		r, err := w.fac.Reconcile(ctx, p, key, recorded)
@@ -643,4 +624,33 @@ func TestReconcileCanceledAuthorizationIsNotAPayment(t *testing.T) {
 			t.Errorf("reconcile with recorded tx %q after cancel: %+v %v", recorded, r, err)
 		}
 	}
+}
+
+// cancelAuthorization has the payer cancel an authorization nonce on chain
+// (sent by sender) and waits until it is mined. It is safe to call from any
+// goroutine.
+func (w *world) cancelAuthorization(sender *evm.Sender, payer devnet.Account, nonce []byte) error {
+	ctx := context.Background()
+	d := evm.Domain{Name: w.asset.Name, Version: w.asset.Version, ChainID: w.net.ChainID().Uint64(), VerifyingContract: w.asset.Address}
+	typeHash := crypto.Keccak256([]byte("CancelAuthorization(address authorizer,bytes32 nonce)"))
+	structHash := crypto.Keccak256(typeHash, common.LeftPadBytes(payer.Address[:], 32), nonce)
+	sep := d.Separator()
+	digest := crypto.Keccak256([]byte{0x19, 0x01}, sep[:], structHash)
+	sig, err := crypto.Sign(digest, payer.PrivateKey)
+	if err != nil {
+		return err
+	}
+	data := crypto.Keccak256([]byte("cancelAuthorization(address,bytes32,uint8,bytes32,bytes32)"))[:4]
+	data = append(data, common.LeftPadBytes(payer.Address[:], 32)...)
+	data = append(data, nonce...)
+	data = append(data, common.LeftPadBytes([]byte{sig[64] + 27}, 32)...)
+	data = append(data, sig[:64]...)
+	tx, err := sender.Send(ctx, w.asset.Address, data)
+	if err != nil {
+		return err
+	}
+	if r, err := sender.WaitReceipt(ctx, tx.Hash()); err != nil || r.Status != types.ReceiptStatusSuccessful {
+		return fmt.Errorf("cancel: %+v %v", r, err)
+	}
+	return nil
 }

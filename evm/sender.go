@@ -115,11 +115,12 @@ func (e *RevertError) Selector() ([4]byte, bool) {
 
 // Defaults for [SenderConfig].
 const (
-	DefaultGasLimitMultiplier = 1.2
-	DefaultGasCap             = 1_000_000
-	DefaultReceiptTimeout     = 30 * time.Second
-	DefaultPollInterval       = time.Second
-	DefaultResolveTimeout     = 10 * time.Second
+	DefaultGasLimitMultiplier  = 1.2
+	DefaultGasCap              = 1_000_000
+	DefaultReceiptTimeout      = 30 * time.Second
+	DefaultPollInterval        = time.Second
+	DefaultResolveTimeout      = 10 * time.Second
+	DefaultRebroadcastInterval = 5 * time.Second
 )
 
 // maxNonceAttempts bounds how often one Send picks a new nonce after the
@@ -173,6 +174,11 @@ type SenderConfig struct {
 	// DisableGapFill turns off gap filling (see Sender): a released nonce is
 	// then only reused by the next Send.
 	DisableGapFill bool
+	// RebroadcastInterval is how often a transaction whose submission had
+	// an unknown outcome (ErrSendUnknown) is submitted again, until it is
+	// mined or known to be rejected (see Sender). 0 means
+	// DefaultRebroadcastInterval.
+	RebroadcastInterval time.Duration
 }
 
 // Sender signs and submits EIP-1559 transactions from one key, with many
@@ -221,7 +227,12 @@ type SenderConfig struct {
 //     accepted, a JSON-RPC error means it was not (release as above), "nonce
 //     too low" means mined or superseded (it checks the receipt). If even
 //     that fails, the nonce stays taken and Send returns the transaction
-//     with ErrSendUnknown.
+//     with ErrSendUnknown. The Sender then keeps the signed transaction and
+//     submits it again every RebroadcastInterval, in the background, until
+//     it is mined or its nonce is used by another transaction; if the node
+//     answers it with an error (it does not have it and will not take it),
+//     the nonce is released and the gap filled as above. So a transaction
+//     lost in transit never leaves a gap that holds back every later one.
 //
 // Limits: the node's pool limits apply (geth queues at most 64 out-of-order
 // transactions per account by default, so bound the number of concurrent
@@ -251,6 +262,11 @@ type Sender struct {
 	gapFill        bool
 
 	nonces nonceManager
+
+	rebroadcastInterval time.Duration
+	unknownMu           sync.Mutex
+	unknown             map[common.Hash]*types.Transaction // submitted with an unknown outcome
+	watching            bool                               // a goroutine resolves unknown
 }
 
 // NewSender checks cfg, reads the chain id and the key's pending nonce from
@@ -272,7 +288,7 @@ func NewSender(ctx context.Context, cfg SenderConfig) (*Sender, error) {
 	if cfg.MaxTipCap != nil && cfg.MaxTipCap.Sign() < 0 {
 		return nil, errors.New("evm: SenderConfig.MaxTipCap is negative")
 	}
-	if cfg.ReceiptTimeout < 0 || cfg.PollInterval < 0 || cfg.ResolveTimeout < 0 {
+	if cfg.ReceiptTimeout < 0 || cfg.PollInterval < 0 || cfg.ResolveTimeout < 0 || cfg.RebroadcastInterval < 0 {
 		return nil, errors.New("evm: SenderConfig durations must not be negative")
 	}
 	s := &Sender{
@@ -286,6 +302,8 @@ func NewSender(ctx context.Context, cfg SenderConfig) (*Sender, error) {
 		pollInterval:   cmp.Or(cfg.PollInterval, DefaultPollInterval),
 		resolveTimeout: cmp.Or(cfg.ResolveTimeout, DefaultResolveTimeout),
 		gapFill:        !cfg.DisableGapFill,
+
+		rebroadcastInterval: cmp.Or(cfg.RebroadcastInterval, DefaultRebroadcastInterval),
 	}
 	if cfg.MaxFeePerGas != nil {
 		s.maxFeePerGas = new(big.Int).Set(cfg.MaxFeePerGas)
@@ -335,7 +353,7 @@ func (s *Sender) Send(ctx context.Context, to common.Address, data []byte) (*typ
 // the node wraps [ErrTxRejected]. With [ErrSendUnknown] the transaction is
 // returned too. The Sender's nonce handling is described on [Sender].
 func (s *Sender) SendValue(ctx context.Context, to common.Address, value *big.Int, data []byte) (*types.Transaction, error) {
-	return s.send(ctx, to, value, data, nil)
+	return s.send(ctx, to, value, data, nil, nil)
 }
 
 // BeforeBroadcast is called with a signed transaction just before it is
@@ -348,10 +366,13 @@ type BeforeBroadcast func(ctx context.Context, tx *types.Transaction) error
 
 // SendWithHook is [Sender.Send] with a [BeforeBroadcast] hook.
 func (s *Sender) SendWithHook(ctx context.Context, to common.Address, data []byte, hook BeforeBroadcast) (*types.Transaction, error) {
-	return s.send(ctx, to, nil, data, hook)
+	return s.send(ctx, to, nil, data, hook, nil)
 }
 
-func (s *Sender) send(ctx context.Context, to common.Address, value *big.Int, data []byte, hook BeforeBroadcast) (*types.Transaction, error) {
+// send estimates gas with estimateData (nil means data: a batch is
+// estimated with every call required to succeed, then sent with each call
+// allowed to fail on its own), then prices, signs and submits.
+func (s *Sender) send(ctx context.Context, to common.Address, value *big.Int, data []byte, hook BeforeBroadcast, estimateData []byte) (*types.Transaction, error) {
 	if value == nil {
 		value = new(big.Int)
 	} else if value.Sign() < 0 {
@@ -360,7 +381,10 @@ func (s *Sender) send(ctx context.Context, to common.Address, value *big.Int, da
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	gas, err := s.estimateGas(ctx, to, value, data)
+	if estimateData == nil {
+		estimateData = data
+	}
+	gas, err := s.estimateGas(ctx, to, value, estimateData)
 	if err != nil {
 		return nil, err
 	}
@@ -428,9 +452,82 @@ func (s *Sender) submit(ctx context.Context, nonce uint64, hook BeforeBroadcast,
 		}
 		return nil, fmt.Errorf("%w: %w", errNonceTaken, err)
 	default:
-		s.log.Warn("evm: transaction submission outcome unknown", "hash", tx.Hash(), "nonce", nonce, "err", err)
+		s.log.Warn("evm: transaction submission outcome unknown; will submit it again", "hash", tx.Hash(), "nonce", nonce, "err", err)
+		s.watchUnknown(tx)
 		return tx, fmt.Errorf("%w: %s: %w", ErrSendUnknown, tx.Hash(), err)
 	}
+}
+
+// watchUnknown keeps tx, whose submission had an unknown outcome, to be
+// submitted again until its fate is known.
+func (s *Sender) watchUnknown(tx *types.Transaction) {
+	s.unknownMu.Lock()
+	defer s.unknownMu.Unlock()
+	if s.unknown == nil {
+		s.unknown = map[common.Hash]*types.Transaction{}
+	}
+	s.unknown[tx.Hash()] = tx
+	if !s.watching {
+		s.watching = true
+		go s.resolveUnknown()
+	}
+}
+
+// resolveUnknown re-submits the unknown-outcome transactions every
+// rebroadcastInterval until none is left.
+func (s *Sender) resolveUnknown() {
+	t := time.NewTicker(s.rebroadcastInterval)
+	defer t.Stop()
+	for range t.C {
+		s.unknownMu.Lock()
+		txs := make([]*types.Transaction, 0, len(s.unknown))
+		for _, tx := range s.unknown {
+			txs = append(txs, tx)
+		}
+		if len(txs) == 0 {
+			s.watching = false
+			s.unknownMu.Unlock()
+			return
+		}
+		s.unknownMu.Unlock()
+		slices.SortFunc(txs, func(a, b *types.Transaction) int { return cmp.Compare(a.Nonce(), b.Nonce()) })
+		for _, tx := range txs {
+			if s.resolveOne(tx) {
+				s.unknownMu.Lock()
+				delete(s.unknown, tx.Hash())
+				s.unknownMu.Unlock()
+			}
+		}
+	}
+}
+
+// resolveOne submits tx again and reports whether its fate is settled: mined,
+// superseded by another transaction with its nonce, or refused by the node
+// (then its nonce is released and the gap filled).
+func (s *Sender) resolveOne(tx *types.Transaction) (settled bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.resolveTimeout)
+	defer cancel()
+	if r, err := s.backend.TransactionReceipt(ctx, tx.Hash()); err == nil && r != nil {
+		return true
+	}
+	err := s.backend.SendTransaction(ctx, tx)
+	switch classifySend(err) {
+	case sendAccepted:
+		// In the node's pool: keep watching until it is mined, in case the
+		// node drops it.
+		return false
+	case sendNonceTaken:
+		// Mined since the receipt check, or its nonce went to another
+		// transaction: either way it can never be mined again.
+		s.log.Warn("evm: unknown-outcome transaction resolved: nonce used", "hash", tx.Hash(), "nonce", tx.Nonce())
+		return true
+	case sendRejected:
+		s.log.Warn("evm: unknown-outcome transaction refused on re-submission; releasing its nonce", "hash", tx.Hash(), "nonce", tx.Nonce(), "err", err)
+		s.releaseNonce(ctx, tx.Nonce(), "unknown-outcome transaction refused")
+		return true
+	}
+	s.log.Debug("evm: re-submission outcome still unknown", "hash", tx.Hash(), "err", err)
+	return false
 }
 
 type sendOutcome int

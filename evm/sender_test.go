@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -333,11 +334,20 @@ type hookBackend struct {
 func (h *hookBackend) SendTransaction(ctx context.Context, tx *types.Transaction) error {
 	h.mu.Lock()
 	h.calls++
+	send := h.send
 	h.mu.Unlock()
-	if h.send == nil {
+	if send == nil {
 		return h.Backend.SendTransaction(ctx, tx)
 	}
-	return h.send(ctx, tx, func(ctx context.Context) error { return h.Backend.SendTransaction(ctx, tx) })
+	return send(ctx, tx, func(ctx context.Context) error { return h.Backend.SendTransaction(ctx, tx) })
+}
+
+// setSend replaces the send hook while other goroutines (the Sender's
+// re-submissions) may be calling SendTransaction.
+func (h *hookBackend) setSend(f func(ctx context.Context, tx *types.Transaction, forward func(context.Context) error) error) {
+	h.mu.Lock()
+	h.send = f
+	h.mu.Unlock()
 }
 
 func (h *hookBackend) HeaderByNumber(ctx context.Context, n *big.Int) (*types.Header, error) {
@@ -439,14 +449,14 @@ func TestSenderAmbiguousSubmission(t *testing.T) {
 	c := newSimChain(t)
 	c.mine(t)
 	h := &hookBackend{Backend: c.client}
-	s := c.sender(t, h, nil)
+	s := c.sender(t, h, func(cfg *SenderConfig) { cfg.RebroadcastInterval = 20 * time.Millisecond })
 	ctx := context.Background()
 	var txs []*types.Transaction
 
 	// The node got it, but the answer was lost: the re-submission finds it
 	// "already known".
 	var first bool
-	h.send = func(ctx context.Context, tx *types.Transaction, forward func(context.Context) error) error {
+	h.setSend(func(ctx context.Context, tx *types.Transaction, forward func(context.Context) error) error {
 		if first = !first; first {
 			if err := forward(ctx); err != nil {
 				return err
@@ -454,7 +464,7 @@ func TestSenderAmbiguousSubmission(t *testing.T) {
 			return errors.New("read tcp: connection reset by peer")
 		}
 		return forward(ctx)
-	}
+	})
 	tx, err := s.Send(ctx, recipient(1), nil)
 	if err != nil {
 		t.Fatalf("lost answer: %v", err)
@@ -464,12 +474,12 @@ func TestSenderAmbiguousSubmission(t *testing.T) {
 	// The request never reached the node (context ended in transit): the
 	// re-submission, under a fresh context, delivers it.
 	first = false
-	h.send = func(ctx context.Context, tx *types.Transaction, forward func(context.Context) error) error {
+	h.setSend(func(ctx context.Context, tx *types.Transaction, forward func(context.Context) error) error {
 		if first = !first; first {
 			return fmt.Errorf("posting: %w", context.DeadlineExceeded)
 		}
 		return forward(ctx)
-	}
+	})
 	tx, err = s.Send(ctx, recipient(2), nil)
 	if err != nil {
 		t.Fatalf("lost request: %v", err)
@@ -478,32 +488,68 @@ func TestSenderAmbiguousSubmission(t *testing.T) {
 
 	// The node is unreachable twice: outcome unknown, the transaction is
 	// returned and its nonce stays taken.
-	h.send = func(context.Context, *types.Transaction, func(context.Context) error) error {
+	h.setSend(func(context.Context, *types.Transaction, func(context.Context) error) error {
 		return errors.New("dial tcp: connection refused")
-	}
-	tx, err = s.Send(ctx, recipient(3), nil)
-	if !errors.Is(err, ErrSendUnknown) || tx == nil {
-		t.Fatalf("unreachable node: tx %v, error %v; want the tx and ErrSendUnknown", tx, err)
+	})
+	lost, err := s.Send(ctx, recipient(3), nil)
+	if !errors.Is(err, ErrSendUnknown) || lost == nil {
+		t.Fatalf("unreachable node: tx %v, error %v; want the tx and ErrSendUnknown", lost, err)
 	}
 	if next, _ := s.nonces.state(); next != 3 {
 		t.Fatalf("counter %d, want 3 (nonce 2 stays taken)", next)
 	}
-	// The node never saw nonce 2; once nothing is in flight ResetNonce
-	// realigns the counter with the node.
-	h.send = nil
-	for _, tx := range txs {
-		if _, err := s.WaitReceipt(ctx, tx.Hash()); err != nil {
-			t.Fatal(err)
-		}
+	// Once the node is reachable again, the Sender's own re-submission
+	// delivers the transaction: no gap is left behind.
+	h.setSend(nil)
+	if r, err := s.WaitReceipt(ctx, lost.Hash()); err != nil || r.Status != types.ReceiptStatusSuccessful {
+		t.Fatalf("re-submitted transaction: %+v %v", r, err)
 	}
-	if err := s.ResetNonce(ctx); err != nil {
-		t.Fatal(err)
-	}
+	txs = append(txs, lost)
 	tx, err = s.Send(ctx, recipient(4), nil)
-	if err != nil || tx.Nonce() != 2 {
-		t.Fatalf("after ResetNonce: nonce %v, error %v; want 2", tx, err)
+	if err != nil || tx.Nonce() != 3 {
+		t.Fatalf("after the re-submission: nonce %v, error %v; want 3", tx, err)
 	}
-	checkSettled(t, c, s, []*types.Transaction{tx})
+	txs = append(txs, tx)
+	checkSettled(t, c, s, txs)
+}
+
+func TestSenderUnknownOutcomeRefusedLaterIsFilled(t *testing.T) {
+	c := newSimChain(t)
+	c.mine(t)
+	h := &hookBackend{Backend: c.client}
+	s := c.sender(t, h, func(cfg *SenderConfig) { cfg.RebroadcastInterval = 20 * time.Millisecond })
+	ctx := context.Background()
+
+	// Nonce 0's submission has an unknown outcome and the node never got
+	// it; nonce 1 goes out and waits behind the gap.
+	var refused atomic.Bool
+	h.setSend(func(ctx context.Context, tx *types.Transaction, forward func(context.Context) error) error {
+		if tx.Nonce() == 0 && tx.Value().Sign() > 0 {
+			if refused.Load() {
+				return &testRPCError{msg: "transaction underpriced", code: -32000}
+			}
+			return errors.New("dial tcp: connection refused")
+		}
+		return forward(ctx)
+	})
+	lost, err := s.SendValue(ctx, recipient(1), big.NewInt(1), nil)
+	if !errors.Is(err, ErrSendUnknown) || lost == nil || lost.Nonce() != 0 {
+		t.Fatalf("first send: tx %v, error %v; want nonce 0 with ErrSendUnknown", lost, err)
+	}
+	behind, err := s.SendValue(ctx, recipient(2), big.NewInt(1), nil)
+	if err != nil || behind.Nonce() != 1 {
+		t.Fatalf("second send: %v %v", behind, err)
+	}
+	// The node now refuses the lost transaction outright: the Sender
+	// releases its nonce and fills the gap, so nonce 1 is mined.
+	refused.Store(true)
+	if r, err := s.WaitReceipt(ctx, behind.Hash()); err != nil || r.Status != types.ReceiptStatusSuccessful {
+		t.Fatalf("transaction behind the gap: %+v %v", r, err)
+	}
+	if _, err := c.client.TransactionReceipt(ctx, lost.Hash()); !errors.Is(err, ethereum.NotFound) {
+		t.Fatalf("the refused transaction was mined: %v", err)
+	}
+	checkSettled(t, c, s, []*types.Transaction{behind})
 }
 
 func TestSenderNonceTooLowRecovers(t *testing.T) {
