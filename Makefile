@@ -5,7 +5,7 @@ FUZZTIME      ?= 20s
 # Packages that contain fuzz targets; `make fuzz` runs every Fuzz* in them.
 FUZZ_PKGS     ?= ./x402
 
-.PHONY: all build test fmt-check vet staticcheck unit fuzz tidy-check contracts interop
+.PHONY: all build test fmt-check vet staticcheck unit fuzz tidy-check contracts interop bench gobench
 
 all: build
 
@@ -43,3 +43,19 @@ fuzz:
 ## contracts: rebuilds contracts/artifacts (the embedded test token) with the pinned solc-js.
 contracts:
 	cd contracts && npm ci && node build.mjs artifacts
+
+## tidy-check: fails if go.mod or go.sum is not tidy.
+tidy-check:
+	$(GO) mod tidy -diff
+
+## bench: the side-by-side measurements of `go402 bench` (go402 and the
+## official TypeScript facilitator on one devnet); see BENCHMARKS.md. Not
+## part of `make test`. BENCHFLAGS adds flags, e.g. BENCHFLAGS=--skip-ts.
+BENCHFLAGS ?=
+bench: interop
+	$(GO) run ./cmd/go402 bench --json bench-results.json $(BENCHFLAGS)
+
+## gobench: the Go benchmarks of the hot paths (EIP-712, recovery, verify,
+## middleware), for spotting regressions.
+gobench:
+	$(GO) test -run '^$$' -bench . -benchmem ./evm/ ./x402http/ ./x402/

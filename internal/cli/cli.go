@@ -38,6 +38,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "version", short: "print the go402 version", run: runVersion},
+		{name: "bench", short: "measure go402 against the official TypeScript facilitator on a devnet", run: runBench},
 		{name: "demo", short: "show a complete paid x402 flow on an embedded devnet (no internet)", run: runDemo},
 		{name: "dev", short: "keep a devnet, a facilitator and a paid API running on loopback", run: runDev},
 		{name: "devnet", short: "run a local EVM chain with a test USDC token (dev only)", run: runDevnet},

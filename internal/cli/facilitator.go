@@ -443,6 +443,17 @@ func dialNetwork(ctx context.Context, n config.Network, key *ecdsa.PrivateKey, l
 
 // newExactScheme builds the Sender and the exact scheme for one chain.
 func newExactScheme(ctx context.Context, network x402.Network, backend evm.ChainBackend, key *ecdsa.PrivateKey, assets []evm.Asset, poll time.Duration, log *slog.Logger) (*evm.ExactFacilitator, error) {
+	return newExactSchemeWith(ctx, network, backend, key, assets, schemeOptions{poll: poll}, log)
+}
+
+// schemeOptions are the less common settings of an exact scheme.
+type schemeOptions struct {
+	poll  time.Duration   // receipt polling; 0 means the Sender's default
+	batch evm.BatchConfig // batched settlement; zero means off
+}
+
+func newExactSchemeWith(ctx context.Context, network x402.Network, backend evm.ChainBackend, key *ecdsa.PrivateKey, assets []evm.Asset, opts schemeOptions, log *slog.Logger) (*evm.ExactFacilitator, error) {
+	poll := opts.poll
 	id, err := network.ChainID()
 	if err != nil {
 		return nil, err
@@ -455,7 +466,7 @@ func newExactScheme(ctx context.Context, network x402.Network, backend evm.Chain
 		return nil, fmt.Errorf("creating the transaction sender for %s: %w", network, err)
 	}
 	s, err := evm.NewExactFacilitator(ctx, evm.ExactFacilitatorConfig{
-		Network: network, Backend: backend, Sender: sender, Assets: assets, Logger: log,
+		Network: network, Backend: backend, Sender: sender, Assets: assets, Logger: log, Batch: opts.batch,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the exact scheme for %s: %w", network, err)

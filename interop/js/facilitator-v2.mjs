@@ -1,6 +1,10 @@
 // The official v2 facilitator (x402Facilitator + @x402/evm exact) on the
 // devnet, served over HTTP: POST /verify, POST /settle, GET /supported.
 // Logs "Facilitator listening <port>".
+//
+// Optional: POLL_MS is the receipt polling interval (default 50);
+// EXIT_ON_STDIN_EOF=1 exits when stdin closes, so the process never outlives
+// a parent that holds the other end of the pipe (go402 bench).
 import express from "express";
 import { x402Facilitator } from "@x402/core/facilitator";
 import { registerExactEvmScheme } from "@x402/evm/exact/facilitator";
@@ -10,6 +14,12 @@ import { privateKeyToAccount } from "viem/accounts";
 import { env, devnetChain, listening, exitOnSignal } from "./common.mjs";
 
 exitOnSignal();
+if (process.env.EXIT_ON_STDIN_EOF === "1") {
+  process.stdin.on("end", () => process.exit(0));
+  process.stdin.on("error", () => process.exit(0));
+  process.stdin.resume();
+}
+const pollingInterval = Number(env("POLL_MS", "50"));
 const chain = devnetChain();
 const account = privateKeyToAccount(env("PRIVATE_KEY"));
 const wallet = createWalletClient({ account, chain, transport: http(env("RPC_URL")) }).extend(publicActions);
@@ -20,7 +30,7 @@ const signer = toFacilitatorEvmSigner({
   verifyTypedData: (args) => wallet.verifyTypedData(args),
   writeContract: (args) => wallet.writeContract({ ...args, args: args.args ?? [] }),
   sendTransaction: (args) => wallet.sendTransaction(args),
-  waitForTransactionReceipt: (args) => wallet.waitForTransactionReceipt({ ...args, pollingInterval: 50 }),
+  waitForTransactionReceipt: (args) => wallet.waitForTransactionReceipt({ ...args, pollingInterval }),
   getCode: (args) => wallet.getCode(args),
 });
 
