@@ -58,6 +58,15 @@ type ExactFacilitatorConfig struct {
 	Now func() time.Time
 	// Logger receives settlement events. If nil, logs are discarded.
 	Logger *slog.Logger
+	// RPC sends the chain reads of Verify and Settle (authorizationState,
+	// balanceOf, the simulated transfer) as JSON-RPC batch requests,
+	// coalescing those of concurrent payments. If nil, the Backend's own
+	// JSON-RPC client is used when it has one (an *ethclient.Client does);
+	// otherwise the reads go one by one through Backend.
+	RPC BatchCaller
+	// ReadBatchSize bounds the eth_calls in one batch request (some RPC
+	// providers limit batch sizes). If zero, DefaultReadBatchSize.
+	ReadBatchSize int
 	// Batch, when its Multicall address is set, settles the
 	// authorizations that queue up together in one transaction (see
 	// [BatchConfig]). The zero value sends one transaction per payment.
@@ -78,6 +87,7 @@ type ExactFacilitator struct {
 	domains *DomainCache
 	log     *slog.Logger
 	batch   *batcher // nil unless batching is on
+	reads   *chainReader
 }
 
 // NewExactFacilitator checks the configuration, including that the backend
@@ -115,7 +125,12 @@ func NewExactFacilitator(ctx context.Context, cfg ExactFacilitatorConfig) (*Exac
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	f := &ExactFacilitator{cfg: cfg, chainID: chainID, domains: NewDomainCache(0), log: log.With("component", "evm-exact", "network", string(cfg.Network))}
+	rpc := cfg.RPC
+	if rpc == nil {
+		rpc = rpcClientOf(cfg.Backend)
+	}
+	f := &ExactFacilitator{cfg: cfg, chainID: chainID, domains: NewDomainCache(0), log: log.With("component", "evm-exact", "network", string(cfg.Network)),
+		reads: newChainReader(cfg.Backend, rpc, cfg.ReadBatchSize)}
 	if cfg.Batch.enabled() {
 		if cfg.Sender == nil {
 			return nil, errors.New("evm: exact facilitator: batched settlement needs a Sender")
@@ -376,43 +391,52 @@ func asReject(err error) *payloadError {
 	return reject(x402.ReasonExactEVMPayload, "%v", err)
 }
 
-// checkChain reads the payer's balance and the authorization's state and,
-// if simulate is set, simulates the transfer with eth_call.
+// checkChain reads the authorization's state and the payer's balance and,
+// if simulate is set, simulates the transfer with eth_call: all in one
+// round trip when the backend takes JSON-RPC batches. The verdict follows
+// the reference order: nonce, balance, simulation.
 func (f *ExactFacilitator) checkChain(ctx context.Context, c *checked, simulate bool) (*payloadError, error) {
+	state := &ethCall{msg: ethereum.CallMsg{To: &c.asset, Data: packAuthorizationState(c.auth.From, c.auth.Nonce)}}
+	balance := &ethCall{msg: ethereum.CallMsg{To: &c.asset, Data: packBalanceOf(c.auth.From)}}
+	calls := []*ethCall{state, balance}
+	var sim *ethCall
+	if simulate {
+		sim = &ethCall{msg: ethereum.CallMsg{To: &c.asset, Data: TransferWithAuthorizationCalldata(c.auth, c.sig)}}
+		if f.cfg.Sender != nil {
+			sim.msg.From = f.cfg.Sender.Address()
+		}
+		calls = append(calls, sim)
+	}
+	if err := f.reads.call(ctx, calls...); err != nil {
+		return nil, fmt.Errorf("evm: reading chain state: %w", err)
+	}
 	// The authorization's state first: a replayed payment is reported as
 	// such even if the payer has since spent their balance.
-	used, rej, err := f.callUint(ctx, c.asset, packAuthorizationState(c.auth.From, c.auth.Nonce), "authorizationState")
+	used, rej, err := word(state, c.asset, "authorizationState")
 	if rej != nil || err != nil {
 		return rej, err
 	}
-	if used.Sign() != 0 {
+	if new(big.Int).SetBytes(used).Sign() != 0 {
 		return reject(x402.ReasonExactEVMNonceAlreadyUsed, "authorization nonce was already used or canceled"), nil
 	}
-	bal, rej, err := f.callUint(ctx, c.asset, packBalanceOf(c.auth.From), "balanceOf")
+	out, rej, err := word(balance, c.asset, "balanceOf")
 	if rej != nil || err != nil {
 		return rej, err
 	}
-	if bal.Cmp(c.auth.Value) < 0 {
+	if bal := new(big.Int).SetBytes(out); bal.Cmp(c.auth.Value) < 0 {
 		return reject(x402.ReasonExactEVMInsufficientBalance, "payer balance %s is less than %s", bal, c.auth.Value), nil
 	}
-	if !simulate {
+	if sim == nil || sim.err == nil {
 		return nil, nil
 	}
-	msg := ethereum.CallMsg{To: &c.asset, Data: TransferWithAuthorizationCalldata(c.auth, c.sig)}
-	if f.cfg.Sender != nil {
-		msg.From = f.cfg.Sender.Address()
-	}
-	if _, err := f.cfg.Backend.CallContract(ctx, msg, nil); err != nil {
-		if rev := revertFromError(err); rev != nil {
-			reason := reasonForRevert(rev)
-			if reason == x402.ReasonExactEVMTransactionFailed {
-				reason = x402.ReasonExactEVMSimulationFailed
-			}
-			return reject(reason, "simulated transfer reverted: %s", rev.Error()), nil
+	if rev := revertFromError(sim.err); rev != nil {
+		reason := reasonForRevert(rev)
+		if reason == x402.ReasonExactEVMTransactionFailed {
+			reason = x402.ReasonExactEVMSimulationFailed
 		}
-		return nil, fmt.Errorf("evm: simulating transfer: %w", err)
+		return reject(reason, "simulated transfer reverted: %s", rev.Error()), nil
 	}
-	return nil, nil
+	return nil, fmt.Errorf("evm: simulating transfer: %w", sim.err)
 }
 
 // callUint makes an eth_call returning one 32-byte word. A revert or a
