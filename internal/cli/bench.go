@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -44,6 +45,7 @@ type benchConfig struct {
 	BatchWindow  time.Duration `json:"-"`             // go402 batched settlement window
 	PollMs       float64       `json:"pollMs"`        // PollInterval, for the report
 	BatchMs      float64       `json:"batchWindowMs"` // BatchWindow, for the report
+	cpuProfile   string        // --cpuprofile
 }
 
 // benchReport is the JSON `go402 bench` writes; the table is printed from it.
@@ -117,6 +119,7 @@ func runBench(ctx context.Context, e env, args []string) error {
 	fs.BoolVar(&cfg.SkipTS, "skip-ts", false, "do not run the official TypeScript facilitator")
 	jsonPath := fs.String("json", "", "also write the results as JSON to this file")
 	verbose := fs.Bool("v", false, "log the go402 components' warnings and errors to stderr")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the /verify phase (this process: go402 and the devnet) to this file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -131,6 +134,7 @@ func runBench(ctx context.Context, e env, args []string) error {
 		return usagef("--micro-time and --poll must be positive, --batch-window not negative")
 	}
 	cfg.PollMs, cfg.BatchMs = ms(cfg.PollInterval), ms(cfg.BatchWindow)
+	cfg.cpuProfile = *cpuProfile
 	rep := &benchReport{
 		Command: "go402 bench " + strings.Join(args, " "),
 		Started: time.Now().UTC().Truncate(time.Second),
@@ -154,15 +158,16 @@ func runBench(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
-// Accounts of the bench devnet: payers first, then one payee and one
-// facilitator key per settlement run, so that every run's balances can be
-// checked on their own.
+// Accounts of the bench devnet: payers first, then one facilitator key per
+// facilitator, then one payee per settlement run, so that every run's
+// balances can be checked on their own.
 const (
-	benchRunGo402      = 0
-	benchRunGo402Batch = 1
-	benchRunTS         = 2
-	benchRunE2E        = 3
-	benchRuns          = 4
+	facGo402      = 0
+	facGo402Batch = 1
+	facTS         = 2
+	facE2E        = 3
+	benchFacs     = 4
+	benchPayees   = 8 // settlement runs and end-to-end policies
 )
 
 // The bench devnet mines a block as soon as a transaction arrives and lets
@@ -178,8 +183,15 @@ const (
 
 type benchAccounts struct {
 	payers []devnet.Account
-	payee  [benchRuns]devnet.Account
-	fac    [benchRuns]devnet.Account
+	fac    [benchFacs]devnet.Account
+	payees []devnet.Account // handed out by payee()
+}
+
+// payee returns an account that no other run pays.
+func (a *benchAccounts) payee() devnet.Account {
+	p := a.payees[0]
+	a.payees = a.payees[1:]
+	return p
 }
 
 func bench(ctx context.Context, e env, rep *benchReport, quiet *slog.Logger) error {
@@ -195,17 +207,14 @@ func bench(ctx context.Context, e env, rep *benchReport, quiet *slog.Logger) err
 
 	var cleanup closers
 	defer func() { _ = cleanup.close() }()
-	d, err := devnet.Start(ctx, devnet.Config{Accounts: cfg.Payers + 2*benchRuns, RPCAddr: "127.0.0.1:0", TimestampLead: benchTimestampLead})
+	d, err := devnet.Start(ctx, devnet.Config{Accounts: cfg.Payers + benchFacs + benchPayees, RPCAddr: "127.0.0.1:0", TimestampLead: benchTimestampLead})
 	if err != nil {
 		return fmt.Errorf("starting the devnet: %w", err)
 	}
 	cleanup.add(d.Close)
 	all := d.Accounts()
-	acc := benchAccounts{payers: all[:cfg.Payers]}
-	for i := range benchRuns {
-		acc.payee[i] = all[cfg.Payers+i]
-		acc.fac[i] = all[cfg.Payers+benchRuns+i]
-	}
+	acc := &benchAccounts{payers: all[:cfg.Payers], payees: all[cfg.Payers+benchFacs:]}
+	copy(acc.fac[:], all[cfg.Payers:])
 	network := x402.Network(d.Network())
 	nets := &evm.Networks{}
 	if err := d.Register(nets); err != nil {
@@ -222,11 +231,11 @@ func bench(ctx context.Context, e env, rep *benchReport, quiet *slog.Logger) err
 	startGo := func(run int, batch bool) (string, error) {
 		return startBenchFacilitator(ctx, d, rpc, acc.fac[run], batch, cfg, quiet, &cleanup)
 	}
-	goURL, err := startGo(benchRunGo402, false)
+	goURL, err := startGo(facGo402, false)
 	if err != nil {
 		return err
 	}
-	goBatchURL, err := startGo(benchRunGo402Batch, true)
+	goBatchURL, err := startGo(facGo402Batch, true)
 	if err != nil {
 		return err
 	}
@@ -238,7 +247,7 @@ func bench(ctx context.Context, e env, rep *benchReport, quiet *slog.Logger) err
 	} else {
 		rep.TSPeer = peer
 		ts, err = peer.startTSFacilitator(ctx, map[string]string{
-			"PRIVATE_KEY": hexKey(acc.fac[benchRunTS]),
+			"PRIVATE_KEY": hexKey(acc.fac[facTS]),
 			"RPC_URL":     d.RPCURL(),
 			"CHAIN_ID":    d.ChainID().String(),
 			"POLL_MS":     fmt.Sprint(cfg.PollInterval.Milliseconds()),
@@ -253,7 +262,7 @@ func bench(ctx context.Context, e env, rep *benchReport, quiet *slog.Logger) err
 	}
 
 	hc := newLoadClient(cfg.Concurrency, 2*time.Minute)
-	payTo := acc.payee[benchRunGo402].Address
+	payTo := acc.payee().Address
 	progress("signing %d payments for /verify", cfg.Payments)
 	verifyBodies, err := signPayments(ctx, nets, network, acc.payers, payTo, cfg.Payments)
 	if err != nil {
@@ -266,26 +275,36 @@ func bench(ctx context.Context, e env, rep *benchReport, quiet *slog.Logger) err
 	if ts != nil {
 		verifyTargets = append(verifyTargets, target{"official TS", ts.url})
 	}
-	for _, t := range verifyTargets {
+	for i, t := range verifyTargets {
 		progress("/verify %s: %d payments, %d in flight", t.name, len(verifyBodies), cfg.Concurrency)
 		runLoad(ctx, hc, t.name, t.url+"/verify", warm, cfg.Concurrency, checkVerify)
+		stop := func() {}
+		if i == 0 && cfg.cpuProfile != "" {
+			if stop, err = startCPUProfile(cfg.cpuProfile); err != nil {
+				return err
+			}
+		}
 		res, _ := runLoad(ctx, hc, t.name, t.url+"/verify", verifyBodies, cfg.Concurrency, checkVerify)
+		stop()
 		rep.Verify = append(rep.Verify, res)
 	}
 
-	settleTargets := []struct {
+	// Each facilitator at the configured concurrency, and one payment at a
+	// time (the official facilitator takes its transaction nonce from the
+	// node for each settlement, so concurrent ones collide).
+	type settleTarget struct {
 		name, url string
-		run       int
-	}{{"go402", goURL, benchRunGo402}, {"go402 batched", goBatchURL, benchRunGo402Batch}}
+		conc      int
+	}
+	settleTargets := []settleTarget{
+		{"go402", goURL, cfg.Concurrency}, {"go402 batched", goBatchURL, cfg.Concurrency}, {"go402, 1 in flight", goURL, 1},
+	}
 	if ts != nil {
-		settleTargets = append(settleTargets, struct {
-			name, url string
-			run       int
-		}{"official TS", ts.url, benchRunTS})
+		settleTargets = append(settleTargets, settleTarget{"official TS", ts.url, cfg.Concurrency}, settleTarget{"official TS, 1 in flight", ts.url, 1})
 	}
 	price := big.NewInt(1000) // $0.001 in USDC atomic units, as signPayments signs
 	for _, t := range settleTargets {
-		payee := acc.payee[t.run].Address
+		payee := acc.payee().Address
 		bodies, err := signPayments(ctx, nets, network, acc.payers, payee, cfg.Settlements)
 		if err != nil {
 			return err
@@ -294,8 +313,8 @@ func bench(ctx context.Context, e env, rep *benchReport, quiet *slog.Logger) err
 		if err != nil {
 			return err
 		}
-		progress("/settle %s: %d payments, %d in flight", t.name, len(bodies), cfg.Concurrency)
-		lr, txs := runLoad(ctx, hc, t.name, t.url+"/settle", bodies, cfg.Concurrency, checkSettle)
+		progress("/settle %s: %d payments, %d in flight", t.name, len(bodies), t.conc)
+		lr, txs := runLoad(ctx, hc, t.name, t.url+"/settle", bodies, t.conc, checkSettle)
 		res := settleResult{loadResult: lr}
 		if res.Transactions, res.GasUsed, err = gasOf(ctx, d, txs); err != nil {
 			return err
@@ -393,8 +412,8 @@ func benchMiddleware(ctx context.Context, d time.Duration) (benchMicro, error) {
 // benchEndToEnd pays cfg.Calls calls of a route for each settlement policy
 // with go402's client, through the middleware and a go402 facilitator over
 // HTTP, and checks on chain that the payee received every payment.
-func benchEndToEnd(ctx context.Context, d *devnet.Devnet, rpc *ethclient.Client, nets *evm.Networks, acc benchAccounts, cfg benchConfig, log *slog.Logger, cleanup *closers) ([]e2eResult, error) {
-	facURL, err := startBenchFacilitator(ctx, d, rpc, acc.fac[benchRunE2E], false, cfg, log, cleanup)
+func benchEndToEnd(ctx context.Context, d *devnet.Devnet, rpc *ethclient.Client, nets *evm.Networks, acc *benchAccounts, cfg benchConfig, log *slog.Logger, cleanup *closers) ([]e2eResult, error) {
+	facURL, err := startBenchFacilitator(ctx, d, rpc, acc.fac[facE2E], false, cfg, log, cleanup)
 	if err != nil {
 		return nil, err
 	}
@@ -413,7 +432,7 @@ func benchEndToEnd(ctx context.Context, d *devnet.Devnet, rpc *ethclient.Client,
 	}
 	cleanup.add(queue.Close)
 	network := x402.Network(d.Network())
-	payee := acc.payee[benchRunE2E].Address
+	payee := acc.payee().Address
 	opt := []x402http.PaymentOption{{Network: network, Price: "$0.001", PayTo: payee.Hex()}}
 	mw, err := x402http.New(x402http.Config{
 		Facilitator: fc, Pricing: evm.Pricing{Networks: nets}, Queue: queue, Logger: log,
@@ -570,10 +589,10 @@ func printBench(w io.Writer, r *benchReport) {
 	}
 	printFirstErrors(w, r.Verify)
 
-	fmt.Fprintf(w, "\nSettlement from one facilitator key, %d payments, %d in flight\n", r.Config.Settlements, r.Config.Concurrency)
-	fmt.Fprintln(tw, "facilitator\tsettled/s\tp50 ms\tp99 ms\tok\tfailed\ttxs\tgas/payment\t")
+	fmt.Fprintf(w, "\nSettlement from one facilitator key, %d payments per run\n", r.Config.Settlements)
+	fmt.Fprintln(tw, "facilitator\tin flight\tsettled/s\tp50 ms\tp99 ms\tok\tfailed\ttxs\tgas/payment\t")
 	for _, s := range r.Settle {
-		fmt.Fprintf(tw, "%s\t%.1f\t%.2f\t%.2f\t%d\t%d\t%d\t%d\t\n", s.Name, s.PerSecond, s.P50Ms, s.P99Ms, s.OK, s.Failed, s.Transactions, s.GasPerPayment)
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.2f\t%.2f\t%d\t%d\t%d\t%d\t\n", s.Name, s.Concurrency, s.PerSecond, s.P50Ms, s.P99Ms, s.OK, s.Failed, s.Transactions, s.GasPerPayment)
 	}
 	tw.Flush()
 	var single, batched uint64
@@ -628,4 +647,17 @@ func cgoEnabled() bool {
 		}
 	}
 	return false
+}
+
+// startCPUProfile profiles this process until the returned stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
