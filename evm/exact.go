@@ -3,7 +3,6 @@ package evm
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,9 +18,21 @@ import (
 // SchemeExact is the name of the x402 "exact" scheme.
 const SchemeExact = "exact"
 
-// maxClientValiditySeconds caps how long an authorization the client signs
-// stays valid, whatever maxTimeoutSeconds the server asks for.
-const maxClientValiditySeconds = 3600
+// MaxClientValiditySeconds caps how long an authorization signed by
+// [ExactClient] stays valid, whatever maxTimeoutSeconds the server asks for:
+// validBefore is now + min(maxTimeoutSeconds, 3600 s). A server asking for
+// longer still gets a payment; it must settle it within the hour.
+const MaxClientValiditySeconds = 3600
+
+// ValidBeforeSkew is the clock skew [ExactFacilitator] tolerates above
+// now + maxTimeoutSeconds when it checks how long an authorization stays
+// valid. An authorization valid for longer is refused (reason
+// invalid_exact_evm_payload_authorization_valid_before): a payment that
+// stays valid long after the server's timeout could be held back and
+// replayed against a serve-then-settle server. The reference
+// implementation has no such upper bound; its clients sign
+// validBefore = now + maxTimeoutSeconds, which passes.
+const ValidBeforeSkew = 60 * time.Second
 
 // validAfterSkew is how far in the past a client dates validAfter, so that
 // a payment is valid at once even on a chain whose clock lags (reference: 600 s).
@@ -153,9 +164,11 @@ func (c *ExactClient) Scheme() string { return SchemeExact }
 func (c *ExactClient) Address() common.Address { return c.signer.Address() }
 
 // CreatePayload signs an EIP-3009 authorization paying req: value = amount,
-// to = payTo, validAfter = now-600 s, validBefore = now+maxTimeoutSeconds, a
-// random 32-byte nonce, in the domain named by extra.name and extra.version
-// on the chain of req.Network with the asset as verifying contract.
+// to = payTo, validAfter = now-600 s, validBefore = now + maxTimeoutSeconds
+// capped at [MaxClientValiditySeconds] (one hour), a random 32-byte nonce,
+// in the domain named by extra.name and extra.version on the chain of
+// req.Network with the asset as verifying contract. It refuses requirements
+// whose extra.assetTransferMethod is not "eip3009".
 func (c *ExactClient) CreatePayload(ctx context.Context, version int, req x402.PaymentRequirements) (x402.Object, error) {
 	if req.Scheme != SchemeExact {
 		return nil, fmt.Errorf("evm: exact client cannot pay scheme %q", req.Scheme)
@@ -188,7 +201,7 @@ func (c *ExactClient) CreatePayload(ctx context.Context, version int, req x402.P
 		return nil, errors.New("evm: maxTimeoutSeconds must be positive")
 	}
 	// A server cannot obtain a long-lived authorization: validity is capped.
-	timeout := min(req.MaxTimeoutSeconds, maxClientValiditySeconds)
+	timeout := min(req.MaxTimeoutSeconds, MaxClientValiditySeconds)
 	now := c.now().Unix()
 	auth := &Authorization{
 		From:        c.signer.Address(),
@@ -223,10 +236,12 @@ func EncodeExactPayload(a *Authorization, sig Signature) ExactPayload {
 	}
 }
 
-// decodeExactPayload strictly decodes the payload object.
+// decodeExactPayload strictly decodes the payload object: keys that differ
+// only in case, which encoding/json would merge, are refused (see
+// [x402.Object.Decode]).
 func decodeExactPayload(o x402.Object) (*ExactPayload, error) {
 	var p ExactPayload
-	if err := json.Unmarshal(o, &p); err != nil {
+	if err := o.Decode(&p); err != nil {
 		return nil, reject(x402.ReasonExactEVMPayload, "payload is not an EIP-3009 authorization: %v", err)
 	}
 	if p.Signature == "" {
@@ -236,3 +251,13 @@ func decodeExactPayload(o x402.Object) (*ExactPayload, error) {
 }
 
 var _ x402.SchemeClient = (*ExactClient)(nil)
+
+// valueMismatchReason is the code for an authorization whose value differs
+// from the required amount, as the reference answers it: the v1 code for an
+// x402 v1 payment, the v2 code otherwise.
+func valueMismatchReason(version int) x402.Reason {
+	if version == x402.V1 {
+		return x402.ReasonExactEVMAuthorizationValue
+	}
+	return x402.ReasonExactEVMValueMismatch
+}

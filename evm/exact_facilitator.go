@@ -80,7 +80,8 @@ type ExactFacilitatorConfig struct {
 // Verify checks, in the reference implementation's order and with its reason
 // codes: scheme, network, EIP-712 domain present, recipient, validBefore,
 // validAfter, value, signature (EOA recovery; high-s and bad v rejected);
-// then chain state: balance, authorizationState, and an eth_call simulation.
+// then chain state: authorizationState, balance, and an eth_call simulation
+// (read together, in one JSON-RPC batch where the backend allows).
 type ExactFacilitator struct {
 	cfg     ExactFacilitatorConfig
 	chainID uint64
@@ -333,11 +334,17 @@ func (f *ExactFacilitator) checkLocal(p *x402.Payment) (*checked, *payloadError)
 	if auth.ValidBefore.Cmp(minBefore) < 0 {
 		return c, reject(x402.ReasonExactEVMValidBefore, "authorization expires at %s, less than %s from now", auth.ValidBefore, f.cfg.ValidBeforeMargin)
 	}
+	// go402 hardening (the reference has no upper bound): an authorization
+	// valid far beyond maxTimeoutSeconds could be held and replayed later.
+	maxBefore := new(big.Int).Add(big.NewInt(now.Add(ValidBeforeSkew).Unix()), big.NewInt(int64(req.MaxTimeoutSeconds)))
+	if auth.ValidBefore.Cmp(maxBefore) > 0 {
+		return c, reject(x402.ReasonExactEVMValidBefore, "authorization is valid until %s, later than maxTimeoutSeconds (%d s) plus %s from now", auth.ValidBefore, req.MaxTimeoutSeconds, ValidBeforeSkew)
+	}
 	if auth.ValidAfter.Cmp(big.NewInt(now.Unix())) > 0 {
 		return c, reject(x402.ReasonExactEVMValidAfter, "authorization is not valid until %s", auth.ValidAfter)
 	}
 	if auth.Value.Cmp(req.Amount.Big()) != 0 {
-		return c, reject(x402.ReasonExactEVMValueMismatch, "authorization value %s differs from the required amount %s", auth.Value, req.Amount)
+		return c, reject(valueMismatchReason(p.Version), "authorization value %s differs from the required amount %s", auth.Value, req.Amount)
 	}
 	sig, err := ParseSignature(payload.Signature)
 	if err != nil {

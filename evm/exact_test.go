@@ -288,8 +288,8 @@ func TestExactVerifyRejections(t *testing.T) {
 		{"amount tampered", func() *x402.Payment {
 			return mismatch(func(r *x402.PaymentRequirements) { r.Amount = x402.NewAmount(10001) })
 		}, x402.ReasonExactEVMValueMismatch},
-		{"signed fields tampered", func() *x402.Payment {
-			return mutatePayload(t, good, func(e *evm.ExactPayload) { e.Authorization.ValidBefore = fmt.Sprint(now + 7200) })
+		{"signed fields tampered", func() *x402.Payment { // within the validity bound (maxTimeoutSeconds + ValidBeforeSkew)
+			return mutatePayload(t, good, func(e *evm.ExactPayload) { e.Authorization.ValidBefore = fmt.Sprint(now + 90) })
 		}, x402.ReasonExactEVMSignature},
 		{"foreign signer", func() *x402.Payment {
 			p := pay(t, newClient(t, stranger), base)

@@ -24,6 +24,13 @@ var ErrUnknownNetwork = errors.New("evm: unknown network")
 // ErrUnknownAsset is returned when an asset is not registered for a network.
 var ErrUnknownAsset = errors.New("evm: unknown asset")
 
+// ErrUnsupportedTransferMethod is returned when a price resolves to an asset
+// paid through a transfer method go402 does not implement (Permit2): go402's
+// "exact" scheme pays and settles only EIP-3009 authorizations, so it must
+// not offer requirements that clients would sign and no go402 facilitator
+// could settle.
+var ErrUnsupportedTransferMethod = errors.New("evm: unsupported asset transfer method")
+
 // Asset is a token payable on a network, with the EIP-712 domain its
 // authorizations are signed in.
 type Asset struct {
@@ -53,13 +60,28 @@ func (a Asset) Method() string {
 }
 
 // Extra returns the requirements extra for this asset: its EIP-712 name and
-// version.
+// version and, for an asset not paid through EIP-3009, its
+// assetTransferMethod, as the reference implementation sends them
+// ({"name":"MegaUSD","version":"1","assetTransferMethod":"permit2"}). With
+// that field, clients and facilitators that implement only EIP-3009
+// (go402's among them) refuse the requirements instead of signing a payment
+// that cannot settle.
 func (a Asset) Extra() x402.Object {
 	o, _ := x402.NewObject(struct {
-		Name    string `json:"name"`
-		Version string `json:"version"`
-	}{a.Name, a.Version})
+		Name                string `json:"name"`
+		Version             string `json:"version"`
+		AssetTransferMethod string `json:"assetTransferMethod,omitempty"`
+	}{a.Name, a.Version, a.extraMethod()})
 	return o
+}
+
+// extraMethod is the assetTransferMethod to announce: none for EIP-3009,
+// the default when the field is absent.
+func (a Asset) extraMethod() string {
+	if m := a.Method(); m != TransferEIP3009 {
+		return m
+	}
+	return ""
 }
 
 func (a Asset) validate() error {
@@ -130,8 +152,11 @@ type Networks struct {
 
 // DefaultNetworks returns a registry with the default stablecoins of the
 // reference implementation (USDC on Base, Base Sepolia, Polygon, Arbitrum,
-// Arbitrum Sepolia and Monad; USDT0 on Stable; MegaUSD and mUSD through
-// Permit2), so that prices such as "$0.001" work on those networks.
+// Arbitrum Sepolia and Monad; USDT0 on Stable), so that prices such as
+// "$0.001" work on those networks. MegaUSD on MegaETH and mUSD on Mezo
+// Testnet are listed too, for display, but they are paid through Permit2,
+// which go402 does not implement: pricing on those networks fails with
+// [ErrUnsupportedTransferMethod].
 func DefaultNetworks() *Networks {
 	n := &Networks{}
 	for _, c := range defaultNetworks() {
@@ -211,6 +236,12 @@ func (n *Networks) Asset(network x402.Network, address common.Address) (Asset, e
 // price to its atomic units. A dollar or bare price ("$0.001", "0.001")
 // uses the network's default asset; a price with a symbol ("0.25 USDC")
 // uses the asset with that symbol (case-insensitive).
+//
+// An asset whose transfer method is not EIP-3009 (the reference's Permit2
+// defaults, MegaUSD on MegaETH and mUSD on Mezo Testnet) is an error
+// wrapping [ErrUnsupportedTransferMethod]: go402 cannot be paid in it. Such
+// assets stay in the registry, so that [Networks.Lookup] and
+// [Networks.Asset] can still describe them.
 func (n *Networks) ResolvePrice(network x402.Network, p x402.Price) (Asset, x402.Amount, error) {
 	c, err := n.Lookup(network)
 	if err != nil {
@@ -227,6 +258,9 @@ func (n *Networks) ResolvePrice(network x402.Network, p x402.Price) (Asset, x402
 		}
 		asset = c.Assets[i]
 	}
+	if m := asset.Method(); m != TransferEIP3009 {
+		return Asset{}, x402.Amount{}, fmt.Errorf("%w: %s on %s is paid through %s; go402 implements only %s", ErrUnsupportedTransferMethod, asset.Symbol, network, m, TransferEIP3009)
+	}
 	amount, err := p.Atomic(asset.Decimals)
 	if err != nil {
 		return Asset{}, x402.Amount{}, err
@@ -237,7 +271,8 @@ func (n *Networks) ResolvePrice(network x402.Network, p x402.Price) (Asset, x402
 // Requirements builds "exact" payment requirements for a price on a network:
 // the asset resolved with [Networks.ResolvePrice], its EIP-712 domain in
 // extra, payTo and the timeout (seconds; 0 means 300, the reference
-// default).
+// default). Like ResolvePrice, it refuses an asset that is not paid through
+// EIP-3009 with an error wrapping [ErrUnsupportedTransferMethod].
 func (n *Networks) Requirements(network x402.Network, p x402.Price, payTo common.Address, maxTimeoutSeconds int) (x402.PaymentRequirements, error) {
 	asset, amount, err := n.ResolvePrice(network, p)
 	if err != nil {
@@ -274,7 +309,8 @@ func defaultNetworks() []NetworkConfig {
 		{ChainID: 137, Name: "Polygon", Assets: usdc("0x3c499c542cEF5E3811e1192ce70d8cC03d5c3359", "USD Coin")},
 		{ChainID: 42161, Name: "Arbitrum One", Assets: usdc("0xaf88d065e77c8cC2239327C5EDb3A432268e5831", "USD Coin")},
 		{ChainID: 421614, Name: "Arbitrum Sepolia", Testnet: true, Assets: usdc("0x75faf114eafb1BDbe2F0316DF893fd58CE46AA4d", "USD Coin")},
-		{ChainID: 143, Name: "Monad", Assets: usdc("0x754704Bc059F8C67012fEd69BC8A327a5aafb603", "USD Coin")},
+		// Monad's USDC reports name() "USDC" (x402-foundation/x402#3102; @x402/evm 2.27 agrees).
+		{ChainID: 143, Name: "Monad", Assets: usdc("0x754704Bc059F8C67012fEd69BC8A327a5aafb603", "USDC")},
 		{ChainID: 988, Name: "Stable", Assets: []Asset{{Address: common.HexToAddress("0x779Ded0c9e1022225f8E0630b35a9b54bE713736"), Symbol: "USDT0", Name: "USDT0", Version: "1", Decimals: 6}}},
 		{ChainID: 2201, Name: "Stable Testnet", Testnet: true, Assets: []Asset{{Address: common.HexToAddress("0x78Cf24370174180738C5B8E352B6D14c83a6c9A9"), Symbol: "USDT0", Name: "USDT0", Version: "1", Decimals: 6}}},
 		{ChainID: 4326, Name: "MegaETH", Assets: []Asset{{Address: common.HexToAddress("0xFAfDdbb3FC7688494971a79cc65DCa3EF82079E7"), Symbol: "MegaUSD", Name: "MegaUSD", Version: "1", Decimals: 18, TransferMethod: TransferPermit2}}},

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/go402/go402/evm"
 	"github.com/go402/go402/x402"
 )
@@ -106,5 +107,112 @@ func TestNetworkConfigValidate(t *testing.T) {
 	}
 	if _, err := nets.Asset("eip155:31337", common.HexToAddress("0x02")); !errors.Is(err, evm.ErrUnknownAsset) {
 		t.Errorf("unknown asset: %v", err)
+	}
+}
+
+// TestPermit2AssetsAreNotPriced: the reference's Permit2 default assets are
+// listed (for display) but never turned into requirements, because go402
+// pays and settles only EIP-3009; a price on their networks is a typed
+// error, not requirements that clients would sign and nobody could settle.
+func TestPermit2AssetsAreNotPriced(t *testing.T) {
+	nets := evm.DefaultNetworks()
+	payTo := common.HexToAddress("0x209693Bc6afc0C5328bA36FaF03C514EF312287C")
+	tests := []struct {
+		network x402.Network
+		price   string
+		symbol  string
+		name    string
+	}{
+		{"eip155:4326", "$0.01", "MegaUSD", "MegaUSD"},
+		{"eip155:4326", "0.01 megausd", "MegaUSD", "MegaUSD"},
+		{"eip155:31611", "$0.01", "mUSD", "Mezo USD"},
+		{"eip155:31611", "2 mUSD", "mUSD", "Mezo USD"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.network)+" "+tt.price, func(t *testing.T) {
+			p, err := x402.ParsePrice(tt.price)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a, amt, err := nets.ResolvePrice(tt.network, p); !errors.Is(err, evm.ErrUnsupportedTransferMethod) || a != (evm.Asset{}) || !amt.IsZero() {
+				t.Errorf("ResolvePrice: %+v %v %v", a, amt, err)
+			}
+			if req, err := nets.Requirements(tt.network, p, payTo, 60); !errors.Is(err, evm.ErrUnsupportedTransferMethod) || req.Scheme != "" {
+				t.Errorf("Requirements: %+v %v", req, err)
+			}
+			if req, err := (evm.Pricing{Networks: nets}).Requirements(tt.network, p, payTo.Hex(), 60); !errors.Is(err, evm.ErrUnsupportedTransferMethod) || req.Scheme != "" {
+				t.Errorf("Pricing: %+v %v", req, err)
+			}
+			// Still registered, for display.
+			c, err := nets.Lookup(tt.network)
+			if err != nil || len(c.Assets) != 1 || c.Assets[0].Symbol != tt.symbol || c.Assets[0].Name != tt.name || c.Assets[0].Method() != evm.TransferPermit2 {
+				t.Errorf("Lookup: %+v %v", c, err)
+			}
+		})
+	}
+	// The EIP-3009 networks are unaffected.
+	p, _ := x402.ParsePrice("$0.01")
+	if _, err := nets.Requirements("eip155:8453", p, payTo, 60); err != nil {
+		t.Errorf("Base: %v", err)
+	}
+}
+
+func TestAssetExtra(t *testing.T) {
+	addr := common.HexToAddress("0x01")
+	tests := []struct {
+		asset evm.Asset
+		want  string
+	}{
+		{evm.Asset{Address: addr, Name: "USDC", Version: "2"}, `{"name":"USDC","version":"2"}`},
+		{evm.Asset{Address: addr, Name: "USDC", Version: "2", TransferMethod: evm.TransferEIP3009}, `{"name":"USDC","version":"2"}`},
+		// As the reference sends it for an EIP-2612 Permit2 asset.
+		{evm.Asset{Address: addr, Name: "MegaUSD", Version: "1", TransferMethod: evm.TransferPermit2}, `{"name":"MegaUSD","version":"1","assetTransferMethod":"permit2"}`},
+	}
+	for _, tt := range tests {
+		if got := tt.asset.Extra(); string(got) != tt.want {
+			t.Errorf("%+v: %s, want %s", tt.asset, got, tt.want)
+		}
+	}
+	// Every consumer of go402 refuses requirements carrying the Permit2
+	// extra: the client below, the facilitator in exact_outcomes_test.go.
+	mega, err := evm.DefaultNetworks().Asset("eip155:4326", common.HexToAddress("0xFAfDdbb3FC7688494971a79cc65DCa3EF82079E7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := crypto.GenerateKey()
+	signer, err := evm.NewPrivateKeySignerFromECDSA(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := evm.NewExactClient(evm.ExactClientConfig{Signer: signer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := x402.PaymentRequirements{Scheme: "exact", Network: "eip155:4326", Amount: x402.NewAmount(1), Asset: mega.Address.Hex(),
+		PayTo: common.HexToAddress("0x02").Hex(), MaxTimeoutSeconds: 60, Extra: mega.Extra()}
+	if obj, err := c.CreatePayload(t.Context(), x402.V2, req); err == nil {
+		t.Errorf("the client signed a Permit2 requirement: %s", obj)
+	}
+}
+
+// TestMonadUSDCDomain pins Monad's USDC EIP-712 domain to the separator the
+// deployed contract reports (DOMAIN_SEPARATOR() of
+// 0x754704Bc059F8C67012fEd69BC8A327a5aafb603 on chain 143, as published in
+// x402-foundation/x402#3102): only the name "USDC" reproduces it, and
+// "USD Coin", which go402 and the reference once had, does not.
+func TestMonadUSDCDomain(t *testing.T) {
+	const onChain = "0xfe22123edc0dd4aeb912eb7948c5f0e531592c2053b3067612f427db342c93c6"
+	c, err := evm.DefaultNetworks().Lookup("eip155:143")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.Assets[0]
+	d := evm.Domain{Name: a.Name, Version: a.Version, ChainID: 143, VerifyingContract: a.Address}
+	if got := d.Separator().Hex(); got != onChain {
+		t.Errorf("Monad USDC domain %+v has separator %s, the contract reports %s", d, got, onChain)
+	}
+	d.Name = "USD Coin"
+	if d.Separator().Hex() == onChain {
+		t.Error("the test cannot tell the names apart")
 	}
 }

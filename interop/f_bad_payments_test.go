@@ -120,7 +120,8 @@ func TestBadPaymentsRejectedByBothFacilitators(t *testing.T) {
 	cases := []struct {
 		name string
 		body func() map[string]any
-		// want is the reason code of each facilitator, go402 then official.
+		// The reason code of each facilitator, go402 then official; ""
+		// means that facilitator accepts the payment.
 		goReason, nodeReason string
 	}{
 		{"control: valid", func() map[string]any { return w.signedRequest(payer, req, nil) }, "", ""},
@@ -151,6 +152,21 @@ func TestBadPaymentsRejectedByBothFacilitators(t *testing.T) {
 			path(m, "paymentPayload", "payload", "authorization")["from"] = w.addr(acctNodePayer).Hex()
 			return m
 		}, "invalid_exact_evm_signature", "invalid_exact_evm_signature"},
+		{"long-lived (valid for an hour, requirements say 60 s)", func() map[string]any {
+			// Signed for a one-hour timeout; the server asks for 60 s. The
+			// signature does not cover maxTimeoutSeconds, so it stays valid.
+			long := req
+			long.MaxTimeoutSeconds = 3600
+			m := w.signedRequest(payer, long, nil)
+			path(m, "paymentRequirements")["maxTimeoutSeconds"] = 60
+			path(m, "paymentPayload", "accepted")["maxTimeoutSeconds"] = 60
+			return m
+		}, "invalid_exact_evm_payload_authorization_valid_before", ""},
+		{"zero amount", func() map[string]any {
+			zero := req
+			zero.Amount = x402.Amount{}
+			return w.signedRequest(payer, zero, nil)
+		}, "invalid_payment_requirements", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -159,24 +175,102 @@ func TestBadPaymentsRejectedByBothFacilitators(t *testing.T) {
 			g, n := w.postVerify(goURL, body), w.postVerify(nodeURL, body)
 			t.Logf("go402:    %+v", g)
 			t.Logf("official: %+v", n)
-			if c.goReason == "" {
-				if !g.IsValid || !n.IsValid {
-					t.Fatalf("valid payment rejected: go402 %+v, official %+v", g, n)
-				}
-				return
-			}
-			if g.IsValid || n.IsValid {
-				t.Fatalf("bad payment accepted: go402 %+v, official %+v", g, n)
-			}
-			if g.Status != http.StatusOK || n.Status != http.StatusOK {
-				t.Errorf("statuses: go402 %d, official %d; both answer a bad payment with 200", g.Status, n.Status)
-			}
-			if g.Message == "" {
+			checkVerdict(t, "go402", g, c.goReason)
+			checkVerdict(t, "official", n, c.nodeReason)
+			if c.goReason != "" && g.Message == "" {
 				t.Errorf("go402 gave no invalidMessage")
 			}
-			if g.Reason != c.goReason || n.Reason != c.nodeReason {
-				t.Errorf("reasons: go402 %q, official %q; want %q, %q", g.Reason, n.Reason, c.goReason, c.nodeReason)
-			}
+		})
+	}
+}
+
+// checkVerdict checks one facilitator's answer: valid when want is "",
+// else refused with HTTP 200 and reason want.
+func checkVerdict(t *testing.T, who string, v verdict, want string) {
+	t.Helper()
+	switch {
+	case want == "" && !v.IsValid:
+		t.Errorf("%s rejected a payment it accepts: %+v", who, v)
+	case want == "":
+	case v.IsValid:
+		t.Errorf("%s accepted a payment it rejects (%s): %+v", who, want, v)
+	case v.Status != http.StatusOK:
+		t.Errorf("%s answered a bad payment with status %d, want 200", who, v.Status)
+	case v.Reason != want:
+		t.Errorf("%s: reason %q, want %q", who, v.Reason, want)
+	}
+}
+
+// signedRequestV1 signs req with key (clock now) and returns the v1
+// facilitator request body (paymentRequirements in v1 shape, network
+// base-sepolia) as a generic JSON tree.
+func (w *world) signedRequestV1(key *ecdsa.PrivateKey, req x402.PaymentRequirements, now func() time.Time) map[string]any {
+	t := w.t
+	t.Helper()
+	signer, err := evm.NewPrivateKeySignerFromECDSA(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := evm.NewExactClient(evm.ExactClientConfig{Signer: signer, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := c.CreatePayload(w.ctx, x402.V1, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqV1, err := x402.RequirementsV1(&req, &x402.ResourceInfo{URL: "http://127.0.0.1/weather", MimeType: "application/json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := x402.NewFacilitatorRequestV1(&x402.PaymentPayloadV1{X402Version: 1, Scheme: "exact", Network: v1Network, Payload: obj}, &reqV1)
+	var m map[string]any
+	if err := json.Unmarshal(mustJSON(t, fr), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestBadV1PaymentsRejectedByBothFacilitators: the same check answers with
+// a different code in v1 than in v2 in the official facilitator
+// (invalid_exact_evm_authorization_value for v1), and go402 follows it.
+func TestBadV1PaymentsRejectedByBothFacilitators(t *testing.T) {
+	w := newWorld(t, v1ChainID)
+	_, goURL := w.goFacilitator()
+	nodeURL := w.officialFacilitator()
+	payer := w.accts[acctNodePayer].PrivateKey
+	p, err := x402.ParsePrice(price)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := w.nets.Requirements(w.network(), p, w.addr(acctPayee), 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name                 string
+		body                 func() map[string]any
+		goReason, nodeReason string
+	}{
+		{"control: valid", func() map[string]any { return w.signedRequestV1(payer, req, nil) }, "", ""},
+		{"underpaid", func() map[string]any {
+			m := w.signedRequestV1(payer, req, nil)
+			path(m, "paymentRequirements")["maxAmountRequired"] = "2000"
+			return m
+		}, "invalid_exact_evm_authorization_value", "invalid_exact_evm_authorization_value"},
+		{"expired", func() map[string]any {
+			return w.signedRequestV1(payer, req, func() time.Time { return time.Now().Add(-time.Hour) })
+		}, "invalid_exact_evm_payload_authorization_valid_before", "invalid_exact_evm_payload_authorization_valid_before"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := w.sub(t)
+			body := mustJSON(t, c.body())
+			g, n := w.postVerify(goURL, body), w.postVerify(nodeURL, body)
+			t.Logf("go402:    %+v", g)
+			t.Logf("official: %+v", n)
+			checkVerdict(t, "go402", g, c.goReason)
+			checkVerdict(t, "official", n, c.nodeReason)
 		})
 	}
 }

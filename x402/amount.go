@@ -204,17 +204,16 @@ func (a *Amount) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// UnmarshalJSON accepts a JSON string of decimal digits, which is the wire
-// form. A bare JSON integer is also accepted for tolerance; fractions,
-// exponents and negative numbers are not.
+// UnmarshalJSON accepts only the wire form: a JSON string of decimal digits
+// ("10000"). A bare JSON number, null or any other value is an error
+// wrapping [ErrInvalidAmount], as in the reference implementation, whose
+// schemas require amounts to be strings (a number would also lose precision
+// in JavaScript above 2^53).
 func (a *Amount) UnmarshalJSON(b []byte) error {
 	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
 		return a.UnmarshalText(b[1 : len(b)-1])
 	}
-	if string(b) == "null" {
-		return fmt.Errorf("%w: null", ErrInvalidAmount)
-	}
-	return a.UnmarshalText(b)
+	return fmt.Errorf("%w: %s is not a JSON string of decimal digits", ErrInvalidAmount, quoteShort(string(b)))
 }
 
 // quoteShort quotes s for an error message, truncating long input.

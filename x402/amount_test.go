@@ -128,14 +128,26 @@ func TestAmountJSON(t *testing.T) {
 	var v struct {
 		A x402.Amount `json:"a"`
 	}
-	for in, want := range map[string]string{`{"a":"10000"}`: "10000", `{"a":42}`: "42"} {
+	for in, want := range map[string]string{`{"a":"10000"}`: "10000", `{"a":"007"}`: "7"} {
 		if err := json.Unmarshal([]byte(in), &v); err != nil || v.A.String() != want {
 			t.Errorf("%s: %v %v", in, v.A, err)
 		}
 	}
-	for _, in := range []string{`{"a":"-1"}`, `{"a":1.5}`, `{"a":-1}`, `{"a":1e3}`, `{"a":null}`, `{"a":""}`, `{"a":"\u0031"}`, `{"a":true}`} {
-		if err := json.Unmarshal([]byte(in), &v); err == nil {
+	// Only the wire form is accepted: the reference's schemas require a
+	// string, so a bare number (even an integer) is refused like the rest.
+	for _, in := range []string{`{"a":42}`, `{"a":0}`, `{"a":"-1"}`, `{"a":1.5}`, `{"a":-1}`, `{"a":1e3}`, `{"a":null}`, `{"a":""}`,
+		`{"a":"\u0031"}`, `{"a":true}`, `{"a":[1]}`, `{"a":{}}`, `{"a":"1 "}`, `{"a":"0x10"}`} {
+		v.A = x402.NewAmount(99)
+		err := json.Unmarshal([]byte(in), &v)
+		if err == nil {
 			t.Errorf("%s accepted as %v", in, v.A)
+			continue
+		}
+		if !errors.Is(err, x402.ErrInvalidAmount) {
+			t.Errorf("%s: error %v does not wrap ErrInvalidAmount", in, err)
+		}
+		if v.A != x402.NewAmount(99) {
+			t.Errorf("%s: a refused amount changed the value to %v", in, v.A)
 		}
 	}
 	out, _ := json.Marshal(struct {

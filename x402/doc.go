@@ -9,8 +9,9 @@
 //     [VerifyResponse], [SettleResponse], [SupportedResponse] and the
 //     facilitator request body [FacilitatorRequest] for v2, and
 //     [PaymentRequiredV1], [PaymentRequirementsV1], [PaymentPayloadV1] for v1.
-//     Open-ended fields (extra, payload, extensions) are [Object] values that
-//     keep unknown keys through a decode/encode round trip.
+//     Open-ended fields (extra, payload, extensions, outputSchema) are
+//     [Object] values that keep unknown keys through a decode/encode round
+//     trip; inside them, keys that differ only in case are distinct.
 //   - Header codecs for PAYMENT-REQUIRED, PAYMENT-SIGNATURE and
 //     PAYMENT-RESPONSE (v2) and X-PAYMENT and X-PAYMENT-RESPONSE (v1). They
 //     emit standard padded base64; they accept standard, URL-safe and

@@ -24,7 +24,7 @@ var (
 
 // Error is a protocol error: a reason code for machines and a message for
 // people. It wraps the underlying cause, usually one of the sentinel errors
-// above or an amount or network parsing error.
+// above or an amount or network parsing error; Error() includes the cause.
 //
 //	var xe *x402.Error
 //	if errors.As(err, &xe) { log(xe.Reason) }
@@ -34,11 +34,16 @@ type Error struct {
 	Err     error
 }
 
-// Error implements error.
+// Error implements error: "x402: <reason>: <message>: <cause>".
 func (e *Error) Error() string {
 	msg := e.Message
-	if msg == "" && e.Err != nil {
-		msg = e.Err.Error()
+	if e.Err != nil {
+		switch cause := e.Err.Error(); {
+		case msg == "" || cause == msg:
+			msg = cause
+		default:
+			msg += ": " + cause
+		}
 	}
 	return "x402: " + string(e.Reason) + ": " + msg
 }
@@ -46,13 +51,9 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// newError builds an *Error whose message is the formatted cause.
+// newError builds an *Error with a formatted message and the cause, if any.
 func newError(reason Reason, cause error, format string, args ...any) *Error {
-	msg := fmt.Sprintf(format, args...)
-	if cause != nil {
-		return &Error{Reason: reason, Message: msg, Err: fmt.Errorf("%s: %w", msg, cause)}
-	}
-	return &Error{Reason: reason, Message: msg}
+	return &Error{Reason: reason, Message: fmt.Sprintf(format, args...), Err: cause}
 }
 
 // ReasonOf returns the reason code of err if it is or wraps an *Error, and

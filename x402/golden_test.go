@@ -36,6 +36,9 @@ func goldens() []golden {
 		{"v1_x_payment", dec(x402.DecodeXPayment), enc(x402.EncodeXPayment), true},
 		{"v1_x_payment_response_success", dec(x402.DecodePaymentResponse), enc(x402.EncodePaymentResponse), true},
 		{"v1_x_payment_response_failure", dec(x402.DecodePaymentResponse), enc(x402.EncodePaymentResponse), true},
+		// What the reference "upto" scheme sends for a $0 settlement:
+		// success without a transaction (encoded with JSON.stringify).
+		{"v2_payment_response_upto_zero", dec(x402.DecodePaymentResponse), enc(x402.EncodePaymentResponse), true},
 	}
 }
 
@@ -189,6 +192,90 @@ func TestGoldenFacilitatorRequests(t *testing.T) {
 			}
 			if p.Version != r.X402Version || r.Scheme() != "exact" {
 				t.Errorf("version %d scheme %q", p.Version, r.Scheme())
+			}
+		})
+	}
+}
+
+// TestGoldenFacilitatorResponses decodes facilitator answers in the shapes
+// the reference facilitators send them (@x402/core 2.27 x402Facilitator
+// with @x402/evm, and the legacy x402 1.x facilitator), as a facilitator
+// client reads them, and checks what re-encoding gives.
+func TestGoldenFacilitatorResponses(t *testing.T) {
+	tests := []struct {
+		file string
+		into func() any
+		// reencoded is the expected re-encoding when it is not the
+		// fixture itself.
+		reencoded string
+		check     func(t *testing.T, v any)
+	}{
+		{"v2_verify_response_valid.json", func() any { return new(x402.VerifyResponse) }, "", func(t *testing.T, v any) {
+			r := v.(*x402.VerifyResponse)
+			if !r.IsValid || r.Payer != "0x857b06519E91e3A54538791bDbb0E22373e36b66" || r.InvalidReason != "" {
+				t.Errorf("%+v", r)
+			}
+		}},
+		{"v2_verify_response_invalid.json", func() any { return new(x402.VerifyResponse) }, "", func(t *testing.T, v any) {
+			r := v.(*x402.VerifyResponse)
+			if r.IsValid || r.InvalidReason != x402.ReasonExactEVMSimulationFailed || r.InvalidMessage == "" {
+				t.Errorf("%+v", r)
+			}
+		}},
+		{"v1_verify_response_invalid.json", func() any { return new(x402.VerifyResponse) }, "", func(t *testing.T, v any) {
+			r := v.(*x402.VerifyResponse)
+			if r.IsValid || r.InvalidReason != x402.ReasonExactEVMAuthorizationValue {
+				t.Errorf("%+v", r)
+			}
+		}},
+		{"v2_supported.json", func() any { return new(x402.SupportedResponse) }, "", func(t *testing.T, v any) {
+			r := v.(*x402.SupportedResponse)
+			if len(r.Kinds) != 3 || r.Kinds[0].X402Version != 2 || r.Kinds[2].Network != "base-sepolia" ||
+				len(r.Signers["eip155:*"]) != 1 || r.Extensions == nil {
+				t.Errorf("%+v", r)
+			}
+			if a, _ := r.Kinds[1].Extra.StringField("facilitatorAddress"); a == "" {
+				t.Errorf("kind extra lost: %s", r.Kinds[1].Extra)
+			}
+		}},
+		// A v1 facilitator sends only kinds; go402 re-encodes the absent
+		// fields as [] and {}, never null, which the reference's schema
+		// would refuse.
+		{"v1_supported.json", func() any { return new(x402.SupportedResponse) },
+			`{"kinds":[{"x402Version":1,"scheme":"exact","network":"base-sepolia"},{"x402Version":1,"scheme":"exact","network":"base"}],"extensions":[],"signers":{}}`,
+			func(t *testing.T, v any) {
+				r := v.(*x402.SupportedResponse)
+				if len(r.Kinds) != 2 || r.Kinds[1].Network != "base" || r.Kinds[0].X402Version != 1 {
+					t.Errorf("%+v", r)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			body := readGolden(t, tt.file)
+			v := tt.into()
+			if err := json.Unmarshal(body, v); err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, v)
+			out, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := body
+			if tt.reencoded != "" {
+				want = []byte(tt.reencoded)
+			}
+			if !jsonEqual(t, out, want) {
+				t.Errorf("re-encoding differs\n got: %s\nwant: %s", out, want)
+			}
+			// Decoding the re-encoding gives the same value.
+			again := tt.into()
+			if err := json.Unmarshal(out, again); err != nil {
+				t.Fatal(err)
+			}
+			if tt.reencoded == "" && !reflect.DeepEqual(v, again) {
+				t.Errorf("round trip changed the value:\n%#v\n%#v", v, again)
 			}
 		})
 	}

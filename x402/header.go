@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -22,23 +23,36 @@ const (
 // Size and shape bounds applied to everything decoded from the network.
 const (
 	// MaxHeaderSize is the largest encoded x402 header accepted, in bytes.
-	// Real payment headers are 1-3 KiB; 16 KiB leaves room for extensions
-	// while staying under common proxy header limits.
+	// Real payment headers are 1-3 KiB; 16 KiB leaves room for extensions.
+	// Note that 16 KiB is also Node.js's default limit for all the headers
+	// of one HTTP message together (--max-http-header-size), so a header
+	// this large would not reach a TypeScript peer: encoders emit at most
+	// [MaxPaymentRequiredSize] for PAYMENT-REQUIRED, the header most likely
+	// to grow (extensions, many accepts).
 	MaxHeaderSize = 16 << 10
+	// MaxPaymentRequiredSize is the largest PAYMENT-REQUIRED header
+	// [EncodePaymentRequired] emits, in bytes: half of Node.js's 16 KiB
+	// budget for all the headers of a response, so that a 402 with its
+	// other headers still reaches TypeScript clients. Decoding accepts up
+	// to [MaxHeaderSize] from other implementations.
+	MaxPaymentRequiredSize = 8 << 10
 	// MaxJSONSize is the largest JSON document (a v1 402 body or a
 	// facilitator request) accepted, in bytes.
 	MaxJSONSize = 256 << 10
 	// MaxJSONDepth is the deepest nesting of objects and arrays accepted.
 	MaxJSONDepth = 64
-	// maxObjectKeys is the most keys one JSON object may have. Protocol
-	// objects have a handful; the bound keeps duplicate detection cheap.
-	maxObjectKeys = 128
+	// MaxObjectKeys is the most keys one JSON object may have. Protocol
+	// objects have a handful; open-ended ones (extensions with JSON
+	// schemas, outputSchema) can have more.
+	MaxObjectKeys = 512
 )
 
 // EncodePaymentRequired encodes a v2 PaymentRequired for the PAYMENT-REQUIRED
-// header. It validates p first.
+// header. It validates p first, and refuses (an [*Error] wrapping
+// [ErrHeaderTooLarge]) a header longer than [MaxPaymentRequiredSize], which
+// TypeScript clients might not receive.
 func EncodePaymentRequired(p *PaymentRequired) (string, error) {
-	return encodeHeader(p, ReasonInvalidPaymentRequirements)
+	return encodeHeader(p, ReasonInvalidPaymentRequirements, MaxPaymentRequiredSize)
 }
 
 // DecodePaymentRequired decodes and validates a PAYMENT-REQUIRED header.
@@ -53,7 +67,7 @@ func DecodePaymentRequired(h string) (*PaymentRequired, error) {
 // EncodePaymentSignature encodes a v2 PaymentPayload for the
 // PAYMENT-SIGNATURE header. It validates p first.
 func EncodePaymentSignature(p *PaymentPayload) (string, error) {
-	return encodeHeader(p, ReasonInvalidPayload)
+	return encodeHeader(p, ReasonInvalidPayload, MaxHeaderSize)
 }
 
 // DecodePaymentSignature decodes and validates a PAYMENT-SIGNATURE header,
@@ -69,7 +83,7 @@ func DecodePaymentSignature(h string) (*PaymentPayload, error) {
 // EncodeXPayment encodes a v1 PaymentPayload for the X-PAYMENT header. It
 // validates p first.
 func EncodeXPayment(p *PaymentPayloadV1) (string, error) {
-	return encodeHeader(p, ReasonInvalidPayload)
+	return encodeHeader(p, ReasonInvalidPayload, MaxHeaderSize)
 }
 
 // DecodeXPayment decodes and validates an X-PAYMENT header carrying a v1
@@ -85,7 +99,7 @@ func DecodeXPayment(h string) (*PaymentPayloadV1, error) {
 // EncodePaymentResponse encodes a SettleResponse for the PAYMENT-RESPONSE
 // (v2) or X-PAYMENT-RESPONSE (v1) header; the two carry the same shape.
 func EncodePaymentResponse(s *SettleResponse) (string, error) {
-	return encodeHeader(s, ReasonInvalidResponse)
+	return encodeHeader(s, ReasonInvalidResponse, MaxHeaderSize)
 }
 
 // DecodePaymentResponse decodes a PAYMENT-RESPONSE or X-PAYMENT-RESPONSE
@@ -192,7 +206,9 @@ func marshalJSON(v any) ([]byte, error) {
 // validator is implemented by every message type.
 type validator interface{ Validate() error }
 
-func encodeHeader(v validator, reason Reason) (string, error) {
+// encodeHeader validates v and encodes it, refusing a header longer than
+// limit.
+func encodeHeader(v validator, reason Reason, limit int) (string, error) {
 	if err := v.Validate(); err != nil {
 		return "", newError(reasonFor(err, reason), err, "refusing to encode an invalid message")
 	}
@@ -201,8 +217,8 @@ func encodeHeader(v validator, reason Reason) (string, error) {
 		return "", newError(reason, err, "encoding failed")
 	}
 	s := base64.StdEncoding.EncodeToString(b)
-	if len(s) > MaxHeaderSize {
-		return "", newError(reason, ErrHeaderTooLarge, "encoded header is %d bytes, more than %d", len(s), MaxHeaderSize)
+	if len(s) > limit {
+		return "", newError(reason, ErrHeaderTooLarge, "encoded header is %d bytes, more than %d", len(s), limit)
 	}
 	return s, nil
 }
@@ -255,9 +271,10 @@ func decodeBase64(s string) ([]byte, error) {
 }
 
 // decodeJSON decodes a protocol message and validates it. Invalid UTF-8,
-// duplicate keys (also ones differing only in case, which encoding/json would
-// merge), nesting deeper than MaxJSONDepth and trailing data are rejected so
-// that every x402 implementation reading the same bytes sees the same message.
+// duplicate keys (also, in objects that map to Go structs, keys differing
+// only in case, which encoding/json would merge), nesting deeper than
+// MaxJSONDepth and trailing data are rejected so that every x402
+// implementation reading the same bytes sees the same message.
 func decodeJSON(data []byte, v validator, reason Reason) error {
 	if len(data) > MaxJSONSize {
 		return newError(reason, ErrHeaderTooLarge, "message is %d bytes, more than %d", len(data), MaxJSONSize)
@@ -286,91 +303,173 @@ func reasonFor(err error, fallback Reason) Reason {
 	return fallback
 }
 
-// checkJSON rejects input that parsers disagree on: invalid UTF-8, duplicate
-// or case-insensitively equal keys in one object, too deep nesting, and
-// objects with too many keys. It does not check syntax (json.Unmarshal does)
-// and returns nil on malformed input it cannot follow.
-func checkJSON(b []byte) error {
+// checkJSON rejects input that parsers disagree on, in a protocol message:
+// invalid UTF-8, too deep nesting, objects with too many keys, and
+// duplicate keys. The objects that map to Go structs (the message and its
+// nested protocol objects) must not have two keys that are equal ignoring
+// case, because encoding/json matches struct fields case-insensitively and
+// would merge them where JavaScript keeps both. The open-ended objects
+// (the values of extra, payload, extensions and outputSchema, at any depth)
+// are kept as raw JSON or read into maps, where keys are matched exactly:
+// there only exact duplicates are rejected, so that {"X-Api-Key": …,
+// "x-api-key": …} in an extension's schema is accepted. A scheme that reads
+// an open-ended object into a struct does so with [Object.Decode], which
+// applies the case-insensitive check to that object.
+//
+// checkJSON does not check syntax (json.Unmarshal does) and returns nil on
+// malformed input it cannot follow.
+func checkJSON(b []byte) error { return checkKeys(b, false) }
+
+// isOpenField reports whether a key of a protocol object names one of its
+// open-ended fields. The comparison folds case as encoding/json does.
+func isOpenField(k []byte) bool {
+	return bytes.EqualFold(k, []byte("extra")) || bytes.EqualFold(k, []byte("payload")) ||
+		bytes.EqualFold(k, []byte("extensions")) || bytes.EqualFold(k, []byte("outputSchema"))
+}
+
+// keyFrame is an open JSON container during checkKeys.
+type keyFrame struct {
+	start int  // index in the key stack where this object's keys start; -1 for an array
+	open  bool // inside an open-ended object: keys are compared exactly
+	// set holds the normalised keys of a large object, so that checking
+	// stays linear; nil while the object has few keys.
+	set map[string]struct{}
+}
+
+// linearKeys is how many keys an object may have before checkKeys switches
+// from pairwise comparison to a set.
+const linearKeys = 16
+
+// checkKeys implements checkJSON. With strict, keys are compared
+// case-insensitively in every object (the rule for an object decoded into a
+// struct by [Object.Decode]).
+func checkKeys(b []byte, strict bool) error {
 	if !utf8.Valid(b) {
 		return fmt.Errorf("%w: not valid UTF-8", ErrMalformedJSON)
 	}
-	// A key is compared case-insensitively with the keys before it in its
-	// object. Keys with escapes are unescaped once, into str.
-	type span struct {
-		start, end int
-		str        string // the unescaped key, when it had escapes
-		escaped    bool
-	}
-	var keyBuf [64]span
+	// keys is the stack of the keys of the open objects, unescaped.
+	var keyBuf [64][]byte
 	keys := keyBuf[:0]
-	// frames holds, per open container, the index in keys where its own keys
-	// start, or -1 for an array.
-	var frameBuf [MaxJSONDepth]int
+	var frameBuf [MaxJSONDepth]keyFrame
 	frames := frameBuf[:0]
-	expectKey := false
+	// expectKey: the next string is a key. nextOpen: the value being read
+	// is that of an open-ended field.
+	expectKey, nextOpen := false, false
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
 		case '{', '[':
 			if len(frames) == MaxJSONDepth {
 				return fmt.Errorf("%w: nested deeper than %d", ErrMalformedJSON, MaxJSONDepth)
 			}
+			f := keyFrame{start: -1, open: nextOpen || (len(frames) > 0 && frames[len(frames)-1].open)}
 			if b[i] == '{' {
-				frames = append(frames, len(keys))
-				expectKey = true
-			} else {
-				frames = append(frames, -1)
-				expectKey = false
+				f.start = len(keys)
 			}
+			frames = append(frames, f)
+			expectKey, nextOpen = b[i] == '{', false
 		case '}', ']':
 			if len(frames) == 0 {
 				return nil // malformed; json.Unmarshal reports it
 			}
-			if start := frames[len(frames)-1]; start >= 0 {
+			if start := frames[len(frames)-1].start; start >= 0 {
 				keys = keys[:start]
 			}
 			frames = frames[:len(frames)-1]
-			expectKey = false
+			expectKey, nextOpen = false, false
 		case ',':
-			expectKey = len(frames) > 0 && frames[len(frames)-1] >= 0
+			expectKey = len(frames) > 0 && frames[len(frames)-1].start >= 0
+			nextOpen = false
 		case '"':
 			end, escaped := scanString(b, i)
 			if end < 0 {
 				return nil
 			}
-			if expectKey && len(frames) > 0 && frames[len(frames)-1] >= 0 {
-				start := frames[len(frames)-1]
-				if len(keys)-start >= maxObjectKeys {
-					return fmt.Errorf("%w: an object has more than %d keys", ErrMalformedJSON, maxObjectKeys)
-				}
-				k := span{start: i + 1, end: end, escaped: escaped}
+			if expectKey && len(frames) > 0 && frames[len(frames)-1].start >= 0 {
+				f := &frames[len(frames)-1]
+				k := b[i+1 : end]
 				if escaped {
-					if err := json.Unmarshal(b[i:end+1], &k.str); err != nil {
+					var s string
+					if err := json.Unmarshal(b[i:end+1], &s); err != nil {
 						return nil
 					}
+					k = []byte(s)
 				}
-				for _, prev := range keys[start:] {
-					var same bool
-					switch {
-					case !k.escaped && !prev.escaped:
-						same = bytes.EqualFold(b[prev.start:prev.end], b[k.start:k.end])
-					case k.escaped && prev.escaped:
-						same = strings.EqualFold(prev.str, k.str)
-					case k.escaped:
-						same = strings.EqualFold(string(b[prev.start:prev.end]), k.str)
-					default:
-						same = strings.EqualFold(prev.str, string(b[k.start:k.end]))
-					}
-					if same {
-						return fmt.Errorf("%w: duplicate key %s", ErrMalformedJSON, quoteShort(string(b[k.start:k.end])))
-					}
+				if err := f.add(&keys, k, strict || !f.open); err != nil {
+					return err
 				}
-				keys = append(keys, k)
+				nextOpen = !strict && !f.open && isOpenField(k)
+			} else {
+				nextOpen = false
 			}
 			expectKey = false
 			i = end
 		}
 	}
 	return nil
+}
+
+// add checks key k against the keys of the object f and pushes it on keys.
+// With fold, keys equal ignoring case (as bytes.EqualFold, which is how
+// encoding/json matches struct fields) are duplicates.
+func (f *keyFrame) add(keys *[][]byte, k []byte, fold bool) error {
+	mine := (*keys)[f.start:]
+	if len(mine) >= MaxObjectKeys {
+		return fmt.Errorf("%w: an object has more than %d keys", ErrMalformedJSON, MaxObjectKeys)
+	}
+	if f.set == nil && len(mine) < linearKeys {
+		for _, prev := range mine {
+			switch {
+			case bytes.Equal(prev, k):
+				return fmt.Errorf("%w: duplicate key %s", ErrMalformedJSON, quoteShort(string(k)))
+			case fold && bytes.EqualFold(prev, k):
+				return fmt.Errorf("%w: keys %s and %s differ only in case; encoding/json would merge them", ErrMalformedJSON, quoteShort(string(prev)), quoteShort(string(k)))
+			}
+		}
+	} else {
+		if f.set == nil {
+			f.set = make(map[string]struct{}, 2*linearKeys)
+			for _, prev := range mine {
+				f.set[normKey(prev, fold)] = struct{}{}
+			}
+		}
+		n := normKey(k, fold)
+		if _, dup := f.set[n]; dup {
+			if fold {
+				return fmt.Errorf("%w: duplicate key %s (keys are compared ignoring case)", ErrMalformedJSON, quoteShort(string(k)))
+			}
+			return fmt.Errorf("%w: duplicate key %s", ErrMalformedJSON, quoteShort(string(k)))
+		}
+		f.set[n] = struct{}{}
+	}
+	*keys = append(*keys, k)
+	return nil
+}
+
+// normKey returns k, or with fold a string that is equal for exactly the
+// keys bytes.EqualFold finds equal: each rune is replaced by the smallest
+// rune of its simple case-folding orbit.
+func normKey(k []byte, fold bool) string {
+	if !fold {
+		return string(k)
+	}
+	out := make([]byte, 0, len(k))
+	for len(k) > 0 {
+		r, size := utf8.DecodeRune(k)
+		k = k[size:]
+		if r < utf8.RuneSelf {
+			if 'a' <= r && r <= 'z' {
+				r -= 'a' - 'A'
+			}
+			out = append(out, byte(r))
+			continue
+		}
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		out = utf8.AppendRune(out, least)
+	}
+	return string(out)
 }
 
 // scanString returns the index of the closing quote of the string starting

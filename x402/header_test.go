@@ -153,6 +153,13 @@ func TestEncodeRefusesInvalid(t *testing.T) {
 	if _, err := x402.EncodePaymentResponse(&x402.SettleResponse{Success: true, Network: "eip155:1"}); err == nil {
 		t.Error("encoded a successful settlement without a transaction")
 	}
+	one := x402.NewAmount(1)
+	if _, err := x402.EncodePaymentResponse(&x402.SettleResponse{Success: true, Network: "eip155:1", Amount: &one}); err == nil {
+		t.Error("encoded a successful settlement of 1 without a transaction")
+	}
+	if _, err := x402.EncodePaymentResponse(&x402.SettleResponse{Success: true, Transaction: "0x01"}); err == nil {
+		t.Error("encoded a settlement without a network")
+	}
 	big := &x402.PaymentPayloadV1{X402Version: 1, Scheme: "exact", Network: "base", Payload: x402.Object(`{"a":"` + strings.Repeat("x", x402.MaxHeaderSize) + `"}`)}
 	if _, err := x402.EncodeXPayment(big); !errors.Is(err, x402.ErrHeaderTooLarge) {
 		t.Errorf("oversized encode: %v", err)

@@ -65,10 +65,20 @@ func (o *Object) UnmarshalJSON(b []byte) error {
 // IsNull reports whether the object is absent.
 func (o Object) IsNull() bool { return len(o) == 0 }
 
-// Decode unmarshals the object into v. An absent object is an error.
+// Decode unmarshals the object into v, typically a scheme's struct. An
+// absent object is an error. Because encoding/json matches struct fields
+// ignoring case, an object with two keys that are equal ignoring case (at
+// any depth) is rejected with an error wrapping [ErrMalformedJSON]: a
+// JavaScript peer would read the first and Go the last. Exact duplicate
+// keys, invalid UTF-8 and nesting deeper than [MaxJSONDepth] are rejected
+// too. To read an open-ended object whose keys may legitimately differ only
+// in case, use [Object.Field] or decode the raw bytes into a map.
 func (o Object) Decode(v any) error {
 	if len(o) == 0 {
 		return errors.New("x402: object is absent")
+	}
+	if err := checkKeys(o, true); err != nil {
+		return err
 	}
 	return json.Unmarshal(o, v)
 }

@@ -43,11 +43,15 @@ const (
 	ReasonExactEVMSignature           Reason = "invalid_exact_evm_signature"
 	ReasonExactEVMValidBefore         Reason = "invalid_exact_evm_payload_authorization_valid_before"
 	ReasonExactEVMValidAfter          Reason = "invalid_exact_evm_payload_authorization_valid_after"
-	// ReasonExactEVMAuthorizationValue is what earlier @x402/evm 2.x
-	// releases answered for a value that differs from the amount.
+	// ReasonExactEVMAuthorizationValue: the authorization's value differs
+	// from the required amount, in an x402 v1 payment. @x402/evm 2.27
+	// answers v1 payments (its legacy exact scheme) with this code, and
+	// go402 does the same; earlier @x402/evm 2.x releases used it for v2
+	// too.
 	ReasonExactEVMAuthorizationValue Reason = "invalid_exact_evm_authorization_value"
-	// ReasonExactEVMValueMismatch is the code for that check in the v2 spec,
-	// the Go SDK and @x402/evm 2.27; go402 emits it.
+	// ReasonExactEVMValueMismatch: the authorization's value differs from
+	// the required amount, in an x402 v2 payment. It is the code of the v2
+	// spec, the Go SDK and @x402/evm 2.27; go402 emits it for v2.
 	ReasonExactEVMValueMismatch          Reason = "invalid_exact_evm_payload_authorization_value_mismatch"
 	ReasonExactEVMUndeployedSmartWallet  Reason = "invalid_exact_evm_payload_undeployed_smart_wallet"
 	ReasonExactEVMTransactionFailed      Reason = "invalid_exact_evm_transaction_failed"
@@ -72,6 +76,18 @@ const (
 	ReasonExactEVMFailedToExecute        Reason = "invalid_exact_evm_failed_to_execute_transfer"
 	ReasonExactEVMFailedToGetReceipt     Reason = "invalid_exact_evm_failed_to_get_receipt"
 	ReasonSmartWalletDeploymentFailed    Reason = "smart_wallet_deployment_failed"
+	// ReasonExactEVMTransferEventMismatch: the settlement transaction was
+	// mined successfully but its receipt has no Transfer event of the
+	// authorized from, to and value (@x402/evm 2.27 checks the receipt).
+	ReasonExactEVMTransferEventMismatch Reason = "invalid_exact_evm_transfer_event_mismatch"
+	// ReasonAssetNotDeployedContract: the requirements' asset address has no
+	// contract code on the chain (@x402/evm 2.27).
+	ReasonAssetNotDeployedContract Reason = "asset_not_deployed_contract"
+	// ReasonEIP6492FactoryNotAllowed: an ERC-6492 signature of an
+	// undeployed smart wallet names a deployment factory that the
+	// facilitator's allowlist does not contain (@x402/evm 2.27,
+	// eip6492AllowedFactories; the allowlist is fail-closed).
+	ReasonEIP6492FactoryNotAllowed Reason = "eip6492_factory_not_allowed"
 )
 
 // Codes of the EVM Permit2 transfer method.
@@ -89,6 +105,91 @@ const (
 	ReasonPermit2ProxyNotDeployed  Reason = "permit2_proxy_not_deployed"
 )
 
+// Codes of a Permit2 settlement that reverted, mapped from the custom errors
+// of the x402 Permit2 proxy and of Permit2 (@x402/evm 2.27). That mapping
+// answers any other revert with invalid_exact_evm_transaction_failed,
+// sometimes followed by ": " and the revert message, so a peer's reason can
+// also be that code with a suffix.
+const (
+	// ReasonPermit2InvalidAmount: the proxy reverted with InvalidAmount
+	// (the transferred amount does not fit the permit).
+	ReasonPermit2InvalidAmount Reason = "permit2_invalid_amount"
+	// ReasonPermit2InvalidDestination: the proxy reverted with
+	// InvalidDestination (the witness's recipient is not acceptable).
+	ReasonPermit2InvalidDestination Reason = "permit2_invalid_destination"
+	// ReasonPermit2InvalidOwner: the proxy reverted with InvalidOwner (the
+	// owner passed does not match the permit).
+	ReasonPermit2InvalidOwner Reason = "permit2_invalid_owner"
+	// ReasonPermit2PaymentTooEarly: the proxy reverted with PaymentTooEarly
+	// (the block time is before the witness's validAfter).
+	ReasonPermit2PaymentTooEarly Reason = "permit2_payment_too_early"
+	// ReasonPermit2InvalidNonce: Permit2 reverted with InvalidNonce (the
+	// permit's nonce was already used).
+	ReasonPermit2InvalidNonce Reason = "permit2_invalid_nonce"
+	// ReasonPermit2EIP2612AmountMismatch: the proxy reverted with
+	// Permit2612AmountMismatch (the EIP-2612 permit's value differs from the
+	// Permit2 amount).
+	ReasonPermit2EIP2612AmountMismatch Reason = "permit2_2612_amount_mismatch"
+)
+
+// Codes of the erc20ApprovalGasSponsoring extension (Permit2 onboarding:
+// the facilitator broadcasts the payer's signed approve(Permit2, …)
+// transaction before settling), in @x402/evm 2.27.
+const (
+	// ReasonERC20ApprovalInvalidFormat: the extension's data is malformed.
+	ReasonERC20ApprovalInvalidFormat Reason = "invalid_erc20_approval_extension_format"
+	// ReasonERC20ApprovalFromMismatch: the approval is not from the payer.
+	ReasonERC20ApprovalFromMismatch Reason = "erc20_approval_from_mismatch"
+	// ReasonERC20ApprovalAssetMismatch: the approval is for another token.
+	ReasonERC20ApprovalAssetMismatch Reason = "erc20_approval_asset_mismatch"
+	// ReasonERC20ApprovalSpenderNotPermit2: the approved spender is not the
+	// canonical Permit2 contract.
+	ReasonERC20ApprovalSpenderNotPermit2 Reason = "erc20_approval_spender_not_permit2"
+	// ReasonERC20ApprovalTxWrongTarget: the signed transaction does not
+	// call the token.
+	ReasonERC20ApprovalTxWrongTarget Reason = "erc20_approval_tx_wrong_target"
+	// ReasonERC20ApprovalTxWrongSelector: the signed transaction does not
+	// call approve.
+	ReasonERC20ApprovalTxWrongSelector Reason = "erc20_approval_tx_wrong_selector"
+	// ReasonERC20ApprovalTxWrongSpender: the signed approve names another
+	// spender than Permit2.
+	ReasonERC20ApprovalTxWrongSpender Reason = "erc20_approval_tx_wrong_spender"
+	// ReasonERC20ApprovalTxInvalidCalldata: the approve calldata does not
+	// decode.
+	ReasonERC20ApprovalTxInvalidCalldata Reason = "erc20_approval_tx_invalid_calldata"
+	// ReasonERC20ApprovalTxSignerMismatch: the transaction is signed by
+	// someone other than the payer.
+	ReasonERC20ApprovalTxSignerMismatch Reason = "erc20_approval_tx_signer_mismatch"
+	// ReasonERC20ApprovalTxInvalidSignature: the transaction's signature
+	// does not recover.
+	ReasonERC20ApprovalTxInvalidSignature Reason = "erc20_approval_tx_invalid_signature"
+	// ReasonERC20ApprovalTxParseFailed: the signed transaction does not
+	// parse.
+	ReasonERC20ApprovalTxParseFailed Reason = "erc20_approval_tx_parse_failed"
+	// ReasonERC20ApprovalTxFailed: the approval transaction was mined and
+	// reverted.
+	ReasonERC20ApprovalTxFailed Reason = "erc20_approval_tx_failed"
+	// ReasonERC20ApprovalBroadcastFailed: the approval transaction could not
+	// be broadcast.
+	ReasonERC20ApprovalBroadcastFailed Reason = "erc20_approval_broadcast_failed"
+)
+
+// Codes of the eip2612GasSponsoring extension (Permit2 onboarding through
+// the token's EIP-2612 permit), in @x402/evm 2.27.
+const (
+	// ReasonEIP2612InvalidFormat: the extension's data is malformed.
+	ReasonEIP2612InvalidFormat Reason = "invalid_eip2612_extension_format"
+	// ReasonEIP2612FromMismatch: the permit's owner is not the payer.
+	ReasonEIP2612FromMismatch Reason = "eip2612_from_mismatch"
+	// ReasonEIP2612AssetMismatch: the permit is for another token.
+	ReasonEIP2612AssetMismatch Reason = "eip2612_asset_mismatch"
+	// ReasonEIP2612SpenderNotPermit2: the permit's spender is not the
+	// canonical Permit2 contract.
+	ReasonEIP2612SpenderNotPermit2 Reason = "eip2612_spender_not_permit2"
+	// ReasonEIP2612DeadlineExpired: the permit's deadline has passed.
+	ReasonEIP2612DeadlineExpired Reason = "eip2612_deadline_expired"
+)
+
 // Codes of the EVM "upto" scheme.
 const (
 	ReasonUptoScheme                  Reason = "invalid_upto_evm_scheme"
@@ -97,6 +198,9 @@ const (
 	ReasonUptoAmountExceedsPermitted  Reason = "upto_amount_exceeds_permitted"
 	ReasonUptoUnauthorizedFacilitator Reason = "upto_unauthorized_facilitator"
 	ReasonUptoFacilitatorMismatch     Reason = "upto_facilitator_mismatch"
+	// ReasonUptoTransactionFailed: the "upto" settlement was mined and
+	// reverted (@x402/evm 2.27).
+	ReasonUptoTransactionFailed Reason = "invalid_upto_evm_transaction_failed"
 )
 
 // Codes of the Solana "exact" scheme (v2 and legacy v1).

@@ -1,6 +1,7 @@
 package x402
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 )
@@ -113,6 +114,8 @@ type VerifyResponse struct {
 	InvalidMessage string `json:"invalidMessage,omitempty"`
 	Payer          string `json:"payer,omitempty"`
 	Extensions     Object `json:"extensions,omitempty"`
+	// Extra is scheme-specific data (the reference SDK's optional extra).
+	Extra Object `json:"extra,omitempty"`
 }
 
 // SettleResponse is the outcome of a settlement, sent to the client
@@ -128,16 +131,21 @@ type SettleResponse struct {
 	Payer        string  `json:"payer,omitempty"`
 	Amount       *Amount `json:"amount,omitempty"`
 	Extensions   Object  `json:"extensions,omitempty"`
+	// Extra is scheme-specific data (the reference SDK's optional extra).
+	Extra Object `json:"extra,omitempty"`
 }
 
 // Validate checks that a settle response names its network, and a
-// transaction when it reports success.
+// transaction when it reports success, unless it settled an amount of
+// exactly 0: the reference's "upto" scheme answers a $0 settlement with
+// success, "transaction":"" and "amount":"0", since nothing goes on chain.
+// go402's "exact" scheme never reports success without a transaction hash.
 func (s *SettleResponse) Validate() error {
 	if s.Network == "" {
 		return fmt.Errorf("%w: network is missing", ErrInvalidMessage)
 	}
-	if s.Success && s.Transaction == "" {
-		return fmt.Errorf("%w: a successful settlement has no transaction", ErrInvalidMessage)
+	if s.Success && s.Transaction == "" && (s.Amount == nil || !s.Amount.IsZero()) {
+		return fmt.Errorf("%w: a successful settlement has no transaction (only a settlement of amount 0 may have none)", ErrInvalidMessage)
 	}
 	return nil
 }
@@ -153,10 +161,29 @@ type SupportedKind struct {
 
 // SupportedResponse is the body of a facilitator's GET /supported. Signers
 // maps a network pattern ("eip155:*") to the addresses that settle there.
+//
+// A v1 facilitator sends only kinds; decoding it leaves Extensions and
+// Signers nil, and encoding always emits [] and {} for them, because the
+// reference client's schema accepts an absent field but not null.
 type SupportedResponse struct {
 	Kinds      []SupportedKind     `json:"kinds"`
 	Extensions []string            `json:"extensions"`
 	Signers    map[string][]string `json:"signers"`
+}
+
+// MarshalJSON encodes the response with [] and {} in place of nil.
+func (s SupportedResponse) MarshalJSON() ([]byte, error) {
+	type plain SupportedResponse
+	if s.Kinds == nil {
+		s.Kinds = []SupportedKind{}
+	}
+	if s.Extensions == nil {
+		s.Extensions = []string{}
+	}
+	if s.Signers == nil {
+		s.Signers = map[string][]string{}
+	}
+	return json.Marshal(plain(s))
 }
 
 // wireNetworkOK is the structural check applied to networks in decoded
