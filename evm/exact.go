@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -77,15 +76,7 @@ func reject(reason x402.Reason, format string, args ...any) *payloadError {
 }
 
 // parseAddress parses a 0x-prefixed 20-byte hex address, in any case.
-func parseAddress(s string) (common.Address, bool) {
-	if !strings.HasPrefix(s, "0x") && !strings.HasPrefix(s, "0X") {
-		return common.Address{}, false
-	}
-	if !common.IsHexAddress(s) {
-		return common.Address{}, false
-	}
-	return common.HexToAddress(s), true
-}
+func parseAddress(s string) (common.Address, bool) { return hexAddress(s) }
 
 // parseUint256 parses a decimal uint256 string.
 func parseUint256(s string) (*big.Int, bool) {

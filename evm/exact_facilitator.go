@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/big"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum"
@@ -89,6 +90,7 @@ type ExactFacilitator struct {
 	log     *slog.Logger
 	batch   *batcher // nil unless batching is on
 	reads   *chainReader
+	extras  extraCache
 }
 
 // NewExactFacilitator checks the configuration, including that the backend
@@ -161,9 +163,10 @@ func (f *ExactFacilitator) Signers() []string {
 
 // checked is a payment that passed the local checks.
 type checked struct {
-	auth  *Authorization
+	auth  *Authorization // &store.auth when decoded on the fast path
 	sig   Signature
 	asset common.Address
+	store authStore
 }
 
 // Verify checks a payment without moving funds. A bad payment is a verdict
@@ -290,11 +293,9 @@ func (f *ExactFacilitator) checkLocal(p *x402.Payment) (*checked, *payloadError)
 	if req.Network != f.cfg.Network {
 		return nil, reject(x402.ReasonExactEVMNetworkMismatch, "this facilitator settles on %s, not %s", f.cfg.Network, req.Network)
 	}
-	var extra exactExtra
-	if !req.Extra.IsNull() {
-		if err := req.Extra.Decode(&extra); err != nil {
-			return nil, reject(x402.ReasonExactEVMMissingEIP712Domain, "requirements extra is malformed: %v", err)
-		}
+	extra, err := f.extras.decode(req.Extra)
+	if err != nil {
+		return nil, reject(x402.ReasonExactEVMMissingEIP712Domain, "requirements extra is malformed: %v", err)
 	}
 	if extra.Name == "" || extra.Version == "" {
 		return nil, reject(x402.ReasonExactEVMMissingEIP712Domain, "requirements extra must name the token's EIP-712 domain (name and version)")
@@ -317,42 +318,48 @@ func (f *ExactFacilitator) checkLocal(p *x402.Payment) (*checked, *payloadError)
 		// A zero transfer moves nothing but still costs the facilitator gas.
 		return nil, reject(x402.ReasonInvalidPaymentRequirements, "amount must be positive")
 	}
-	payload, err := decodeExactPayload(p.Payload)
-	if err != nil {
-		return nil, asReject(err)
+	c := &checked{asset: asset}
+	sig, fast := decodeFast(p.Payload, &c.store)
+	var payload *ExactPayload
+	if fast {
+		c.auth = &c.store.auth
+	} else {
+		// Not the canonical form: the strict general decoder decides, and
+		// says what is wrong.
+		if payload, err = decodeExactPayload(p.Payload); err != nil {
+			return nil, asReject(err)
+		}
+		if c.auth, err = decodeAuthorization(payload); err != nil {
+			return nil, asReject(err)
+		}
 	}
-	auth, err := decodeAuthorization(payload)
-	if err != nil {
-		return nil, asReject(err)
-	}
-	c := &checked{auth: auth, asset: asset}
+	auth := c.auth
 	if auth.To != payTo {
 		return c, reject(x402.ReasonExactEVMRecipientMismatch, "authorization pays %s but the requirements say payTo %s", auth.To.Hex(), payTo.Hex())
 	}
 	now := f.cfg.Now()
-	minBefore := big.NewInt(now.Add(f.cfg.ValidBeforeMargin).Unix())
-	if auth.ValidBefore.Cmp(minBefore) < 0 {
+	if cmpUnix(auth.ValidBefore, now.Add(f.cfg.ValidBeforeMargin).Unix()) < 0 {
 		return c, reject(x402.ReasonExactEVMValidBefore, "authorization expires at %s, less than %s from now", auth.ValidBefore, f.cfg.ValidBeforeMargin)
 	}
 	// go402 hardening (the reference has no upper bound): an authorization
 	// valid far beyond maxTimeoutSeconds could be held and replayed later.
-	maxBefore := new(big.Int).Add(big.NewInt(now.Add(ValidBeforeSkew).Unix()), big.NewInt(int64(req.MaxTimeoutSeconds)))
-	if auth.ValidBefore.Cmp(maxBefore) > 0 {
+	if cmpUnix(auth.ValidBefore, now.Add(ValidBeforeSkew).Unix()+int64(req.MaxTimeoutSeconds)) > 0 {
 		return c, reject(x402.ReasonExactEVMValidBefore, "authorization is valid until %s, later than maxTimeoutSeconds (%d s) plus %s from now", auth.ValidBefore, req.MaxTimeoutSeconds, ValidBeforeSkew)
 	}
-	if auth.ValidAfter.Cmp(big.NewInt(now.Unix())) > 0 {
+	if cmpUnix(auth.ValidAfter, now.Unix()) > 0 {
 		return c, reject(x402.ReasonExactEVMValidAfter, "authorization is not valid until %s", auth.ValidAfter)
 	}
-	if auth.Value.Cmp(req.Amount.Big()) != 0 {
+	if value, err := x402.AmountFromBig(auth.Value); err != nil || value != req.Amount {
 		return c, reject(valueMismatchReason(p.Version), "authorization value %s differs from the required amount %s", auth.Value, req.Amount)
 	}
-	sig, err := ParseSignature(payload.Signature)
-	if err != nil {
-		msg := err.Error()
-		if n := len(strings.TrimPrefix(payload.Signature, "0x")) / 2; n > SignatureLength {
-			msg = fmt.Sprintf("%d-byte signature: smart-wallet (EIP-1271/ERC-6492) signatures are not supported yet", n)
+	if !fast {
+		if sig, err = ParseSignature(payload.Signature); err != nil {
+			msg := err.Error()
+			if n := len(strings.TrimPrefix(payload.Signature, "0x")) / 2; n > SignatureLength {
+				msg = fmt.Sprintf("%d-byte signature: smart-wallet (EIP-1271/ERC-6492) signatures are not supported yet", n)
+			}
+			return c, reject(x402.ReasonExactEVMSignature, "%s", msg)
 		}
-		return c, reject(x402.ReasonExactEVMSignature, "%s", msg)
 	}
 	domain := Domain{Name: extra.Name, Version: extra.Version, ChainID: f.chainID, VerifyingContract: asset}
 	digest, err := TransferWithAuthorizationDigest(f.domains.Separator(domain), auth)
@@ -368,6 +375,60 @@ func (f *ExactFacilitator) checkLocal(p *x402.Payment) (*checked, *payloadError)
 	}
 	c.sig = sig
 	return c, nil
+}
+
+// cmpUnix compares an authorization time (a uint256) with a Unix time.
+func cmpUnix(v *big.Int, t int64) int {
+	switch {
+	case v.Sign() < 0: // not produced by the decoders
+		return -1
+	case t < 0 || !v.IsUint64():
+		return 1
+	}
+	u, tu := v.Uint64(), uint64(t)
+	switch {
+	case u < tu:
+		return -1
+	case u > tu:
+		return 1
+	}
+	return 0
+}
+
+// extraCache remembers decoded requirements.extra objects: a facilitator
+// sees the same few (one per asset) on every payment.
+type extraCache struct {
+	mu sync.RWMutex
+	m  map[string]exactExtra
+}
+
+// maxCachedExtras bounds extraCache; past it, extras are decoded each time.
+const maxCachedExtras = 256
+
+// decode decodes raw strictly (see [x402.Object.Decode]); an absent extra
+// is the zero exactExtra.
+func (c *extraCache) decode(raw x402.Object) (exactExtra, error) {
+	if raw.IsNull() {
+		return exactExtra{}, nil
+	}
+	c.mu.RLock()
+	e, ok := c.m[string(raw)]
+	c.mu.RUnlock()
+	if ok {
+		return e, nil
+	}
+	if err := raw.Decode(&e); err != nil {
+		return exactExtra{}, err
+	}
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string]exactExtra{}
+	}
+	if len(c.m) < maxCachedExtras {
+		c.m[string(raw)] = e
+	}
+	c.mu.Unlock()
+	return e, nil
 }
 
 // checkAsset applies the configured asset allowlist.

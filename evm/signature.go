@@ -71,7 +71,9 @@ type Signature [SignatureLength]byte
 // ParseSignature parses a signature from hexadecimal, with or without a "0x"
 // or "0X" prefix, in either letter case. It accepts exactly 130 hex digits
 // and validates the result like [SignatureFromBytes].
-func ParseSignature(s string) (Signature, error) {
+func ParseSignature(s string) (Signature, error) { return parseSignature(s) }
+
+func parseSignature[T string | []byte](s T) (Signature, error) {
 	if len(s) >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
 		s = s[2:]
 	}

@@ -33,22 +33,56 @@ func NewAmount(v uint64) Amount { return Amount{w: [4]uint64{v}} }
 // a hex prefix is an error, as is a value above 2^256-1. Leading zeros are
 // accepted and dropped.
 func ParseAmount(s string) (Amount, error) {
-	if s == "" {
-		return Amount{}, fmt.Errorf("%w: empty string", ErrInvalidAmount)
+	a, ok := parseAmount(s)
+	if !ok {
+		return Amount{}, amountError(s)
+	}
+	return a, nil
+}
+
+// ParseAmountBytes is [ParseAmount] for a byte slice. It does not allocate
+// unless it fails.
+func ParseAmountBytes(b []byte) (Amount, error) {
+	a, ok := parseAmount(b)
+	if !ok {
+		return Amount{}, amountError(string(b))
+	}
+	return a, nil
+}
+
+func parseAmount[T string | []byte](s T) (Amount, bool) {
+	if len(s) == 0 {
+		return Amount{}, false
 	}
 	var a Amount
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c < '0' || c > '9' {
-			return Amount{}, fmt.Errorf("%w: %s: only decimal digits are allowed", ErrInvalidAmount, quoteShort(s))
+			return Amount{}, false
 		}
 		var ok bool
 		if a, ok = a.mulAdd(10, uint64(c-'0')); !ok {
-			return Amount{}, fmt.Errorf("%w: %s exceeds 2^256-1", ErrInvalidAmount, quoteShort(s))
+			return Amount{}, false
 		}
 	}
-	return a, nil
+	return a, true
 }
+
+// amountError says why s is not an amount.
+func amountError(s string) error {
+	if s == "" {
+		return fmt.Errorf("%w: empty string", ErrInvalidAmount)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < '0' || c > '9' {
+			return fmt.Errorf("%w: %s: only decimal digits are allowed", ErrInvalidAmount, quoteShort(s))
+		}
+	}
+	return fmt.Errorf("%w: %s exceeds 2^256-1", ErrInvalidAmount, quoteShort(s))
+}
+
+// Words returns the amount as four 64-bit words, least significant first.
+func (a Amount) Words() [4]uint64 { return a.w }
 
 // AmountFromBig converts a big.Int, which must be in [0, 2^256-1].
 func AmountFromBig(b *big.Int) (Amount, error) {
