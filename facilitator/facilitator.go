@@ -13,11 +13,28 @@
 // For schemes that implement [x402.Identifier], Settle first claims the
 // authorization's key in the ledger (a database unique constraint decides
 // between concurrent claimants). The claimant settles; every other request
-// for the key waits for and returns the first result. The transaction hash
-// is written to the ledger before the transaction is broadcast (through
-// [x402.SettleTrace]), so after a crash [Facilitator.Reconcile] finds every
-// interrupted settlement and asks the scheme ([x402.Reconciler]) what the
-// chain says: settled, reverted, still pending, or never sent.
+// for the key waits for the claim's outcome and returns it, or, when the
+// claim was for different content under the same key, answers
+// duplicate_settlement once that claim settled (and settles itself if the
+// claim was given back). The transaction hash is written to the ledger
+// before the transaction is broadcast (through [x402.SettleTrace]), so that
+// an interrupted settlement can always be looked up on chain.
+//
+// # Repairing unfinished settlements
+//
+// A settlement can be left unfinished in the ledger: its process crashed,
+// lost its database connection, or answered "pending" for a transaction
+// that was later mined or dropped. [Facilitator.Reconcile] (at start-up)
+// and [Facilitator.RunReconciler] (in the background) ask the scheme
+// ([x402.Reconciler]) what the chain says and record it: settled, reverted,
+// still pending, or never sent (the claim is then released so that the
+// payment can be settled again). A claim is repaired by another instance
+// only once it has not changed for SettleTimeout + [StaleMargin], when its
+// owner can no longer be at work on it; a pending settlement whose
+// transaction the node does not know is released only once it has been
+// pending for SettleTimeout, so that a slow mempool is not taken for a
+// dropped transaction. A request waiting for a settlement repairs it the
+// same way rather than wait forever.
 package facilitator
 
 import (
@@ -27,7 +44,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"sync"
@@ -40,11 +56,35 @@ import (
 // ErrShuttingDown is returned by Settle after Shutdown began.
 var ErrShuttingDown = errors.New("facilitator: shutting down")
 
-// Defaults for [Config].
+// Defaults for [Config] and [Facilitator.RunReconciler].
 const (
-	DefaultSettleTimeout = 2 * time.Minute
-	DefaultPollInterval  = 100 * time.Millisecond
+	DefaultSettleTimeout     = 2 * time.Minute
+	DefaultPollInterval      = 100 * time.Millisecond
+	DefaultReconcileInterval = 30 * time.Second
 )
+
+// StaleMargin is how long past SettleTimeout a settlement claim must have
+// gone unchanged before an instance other than its owner repairs it. An
+// owner's settlement ends within SettleTimeout of its claim, and its last
+// ledger writes within 30 s after that; the rest covers clock differences
+// between instances.
+const StaleMargin = time.Minute
+
+// Timeouts of ledger calls made on a detached context.
+const (
+	ledgerWriteTimeout = 30 * time.Second
+	ledgerReadTimeout  = 10 * time.Second
+)
+
+// Retries of ledger writes whose loss would leave a settlement unfinished.
+const (
+	ledgerWriteAttempts = 4
+	ledgerRetryDelay    = 100 * time.Millisecond // doubled after each try
+)
+
+// repairEvery bounds how often one waiting request asks the chain about an
+// abandoned settlement.
+const repairEvery = time.Second
 
 // Config configures a [Facilitator]. Store is required.
 type Config struct {
@@ -52,21 +92,24 @@ type Config struct {
 	Store ledger.Store
 	// Logger receives structured logs. If nil, logs are discarded.
 	Logger *slog.Logger
-	// Instance names this facilitator in the ledger. It must be stable
-	// across restarts and unique among instances sharing one database:
-	// at start-up, Reconcile repairs this instance's interrupted
-	// settlements at once, and other instances' only once they are older
-	// than SettleTimeout plus a minute (their owner may still be at work).
-	// If empty, the host name.
+	// Instance names this facilitator in the ledger (the owner of its
+	// claims). It must be unique among the instances sharing one database,
+	// and should be stable across restarts: at start-up, Reconcile repairs
+	// the unfinished settlements of its own name at once, since no other
+	// process can be working on them. Those of other names, a previous
+	// name included, are repaired once they have not changed for
+	// SettleTimeout + StaleMargin. If empty, the host name.
 	Instance string
 	// SettleTimeout bounds one settlement (broadcast and receipt wait),
 	// which runs to completion even if the caller goes away. If zero,
-	// DefaultSettleTimeout.
+	// DefaultSettleTimeout. All instances sharing a database must use the
+	// same value: each relies on the others' to tell an abandoned claim.
 	SettleTimeout time.Duration
 	// PollInterval is how often a request waiting for a settlement owned by
 	// another instance re-reads the ledger. If zero, DefaultPollInterval.
 	PollInterval time.Duration
-	// Now returns the current time. If nil, time.Now.
+	// Now returns the current time, against which the age of unfinished
+	// settlements is judged. If nil, time.Now.
 	Now func() time.Time
 }
 
@@ -97,7 +140,7 @@ func New(cfg Config) (*Facilitator, error) {
 		return nil, errors.New("facilitator: a ledger Store is required")
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Instance == "" {
 		host, err := os.Hostname()
@@ -124,6 +167,9 @@ func New(cfg Config) (*Facilitator, error) {
 	}, nil
 }
 
+// Instance returns the name this facilitator claims settlements under.
+func (f *Facilitator) Instance() string { return f.cfg.Instance }
+
 // Register adds a scheme for a protocol version on a network or network
 // pattern ("eip155:8453", "eip155:*"). A v1 registration with a CAIP-2
 // network also serves the network's legacy name.
@@ -146,11 +192,11 @@ func (f *Facilitator) Verify(ctx context.Context, req *x402.FacilitatorRequest) 
 	ev := f.event(ledger.EventVerify, req, p)
 	switch {
 	case err != nil:
-		ev.Status, ev.Message = "error", err.Error()
+		ev.Status, ev.Message = "error", redactError(err)
 	case resp.IsValid:
 		ev.Status, ev.Payer = "valid", resp.Payer
 	default:
-		ev.Status, ev.Payer, ev.Reason, ev.Message = "invalid", resp.Payer, resp.InvalidReason, resp.InvalidMessage
+		ev.Status, ev.Payer, ev.Reason, ev.Message = "invalid", resp.Payer, resp.InvalidReason, redactURLs(resp.InvalidMessage)
 	}
 	f.record(ctx, ev)
 	f.log.Debug("verify", "status", ev.Status, "reason", ev.Reason, "network", ev.Network, "payer", ev.Payer, "elapsed", f.cfg.Now().Sub(start))
@@ -160,10 +206,17 @@ func (f *Facilitator) Verify(ctx context.Context, req *x402.FacilitatorRequest) 
 // verifyAgainstLedger runs the scheme's verify, and refuses an
 // authorization whose settlement is under way: until it is mined the chain
 // still shows it unused, and serving it twice would give away a resource.
+// A settlement left unfinished (abandoned by its owner, or pending on a
+// transaction since mined or dropped) is first checked with the chain.
 func (f *Facilitator) verifyAgainstLedger(ctx context.Context, s x402.SchemeFacilitator, p *x402.Payment) (*x402.VerifyResponse, error) {
 	if id, ok := s.(x402.Identifier); ok {
 		if key, _, err := id.Identify(p); err == nil {
 			rec, err := f.cfg.Store.Get(ctx, key)
+			if err == nil && !rec.Status.Final() && f.flight(key) == nil && f.due(rec, false) {
+				if f.repair(ctx, rec, "checked by a verify") != repairUnchanged {
+					rec, err = f.cfg.Store.Get(ctx, key)
+				}
+			}
 			switch {
 			case err == nil && !rec.Status.Final():
 				return &x402.VerifyResponse{Payer: payerOf(rec.Response), InvalidReason: x402.ReasonDuplicateSettlement,
@@ -228,12 +281,12 @@ func (f *Facilitator) Settle(ctx context.Context, req *x402.FacilitatorRequest) 
 func (f *Facilitator) recordRepeat(ctx context.Context, req *x402.FacilitatorRequest, p *x402.Payment, resp *x402.SettleResponse, err error) {
 	ev := f.event(ledger.EventSettle, req, p)
 	if err != nil {
-		ev.Status, ev.Message = "error", err.Error()
+		ev.Status, ev.Message = "error", redactError(err)
 	} else {
 		ev.Status, ev.Payer, ev.TxHash, ev.Reason = settleStatus(resp), resp.Payer, resp.Transaction, resp.ErrorReason
 		ev.Message = "repeat of an earlier settle of this authorization"
 		if resp.ErrorMessage != "" {
-			ev.Message += ": " + resp.ErrorMessage
+			ev.Message += ": " + redactURLs(resp.ErrorMessage)
 		}
 	}
 	f.record(ctx, ev)
@@ -243,14 +296,14 @@ func (f *Facilitator) recordRepeat(ctx context.Context, req *x402.FacilitatorReq
 // earlier claimant released without settling.
 const maxClaimAttempts = 3
 
-// settleKeyed claims rec's key and settles, or waits for the request that
-// claimed it first.
+// settleKeyed claims rec's key and settles, or waits for the outcome of
+// the request that claimed it first.
 //
 // owned reports whether this request settled (and recorded) it itself.
 func (f *Facilitator) settleKeyed(ctx context.Context, req *x402.FacilitatorRequest, s x402.SchemeFacilitator, p *x402.Payment, rec *ledger.Settlement) (resp *x402.SettleResponse, owned bool, err error) {
 	key, fp := rec.Key, rec.Fingerprint
 	if fl := f.flight(key); fl != nil {
-		resp, err := f.awaitFlight(ctx, fl, key, fp, p)
+		resp, err := f.await(ctx, s, p, key, fp, nil, fl)
 		return resp, false, err
 	}
 	// Count the request as in flight before claiming, so that Shutdown
@@ -262,13 +315,17 @@ func (f *Facilitator) settleKeyed(ctx context.Context, req *x402.FacilitatorRequ
 	}
 	f.wg.Add(1)
 	f.mu.Unlock()
-	existing, claimed, err := f.cfg.Store.Claim(ctx, rec)
+	// The settlement ends within SettleTimeout of the claim, counted from
+	// before it: other instances rely on that to tell an abandoned claim.
+	deadline := time.Now().Add(f.cfg.SettleTimeout)
+	rec.ClaimID = newClaimID()
+	existing, claimed, err := f.claim(ctx, rec)
 	if err != nil || !claimed {
 		f.wg.Done()
 		if err != nil {
-			return nil, true, fmt.Errorf("facilitator: claiming settlement: %w", err)
+			return nil, true, err
 		}
-		resp, err := f.awaitRecord(ctx, s, existing, fp, p)
+		resp, err := f.await(ctx, s, p, key, fp, existing, nil)
 		return resp, false, err
 	}
 	fl := &flight{done: make(chan struct{}), fingerprint: fp}
@@ -279,30 +336,76 @@ func (f *Facilitator) settleKeyed(ctx context.Context, req *x402.FacilitatorRequ
 	// The settlement runs to completion whatever happens to the caller.
 	go func() {
 		defer f.wg.Done()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cfg.SettleTimeout)
+		sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 		defer cancel()
 		func() {
 			defer func() {
 				if r := recover(); r != nil {
-					// Keep the claim (a transaction may be out): start-up
-					// reconciliation resolves it.
+					// Keep the claim (a transaction may be out): the
+					// reconciler resolves it.
 					f.log.Error("settlement panicked; claim kept for reconciliation", "panic", r)
 					fl.resp, fl.err = nil, fmt.Errorf("facilitator: settlement failed unexpectedly: %v", r)
 				}
 			}()
-			fl.resp, fl.err = f.settleOwned(sctx, s, p, key)
+			fl.resp, fl.err = f.settleOwned(sctx, s, p, key, rec.ClaimID)
 			if fl.resp == nil && fl.err == nil {
 				fl.err = errors.New("facilitator: scheme returned no settlement response")
 			}
 		}()
-		f.recordSettle(sctx, req, p, fl.resp, fl.err)
+		if !errors.Is(fl.err, errRetryClaim) { // else the request settles again and records that
+			f.recordSettle(sctx, req, p, fl.resp, fl.err)
+		}
 		f.mu.Lock()
 		delete(f.flights, key)
 		f.mu.Unlock()
 		close(fl.done)
 	}()
-	resp, err = f.awaitFlight(ctx, fl, key, fp, p)
+	resp, err = f.await(ctx, s, p, key, fp, nil, fl)
 	return resp, true, err
+}
+
+// newClaimID returns a random claim id.
+func newClaimID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// claim claims rec's key on a context of its own: a claim cancelled with
+// the caller's request could be written and still report an error. A
+// failed claim is tried again; the claim id tells whether a try whose
+// answer was lost was written.
+func (f *Facilitator) claim(ctx context.Context, rec *ledger.Settlement) (*ledger.Settlement, bool, error) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ledgerWriteTimeout)
+	defer cancel()
+	var existing *ledger.Settlement
+	var claimed bool
+	err := f.retryLedger(cctx, "claim", func(ctx context.Context) error {
+		var err error
+		existing, claimed, err = f.cfg.Store.Claim(ctx, rec)
+		if err == nil && !claimed && existing != nil && existing.ClaimID == rec.ClaimID {
+			// An earlier try was written though its answer was lost.
+			existing, claimed = nil, true
+		}
+		return err
+	})
+	if err != nil {
+		f.abandonClaim(rec)
+		return nil, false, fmt.Errorf("facilitator: claiming settlement: %w", err)
+	}
+	return existing, claimed, nil
+}
+
+// abandonClaim deletes rec's claim if a failed Claim wrote it after all:
+// nothing was sent under it. If the ledger cannot be reached, the
+// reconciler releases the claim once it is stale.
+func (f *Facilitator) abandonClaim(rec *ledger.Settlement) {
+	ctx, cancel := context.WithTimeout(context.Background(), ledgerWriteTimeout)
+	defer cancel()
+	err := f.releaseKey(ctx, rec.Key, "", rec.ClaimID)
+	if err != nil && !errors.Is(err, ledger.ErrConflict) { // a conflict: another claimant's row
+		f.log.Warn("a failed claim may have been written; the reconciler will release it", "payer", rec.Key.Payer, "nonce", rec.Key.Nonce, "err", redactError(err))
+	}
 }
 
 // flight returns this process's settlement in progress for key, if any.
@@ -319,11 +422,21 @@ func payerOf(r *x402.SettleResponse) string {
 	return r.Payer
 }
 
+// errClaimLost: a claimant found its claim gone or replaced when it went
+// to record a transaction (another instance judged it abandoned).
+var errClaimLost = errors.New("facilitator: the settlement claim was released by another instance")
+
 // settleOwned settles a claimed authorization and records the outcome.
-func (f *Facilitator) settleOwned(ctx context.Context, s x402.SchemeFacilitator, p *x402.Payment, key x402.SettlementKey) (*x402.SettleResponse, error) {
+// Every ledger change names the claim, so that nothing is recorded on (or
+// sent under) a claim made after this one was released.
+func (f *Facilitator) settleOwned(ctx context.Context, s x402.SchemeFacilitator, p *x402.Payment, key x402.SettlementKey, claimID string) (*x402.SettleResponse, error) {
 	var lastTx string
 	trace := &x402.SettleTrace{Broadcast: func(ctx context.Context, tx string) error {
-		if err := f.cfg.Store.Update(ctx, key, ledger.Update{From: ledger.StatusSettling, Status: ledger.StatusSettling, TxHash: tx}); err != nil {
+		err := f.update(ctx, key, ledger.Update{From: ledger.StatusSettling, Status: ledger.StatusSettling, TxHash: tx, ClaimID: claimID})
+		switch {
+		case errors.Is(err, ledger.ErrConflict), errors.Is(err, ledger.ErrNotFound):
+			return fmt.Errorf("facilitator: recording transaction before broadcast: %w: %w", errClaimLost, err)
+		case err != nil:
 			return fmt.Errorf("facilitator: recording transaction before broadcast: %w", err)
 		}
 		lastTx = tx
@@ -335,10 +448,15 @@ func (f *Facilitator) settleOwned(ctx context.Context, s x402.SchemeFacilitator,
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ledgerWriteTimeout)
 	defer cancel()
 	if err != nil {
+		if errors.Is(err, errClaimLost) && lastTx == "" {
+			// Nothing was sent: settle again (or wait for who claimed it).
+			f.log.Warn("settlement claim lost before broadcast; claiming again", "payer", key.Payer, "nonce", key.Nonce)
+			return nil, errRetryClaim
+		}
 		// No verdict. A recorded transaction was not sent (the scheme
 		// reports a possibly-sent one as pending, not as an error), but
 		// let the chain confirm that before giving the key back.
-		if verdict := f.release(wctx, s, p, key, lastTx); verdict != nil {
+		if verdict, _ := f.release(wctx, s, p, key, lastTx, claimID); verdict != nil {
 			return verdict, nil
 		}
 		return nil, err
@@ -352,136 +470,195 @@ func (f *Facilitator) settleOwned(ctx context.Context, s x402.SchemeFacilitator,
 	case resp.Transaction != "":
 		// Mined and reverted. Ask the chain: the authorization may have
 		// been used anyway (the payment happened), or still be unused (the
-		// key is given back so a retry can settle it).
-		if verdict := f.release(wctx, s, p, key, resp.Transaction); verdict != nil {
+		// key is given back so a retry can settle it). If the chain cannot
+		// be asked now, the claim stays settling, with its transaction,
+		// for the reconciler: a failure recorded now would be final,
+		// though the authorization may still be good.
+		verdict, outcome := f.release(wctx, s, p, key, resp.Transaction, claimID)
+		if verdict != nil {
 			return verdict, nil
 		}
-		if _, err := f.cfg.Store.Get(wctx, key); errors.Is(err, ledger.ErrNotFound) {
-			return resp, nil // released
+		if outcome == kept {
+			f.log.Warn("reverted settlement kept for reconciliation", "tx", resp.Transaction, "payer", resp.Payer)
 		}
-		u = ledger.Update{From: ledger.StatusSettling, Status: ledger.StatusFailed, TxHash: resp.Transaction, Response: resp}
+		return resp, nil
 	default:
 		// Rejected before anything was broadcast: give the key back so a
 		// corrected retry (say, after a top-up) can settle.
-		f.release(wctx, s, p, key, lastTx)
+		if verdict, _ := f.release(wctx, s, p, key, lastTx, claimID); verdict != nil {
+			return verdict, nil
+		}
 		return resp, nil
 	}
-	if err := f.cfg.Store.Update(wctx, key, u); err != nil {
-		// Funds may have moved: report the truth to the caller; start-up
-		// reconciliation repairs the ledger from the recorded hash.
-		f.log.Error("settlement outcome not recorded; will be reconciled", "tx", resp.Transaction, "status", u.Status, "err", err)
+	u.ClaimID = claimID
+	if err := f.update(wctx, key, u); err != nil {
+		// Funds may have moved: report the truth to the caller; the
+		// reconciler repairs the ledger from the recorded hash.
+		f.log.Error("settlement outcome not recorded; it will be reconciled", "tx", resp.Transaction, "status", u.Status, "err", redactError(err))
 	}
 	return resp, nil
 }
 
-// ledgerWriteTimeout bounds a ledger write made after a broadcast.
-const ledgerWriteTimeout = 30 * time.Second
+// releaseOutcome is what [Facilitator.release] did with a claim.
+type releaseOutcome int
+
+const (
+	released releaseOutcome = iota // the claim was deleted
+	kept                           // the claim is left for the reconciler
+	resolved                       // the chain's verdict was recorded instead
+)
 
 // release gives an authorization's key back after a settlement that moved
 // no funds, after checking with the chain when a transaction was recorded.
 // If the chain shows the authorization was used after all (or a transaction
-// is still pending), it records that outcome instead and returns it.
-func (f *Facilitator) release(ctx context.Context, s x402.SchemeFacilitator, p *x402.Payment, key x402.SettlementKey, tx string) *x402.SettleResponse {
+// is still pending), it records that outcome instead and returns it. If
+// the chain or the ledger cannot be asked, the claim is kept.
+func (f *Facilitator) release(ctx context.Context, s x402.SchemeFacilitator, p *x402.Payment, key x402.SettlementKey, tx, claimID string) (*x402.SettleResponse, releaseOutcome) {
 	if tx != "" {
 		rc, ok := s.(x402.Reconciler)
 		if !ok {
 			f.log.Warn("keeping settlement claim: recorded transaction cannot be checked", "tx", tx)
-			return nil
+			return nil, kept
 		}
 		resp, err := rc.Reconcile(ctx, p, key, tx)
 		switch {
 		case err == nil:
 			if rec, gerr := f.cfg.Store.Get(ctx, key); gerr == nil {
-				f.finish(ctx, rec, resp)
+				f.finish(ctx, rec, resp, claimID)
 			}
-			return resp
+			return answerFor(p, resp), resolved
 		case !errors.Is(err, x402.ErrNotSettled):
-			f.log.Warn("keeping settlement claim for reconciliation", "tx", tx, "err", err)
-			return nil
+			f.log.Warn("keeping settlement claim for reconciliation", "tx", tx, "err", redactError(err))
+			return nil, kept
 		}
 	}
-	if err := f.cfg.Store.Release(ctx, key, tx); err != nil {
-		f.log.Error("releasing settlement claim", "err", err)
+	if err := f.releaseKey(ctx, key, tx, claimID); err != nil {
+		f.log.Error("releasing settlement claim; kept for reconciliation", "tx", tx, "err", redactError(err))
+		return nil, kept
 	}
-	return nil
+	return nil, released
 }
 
-// awaitFlight waits for a settlement owned by this process.
-func (f *Facilitator) awaitFlight(ctx context.Context, fl *flight, key x402.SettlementKey, fp string, p *x402.Payment) (*x402.SettleResponse, error) {
-	select {
-	case <-fl.done:
-	case <-ctx.Done():
-		return f.pendingFromLedger(key, p, ctx.Err())
-	}
-	if fl.fingerprint != fp {
-		// Another payment with the same key: answer from the ledger.
-		rec, err := f.cfg.Store.Get(ctx, key)
-		switch {
-		case errors.Is(err, ledger.ErrNotFound):
-			return nil, errRetryClaim // it was released: this one may settle
-		case err != nil:
-			return nil, fmt.Errorf("facilitator: reading ledger: %w", err)
-		}
-		return conflict(p, rec), nil
-	}
-	if fl.err != nil {
-		return nil, fl.err
-	}
-	return fl.resp, nil
-}
-
-// awaitRecord answers a settle whose key another request claimed first.
-func (f *Facilitator) awaitRecord(ctx context.Context, s x402.SchemeFacilitator, rec *ledger.Settlement, fp string, p *x402.Payment) (*x402.SettleResponse, error) {
-	key := rec.Key
+// await answers a settle of p (fingerprint fp) whose key another request
+// claimed: it waits for that claim's outcome, in this process (fl) or in
+// the ledger (rec; read when nil), and answers with it when it is this very
+// payment, with duplicate_settlement when it is another payment under the
+// same key, and with errRetryClaim when the claim was given back. A claim
+// abandoned by its owner is checked with the chain rather than waited for.
+func (f *Facilitator) await(ctx context.Context, s x402.SchemeFacilitator, p *x402.Payment, key x402.SettlementKey, fp string, rec *ledger.Settlement, fl *flight) (*x402.SettleResponse, error) {
+	var nextRepair time.Time
 	for {
-		if rec.Fingerprint != fp {
-			return conflict(p, rec), nil
+		if fl != nil {
+			select {
+			case <-fl.done:
+			case <-ctx.Done():
+				return f.gaveUp(key, fp, p, ctx.Err())
+			}
+			if fl.fingerprint == fp {
+				if fl.err != nil {
+					return nil, fl.err
+				}
+				return answerFor(p, fl.resp), nil
+			}
+			// Another payment under the same key: its outcome is in the
+			// ledger.
+			fl, rec = nil, nil
 		}
-		switch rec.Status {
-		case ledger.StatusSettled, ledger.StatusFailed:
-			return rec.Response, nil
-		case ledger.StatusPending:
-			return f.refreshPending(ctx, s, rec, p)
+		if rec == nil {
+			next, err := f.cfg.Store.Get(ctx, key)
+			switch {
+			case errors.Is(err, ledger.ErrNotFound):
+				return nil, errRetryClaim // released without settling: this one may settle
+			case err != nil:
+				return nil, fmt.Errorf("facilitator: reading ledger: %w", err)
+			}
+			rec = next
 		}
-		// Settling elsewhere: wait for the owner.
-		if fl := f.flight(key); fl != nil {
-			return f.awaitFlight(ctx, fl, key, fp, p)
+		if rec.Status != ledger.StatusSettling {
+			return f.answerRecord(ctx, s, p, fp, rec)
 		}
+		// Still being settled, here or elsewhere.
+		if fl = f.flight(key); fl != nil {
+			continue
+		}
+		if f.stale(rec) && !time.Now().Before(nextRepair) {
+			nextRepair = time.Now().Add(repairEvery)
+			if f.repair(ctx, rec, "abandoned claim found by a waiting settle") != repairUnchanged {
+				rec = nil
+				continue
+			}
+		}
+		t := time.NewTimer(f.cfg.PollInterval)
 		select {
 		case <-ctx.Done():
-			return f.pendingFromLedger(key, p, ctx.Err())
-		case <-time.After(f.cfg.PollInterval):
+			t.Stop()
+			return f.gaveUp(key, fp, p, ctx.Err())
+		case <-t.C:
 		}
-		next, err := f.cfg.Store.Get(ctx, key)
-		if errors.Is(err, ledger.ErrNotFound) {
-			// The owner released it without settling: settle ourselves.
-			return nil, errRetryClaim
-		}
-		if err != nil {
-			return nil, fmt.Errorf("facilitator: reading ledger: %w", err)
-		}
-		rec = next
+		rec = nil
 	}
 }
 
 var errRetryClaim = errors.New("facilitator: the earlier settlement of this authorization did not broadcast; settle again")
 
-// refreshPending asks the chain whether a pending settlement is done.
-func (f *Facilitator) refreshPending(ctx context.Context, s x402.SchemeFacilitator, rec *ledger.Settlement, p *x402.Payment) (*x402.SettleResponse, error) {
-	rc, ok := s.(x402.Reconciler)
-	if !ok {
-		return rec.Response, nil
+// answerRecord answers from a settlement that is past settling.
+func (f *Facilitator) answerRecord(ctx context.Context, s x402.SchemeFacilitator, p *x402.Payment, fp string, rec *ledger.Settlement) (*x402.SettleResponse, error) {
+	if rec.Fingerprint != fp {
+		return conflict(p, rec), nil
 	}
-	resp, err := rc.Reconcile(ctx, p, rec.Key, rec.TxHash)
-	if err != nil || resp.ErrorReason == x402.ReasonSettlementPending {
-		return rec.Response, nil
+	if rec.Status == ledger.StatusPending {
+		return f.refreshPending(ctx, s, p, rec)
 	}
-	f.finish(ctx, rec, resp)
-	return resp, nil
+	if rec.Response == nil {
+		return nil, fmt.Errorf("facilitator: the ledger holds no answer for a %s settlement", rec.Status)
+	}
+	return answerFor(p, rec.Response), nil
 }
 
-// finish records the final outcome of a pending or interrupted settlement.
-func (f *Facilitator) finish(ctx context.Context, rec *ledger.Settlement, resp *x402.SettleResponse) {
+// refreshPending asks the chain whether a pending settlement is done. If
+// its transaction was dropped, the key is given back (errRetryClaim) so
+// that this request settles the payment anew.
+func (f *Facilitator) refreshPending(ctx context.Context, s x402.SchemeFacilitator, p *x402.Payment, rec *ledger.Settlement) (*x402.SettleResponse, error) {
+	stored := storedPending(p, rec)
+	rc, ok := s.(x402.Reconciler)
+	if !ok {
+		return stored, nil
+	}
+	resp, err := rc.Reconcile(ctx, p, rec.Key, rec.TxHash)
+	switch {
+	case errors.Is(err, x402.ErrNotSettled):
+		if !f.dropped(rec) {
+			return stored, nil // perhaps only slow to reach the node
+		}
+		// Whether this request or a concurrent one gives the key back, the
+		// settlement has moved on: claim again, or wait for who did.
+		f.requeue(ctx, rec)
+		return nil, errRetryClaim
+	case err != nil:
+		f.log.Warn("checking a pending settlement", "tx", rec.TxHash, "err", redactError(err))
+		return stored, nil
+	case resp.ErrorReason == x402.ReasonSettlementPending:
+		return stored, nil
+	}
+	f.finish(ctx, rec, resp, "")
+	return answerFor(p, resp), nil
+}
+
+// storedPending is the answer stored for a pending settlement.
+func storedPending(p *x402.Payment, rec *ledger.Settlement) *x402.SettleResponse {
+	if rec.Response != nil {
+		return answerFor(p, rec.Response)
+	}
+	return &x402.SettleResponse{
+		ErrorReason: x402.ReasonSettlementPending, Transaction: rec.TxHash, Network: wireNetwork(p),
+		ErrorMessage: "the settlement transaction was broadcast but is not confirmed yet; do not pay again",
+	}
+}
+
+// finish records the final (or pending) outcome of an unfinished
+// settlement, if rec is still in the status read (and still the claim
+// claimID, if set). It reports whether it did.
+func (f *Facilitator) finish(ctx context.Context, rec *ledger.Settlement, resp *x402.SettleResponse, claimID string) bool {
 	status := ledger.StatusFailed
 	switch {
 	case resp.Success:
@@ -489,21 +666,56 @@ func (f *Facilitator) finish(ctx context.Context, rec *ledger.Settlement, resp *
 	case resp.ErrorReason == x402.ReasonSettlementPending:
 		status = ledger.StatusPending
 	}
-	if err := f.cfg.Store.Update(ctx, rec.Key, ledger.Update{From: rec.Status, Status: status, TxHash: resp.Transaction, Response: resp}); err != nil && !errors.Is(err, ledger.ErrConflict) {
-		f.log.Error("recording reconciled settlement", "tx", resp.Transaction, "err", err)
+	if status == rec.Status {
+		return false // still pending: nothing to record
 	}
+	err := f.update(ctx, rec.Key, ledger.Update{From: rec.Status, Status: status, TxHash: resp.Transaction, Response: resp, ClaimID: claimID})
+	if err != nil {
+		if !errors.Is(err, ledger.ErrConflict) && !errors.Is(err, ledger.ErrNotFound) {
+			f.log.Error("recording reconciled settlement", "tx", resp.Transaction, "err", redactError(err))
+		}
+		return false
+	}
+	return true
 }
 
-// pendingFromLedger answers a caller who stopped waiting: with the stored
-// answer of a settlement that has one (pending or final), else with the
-// context error. A claim whose transaction may not have left is not
-// reported as pending.
-func (f *Facilitator) pendingFromLedger(key x402.SettlementKey, p *x402.Payment, cause error) (*x402.SettleResponse, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), ledgerWriteTimeout)
+// requeue gives back the key of a pending settlement whose transaction the
+// chain does not know (and whose authorization is unused): it moves the
+// settlement back to settling (compare-and-set, so that only one instance
+// does) and then releases it. It reports whether the key was released.
+func (f *Facilitator) requeue(ctx context.Context, rec *ledger.Settlement) bool {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ledgerWriteTimeout)
+	defer cancel()
+	if err := f.update(wctx, rec.Key, ledger.Update{From: ledger.StatusPending, Status: ledger.StatusSettling}); err != nil {
+		if !errors.Is(err, ledger.ErrConflict) && !errors.Is(err, ledger.ErrNotFound) {
+			f.log.Error("returning a dropped settlement to settling", "tx", rec.TxHash, "err", redactError(err))
+		}
+		return false
+	}
+	if err := f.releaseKey(wctx, rec.Key, rec.TxHash, ""); err != nil {
+		f.log.Error("releasing a dropped settlement; left for the reconciler", "tx", rec.TxHash, "err", redactError(err))
+		return false
+	}
+	f.log.Warn("pending settlement dropped: its transaction is unknown to the node and the authorization unused; released so the payment can be settled again",
+		"payer", rec.Key.Payer, "nonce", rec.Key.Nonce, "tx", rec.TxHash, "pendingSince", rec.UpdatedAt)
+	return true
+}
+
+// gaveUp answers a caller who stopped waiting: with the stored answer of a
+// settlement that has one (pending or final), else with the context error.
+// A claim whose transaction may not have left is not reported as pending,
+// and another payment's answer is never given.
+func (f *Facilitator) gaveUp(key x402.SettlementKey, fp string, p *x402.Payment, cause error) (*x402.SettleResponse, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), ledgerReadTimeout)
 	defer cancel()
 	rec, err := f.cfg.Store.Get(ctx, key)
-	if err == nil && rec.Response != nil && rec.Status != ledger.StatusSettling {
-		return rec.Response, nil
+	if err == nil && rec.Status != ledger.StatusSettling {
+		if rec.Fingerprint != fp {
+			return conflict(p, rec), nil
+		}
+		if rec.Response != nil {
+			return answerFor(p, rec.Response), nil
+		}
 	}
 	return nil, fmt.Errorf("facilitator: gave up waiting for the settlement: %w", cause)
 }
@@ -520,6 +732,20 @@ func conflict(p *x402.Payment, rec *ledger.Settlement) *x402.SettleResponse {
 	}
 }
 
+// answerFor returns a copy of a settle answer drawn from the ledger or from
+// another request, with the network named as p's protocol version names it
+// (a v1 request gets the legacy name even if a v2 request settled it).
+func answerFor(p *x402.Payment, r *x402.SettleResponse) *x402.SettleResponse {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	if n := wireNetwork(p); n != "" {
+		c.Network = n
+	}
+	return &c
+}
+
 func wireNetwork(p *x402.Payment) x402.Network {
 	if p == nil {
 		return ""
@@ -530,6 +756,163 @@ func wireNetwork(p *x402.Payment) x402.Network {
 		}
 	}
 	return p.Requirements.Network
+}
+
+// stale reports whether rec, a settling claim, has gone unchanged so long
+// that its owner cannot still be at work on it.
+func (f *Facilitator) stale(rec *ledger.Settlement) bool {
+	return f.cfg.Now().Sub(rec.UpdatedAt) > f.cfg.SettleTimeout+StaleMargin
+}
+
+// dropped reports whether rec, a pending settlement whose transaction the
+// node does not know, has been pending long enough for the transaction to
+// count as dropped rather than slow to reach the node.
+func (f *Facilitator) dropped(rec *ledger.Settlement) bool {
+	return f.cfg.Now().Sub(rec.UpdatedAt) > f.cfg.SettleTimeout
+}
+
+// due reports whether rec, an unfinished settlement no request of this
+// process is working on, is to be checked with the chain: a pending one
+// always (its transaction may be mined or dropped), a settling one once it
+// is stale, or at start-up when this instance's name owns it.
+func (f *Facilitator) due(rec *ledger.Settlement, startup bool) bool {
+	switch rec.Status {
+	case ledger.StatusPending:
+		return true
+	case ledger.StatusSettling:
+		return (startup && rec.Owner == f.cfg.Instance) || f.stale(rec)
+	}
+	return false
+}
+
+// repairOutcome is what [Facilitator.repair] achieved.
+type repairOutcome int
+
+const (
+	repairUnchanged  repairOutcome = iota // nothing recorded
+	repairProgressed                      // now pending on a known transaction
+	repairResolved                        // recorded as final, or released
+)
+
+// repair asks the chain what became of rec, an unfinished settlement, and
+// records it: settled or failed; pending (for a settling claim whose
+// transaction is in the pool); or, when the authorization is unused and no
+// transaction for it is known, the claim is released (a pending one only
+// once dropped). why says, in the logs, how it was found.
+func (f *Facilitator) repair(ctx context.Context, rec *ledger.Settlement, why string) repairOutcome {
+	log := f.log.With("payer", rec.Key.Payer, "nonce", rec.Key.Nonce, "network", rec.Key.Network,
+		"status", rec.Status, "owner", rec.Owner, "tx", rec.TxHash, "why", why)
+	req, err := x402.DecodeFacilitatorRequest(rec.Request)
+	if err != nil {
+		log.Error("cannot reconcile: stored request undecodable", "err", err)
+		return repairUnchanged
+	}
+	s, p, rej := f.resolve(req)
+	if rej != nil {
+		log.Error("cannot reconcile: scheme not registered", "reason", rej.Reason)
+		return repairUnchanged
+	}
+	rc, ok := s.(x402.Reconciler)
+	if !ok {
+		log.Warn("cannot reconcile: the scheme cannot look settlements up on chain")
+		return repairUnchanged
+	}
+	resp, err := rc.Reconcile(ctx, p, rec.Key, rec.TxHash)
+	// Writes on a context of their own: a write cancelled mid-way may
+	// still be applied, and these are best finished.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ledgerWriteTimeout)
+	defer cancel()
+	switch {
+	case errors.Is(err, x402.ErrNotSettled):
+		switch rec.Status {
+		case ledger.StatusSettling:
+			if err := f.releaseKey(wctx, rec.Key, rec.TxHash, ""); err != nil {
+				if !errors.Is(err, ledger.ErrConflict) {
+					log.Error("releasing a settlement that moved no funds", "err", redactError(err))
+				}
+				return repairUnchanged
+			}
+			log.Info("reconciled: settlement was never sent or moved no funds; released")
+			return repairResolved
+		case ledger.StatusPending:
+			if f.dropped(rec) && f.requeue(wctx, rec) {
+				return repairResolved
+			}
+		}
+		return repairUnchanged
+	case err != nil:
+		log.Warn("reconciling settlement: the chain could not be asked; will try again", "err", redactError(err))
+		return repairUnchanged
+	case resp.ErrorReason == x402.ReasonSettlementPending:
+		if !f.finish(wctx, rec, resp, "") {
+			return repairUnchanged
+		}
+		log.Info("reconciled: settlement transaction is pending")
+		return repairProgressed
+	}
+	if !f.finish(wctx, rec, resp, "") {
+		return repairUnchanged
+	}
+	ev := f.event(ledger.EventSettle, req, p)
+	ev.Payer, ev.TxHash, ev.Status, ev.Reason = resp.Payer, resp.Transaction, settleStatus(resp), resp.ErrorReason
+	ev.Message = "reconciled with the chain (" + why + ")"
+	f.record(wctx, ev)
+	log.Info("reconciled settlement", "result", resp.Transaction, "success", resp.Success, "reason", resp.ErrorReason)
+	return repairResolved
+}
+
+// update applies u, trying again after a ledger failure. A try that finds
+// the settlement already as u leaves it counts as applied: an earlier try
+// whose answer was lost wrote it.
+func (f *Facilitator) update(ctx context.Context, key x402.SettlementKey, u ledger.Update) error {
+	retried := false
+	return f.retryLedger(ctx, "update", func(ctx context.Context) error {
+		err := f.cfg.Store.Update(ctx, key, u)
+		if retried && errors.Is(err, ledger.ErrConflict) {
+			if rec, gerr := f.cfg.Store.Get(ctx, key); gerr == nil && rec.Status == u.Status &&
+				(u.TxHash == "" || rec.TxHash == u.TxHash) && (u.ClaimID == "" || rec.ClaimID == u.ClaimID) {
+				return nil
+			}
+		}
+		retried = true
+		return err
+	})
+}
+
+// releaseKey deletes a settling claim that records tx (and is the claim
+// claimID, if set), trying again after a ledger failure. A claim already
+// gone counts as released.
+func (f *Facilitator) releaseKey(ctx context.Context, key x402.SettlementKey, tx, claimID string) error {
+	err := f.retryLedger(ctx, "release", func(ctx context.Context) error {
+		return f.cfg.Store.Release(ctx, key, tx, claimID)
+	})
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// retryLedger runs op until it succeeds or answers ErrConflict or
+// ErrNotFound (answers, not failures), at most ledgerWriteAttempts times
+// and while ctx lasts, waiting a little longer before each new try.
+func (f *Facilitator) retryLedger(ctx context.Context, op string, fn func(context.Context) error) error {
+	delay := ledgerRetryDelay
+	for attempt := 1; ; attempt++ {
+		err := fn(ctx)
+		if err == nil || errors.Is(err, ledger.ErrConflict) || errors.Is(err, ledger.ErrNotFound) ||
+			attempt >= ledgerWriteAttempts || ctx.Err() != nil {
+			return err
+		}
+		f.log.Warn("ledger write failed; trying again", "op", op, "attempt", attempt, "err", redactError(err))
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		delay *= 2
+	}
 }
 
 // resolve validates a request and finds its scheme.
@@ -595,59 +978,71 @@ func (f *Facilitator) Supported(context.Context) (*x402.SupportedResponse, error
 	return resp, nil
 }
 
-// Reconcile settles the ledger's unfinished settlements with the chain: it
-// runs at start-up, before serving, to repair what a crash interrupted.
-// It returns how many settlements it resolved.
+// Reconcile checks the ledger's unfinished settlements with the chain and
+// records what it finds. Run it at start-up, before serving: it repairs at
+// once the settlements this instance's name owns (a crash interrupted them;
+// no process can be working on them now), and those of any owner that are
+// stale, and it looks up every pending one. It returns how many
+// settlements it resolved (recorded as final, or released).
 func (f *Facilitator) Reconcile(ctx context.Context) (int, error) {
+	return f.reconcile(ctx, true)
+}
+
+// RunReconciler repairs unfinished settlements every interval (if not
+// positive, DefaultReconcileInterval) until ctx ends, then returns. It
+// records pending settlements whose transaction was mined, releases those
+// whose transaction was dropped, and repairs settlement claims of any
+// instance that have not changed for SettleTimeout + StaleMargin: their
+// owner crashed, was restarted under another name, or could not write its
+// outcome to the ledger. Run it in every instance; instances sharing a
+// database do not get in each other's way (every change is a
+// compare-and-set).
+func (f *Facilitator) RunReconciler(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		interval = DefaultReconcileInterval
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := f.reconcile(ctx, false)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			f.log.Error("reconciling unfinished settlements", "err", redactError(err))
+		case n > 0:
+			f.log.Info("reconciled unfinished settlements", "resolved", n)
+		}
+	}
+}
+
+func (f *Facilitator) reconcile(ctx context.Context, startup bool) (int, error) {
 	recs, err := f.cfg.Store.Unfinished(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("facilitator: listing unfinished settlements: %w", err)
 	}
-	resolved := 0
-	staleBefore := f.cfg.Now().Add(-(f.cfg.SettleTimeout + time.Minute))
+	why := "found by the reconciler"
+	if startup {
+		why = "found at start-up"
+	}
+	n := 0
 	for _, rec := range recs {
-		if rec.Owner != f.cfg.Instance && rec.UpdatedAt.After(staleBefore) {
-			continue // another live instance may own it
+		if err := ctx.Err(); err != nil {
+			return n, fmt.Errorf("facilitator: reconciling: %w", err)
 		}
-		req, err := x402.DecodeFacilitatorRequest(rec.Request)
-		if err != nil {
-			f.log.Error("cannot reconcile: stored request undecodable", "payer", rec.Key.Payer, "err", err)
-			continue
+		if f.flight(rec.Key) != nil || !f.due(rec, startup) {
+			continue // being settled here, or perhaps by its live owner
 		}
-		s, p, rej := f.resolve(req)
-		if rej != nil {
-			f.log.Error("cannot reconcile: scheme not registered", "payer", rec.Key.Payer, "reason", rej.Reason)
-			continue
-		}
-		rc, ok := s.(x402.Reconciler)
-		if !ok {
-			continue
-		}
-		resp, err := rc.Reconcile(ctx, p, rec.Key, rec.TxHash)
-		switch {
-		case errors.Is(err, x402.ErrNotSettled):
-			if rec.Status == ledger.StatusSettling {
-				if err := f.cfg.Store.Release(ctx, rec.Key, rec.TxHash); err != nil {
-					f.log.Error("releasing unsent settlement", "err", err)
-					continue
-				}
-				f.log.Info("reconciled: settlement was never sent; released", "payer", rec.Key.Payer, "tx", rec.TxHash)
-				resolved++
-			}
-		case err != nil:
-			f.log.Error("reconciling settlement", "payer", rec.Key.Payer, "tx", rec.TxHash, "err", err)
-		default:
-			f.finish(ctx, rec, resp)
-			if resp.ErrorReason != x402.ReasonSettlementPending {
-				resolved++
-				ev := f.event(ledger.EventSettle, req, p)
-				ev.Payer, ev.TxHash, ev.Status, ev.Reason, ev.Message = resp.Payer, resp.Transaction, settleStatus(resp), resp.ErrorReason, "reconciled at start-up"
-				f.record(ctx, ev)
-			}
-			f.log.Info("reconciled settlement", "payer", rec.Key.Payer, "tx", resp.Transaction, "success", resp.Success, "reason", resp.ErrorReason)
+		if f.repair(ctx, rec, why) == repairResolved {
+			n++
 		}
 	}
-	return resolved, nil
+	return n, nil
 }
 
 // Shutdown stops accepting settlements and waits for in-flight ones to
@@ -680,9 +1075,9 @@ func (f *Facilitator) event(kind ledger.EventKind, req *x402.FacilitatorRequest,
 func (f *Facilitator) recordSettle(ctx context.Context, req *x402.FacilitatorRequest, p *x402.Payment, resp *x402.SettleResponse, err error) {
 	ev := f.event(ledger.EventSettle, req, p)
 	if err != nil {
-		ev.Status, ev.Message = "error", err.Error()
+		ev.Status, ev.Message = "error", redactError(err)
 	} else {
-		ev.Status, ev.Payer, ev.TxHash, ev.Reason, ev.Message = settleStatus(resp), resp.Payer, resp.Transaction, resp.ErrorReason, resp.ErrorMessage
+		ev.Status, ev.Payer, ev.TxHash, ev.Reason, ev.Message = settleStatus(resp), resp.Payer, resp.Transaction, resp.ErrorReason, redactURLs(resp.ErrorMessage)
 	}
 	f.record(ctx, ev)
 	f.log.Info("settle", "status", ev.Status, "reason", ev.Reason, "network", ev.Network, "payer", ev.Payer, "tx", ev.TxHash, "amount", ev.Amount)
@@ -704,7 +1099,7 @@ func settleStatus(r *x402.SettleResponse) string {
 // the verdict it records has already been reached.
 func (f *Facilitator) record(ctx context.Context, ev *ledger.Event) {
 	if err := f.cfg.Store.Record(context.WithoutCancel(ctx), ev); err != nil {
-		f.log.Error("recording ledger event", "kind", ev.Kind, "err", err)
+		f.log.Error("recording ledger event", "kind", ev.Kind, "err", redactError(err))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -39,21 +40,49 @@ type env struct {
 	// open returns a new handle on the test's one ledger database, as a
 	// separate facilitator process would have.
 	open func(t *testing.T) ledger.Store
+	// backdate makes the settlement of key look last changed d earlier,
+	// as an abandoned one would (writing the database directly).
+	backdate func(t *testing.T, key x402.SettlementKey, d time.Duration)
+}
+
+// sqliteLedger points e at a SQLite ledger file in a temporary directory.
+func (e *env) sqliteLedger(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	e.open = func(t *testing.T) ledger.Store {
+		t.Helper()
+		s, err := sqlite.Open(t.Context(), sqlite.Config{Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	e.backdate = func(t *testing.T, key x402.SettlementKey, d time.Duration) {
+		t.Helper()
+		db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		res, err := db.ExecContext(t.Context(), `UPDATE settlements SET updated_at = updated_at - ? WHERE payer = ? AND nonce = ?`,
+			d.Microseconds(), key.Payer, key.Nonce)
+		if n, _ := rowsAffected(res, err); n != 1 {
+			t.Fatalf("backdating %v: %d rows, %v", key, n, err)
+		}
+	}
+}
+
+func rowsAffected(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // stores runs f once per ledger implementation.
 func stores(t *testing.T, f func(t *testing.T, e *env)) {
 	t.Run("sqlite", func(t *testing.T) {
 		e := newEnv(t)
-		path := filepath.Join(t.TempDir(), "ledger.db")
-		e.open = func(t *testing.T) ledger.Store {
-			t.Helper()
-			s, err := sqlite.Open(t.Context(), sqlite.Config{Path: path})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		}
+		e.sqliteLedger(t)
 		f(t, e)
 	})
 	t.Run("postgres", func(t *testing.T) {
@@ -73,6 +102,20 @@ func stores(t *testing.T, f func(t *testing.T, e *env)) {
 				t.Fatal(err)
 			}
 			return s
+		}
+		e.backdate = func(t *testing.T, key x402.SettlementKey, d time.Duration) {
+			t.Helper()
+			conn, err := pgx.Connect(t.Context(), url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			tag, err := conn.Exec(t.Context(), `UPDATE `+pgx.Identifier{schema, "settlements"}.Sanitize()+
+				` SET updated_at = updated_at - make_interval(secs => $1) WHERE payer = $2 AND nonce = $3`,
+				d.Seconds(), key.Payer, key.Nonce)
+			if err != nil || tag.RowsAffected() != 1 {
+				t.Fatalf("backdating %v: %v %v", key, tag, err)
+			}
 		}
 		f(t, e)
 	})
@@ -101,7 +144,13 @@ func postgresURL(t *testing.T) string {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	net, err := devnet.Start(t.Context(), devnet.Config{Accounts: 5})
+	return newEnvWith(t, devnet.Config{Accounts: 5})
+}
+
+// newEnvWith is newEnv on a devnet configured by dc.
+func newEnvWith(t *testing.T, dc devnet.Config) *env {
+	t.Helper()
+	net, err := devnet.Start(t.Context(), dc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,23 +167,45 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
+// sqliteEnv is an env on a devnet configured by dc, with a SQLite ledger.
+func sqliteEnv(t *testing.T, dc devnet.Config) *env {
+	t.Helper()
+	e := newEnvWith(t, dc)
+	e.sqliteLedger(t)
+	return e
+}
+
 // facilitator builds a facilitator instance with its own store handle on
 // the shared ledger database and its own settlement key.
 func (e *env) facilitator(t *testing.T, keyIndex int) (*facilitator.Facilitator, ledger.Store) {
 	t.Helper()
+	return e.facilitatorWith(t, keyIndex, nil, nil)
+}
+
+// facilitatorWith is facilitator with the scheme reading the chain through
+// backend (if not nil) and the Config adjusted by adjust (if not nil).
+func (e *env) facilitatorWith(t *testing.T, keyIndex int, backend evm.ChainBackend, adjust func(*facilitator.Config)) (*facilitator.Facilitator, ledger.Store) {
+	t.Helper()
 	ctx := t.Context()
 	store := e.open(t)
 	t.Cleanup(func() { _ = store.Close() })
-	sender, err := evm.NewSender(ctx, evm.SenderConfig{Backend: e.net.Client(), Key: e.net.Accounts()[keyIndex].PrivateKey, ChainID: e.net.ChainID()})
+	sender, err := evm.NewSender(ctx, evm.SenderConfig{Backend: e.net.Client(), Key: e.net.Accounts()[keyIndex].PrivateKey, ChainID: e.net.ChainID(), PollInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if backend == nil {
+		backend = e.net.Client()
 	}
 	network := x402.Network(e.net.Network())
-	scheme, err := evm.NewExactFacilitator(ctx, evm.ExactFacilitatorConfig{Network: network, Backend: e.net.Client(), Sender: sender, Assets: e.net.NetworkConfig().Assets})
+	scheme, err := evm.NewExactFacilitator(ctx, evm.ExactFacilitatorConfig{Network: network, Backend: backend, Sender: sender, Assets: e.net.NetworkConfig().Assets})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fac, err := facilitator.New(facilitator.Config{Store: store})
+	cfg := facilitator.Config{Store: store}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	fac, err := facilitator.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,6 +234,31 @@ func (e *env) sign(t *testing.T, key *ecdsa.PrivateKey, req x402.PaymentRequirem
 	}
 	return x402.NewFacilitatorRequest(&x402.PaymentPayload{X402Version: 2, Accepted: req, Payload: obj,
 		Resource: &x402.ResourceInfo{URL: "https://api.example.com/weather"}}, &req)
+}
+
+// nonces returns the pending nonces of accounts.
+func (e *env) nonces(t *testing.T, accounts []common.Address) []uint64 {
+	t.Helper()
+	out := make([]uint64, len(accounts))
+	for i, a := range accounts {
+		n, err := e.net.Client().PendingNonceAt(t.Context(), a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = n
+	}
+	return out
+}
+
+// sentSince returns how many transactions accounts sent since their
+// nonces were before.
+func (e *env) sentSince(t *testing.T, accounts []common.Address, before []uint64) uint64 {
+	t.Helper()
+	var n uint64
+	for i, after := range e.nonces(t, accounts) {
+		n += after - before[i]
+	}
+	return n
 }
 
 func (e *env) balance(t *testing.T, who common.Address) *big.Int {
@@ -358,6 +454,11 @@ func TestSettleOnceUnderConcurrency(t *testing.T) {
 		facB, _ := e.facilitator(t, 4)
 		req := e.sign(t, e.net.Accounts()[0].PrivateKey, e.req)
 		before := e.balance(t, e.payee)
+		// The token would refuse a second transfer of the authorization
+		// anyway; what the facilitator must not do is send a second
+		// transaction for it (and pay its gas).
+		keys := []common.Address{e.net.Accounts()[3].Address, e.net.Accounts()[4].Address}
+		noncesBefore := e.nonces(t, keys)
 
 		const n = 100
 		results := make([]*x402.SettleResponse, n)
@@ -381,6 +482,9 @@ func TestSettleOnceUnderConcurrency(t *testing.T) {
 		}
 		if got := new(big.Int).Sub(e.balance(t, e.payee), before); got.Cmp(e.req.Amount.Big()) != 0 {
 			t.Errorf("payee received %s, want exactly %s", got, e.req.Amount)
+		}
+		if sent := e.sentSince(t, keys, noncesBefore); sent != 1 {
+			t.Errorf("the facilitator keys sent %d transactions for one authorization, want exactly 1", sent)
 		}
 		key, _, err := evmIdentify(t, e, req)
 		if err != nil {

@@ -26,7 +26,9 @@ type HandlerConfig struct {
 	// Tokens themselves are never stored. If empty, no authentication is
 	// required. GET /supported and GET /health are always open.
 	APIKeyHashes []string
-	// MaxBodyBytes bounds request bodies. If zero, x402.MaxJSONSize.
+	// MaxBodyBytes bounds request bodies: a larger body is answered 413.
+	// If zero, or above x402.MaxJSONSize (the largest request the decoder
+	// accepts), x402.MaxJSONSize.
 	MaxBodyBytes int64
 	// Logger receives request logs. If nil, logs are discarded.
 	Logger *slog.Logger
@@ -58,17 +60,21 @@ type handler struct {
 // human message); 400 for a malformed body, with a verdict-shaped body
 // carrying the reason code (reference clients read a typed body on any
 // status); 401 for a missing or wrong API key; 413 for an oversized body;
-// 5xx only when no verdict could be reached (a chain or ledger failure).
+// 5xx only when no verdict could be reached: 503 for a settle while
+// shutting down, 504 when the caller's context ended before the
+// settlement it waits for was decided, 500 for a chain or ledger failure.
+// A 5xx body carries a reference to the log line, never the error itself,
+// and the log shows URLs without their path or query.
 func NewHandler(f x402.Facilitator, cfg HandlerConfig) (http.Handler, error) {
 	if f == nil {
 		return nil, errors.New("facilitator: NewHandler needs a Facilitator")
 	}
 	h := &handler{fac: f, maxBody: cfg.MaxBodyBytes, log: cfg.Logger}
-	if h.maxBody <= 0 {
+	if h.maxBody <= 0 || h.maxBody > x402.MaxJSONSize {
 		h.maxBody = x402.MaxJSONSize
 	}
 	if h.log == nil {
-		h.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		h.log = slog.New(slog.DiscardHandler)
 	}
 	for _, s := range cfg.APIKeyHashes {
 		b, err := hex.DecodeString(strings.TrimSpace(s))
@@ -200,12 +206,13 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, endpoint string, 
 	case errors.Is(err, ErrShuttingDown):
 		status = http.StatusServiceUnavailable
 	}
-	// The detail goes to the log only: chain and database errors can carry
-	// RPC URLs with provider keys, or connection strings.
+	// The detail goes to the log only, and without the paths and queries
+	// of URLs: chain and database errors can carry RPC URLs with provider
+	// keys, or connection strings.
 	var id [6]byte
 	_, _ = rand.Read(id[:])
 	ref := hex.EncodeToString(id[:])
-	h.log.Error("no verdict", "endpoint", endpoint, "status", status, "err", err, "remote", r.RemoteAddr, "ref", ref)
+	h.log.Error("no verdict", "endpoint", endpoint, "status", status, "err", redactError(err), "remote", r.RemoteAddr, "ref", ref)
 	msg := "no verdict could be reached (facilitator error; see its logs, ref " + ref + ")"
 	if status == http.StatusServiceUnavailable {
 		msg = "facilitator is shutting down"

@@ -19,8 +19,10 @@ type Status string
 
 // Settlement states. A settlement is created as StatusSettling by
 // [Store.Claim]; it becomes StatusPending once its transaction is broadcast
-// but not confirmed, and ends as StatusSettled or StatusFailed. A claim that
-// never broadcast anything is deleted with [Store.Release].
+// but not confirmed, and ends as StatusSettled or StatusFailed. A claim whose
+// settlement moved no funds is deleted with [Store.Release]; a pending one
+// whose transaction was dropped goes back to StatusSettling (an Update) and
+// is then released.
 const (
 	StatusSettling Status = "settling" // claimed; a transaction may be about to be broadcast
 	StatusPending  Status = "pending"  // broadcast; receipt not seen yet
@@ -38,6 +40,10 @@ var (
 	// ErrConflict: an update's precondition failed (the settlement is not
 	// in the expected state).
 	ErrConflict = errors.New("ledger: settlement is not in the expected state")
+	// ErrSchemaTooNew: the database was migrated by a newer build, whose
+	// schema this one does not know; opening it is refused rather than
+	// risk writing rows the newer build would misread.
+	ErrSchemaTooNew = errors.New("ledger: the database schema is newer than this build")
 )
 
 // Settlement is the durable record of one authorization's settlement.
@@ -64,18 +70,28 @@ type Settlement struct {
 	Amount   string
 	Resource string
 	// Owner is the facilitator instance that claimed the settlement.
-	Owner     string
+	Owner string
+	// ClaimID is a random id the claimant chose for its claim, so that a
+	// claimant whose Claim failed ambiguously (the row may have been
+	// written) can recognise its own row when it claims again. Rows
+	// written before claim ids existed have "".
+	ClaimID   string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
 
 // Update is a change to a settlement, applied only if its current status is
-// From (compare-and-set).
+// From (compare-and-set), and, when ClaimID is set, only if the settlement
+// is still that claim.
 type Update struct {
 	From     Status
 	Status   Status
 	TxHash   string               // "" keeps the current value
 	Response *x402.SettleResponse // nil keeps the current value
+	// ClaimID, if not empty, must be the settlement's ClaimID: a claimant
+	// updates only its own claim, never one made after its own was
+	// released.
+	ClaimID string
 }
 
 // EventKind says what an [Event] records.
@@ -132,21 +148,23 @@ type Store interface {
 	// Get returns the settlement of key, or ErrNotFound.
 	Get(ctx context.Context, key x402.SettlementKey) (*Settlement, error)
 
-	// Update applies u if the settlement's status is u.From, and returns
-	// ErrConflict otherwise (ErrNotFound if there is no settlement).
+	// Update applies u if the settlement's status is u.From (and its
+	// ClaimID is u.ClaimID, when set), and returns ErrConflict otherwise
+	// (ErrNotFound if there is no settlement).
 	Update(ctx context.Context, key x402.SettlementKey, u Update) error
 
 	// Release deletes a claim whose settlement moved no funds, so that the
 	// authorization can be settled later. It is a compare-and-delete: it
-	// succeeds only while the status is StatusSettling and the recorded
-	// TxHash equals txHash ("" when none was recorded), and returns
-	// ErrConflict otherwise (ErrNotFound if there is no settlement). The
-	// caller passes the hash it has established cannot be mined (never
-	// broadcast, or rejected by the node and unknown to the chain).
-	Release(ctx context.Context, key x402.SettlementKey, txHash string) error
+	// succeeds only while the status is StatusSettling, the recorded
+	// TxHash equals txHash ("" when none was recorded) and, if claimID is
+	// not empty, the ClaimID equals claimID; it returns ErrConflict
+	// otherwise (ErrNotFound if there is no settlement). The caller passes
+	// the hash it has established cannot be mined (never broadcast, or
+	// rejected by the node and unknown to the chain).
+	Release(ctx context.Context, key x402.SettlementKey, txHash, claimID string) error
 
 	// Unfinished returns the settlements in status StatusSettling or
-	// StatusPending, oldest first: those to reconcile at start-up.
+	// StatusPending, oldest first: those to reconcile with the chain.
 	Unfinished(ctx context.Context) ([]*Settlement, error)
 
 	// Record appends an event to the ledger.

@@ -48,6 +48,13 @@ const (
 	DefaultSQLitePath    = "./go402-facilitator.db"
 	DefaultPrivateKeyEnv = "GO402_FACILITATOR_KEY"
 	DefaultSettleTimeout = 2 * time.Minute
+	// DefaultReconcileInterval is how often unfinished settlements are
+	// checked with the chain.
+	DefaultReconcileInterval = 30 * time.Second
+	// ShutdownGrace is what the default shutdown wait adds to
+	// settleTimeout: the time to record the outcome of a settlement that
+	// ran to its limit.
+	ShutdownGrace        = 30 * time.Second
 	DefaultLogLevel      = "info"
 	DefaultLogFormat     = "text"
 	DefaultDevnetChainID = 31337
@@ -66,8 +73,20 @@ type Config struct {
 	Signer Signer
 	// Networks are the chains served. Key "networks".
 	Networks []Network
+	// Instance names this facilitator in the ledger. It must be unique
+	// among the instances sharing a database and should stay the same
+	// across restarts. Empty means the host name. Key "instance".
+	Instance string
 	// SettleTimeout bounds one settlement. Key "settleTimeout".
 	SettleTimeout time.Duration
+	// ReconcileInterval is how often unfinished settlements (pending ones,
+	// and claims abandoned by a crashed instance) are checked with the
+	// chain. Key "reconcileInterval".
+	ReconcileInterval time.Duration
+	// ShutdownTimeout bounds the wait, on SIGINT or SIGTERM, for requests
+	// and settlements in flight. Zero means SettleTimeout + ShutdownGrace
+	// (see ShutdownWait). Key "shutdownTimeout".
+	ShutdownTimeout time.Duration
 	// LogLevel is debug, info, warn or error. Key "logLevel".
 	LogLevel string
 	// LogFormat is text or json. Key "logFormat".
@@ -289,8 +308,9 @@ func yamlError(name string, err error) error {
 // records source (such as "--listen") for error messages. Keys are the
 // YAML paths: listen, database.sqlite, database.postgres,
 // auth.apiKeyHashes (comma-separated), signer.privateKeyEnv,
-// signer.keystore, signer.passwordEnv, signer.passwordFile, settleTimeout,
-// logLevel, logFormat, devnet.enabled, devnet.chainId. Setting one of the
+// signer.keystore, signer.passwordEnv, signer.passwordFile, instance,
+// settleTimeout, reconcileInterval, shutdownTimeout, logLevel, logFormat,
+// devnet.enabled, devnet.chainId. Setting one of the
 // database keys replaces the whole database choice; likewise a signer key
 // source or a password source. Call Validate afterwards.
 func (c *Config) Set(key, value, source string) error {
@@ -335,12 +355,21 @@ func (c *Config) set(key, value string) error {
 		c.Signer.PasswordEnv, c.Signer.PasswordFile = value, ""
 	case "signer.passwordFile":
 		c.Signer.PasswordFile, c.Signer.PasswordEnv = value, ""
-	case "settleTimeout":
+	case "instance":
+		c.Instance = value
+	case "settleTimeout", "reconcileInterval", "shutdownTimeout":
 		d, err := parseDuration(value)
 		if err != nil {
 			return err
 		}
-		c.SettleTimeout = d
+		switch key {
+		case "settleTimeout":
+			c.SettleTimeout = d
+		case "reconcileInterval":
+			c.ReconcileInterval = d
+		default:
+			c.ShutdownTimeout = d
+		}
 	case "logLevel":
 		c.LogLevel = value
 	case "logFormat":
@@ -375,7 +404,10 @@ func EnvOverrides() [][2]string {
 		{"GO402_SIGNER_KEYSTORE", "signer.keystore"},
 		{"GO402_SIGNER_PASSWORD_ENV", "signer.passwordEnv"},
 		{"GO402_SIGNER_PASSWORD_FILE", "signer.passwordFile"},
+		{"GO402_INSTANCE", "instance"},
 		{"GO402_SETTLE_TIMEOUT", "settleTimeout"},
+		{"GO402_RECONCILE_INTERVAL", "reconcileInterval"},
+		{"GO402_SHUTDOWN_TIMEOUT", "shutdownTimeout"},
 		{"GO402_LOG_LEVEL", "logLevel"},
 		{"GO402_LOG_FORMAT", "logFormat"},
 		{"GO402_DEVNET", "devnet.enabled"},
@@ -426,6 +458,9 @@ func (c *Config) applyDefaults() {
 	if c.SettleTimeout == 0 && !c.IsSet("settleTimeout") {
 		c.SettleTimeout = DefaultSettleTimeout
 	}
+	if c.ReconcileInterval == 0 && !c.IsSet("reconcileInterval") {
+		c.ReconcileInterval = DefaultReconcileInterval
+	}
 	if c.LogLevel == "" {
 		c.LogLevel = DefaultLogLevel
 	}
@@ -453,6 +488,36 @@ func (c *Config) applyDefaults() {
 			if nc, err := defaults.Lookup(n.Network); err == nil && nc.ChainID == n.ChainID {
 				n.Assets = nc.Assets
 			}
+		}
+	}
+}
+
+// ShutdownWait is how long a shutdown waits for requests and settlements
+// in flight: ShutdownTimeout, or if zero SettleTimeout + ShutdownGrace, so
+// that a settlement that started just before the signal can finish and be
+// recorded.
+func (c *Config) ShutdownWait() time.Duration {
+	if c.ShutdownTimeout > 0 {
+		return c.ShutdownTimeout
+	}
+	return c.SettleTimeout + ShutdownGrace
+}
+
+// maxInstanceLen bounds the instance name.
+const maxInstanceLen = 128
+
+func (c *Config) validateInstance(v *validator) {
+	if c.Instance == "" {
+		return
+	}
+	if len(c.Instance) > maxInstanceLen {
+		v.fail("instance", fmt.Sprintf("must be at most %d bytes", maxInstanceLen))
+		return
+	}
+	for _, r := range c.Instance {
+		if r <= ' ' || r == 0x7f || r == '\ufffd' {
+			v.fail("instance", "must be printable, without spaces (a name such as facilitator-1)")
+			return
 		}
 	}
 }
@@ -487,6 +552,13 @@ func (c *Config) Validate() error {
 	if c.SettleTimeout <= 0 {
 		v.fail("settleTimeout", "must be a positive duration such as 2m")
 	}
+	if c.ReconcileInterval <= 0 {
+		v.fail("reconcileInterval", "must be a positive duration such as 30s")
+	}
+	if c.ShutdownTimeout < 0 {
+		v.fail("shutdownTimeout", "must be a positive duration such as 3m, or 0 for settleTimeout + 30s")
+	}
+	c.validateInstance(v)
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
 		v.fail("logLevel", "must be one of debug, info, warn, error")
 	}
@@ -1026,9 +1098,12 @@ func (d *decoder) top(n *yaml.Node) {
 		"networks": func(v *yaml.Node, p string) {
 			d.list(v, p, func(_ int, v *yaml.Node, p string) { c.Networks = append(c.Networks, d.network(v, p)) })
 		},
-		"settleTimeout": func(v *yaml.Node, p string) { d.duration(v, p, &c.SettleTimeout) },
-		"logLevel":      func(v *yaml.Node, p string) { d.str(v, p, &c.LogLevel) },
-		"logFormat":     func(v *yaml.Node, p string) { d.str(v, p, &c.LogFormat) },
+		"instance":          func(v *yaml.Node, p string) { d.str(v, p, &c.Instance) },
+		"settleTimeout":     func(v *yaml.Node, p string) { d.duration(v, p, &c.SettleTimeout) },
+		"reconcileInterval": func(v *yaml.Node, p string) { d.duration(v, p, &c.ReconcileInterval) },
+		"shutdownTimeout":   func(v *yaml.Node, p string) { d.duration(v, p, &c.ShutdownTimeout) },
+		"logLevel":          func(v *yaml.Node, p string) { d.str(v, p, &c.LogLevel) },
+		"logFormat":         func(v *yaml.Node, p string) { d.str(v, p, &c.LogFormat) },
 		"devnet": func(v *yaml.Node, p string) {
 			d.fields(v, p, map[string]func(*yaml.Node, string){
 				"enabled": func(v *yaml.Node, p string) { d.boolean(v, p, &c.Devnet.Enabled) },

@@ -224,6 +224,11 @@ func TestValidationErrors(t *testing.T) {
 			"test.yaml:5: networks[0].assets[0].decimals: must be at most 77"},
 		{"asset transfer method", "networks:\n  - chainId: 999999\n    rpcUrls: [http://a]\n    assets:\n      - address: \"0x036CbD53842c5426634e7929541eC2318f3dCF7e\"\n        name: U\n        version: \"1\"\n        transferMethod: wire\n", nil,
 			"test.yaml:8: networks[0].assets[0].transferMethod: must be eip3009 or permit2"},
+		{"zero reconcile interval", "reconcileInterval: 0s\n" + network, nil, "test.yaml:1: reconcileInterval: must be a positive duration"},
+		{"negative shutdown timeout", "shutdownTimeout: -1s\n" + network, nil, "test.yaml:1: shutdownTimeout: must be a positive duration"},
+		{"instance with a space", "instance: \"a b\"\n" + network, nil, "test.yaml:1: instance: must be printable, without spaces"},
+		{"instance too long", "instance: " + strings.Repeat("x", 129) + "\n" + network, nil, "test.yaml:1: instance: must be at most 128 bytes"},
+		{"env instance", network, map[string]string{"GO402_INSTANCE": "tab\there"}, "test.yaml: instance (from GO402_INSTANCE): must be printable"},
 		{"env listen", network, map[string]string{"GO402_LISTEN": "nowhere"}, "test.yaml: listen (from GO402_LISTEN): must be host:port"},
 		{"env api key hashes", network, map[string]string{"GO402_API_KEY_HASHES": "abc"}, "test.yaml: auth.apiKeyHashes[0] (from GO402_API_KEY_HASHES): not a hex SHA-256"},
 	}
@@ -596,5 +601,43 @@ func TestNetworkV1NameAndChainID(t *testing.T) {
 	}
 	if c.Networks[0].Network != "eip155:84532" || c.Networks[0].ChainID != 84532 || c.Networks[1].Network != x402.EIP155(137) {
 		t.Errorf("networks = %+v", c.Networks)
+	}
+}
+
+func TestInstanceAndTimings(t *testing.T) {
+	c := mustParse(t, doc(network), nil)
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Instance != "" || c.ReconcileInterval != DefaultReconcileInterval || c.ShutdownTimeout != 0 ||
+		c.ShutdownWait() != DefaultSettleTimeout+ShutdownGrace {
+		t.Errorf("defaults: instance %q, reconcile %v, shutdown %v (wait %v)", c.Instance, c.ReconcileInterval, c.ShutdownTimeout, c.ShutdownWait())
+	}
+	// The default shutdown wait follows the settle timeout.
+	c = mustParse(t, doc("settleTimeout: 5m\n"+network), nil)
+	if c.ShutdownWait() != 5*time.Minute+ShutdownGrace {
+		t.Errorf("shutdown wait with settleTimeout 5m: %v", c.ShutdownWait())
+	}
+
+	c = mustParse(t, doc("instance: facilitator-1\nreconcileInterval: 10s\nshutdownTimeout: 4m\n"+network), nil)
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Instance != "facilitator-1" || c.ReconcileInterval != 10*time.Second || c.ShutdownWait() != 4*time.Minute || !c.IsSet("instance") {
+		t.Errorf("from the file: %+v", c)
+	}
+	// The environment overrides the file (one name per replica, one file).
+	c = mustParse(t, doc("instance: facilitator-1\n"+network), map[string]string{
+		"GO402_INSTANCE": "pod-7", "GO402_RECONCILE_INTERVAL": "5s", "GO402_SHUTDOWN_TIMEOUT": "90s",
+	})
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Instance != "pod-7" || c.ReconcileInterval != 5*time.Second || c.ShutdownWait() != 90*time.Second {
+		t.Errorf("from the environment: %+v", c)
+	}
+	if _, err := Parse("test.yaml", doc(network), envMap(map[string]string{"GO402_RECONCILE_INTERVAL": "often"})); err == nil ||
+		!strings.Contains(err.Error(), "reconcileInterval (from GO402_RECONCILE_INTERVAL): must be a duration") {
+		t.Errorf("bad GO402_RECONCILE_INTERVAL: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,7 +22,8 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
-	_ "modernc.org/sqlite" // the test reads the ledger file directly
+	_ "github.com/jackc/pgx/v5/stdlib" // the test reads the PostgreSQL ledger directly
+	_ "modernc.org/sqlite"             // and the SQLite one
 
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
@@ -121,17 +123,112 @@ func poll(t *testing.T, ctx context.Context, what string, f func() bool) {
 	}
 }
 
+// crashLedger is the ledger database of a crash test, as the facilitator
+// configuration names it and as the test reads it.
+type crashLedger struct {
+	yaml string  // the database section of the configuration
+	url  string  // the PostgreSQL URL; "" for SQLite
+	db   *sql.DB // read access to the ledger
+	// dollar says the database wants $1, $2... placeholders.
+	dollar bool
+}
+
+// query adapts a query written with ? placeholders to the database.
+func (l *crashLedger) query(q string) string {
+	if !l.dollar {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// sqliteCrashLedger is a SQLite ledger file in dir.
+func sqliteCrashLedger(t *testing.T, dir string) *crashLedger {
+	t.Helper()
+	path := filepath.Join(dir, "ledger.db")
+	// query_only: the test never writes. The file is created by the
+	// facilitator; the pool connects lazily.
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=query_only(1)&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return &crashLedger{yaml: fmt.Sprintf("database:\n  sqlite: %q\n", path), db: db}
+}
+
+// postgresCrashLedger is a PostgreSQL ledger in a schema of its own on the
+// test server, dropped at the end; it skips the test (fails it in CI) when
+// no server answers.
+func postgresCrashLedger(t *testing.T) *crashLedger {
+	t.Helper()
+	base := os.Getenv("GO402_TEST_POSTGRES_URL")
+	if base == "" {
+		base = "postgres://root@127.0.0.1:5432/test?sslmode=disable"
+	}
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	if err := admin.PingContext(ctx); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("PostgreSQL not reachable (%v); CI must run the PostgreSQL tests", err)
+		}
+		t.Skipf("PostgreSQL not reachable (%v); set GO402_TEST_POSTGRES_URL to run this test", err)
+	}
+	schema := fmt.Sprintf("crash_test_%d_%d", os.Getpid(), time.Now().UnixNano())
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = admin.ExecContext(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE") })
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	db, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return &crashLedger{yaml: fmt.Sprintf("database:\n  postgres: %q\n", u.String()), url: u.String(), db: db, dollar: true}
+}
+
 // TestFacilitatorCrashAfterBroadcast kills the facilitator (SIGKILL) after
 // it broadcast a settlement but before the transaction was mined, and
 // checks that the restarted facilitator finishes the settlement from the
 // ledger: one transfer on chain, one ledger row, and an idempotent answer
-// to a repeated settle that sends no new transaction.
+// to a repeated settle that sends no new transaction. It runs on each
+// ledger database.
 func TestFacilitatorCrashAfterBroadcast(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs a devnet and a facilitator as subprocesses")
 	}
 	dir := t.TempDir()
 	bin := buildGo402(t, dir)
+	t.Run("sqlite", func(t *testing.T) {
+		dir := t.TempDir()
+		crashAfterBroadcast(t, bin, dir, sqliteCrashLedger(t, dir))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		crashAfterBroadcast(t, bin, t.TempDir(), postgresCrashLedger(t))
+	})
+}
+
+func crashAfterBroadcast(t *testing.T, bin, dir string, ledger *crashLedger) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
@@ -151,12 +248,10 @@ func TestFacilitatorCrashAfterBroadcast(t *testing.T) {
 	signerAcct := dinfo.Accounts[len(dinfo.Accounts)-1]
 	signer := common.HexToAddress(signerAcct.Address)
 	asset := evm.Asset{Address: common.HexToAddress(dinfo.Token.Address), Name: dinfo.Token.Name, Version: dinfo.Token.Version, Decimals: dinfo.Token.Decimals, Symbol: "USDC"}
-	dbPath := filepath.Join(dir, "ledger.db")
 	cfgPath := filepath.Join(dir, "facilitator.yaml")
 	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
-database:
-  sqlite: %q
-signer:
+instance: crash-test
+%ssigner:
   privateKeyEnv: CRASH_TEST_FACILITATOR_KEY
 networks:
   - network: %s
@@ -164,8 +259,9 @@ networks:
     assets:
       - {address: %q, name: %q, version: %q, decimals: %d, symbol: USDC}
 settleTimeout: 1m
+reconcileInterval: 1s
 logLevel: debug
-`, dbPath, dinfo.Network, dinfo.RPCURL, asset.Address.Hex(), asset.Name, asset.Version, asset.Decimals)
+`, ledger.yaml, dinfo.Network, dinfo.RPCURL, asset.Address.Hex(), asset.Name, asset.Version, asset.Decimals)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -182,19 +278,15 @@ logLevel: debug
 	}
 	fac1, info1 := startFacilitator("facilitator-1")
 
-	// The ledger, read directly (query_only: the test never writes).
-	db, err := sql.Open("sqlite", "file:"+dbPath+"?_pragma=query_only(1)&_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	// The ledger, read directly.
+	db := ledger.db
 
 	payee := freshAddress(t.Name())
 	const price = 25_000 // 0.025 USDC
 	pay := signPayment(t, ctx, dinfo.Accounts[0].PrivateKey, x402.Network(dinfo.Network), asset, payee, price)
 	payerBefore := tokenBalance(t, ctx, rpc, asset.Address, pay.payer)
 	ledgerRow := func() (status, tx string, found bool) {
-		err := db.QueryRowContext(ctx, `SELECT status, tx_hash FROM settlements WHERE payer = ? AND nonce = ?`,
+		err := db.QueryRowContext(ctx, ledger.query(`SELECT status, tx_hash FROM settlements WHERE payer = ? AND nonce = ?`),
 			strings.ToLower(pay.payer.Hex()), strings.ToLower(pay.nonce)).Scan(&status, &tx)
 		if errors.Is(err, sql.ErrNoRows) {
 			return "", "", false
@@ -283,7 +375,7 @@ logLevel: debug
 	}
 	// One ledger row for the key, and no other.
 	var rows, rowsForKey int
-	if err := db.QueryRowContext(ctx, `SELECT count(*), count(CASE WHEN payer = ? AND nonce = ? THEN 1 END) FROM settlements`,
+	if err := db.QueryRowContext(ctx, ledger.query(`SELECT count(*), count(CASE WHEN payer = ? AND nonce = ? THEN 1 END) FROM settlements`),
 		strings.ToLower(pay.payer.Hex()), strings.ToLower(pay.nonce)).Scan(&rows, &rowsForKey); err != nil {
 		t.Fatal(err)
 	}
@@ -311,8 +403,8 @@ logLevel: debug
 	if nonceAfter, err := rpc.PendingNonceAt(ctx, signer); err != nil || nonceAfter != nonceBefore {
 		t.Errorf("facilitator nonce moved from %d to %d (%v): a new transaction was sent", nonceBefore, nonceAfter, err)
 	}
-	if !strings.Contains(fac2.err.String(), "reconciled settlement") {
-		t.Errorf("the restarted facilitator did not log the reconciliation")
+	if log := fac2.err.String(); !strings.Contains(log, "reconciled settlement") || !strings.Contains(log, "instance=crash-test") {
+		t.Errorf("the restarted facilitator did not log the reconciliation under its instance name")
 	}
 
 	// Graceful shutdown: SIGTERM while a settlement waits for its block.
@@ -338,7 +430,7 @@ logLevel: debug
 		close(answered)
 	}()
 	row2 := func() (status, tx string) {
-		_ = db.QueryRowContext(ctx, `SELECT status, tx_hash FROM settlements WHERE payer = ? AND nonce = ?`,
+		_ = db.QueryRowContext(ctx, ledger.query(`SELECT status, tx_hash FROM settlements WHERE payer = ? AND nonce = ?`),
 			strings.ToLower(pay2.payer.Hex()), strings.ToLower(pay2.nonce)).Scan(&status, &tx)
 		return status, tx
 	}

@@ -20,7 +20,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 
@@ -43,7 +45,8 @@ GET /health, for the "exact" scheme (EIP-3009) on every configured EVM
 network, x402 v1 and v2. Settlements are recorded in a ledger (SQLite by
 default, or PostgreSQL) so that each payment settles at most once, across
 retries, restarts and crashes; unfinished ones are reconciled with the
-chain at start-up. The configuration file is YAML: see
+chain at start-up and then in the background (reconcileInterval), whoever
+claimed them. The configuration file is YAML: see
 facilitator/config/sample.yaml for every key and the GO402_* environment
 variables that override them (flags override both). The settlement key is
 read from $GO402_FACILITATOR_KEY by default, never from the command line.
@@ -59,12 +62,9 @@ names one.
 hash-key reads an API token from standard input and prints the hex
 SHA-256 to put in auth.apiKeyHashes.
 
-Interrupt (SIGINT or SIGTERM) stops accepting requests and waits up to
-30s for settlements in flight to finish and be recorded.`
-
-// facilitatorShutdownTimeout bounds the graceful shutdown: in-flight
-// requests, then settlements still running.
-const facilitatorShutdownTimeout = 30 * time.Second
+Interrupt (SIGINT or SIGTERM) stops accepting requests and waits for
+settlements in flight to finish and be recorded: up to shutdownTimeout,
+by default settleTimeout + 30s.`
 
 // networkSetupTimeout bounds the start-up chain calls for one network.
 const networkSetupTimeout = 30 * time.Second
@@ -226,7 +226,10 @@ func serveFacilitator(ctx context.Context, e env, cfg *config.Config, infoFile s
 		return err
 	}
 
-	fac, err := facilitator.New(facilitator.Config{Store: store, Logger: log, SettleTimeout: cfg.SettleTimeout})
+	if cfg.Database.Postgres != "" && cfg.Instance == "" {
+		log.Warn("no instance name configured: using the host name; with several instances on one PostgreSQL ledger, give each a unique name that survives restarts (instance, or GO402_INSTANCE)")
+	}
+	fac, err := facilitator.New(facilitator.Config{Store: store, Logger: log, Instance: cfg.Instance, SettleTimeout: cfg.SettleTimeout})
 	if err != nil {
 		return err
 	}
@@ -246,7 +249,21 @@ func serveFacilitator(ctx context.Context, e env, cfg *config.Config, infoFile s
 	case err != nil:
 		return fmt.Errorf("reconciling the ledger: %w", err)
 	}
-	log.Info("reconciled unfinished settlements", "resolved", resolved)
+	log.Info("reconciled unfinished settlements", "resolved", resolved, "instance", fac.Instance())
+
+	// Then keep repairing what other instances (or this one) leave
+	// unfinished. It stops before the ledger and the chains are closed.
+	rctx, stopReconciler := context.WithCancel(ctx)
+	reconcilerDone := make(chan struct{})
+	go func() {
+		defer close(reconcilerDone)
+		fac.RunReconciler(rctx, cfg.ReconcileInterval)
+	}()
+	cleanup.add(func() error {
+		stopReconciler()
+		<-reconcilerDone
+		return nil
+	})
 
 	handler, err := facilitator.NewHandler(fac, facilitator.HandlerConfig{APIKeyHashes: cfg.Auth.APIKeyHashes, Logger: log})
 	if err != nil {
@@ -302,15 +319,16 @@ func serveFacilitator(ctx context.Context, e env, cfg *config.Config, infoFile s
 	case serveErr = <-serveDone:
 		log.Error("HTTP server stopped", "err", serveErr)
 	}
-	return errors.Join(serveErr, shutdownFacilitator(srv, fac, log))
+	return errors.Join(serveErr, shutdownFacilitator(srv, fac, cfg.ShutdownWait(), log))
 }
 
 // shutdownFacilitator stops accepting requests, lets the ones in flight
 // finish, then waits for settlements still running (whose callers left),
-// all within facilitatorShutdownTimeout.
-func shutdownFacilitator(srv *http.Server, fac *facilitator.Facilitator, log *slog.Logger) error {
-	log.Info("shutting down: waiting for requests and settlements in flight", "timeout", facilitatorShutdownTimeout)
-	ctx, cancel := context.WithTimeout(context.Background(), facilitatorShutdownTimeout)
+// all within timeout (by default the settle timeout and a little more, so
+// that a settlement started just before the signal completes).
+func shutdownFacilitator(srv *http.Server, fac *facilitator.Facilitator, timeout time.Duration, log *slog.Logger) error {
+	log.Info("shutting down: waiting for requests and settlements in flight", "timeout", timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var errs []error
 	if err := srv.Shutdown(ctx); err != nil {
@@ -319,7 +337,7 @@ func shutdownFacilitator(srv *http.Server, fac *facilitator.Facilitator, log *sl
 	}
 	if err := fac.Shutdown(ctx); err != nil {
 		// The ledger holds their transaction hashes: the next start-up
-		// reconciles them.
+		// (or another instance) reconciles them.
 		errs = append(errs, fmt.Errorf("%w (they will be reconciled at the next start)", err))
 	}
 	if len(errs) == 0 {
@@ -422,14 +440,17 @@ func dialNetwork(ctx context.Context, n config.Network, key *ecdsa.PrivateKey, l
 		return nil, fmt.Errorf("cannot connect to %s", redactURL(rpcURL))
 	}
 	cleanup.add(func() error { client.Close(); return nil })
-	got, err := client.ChainID(ctx)
+	// Every error of the backend, at start-up and while serving (in logs
+	// and ledger events), shows the endpoint without its path and query.
+	backend := scrubbedBackend{c: client, url: rpcURL}
+	got, err := backend.ChainID(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("reading the chain id from %s: %w", redactURL(rpcURL), scrubURL(err, rpcURL))
+		return nil, fmt.Errorf("reading the chain id from %s: %w", redactURL(rpcURL), err)
 	}
 	if !got.IsUint64() || got.Uint64() != n.ChainID {
 		return nil, fmt.Errorf("RPC endpoint %s is on chain %s, not %d", redactURL(rpcURL), got, n.ChainID)
 	}
-	s, err := newExactScheme(ctx, n.Network, client, key, n.Assets, 0, log)
+	s, err := newExactScheme(ctx, n.Network, backend, key, n.Assets, 0, log)
 	if err != nil {
 		return nil, scrubURL(err, rpcURL)
 	}
@@ -551,12 +572,28 @@ func redactURL(raw string) string {
 }
 
 // scrubURL replaces the full URL in an error's text by its redacted form,
-// keeping the error chain for errors.Is and errors.As.
+// keeping the error chain for errors.Is and errors.As. Besides the URL as
+// written, it replaces the forms net/http quotes it in (re-encoded, with
+// the password hidden).
 func scrubURL(err error, raw string) error {
-	if err == nil || !strings.Contains(err.Error(), raw) {
+	if err == nil {
 		return err
 	}
-	return &scrubbedError{msg: strings.ReplaceAll(err.Error(), raw, redactURL(raw)), err: err}
+	msg := err.Error()
+	forms := []string{raw}
+	if u, perr := url.Parse(raw); perr == nil {
+		forms = append(forms, u.String(), u.Redacted())
+	}
+	scrubbed := msg
+	for _, f := range forms {
+		if f != "" {
+			scrubbed = strings.ReplaceAll(scrubbed, f, redactURL(raw))
+		}
+	}
+	if scrubbed == msg {
+		return err
+	}
+	return &scrubbedError{msg: scrubbed, err: err}
 }
 
 // scrubbedError is an error with a rewritten message.
@@ -567,6 +604,71 @@ type scrubbedError struct {
 
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.err }
+
+// scrubbedBackend is the chain backend of one RPC endpoint whose errors
+// never quote the endpoint's URL: go-ethereum's transport errors do
+// (Post "https://host/v2/KEY": ...), and providers put API keys in it.
+// The errors keep their chain, for errors.Is and errors.As.
+type scrubbedBackend struct {
+	c   *ethclient.Client
+	url string
+}
+
+var _ evm.ChainBackend = scrubbedBackend{}
+
+func (b scrubbedBackend) ChainID(ctx context.Context) (*big.Int, error) {
+	v, err := b.c.ChainID(ctx)
+	return v, scrubURL(err, b.url)
+}
+
+func (b scrubbedBackend) SuggestGasTipCap(ctx context.Context) (*big.Int, error) {
+	v, err := b.c.SuggestGasTipCap(ctx)
+	return v, scrubURL(err, b.url)
+}
+
+func (b scrubbedBackend) EstimateGas(ctx context.Context, msg ethereum.CallMsg) (uint64, error) {
+	v, err := b.c.EstimateGas(ctx, msg)
+	return v, scrubURL(err, b.url)
+}
+
+func (b scrubbedBackend) SendTransaction(ctx context.Context, tx *types.Transaction) error {
+	return scrubURL(b.c.SendTransaction(ctx, tx), b.url)
+}
+
+func (b scrubbedBackend) PendingNonceAt(ctx context.Context, account common.Address) (uint64, error) {
+	v, err := b.c.PendingNonceAt(ctx, account)
+	return v, scrubURL(err, b.url)
+}
+
+func (b scrubbedBackend) HeaderByNumber(ctx context.Context, number *big.Int) (*types.Header, error) {
+	v, err := b.c.HeaderByNumber(ctx, number)
+	return v, scrubURL(err, b.url)
+}
+
+func (b scrubbedBackend) TransactionReceipt(ctx context.Context, hash common.Hash) (*types.Receipt, error) {
+	v, err := b.c.TransactionReceipt(ctx, hash)
+	return v, scrubURL(err, b.url)
+}
+
+func (b scrubbedBackend) CallContract(ctx context.Context, msg ethereum.CallMsg, block *big.Int) ([]byte, error) {
+	v, err := b.c.CallContract(ctx, msg, block)
+	return v, scrubURL(err, b.url)
+}
+
+func (b scrubbedBackend) FilterLogs(ctx context.Context, q ethereum.FilterQuery) ([]types.Log, error) {
+	v, err := b.c.FilterLogs(ctx, q)
+	return v, scrubURL(err, b.url)
+}
+
+func (b scrubbedBackend) SubscribeFilterLogs(ctx context.Context, q ethereum.FilterQuery, ch chan<- types.Log) (ethereum.Subscription, error) {
+	v, err := b.c.SubscribeFilterLogs(ctx, q, ch)
+	return v, scrubURL(err, b.url)
+}
+
+func (b scrubbedBackend) TransactionByHash(ctx context.Context, hash common.Hash) (*types.Transaction, bool, error) {
+	tx, pending, err := b.c.TransactionByHash(ctx, hash)
+	return tx, pending, scrubURL(err, b.url)
+}
 
 // redactDSN hides the password of a PostgreSQL URL.
 func redactDSN(dsn string) string {

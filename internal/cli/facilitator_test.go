@@ -9,12 +9,14 @@ import (
 	"io"
 	"io/fs"
 	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 
+	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
 	"github.com/go402/go402/facilitator"
 	"github.com/go402/go402/x402"
@@ -444,5 +447,115 @@ func TestRedact(t *testing.T) {
 	}
 	if got := redactDSN("postgres://go402:hunter2@db:5432/ledger?sslmode=require&password=x"); strings.Contains(got, "hunter2") || strings.Contains(got, "password=x") {
 		t.Errorf("redactDSN leaks: %s", got)
+	}
+}
+
+func TestScrubbedBackend(t *testing.T) {
+	// Transport errors of the chain backend quote the RPC URL, API key
+	// included; the facilitator's backend shows only the host, and keeps
+	// the error chain.
+	dead := "http://127.0.0.1:1/v2/SECRETKEY"
+	client, err := ethclient.DialContext(t.Context(), dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	b := scrubbedBackend{c: client, url: dead}
+	_, err = b.ChainID(t.Context())
+	if err == nil {
+		t.Fatal("no error from a closed port")
+	}
+	if strings.Contains(err.Error(), "SECRETKEY") || !strings.Contains(err.Error(), "http://127.0.0.1:1/…") {
+		t.Errorf("error text: %v", err)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("errors.Is(ECONNREFUSED) lost: %#v", err)
+	}
+	var opErr *net.OpError
+	if !errors.As(err, &opErr) {
+		t.Errorf("errors.As(*net.OpError) lost: %#v", err)
+	}
+
+	// A live endpoint: answers pass through, and so do errors that do not
+	// quote the URL (ethereum.NotFound is matched with errors.Is).
+	d, err := devnet.Start(t.Context(), devnet.Config{Accounts: 1, RPCAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	live := d.RPCURL() + "/?apikey=SECRETKEY"
+	lc, err := ethclient.DialContext(t.Context(), live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	lb := scrubbedBackend{c: lc, url: live}
+	if id, err := lb.ChainID(t.Context()); err != nil || id.Cmp(d.ChainID()) != 0 {
+		t.Errorf("ChainID: %v %v", id, err)
+	}
+	if _, err := lb.TransactionReceipt(t.Context(), common.HexToHash("0x01")); !errors.Is(err, ethereum.NotFound) {
+		t.Errorf("TransactionReceipt of an unknown hash: %v", err)
+	}
+	if _, _, err := lb.TransactionByHash(t.Context(), common.HexToHash("0x01")); !errors.Is(err, ethereum.NotFound) {
+		t.Errorf("TransactionByHash of an unknown hash: %v", err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lb.HeaderByNumber(t.Context(), nil); err == nil || strings.Contains(err.Error(), "SECRETKEY") {
+		t.Errorf("HeaderByNumber with the endpoint down: %v", err)
+	}
+}
+
+// TestFacilitatorPostgres runs the devnet mode on a PostgreSQL ledger: it
+// warns that no instance name is configured, and records settlements under
+// the host name.
+func TestFacilitatorPostgres(t *testing.T) {
+	pg := postgresCrashLedger(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "facilitator.json")
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"facilitator", "--devnet", "--listen", "127.0.0.1:0", "--db", pg.url, "--info-file", path}, strings.NewReader(""), &stdout, &stderr)
+	}()
+	exited := func() (string, bool) {
+		select {
+		case code := <-done:
+			return fmt.Sprintf("code %d\nstderr:\n%s", code, stderr.String()), true
+		default:
+			return "", false
+		}
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer wcancel()
+	var info facilitatorInfo
+	waitInfo(t, wctx, path, &info, exited)
+	if !strings.HasPrefix(info.Database, "postgres ") || strings.Contains(info.Database, "search_path") {
+		t.Errorf("database = %q", info.Database)
+	}
+	if !strings.Contains(stderr.String(), "no instance name configured") {
+		t.Errorf("no warning about the instance name:\n%s", stderr.String())
+	}
+	pay := signPayment(t, ctx, info.Devnet.Accounts[0].PrivateKey, x402.Network(info.Network), devnetAsset(info), freshAddress(t.Name()), 1000)
+	var sr x402.SettleResponse
+	if status, err := call(ctx, http.MethodPost, info.URL+"/settle", pay.body, &sr); err != nil || status != http.StatusOK || !sr.Success {
+		t.Fatalf("settle: %d %+v %v", status, sr, err)
+	}
+	host, _ := os.Hostname()
+	var owner, status string
+	if err := pg.db.QueryRowContext(ctx, `SELECT owner, status FROM settlements WHERE tx_hash = $1`, sr.Transaction).Scan(&owner, &status); err != nil ||
+		owner != host || status != "settled" {
+		t.Errorf("ledger row: owner %q status %q (%v); want %q settled", owner, status, err, host)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != ExitOK {
+			t.Fatalf("exit code %d\n%s", code, stderr.String())
+		}
+	case <-time.After(45 * time.Second):
+		t.Fatal("no exit after the interrupt")
 	}
 }

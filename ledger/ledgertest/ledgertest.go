@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) ledger.Store) {
 		{"UpdateRejectsUnknownStatus", testUpdateRejectsUnknownStatus},
 		{"Release", testRelease},
 		{"ReleaseConflict", testReleaseConflict},
+		{"ClaimIDConditions", testClaimIDConditions},
 		{"Unfinished", testUnfinished},
 		{"Events", testEvents},
 		{"EventsFilter", testEventsFilter},
@@ -187,6 +188,7 @@ func testClaimExisting(t *testing.T, s ledger.Store) {
 	second := newSettlement(first.Key)
 	second.Fingerprint = "another payment"
 	second.Owner = "facilitator-b"
+	second.ClaimID = "another claim"
 	second.Amount = "1"
 	existing, claimed, err := s.Claim(ctx, second)
 	if err != nil {
@@ -481,13 +483,13 @@ func testRelease(t *testing.T, s ledger.Store) {
 	ctx := testContext(t)
 	st := newSettlement(key("release"))
 	claim(t, s, st)
-	if err := s.Release(ctx, st.Key, ""); err != nil {
+	if err := s.Release(ctx, st.Key, "", ""); err != nil {
 		t.Fatalf("Release of a fresh claim: %v", err)
 	}
 	if _, err := s.Get(ctx, st.Key); !errors.Is(err, ledger.ErrNotFound) {
 		t.Fatalf("Get after Release: %v; want ErrNotFound", err)
 	}
-	if err := s.Release(ctx, st.Key, ""); !errors.Is(err, ledger.ErrNotFound) {
+	if err := s.Release(ctx, st.Key, "", ""); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("second Release: %v; want ErrNotFound", err)
 	}
 	// Released, the key can be claimed again.
@@ -507,7 +509,7 @@ func testReleaseConflict(t *testing.T, s ledger.Store) {
 	claim(t, s, withTx)
 	mustUpdate(t, s, withTx.Key, ledger.Update{From: ledger.StatusSettling, Status: ledger.StatusSettling, TxHash: "0xbroadcast"})
 	for _, tx := range []string{"", "0xother"} {
-		if err := s.Release(ctx, withTx.Key, tx); !errors.Is(err, ledger.ErrConflict) {
+		if err := s.Release(ctx, withTx.Key, tx, ""); !errors.Is(err, ledger.ErrConflict) {
 			t.Errorf("Release naming tx %q after 0xbroadcast was recorded: %v; want ErrConflict", tx, err)
 		}
 	}
@@ -515,7 +517,7 @@ func testReleaseConflict(t *testing.T, s ledger.Store) {
 		t.Errorf("settlement changed by a refused Release: tx %q", got.TxHash)
 	}
 	// Naming the recorded transaction (established as never mined) releases.
-	if err := s.Release(ctx, withTx.Key, "0xbroadcast"); err != nil {
+	if err := s.Release(ctx, withTx.Key, "0xbroadcast", ""); err != nil {
 		t.Errorf("Release naming the recorded tx: %v", err)
 	}
 	claim(t, s, newSettlement(key("release-tx")))
@@ -524,7 +526,7 @@ func testReleaseConflict(t *testing.T, s ledger.Store) {
 		st := newSettlement(key("release-" + string(status)))
 		claim(t, s, st)
 		mustUpdate(t, s, st.Key, ledger.Update{From: ledger.StatusSettling, Status: status})
-		if err := s.Release(ctx, st.Key, ""); !errors.Is(err, ledger.ErrConflict) {
+		if err := s.Release(ctx, st.Key, "", ""); !errors.Is(err, ledger.ErrConflict) {
 			t.Errorf("Release of a %s settlement: %v; want ErrConflict", status, err)
 		}
 		if got := get(t, s, st.Key); got.Status != status {
@@ -532,8 +534,43 @@ func testReleaseConflict(t *testing.T, s ledger.Store) {
 		}
 	}
 
-	if err := s.Release(ctx, key("never-claimed"), ""); !errors.Is(err, ledger.ErrNotFound) {
+	if err := s.Release(ctx, key("never-claimed"), "", ""); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("Release of a missing key: %v; want ErrNotFound", err)
+	}
+}
+
+// testClaimIDConditions: an Update or Release naming a claim id applies only
+// to that claim, never to a claim made after it was released.
+func testClaimIDConditions(t *testing.T, s ledger.Store) {
+	ctx := testContext(t)
+	first := newSettlement(key("claim-id"))
+	first.ClaimID = "first"
+	claim(t, s, first)
+	if err := s.Release(ctx, first.Key, "", "first"); err != nil {
+		t.Fatalf("Release of its own claim: %v", err)
+	}
+	second := newSettlement(first.Key)
+	second.ClaimID = "second"
+	claim(t, s, second)
+
+	// The first claimant, unaware, tries to record a transaction and to
+	// release: neither touches the second claim.
+	err := s.Update(ctx, first.Key, ledger.Update{From: ledger.StatusSettling, Status: ledger.StatusSettling, TxHash: "0xfirst", ClaimID: "first"})
+	if !errors.Is(err, ledger.ErrConflict) {
+		t.Errorf("Update naming a released claim: %v; want ErrConflict", err)
+	}
+	if err := s.Release(ctx, first.Key, "", "first"); !errors.Is(err, ledger.ErrConflict) {
+		t.Errorf("Release naming a released claim: %v; want ErrConflict", err)
+	}
+	if got := get(t, s, first.Key); got.ClaimID != "second" || got.TxHash != "" || got.Status != ledger.StatusSettling {
+		t.Fatalf("second claim changed: claim %q, tx %q, status %q", got.ClaimID, got.TxHash, got.Status)
+	}
+	// Its own claim id, or none, applies.
+	mustUpdate(t, s, first.Key, ledger.Update{From: ledger.StatusSettling, Status: ledger.StatusSettling, TxHash: "0xsecond", ClaimID: "second"})
+	mustUpdate(t, s, first.Key, ledger.Update{From: ledger.StatusSettling, Status: ledger.StatusPending})
+	mustUpdate(t, s, first.Key, ledger.Update{From: ledger.StatusPending, Status: ledger.StatusSettling, ClaimID: "second"})
+	if err := s.Release(ctx, first.Key, "0xsecond", "second"); err != nil {
+		t.Errorf("Release of its own claim with its transaction: %v", err)
 	}
 }
 
@@ -754,7 +791,7 @@ func testCancelledContext(t *testing.T, s ledger.Store) {
 		{"Update", func() error {
 			return s.Update(ctx, existing.Key, ledger.Update{From: ledger.StatusSettling, Status: ledger.StatusPending})
 		}},
-		{"Release", func() error { return s.Release(ctx, existing.Key, "") }},
+		{"Release", func() error { return s.Release(ctx, existing.Key, "", "") }},
 		{"Unfinished", func() error { _, err := s.Unfinished(ctx); return err }},
 		{"Record", func() error { return s.Record(ctx, newEvent(0, ledger.EventVerify, "0xpayer")) }},
 		{"Events", func() error { _, err := s.Events(ctx, ledger.EventFilter{}); return err }},
@@ -813,6 +850,7 @@ func newSettlement(k x402.SettlementKey) *ledger.Settlement {
 		Amount:      MaxAmount,
 		Resource:    "https://api.example.com/premium?q=1&r=ü",
 		Owner:       "facilitator-a",
+		ClaimID:     "claim:" + k.Nonce,
 	}
 }
 
@@ -912,8 +950,8 @@ func checkSettlement(t *testing.T, got, want *ledger.Settlement) {
 		t.Errorf("PayTo, Amount, Resource: got %q, %q, %q; want %q, %q, %q",
 			got.PayTo, got.Amount, got.Resource, want.PayTo, want.Amount, want.Resource)
 	}
-	if got.Owner != want.Owner {
-		t.Errorf("Owner: got %q, want %q", got.Owner, want.Owner)
+	if got.Owner != want.Owner || got.ClaimID != want.ClaimID {
+		t.Errorf("Owner, ClaimID: got %q, %q; want %q, %q", got.Owner, got.ClaimID, want.Owner, want.ClaimID)
 	}
 }
 

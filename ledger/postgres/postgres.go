@@ -5,9 +5,12 @@
 // from its migrations directory, applied by [Open]) and the statements that
 // keep every authorization settled at most once across processes: the
 // settlements primary key on (network, asset, payer, nonce) decides every
-// [Store.Claim], updates are compare-and-set on the status, and a release
-// deletes only a claim that recorded no transaction. Nothing relies on
-// process memory.
+// [Store.Claim], updates are compare-and-set on the status (and, when the
+// caller names it, on the claim id), and a release is a compare-and-delete:
+// it deletes a claim only while it is still settling and still records the
+// transaction hash the caller names (the one it established cannot be
+// mined, or "" when none was recorded), and, when the caller names one,
+// only its own claim. Nothing relies on process memory.
 //
 // When a call's context ends while its statement runs, the store asks the
 // server to cancel the statement, which rolls it back, and the call returns
@@ -172,8 +175,8 @@ func (s *Store) migrate(ctx context.Context, schema string) error {
 		return fmt.Errorf("migrate: reading schema_migrations: %w", err)
 	}
 	if v := migration.Newest(all, applied); v != 0 {
-		s.log.WarnContext(ctx, "ledger/postgres: database schema is newer than this build",
-			"database_version", v, "known_version", all[len(all)-1].Version)
+		return fmt.Errorf("migrate: %w: it is at version %d, this build knows versions up to %d; run the go402 that migrated it, or a newer one",
+			ledger.ErrSchemaTooNew, v, all[len(all)-1].Version)
 	}
 	for _, m := range migration.Pending(all, applied) {
 		// Without arguments, Exec uses the simple protocol, which runs a
@@ -193,7 +196,7 @@ func (s *Store) migrate(ctx context.Context, schema string) error {
 }
 
 const settlementColumns = `network, asset, payer, nonce, fingerprint, status, tx_hash,
-	response, request, scheme, version, pay_to, amount, resource, owner, created_at, updated_at`
+	response, request, scheme, version, pay_to, amount, resource, owner, claim_id, created_at, updated_at`
 
 const whereKey = ` WHERE network = $1 AND asset = $2 AND payer = $3 AND nonce = $4`
 
@@ -217,11 +220,11 @@ func (s *Store) Claim(ctx context.Context, st *ledger.Settlement) (*ledger.Settl
 		return nil, false, fmt.Errorf("ledger/postgres: claim: %w", err)
 	}
 	args := append(keyArgs(st.Key), st.Fingerprint, string(ledger.StatusSettling), st.TxHash,
-		resp, bytea(st.Request), st.Scheme, st.Version, st.PayTo, st.Amount, st.Resource, st.Owner)
+		resp, bytea(st.Request), st.Scheme, st.Version, st.PayTo, st.Amount, st.Resource, st.Owner, st.ClaimID)
 	for range claimAttempts {
 		var created time.Time
 		err := s.pool.QueryRow(ctx, `INSERT INTO settlements (`+settlementColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
 				statement_timestamp(), statement_timestamp())
 			ON CONFLICT (network, asset, payer, nonce) DO NOTHING
 			RETURNING created_at`, args...).Scan(&created)
@@ -280,29 +283,31 @@ func (s *Store) Update(ctx context.Context, key x402.SettlementKey, u ledger.Upd
 				tx_hash = CASE WHEN $7::text = '' THEN tx_hash ELSE $7::text END,
 				response = COALESCE($8::json, response),
 				updated_at = GREATEST(statement_timestamp(), updated_at + interval '1 microsecond')
-			`+whereKey+` AND status = $5
+			`+whereKey+` AND status = $5 AND ($9::text = '' OR claim_id = $9::text)
 			RETURNING 1
 		)
 		SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM settlements`+whereKey+`)`,
-		append(keyArgs(key), string(u.From), string(u.Status), u.TxHash, resp)...).Scan(&changed, &exists)
+		append(keyArgs(key), string(u.From), string(u.Status), u.TxHash, resp, u.ClaimID)...).Scan(&changed, &exists)
 	if err != nil {
 		return fail(ctx, "update", err)
 	}
 	return outcome(key, changed, exists)
 }
 
-// Release deletes a settling claim whose recorded transaction is txHash; see
-// [ledger.Store.Release]. It returns an error wrapping [ledger.ErrConflict]
-// if the settlement is past settling or records another transaction, and
-// one wrapping [ledger.ErrNotFound] if there is no settlement.
-func (s *Store) Release(ctx context.Context, key x402.SettlementKey, txHash string) error {
+// Release deletes a settling claim whose recorded transaction is txHash
+// (and whose claim id is claimID, if set); see [ledger.Store.Release]. It
+// returns an error wrapping [ledger.ErrConflict] if the settlement is past
+// settling, records another transaction or is another claim, and one
+// wrapping [ledger.ErrNotFound] if there is no settlement.
+func (s *Store) Release(ctx context.Context, key x402.SettlementKey, txHash, claimID string) error {
 	var deleted, exists bool
 	err := s.pool.QueryRow(ctx, `WITH d AS (
 			DELETE FROM settlements`+whereKey+` AND status = 'settling' AND tx_hash = $5
+				AND ($6::text = '' OR claim_id = $6::text)
 			RETURNING 1
 		)
 		SELECT EXISTS (SELECT 1 FROM d), EXISTS (SELECT 1 FROM settlements`+whereKey+`)`,
-		append(keyArgs(key), txHash)...).Scan(&deleted, &exists)
+		append(keyArgs(key), txHash, claimID)...).Scan(&deleted, &exists)
 	if err != nil {
 		return fail(ctx, "release", err)
 	}
@@ -426,7 +431,7 @@ func scanSettlement(row pgx.Row) (*ledger.Settlement, error) {
 	var resp, req []byte
 	if err := row.Scan(&network, &st.Key.Asset, &st.Key.Payer, &st.Key.Nonce, &st.Fingerprint,
 		&status, &st.TxHash, &resp, &req, &st.Scheme, &st.Version, &st.PayTo, &st.Amount,
-		&st.Resource, &st.Owner, &st.CreatedAt, &st.UpdatedAt); err != nil {
+		&st.Resource, &st.Owner, &st.ClaimID, &st.CreatedAt, &st.UpdatedAt); err != nil {
 		return nil, err
 	}
 	st.Key.Network = x402.Network(network)

@@ -154,8 +154,37 @@ func checkMigrations(t *testing.T, s *Store) {
 		`SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &v); err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 || v != 1 {
-		t.Errorf("schema_migrations: %d rows, version %d; want 1, 1", n, v)
+	if n != 2 || v != 2 {
+		t.Errorf("schema_migrations: %d rows, version %d; want 2, 2", n, v)
+	}
+}
+
+// A database migrated by a newer build is refused, with a typed error, and
+// left as it was.
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	needServer(t)
+	schema := newSchema(t)
+	s := openSchema(t, schema)
+	if _, err := s.pool.Exec(t.Context(), `INSERT INTO schema_migrations (version) VALUES (99)`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	again, err := Open(t.Context(), Config{URL: testURL(), Schema: schema})
+	if err == nil {
+		again.Close()
+		t.Fatal("Open of a database at schema version 99 succeeded")
+	}
+	if !errors.Is(err, ledger.ErrSchemaTooNew) || !strings.Contains(err.Error(), "version 99") {
+		t.Errorf("Open: %v; want ErrSchemaTooNew naming version 99", err)
+	}
+	conn, err := pgx.Connect(t.Context(), testURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM `+pgx.Identifier{schema, "schema_migrations"}.Sanitize()).Scan(&n); err != nil || n != 3 {
+		t.Errorf("schema_migrations after the refused Open: %d rows, %v; want 3", n, err)
 	}
 }
 

@@ -216,8 +216,8 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("reading schema_migrations: %w", err)
 		}
 		if v := migration.Newest(all, applied); v != 0 {
-			s.log.WarnContext(ctx, "ledger/sqlite: database schema is newer than this build",
-				"database_version", v, "known_version", all[len(all)-1].Version)
+			return fmt.Errorf("%w: it is at version %d, this build knows versions up to %d; run the go402 that migrated it, or a newer one",
+				ledger.ErrSchemaTooNew, v, all[len(all)-1].Version)
 		}
 		for _, m := range migration.Pending(all, applied) {
 			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
@@ -282,7 +282,7 @@ func fail(ctx context.Context, op string, err error) error {
 }
 
 const settlementColumns = `network, asset, payer, nonce, fingerprint, status, tx_hash,
-	response, request, scheme, version, pay_to, amount, resource, owner, created_at, updated_at`
+	response, request, scheme, version, pay_to, amount, resource, owner, claim_id, created_at, updated_at`
 
 const whereKey = ` WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?`
 
@@ -311,11 +311,11 @@ func (s *Store) Claim(ctx context.Context, st *ledger.Settlement) (*ledger.Settl
 		// of the writes.
 		now, existing = time.Now(), nil
 		res, err := tx.ExecContext(ctx, `INSERT INTO settlements (`+settlementColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (network, asset, payer, nonce) DO NOTHING`,
 			string(st.Key.Network), st.Key.Asset, st.Key.Payer, st.Key.Nonce,
 			st.Fingerprint, string(ledger.StatusSettling), st.TxHash, resp, blob(st.Request),
-			st.Scheme, st.Version, st.PayTo, st.Amount, st.Resource, st.Owner,
+			st.Scheme, st.Version, st.PayTo, st.Amount, st.Resource, st.Owner, st.ClaimID,
 			micros(now), micros(now))
 		if err != nil {
 			return err
@@ -371,9 +371,10 @@ func (s *Store) Update(ctx context.Context, key x402.SettlementKey, u ledger.Upd
 				status = ?,
 				tx_hash = CASE WHEN ? = '' THEN tx_hash ELSE ? END,
 				response = COALESCE(?, response),
-				updated_at = MAX(?, updated_at + 1)`+whereKey+` AND status = ?`,
+				updated_at = MAX(?, updated_at + 1)`+whereKey+` AND status = ?
+				AND (? = '' OR claim_id = ?)`,
 			append([]any{string(u.Status), u.TxHash, u.TxHash, resp, now},
-				append(keyArgs(key), string(u.From))...)...)
+				append(keyArgs(key), string(u.From), u.ClaimID, u.ClaimID)...)...)
 		if err != nil {
 			return err
 		}
@@ -385,14 +386,16 @@ func (s *Store) Update(ctx context.Context, key x402.SettlementKey, u ledger.Upd
 	return nil
 }
 
-// Release deletes a settling claim whose recorded transaction is txHash; see
-// [ledger.Store.Release]. It returns an error wrapping [ledger.ErrConflict]
-// if the settlement is past settling or records another transaction, and
-// one wrapping [ledger.ErrNotFound] if there is no settlement.
-func (s *Store) Release(ctx context.Context, key x402.SettlementKey, txHash string) error {
+// Release deletes a settling claim whose recorded transaction is txHash
+// (and whose claim id is claimID, if set); see [ledger.Store.Release]. It
+// returns an error wrapping [ledger.ErrConflict] if the settlement is past
+// settling, records another transaction or is another claim, and one
+// wrapping [ledger.ErrNotFound] if there is no settlement.
+func (s *Store) Release(ctx context.Context, key x402.SettlementKey, txHash, claimID string) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM settlements`+whereKey+
-			` AND status = 'settling' AND tx_hash = ?`, append(keyArgs(key), txHash)...)
+			` AND status = 'settling' AND tx_hash = ? AND (? = '' OR claim_id = ?)`,
+			append(keyArgs(key), txHash, claimID, claimID)...)
 		if err != nil {
 			return err
 		}
@@ -548,7 +551,7 @@ func scanSettlement(row interface{ Scan(...any) error }) (*ledger.Settlement, er
 	var created, updated int64
 	if err := row.Scan(&network, &st.Key.Asset, &st.Key.Payer, &st.Key.Nonce, &st.Fingerprint,
 		&status, &st.TxHash, &resp, &req, &st.Scheme, &st.Version, &st.PayTo, &st.Amount,
-		&st.Resource, &st.Owner, &created, &updated); err != nil {
+		&st.Resource, &st.Owner, &st.ClaimID, &created, &updated); err != nil {
 		return nil, err
 	}
 	st.Key.Network = x402.Network(network)

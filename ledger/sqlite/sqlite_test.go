@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -107,8 +108,8 @@ func TestMigrationsOnce(t *testing.T) {
 			`SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &v); err != nil {
 			t.Fatal(err)
 		}
-		if n != 1 || v != 1 {
-			t.Errorf("schema_migrations: %d rows, version %d; want 1, 1", n, v)
+		if n != 2 || v != 2 {
+			t.Errorf("schema_migrations: %d rows, version %d; want 2, 2", n, v)
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
@@ -137,8 +138,38 @@ func TestConcurrentOpen(t *testing.T) {
 	if err := stores[0].r.QueryRowContext(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 {
-		t.Errorf("schema_migrations has %d rows, want 1", n)
+	if n != 2 {
+		t.Errorf("schema_migrations has %d rows, want 2", n)
+	}
+}
+
+// A database migrated by a newer build is refused, with a typed error, and
+// left as it was.
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	path := tempPath(t)
+	s := openPath(t, path)
+	if _, err := s.w.ExecContext(t.Context(), `INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(t.Context(), Config{Path: path})
+	if err == nil {
+		again.Close()
+		t.Fatal("Open of a database at schema version 99 succeeded")
+	}
+	if !errors.Is(err, ledger.ErrSchemaTooNew) || !strings.Contains(err.Error(), "version 99") {
+		t.Errorf("Open: %v; want ErrSchemaTooNew naming version 99", err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 3 {
+		t.Errorf("schema_migrations after the refused Open: %d rows, %v; want 3", n, err)
 	}
 }
 
