@@ -62,6 +62,8 @@ func TestStartRejectsBadConfig(t *testing.T) {
 		"negative block":     {BlockTime: -time.Second},
 		"negative ETH":       {ETHBalance: big.NewInt(-1)},
 		"negative token bal": {TokenBalance: big.NewInt(-1)},
+		"sub-second lead":    {TimestampLead: 500 * time.Millisecond},
+		"negative lead":      {TimestampLead: -time.Second},
 	} {
 		d, err := devnet.Start(t.Context(), cfg)
 		if err == nil {
@@ -464,5 +466,40 @@ func BenchmarkStart(b *testing.B) {
 		if err := d.Close(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestTimestampLead: block timestamps grow by at least a second per block,
+// so a burst of blocks runs ahead of the wall clock. The default caps the
+// lead at MaxTimestampLead; a larger TimestampLead lets the burst go on.
+func TestTimestampLead(t *testing.T) {
+	t.Parallel()
+	const blocks = 13 // more than MaxTimestampLead's 10 s
+	for _, c := range []struct {
+		lead  time.Duration
+		ahead bool // whether the head may end up more than 10 s ahead
+	}{{0, false}, {time.Hour, true}} {
+		d, err := devnet.Start(t.Context(), devnet.Config{Accounts: 1, TimestampLead: c.lead})
+		if err != nil {
+			t.Fatal(err)
+		}
+		to := d.Accounts()[0].Address
+		for range blocks {
+			if err := d.Mint(t.Context(), to, big.NewInt(1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		head, err := d.Client().HeaderByNumber(t.Context(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lead := time.Duration(int64(head.Time)-time.Now().Unix()) * time.Second
+		switch {
+		case c.ahead && lead <= devnet.MaxTimestampLead:
+			t.Errorf("TimestampLead %v: head only %v ahead after %d blocks", c.lead, lead, blocks)
+		case !c.ahead && lead > devnet.MaxTimestampLead:
+			t.Errorf("default lead: head %v ahead of the clock, more than %v", lead, devnet.MaxTimestampLead)
+		}
+		d.Close()
 	}
 }
