@@ -5,9 +5,13 @@ import (
 	"crypto/ecdsa"
 	"encoding/json"
 	"io"
+	"math/big"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/go402/go402/evm"
 	"github.com/go402/go402/x402"
@@ -24,7 +28,33 @@ type verdict struct {
 
 func (w *world) postVerify(facURL string, body []byte) verdict {
 	w.t.Helper()
-	req, err := http.NewRequestWithContext(w.ctx, http.MethodPost, facURL+"/verify", bytes.NewReader(body))
+	var v verdict
+	v.Status = w.post(facURL+"/verify", body, &v)
+	return v
+}
+
+// settlement is what a facilitator's POST /settle answered.
+type settlement struct {
+	Status      int
+	Success     bool   `json:"success"`
+	Reason      string `json:"errorReason"`
+	Message     string `json:"errorMessage"`
+	Transaction string `json:"transaction"`
+	Error       string `json:"error"`
+}
+
+func (w *world) postSettle(facURL string, body []byte) settlement {
+	w.t.Helper()
+	var s settlement
+	s.Status = w.post(facURL+"/settle", body, &s)
+	return s
+}
+
+// post sends body to url and decodes the JSON answer into out; it returns
+// the HTTP status.
+func (w *world) post(url string, body []byte, out any) int {
+	w.t.Helper()
+	req, err := http.NewRequestWithContext(w.ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -35,11 +65,84 @@ func (w *world) postVerify(facURL string, body []byte) verdict {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	v := verdict{Status: resp.StatusCode}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		w.t.Fatalf("%s/verify: status %d, body not JSON: %q", facURL, resp.StatusCode, raw)
+	if err := json.Unmarshal(raw, out); err != nil {
+		w.t.Fatalf("%s: status %d, body not JSON: %q", url, resp.StatusCode, raw)
 	}
-	return v
+	return resp.StatusCode
+}
+
+// settleWant is what one facilitator's POST /settle must answer.
+type settleWant struct {
+	// reason is the errorReason of a refusal; "" means the facilitator
+	// settles (success:true with a mined transaction).
+	reason string
+	// moves is what a success moves from the payer to the payee, in
+	// atomic units.
+	moves int64
+	// tx, if set, is the transaction a success must name: that of an
+	// earlier settlement of the same authorization, answered again.
+	tx string
+	// prefix makes reason a prefix of the errorReason, for an answer that
+	// carries an error text instead of a code.
+	prefix bool
+}
+
+// refused is the settleWant of a refusal with reason.
+func refused(reason string) settleWant { return settleWant{reason: reason} }
+
+// tokenBalances returns the token balance of every devnet account.
+func (w *world) tokenBalances() []*big.Int {
+	w.t.Helper()
+	out := make([]*big.Int, len(w.accts))
+	for i := range w.accts {
+		out[i] = w.balance(w.addr(i))
+	}
+	return out
+}
+
+// checkSettle posts body to facURL's /settle and checks the answer against
+// want and the token balances of every devnet account: a refusal moves
+// nothing, a success moves exactly want.moves from payer to payee.
+func (w *world) checkSettle(who, facURL string, body []byte, payer, payee common.Address, want settleWant) {
+	t := w.t
+	t.Helper()
+	before := w.tokenBalances()
+	s := w.postSettle(facURL, body)
+	t.Logf("%s /settle: %+v", who, s)
+	switch {
+	case s.Status != http.StatusOK:
+		t.Errorf("%s /settle: status %d, want 200", who, s.Status)
+	case want.reason == "" && (!s.Success || s.Transaction == ""):
+		t.Errorf("%s /settle refused a payment it settles: %+v", who, s)
+	case want.reason == "" && want.tx != "" && s.Transaction != want.tx:
+		t.Errorf("%s /settle: transaction %s, want the first settlement's %s", who, s.Transaction, want.tx)
+	case want.reason == "":
+	case s.Success:
+		t.Errorf("%s /settle settled a payment it refuses (%s): %+v", who, want.reason, s)
+	case want.prefix && !strings.HasPrefix(s.Reason, want.reason):
+		t.Errorf("%s /settle: errorReason %q, want one starting with %q", who, s.Reason, want.reason)
+	case !want.prefix && s.Reason != want.reason:
+		t.Errorf("%s /settle: errorReason %q, want %q", who, s.Reason, want.reason)
+	case s.Transaction != "":
+		t.Errorf("%s /settle: a refusal names transaction %q", who, s.Transaction)
+	}
+	if want.reason == "" && want.tx == "" && s.Transaction != "" {
+		w.checkSettled(&x402.SettleResponse{Success: s.Success, Transaction: s.Transaction}, "")
+	}
+	after := w.tokenBalances()
+	for i := range before {
+		delta := new(big.Int).Sub(after[i], before[i])
+		var expect int64
+		switch w.addr(i) {
+		case payer:
+			expect = -want.moves
+		case payee:
+			expect = want.moves
+		}
+		if delta.Cmp(big.NewInt(expect)) != 0 {
+			t.Errorf("%s /settle: account %d (%s) moved by %s, want %d", who, i, w.addr(i).Hex(), delta, expect)
+		}
+	}
 }
 
 // signedRequest signs req with key (clock now) and returns the facilitator
@@ -90,9 +193,10 @@ func mustJSON(t *testing.T, v any) []byte {
 }
 
 // TestBadPaymentsRejectedByBothFacilitators sends the same bad payments to
-// go402's facilitator and the official v2 facilitator (POST /verify, same
-// bodies) and compares the verdicts. Every difference is asserted here and
-// documented in README.md.
+// go402's facilitator and the official v2 facilitator, first to POST
+// /verify and then to POST /settle (same bodies), and compares the answers
+// and the token balances. Every difference is asserted here and documented
+// in README.md.
 func TestBadPaymentsRejectedByBothFacilitators(t *testing.T) {
 	w := newWorld(t, 0)
 	goFac, goURL := w.goFacilitator()
@@ -113,45 +217,63 @@ func TestBadPaymentsRejectedByBothFacilitators(t *testing.T) {
 	if err := json.Unmarshal(mustJSON(t, replayed), &fr); err != nil {
 		t.Fatal(err)
 	}
-	if s, err := goFac.Settle(w.ctx, &fr); err != nil || !s.Success {
-		t.Fatalf("settling the payment to replay: %+v, %v", s, err)
+	first, err := goFac.Settle(w.ctx, &fr)
+	if err != nil || !first.Success {
+		t.Fatalf("settling the payment to replay: %+v, %v", first, err)
 	}
 
+	// The official facilitator does not simulate before it settles: a used
+	// authorization fails when the transaction is built.
+	const officialUsed = "invalid_exact_evm_transaction_failed"
 	cases := []struct {
 		name string
 		body func() map[string]any
-		// The reason code of each facilitator, go402 then official; ""
-		// means that facilitator accepts the payment.
+		// The /verify reason code of each facilitator, go402 then
+		// official; "" means that facilitator accepts the payment.
 		goReason, nodeReason string
+		// What each facilitator's /settle answers, go402 first (the
+		// official facilitator then gets the same body).
+		goSettle, nodeSettle settleWant
 	}{
-		{"control: valid", func() map[string]any { return w.signedRequest(payer, req, nil) }, "", ""},
+		// The control is settled by go402, so the official facilitator
+		// then sees a used authorization.
+		{"control: valid", func() map[string]any { return w.signedRequest(payer, req, nil) }, "", "",
+			settleWant{moves: priceAtoms}, refused(officialUsed)},
 		{"tampered amount", func() map[string]any {
 			m := w.signedRequest(payer, req, nil)
 			path(m, "paymentPayload", "payload", "authorization")["value"] = "1000000"
 			return m
-		}, "invalid_exact_evm_payload_authorization_value_mismatch", "invalid_exact_evm_signature"},
+		}, "invalid_exact_evm_payload_authorization_value_mismatch", "invalid_exact_evm_signature",
+			refused("invalid_exact_evm_payload_authorization_value_mismatch"), refused("invalid_exact_evm_signature")},
 		{"underpaid", func() map[string]any {
 			m := w.signedRequest(payer, req, nil)
 			path(m, "paymentRequirements")["amount"] = "2000"
 			path(m, "paymentPayload", "accepted")["amount"] = "2000"
 			return m
-		}, "invalid_exact_evm_payload_authorization_value_mismatch", "invalid_exact_evm_payload_authorization_value_mismatch"},
+		}, "invalid_exact_evm_payload_authorization_value_mismatch", "invalid_exact_evm_payload_authorization_value_mismatch",
+			refused("invalid_exact_evm_payload_authorization_value_mismatch"), refused("invalid_exact_evm_payload_authorization_value_mismatch")},
 		{"wrong recipient", func() map[string]any {
 			m := w.signedRequest(payer, req, nil)
 			other := w.addr(acctForeign).Hex()
 			path(m, "paymentRequirements")["payTo"] = other
 			path(m, "paymentPayload", "accepted")["payTo"] = other
 			return m
-		}, "invalid_exact_evm_recipient_mismatch", "invalid_exact_evm_recipient_mismatch"},
+		}, "invalid_exact_evm_recipient_mismatch", "invalid_exact_evm_recipient_mismatch",
+			refused("invalid_exact_evm_recipient_mismatch"), refused("invalid_exact_evm_recipient_mismatch")},
 		{"expired", func() map[string]any {
 			return w.signedRequest(payer, req, func() time.Time { return time.Now().Add(-time.Hour) })
-		}, "invalid_exact_evm_payload_authorization_valid_before", "invalid_exact_evm_payload_authorization_valid_before"},
-		{"replayed", func() map[string]any { return replayed }, "invalid_exact_evm_nonce_already_used", "invalid_exact_evm_transaction_simulation_failed"},
+		}, "invalid_exact_evm_payload_authorization_valid_before", "invalid_exact_evm_payload_authorization_valid_before",
+			refused("invalid_exact_evm_payload_authorization_valid_before"), refused("invalid_exact_evm_payload_authorization_valid_before")},
+		// go402 answers a repeated settle of an authorization it settled
+		// with the first result: the same transaction, nothing moves again.
+		{"replayed", func() map[string]any { return replayed }, "invalid_exact_evm_nonce_already_used", "invalid_exact_evm_transaction_simulation_failed",
+			settleWant{tx: first.Transaction}, refused(officialUsed)},
 		{"foreign signer", func() map[string]any {
 			m := w.signedRequest(w.accts[acctForeign].PrivateKey, req, nil)
 			path(m, "paymentPayload", "payload", "authorization")["from"] = w.addr(acctNodePayer).Hex()
 			return m
-		}, "invalid_exact_evm_signature", "invalid_exact_evm_signature"},
+		}, "invalid_exact_evm_signature", "invalid_exact_evm_signature",
+			refused("invalid_exact_evm_signature"), refused("invalid_exact_evm_signature")},
 		{"long-lived (valid for an hour, requirements say 60 s)", func() map[string]any {
 			// Signed for a one-hour timeout; the server asks for 60 s. The
 			// signature does not cover maxTimeoutSeconds, so it stays valid.
@@ -161,12 +283,14 @@ func TestBadPaymentsRejectedByBothFacilitators(t *testing.T) {
 			path(m, "paymentRequirements")["maxTimeoutSeconds"] = 60
 			path(m, "paymentPayload", "accepted")["maxTimeoutSeconds"] = 60
 			return m
-		}, "invalid_exact_evm_payload_authorization_valid_before", ""},
+		}, "invalid_exact_evm_payload_authorization_valid_before", "",
+			refused("invalid_exact_evm_payload_authorization_valid_before"), settleWant{moves: priceAtoms}},
 		{"zero amount", func() map[string]any {
 			zero := req
 			zero.Amount = x402.Amount{}
 			return w.signedRequest(payer, zero, nil)
-		}, "invalid_payment_requirements", ""},
+		}, "invalid_payment_requirements", "",
+			refused("invalid_payment_requirements"), settleWant{moves: 0}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -180,6 +304,8 @@ func TestBadPaymentsRejectedByBothFacilitators(t *testing.T) {
 			if c.goReason != "" && g.Message == "" {
 				t.Errorf("go402 gave no invalidMessage")
 			}
+			w.checkSettle("go402", goURL, body, w.addr(acctNodePayer), w.addr(acctPayee), c.goSettle)
+			w.checkSettle("official", nodeURL, body, w.addr(acctNodePayer), w.addr(acctPayee), c.nodeSettle)
 		})
 	}
 }
@@ -233,7 +359,8 @@ func (w *world) signedRequestV1(key *ecdsa.PrivateKey, req x402.PaymentRequireme
 
 // TestBadV1PaymentsRejectedByBothFacilitators: the same check answers with
 // a different code in v1 than in v2 in the official facilitator
-// (invalid_exact_evm_authorization_value for v1), and go402 follows it.
+// (invalid_exact_evm_authorization_value for v1), and go402 follows it, at
+// /verify and at /settle.
 func TestBadV1PaymentsRejectedByBothFacilitators(t *testing.T) {
 	w := newWorld(t, v1ChainID)
 	_, goURL := w.goFacilitator()
@@ -251,16 +378,23 @@ func TestBadV1PaymentsRejectedByBothFacilitators(t *testing.T) {
 		name                 string
 		body                 func() map[string]any
 		goReason, nodeReason string
+		goSettle, nodeSettle settleWant
 	}{
-		{"control: valid", func() map[string]any { return w.signedRequestV1(payer, req, nil) }, "", ""},
+		// Settled by go402 first, so the official facilitator then sees a
+		// used authorization. Its v1 scheme reports the failed transaction
+		// with viem's error text as the errorReason, not with a code.
+		{"control: valid", func() map[string]any { return w.signedRequestV1(payer, req, nil) }, "", "",
+			settleWant{moves: priceAtoms}, settleWant{reason: `The contract function "transferWithAuthorization" reverted`, prefix: true}},
 		{"underpaid", func() map[string]any {
 			m := w.signedRequestV1(payer, req, nil)
 			path(m, "paymentRequirements")["maxAmountRequired"] = "2000"
 			return m
-		}, "invalid_exact_evm_authorization_value", "invalid_exact_evm_authorization_value"},
+		}, "invalid_exact_evm_authorization_value", "invalid_exact_evm_authorization_value",
+			refused("invalid_exact_evm_authorization_value"), refused("invalid_exact_evm_authorization_value")},
 		{"expired", func() map[string]any {
 			return w.signedRequestV1(payer, req, func() time.Time { return time.Now().Add(-time.Hour) })
-		}, "invalid_exact_evm_payload_authorization_valid_before", "invalid_exact_evm_payload_authorization_valid_before"},
+		}, "invalid_exact_evm_payload_authorization_valid_before", "invalid_exact_evm_payload_authorization_valid_before",
+			refused("invalid_exact_evm_payload_authorization_valid_before"), refused("invalid_exact_evm_payload_authorization_valid_before")},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -271,6 +405,8 @@ func TestBadV1PaymentsRejectedByBothFacilitators(t *testing.T) {
 			t.Logf("official: %+v", n)
 			checkVerdict(t, "go402", g, c.goReason)
 			checkVerdict(t, "official", n, c.nodeReason)
+			w.checkSettle("go402", goURL, body, w.addr(acctNodePayer), w.addr(acctPayee), c.goSettle)
+			w.checkSettle("official", nodeURL, body, w.addr(acctNodePayer), w.addr(acctPayee), c.nodeSettle)
 		})
 	}
 }

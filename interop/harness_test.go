@@ -249,6 +249,9 @@ func (w *world) start(script, ready string, env map[string]string) *proc {
 	}
 	cmd.Stdout, cmd.Stderr = p.out, p.err
 	cmd.WaitDelay = 2 * time.Second
+	// Cleanups do not run when go test -timeout panics: the kernel then
+	// kills the peer with the test process (Linux).
+	killWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("%s: %v", script, err)
 	}

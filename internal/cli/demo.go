@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +12,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,6 +63,8 @@ type demoSummary struct {
 	FacilitatorAccount  string      `json:"facilitatorAccount"`
 	AgentBudget         string      `json:"agentBudget"`
 	AgentBudgetRefusals int         `json:"agentBudgetRefusals"`
+	// Error says why the demo failed; "" when OK.
+	Error string `json:"error"`
 }
 
 // demoSteps prints each step of the flow as it happens (text mode).
@@ -131,20 +136,53 @@ func short(addr string) string {
 	return addr
 }
 
+// Bounds of go402 demo's flags. At demoMaxCalls the demo settles 51
+// payments, one block each, in about a second: the devnet's timestamp lead
+// (stackTimestampLead) keeps it from waiting for the clock.
+const (
+	demoMaxCalls       = 50
+	demoDefaultTimeout = 60 * time.Second
+)
+
+// demoTimeoutError is the cause of a demo cut short by --timeout.
+type demoTimeoutError struct{ after time.Duration }
+
+func (e demoTimeoutError) Error() string {
+	return fmt.Sprintf("the demo did not finish within %v (--timeout): a step hung", e.after)
+}
+
 func runDemo(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet(e, "demo", "demo [--json] [--calls N]")
+	fs := newFlagSet(e, "demo", "demo [--json] [--calls N] [--timeout D]")
 	jsonOut := fs.Bool("json", false, "print one JSON summary instead of the step-by-step text")
-	calls := fs.Int("calls", 3, "number of weather calls the agent makes (plus one report)")
+	calls := fs.Int("calls", 3, fmt.Sprintf("number of weather calls the agent makes (plus one report), 1 to %d", demoMaxCalls))
+	timeout := fs.Duration("timeout", demoDefaultTimeout, "give up when the whole demo takes longer than this")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *calls < 1 || *calls > 50 {
-		return usagef("--calls must be between 1 and 50")
+	if fs.NArg() > 0 {
+		return usagef("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	sum, err := demo(ctx, e, *calls, *jsonOut)
+	if *calls < 1 || *calls > demoMaxCalls {
+		return usagef("--calls must be between 1 and %d", demoMaxCalls)
+	}
+	if *timeout <= 0 {
+		return usagef("--timeout must be positive")
+	}
+	dctx, cancel := context.WithTimeoutCause(ctx, *timeout, demoTimeoutError{*timeout})
+	defer cancel()
+	sum, err := demo(dctx, e, *calls, *jsonOut)
+	if err != nil {
+		var te demoTimeoutError
+		if cause := context.Cause(dctx); errors.As(cause, &te) {
+			err = fmt.Errorf("%w; last error: %w", cause, err)
+		}
+	}
 	if *jsonOut {
 		if sum == nil {
-			sum = &demoSummary{}
+			sum = &demoSummary{Calls: []demoCall{}}
+		}
+		if err != nil {
+			sum.OK, sum.Error = false, err.Error()
 		}
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -193,7 +231,7 @@ func demo(ctx context.Context, e env, calls int, jsonOut bool) (*demoSummary, er
 	}
 	steps.printf("4. agent      payer %s, budget %s, at most $0.05 per request\n\n", short(payer.Address.Hex()), budget)
 
-	sum := &demoSummary{Network: string(network), FacilitatorURL: facURL, APIURL: apiURL, FacilitatorAccount: facKey.Address.Hex(), AgentBudget: budget,
+	sum := &demoSummary{Calls: []demoCall{}, Network: string(network), FacilitatorURL: facURL, APIURL: apiURL, FacilitatorAccount: facKey.Address.Hex(), AgentBudget: budget,
 		Payer: demoBalance{Address: payer.Address.Hex()}, Payee: demoBalance{Address: seller.Address.Hex()}}
 	payerBefore, err := d.BalanceOf(ctx, payer.Address)
 	if err != nil {
@@ -286,8 +324,24 @@ func demo(ctx context.Context, e env, calls int, jsonOut bool) (*demoSummary, er
 	return sum, nil
 }
 
-// stackAccounts is the number of devnet accounts of the demo stack.
-const stackAccounts = 6
+// stackAccounts is the number of devnet accounts of the demo stack, and
+// stackPayers the number of them, first in the list, that only pay.
+const (
+	stackAccounts = 6
+	stackPayers   = stackAccounts - 2
+)
+
+// stackTimestampLead is how far the stack's block timestamps may run ahead
+// of the wall clock. Every settlement mines a block, one second later than
+// the previous one, so with the devnet's default lead (10 s) the eleventh
+// settlement in a burst would wait for the clock: one per second. The lead
+// must stay well below the routes' maxTimeoutSeconds (300, x402http's
+// default): a client signs validBefore = now + 300 s, the facilitator
+// verifies it against the wall clock (and refuses one beyond now + 300 s +
+// 60 s), and the chain's timestamp must still be below validBefore when
+// the transfer is mined. (A route with a maxTimeoutSeconds below the lead,
+// on the devnet of `go402 dev`, could see a settlement fail after a burst.)
+const stackTimestampLead = 120 * time.Second
 
 // stack is the demo's running pieces: a devnet, a facilitator and a paid
 // API, all on loopback.
@@ -302,12 +356,12 @@ type stack struct {
 // startStack starts the devnet, the facilitator (over HTTP) and the sample
 // paid API (weather at $0.001, a report at $0.05).
 //
-// Accounts 0-3 are funded payers the services never use; 4 receives the
-// API's payments and 5 settles. With rpc, the devnet also serves JSON-RPC
-// on a free loopback port for other processes.
+// Accounts 0-3 (stackPayers) are funded payers the services never use; 4
+// receives the API's payments and 5 settles. With rpc, the devnet also
+// serves JSON-RPC on a free loopback port for other processes.
 func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, cleanup *closers, rpc bool) (*stack, error) {
 	// 1. The chain.
-	dcfg := devnet.Config{Accounts: stackAccounts}
+	dcfg := devnet.Config{Accounts: stackAccounts, TimestampLead: stackTimestampLead}
 	if rpc {
 		dcfg.RPCAddr = "127.0.0.1:0"
 	}
@@ -317,7 +371,7 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 	}
 	cleanup.add(d.Close)
 	accts := d.Accounts()
-	payer, seller, facKey := accts[0], accts[stackAccounts-2], accts[stackAccounts-1]
+	payer, seller, facKey := accts[0], accts[stackPayers], accts[stackPayers+1]
 	network := x402.Network(d.Network())
 	tok := d.Token()
 	steps.printf("1. devnet     chain %s, test USDC %s (EIP-3009)\n", network, tok.Address.Hex())
@@ -418,10 +472,13 @@ func mustHandler(h http.Handler, err error) http.Handler {
 	return h
 }
 
-// devInfo is what `go402 dev --info-file` writes: the devnet's fields plus
-// the facilitator URL and the paid endpoints.
+// devInfo is the info file of `go402 dev`: the devnet's fields plus the
+// number of payer accounts, the facilitator URL and the paid endpoints.
 type devInfo struct {
 	devnet.Info
+	// Payers is how many accounts, first in Accounts, are funded payers
+	// that the services never use.
+	Payers         int           `json:"payers"`
 	FacilitatorURL string        `json:"facilitatorUrl"`
 	Endpoints      []devEndpoint `json:"endpoints"`
 }
@@ -435,9 +492,12 @@ type devEndpoint struct {
 
 func runDev(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "dev", "dev [--info-file PATH]")
-	infoFile := fs.String("info-file", "", "write the devnet, facilitator and endpoint URLs as JSON to this file")
+	infoFile := fs.String("info-file", "", "write the devnet, facilitator and endpoint URLs as JSON to this file (default: a temporary file); it is deleted on exit")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	var cleanup closers
 	defer func() { _ = cleanup.close() }()
@@ -448,28 +508,94 @@ func runDev(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	info := devInfo{Info: st.devnet.Info(), FacilitatorURL: st.facURL, Endpoints: []devEndpoint{
+	info := devInfo{Info: st.devnet.Info(), Payers: stackPayers, FacilitatorURL: st.facURL, Endpoints: []devEndpoint{
 		{URL: st.apiURL + "/weather", Method: http.MethodGet, Price: "$0.001", PayTo: st.seller.Address.Hex()},
 		{URL: st.apiURL + "/report", Method: http.MethodGet, Price: "$0.05", PayTo: st.seller.Address.Hex()},
 	}}
-	if *infoFile != "" {
-		if err := writeJSONFile(*infoFile, info); err != nil {
-			return err
-		}
-		cleanup.add(func() error { return os.Remove(*infoFile) })
+	infoPath, err := devInfoPath(*infoFile)
+	if err != nil {
+		return err
 	}
-	infoArg := *infoFile
-	if infoArg == "" {
-		infoArg = "<info file: run with --info-file dev.json>"
+	if err := writeJSONFile(infoPath, info); err != nil {
+		return err
 	}
+	cleanup.add(func() error { return os.Remove(infoPath) })
 	steps.printf("\ndevnet RPC   %s\n", st.devnet.RPCURL())
-	steps.printf("payers       accounts 0-%d (keys in the info file; these keys are public, DEV ONLY)\n\n", stackAccounts-3)
+	steps.printf("info file    %s (deleted on exit)\n", infoPath)
+	steps.printf("payers       accounts 0-%d (keys in the info file; these keys are public, DEV ONLY)\n\n", stackPayers-1)
 	steps.printf("try it:\n")
 	steps.printf("  curl -i %s/weather\n", st.apiURL)
-	steps.printf("  GO402_PAYER_KEY=%s go run ./cmd/go402 pay --devnet-info %s %s/weather\n\n", hexKey(st.payer), infoArg, st.apiURL)
+	steps.printf("  GO402_PAYER_KEY=%s %s pay --devnet-info %s %s/weather\n\n", hexKey(st.payer), selfCommand(os.Args[0]), shellQuote(infoPath), st.apiURL)
 	steps.printf("Press Ctrl-C to stop.\n")
 	<-ctx.Done()
 	return nil
+}
+
+// devInfoPath returns the absolute path of the info file: flag, or a new
+// temporary file when it is empty.
+func devInfoPath(flag string) (string, error) {
+	if flag != "" {
+		return filepath.Abs(flag)
+	}
+	f, err := os.CreateTemp("", "go402-dev-*.json")
+	if err != nil {
+		return "", fmt.Errorf("creating the info file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+// goRunCommand runs go402 from its sources; it works from any directory
+// inside the go402 module (`go run ./cmd/go402` only from its root).
+const goRunCommand = "go run github.com/go402/go402/cmd/go402"
+
+// selfCommand returns how to run this go402 again from another terminal,
+// given os.Args[0]: a binary found on PATH by its name, any other binary by
+// its absolute path, and a binary built by go run (or go test) through
+// goRunCommand.
+func selfCommand(argv0 string) string {
+	if builtByGo(argv0) {
+		return goRunCommand
+	}
+	if !strings.ContainsAny(argv0, "/"+string(filepath.Separator)) {
+		return shellQuote(argv0)
+	}
+	if abs, err := filepath.Abs(argv0); err == nil {
+		argv0 = abs
+	}
+	return shellQuote(argv0)
+}
+
+// builtByGo reports whether argv0 is an executable that go run or go test
+// built and will delete: one in a temporary go-build directory
+// ($TMPDIR/go-build…/b001/exe/go402), or, since Go 1.24, one that go run
+// caches in GOCACHE (GOCACHE/7b/<64 hex digits>-d/go402).
+func builtByGo(argv0 string) bool {
+	p := filepath.ToSlash(argv0)
+	if strings.Contains(p, "/go-build") {
+		return true
+	}
+	dir := path.Base(path.Dir(p))
+	hash, ok := strings.CutSuffix(dir, "-d")
+	if !ok || len(hash) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(hash)
+	return err == nil
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but
+// characters that never need quoting.
+func shellQuote(s string) string {
+	safe := s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./_-", r))
+	}) < 0
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // hexKey is a devnet account's public dev key, for the copy-paste line.

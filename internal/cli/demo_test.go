@@ -6,9 +6,15 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/ethclient"
 )
 
 func TestDemo(t *testing.T) {
@@ -21,7 +27,7 @@ func TestDemo(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &sum); err != nil {
 		t.Fatal(err)
 	}
-	if !sum.OK || len(sum.Calls) != 3 || sum.TotalPaid != "0.052 USDC" || sum.GasPerSettlement == 0 || sum.AgentBudgetRefusals != 1 {
+	if !sum.OK || sum.Error != "" || len(sum.Calls) != 3 || sum.TotalPaid != "0.052 USDC" || sum.GasPerSettlement == 0 || sum.AgentBudgetRefusals != 1 {
 		t.Errorf("%+v", sum)
 	}
 	for _, c := range sum.Calls {
@@ -45,46 +51,236 @@ func TestDemo(t *testing.T) {
 	}
 }
 
+// With the devnet's default 10 s timestamp lead, settlements beyond the
+// tenth of a burst came one per second: 51 paid calls took over 40 s. The
+// stack's lead lets the largest demo finish in seconds.
+func TestDemoMaxCallsIsNotPacedByTheClock(t *testing.T) {
+	var out, errOut bytes.Buffer
+	start := time.Now()
+	code := Run(t.Context(), []string{"demo", "--json", "--calls", "50"}, strings.NewReader(""), &out, &errOut)
+	elapsed := time.Since(start)
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out.String(), errOut.String())
+	}
+	var sum demoSummary
+	if err := json.Unmarshal(out.Bytes(), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if !sum.OK || len(sum.Calls) != 51 || sum.TotalPaid != "0.1 USDC" {
+		t.Errorf("%+v", sum)
+	}
+	t.Logf("demo --calls 50: %v", elapsed)
+	if elapsed > 10*time.Second {
+		t.Errorf("demo --calls 50 took %v, want under 10 s", elapsed)
+	}
+}
+
+func TestDemoTimeout(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := Run(t.Context(), []string{"demo", "--json", "--timeout", "1ms"}, strings.NewReader(""), &out, &errOut)
+	if code != ExitError {
+		t.Fatalf("exit %d, want %d: %s %s", code, ExitError, out.String(), errOut.String())
+	}
+	var sum map[string]any
+	if err := json.Unmarshal(out.Bytes(), &sum); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	msg, _ := sum["error"].(string)
+	if sum["ok"] != false || !strings.Contains(msg, "did not finish within 1ms") {
+		t.Errorf("summary %v", sum)
+	}
+	if !strings.Contains(errOut.String(), "go402 demo: demo failed: the demo did not finish within 1ms") {
+		t.Errorf("stderr: %s", errOut.String())
+	}
+}
+
+func TestDemoAndDevUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"demo", "extra"},
+		{"demo", "--json", "extra", "args"},
+		{"demo", "--calls", "51"},
+		{"demo", "--calls", "0"},
+		{"demo", "--timeout", "0s"},
+		{"dev", "extra-arg"},
+		{"dev", "--info-file", "x.json", "extra-arg"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := Run(t.Context(), args, strings.NewReader(""), &out, &errOut); code != ExitUsage {
+			t.Errorf("%q: exit %d, want %d: %s", args, code, ExitUsage, errOut.String())
+		}
+	}
+}
+
+func TestDevSelfCommand(t *testing.T) {
+	hash := strings.Repeat("7b", 32)
+	abs, err := filepath.Abs("go402")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for argv0, want := range map[string]string{
+		"/tmp/go-build1234/b001/exe/go402":              goRunCommand,
+		"/root/.cache/go-build/7b/" + hash + "-d/go402": goRunCommand,
+		"/srv/gocache/7b/" + hash + "-d/go402":          goRunCommand,
+		"/tmp/go-build99/b001/cli.test":                 goRunCommand,
+		"go402":                                         "go402",
+		"./go402":                                       abs,
+		"/usr/local/bin/go402":                          "/usr/local/bin/go402",
+		"/opt/my tools/go402":                           "'/opt/my tools/go402'",
+		"/opt/it's/go402":                               `'/opt/it'\''s/go402'`,
+		"/srv/7b/" + hash[:10] + "-d/go402":             "/srv/7b/" + hash[:10] + "-d/go402",
+	} {
+		if got := selfCommand(argv0); got != want {
+			t.Errorf("selfCommand(%q) = %q, want %q", argv0, got, want)
+		}
+	}
+}
+
+// devOutput is a buffer that `go402 dev` writes to while the test reads.
+type devOutput struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (o *devOutput) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+func (o *devOutput) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
+
+// payLine matches the copy-paste line `go402 dev` prints.
+var payLine = regexp.MustCompile(`(?m)^  GO402_PAYER_KEY=(0x[0-9a-f]{64}) (.+) pay --devnet-info (\S+) (http://\S+/weather)$`)
+
+// TestDevAndPay runs `go402 dev` without --info-file: the info file is a
+// temporary one whose path the printed pay line names, and the pay line
+// works as printed.
 func TestDevAndPay(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	info := filepath.Join(t.TempDir(), "dev.json")
-	var out, errOut bytes.Buffer
+	var out, errOut devOutput
 	done := make(chan int, 1)
-	go func() { done <- Run(ctx, []string{"dev", "--info-file", info}, strings.NewReader(""), &out, &errOut) }()
-	var raw []byte
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if b, err := os.ReadFile(info); err == nil && len(b) > 0 {
-			raw = b
-			break
+	go func() { done <- Run(ctx, []string{"dev"}, strings.NewReader(""), &out, &errOut) }()
+	var m []string
+	for deadline := time.Now().Add(20 * time.Second); m == nil; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no pay line:\n%s\n%s", out.String(), errOut.String())
 		}
+		m = payLine.FindStringSubmatch(out.String())
 	}
-	if raw == nil {
-		t.Fatalf("no info file: %s", errOut.String())
+	key, command, info, url := m[1], m[2], m[3], m[4]
+	if command != goRunCommand || !filepath.IsAbs(info) || !strings.Contains(out.String(), "info file    "+info+" (deleted on exit)") {
+		t.Errorf("pay line %q; output:\n%s", m[0], out.String())
+	}
+	raw, err := os.ReadFile(info)
+	if err != nil {
+		t.Fatal(err)
 	}
 	var di devInfo
 	if err := json.Unmarshal(raw, &di); err != nil {
 		t.Fatal(err)
 	}
-	if di.RPCURL == "" || di.FacilitatorURL == "" || len(di.Endpoints) != 2 || len(di.Accounts) != stackAccounts || di.Endpoints[0].Price != "$0.001" {
+	if di.RPCURL == "" || di.FacilitatorURL == "" || len(di.Endpoints) != 2 || len(di.Accounts) != stackAccounts || di.Endpoints[0].Price != "$0.001" || di.Endpoints[0].URL != url {
 		t.Fatalf("info %+v", di)
 	}
-	// The first accounts are payers the services do not use.
-	for _, a := range di.Accounts[:stackAccounts-2] {
-		if a.Address == di.Endpoints[0].PayTo {
-			t.Errorf("payer account %s is the payee", a.Address)
+	// Every existing field is still there, and "payers" is added.
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"rpcUrl", "chainId", "network", "token", "accounts", "facilitatorUrl", "endpoints", "payers"} {
+		if _, ok := fields[k]; !ok {
+			t.Errorf("info file lacks %q: %s", k, raw)
 		}
 	}
-	t.Setenv("GO402_PAYER_KEY", di.Accounts[1].PrivateKey)
+	if di.Payers != 4 || di.Accounts[0].PrivateKey != key {
+		t.Fatalf("payers %d, first key %s; the pay line's key %s", di.Payers, di.Accounts[0].PrivateKey, key)
+	}
+
+	// The pay line, as printed.
+	t.Setenv("GO402_PAYER_KEY", key)
 	var pout, perr bytes.Buffer
-	if code := Run(ctx, []string{"pay", "--devnet-info", info, di.Endpoints[0].URL}, strings.NewReader(""), &pout, &perr); code != 0 {
+	if code := Run(ctx, []string{"pay", "--devnet-info", info, url}, strings.NewReader(""), &pout, &perr); code != 0 {
 		t.Fatalf("pay exit %d: %s", code, perr.String())
 	}
-	if !strings.Contains(pout.String(), "sunny") || !strings.Contains(perr.String(), "paid 0.001 USDC") || !strings.Contains(perr.String(), "tx 0x") {
-		t.Errorf("pay output: %q / %q", pout.String(), perr.String())
+	tx := regexp.MustCompile(`tx (0x[0-9a-f]{64})`).FindStringSubmatch(perr.String())
+	if !strings.Contains(pout.String(), "sunny") || !strings.Contains(perr.String(), "paid 0.001 USDC") || tx == nil {
+		t.Fatalf("pay output: %q / %q", pout.String(), perr.String())
+	}
+
+	// The payers are neither the payee nor the facilitator's settlement
+	// key (the sender of the settlement).
+	ec, err := ethclient.DialContext(ctx, di.RPCURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ec.Close()
+	settled, _, err := ec.TransactionByHash(ctx, common.HexToHash(tx[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender, err := types.Sender(types.LatestSignerForChainID(settled.ChainId()), settled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range di.Accounts[:di.Payers] {
+		if a.Address == di.Endpoints[0].PayTo || a.Address == sender.Hex() {
+			t.Errorf("payer account %d %s is used by the services (payee %s, facilitator %s)", i, a.Address, di.Endpoints[0].PayTo, sender.Hex())
+		}
+	}
+	if sender.Hex() != di.Accounts[stackAccounts-1].Address {
+		t.Errorf("settled by %s, want the last account %s", sender.Hex(), di.Accounts[stackAccounts-1].Address)
+	}
+
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("dev exit %d: %s", code, errOut.String())
+	}
+	if _, err := os.Stat(info); !os.IsNotExist(err) {
+		t.Errorf("the info file outlived go402 dev: %v", err)
+	}
+}
+
+// TestDevInfoFileFlag: --info-file names the file, relative to the
+// working directory, and the pay line prints its absolute path.
+func TestDevInfoFileFlag(t *testing.T) {
+	t.Chdir(t.TempDir())
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var out, errOut devOutput
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"dev", "--info-file", "dev.json"}, strings.NewReader(""), &out, &errOut)
+	}()
+	abs, err := filepath.Abs("dev.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m []string
+	for deadline := time.Now().Add(20 * time.Second); m == nil; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no pay line:\n%s\n%s", out.String(), errOut.String())
+		}
+		m = payLine.FindStringSubmatch(out.String())
+	}
+	if m[3] != abs {
+		t.Errorf("pay line names %q, want %q", m[3], abs)
+	}
+	var di devInfo
+	if raw, err := os.ReadFile("dev.json"); err != nil {
+		t.Fatal(err)
+	} else if err := json.Unmarshal(raw, &di); err != nil || di.Payers != stackPayers {
+		t.Errorf("info: %v, %+v", err, di)
 	}
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("dev exit %d: %s", code, errOut.String())
+	}
+	if _, err := os.Stat("dev.json"); !os.IsNotExist(err) {
+		t.Errorf("the info file outlived go402 dev: %v", err)
 	}
 }

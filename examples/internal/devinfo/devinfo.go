@@ -1,6 +1,7 @@
-// Package devinfo reads the info file written by `go402 dev --info-file`
-// for the examples: it registers the devnet's network and token so that
-// "$" prices resolve, and returns the facilitator URL.
+// Package devinfo reads the info file of `go402 dev` (whose path it
+// prints; --info-file chooses it) for the examples: it registers the
+// devnet's network and token so that "$" prices resolve, and returns the
+// facilitator URL.
 package devinfo
 
 import (
