@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -134,7 +136,9 @@ func hasPayment(h http.Header) bool {
 // never paid again. A 402 without x402 requirements is returned as it is.
 // The errors are a *PolicyError (nothing was signed), a *PaymentError
 // wrapping ErrPaymentRejected (the server answered the paid request with
-// 402), or errors wrapping ErrNoPayableOption, ErrInvalidPaymentRequired,
+// 402), an *OutcomeUnknownError wrapping ErrPaymentOutcomeUnknown (the
+// payment may have been charged, but its answer was lost), or errors
+// wrapping ErrNoPayableOption, ErrInvalidPaymentRequired,
 // ErrBodyNotReplayable or the transport's error.
 //
 // req is not modified. Its body is replayed through req.GetBody or, if
@@ -312,6 +316,11 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 		// Only a payment that never left is certainly unspent; one that
 		// may have reached the server may be settled by it.
 		settle(delivered)
+		if delivered {
+			oc := *chosen
+			c.log.DebugContext(ctx, "payment outcome unknown", "url", redact(req.URL), "err", err)
+			return nil, &OutcomeUnknownError{Option: &oc, Err: fmt.Errorf("sending the paid request to %s: %w", redact(req.URL), err)}
+		}
 		return nil, fmt.Errorf("go402: sending the paid request to %s: %w", redact(req.URL), err)
 	}
 	sr := settlementFrom(resp.Header)
@@ -321,23 +330,48 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 	}
 	pending := sr != nil && sr.ErrorReason == x402.ReasonSettlementPending
 	switch {
+	case resp.StatusCode == http.StatusPaymentRequired && delivered:
+		// The 402 answers the payment sent again after a first attempt
+		// that may have reached the server: the server may have served and
+		// charged that one, and now refuses the copy.
+		pe := rejection(resp, sr)
+		settle(true)
+		oc := *chosen
+		c.log.DebugContext(ctx, "payment outcome unknown: the copy was refused", "url", redact(req.URL), "reason", pe.Reason)
+		return nil, &OutcomeUnknownError{Option: &oc, StatusCode: pe.StatusCode, Reason: pe.Reason, Message: pe.Message}
 	case resp.StatusCode == http.StatusPaymentRequired:
 		pe := rejection(resp, sr)
 		oc := *chosen
 		pe.Option = &oc
-		settle(pending || delivered)
+		settle(pending)
 		c.log.DebugContext(ctx, "payment rejected", "url", redact(req.URL), "reason", pe.Reason)
 		return nil, pe
 	case sr != nil && !sr.Success && !pending:
 		// The server reports that the settlement failed.
 		settle(false)
+	case sr == nil && !delivered && mayNotCharge(resp.StatusCode):
+		// An error without a settlement: the server did not charge it
+		// (x402 servers settle only successful answers).
+		settle(false)
 	default:
 		// Settled, pending, or served: the server holds a valid
-		// authorization and did not refuse it.
+		// authorization and did not refuse it. So is an answer that a
+		// gateway or a server may give while the facilitator still
+		// settles (502, 504), or that follows an attempt that may have
+		// been served.
 		settle(true)
 	}
 	c.log.DebugContext(ctx, "paid", "url", redact(req.URL), "status", resp.StatusCode, "price", chosen.Price, "settled", sr != nil && sr.Success)
 	return resp, nil
+}
+
+// mayNotCharge reports whether an answer to a paid request without a
+// settlement report shows that the payment was not taken: a client or
+// server error (4xx, 5xx), except 502 Bad Gateway and 504 Gateway Timeout,
+// which a server or a proxy gives when the facilitator or the upstream is
+// unreachable or slow, and the settlement may still happen.
+func mayNotCharge(status int) bool {
+	return status >= 400 && status != http.StatusBadGateway && status != http.StatusGatewayTimeout
 }
 
 // reserve sets the price of o aside against the budgets. An option whose
@@ -378,13 +412,24 @@ func (c *Client) sign(ctx context.Context, off *offer, o *Option) (string, strin
 
 // sendPaid sends a clone of req with the payment header. A transport error
 // is retried once with the same header (never a new payment) when the
-// method is idempotent or the body can be replayed. delivered reports
-// whether a failed request may have reached the server.
+// body can be replayed. delivered reports whether an earlier send of the
+// payment (by this loop, or by the transport itself) may have reached the
+// server: then a 402 may refuse a copy of a payment that was served.
 func (c *Client) sendPaid(req *http.Request, b body, name, value string, receipt *Receipt) (resp *http.Response, delivered bool, err error) {
 	ctx := req.Context()
 	retry := b.replayable && ctx.Err() == nil
 	for attempt := 0; ; attempt++ {
-		r := req.Clone(context.WithValue(ctx, receiptKey{}, receipt))
+		// http.Transport itself sends an idempotent request again when a
+		// reused connection fails before the answer: count the complete
+		// writes, so that such a hidden second send is known. The first
+		// may have been served.
+		var writes atomic.Int32
+		trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
+			if i.Err == nil {
+				writes.Add(1)
+			}
+		}}
+		r := req.Clone(httptrace.WithClientTrace(context.WithValue(ctx, receiptKey{}, receipt), trace))
 		r.Header.Set(name, value)
 		r.Body, r.GetBody = nil, b.get
 		if b.get != nil {
@@ -395,6 +440,9 @@ func (c *Client) sendPaid(req *http.Request, b body, name, value string, receipt
 			r.Body = http.NoBody
 		}
 		resp, err = c.base.RoundTrip(r)
+		if writes.Load() > 1 {
+			delivered = true
+		}
 		if err == nil {
 			resp.Request = r
 			return resp, delivered, nil

@@ -34,25 +34,38 @@
 // The price of the chosen option is reserved against the budgets
 // atomically (under a mutex and, with [Policy.BudgetFile], an advisory file
 // lock shared by every process using the file) before signing, so that
-// concurrent payments never exceed a budget. The reservation becomes spent
-// when the server answers the paid request with anything but a refusal,
-// and is released only when the payment certainly did not happen: the
-// policy's approval callback or signing failed, the server answered 402
-// again (the payment was rejected or its settlement failed, reported as a
-// [*PaymentError] wrapping [ErrPaymentRejected]), its PAYMENT-RESPONSE
-// reports a failed settlement, or the connection could not be made.
-// A settlement reported as pending counts as spent, and so does a paid
-// request lost to a network error after it may have reached the server:
-// the server holds a valid authorization it may still settle.
+// concurrent payments never exceed a budget. The reservation is released
+// only when the payment certainly did not happen: the policy's approval
+// callback or signing failed, the connection could not be made, the server
+// answered 402 again (the payment was rejected or its settlement failed,
+// reported as a [*PaymentError] wrapping [ErrPaymentRejected]), its
+// PAYMENT-RESPONSE reports a failed settlement, or it answered an error
+// (4xx or 5xx) without a PAYMENT-RESPONSE, which x402 servers do not
+// charge. Every other outcome counts as spent, so a budget never
+// under-counts what may have been charged: a success, a settlement
+// reported as pending, 502 Bad Gateway and 504 Gateway Timeout without a
+// settlement (the facilitator may still settle), and a paid request whose
+// answer was lost after it may have reached the server, reported as an
+// [*OutcomeUnknownError] wrapping [ErrPaymentOutcomeUnknown]. So is a
+// redirect answer: the payment went to a server that did not report a
+// settlement.
+//
+// Money limits written in dollars ("$0.10") apply only to assets known as
+// US dollar stablecoins (see [Policy]); a limit without a unit ("0.10")
+// applies to any asset, and one with a symbol ("0.10 EURC") to assets with
+// that symbol.
 //
 // # Retries
 //
 // A request is paid at most once: the paid request is a clone of the
 // original with the payment header, sent once; its body is replayed through
 // GetBody or buffered up front. If the paid request fails in transport, it
-// is sent once more with the same signed header, never a new payment. A
-// request that already carries PAYMENT-SIGNATURE or X-PAYMENT is passed
-// through untouched.
+// is sent once more with the same signed header, never a new payment. If
+// that first attempt may have reached the server, a 402 to the copy does
+// not mean the payment was rejected (the server may have served and
+// charged the first attempt, and refuses a copy of a payment it used): it
+// is reported as an [*OutcomeUnknownError]. A request that already carries
+// PAYMENT-SIGNATURE or X-PAYMENT is passed through untouched.
 //
 // # Keys
 //

@@ -11,8 +11,23 @@ import (
 var (
 	// ErrPaymentRejected is wrapped (through a *PaymentError) when the
 	// server answered 402 again to the paid request: the facilitator found
-	// the payment invalid or its settlement failed.
+	// the payment invalid or its settlement failed. The payment was not
+	// taken, and the budget does not count it.
 	ErrPaymentRejected = errors.New("go402: payment rejected by the server")
+	// ErrPaymentOutcomeUnknown is wrapped (through an
+	// *OutcomeUnknownError) when the paid request may have reached the
+	// server but no answer tells whether the payment was taken: the
+	// connection failed after the request was sent, or the request was
+	// sent again with the same payment after such a failure and the server
+	// refused the copy (it may have served, and charged, the first). The
+	// payment may have been charged, and the budget counts it as spent.
+	// Check the payer's balance or the server before paying again.
+	ErrPaymentOutcomeUnknown = errors.New("go402: payment outcome unknown: it may have been charged")
+	// ErrLimitCurrency is wrapped by a *PolicyError when a money limit
+	// cannot be compared with an option's price: the limit is in dollars
+	// ("$0.10") and the asset is not a known US dollar stablecoin, or the
+	// limit names another asset ("0.10 EURC"). See [Policy].
+	ErrLimitCurrency = errors.New("go402: the limit is in another currency than the price")
 	// ErrNoPayableOption: the server asks for payment, but none of the
 	// options it offers is one this client can pay (scheme "exact" on an
 	// eip155 network over EIP-3009, with the token's EIP-712 domain in
@@ -71,6 +86,56 @@ func (e *PaymentError) Error() string {
 
 // Unwrap returns ErrPaymentRejected.
 func (e *PaymentError) Unwrap() error { return ErrPaymentRejected }
+
+// OutcomeUnknownError is a paid request whose payment may have been
+// charged although no response says so. It wraps
+// [ErrPaymentOutcomeUnknown] and, after a transport failure, that failure.
+//
+//	if errors.Is(err, client.ErrPaymentOutcomeUnknown) { /* do not pay again blindly */ }
+type OutcomeUnknownError struct {
+	// Option is the option paid.
+	Option *Option
+	// StatusCode is 402 when the server refused the payment sent again,
+	// 0 after a transport failure.
+	StatusCode int
+	// Reason and Message are the server's reason for refusing the payment
+	// sent again, if it gave one ("payment already used" is what a
+	// go402 server says of a copy of a payment it served).
+	Reason  x402.Reason
+	Message string
+	// Err is the transport failure, if any.
+	Err error
+}
+
+// Error implements error.
+func (e *OutcomeUnknownError) Error() string {
+	var b strings.Builder
+	b.WriteString(ErrPaymentOutcomeUnknown.Error())
+	if e.Option != nil && e.Option.Price != "" {
+		b.WriteString(" (price " + e.Option.Price + ")")
+	}
+	switch {
+	case e.Err != nil:
+		b.WriteString(": the paid request was sent but its answer was lost: " + e.Err.Error())
+	case e.StatusCode != 0:
+		b.WriteString(": the payment was sent again after its first answer was lost, and the server refused the copy")
+		if e.Reason != "" {
+			b.WriteString(": " + string(e.Reason))
+		}
+		if e.Message != "" && e.Message != string(e.Reason) {
+			b.WriteString(": " + e.Message)
+		}
+	}
+	return b.String()
+}
+
+// Unwrap returns ErrPaymentOutcomeUnknown and Err.
+func (e *OutcomeUnknownError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrPaymentOutcomeUnknown}
+	}
+	return []error{ErrPaymentOutcomeUnknown, e.Err}
+}
 
 // looksLikeReason reports whether a 402 error text is a reason code
 // ("invalid_exact_evm_signature") rather than prose.

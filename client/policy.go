@@ -14,10 +14,15 @@ import (
 // limit.
 //
 // Money limits (MaxPerRequest, Budget, BudgetPerHost) are prices in whole
-// units of the asset paid: "$0.10" and "0.10" mean 0.10 of whatever token is
-// paid (go402's default assets are dollar stablecoins), "0.10 USDC" means
-// 0.10 and only in assets whose symbol is USDC. Comparisons are exact
-// decimal arithmetic, never floats.
+// units of the asset paid:
+//   - "$0.10" means 0.10 of a US dollar stablecoin: the limit applies only
+//     to assets whose symbol in Config.Networks is one of USDC, USDbC,
+//     USDT, USDT0, DAI, USDS, PYUSD, MegaUSD and mUSD; an option in any other
+//     asset is refused (a *PolicyError wrapping [ErrLimitCurrency]);
+//   - "0.10 USDC" means 0.10 and only in assets whose symbol is USDC;
+//   - "0.10" means 0.10 of whatever token is paid.
+//
+// Comparisons are exact decimal arithmetic, never floats.
 type Policy struct {
 	// MaxPerRequest is the highest price of one payment, such as "$0.10".
 	// Empty means no per-payment ceiling.
@@ -168,9 +173,27 @@ func parseLimit(field, s string) (*limit, error) {
 }
 
 // appliesTo reports whether the limit can be compared with a price in an
-// asset with this symbol.
+// asset with this symbol (from the client's registry).
 func (l *limit) appliesTo(symbol string) bool {
-	return l.unit == "" || l.unit == "USD" || strings.EqualFold(l.unit, symbol)
+	switch l.unit {
+	case "":
+		return true
+	case "USD":
+		return usdStablecoin(symbol)
+	}
+	return strings.EqualFold(l.unit, symbol)
+}
+
+// usdStablecoin reports whether an asset symbol is a US dollar
+// stablecoin's, to which limits in dollars apply: the dollar assets of
+// evm.DefaultNetworks and the common ones beside them. EURC and other
+// currencies are not.
+func usdStablecoin(symbol string) bool {
+	switch strings.ToUpper(symbol) {
+	case "USDC", "USDBC", "USDT", "USDT0", "DAI", "USDS", "PYUSD", "MEGAUSD", "MUSD":
+		return true
+	}
+	return false
 }
 
 // policy is a validated Policy.
@@ -292,7 +315,11 @@ func (p *policy) check(o *Option, u usage) *PolicyError {
 
 func (p *policy) symbolMismatch(pe *PolicyError, l *limit, o *Option) *PolicyError {
 	pe.Limit = l.text
-	pe.Err = fmt.Errorf("the limit is in %s, the price in %s", l.unit, symbolOrAddress(o))
+	unit := l.unit
+	if unit == "USD" {
+		unit = "US dollars"
+	}
+	pe.Err = fmt.Errorf("%w: the limit is in %s, the price in %s", ErrLimitCurrency, unit, symbolOrAddress(o))
 	return pe
 }
 

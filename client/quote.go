@@ -35,8 +35,10 @@ type Quote struct {
 // allow it. It signs nothing, reserves nothing and does not call
 // Policy.Approve. If the answer is not 402, the Quote is Free.
 //
-// Like RoundTrip, Quote sends req (consuming its body) but does not modify
-// it; the response body is closed. It fails with ErrNotX402 for a 402
+// Quote really sends req, once and unpaid (consuming its body), but does
+// not modify it; the response body is closed. A server that asks for no
+// payment serves it as usual, so quote only requests that are safe to
+// send: GET or HEAD, or a method the server is known to price. It fails with ErrNotX402 for a 402
 // without x402 requirements and ErrNoPayableOption if no option can be
 // paid by this client.
 func (c *Client) Quote(ctx context.Context, req *http.Request) (*Quote, error) {

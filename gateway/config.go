@@ -12,12 +12,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"gopkg.in/yaml.v3"
 
 	"github.com/go402/go402/evm"
 	"github.com/go402/go402/x402"
+	"github.com/go402/go402/x402http"
 )
 
 // Defaults applied by [Parse].
@@ -59,6 +61,9 @@ type Config struct {
 	// MaxBufferBytes bounds the response buffered by settle-before-serve
 	// routes; 0 means x402http's default (32 MiB). Key "maxBufferBytes".
 	MaxBufferBytes int64
+	// CORS configures the cross-origin headers of priced routes (free
+	// routes answer as their upstream does). Key "cors".
+	CORS CORS
 	// LogLevel is debug, info, warn or error. Key "logLevel"; default info.
 	LogLevel string
 	// LogFormat is text or json. Key "logFormat"; default text.
@@ -102,6 +107,34 @@ type Network struct {
 	// Assets are the tokens payable on it, the default (for "$" prices)
 	// first. Key "networks[i].assets".
 	Assets []evm.Asset
+}
+
+// CORS is the cross-origin policy of priced routes: x402http.CORS.
+type CORS struct {
+	// AllowOrigins are the origins (https://app.example) whose browser
+	// scripts may call priced routes, or "*" for any. Empty: no
+	// Access-Control-Allow-Origin is added (an upstream's is kept). Key
+	// "cors.allowOrigins".
+	AllowOrigins []string
+	// AllowHeaders are request headers allowed in preflights besides the
+	// payment headers, Content-Type and Authorization. Key
+	// "cors.allowHeaders".
+	AllowHeaders []string
+	// AllowCredentials allows cookies and HTTP authentication. Key
+	// "cors.allowCredentials".
+	AllowCredentials bool
+	// MaxAgeSeconds is how long browsers may cache a preflight answer; 0
+	// means 600. Key "cors.maxAgeSeconds".
+	MaxAgeSeconds int
+}
+
+func (c CORS) middleware() x402http.CORS {
+	return x402http.CORS{
+		AllowOrigins:     c.AllowOrigins,
+		AllowHeaders:     c.AllowHeaders,
+		AllowCredentials: c.AllowCredentials,
+		MaxAge:           time.Duration(c.MaxAgeSeconds) * time.Second,
+	}
 }
 
 // Queue configures the durable settlement queue.
@@ -415,6 +448,7 @@ func (c *Config) Validate() error {
 	if c.MaxBufferBytes < 0 {
 		v.fail("maxBufferBytes", "must not be negative")
 	}
+	v.cors()
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
 		v.fail("logLevel", "must be one of debug, info, warn, error")
 	}
@@ -474,6 +508,44 @@ func (v *validator) facilitator() {
 			v.fail("facilitator.apiKeyEnv", "is only used with url")
 		}
 	}
+}
+
+func (v *validator) cors() {
+	c := v.c.CORS
+	for i, o := range c.AllowOrigins {
+		key := fmt.Sprintf("cors.allowOrigins[%d]", i)
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			v.fail(key, "must be an origin such as https://app.example (scheme and host, no path), or *")
+		}
+	}
+	for i, h := range c.AllowHeaders {
+		if !isHeaderName(h) {
+			v.fail(fmt.Sprintf("cors.allowHeaders[%d]", i), "must be a header name such as X-Api-Key")
+		}
+	}
+	if c.MaxAgeSeconds < 0 {
+		v.fail("cors.maxAgeSeconds", "must not be negative")
+	}
+}
+
+// isHeaderName reports whether s is an HTTP token, as header names are.
+func isHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func (v *validator) networks() {
@@ -838,6 +910,15 @@ func (d *decoder) str(n *yaml.Node, path string, dst *string) {
 	*dst = d.expand(n, path, n.Value)
 }
 
+// strings decodes a list of scalars.
+func (d *decoder) strings(n *yaml.Node, path string, dst *[]string) {
+	d.list(n, path, func(v *yaml.Node, p string) {
+		var s string
+		d.str(v, p, &s)
+		*dst = append(*dst, s)
+	})
+}
+
 func (d *decoder) network(n *yaml.Node, path string, dst *x402.Network) {
 	var s string
 	d.str(n, path, &s)
@@ -938,8 +1019,19 @@ func (d *decoder) document(n *yaml.Node) {
 			})
 		},
 		"maxBufferBytes": func(v *yaml.Node, p string) { d.integer(v, p, 64, func(x int64) { c.MaxBufferBytes = x }) },
-		"logLevel":       func(v *yaml.Node, p string) { d.str(v, p, &c.LogLevel) },
-		"logFormat":      func(v *yaml.Node, p string) { d.str(v, p, &c.LogFormat) },
+		"cors": func(v *yaml.Node, p string) {
+			cors := &c.CORS
+			d.mapping(v, p, handlers{
+				"allowOrigins":     func(v *yaml.Node, p string) { d.strings(v, p, &cors.AllowOrigins) },
+				"allowHeaders":     func(v *yaml.Node, p string) { d.strings(v, p, &cors.AllowHeaders) },
+				"allowCredentials": func(v *yaml.Node, p string) { d.boolean(v, p, &cors.AllowCredentials) },
+				"maxAgeSeconds": func(v *yaml.Node, p string) {
+					d.integer(v, p, 32, func(x int64) { cors.MaxAgeSeconds = int(x) })
+				},
+			})
+		},
+		"logLevel":  func(v *yaml.Node, p string) { d.str(v, p, &c.LogLevel) },
+		"logFormat": func(v *yaml.Node, p string) { d.str(v, p, &c.LogFormat) },
 		"routes": func(v *yaml.Node, p string) {
 			d.list(v, p, func(v *yaml.Node, p string) { c.Routes = append(c.Routes, d.route(v, p)) })
 		},

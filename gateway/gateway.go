@@ -10,16 +10,27 @@
 // price. Routes are matched in order on the cleaned, decoded,
 // case-insensitive request path, the same path that decides the price, and
 // upstreams receive that cleaned path: ".." segments, encoded dots and
-// doubled slashes can neither reach another route unpaid nor escape a
-// directory. Requests matching no route get 404; the health path answers
-// 200 without payment.
+// slashes, and doubled slashes can neither reach another route unpaid nor
+// escape a directory. Methods are matched case-insensitively ("get" is
+// GET, and is forwarded as GET), and a GET pattern also matches HEAD. A
+// request whose path a priced route has for other methods only is
+// answered 405, never served by a later free route: an upstream or a file
+// route may ignore the method. Requests matching no route get 404; the
+// health path answers 200 without payment.
 //
 // A priced route answers 402 Payment Required until the client pays. By
 // default the response is buffered and released only once the payment is
-// settled (settle-before-serve); an upstream or file error (status 400 or
-// more, including 502 when the upstream is down) is never charged. A
+// settled (settle-before-serve); only a successful answer (2xx) is
+// charged: an upstream or file error (status 400 or more, including 502
+// when the upstream is down), a redirect or a 304 is not. A
 // serve-then-settle route streams the response and settles afterwards
-// through a durable SQLite queue, drained by [Gateway.RunSettlements].
+// through a durable SQLite queue, drained by [Gateway.RunSettlements]. Paid
+// answers, files included, carry Cache-Control: private, no-store (see
+// x402http).
+//
+// One payment buys one response across every route and every reloaded
+// configuration: the routes share one set of payments being served, and,
+// with a queue, claim each payment in it before serving.
 //
 // # Reloading
 //
@@ -86,6 +97,11 @@ type Gateway struct {
 	transport http.RoundTripper
 	cur       atomic.Pointer[state]
 
+	// claims are the payments being served, shared by every route and
+	// every configuration, so that neither another route nor a reload
+	// serves one payment twice.
+	claims *x402http.Claims
+
 	mu        sync.Mutex // serialises builds; guards the fields below
 	queue     *sqlitequeue.Queue
 	queuePath string
@@ -109,7 +125,7 @@ type state struct {
 // the configuration are *FieldError values (joined) naming the key and its
 // line. ctx bounds the start-up I/O (opening the settlement queue).
 func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
-	g := &Gateway{deps: deps, log: deps.Logger, transport: deps.Transport}
+	g := &Gateway{deps: deps, log: deps.Logger, transport: deps.Transport, claims: &x402http.Claims{}}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -282,6 +298,8 @@ func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, e
 				Pricing:        pricing,
 				Queue:          queue,
 				MaxBufferBytes: cfg.MaxBufferBytes,
+				Claims:         g.claims,
+				CORS:           cfg.CORS.middleware(),
 				Logger:         log,
 				Now:            g.deps.Now,
 				// The router has matched the request already: the
@@ -303,7 +321,7 @@ func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, e
 		if r.Dir != "" {
 			h = readOnly(h)
 		}
-		rt.routes = append(rt.routes, &route{pat: pats[i], handler: h})
+		rt.routes = append(rt.routes, &route{pat: pats[i], priced: !r.Free(), handler: h})
 	}
 
 	st := &state{cfg: cfg, handler: rt, facKey: facKey, retired: make(chan struct{})}
@@ -498,26 +516,43 @@ type router struct {
 
 type route struct {
 	pat     *pattern
+	priced  bool
 	handler http.Handler
 }
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := cleanPath(r.URL.Path)
 	lower := strings.ToLower(p)
+	// Methods are matched in upper case, whatever the client sent, and the
+	// upstream gets the method that was matched (and priced).
+	method := strings.ToUpper(r.Method)
 	if strings.TrimSuffix(lower, "/") == rt.health {
-		serveHealth(w, r)
+		serveHealth(w, method)
 		return
 	}
-	method := r.Method
+	want := method
 	if method == http.MethodOptions {
 		if m := r.Header.Get("Access-Control-Request-Method"); m != "" {
-			method = strings.ToUpper(m)
+			want = strings.ToUpper(m)
 		}
 	}
 	segs := segments(lower)
+	// pricedElsewhere is set when a priced route has this path for other
+	// methods: a later free route must not serve it (its upstream or files
+	// may ignore the method), so the request gets 405 instead.
+	var pricedElsewhere []string
 	for _, x := range rt.routes {
-		if !x.pat.match(method, segs) {
+		if !x.pat.matchPath(segs) {
 			continue
+		}
+		if !x.pat.matchMethod(want) {
+			if x.priced {
+				pricedElsewhere = append(pricedElsewhere, x.pat.method)
+			}
+			continue
+		}
+		if !x.priced && len(pricedElsewhere) > 0 {
+			break
 		}
 		// Hand on the path that was matched (and priced), so that nothing
 		// downstream interprets the raw one differently.
@@ -526,14 +561,34 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		u := *r.URL
 		u.Path, u.RawPath = p, ""
 		r2.URL = &u
+		r2.Method = method
 		x.handler.ServeHTTP(w, r2)
+		return
+	}
+	if len(pricedElsewhere) > 0 {
+		w.Header().Set("Allow", allowHeader(pricedElsewhere))
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed on a paid route"})
 		return
 	}
 	writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 }
 
-func serveHealth(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+// allowHeader lists the methods of priced patterns for an Allow header.
+func allowHeader(methods []string) string {
+	var out []string
+	for _, m := range methods {
+		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+		if m == http.MethodGet && !slices.Contains(out, http.MethodHead) {
+			out = append(out, http.MethodHead)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func serveHealth(w http.ResponseWriter, method string) {
+	if method != http.MethodGet && method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
 		return
@@ -633,12 +688,15 @@ func (p *pattern) key() string {
 	return k
 }
 
-// match reports whether the pattern applies to a request with method and
-// the lower-cased segments of its cleaned path. HEAD matches GET patterns.
-func (p *pattern) match(method string, segs []string) bool {
-	if p.method != "" && p.method != method && (p.method != http.MethodGet || method != http.MethodHead) {
-		return false
-	}
+// matchMethod reports whether the pattern applies to the (upper-case)
+// method. A GET pattern matches HEAD too, as in net/http.
+func (p *pattern) matchMethod(method string) bool {
+	return p.method == "" || p.method == method || (p.method == http.MethodGet && method == http.MethodHead)
+}
+
+// matchPath reports whether the pattern applies to the lower-cased
+// segments of a cleaned path.
+func (p *pattern) matchPath(segs []string) bool {
 	if len(segs) < len(p.segs) || (!p.rest && len(segs) != len(p.segs)) {
 		return false
 	}

@@ -2,6 +2,7 @@ package x402http
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -44,9 +45,13 @@ type PaymentOption struct {
 
 // Route configures payment for the requests matching Pattern.
 type Route struct {
-	// Pattern is "[METHOD ]PATH". PATH segments are literals, "{name}"
-	// parameters, or a final "*" or "{name...}" matching the rest. Matching
-	// is done on the cleaned, decoded request path, so encoded or doubled
+	// Pattern is "[METHOD ]PATH". METHOD is matched case-insensitively; a
+	// GET pattern also matches HEAD; without METHOD every method matches.
+	// A request to a priced path with a method no route accepts is
+	// answered 405. PATH segments are literals, "{name}" parameters, or a
+	// final "*" or "{name...}" matching the rest, compared
+	// case-insensitively with both readings of the request path (see
+	// "Routes" in the package documentation), so encoded or doubled
 	// slashes and dot segments cannot bypass payment.
 	Pattern string
 	// Accepts are the payment options offered, in order of preference.
@@ -74,17 +79,60 @@ type Pricing interface {
 }
 
 // Queue durably holds settlements of ServeThenSettle routes until the
-// facilitator has settled them, so none is lost on restart.
+// facilitator has settled them, so none is lost on restart, and the claims
+// that make one payment buy one response across restarts and across the
+// servers sharing the queue (see "One payment, one response" in the package
+// documentation). Every method must be safe for concurrent use, and Claim
+// and Enqueue atomic across every process sharing the queue.
 type Queue interface {
-	// Enqueue stores a settlement to perform. It must be durable when it
-	// returns.
-	Enqueue(ctx context.Context, req *x402.FacilitatorRequest) error
+	// Claim durably records that the payment authorization key is being
+	// used for one response, until the time given (when the authorization
+	// expires). It returns an error wrapping ErrDuplicate if key was
+	// claimed or queued before and not released, by this process or by
+	// another sharing the queue, before or after a restart.
+	Claim(ctx context.Context, key string, until time.Time) error
+	// Release gives up a claim whose payment will not be charged (the
+	// handler failed, or the settlement was refused): the key may be
+	// claimed again. It does nothing to a key that was queued.
+	Release(ctx context.Context, key string) error
+	// Enqueue stores the settlement of the payment claimed as key, to
+	// perform. It must be durable when it returns. It returns an error
+	// wrapping ErrDuplicate if key was queued already.
+	Enqueue(ctx context.Context, key string, req *x402.FacilitatorRequest) error
 	// Next blocks until a stored settlement is due or ctx ends, and
 	// returns it with an id for Done.
 	Next(ctx context.Context) (id string, req *x402.FacilitatorRequest, err error)
 	// Done records the outcome of a settlement: it is removed from the
 	// queue (or kept for retry if retry is true).
 	Done(ctx context.Context, id string, resp *x402.SettleResponse, retry bool) error
+}
+
+// ErrDuplicate is wrapped by the errors of Queue.Claim and Queue.Enqueue
+// for a payment that was claimed or queued already: the payment was used
+// for another response, and this request is answered 402.
+var ErrDuplicate = errors.New("x402http: payment already used")
+
+// CORS configures the cross-origin headers of the answers of priced routes
+// (402s, paid responses and preflights). The zero value leaves the origin
+// policy to the application; see "CORS" in the package documentation for
+// the exact headers.
+type CORS struct {
+	// AllowOrigins are the origins ("https://app.example") whose browser
+	// scripts may call priced routes; "*" allows any origin. If empty, the
+	// middleware never sets Access-Control-Allow-Origin and what an outer
+	// middleware set is kept. If set, the middleware decides: an allowed
+	// origin gets Access-Control-Allow-Origin (its own value, with Vary:
+	// Origin, or "*"), another one none.
+	AllowOrigins []string
+	// AllowHeaders are request headers allowed in preflights besides
+	// PAYMENT-SIGNATURE, X-PAYMENT, Content-Type and Authorization.
+	AllowHeaders []string
+	// AllowCredentials sends Access-Control-Allow-Credentials: true to
+	// allowed origins (with AllowOrigins set; "*" then echoes the origin).
+	AllowCredentials bool
+	// MaxAge is how long browsers may cache a preflight answer. If zero,
+	// 10 minutes.
+	MaxAge time.Duration
 }
 
 // Config configures the payment middleware. Facilitator and Routes are
@@ -94,13 +142,26 @@ type Config struct {
 	// facilitator or a remote one (facilitator/remote).
 	Facilitator x402.Facilitator
 	// Pricing resolves option prices written as text. Required if any
-	// option has a Price or a route has a Price func.
+	// option has a Price or a route has a Price func. Prices of routes
+	// without a Price func are resolved once, by New.
 	Pricing Pricing
 	// Routes are matched in order; the first match applies. Requests
 	// matching no route pass through untouched.
 	Routes []Route
-	// Queue is required if any route uses ServeThenSettle.
+	// Queue is required if any route uses ServeThenSettle. When set, every
+	// paid request (whatever its route's policy) is claimed in it before
+	// its handler runs, so that one payment buys one response across
+	// restarts and across every server sharing the queue.
 	Queue Queue
+	// Claims, if set, is the in-process set of payments being served,
+	// shared with other middlewares that must not serve one payment twice
+	// (the gateway shares one across its routes and reloads). If nil, the
+	// middleware has its own.
+	Claims *Claims
+	// CORS configures the cross-origin headers of priced routes. The zero
+	// value adds the x402 header names and leaves the origin policy to the
+	// application.
+	CORS CORS
 	// Paywall, if set, renders the HTML page sent to browsers (requests
 	// whose Accept includes text/html) with a 402; the PAYMENT-REQUIRED
 	// header is already set and it must write the status. If nil, browsers

@@ -6,23 +6,114 @@
 // after (ServeThenSettle, through a durable queue). Requests to other routes
 // pass through untouched.
 //
+// # Routes
+//
+// Routes are matched in order; the first route whose path and method match
+// applies. Methods are compared case-insensitively, a GET route also
+// matches HEAD (as in net/http), and a route without a method matches every
+// method. A request whose path is priced only for other methods is
+// answered 405 Method Not Allowed, with an Allow header, and never reaches
+// the handler: handlers and file servers often ignore the method.
+//
+// Paths are compared case-insensitively, segment by segment, with the two
+// ways a handler may read the request path: decoded and cleaned (what
+// http.FileServer and handlers reading r.URL.Path see: "%2F" is a slash,
+// "\" reads as "/", dot segments and doubled slashes are removed), and split
+// on the literal slashes before decoding (what Go's ServeMux sees: "b%2Fc"
+// is one segment). If both readings select the same route, or one selects a
+// route and the other nothing, that route is charged. If they select
+// different routes (GET /a/{x} at $0.001 and GET /a/b/c at $10, requested as
+// /a/b%2Fc), or a route and a path priced for another method, the request
+// is answered 400 Bad Request and reaches no handler: an encoded separator
+// must not buy one route's resource at another's price. The request reaches
+// the handler unchanged.
+//
 // # The 402 answer
 //
 // A 402 carries the v2 PAYMENT-REQUIRED header (base64 JSON
 // PaymentRequired), a JSON body that v1 clients understand
 // ({"x402Version":1,"error":...,"accepts":[v1 requirements]}, listing the
-// options whose network has a v1 name), Cache-Control: no-store, and CORS
-// headers exposing PAYMENT-REQUIRED, PAYMENT-RESPONSE and
-// X-PAYMENT-RESPONSE; preflight requests may send PAYMENT-SIGNATURE and
-// X-PAYMENT. Browsers (Accept: text/html) get an HTML paywall instead of the
-// JSON body, still with the PAYMENT-REQUIRED header.
+// options whose network has a v1 name), and Cache-Control: no-store.
+// Browsers (Accept: text/html) get an HTML paywall instead of the JSON
+// body, still with the PAYMENT-REQUIRED header. The requirements of a route
+// without a Price func, and most of the answer's JSON, are built once by
+// [New].
+//
+// # CORS
+//
+// Every answer of a priced route (402, paid response, error) gets the x402
+// names added to Access-Control-Expose-Headers (PAYMENT-REQUIRED,
+// PAYMENT-RESPONSE, X-PAYMENT-RESPONSE) and Accept to Vary, merged with the
+// values already there: an outer middleware's, and the handler's own. A
+// preflight (OPTIONS with Access-Control-Request-Method) of a priced route
+// is answered 204 by the middleware, never by the handler, with
+// Access-Control-Allow-Methods (the requested method),
+// Access-Control-Allow-Headers (PAYMENT-SIGNATURE, X-PAYMENT, Content-Type,
+// Authorization and [CORS.AllowHeaders]) and Access-Control-Max-Age (600
+// unless [CORS.MaxAge] says otherwise), each merged with values already set.
+//
+// The origin policy is the application's: by default the middleware never
+// sets Access-Control-Allow-Origin, so an outer CORS middleware's value is
+// kept. With [CORS.AllowOrigins] set, the middleware decides for priced
+// routes: an allowed origin gets Access-Control-Allow-Origin (the origin
+// itself, with Vary: Origin, or "*" when any origin is allowed without
+// credentials) and, with [CORS.AllowCredentials],
+// Access-Control-Allow-Credentials: true; another origin gets neither.
 //
 // # Paying requests
 //
-// The payment must match a requirement built for this very request on every
-// field (addresses case-insensitively, the amount exactly, extra as JSON).
-// The facilitator verifies it against the server's requirements, not the
-// client's copy, and IsValid is checked explicitly. A handler status of 400
-// or more is never charged. The verified payment is available to the
-// handler through [PaymentFromContext].
+// A v2 payment must match a requirement built for this very request on
+// every field (addresses case-insensitively, the amount exactly, extra as
+// JSON). A v1 payment names only its scheme and network; its authorization
+// must pay the requirement's payTo and amount exactly (and, for Permit2,
+// its token). When several options on one network differ only in their
+// asset, each is tried with the facilitator, which accepts the signature
+// made for the right token only. The facilitator verifies the payment
+// against the server's requirements, not the client's copy, and IsValid is
+// checked explicitly. The verified payment is available to the handler
+// through [PaymentFromContext].
+//
+// Routes whose requirements are equal (same price, asset, network, payTo
+// and timeout) accept each other's payments at the middleware: a payment
+// made for one is valid for the other. One payment still buys one
+// response: the facilitator binds a settlement to the resource it was made
+// for, so a second settlement of the authorization for another resource
+// gets duplicate_settlement. Give routes distinct payTo addresses or
+// prices where that matters.
+//
+// Only a successful answer (status 200 to 299) is charged. An
+// informational status is not final; a redirect or 304 Not Modified
+// delivers nothing (a client following a redirect pays at its target, and
+// may use the same payment there); a handler error (400 or more) is never
+// charged.
+//
+// # Caching
+//
+// A paid answer gets Cache-Control: private, no-store, so that no shared
+// cache serves it to a client that did not pay, unless the handler's own
+// Cache-Control already has an unqualified private or no-store directive
+// ("private, max-age=60" lets the payer's browser keep what it paid for).
+// The 402 and the middleware's own error answers are no-store.
+//
+// # One payment, one response
+//
+// The facilitator only learns that an authorization is spent when it
+// settles it; until then every copy of a payment verifies. The middleware
+// claims each payment (its network, asset, payer and nonce) before
+// verifying it, and refuses a copy with 402 without running the handler.
+// The claim lasts until the payment settled, or until its authorization
+// expires (its validBefore) when the settlement is queued, pending or
+// unknown; a payment that was not charged (the handler failed, or the
+// settlement was refused) is released.
+//
+// Claims live in memory ([Claims]), for one process. With [Config.Queue]
+// set, every paid request, whatever its route's policy, is also claimed in
+// the queue before its handler runs, atomically across every process
+// sharing it, and a serve-then-settle payment stays recorded there once
+// queued. So a payment served before a restart, or by another server behind
+// the same load balancer, is answered 402 too. Servers behind a load
+// balancer must share a queue to get this: sqlitequeue is shared by the
+// processes of one host; servers on several hosts need a Queue on a shared
+// database. Without a shared queue, a copy of a payment sent to two servers
+// at once can be served by both while it settles once.
 package x402http

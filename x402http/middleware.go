@@ -1,14 +1,12 @@
 package x402http
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +21,16 @@ const settleTimeout = 2 * time.Minute
 const (
 	DefaultMaxTimeoutSeconds = 300
 	DefaultMaxBufferBytes    = 32 << 20
+	DefaultCORSMaxAge        = 10 * time.Minute
+)
+
+// Header values the middleware adds.
+const (
+	exposedHeaders = x402.HeaderPaymentRequired + ", " + x402.HeaderPaymentResponse + ", " + x402.HeaderXPaymentResponse
+	allowedHeaders = x402.HeaderPaymentSignature + ", " + x402.HeaderXPayment + ", Content-Type, Authorization"
+	// paidCacheControl keeps a paid response out of shared caches and off
+	// disk: another client must not get it without paying.
+	paidCacheControl = "private, no-store"
 )
 
 // Middleware is the x402 payment middleware for net/http.
@@ -31,7 +39,17 @@ type Middleware struct {
 	routes  []*compiledRoute
 	log     *slog.Logger
 	paywall func(http.ResponseWriter, *http.Request, *x402.PaymentRequired)
-	inUse   inUse
+	claims  *Claims
+	cors    corsPolicy
+}
+
+// corsPolicy is Config.CORS, prepared.
+type corsPolicy struct {
+	origins      map[string]bool // lower-cased; nil: the application decides
+	anyOrigin    bool
+	credentials  bool
+	allowHeaders string
+	maxAge       string
 }
 
 // New checks the configuration and returns the middleware.
@@ -45,14 +63,21 @@ func New(cfg Config) (*Middleware, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	m := &Middleware{cfg: cfg, log: cfg.Logger, paywall: cfg.Paywall}
+	m := &Middleware{cfg: cfg, log: cfg.Logger, paywall: cfg.Paywall, claims: cfg.Claims}
+	if m.claims == nil {
+		m.claims = &Claims{}
+	}
 	if m.paywall == nil {
 		m.paywall = paywall.Handler(paywall.Options{})
 	}
 	if m.log == nil {
-		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		m.log = slog.New(slog.DiscardHandler)
 	}
 	m.log = m.log.With("component", "x402http")
+	var err error
+	if m.cors, err = newCORSPolicy(cfg.CORS); err != nil {
+		return nil, err
+	}
 	for _, r := range cfg.Routes {
 		c, err := compile(r)
 		if err != nil {
@@ -88,89 +113,209 @@ func New(cfg Config) (*Middleware, error) {
 		if r.Policy == ServeThenSettle && cfg.Queue == nil {
 			return nil, fmt.Errorf("x402http: route %q is serve-then-settle but Config.Queue is nil", r.Pattern)
 		}
+		if r.Price == nil {
+			reqs, err := m.buildRequirements(c, nil)
+			if err != nil {
+				return nil, fmt.Errorf("x402http: route %q: %w", r.Pattern, err)
+			}
+			if c.static, err = newAnswer(reqs, r.Description, r.MimeType); err != nil {
+				return nil, fmt.Errorf("x402http: route %q: %w", r.Pattern, err)
+			}
+		}
 		m.routes = append(m.routes, c)
 	}
 	return m, nil
+}
+
+func newCORSPolicy(c CORS) (corsPolicy, error) {
+	p := corsPolicy{credentials: c.AllowCredentials, allowHeaders: allowedHeaders}
+	for _, o := range c.AllowOrigins {
+		o = strings.TrimSpace(o)
+		switch {
+		case o == "*":
+			p.anyOrigin = true
+		case o == "" || strings.ContainsAny(o, " ,\r\n"):
+			return p, fmt.Errorf("x402http: CORS.AllowOrigins: %q is not an origin such as https://app.example", o)
+		default:
+			if p.origins == nil {
+				p.origins = map[string]bool{}
+			}
+			p.origins[strings.ToLower(strings.TrimSuffix(o, "/"))] = true
+		}
+	}
+	if p.anyOrigin && p.origins == nil {
+		p.origins = map[string]bool{}
+	}
+	for _, h := range c.AllowHeaders {
+		h = strings.TrimSpace(h)
+		if h == "" || strings.ContainsAny(h, " ,\r\n:") {
+			return p, fmt.Errorf("x402http: CORS.AllowHeaders: %q is not a header name", h)
+		}
+		p.allowHeaders += ", " + h
+	}
+	maxAge := c.MaxAge
+	if maxAge <= 0 {
+		maxAge = DefaultCORSMaxAge
+	}
+	p.maxAge = fmt.Sprint(int64(maxAge / time.Second))
+	return p, nil
+}
+
+// isPreflight reports whether r is a CORS preflight request.
+func isPreflight(r *http.Request) bool {
+	return r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
 }
 
 // Handler wraps next: requests matching a route must pay; others pass
 // through untouched.
 func (m *Middleware) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		route, otherMethod := m.match(r)
-		if route == nil {
-			if otherMethod {
-				// The path is priced for another method. Handlers and file
-				// servers often ignore the method, so fail closed.
-				writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed on a paid route"})
-				return
-			}
+		route, out := m.match(r)
+		switch out {
+		case matchNone:
 			next.ServeHTTP(w, r)
 			return
+		case matchOtherMethod:
+			// The path is priced for another method. Handlers and file
+			// servers often ignore the method, so fail closed.
+			if allow := m.allowedMethods(r); allow != "" {
+				w.Header().Set("Allow", allow)
+			}
+			writeJSON(w, http.StatusMethodNotAllowed, "method not allowed on a paid route")
+			return
+		case matchAmbiguous:
+			writeJSON(w, http.StatusBadRequest, "ambiguous path: its encoded separators select another paid route")
+			return
 		}
-		exposeHeaders(w.Header())
-		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-			preflight(w)
+		m.decorate(w.Header(), r)
+		if isPreflight(r) {
+			m.preflight(w, r)
 			return
 		}
 		m.serve(w, r, route, next)
 	})
 }
 
-// match returns the route of r, and whether r's path is priced for some
-// other method (then it must not reach the handler unpaid).
-func (m *Middleware) match(r *http.Request) (route *compiledRoute, otherMethod bool) {
-	readings := pathReadings(r)
-	method := strings.ToUpper(r.Method)
-	if method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-		method = strings.ToUpper(r.Header.Get("Access-Control-Request-Method"))
+// decorate adds the x402 and CORS headers of every answer of a priced
+// route, merged with those already set.
+func (m *Middleware) decorate(h http.Header, r *http.Request) {
+	addTokens(h, "Access-Control-Expose-Headers", exposedHeaders)
+	addTokens(h, "Vary", "Accept")
+	if m.cors.origins == nil {
+		return // the application's policy
 	}
-	for _, c := range m.routes {
-		for _, segs := range readings {
-			if !c.pathMatches(segs) {
-				continue
-			}
-			if c.methodMatches(method) {
-				return c, false
-			}
-			otherMethod = true
-		}
+	origin := r.Header.Get("Origin")
+	allowed := origin != "" && (m.cors.anyOrigin || m.cors.origins[strings.ToLower(origin)])
+	if m.cors.anyOrigin && !m.cors.credentials {
+		h.Set("Access-Control-Allow-Origin", "*")
+		return
 	}
-	return nil, otherMethod
+	addTokens(h, "Vary", "Origin")
+	if !allowed {
+		h.Del("Access-Control-Allow-Origin")
+		h.Del("Access-Control-Allow-Credentials")
+		return
+	}
+	h.Set("Access-Control-Allow-Origin", origin)
+	if m.cors.credentials {
+		h.Set("Access-Control-Allow-Credentials", "true")
+	}
 }
 
-// exposeHeaders lets browser scripts read the x402 headers.
-func exposeHeaders(h http.Header) {
-	h.Add("Access-Control-Expose-Headers", x402.HeaderPaymentRequired+", "+x402.HeaderPaymentResponse+", "+x402.HeaderXPaymentResponse)
-	h.Add("Vary", "Accept")
-}
-
-// preflight answers a CORS preflight for a protected route.
-func preflight(w http.ResponseWriter) {
+// preflight answers a CORS preflight for a priced route; it never reaches
+// the handler, which might serve content to it.
+func (m *Middleware) preflight(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
-	h.Set("Access-Control-Allow-Headers", x402.HeaderPaymentSignature+", "+x402.HeaderXPayment+", Content-Type, Authorization")
-	h.Set("Access-Control-Max-Age", "600")
+	addTokens(h, "Access-Control-Allow-Methods", strings.ToUpper(r.Header.Get("Access-Control-Request-Method")))
+	addTokens(h, "Access-Control-Allow-Headers", m.cors.allowHeaders)
+	if h.Get("Access-Control-Max-Age") == "" {
+		h.Set("Access-Control-Max-Age", m.cors.maxAge)
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// requirements builds the payment requirements of route for r.
-func (m *Middleware) requirements(r *http.Request, route *compiledRoute) ([]x402.PaymentRequirements, *x402.ResourceInfo, bool, error) {
+// addTokens adds the comma-separated tokens of list to the header key,
+// keeping its values and leaving out tokens it has already
+// (case-insensitively).
+func addTokens(h http.Header, key, list string) {
+	vals := h[key]
+	if len(vals) == 0 {
+		h[key] = []string{list}
+		return
+	}
+	var missing []string
+	for t := range strings.SplitSeq(list, ",") {
+		if t = strings.TrimSpace(t); t != "" && !hasToken(vals, t) {
+			missing = append(missing, t)
+		}
+	}
+	if len(missing) > 0 {
+		h[key] = append(vals, strings.Join(missing, ", "))
+	}
+}
+
+// hasToken reports whether the comma-separated values hold token.
+func hasToken(vals []string, token string) bool {
+	for _, v := range vals {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// keepPrivate makes a paid response uncacheable by shared caches: its
+// Cache-Control becomes "private, no-store" unless the handler's already
+// has an unqualified private or no-store directive (a handler may let the
+// payer's own browser keep what it paid for, with "private, max-age=60").
+func keepPrivate(h http.Header) {
+	for _, v := range h.Values("Cache-Control") {
+		for d := range strings.SplitSeq(v, ",") {
+			d = strings.ToLower(strings.TrimSpace(d))
+			if d == "private" || d == "no-store" {
+				return
+			}
+		}
+	}
+	h.Set("Cache-Control", paidCacheControl)
+}
+
+// requirements returns the payment requirements of route for r and the
+// static parts of its 402 answer, or free if a Price func made it free.
+func (m *Middleware) requirements(r *http.Request, route *compiledRoute) (*staticAnswer, *x402.ResourceInfo, bool, error) {
+	res := &x402.ResourceInfo{URL: route.Resource, Description: route.Description, MimeType: route.MimeType}
+	if res.URL == "" {
+		res.URL = requestURL(r)
+	}
+	if route.static != nil {
+		return route.static, res, false, nil
+	}
+	p, err := route.Price(r)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("pricing the request: %w", err)
+	}
+	if p.IsZero() {
+		return nil, nil, true, nil
+	}
+	reqs, err := m.buildRequirements(route, &p)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	ans, err := newAnswer(reqs, route.Description, route.MimeType)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return ans, res, false, nil
+}
+
+// buildRequirements builds the requirements of route's options, at the
+// price dynamic if it is not nil.
+func (m *Middleware) buildRequirements(route *compiledRoute, dynamic *x402.Price) ([]x402.PaymentRequirements, error) {
 	timeout := route.MaxTimeoutSeconds
 	if timeout <= 0 {
 		timeout = DefaultMaxTimeoutSeconds
-	}
-	var dynamic *x402.Price
-	if route.Price != nil {
-		p, err := route.Price(r)
-		if err != nil {
-			return nil, nil, false, fmt.Errorf("pricing the request: %w", err)
-		}
-		if p.IsZero() {
-			return nil, nil, true, nil // free
-		}
-		dynamic = &p
 	}
 	reqs := make([]x402.PaymentRequirements, 0, len(route.Accepts))
 	for _, o := range route.Accepts {
@@ -181,13 +326,13 @@ func (m *Middleware) requirements(r *http.Request, route *compiledRoute) ([]x402
 			if p == nil {
 				parsed, err := x402.ParsePrice(o.Price)
 				if err != nil {
-					return nil, nil, false, err
+					return nil, err
 				}
 				p = &parsed
 			}
 			var err error
 			if req, err = m.cfg.Pricing.Requirements(o.Network, *p, o.PayTo, timeout); err != nil {
-				return nil, nil, false, err
+				return nil, err
 			}
 		default:
 			req = x402.PaymentRequirements{Network: o.Network, Amount: o.Amount, Asset: o.Asset, PayTo: o.PayTo, MaxTimeoutSeconds: timeout, Extra: o.Extra}
@@ -199,11 +344,7 @@ func (m *Middleware) requirements(r *http.Request, route *compiledRoute) ([]x402
 		req.MaxTimeoutSeconds = timeout
 		reqs = append(reqs, req)
 	}
-	res := &x402.ResourceInfo{URL: route.Resource, Description: route.Description, MimeType: route.MimeType}
-	if res.URL == "" {
-		res.URL = requestURL(r)
-	}
-	return reqs, res, false, nil
+	return reqs, nil
 }
 
 func requestURL(r *http.Request) string {
@@ -214,12 +355,27 @@ func requestURL(r *http.Request) string {
 	return scheme + "://" + r.Host + r.URL.RequestURI()
 }
 
+// payOutcome is what became of a payment whose handler ran.
+type payOutcome int
+
+const (
+	// notCharged: the payment was not used (the handler failed, or the
+	// settlement was refused); its claims are released.
+	notCharged payOutcome = iota
+	// settled: the chain shows the authorization used; the in-process
+	// claim is released, the durable one kept.
+	settled
+	// inFlight: the payment is queued, or its settlement pending or
+	// unknown; every claim is kept until the authorization expires.
+	inFlight
+)
+
 // serve handles a request to a protected route.
 func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compiledRoute, next http.Handler) {
-	reqs, res, free, err := m.requirements(r, route)
+	ans, res, free, err := m.requirements(r, route)
 	if err != nil {
 		m.log.Error("building payment requirements", "route", route.Pattern, "err", err)
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "payment requirements unavailable"})
+		writeJSON(w, http.StatusInternalServerError, "payment requirements unavailable")
 		return
 	}
 	if free {
@@ -228,50 +384,91 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compil
 	}
 	v2, v1 := r.Header.Get(x402.HeaderPaymentSignature), r.Header.Get(x402.HeaderXPayment)
 	if v2 == "" && v1 == "" {
-		m.paymentRequired(w, r, reqs, res, "Payment required", nil)
+		m.paymentRequired(w, r, ans, res, "Payment required", nil, x402.V2)
 		return
 	}
-	freq, chosen, msg := m.matchPayment(r.Method, v2, v1, reqs, res)
-	if freq == nil {
-		m.paymentRequired(w, r, reqs, res, msg, nil)
+	cands, msg := matchPayment(r.Method, v2, v1, ans.reqs, res)
+	if len(cands) == 0 {
+		m.paymentRequired(w, r, ans, res, msg, nil, x402.V2)
 		return
 	}
-	// One payment, one response: refuse a copy of a payment that is being
-	// served. The claim lasts until settlement (SettleBeforeServe) or until
-	// the authorization expires (ServeThenSettle settles later).
-	key := authorizationKey(*chosen, paymentObject(freq))
-	if !m.inUse.claim(key, m.cfg.Now().Add(time.Duration(chosen.MaxTimeoutSeconds)*time.Second), m.cfg.Now()) {
-		m.paymentRequired(w, r, reqs, res, "payment already used for another request", nil)
+	// One payment, one response: claim the authorization before verifying,
+	// so that parallel copies of a payment are refused while the first is
+	// being served.
+	now := m.cfg.Now()
+	var pay *Payment
+	var key string
+	var until time.Time
+	reason := ""
+	for i := range cands {
+		c := &cands[i]
+		key = authorizationKey(&c.req, &c.auth, paymentObject(c.freq))
+		until = now.Add(time.Duration(c.req.MaxTimeoutSeconds) * time.Second)
+		if exp, ok := c.auth.expires(); ok && exp.After(until) {
+			until = exp
+		}
+		if !m.claims.claim(key, until, now) {
+			m.paymentRequired(w, r, ans, res, "payment already used for another request", nil, c.freq.X402Version)
+			return
+		}
+		vr, err := m.cfg.Facilitator.Verify(r.Context(), c.freq)
+		if err != nil {
+			m.claims.release(key)
+			m.log.Error("facilitator verify failed", "err", err)
+			writeJSON(w, http.StatusBadGateway, "payment could not be verified: facilitator unavailable")
+			return
+		}
+		if vr.IsValid {
+			pay = &Payment{Version: c.freq.X402Version, Payer: vr.Payer, Requirements: c.req, Request: c.freq}
+			break
+		}
+		m.claims.release(key)
+		m.log.Info("payment invalid", "reason", vr.InvalidReason, "message", vr.InvalidMessage, "payer", vr.Payer)
+		if reason == "" {
+			reason = string(vr.InvalidReason)
+		}
+	}
+	if pay == nil {
+		if reason == "" {
+			reason = "payment invalid"
+		}
+		m.paymentRequired(w, r, ans, res, reason, nil, cands[0].freq.X402Version)
 		return
 	}
-	keepClaim := false
+	durable := m.cfg.Queue != nil
+	if durable {
+		if err := m.cfg.Queue.Claim(r.Context(), key, until); err != nil {
+			if errors.Is(err, ErrDuplicate) {
+				// Served before: by another server sharing the queue, or by
+				// this one before a restart. The in-process claim stays.
+				m.log.Info("payment already used", "payer", pay.Payer)
+				m.paymentRequired(w, r, ans, res, "payment already used for another request", nil, pay.Version)
+				return
+			}
+			m.claims.release(key)
+			m.log.Error("claiming the payment in the queue failed; refusing to serve", "payer", pay.Payer, "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, "payment could not be processed")
+			return
+		}
+	}
+	out := notCharged
 	defer func() {
-		if !keepClaim {
-			m.inUse.release(key)
+		if out == inFlight {
+			return
+		}
+		m.claims.release(key)
+		if out == notCharged && durable {
+			if err := m.cfg.Queue.Release(context.WithoutCancel(r.Context()), key); err != nil {
+				m.log.Warn("releasing an unused payment's claim failed; it stays unusable until it expires", "payer", pay.Payer, "err", err)
+			}
 		}
 	}()
-	vr, err := m.cfg.Facilitator.Verify(r.Context(), freq)
-	if err != nil {
-		m.log.Error("facilitator verify failed", "err", err)
-		writeJSON(w, http.StatusBadGateway, map[string]string{"error": "payment could not be verified: facilitator unavailable"})
-		return
-	}
-	if !vr.IsValid {
-		msg := string(vr.InvalidReason)
-		if msg == "" {
-			msg = "payment invalid"
-		}
-		m.log.Info("payment invalid", "reason", vr.InvalidReason, "message", vr.InvalidMessage, "payer", vr.Payer)
-		m.paymentRequired(w, r, reqs, res, msg, nil)
-		return
-	}
-	pay := &Payment{Version: freq.X402Version, Payer: vr.Payer, Requirements: *chosen, Request: freq}
 	r = r.WithContext(context.WithValue(r.Context(), paymentKey{}, pay))
 	if route.Policy == ServeThenSettle {
-		keepClaim = m.serveThenSettle(w, r, next, pay)
+		out = m.serveThenSettle(w, r, next, pay, key)
 		return
 	}
-	keepClaim = m.settleBeforeServe(w, r, next, pay, reqs, res)
+	out = m.settleBeforeServe(w, r, next, pay, ans, res)
 }
 
 // paymentObject returns the scheme payload of a facilitator request.
@@ -285,37 +482,59 @@ func paymentObject(freq *x402.FacilitatorRequest) x402.Object {
 	return nil
 }
 
+// candidate is a requirement a payment may pay, and the facilitator request
+// that pays it.
+type candidate struct {
+	req  x402.PaymentRequirements
+	freq *x402.FacilitatorRequest
+	auth authorization
+}
+
 // matchPayment decodes the payment header and pairs it with the
-// requirement it pays, comparing every field. It returns the facilitator
-// request built from the server's own requirements.
-func (m *Middleware) matchPayment(method, v2, v1 string, reqs []x402.PaymentRequirements, res *x402.ResourceInfo) (*x402.FacilitatorRequest, *x402.PaymentRequirements, string) {
+// requirements it may pay, comparing every field: a v2 payment names the
+// requirement it accepted; a v1 payment names its scheme and network, and
+// its authorization the recipient and the amount (and, for Permit2, the
+// token), which leaves several candidates only when options differ in
+// their asset alone; the facilitator tells them apart by the signature. The
+// facilitator requests are built from the server's own requirements.
+func matchPayment(method, v2, v1 string, reqs []x402.PaymentRequirements, res *x402.ResourceInfo) ([]candidate, string) {
 	h := v2
 	if h == "" {
 		h = v1
 	}
 	dec, err := x402.DecodePayment(h)
 	if err != nil {
-		return nil, nil, "invalid payment header: " + err.Error()
+		return nil, "invalid payment header: " + err.Error()
 	}
 	if dec.V2 != nil {
 		for i := range reqs {
 			if requirementsEqual(&dec.V2.Accepted, &reqs[i]) {
-				return x402.NewFacilitatorRequest(dec.V2, &reqs[i]), &reqs[i], ""
+				c := candidate{req: reqs[i], auth: readAuthorization(dec.V2.Payload)}
+				c.req.Extra = slices.Clone(c.req.Extra)
+				c.freq = x402.NewFacilitatorRequest(dec.V2, &c.req)
+				return []candidate{c}, ""
 			}
 		}
-		return nil, nil, "No matching payment requirements"
+		return nil, "No matching payment requirements"
 	}
+	auth := readAuthorization(dec.V1.Payload)
+	var cands []candidate
 	for i := range reqs {
-		if reqs[i].Scheme != dec.V1.Scheme || reqs[i].Network != dec.V1.Network.Canonical() {
+		if reqs[i].Scheme != dec.V1.Scheme || reqs[i].Network != dec.V1.Network.Canonical() || !auth.pays(&reqs[i]) {
 			continue
 		}
 		rv1, err := requirementsV1(method, &reqs[i], res)
 		if err != nil {
 			continue
 		}
-		return x402.NewFacilitatorRequestV1(dec.V1, &rv1), &reqs[i], ""
+		c := candidate{req: reqs[i], auth: auth, freq: x402.NewFacilitatorRequestV1(dec.V1, &rv1)}
+		c.req.Extra = slices.Clone(c.req.Extra)
+		cands = append(cands, c)
 	}
-	return nil, nil, "Unable to find matching payment requirements"
+	if len(cands) == 0 {
+		return nil, "Unable to find matching payment requirements"
+	}
+	return cands, ""
 }
 
 // requirementsV1 is the v1 form of req for a request with the given method.
@@ -328,6 +547,7 @@ func requirementsV1(method string, req *x402.PaymentRequirements, res *x402.Reso
 	if err != nil {
 		return v1, err
 	}
+	method = strings.ToUpper(method)
 	if method == http.MethodHead {
 		method = http.MethodGet
 	}
@@ -361,57 +581,53 @@ func requirementsEqual(a, b *x402.PaymentRequirements) bool {
 }
 
 // paymentRequired answers 402: the PAYMENT-REQUIRED header (v2), a v1 JSON
-// body, or the paywall page for browsers, and PAYMENT-RESPONSE when a
-// settlement failed.
-func (m *Middleware) paymentRequired(w http.ResponseWriter, r *http.Request, reqs []x402.PaymentRequirements, res *x402.ResourceInfo, msg string, settle *x402.SettleResponse, version ...int) {
-	pr := &x402.PaymentRequired{X402Version: x402.V2, Error: msg, Resource: *res, Accepts: reqs}
+// body, or the paywall page for browsers, and, when a settlement failed,
+// its response in PAYMENT-RESPONSE (or X-PAYMENT-RESPONSE for a v1
+// payment).
+func (m *Middleware) paymentRequired(w http.ResponseWriter, r *http.Request, ans *staticAnswer, res *x402.ResourceInfo, msg string, settle *x402.SettleResponse, version int) {
 	h := w.Header()
-	if enc, err := x402.EncodePaymentRequired(pr); err == nil {
+	if enc, ok := ans.header(msg, res.URL); ok {
 		h.Set(x402.HeaderPaymentRequired, enc)
 	} else {
-		m.log.Error("encoding PAYMENT-REQUIRED", "err", err)
+		m.log.Error("PAYMENT-REQUIRED would be too large; sent without it", "limit", x402.MaxHeaderSize)
 	}
 	if settle != nil {
-		v := x402.V2
-		if len(version) > 0 {
-			v = version[0]
-		}
-		if err := setSettlementHeader(h, v, settle); err != nil {
+		if err := setSettlementHeader(h, version, settle); err != nil {
 			m.log.Error("encoding the settlement response", "err", err)
 		}
 	}
 	h.Set("Cache-Control", "no-store")
 	if strings.Contains(r.Header.Get("Accept"), "text/html") && r.Header.Get(x402.HeaderPaymentSignature) == "" && r.Header.Get(x402.HeaderXPayment) == "" {
-		m.paywall(w, r, pr)
+		m.paywall(w, r, &x402.PaymentRequired{X402Version: x402.V2, Error: msg, Resource: *res, Accepts: slices.Clone(ans.reqs)})
 		return
 	}
-	body := x402.PaymentRequiredV1{X402Version: x402.V1, Error: msg, Accepts: []x402.PaymentRequirementsV1{}}
-	for i := range reqs {
-		if v1, err := requirementsV1(r.Method, &reqs[i], res); err == nil {
-			body.Accepts = append(body.Accepts, v1)
-		}
-	}
-	writeJSON(w, http.StatusPaymentRequired, body)
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusPaymentRequired)
+	_, _ = w.Write(ans.body(msg, res.URL, r.Method))
 }
+
+// charged reports whether a handler status is charged: only a success
+// (2xx). An informational status is not final; a redirect or 304 Not
+// Modified delivers nothing (a client following the redirect pays at its
+// target); an error is not charged.
+func charged(status int) bool { return status >= 200 && status <= 299 }
 
 // settleBeforeServe buffers the handler's response and releases it only
 // after the payment settled.
-//
-// It reports whether the payment must stay claimed: while a settlement is
-// pending, the chain does not show the authorization used yet.
-func (m *Middleware) settleBeforeServe(w http.ResponseWriter, r *http.Request, next http.Handler, pay *Payment, reqs []x402.PaymentRequirements, res *x402.ResourceInfo) bool {
-	buf := newBufferedWriter(m.cfg.MaxBufferBytes)
+func (m *Middleware) settleBeforeServe(w http.ResponseWriter, r *http.Request, next http.Handler, pay *Payment, ans *staticAnswer, res *x402.ResourceInfo) payOutcome {
+	buf := newBufferedWriter(m.cfg.MaxBufferBytes, w.Header())
 	next.ServeHTTP(buf, r)
 	if buf.overflow {
 		m.log.Error("response too large to buffer; not charged", "limit", m.cfg.MaxBufferBytes)
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "response too large"})
-		return false
+		writeJSON(w, http.StatusInternalServerError, "response too large")
+		return notCharged
 	}
-	if st := buf.statusCode(); st >= 300 {
-		// Failed responses and redirects are never charged: a redirect
-		// delivers nothing, and the client pays again at its target.
+	if !charged(buf.statusCode()) {
+		buf.copyHeader(w)
+		m.decorate(w.Header(), r)
+		keepPrivate(w.Header())
 		buf.flushTo(w)
-		return false
+		return notCharged
 	}
 	// The settlement outlives a client that disconnects meanwhile.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), settleTimeout)
@@ -419,49 +635,72 @@ func (m *Middleware) settleBeforeServe(w http.ResponseWriter, r *http.Request, n
 	sr, err := m.cfg.Facilitator.Settle(sctx, pay.Request)
 	if err != nil {
 		m.log.Error("facilitator settle failed", "payer", pay.Payer, "err", err)
-		writeJSON(w, http.StatusBadGateway, map[string]string{"error": "payment could not be settled: facilitator unavailable"})
-		return true // the facilitator may still settle it
+		writeJSON(w, http.StatusBadGateway, "payment could not be settled: facilitator unavailable")
+		return inFlight // the facilitator may still settle it
 	}
 	if !sr.Success && sr.ErrorReason != x402.ReasonSettlementPending {
 		m.log.Info("settlement failed", "payer", pay.Payer, "reason", sr.ErrorReason, "message", sr.ErrorMessage)
-		m.paymentRequired(w, r, reqs, res, string(sr.ErrorReason), sr, pay.Version)
-		return false
+		m.paymentRequired(w, r, ans, res, string(sr.ErrorReason), sr, pay.Version)
+		return notCharged
 	}
 	// Settled, or broadcast and pending (the facilitator settles it at most
 	// once and will confirm it): serve.
-	if err := setSettlementHeader(buf.header, pay.Version, sr); err != nil {
+	buf.copyHeader(w)
+	h := w.Header()
+	m.decorate(h, r)
+	keepPrivate(h)
+	if err := setSettlementHeader(h, pay.Version, sr); err != nil {
 		m.log.Error("encoding PAYMENT-RESPONSE", "err", err)
 	}
 	buf.flushTo(w)
-	return !sr.Success
+	if !sr.Success {
+		return inFlight
+	}
+	return settled
 }
 
 // serveThenSettle serves right after verification and queues the
 // settlement durably once the handler commits to a successful status.
-//
-// It reports whether the payment must stay claimed: once queued, until its
-// authorization expires.
-func (m *Middleware) serveThenSettle(w http.ResponseWriter, r *http.Request, next http.Handler, pay *Payment) bool {
+func (m *Middleware) serveThenSettle(w http.ResponseWriter, r *http.Request, next http.Handler, pay *Payment, key string) payOutcome {
 	sw := &streamWriter{ResponseWriter: w}
 	queued := false
+	auth := readAuthorization(paymentObject(pay.Request))
+	expires, hasExpiry := auth.expires()
 	sw.onHeader = func(status int) {
-		if status >= 300 {
+		h := w.Header()
+		m.decorate(h, r)
+		keepPrivate(h)
+		if !charged(status) {
 			return // failures and redirects are not charged
 		}
-		if err := m.cfg.Queue.Enqueue(context.WithoutCancel(r.Context()), pay.Request); err != nil {
+		if hasExpiry && !m.cfg.Now().Before(expires) {
+			// The settlement could only fail: nothing may be served unpaid.
+			m.log.Warn("payment expired before the handler answered; refusing to serve", "payer", pay.Payer)
+			sw.fail(http.StatusPaymentRequired, "payment expired before the response was ready")
+			return
+		}
+		err := m.cfg.Queue.Enqueue(context.WithoutCancel(r.Context()), key, pay.Request)
+		switch {
+		case errors.Is(err, ErrDuplicate):
+			m.log.Info("payment already queued for another response; refusing to serve", "payer", pay.Payer)
+			sw.fail(http.StatusPaymentRequired, "payment already used for another request")
+		case err != nil:
 			// Nothing may be served unpaid: answer 503 instead of the
 			// handler's response.
 			m.log.Error("queueing settlement failed; refusing to serve", "payer", pay.Payer, "err", err)
-			sw.fail(http.StatusServiceUnavailable)
-			return
+			sw.fail(http.StatusServiceUnavailable, "payment could not be processed")
+		default:
+			queued = true
 		}
-		queued = true
 	}
 	next.ServeHTTP(sw, r)
 	if !sw.wroteHeader {
 		sw.WriteHeader(http.StatusOK)
 	}
-	return queued
+	if queued {
+		return inFlight
+	}
+	return notCharged
 }
 
 func setSettlementHeader(h http.Header, version int, sr *x402.SettleResponse) error {
@@ -477,15 +716,12 @@ func setSettlementHeader(h http.Header, version int, sr *x402.SettleResponse) er
 	return nil
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		http.Error(w, `{"error":"encoding response"}`, http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
+// writeJSON answers {"error":msg} with status; such an answer is never
+// cached.
+func writeJSON(w http.ResponseWriter, status int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(append(appendJSONString([]byte(`{"error":`), msg), "}\n"...))
 }

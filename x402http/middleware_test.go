@@ -603,11 +603,12 @@ func TestNoChargeForInformationalThenFailureOrRedirect(t *testing.T) {
 	}
 }
 
-// brokenQueue cannot store anything: a full or read-only disk, which a
-// live SQLite file does not produce on demand.
-type brokenQueue struct{ x402http.Queue }
+// brokenQueue claims payments in a real queue but cannot store a
+// settlement: a disk that filled up meanwhile, which a live SQLite file does
+// not produce on demand.
+type brokenQueue struct{ *sqlitequeue.Queue }
 
-func (brokenQueue) Enqueue(context.Context, *x402.FacilitatorRequest) error {
+func (brokenQueue) Enqueue(context.Context, string, *x402.FacilitatorRequest) error {
 	return fmt.Errorf("disk full")
 }
 
@@ -618,7 +619,7 @@ func TestServeThenSettleRefusesWhenTheQueueFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	mw, err := x402http.New(x402http.Config{
-		Facilitator: s.fac, Pricing: evm.Pricing{Networks: nets}, Queue: brokenQueue{},
+		Facilitator: s.fac, Pricing: evm.Pricing{Networks: nets}, Queue: brokenQueue{s.queue},
 		Routes: []x402http.Route{{Pattern: "GET /stream", Policy: x402http.ServeThenSettle,
 			Accepts: []x402http.PaymentOption{{Network: "eip155:84532", Price: "$0.001", PayTo: s.payee.Hex()}}}},
 	})

@@ -8,6 +8,22 @@ import (
 	"github.com/go402/go402/x402"
 )
 
+// requestKey is the authorization key of a queued settlement.
+func requestKey(req *x402.FacilitatorRequest) (string, bool) {
+	var r x402.PaymentRequirements
+	switch {
+	case req.Requirements != nil:
+		r = *req.Requirements
+	case req.RequirementsV1 != nil:
+		r, _ = req.RequirementsV1.ToV2()
+	default:
+		return "", false
+	}
+	payload := paymentObject(req)
+	auth := readAuthorization(payload)
+	return authorizationKey(&r, &auth, payload), true
+}
+
 // RunSettlements settles the payments queued by ServeThenSettle routes until
 // ctx ends; run it in a goroutine beside the server. Settlements queued
 // before a restart are settled when it runs again. A settlement that fails
@@ -40,6 +56,10 @@ func (m *Middleware) RunSettlements(ctx context.Context) error {
 			m.log.Warn("queued settlement: facilitator unavailable; will retry", "err", err)
 		case resp.Success:
 			m.log.Info("queued settlement settled", "payer", resp.Payer, "tx", resp.Transaction)
+			// The chain shows the authorization used now.
+			if key, ok := requestKey(req); ok {
+				m.claims.release(key)
+			}
 		case resp.ErrorReason == x402.ReasonSettlementPending:
 			retry = true
 		default:

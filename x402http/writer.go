@@ -11,7 +11,9 @@ import (
 // errBufferFull is returned by bufferedWriter.Write past its limit.
 var errBufferFull = errors.New("x402http: response larger than MaxBufferBytes")
 
-// bufferedWriter holds a handler's response until the payment settles.
+// bufferedWriter holds a handler's response until the payment settles. The
+// handler sees, and may change, the headers already set on the real writer
+// (by outer middlewares and by this one), as it would without buffering.
 type bufferedWriter struct {
 	header   http.Header
 	status   int
@@ -20,8 +22,8 @@ type bufferedWriter struct {
 	overflow bool
 }
 
-func newBufferedWriter(max int64) *bufferedWriter {
-	return &bufferedWriter{header: http.Header{}, max: max}
+func newBufferedWriter(max int64, header http.Header) *bufferedWriter {
+	return &bufferedWriter{header: header.Clone(), max: max}
 }
 
 func (b *bufferedWriter) Header() http.Header { return b.header }
@@ -56,12 +58,19 @@ func (b *bufferedWriter) statusCode() int {
 	return b.status
 }
 
-// flushTo sends the buffered response.
-func (b *bufferedWriter) flushTo(w http.ResponseWriter) {
+// copyHeader makes the real writer's headers those the handler left, as
+// if it had written to it directly.
+func (b *bufferedWriter) copyHeader(w http.ResponseWriter) {
 	h := w.Header()
+	clear(h)
 	for k, v := range b.header {
 		h[k] = v
 	}
+}
+
+// flushTo sends the buffered status and body; the headers must have been
+// copied with copyHeader.
+func (b *bufferedWriter) flushTo(w http.ResponseWriter) {
 	w.WriteHeader(b.statusCode())
 	_, _ = w.Write(b.body.Bytes())
 }
@@ -77,12 +86,19 @@ type streamWriter struct {
 	failed      bool // the response was replaced; the handler's output is dropped
 }
 
-// fail replaces the response with an error status before anything was sent.
-func (s *streamWriter) fail(status int) {
+// fail replaces the response with an error status and message before
+// anything was sent. The handler's headers are dropped.
+func (s *streamWriter) fail(status int, msg string) {
 	s.failed = true
-	s.ResponseWriter.Header().Set("Content-Type", "application/json")
+	h := s.ResponseWriter.Header()
+	for _, k := range []string{"Content-Length", "Content-Encoding", "Content-Disposition", "Etag", "Last-Modified", "Location", "Set-Cookie"} {
+		h.Del(k)
+	}
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Type", "application/json")
 	s.ResponseWriter.WriteHeader(status)
-	_, _ = s.ResponseWriter.Write([]byte(`{"error":"payment could not be processed"}` + "\n"))
+	_, _ = s.ResponseWriter.Write(appendJSONString([]byte(`{"error":`), msg))
+	_, _ = s.ResponseWriter.Write([]byte("}\n"))
 }
 
 func (s *streamWriter) WriteHeader(code int) {

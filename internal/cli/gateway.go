@@ -147,6 +147,14 @@ func newGatewayLogger(w io.Writer, cfg *gateway.Config) *slog.Logger {
 }
 
 func serveGateway(ctx context.Context, e env, cfg *gateway.Config, opts gatewayOptions) (err error) {
+	// Take over SIGHUP before anything starts: from the moment the port
+	// accepts connections a supervisor may send it, and its default action
+	// would kill the gateway. One received before the loop runs reloads
+	// the file then.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	log := newGatewayLogger(e.stderr, cfg)
 	var cleanup closers
 	defer func() { err = errors.Join(err, cleanup.close()) }()
@@ -195,10 +203,6 @@ func serveGateway(ctx context.Context, e env, cfg *gateway.Config, opts gatewayO
 	settleCtx, stopSettling := context.WithCancel(context.WithoutCancel(ctx))
 	settleDone := make(chan error, 1)
 	go func() { settleDone <- gw.RunSettlements(settleCtx) }()
-
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 
 	baseURL := listenURL(ln.Addr())
 	printGateway(e.stdout, baseURL, cfg, dev)

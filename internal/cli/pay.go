@@ -51,7 +51,10 @@ theirs; --devnet-info adds a go402 devnet and its test USDC.
 
 --dry-run asks the server for its price without paying or signing anything
 (no key is needed) and prints the price, asset, network, payTo and whether
-the policy would allow the payment (exit 3 if not).
+the policy would allow the payment (exit 3 if not). It does send the
+request once, unpaid: a server that asks for no payment serves it as usual.
+So it is refused for methods other than GET and HEAD (and for -d, which
+means POST) unless --unsafe-dry-run is given as well.
 
 --json prints exactly one JSON object on standard output, whatever the
 outcome (except usage errors, exit 2):
@@ -70,6 +73,8 @@ outcome (except usage errors, exit 2):
    "error": "",               what went wrong, "" on success
    "reason": "",              x402 reason code of a rejected payment, or
                               "policy:<rule>" when the policy refused it
+   "outcomeUnknown": false,   the payment may have been charged although
+                              no answer says so (exit 6); omitted if false
    "body": "..."}             the response body, when not written with -o
                               ("bodyBase64" instead if it is not UTF-8)
 
@@ -81,15 +86,22 @@ Exit codes:
   1  any other failure (payer key, devnet info, -o file, ...)
   2  usage: invalid flags or arguments
   3  refused by the policy (--max, --budget, --allow-network): nothing paid
-  4  payment rejected by the server (verification or settlement failed)
+  4  payment rejected by the server (verification or settlement failed):
+     nothing paid
   5  HTTP error status (non-2xx after paying, or an error other than 402),
-     or a network error or timeout`
+     or a network error or timeout before the payment was sent
+  6  payment outcome unknown: the payment was sent but its answer was lost
+     (a network error or timeout), the server refused the same payment
+     sent again after such a loss, or it answered 502 or 504 without a
+     settlement; the payment may have been charged, and --budget counts
+     it. Check the balance before paying again.`
 
 // Exit codes of go402 pay, beyond ExitOK, ExitError and ExitUsage.
 const (
 	ExitPolicy   = 3 // refused by the payment policy
 	ExitRejected = 4 // payment rejected by the server or its facilitator
 	ExitHTTP     = 5 // HTTP error status, network error or timeout
+	ExitUnknown  = 6 // the payment may have been charged; no answer says so
 )
 
 // maxJSONBody bounds the response body embedded in --json output.
@@ -109,6 +121,7 @@ type payOptions struct {
 	budgetFile string
 	networks   []x402.Network
 	dryRun     bool
+	unsafeDry  bool
 	json       bool
 	verbose    bool
 	devnetInfo string
@@ -150,7 +163,8 @@ func parsePayFlags(e env, args []string) (*payOptions, error) {
 	fs.StringVar(&o.budget, "budget", "", "most to pay in total, a `price`; with --budget-file, across runs")
 	fs.StringVar(&o.budgetFile, "budget-file", "", "`file` recording what was spent, so that --budget holds across runs")
 	fs.Var(&networks, "allow-network", "only pay on this CAIP-2 `network`, such as eip155:8453 or eip155:* (repeatable; default any known network)")
-	fs.BoolVar(&o.dryRun, "dry-run", false, "print the price and whether the policy allows it; pay and sign nothing")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "print the price and whether the policy allows it; pay and sign nothing (the request is sent once, unpaid: GET and HEAD only)")
+	fs.BoolVar(&o.unsafeDry, "unsafe-dry-run", false, "allow --dry-run with another method than GET or HEAD, although the unpaid request reaches the server, which may act on it")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object on standard output (see above)")
 	fs.BoolVar(&o.verbose, "v", false, "log the payment steps on standard error (never keys or signatures)")
 	fs.StringVar(&o.devnetInfo, "devnet-info", "", "JSON `file` written by go402 devnet --info-file or go402 facilitator --devnet --info-file: adds that devnet and its test USDC to the known networks")
@@ -199,6 +213,12 @@ func parsePayFlags(e env, args []string) (*payOptions, error) {
 	}
 	if !validHeaderName(o.method) {
 		return nil, usagef("-X %q is not an HTTP method", o.method)
+	}
+	if o.dryRun && !o.unsafeDry && o.method != http.MethodGet && o.method != http.MethodHead {
+		return nil, usagef("--dry-run sends the request unpaid to learn its price, and a %s may change something on a server that does not ask for payment: add --unsafe-dry-run to send it anyway", o.method)
+	}
+	if o.unsafeDry && !o.dryRun {
+		return nil, usagef("--unsafe-dry-run only applies with --dry-run")
 	}
 	for _, n := range networks {
 		nw, err := x402.ParseNetworkPattern(n)
@@ -286,6 +306,8 @@ type payResult struct {
 	Headers     http.Header `json:"headers,omitempty"`
 	DryRun      bool        `json:"dryRun,omitempty"`
 	Allowed     *bool       `json:"allowed,omitempty"`
+	// OutcomeUnknown: the payment may have been charged (exit 6).
+	OutcomeUnknown bool `json:"outcomeUnknown,omitempty"`
 
 	// pending says why a payment is not known to be settled yet ("" when
 	// it is): broadcast but unconfirmed, or not reported by the server.
@@ -359,7 +381,7 @@ func pay(ctx context.Context, e env, o *payOptions, res *payResult) error {
 			ue *url.Error
 			pe *client.PolicyError
 		)
-		if errors.As(err, &ue) && (errors.As(ue.Err, &pe) || errors.Is(ue.Err, client.ErrPaymentRejected)) {
+		if errors.As(err, &ue) && (errors.As(ue.Err, &pe) || errors.Is(ue.Err, client.ErrPaymentRejected) || errors.Is(ue.Err, client.ErrPaymentOutcomeUnknown)) {
 			return ue.Err
 		}
 		return err
@@ -378,11 +400,19 @@ func pay(ctx context.Context, e env, o *payOptions, res *payResult) error {
 	}
 	bodyErr := writeBody(e, o, resp.Body, res)
 	var statusErr error
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	_, sent := client.ReceiptFromResponse(resp)
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode <= 299:
+	case sent && res.Transaction == "" && !res.Paid && (resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusGatewayTimeout):
+		// A server or a proxy gives these while the facilitator (or the
+		// upstream) is unreachable or slow: the settlement may still
+		// happen.
+		res.OutcomeUnknown = true
+		statusErr = &exitCodeError{code: ExitUnknown, err: fmt.Errorf("HTTP %s after paying, without a settlement: %w", resp.Status, client.ErrPaymentOutcomeUnknown)}
+	case resp.StatusCode == http.StatusPaymentRequired && !res.Paid:
+		statusErr = &exitCodeError{code: ExitError, err: errors.New("HTTP 402 Payment Required, without x402 payment requirements this client understands")}
+	default:
 		statusErr = &exitCodeError{code: ExitHTTP, err: fmt.Errorf("HTTP %s", resp.Status)}
-		if resp.StatusCode == http.StatusPaymentRequired && !res.Paid {
-			statusErr = &exitCodeError{code: ExitError, err: errors.New("HTTP 402 Payment Required, without x402 payment requirements this client understands")}
-		}
 	}
 	return errors.Join(statusErr, bodyErr)
 }
@@ -601,6 +631,8 @@ func payExitCode(err error) int {
 		return ExitUsage
 	case errors.As(err, &pe):
 		return ExitPolicy
+	case errors.Is(err, client.ErrPaymentOutcomeUnknown):
+		return ExitUnknown
 	case errors.Is(err, client.ErrPaymentRejected):
 		return ExitRejected
 	case errors.As(err, &ce):
@@ -628,6 +660,20 @@ func finishPay(e env, o *payOptions, res *payResult, err error) error {
 		if res.Price == "" {
 			res.Price = pe.Price
 		}
+	}
+	var unknown *client.OutcomeUnknownError
+	if errors.As(err, &unknown) {
+		res.OutcomeUnknown = true
+		if unknown.Option != nil {
+			fillOption(res, unknown.Option)
+		}
+		if unknown.StatusCode != 0 {
+			res.Status = unknown.StatusCode
+		}
+		res.Reason = string(unknown.Reason)
+	}
+	if res.OutcomeUnknown {
+		fmt.Fprintf(e.stderr, "payment of %s on %s from %s: outcome unknown, it may have been charged; check the balance before paying again\n", res.Price, res.Network, res.Payer)
 	}
 	var rej *client.PaymentError
 	if errors.As(err, &rej) {

@@ -103,6 +103,8 @@ func startPayShop(t *testing.T) *payShop {
 			{Pattern: "GET /paid", Accepts: opt, Description: "a paid greeting"},
 			{Pattern: "POST /submit", Accepts: opt},
 			{Pattern: "GET /broken", Accepts: opt},
+			{Pattern: "GET /bad-gateway", Accepts: opt},
+			{Pattern: "GET /lost", Accepts: opt},
 		},
 	})
 	if err != nil {
@@ -121,8 +123,22 @@ func startPayShop(t *testing.T) *payShop {
 		fmt.Fprintf(w, "got %s (%s)", b, r.Header.Get("Content-Type"))
 	})
 	mux.HandleFunc("GET /broken", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "broken", http.StatusInternalServerError) })
+	mux.HandleFunc("GET /bad-gateway", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "upstream down", http.StatusBadGateway) })
+	mux.HandleFunc("GET /lost", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "never seen") })
 	mux.HandleFunc("GET /free", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "free lunch") })
-	srv := httptest.NewServer(mw.Handler(mux))
+	paid := mw.Handler(mux)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/lost" || r.Header.Get(x402.HeaderPaymentSignature) == "" {
+			paid.ServeHTTP(w, r)
+			return
+		}
+		// The paid request is served and settled, and its answer lost:
+		// the connection drops.
+		paid.ServeHTTP(httptest.NewRecorder(), r)
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+	}))
 	t.Cleanup(srv.Close)
 	s.url = srv.URL
 	return s
@@ -369,6 +385,59 @@ func TestPay(t *testing.T) {
 		s.assertMoved(t, before, 0)
 	})
 
+	t.Run("dry run sends only safe methods", func(t *testing.T) {
+		s.mu.Lock()
+		posts := len(s.posts)
+		s.mu.Unlock()
+		for _, args := range [][]string{
+			{"pay", "--dry-run", "-X", "POST", s.url + "/submit"},
+			{"pay", "--dry-run", "-d", "a=1", s.url + "/submit"},
+			{"pay", "--dry-run", "-X", "DELETE", s.url + "/free"},
+		} {
+			if r := payCLI(t, "", args...); r.code != ExitUsage || !strings.Contains(r.stderr, "--unsafe-dry-run") {
+				t.Errorf("%q: exit %d", args, r.code)
+			}
+		}
+		// With --unsafe-dry-run the unpaid request is sent: the paid route
+		// answers 402, and its handler does not run.
+		r := payCLI(t, "", "pay", "--devnet-info", info, "--dry-run", "--unsafe-dry-run", "-d", "a=1", s.url+"/submit")
+		if r.code != 0 || !strings.Contains(r.stdout, "0.001 USDC") {
+			t.Errorf("unsafe dry run: exit %d", r.code)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if len(s.posts) != posts {
+			t.Errorf("a dry run reached the handler")
+		}
+	})
+
+	t.Run("outcome unknown", func(t *testing.T) {
+		budget := filepath.Join(t.TempDir(), "spent.json")
+		for _, path := range []string{"/lost", "/bad-gateway"} {
+			before := s.balance(t)
+			r := payCLI(t, "", "pay", "--json", "--devnet-info", info, "--budget", "$1", "--budget-file", budget, s.url+path)
+			var got payResult
+			if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+				t.Fatal(err)
+			}
+			if r.code != ExitUnknown || got.ExitCode != ExitUnknown || !got.OutcomeUnknown || got.Paid || got.Price != "0.001 USDC" ||
+				!strings.Contains(got.Error, "may have been charged") || !strings.Contains(r.stderr, "outcome unknown") {
+				t.Errorf("%s: exit %d, json %+v", path, r.code, got)
+			}
+			want := int64(0)
+			if path == "/lost" {
+				want = 1000 // it was settled, and its answer lost
+			}
+			s.assertMoved(t, before, want)
+		}
+		// Both count against the budget: the first may have been, and was,
+		// charged; the second may still be.
+		r := payCLI(t, "", "pay", "--devnet-info", info, "--budget", "$0.0025", "--budget-file", budget, s.url+"/paid")
+		if r.code != ExitPolicy {
+			t.Errorf("budget after two unknown outcomes: exit %d", r.code)
+		}
+	})
+
 	t.Run("unreachable", func(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -418,6 +487,8 @@ func TestPayUsageErrors(t *testing.T) {
 		{"pay", "--password-env", "A", "http://a/"},
 		{"pay", "--json", "-o", "-", "http://a/"},
 		{"pay", "--nope", "http://a/"},
+		{"pay", "--unsafe-dry-run", "http://a/"},
+		{"pay", "--dry-run", "-X", "PUT", "http://a/"},
 	} {
 		var stdout, stderr syncBuffer
 		if code := Run(t.Context(), args, strings.NewReader(""), &stdout, &stderr); code != ExitUsage || stdout.String() != "" {

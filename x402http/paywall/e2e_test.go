@@ -574,6 +574,29 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// artifactsDir is $GO402_ARTIFACTS, where CI keeps the screenshots, or "".
+// A relative path is taken from the module root (where .ci/run and make
+// run), not from this package's directory, where go test runs the test.
+func artifactsDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("GO402_ARTIFACTS")
+	if dir == "" || filepath.IsAbs(dir) {
+		return dir
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for root := wd; ; root = filepath.Dir(root) {
+		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
+			return filepath.Join(root, dir)
+		}
+		if filepath.Dir(root) == root {
+			return filepath.Join(wd, dir)
+		}
+	}
+}
+
 // shot saves a full-page screenshot in a temporary directory and, if
 // GO402_ARTIFACTS is set, copies it there.
 func shot(t *testing.T, ctx context.Context, name string) {
@@ -587,7 +610,7 @@ func shot(t *testing.T, ctx context.Context, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", path)
-	if dir := os.Getenv("GO402_ARTIFACTS"); dir != "" {
+	if dir := artifactsDir(t); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}

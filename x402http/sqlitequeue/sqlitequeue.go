@@ -6,6 +6,22 @@
 // (the worker died) makes the item due again. Settling twice is harmless:
 // facilitators answer a repeated settle of one authorization with the first
 // result.
+//
+// # Claims
+//
+// Every row carries the authorization key of its payment under a unique
+// index, so that one payment buys one response across restarts and across
+// the processes sharing the file: [Queue.Claim] inserts a "claimed" row
+// before the handler runs and fails with x402http.ErrDuplicate if the key
+// is there already; [Queue.Enqueue] turns the claim into a queued
+// settlement; [Queue.Release] deletes a claim whose payment was not
+// charged. Queued, done and failed rows are kept, so a payment that was
+// served stays refused; claims that were never queued (settle-before-serve
+// payments, or a crash before the response) are deleted once their
+// authorization has expired.
+//
+// A SQLite file is shared by the processes of one host. Servers on several
+// hosts need a Queue on a shared database.
 package sqlitequeue
 
 import (
@@ -16,9 +32,11 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go402/go402/x402"
+	"github.com/go402/go402/x402http"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
 
@@ -37,7 +55,13 @@ type Queue struct {
 	poll   time.Duration
 	now    func() time.Time
 	notify chan struct{}
+
+	mu    sync.Mutex
+	prune time.Time // when expired claims are deleted next
 }
+
+// pruneInterval is how often expired claims are deleted.
+const pruneInterval = time.Minute
 
 // Config configures [Open]. Path is required.
 type Config struct {
@@ -47,6 +71,8 @@ type Config struct {
 	// PollInterval is how often Next looks for due items; if zero,
 	// DefaultPollInterval.
 	PollInterval time.Duration
+	// Now returns the current time. If nil, time.Now.
+	Now func() time.Time
 }
 
 // Open opens (creating if needed) the queue at cfg.Path.
@@ -63,17 +89,7 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		return nil, fmt.Errorf("sqlitequeue: %w", err)
 	}
 	db.SetMaxOpenConns(1) // one writer; serialises access in this process
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS settlement_queue (
-		id INTEGER PRIMARY KEY AUTOINCREMENT,
-		request BLOB NOT NULL,
-		state TEXT NOT NULL DEFAULT 'queued',   -- queued | done | failed
-		attempts INTEGER NOT NULL DEFAULT 0,
-		due_at INTEGER NOT NULL,                -- unix ms: when it may be (re)tried
-		response TEXT NOT NULL DEFAULT '',
-		created_at INTEGER NOT NULL,
-		updated_at INTEGER NOT NULL
-	);
-	CREATE INDEX IF NOT EXISTS settlement_queue_due ON settlement_queue(state, due_at);`); err != nil {
+	if err := migrate(ctx, db); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("sqlitequeue: creating schema: %w", err)
 	}
@@ -84,27 +100,157 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	if poll <= 0 {
 		poll = DefaultPollInterval
 	}
-	return &Queue{db: db, lease: lease, poll: poll, now: time.Now, notify: make(chan struct{}, 1)}, nil
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Queue{db: db, lease: lease, poll: poll, now: now, notify: make(chan struct{}, 1)}, nil
+}
+
+// migrate creates the schema, or brings a queue file of an earlier version
+// up to date (adding the authorization key and expiry of claims).
+func migrate(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS settlement_queue (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		request BLOB NOT NULL,
+		state TEXT NOT NULL DEFAULT 'queued',   -- claimed | queued | done | failed
+		attempts INTEGER NOT NULL DEFAULT 0,
+		due_at INTEGER NOT NULL,                -- unix ms: when it may be (re)tried
+		response TEXT NOT NULL DEFAULT '',
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL
+	)`); err != nil {
+		return err
+	}
+	cols := map[string]bool{}
+	rows, err := db.QueryContext(ctx, `SELECT name FROM pragma_table_info('settlement_queue')`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return err
+		}
+		cols[name] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, c := range []struct{ name, def string }{
+		{"auth_key", "TEXT"},                         // the payment's authorization key; NULL in rows of earlier versions
+		{"expires_at", "INTEGER NOT NULL DEFAULT 0"}, // unix ms: when the authorization expires
+	} {
+		if !cols[c.name] {
+			if _, err := db.ExecContext(ctx, `ALTER TABLE settlement_queue ADD COLUMN `+c.name+` `+c.def); err != nil {
+				return err
+			}
+		}
+	}
+	_, err = db.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS settlement_queue_due ON settlement_queue(state, due_at);
+	CREATE UNIQUE INDEX IF NOT EXISTS settlement_queue_key ON settlement_queue(auth_key);`)
+	return err
 }
 
 // Close closes the database.
 func (q *Queue) Close() error { return q.db.Close() }
 
-// Enqueue stores req durably.
-func (q *Queue) Enqueue(ctx context.Context, req *x402.FacilitatorRequest) error {
+// errDuplicate is the error of a key that is taken.
+var errDuplicate = fmt.Errorf("sqlitequeue: %w", x402http.ErrDuplicate)
+
+// Claim records that the payment authorization key is used for one
+// response until the given time. It fails with an error wrapping
+// x402http.ErrDuplicate if key was claimed or queued before and not
+// released.
+func (q *Queue) Claim(ctx context.Context, key string, until time.Time) error {
+	if key == "" {
+		return errors.New("sqlitequeue: empty authorization key")
+	}
+	now := q.now()
+	q.pruneClaims(ctx, now)
+	ms := now.UnixMilli()
+	res, err := q.db.ExecContext(ctx, `INSERT INTO settlement_queue(auth_key, request, state, due_at, expires_at, created_at, updated_at)
+		VALUES (?, x'', 'claimed', 0, ?, ?, ?) ON CONFLICT(auth_key) DO NOTHING`, key, until.UnixMilli(), ms, ms)
+	if err != nil {
+		return fmt.Errorf("sqlitequeue: claim: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlitequeue: claim: %w", err)
+	} else if n == 0 {
+		return errDuplicate
+	}
+	return nil
+}
+
+// pruneClaims deletes, at most once per pruneInterval, the claims that were
+// never queued and whose authorization has expired: such a payment can no
+// longer be verified, so its key is no longer needed.
+func (q *Queue) pruneClaims(ctx context.Context, now time.Time) {
+	q.mu.Lock()
+	due := now.After(q.prune)
+	if due {
+		q.prune = now.Add(pruneInterval)
+	}
+	q.mu.Unlock()
+	if due {
+		// Best effort: a failure only delays the clean-up.
+		_, _ = q.db.ExecContext(ctx, `DELETE FROM settlement_queue WHERE state = 'claimed' AND expires_at < ?`, now.Add(-time.Minute).UnixMilli())
+	}
+}
+
+// Release deletes the claim of key if it was not queued.
+func (q *Queue) Release(ctx context.Context, key string) error {
+	if _, err := q.db.ExecContext(ctx, `DELETE FROM settlement_queue WHERE auth_key = ? AND state = 'claimed'`, key); err != nil {
+		return fmt.Errorf("sqlitequeue: release: %w", err)
+	}
+	return nil
+}
+
+// Enqueue stores req durably as the settlement of the payment claimed as
+// key (a key never claimed is claimed and queued at once). It fails with
+// an error wrapping x402http.ErrDuplicate if key was queued already. An
+// empty key is not checked for duplicates.
+func (q *Queue) Enqueue(ctx context.Context, key string, req *x402.FacilitatorRequest) error {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("sqlitequeue: encoding request: %w", err)
 	}
 	now := q.now().UnixMilli()
-	if _, err := q.db.ExecContext(ctx, `INSERT INTO settlement_queue(request, due_at, created_at, updated_at) VALUES (?, ?, ?, ?)`, body, now, now, now); err != nil {
+	var dbKey any
+	if key != "" {
+		dbKey = key
+		res, err := q.db.ExecContext(ctx, `UPDATE settlement_queue SET request = ?, state = 'queued', due_at = ?, updated_at = ? WHERE auth_key = ? AND state = 'claimed'`, body, now, now, key)
+		if err != nil {
+			return fmt.Errorf("sqlitequeue: enqueue: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("sqlitequeue: enqueue: %w", err)
+		} else if n == 1 {
+			q.wake()
+			return nil
+		}
+	}
+	res, err := q.db.ExecContext(ctx, `INSERT INTO settlement_queue(auth_key, request, due_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(auth_key) DO NOTHING`, dbKey, body, now, now, now)
+	if err != nil {
 		return fmt.Errorf("sqlitequeue: enqueue: %w", err)
 	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlitequeue: enqueue: %w", err)
+	} else if n == 0 {
+		return errDuplicate
+	}
+	q.wake()
+	return nil
+}
+
+// wake tells a waiting Next that an item is due.
+func (q *Queue) wake() {
 	select {
 	case q.notify <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 // Next waits for a due item, leases it, and returns it.
@@ -201,7 +347,8 @@ func (q *Queue) finish(ctx context.Context, id int64, state, response string) er
 	return nil
 }
 
-// Counts returns how many items are queued, done and failed.
+// Counts returns how many items are queued, done and failed (claims that
+// were not queued are not counted).
 func (q *Queue) Counts(ctx context.Context) (queued, done, failed int, err error) {
 	rows, err := q.db.QueryContext(ctx, `SELECT state, COUNT(*) FROM settlement_queue GROUP BY state`)
 	if err != nil {

@@ -31,7 +31,7 @@ func TestQueueLeaseRetryAndPersistence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := q.Enqueue(ctx, request(t)); err != nil {
+	if err := q.Enqueue(ctx, "eip155:84532|0xasset|0xpayer|0x01", request(t)); err != nil {
 		t.Fatal(err)
 	}
 	id, got, err := q.Next(ctx)

@@ -1,0 +1,183 @@
+package x402http
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/go402/go402/x402"
+)
+
+// tricky strings for JSON encoding.
+var tricky = []string{
+	"", "plain", `quote " and \ backslash`, "<b>&amp;</b>", "tab\tnew\nline\rcr\bbs\fff",
+	"\x00\x01\x1f\x7f", "ünïcødé 日本 🪙", "\u2028\u2029", "bad utf8 \xff\xfe end", "\xc3", "/weather?city=Paris&x=<1>",
+}
+
+func encodingJSON(s string) string {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return strings.TrimSuffix(buf.String(), "\n")
+}
+
+func TestAppendJSONStringIsEncodingJSON(t *testing.T) {
+	for _, s := range tricky {
+		if got, want := string(appendJSONString(nil, s)), encodingJSON(s); got != want {
+			t.Errorf("%q: %s, want %s", s, got, want)
+		}
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range tricky {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := string(appendJSONString(nil, s)), encodingJSON(s); got != want {
+			t.Fatalf("%q: %s, want %s", s, got, want)
+		}
+	})
+}
+
+// The prebuilt 402 answer is byte for byte what x402's codecs give for the
+// whole messages.
+func TestStaticAnswerIsTheEncodedMessages(t *testing.T) {
+	extra, _ := x402.NewObject(map[string]any{"name": "USD <Coin>", "version": "2", "nested": map[string]any{"a": []int{1, 2}}})
+	reqs := []x402.PaymentRequirements{
+		{Scheme: "exact", Network: "eip155:84532", Amount: x402.NewAmount(1000), Asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", PayTo: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", MaxTimeoutSeconds: 300, Extra: extra},
+		{Scheme: "exact", Network: "eip155:999999", Amount: x402.NewAmount(5), Asset: "0x01", PayTo: "0x02", MaxTimeoutSeconds: 60}, // no v1 name
+		{Scheme: "exact", Network: "eip155:8453", Amount: x402.NewAmount(1), Asset: "0x03", PayTo: "0x04", MaxTimeoutSeconds: 1},
+	}
+	for _, desc := range tricky {
+		for _, mime := range []string{"", "application/json"} {
+			ans, err := newAnswer(reqs, desc, mime)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, msg := range tricky {
+				for _, method := range []string{"GET", "head", "post"} {
+					url := "http://api.example/weather?q=" + msg
+					res := x402.ResourceInfo{URL: url, Description: desc, MimeType: mime}
+					want, err := x402.EncodePaymentRequired(&x402.PaymentRequired{X402Version: 2, Error: msg, Resource: res, Accepts: reqs})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got, ok := ans.header(msg, url); !ok || got != want {
+						t.Fatalf("header for %q %q:\n%s\nwant\n%s", desc, msg, got, want)
+					}
+					body := x402.PaymentRequiredV1{X402Version: 1, Error: msg, Accepts: []x402.PaymentRequirementsV1{}}
+					for i := range reqs {
+						if v1, err := requirementsV1(method, &reqs[i], &res); err == nil {
+							body.Accepts = append(body.Accepts, v1)
+						}
+					}
+					var buf bytes.Buffer
+					enc := json.NewEncoder(&buf)
+					enc.SetEscapeHTML(false)
+					if err := enc.Encode(body); err != nil {
+						t.Fatal(err)
+					}
+					if got := ans.body(msg, url, method); string(got) != buf.String() {
+						t.Fatalf("body for %q %q %s:\n%s\nwant\n%s", desc, msg, method, got, buf.String())
+					}
+				}
+			}
+		}
+	}
+	// Too large for a header: refused, not truncated.
+	ans, err := newAnswer(reqs, strings.Repeat("x", x402.MaxHeaderSize), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ans.header("", "http://a/"); ok {
+		t.Error("an oversized header was built")
+	}
+}
+
+func compiled(t testing.TB, patterns ...string) *Middleware {
+	t.Helper()
+	m := &Middleware{}
+	for _, p := range patterns {
+		c, err := compile(Route{Pattern: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.routes = append(m.routes, c)
+	}
+	return m
+}
+
+func TestMatchReadings(t *testing.T) {
+	m := compiled(t, "GET /a/{x}", "GET /a/b/c", "/files/{name}", "POST /p/b/c", "GET /p/{x}", "GET /weather", "/dir/*")
+	for _, tc := range []struct {
+		method, target string
+		want           string // pattern, or "405", "400", ""
+	}{
+		{"GET", "/a/x", "GET /a/{x}"},
+		{"get", "/a/x", "GET /a/{x}"},
+		{"HEAD", "/a/b/c", "GET /a/b/c"},
+		{"head", "/A/B/C/", "GET /a/b/c"},
+		{"POST", "/a/x", "405"},
+		{"GET", "/a/b%2Fc", "400"},
+		{"GET", "/a/b%5cc", "400"},
+		{"GET", "/a/b\\c", "400"},
+		{"GET", "/files/a%2Fb", "/files/{name}"},
+		{"GET", "/files/a", "/files/{name}"},
+		{"GET", "/p/b%2Fc", "400"},
+		{"GET", "/x/../weather", "GET /weather"},
+		{"GET", "/x/%2E%2E/weather", "GET /weather"},
+		{"GET", "//weather", "GET /weather"},
+		{"GET", "/./weather/.", "GET /weather"},
+		{"GET", "/WEATHER", "GET /weather"},
+		{"GET", "/weather.", ""},
+		{"GET", "/.weather", ""},
+		{"GET", "/dir", "/dir/*"},
+		{"GET", "/dir/a/b", "/dir/*"},
+		{"GET", "/dir%2Fa", "/dir/*"},
+		{"GET", "/other", ""},
+		{"GET", "/", ""},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "http://h"+tc.target, nil)
+		r.Method = tc.method
+		c, out := m.match(r)
+		got := ""
+		switch out {
+		case matchRoute:
+			got = c.Pattern
+		case matchOtherMethod:
+			got = "405"
+		case matchAmbiguous:
+			got = "400"
+		}
+		if got != tc.want {
+			t.Errorf("%s %s: %q, want %q", tc.method, tc.target, got, tc.want)
+		}
+	}
+}
+
+// For a clean path the allocation-free match agrees with matching the
+// canonical segments.
+func FuzzCleanPathMatch(f *testing.F) {
+	for _, p := range []string{"/a/b/c", "/A/b", "/weather/", "/x/./y", "/x/../y", "/.hidden", "/a..b/", "/ÄÖ/b", "/K", "/dir/x/y"} {
+		f.Add(p)
+	}
+	m := compiled(f, "/a/{x}", "/a/b/c", "/weather", "/dir/*", "/äö/{x}", "/k", "/")
+	f.Fuzz(func(t *testing.T, p string) {
+		if !isCleanPath(p) {
+			return
+		}
+		r := &http.Request{URL: &url.URL{Path: p}}
+		segs := splitPath(canonicalPath(r))
+		for _, c := range m.routes {
+			if c.pathMatchesString(p) != c.pathMatches(segs) {
+				t.Fatalf("%q on %q: fast %v, canonical %v", p, c.Pattern, c.pathMatchesString(p), c.pathMatches(segs))
+			}
+		}
+	})
+}

@@ -1,0 +1,213 @@
+package x402http_test
+
+import (
+	"context"
+	"io"
+	"math/big"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go402/go402/x402"
+	"github.com/go402/go402/x402http"
+	"github.com/go402/go402/x402http/sqlitequeue"
+)
+
+// openQueue opens another handle on a queue file: another process, or the
+// same one after a restart.
+func openQueue(t *testing.T, path string) *sqlitequeue.Queue {
+	t.Helper()
+	q, err := sqlitequeue.Open(t.Context(), sqlitequeue.Config{Path: path, PollInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = q.Close() })
+	return q
+}
+
+// settleAll runs the settlement worker of mw until the queue has done
+// items, then stops it.
+func settleAll(t *testing.T, mw *x402http.Middleware, q *sqlitequeue.Queue, done int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	stopped := make(chan error, 1)
+	go func() { stopped <- mw.RunSettlements(ctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		queued, ok, failed, err := q.Counts(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok == done && queued == 0 {
+			break
+		}
+		if failed > 0 || time.Now().After(deadline) {
+			t.Fatalf("queue: %d queued, %d done, %d failed", queued, ok, failed)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A serve-then-settle payment is served once, even after a restart (the
+// in-memory claims are gone) and by servers sharing the queue.
+func TestServeThenSettleOnePaymentAcrossRestartsAndReplicas(t *testing.T) {
+	s := newShop(t)
+	var served atomic.Int64
+	content := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		io.WriteString(w, "PAID CONTENT")
+	})
+	routes := []x402http.Route{{Pattern: "GET /stream", Policy: x402http.ServeThenSettle, Accepts: s.option("$0.001")}}
+	before := s.balance(t)
+
+	pr := s.offer(t, "/stream")
+	h := http.Header{x402.HeaderPaymentSignature: {s.payment(t, pr)}}
+	if e := do(t, http.MethodGet, s.srv.URL, "/stream", h); e.status != http.StatusOK {
+		t.Fatalf("first: %d %s", e.status, e.body)
+	}
+	base := s.calls["/stream"].Load()
+
+	// Restart: a new middleware, its claims empty, on the same queue file.
+	_, restarted := s.serve(t, x402http.Config{Queue: openQueue(t, s.qpath), Routes: routes}, content)
+	e := do(t, http.MethodGet, restarted.URL, "/stream", h)
+	if e.status != http.StatusPaymentRequired || required(t, e).Error != "payment already used for another request" {
+		t.Fatalf("replayed after a restart: %d %s", e.status, e.body)
+	}
+	if served.Load() != 0 || base != 1 {
+		t.Fatalf("served %d times after the restart (%d before)", served.Load(), base)
+	}
+
+	// Replicas: two servers, each with its own queue handle on the file,
+	// get copies of one payment at once. One response is served.
+	var srvs []string
+	for range 2 {
+		_, srv := s.serve(t, x402http.Config{Queue: openQueue(t, s.qpath), Routes: routes}, content)
+		srvs = append(srvs, srv.URL)
+	}
+	h2 := http.Header{x402.HeaderPaymentSignature: {s.payment(t, pr)}}
+	var ok, refused atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			switch e := do(t, http.MethodGet, srvs[i%2], "/stream", h2); e.status {
+			case http.StatusOK:
+				ok.Add(1)
+			case http.StatusPaymentRequired:
+				refused.Add(1)
+			default:
+				t.Errorf("status %d %s", e.status, e.body)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 1 || refused.Load() != 7 || served.Load() != 1 {
+		t.Fatalf("%d served, %d refused, handler ran %d times", ok.Load(), refused.Load(), served.Load())
+	}
+
+	// Two payments were queued, each once; both settle.
+	if queued, _, _, err := s.queue.Counts(t.Context()); err != nil || queued != 2 {
+		t.Fatalf("queued %d %v", queued, err)
+	}
+	settleAll(t, s.mw, s.queue, 2)
+	if got := new(big.Int).Sub(s.balance(t), before); got.Cmp(big.NewInt(2000)) != 0 {
+		t.Fatalf("payee received %s, want 2000", got)
+	}
+}
+
+// With a shared queue, settle-before-serve routes are claimed there too: a
+// copy of a payment sent to another server while the first one is still
+// serving it gets 402.
+func TestSettleBeforeServeClaimsInSharedQueue(t *testing.T) {
+	s := newShop(t)
+	routes := []x402http.Route{{Pattern: "GET /report", Accepts: s.option("$0.001")}}
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	var served atomic.Int64
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if served.Add(1) == 1 {
+			// The first response is slow: it is still being served when
+			// the copy arrives.
+			entered <- struct{}{}
+			<-release
+		}
+		io.WriteString(w, "report")
+	})
+	_, a := s.serve(t, x402http.Config{Queue: openQueue(t, s.qpath), Routes: routes}, slow)
+	_, b := s.serve(t, x402http.Config{Queue: openQueue(t, s.qpath), Routes: routes}, slow)
+	before := s.balance(t)
+	pr := required(t, do(t, http.MethodGet, a.URL, "/report", nil))
+	h := http.Header{x402.HeaderPaymentSignature: {s.payment(t, pr)}}
+
+	first := make(chan exchange, 1)
+	go func() { first <- do(t, http.MethodGet, a.URL, "/report", h) }()
+	<-entered // server a verified the payment and runs the handler
+	e := do(t, http.MethodGet, b.URL, "/report", h)
+	close(release)
+	if e.status != http.StatusPaymentRequired {
+		t.Fatalf("copy on the other server: %d %s", e.status, e.body)
+	}
+	if f := <-first; f.status != http.StatusOK || f.body != "report" || f.header.Get(x402.HeaderPaymentResponse) == "" {
+		t.Fatalf("first: %d %s", f.status, f.body)
+	}
+	if served.Load() != 1 {
+		t.Fatalf("served %d times", served.Load())
+	}
+	if got := new(big.Int).Sub(s.balance(t), before); got.Cmp(big.NewInt(1000)) != 0 {
+		t.Fatalf("payee received %s", got)
+	}
+}
+
+// A payment that was not charged (the handler failed) is released, in
+// memory and in the queue: the same payment may then buy the response.
+func TestUnchargedPaymentIsReleased(t *testing.T) {
+	s := newShop(t)
+	var calls atomic.Int64
+	flaky := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	for _, policy := range []x402http.Policy{x402http.ServeThenSettle, x402http.SettleBeforeServe} {
+		calls.Store(0)
+		q := openQueue(t, filepath.Join(t.TempDir(), "q.db"))
+		_, srv := s.serve(t, x402http.Config{Queue: q, Routes: []x402http.Route{{Pattern: "GET /x", Policy: policy, Accepts: s.option("$0.001")}}}, flaky)
+		h := http.Header{x402.HeaderPaymentSignature: {s.payment(t, required(t, do(t, http.MethodGet, srv.URL, "/x", nil)))}}
+		if e := do(t, http.MethodGet, srv.URL, "/x", h); e.status != http.StatusServiceUnavailable || e.header.Get(x402.HeaderPaymentResponse) != "" {
+			t.Fatalf("policy %d, failing handler: %d", policy, e.status)
+		}
+		if e := do(t, http.MethodGet, srv.URL, "/x", h); e.status != http.StatusOK || e.body != "ok" {
+			t.Fatalf("policy %d, same payment again: %d %s", policy, e.status, e.body)
+		}
+	}
+}
+
+// A serve-then-settle handler that answers after the payment's
+// authorization expired is not served: the settlement could only fail.
+func TestServeThenSettleRefusesExpiredPayment(t *testing.T) {
+	s := newShop(t)
+	var skew atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	q := openQueue(t, filepath.Join(t.TempDir(), "q.db"))
+	_, srv := s.serve(t, x402http.Config{Queue: q, Now: now, Routes: []x402http.Route{{Pattern: "GET /slow", Policy: x402http.ServeThenSettle, Accepts: s.option("$0.001")}}},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			skew.Store(int64(time.Hour)) // the handler took an hour
+			io.WriteString(w, "PAID CONTENT")
+		}))
+	h := http.Header{x402.HeaderPaymentSignature: {s.payment(t, required(t, do(t, http.MethodGet, srv.URL, "/slow", nil)))}}
+	e := do(t, http.MethodGet, srv.URL, "/slow", h)
+	if e.status != http.StatusPaymentRequired || e.body == "PAID CONTENT" {
+		t.Fatalf("%d %q", e.status, e.body)
+	}
+	if queued, _, _, err := q.Counts(t.Context()); err != nil || queued != 0 {
+		t.Fatalf("queued %d %v", queued, err)
+	}
+}
