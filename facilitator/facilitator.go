@@ -35,6 +35,15 @@
 // pending for SettleTimeout, so that a slow mempool is not taken for a
 // dropped transaction. A request waiting for a settlement repairs it the
 // same way rather than wait forever.
+//
+// # Ledger events
+//
+// Verify and Settle each append an event to the ledger before they return,
+// on a context detached from the caller's, so that an answer given is an
+// answer recorded. The module's stores write the events of concurrent
+// calls in one transaction (group commit): one fsync serves many verifies,
+// and each call still returns only once its own event is committed. A
+// failure to record is logged, not returned: the verdict was reached.
 package facilitator
 
 import (

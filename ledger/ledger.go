@@ -167,7 +167,11 @@ type Store interface {
 	// StatusPending, oldest first: those to reconcile with the chain.
 	Unfinished(ctx context.Context) ([]*Settlement, error)
 
-	// Record appends an event to the ledger.
+	// Record appends an event to the ledger. When it returns nil the event
+	// is durable. A store may write the events of concurrent Records in one
+	// transaction (group commit, as both of this module's stores do), but
+	// one event's failure must not fail the others', and each call still
+	// returns only once its own event is committed.
 	Record(ctx context.Context, e *Event) error
 
 	// Events returns recorded events, newest first.

@@ -58,6 +58,22 @@ const (
 	DefaultLogLevel      = "info"
 	DefaultLogFormat     = "text"
 	DefaultDevnetChainID = 31337
+	// DefaultBatchMaxSize is batch.maxSize when not set.
+	DefaultBatchMaxSize = evm.DefaultBatchMaxSize
+	// DefaultReadBatchSize is networks[i].readBatchSize when not set.
+	DefaultReadBatchSize = evm.DefaultReadBatchSize
+)
+
+// Bounds of the batching keys.
+const (
+	// MaxBatchSize bounds batch.maxSize. A batch whose gas estimate
+	// exceeds the sender's gas cap is split anyway.
+	MaxBatchSize = 256
+	// MaxBatchWindow bounds batch.window: every settlement that opens a
+	// batch waits this long.
+	MaxBatchWindow = time.Second
+	// MaxReadBatchSize bounds networks[i].readBatchSize.
+	MaxReadBatchSize = 1000
 )
 
 // Config is the facilitator binary's configuration.
@@ -155,6 +171,48 @@ type Network struct {
 	// Assets are the accepted tokens; Parse defaults them to the network's
 	// built-in stablecoins (evm.DefaultNetworks). Key "networks[i].assets".
 	Assets []evm.Asset
+	// Batch is batched settlement on this chain; off by default. Key
+	// "networks[i].batch".
+	Batch Batch
+	// ReadBatchSize bounds the eth_calls in one JSON-RPC batch request
+	// (the chain reads of concurrent verifies and settles go out together;
+	// some providers limit batch sizes). Key "networks[i].readBatchSize";
+	// default DefaultReadBatchSize.
+	ReadBatchSize int
+}
+
+// Batch configures batched settlement on one chain (see
+// [evm.BatchConfig]): the authorizations that queue up while a settlement
+// transaction is being sent go out together in the next one, a call to
+// Multicall3's aggregate3, sharing its base cost. A lone settlement is
+// still a plain transferWithAuthorization. It needs a Multicall3 contract
+// on the chain (checked at start-up) and tokens that emit EIP-3009's
+// AuthorizationUsed event, as USDC does.
+type Batch struct {
+	// Enabled turns batching on. Key "batch.enabled"; default false on
+	// configured networks and true on the devnet.
+	Enabled bool
+	// Multicall is the Multicall3 contract's address. Key
+	// "batch.multicall"; default the canonical deployment,
+	// evm.Multicall3AddressHex.
+	Multicall common.Address
+	// MaxSize bounds the authorizations in one transaction, from 1 to
+	// MaxBatchSize. Key "batch.maxSize"; default DefaultBatchMaxSize.
+	MaxSize int
+	// Window is how long a batch stays open for more settlements after the
+	// first one arrives, from 0 to MaxBatchWindow. Key "batch.window";
+	// default 0 (a batch is whatever queued while the previous transaction
+	// was being sent).
+	Window time.Duration
+}
+
+// EVM returns b as the evm package's configuration: the zero BatchConfig
+// (batching off) unless Enabled.
+func (b Batch) EVM() evm.BatchConfig {
+	if !b.Enabled {
+		return evm.BatchConfig{}
+	}
+	return evm.BatchConfig{Multicall: b.Multicall, MaxSize: b.MaxSize, Window: b.Window}
 }
 
 // Devnet configures the embedded development chain (`--devnet`).
@@ -166,6 +224,10 @@ type Devnet struct {
 	// ChainID is the devnet's chain id. Key "devnet.chainId"; default
 	// 31337.
 	ChainID uint64
+	// Batch is batched settlement on the devnet, whose genesis holds
+	// Multicall3 at the canonical address. Key "devnet.batch"; on by
+	// default (batch.enabled: false turns it off).
+	Batch Batch
 }
 
 // Secret is a string that never prints: every fmt verb, slog and JSON show
@@ -310,7 +372,7 @@ func yamlError(name string, err error) error {
 // auth.apiKeyHashes (comma-separated), signer.privateKeyEnv,
 // signer.keystore, signer.passwordEnv, signer.passwordFile, instance,
 // settleTimeout, reconcileInterval, shutdownTimeout, logLevel, logFormat,
-// devnet.enabled, devnet.chainId. Setting one of the
+// devnet.enabled, devnet.chainId, devnet.batch.enabled. Setting one of the
 // database keys replaces the whole database choice; likewise a signer key
 // source or a password source. Call Validate afterwards.
 func (c *Config) Set(key, value, source string) error {
@@ -374,12 +436,16 @@ func (c *Config) set(key, value string) error {
 		c.LogLevel = value
 	case "logFormat":
 		c.LogFormat = value
-	case "devnet.enabled":
+	case "devnet.enabled", "devnet.batch.enabled":
 		b, err := strconv.ParseBool(value)
 		if err != nil {
 			return errors.New("must be true or false")
 		}
-		c.Devnet.Enabled = b
+		if key == "devnet.enabled" {
+			c.Devnet.Enabled = b
+		} else {
+			c.Devnet.Batch.Enabled = b
+		}
 	case "devnet.chainId":
 		id, err := strconv.ParseUint(value, 10, 64)
 		if err != nil {
@@ -412,6 +478,7 @@ func EnvOverrides() [][2]string {
 		{"GO402_LOG_FORMAT", "logFormat"},
 		{"GO402_DEVNET", "devnet.enabled"},
 		{"GO402_DEVNET_CHAIN_ID", "devnet.chainId"},
+		{"GO402_DEVNET_BATCH", "devnet.batch.enabled"},
 	}
 }
 
@@ -470,9 +537,18 @@ func (c *Config) applyDefaults() {
 	if c.Devnet.ChainID == 0 && !c.IsSet("devnet.chainId") {
 		c.Devnet.ChainID = DefaultDevnetChainID
 	}
+	if !c.IsSet("devnet.batch.enabled") {
+		c.Devnet.Batch.Enabled = true
+	}
+	c.batchDefaults(&c.Devnet.Batch, "devnet.batch")
 	defaults := evm.DefaultNetworks()
 	for i := range c.Networks {
 		n := &c.Networks[i]
+		p := fmt.Sprintf("networks[%d]", i)
+		c.batchDefaults(&n.Batch, p+".batch")
+		if n.ReadBatchSize == 0 && !c.IsSet(p+".readBatchSize") {
+			n.ReadBatchSize = DefaultReadBatchSize
+		}
 		if n.Network != "" {
 			canon := n.Network.Canonical()
 			if id, err := canon.ChainID(); err == nil {
@@ -489,6 +565,17 @@ func (c *Config) applyDefaults() {
 				n.Assets = nc.Assets
 			}
 		}
+	}
+}
+
+// batchDefaults fills the batching keys under path left unset (a value
+// given as 0 is left for Validate to refuse).
+func (c *Config) batchDefaults(b *Batch, path string) {
+	if b.Multicall == (common.Address{}) && !c.IsSet(path+".multicall") {
+		b.Multicall = evm.Multicall3Address()
+	}
+	if b.MaxSize == 0 && !c.IsSet(path+".maxSize") {
+		b.MaxSize = DefaultBatchMaxSize
 	}
 }
 
@@ -568,6 +655,7 @@ func (c *Config) Validate() error {
 	if c.Devnet.ChainID == 0 {
 		v.fail("devnet.chainId", "must be a positive chain id")
 	}
+	validateBatch(v, c.Devnet.Batch, "devnet.batch")
 	c.validateNetworks(v)
 	return errors.Join(v.errs...)
 }
@@ -709,6 +797,10 @@ func (c *Config) validateNetworks(v *validator) {
 		if len(n.RPCURLs) == 0 {
 			v.fail(p+".rpcUrls", "required")
 		}
+		validateBatch(v, n.Batch, p+".batch")
+		if n.ReadBatchSize < 1 || n.ReadBatchSize > MaxReadBatchSize {
+			v.fail(p+".readBatchSize", fmt.Sprintf("must be from 1 to %d (default %d)", MaxReadBatchSize, DefaultReadBatchSize))
+		}
 		for j, raw := range n.RPCURLs {
 			u, err := url.Parse(raw)
 			if err != nil || u.Host == "" || !slices.Contains([]string{"http", "https", "ws", "wss"}, u.Scheme) {
@@ -745,6 +837,19 @@ func (c *Config) validateNetworks(v *validator) {
 				v.fail(ap+".transferMethod", "must be eip3009 or permit2")
 			}
 		}
+	}
+}
+
+// validateBatch checks the batching keys under path, enabled or not.
+func validateBatch(v *validator, b Batch, path string) {
+	if b.Multicall == (common.Address{}) {
+		v.fail(path+".multicall", "must not be the zero address; leave it out for the canonical Multicall3, "+evm.Multicall3AddressHex)
+	}
+	if b.MaxSize < 1 || b.MaxSize > MaxBatchSize {
+		v.fail(path+".maxSize", fmt.Sprintf("must be from 1 to %d (default %d)", MaxBatchSize, DefaultBatchMaxSize))
+	}
+	if b.Window < 0 || b.Window > MaxBatchWindow {
+		v.fail(path+".window", fmt.Sprintf("must be a duration from 0 to %v, such as 5ms: each batch waits this long for more settlements", MaxBatchWindow))
 	}
 }
 
@@ -1108,6 +1213,7 @@ func (d *decoder) top(n *yaml.Node) {
 			d.fields(v, p, map[string]func(*yaml.Node, string){
 				"enabled": func(v *yaml.Node, p string) { d.boolean(v, p, &c.Devnet.Enabled) },
 				"chainId": func(v *yaml.Node, p string) { d.uint(v, p, 64, func(x uint64) { c.Devnet.ChainID = x }) },
+				"batch":   func(v *yaml.Node, p string) { d.batch(v, p, &c.Devnet.Batch) },
 			})
 		},
 	})
@@ -1126,25 +1232,43 @@ func (d *decoder) network(n *yaml.Node, path string) Network {
 		"assets": func(v *yaml.Node, p string) {
 			d.list(v, p, func(_ int, v *yaml.Node, p string) { net.Assets = append(net.Assets, d.asset(v, p)) })
 		},
+		"batch":         func(v *yaml.Node, p string) { d.batch(v, p, &net.Batch) },
+		"readBatchSize": func(v *yaml.Node, p string) { d.uint(v, p, 31, func(x uint64) { net.ReadBatchSize = int(x) }) },
 	})
 	return net
+}
+
+func (d *decoder) batch(n *yaml.Node, path string, b *Batch) {
+	d.fields(n, path, map[string]func(*yaml.Node, string){
+		"enabled":   func(v *yaml.Node, p string) { d.boolean(v, p, &b.Enabled) },
+		"multicall": func(v *yaml.Node, p string) { d.address(v, p, &b.Multicall) },
+		"maxSize":   func(v *yaml.Node, p string) { d.uint(v, p, 31, func(x uint64) { b.MaxSize = int(x) }) },
+		"window":    func(v *yaml.Node, p string) { d.duration(v, p, &b.Window) },
+	})
+}
+
+// address decodes a 0x-prefixed hex address, refusing a mixed-case one
+// whose EIP-55 checksum is wrong.
+func (d *decoder) address(n *yaml.Node, path string, dst *common.Address) {
+	var s string
+	d.str(n, path, &s)
+	if n.Kind != yaml.ScalarNode {
+		return
+	}
+	if !common.IsHexAddress(s) || !strings.HasPrefix(s, "0x") && !strings.HasPrefix(s, "0X") {
+		d.fail(n, path, "must be a 0x-prefixed 20-byte hex address")
+		return
+	}
+	*dst = common.HexToAddress(s)
+	if hexDigits := s[2:]; hexDigits != strings.ToLower(hexDigits) && hexDigits != strings.ToUpper(hexDigits) && dst.Hex() != s {
+		d.fail(n, path, "mixed-case address with a wrong EIP-55 checksum (a typo?); the checksummed form is %s", dst.Hex())
+	}
 }
 
 func (d *decoder) asset(n *yaml.Node, path string) evm.Asset {
 	var a evm.Asset
 	d.fields(n, path, map[string]func(*yaml.Node, string){
-		"address": func(v *yaml.Node, p string) {
-			var s string
-			d.str(v, p, &s)
-			if !common.IsHexAddress(s) || !strings.HasPrefix(s, "0x") && !strings.HasPrefix(s, "0X") {
-				d.fail(v, p, "must be a 0x-prefixed 20-byte hex address")
-				return
-			}
-			a.Address = common.HexToAddress(s)
-			if hexDigits := s[2:]; hexDigits != strings.ToLower(hexDigits) && hexDigits != strings.ToUpper(hexDigits) && a.Address.Hex() != s {
-				d.fail(v, p, "mixed-case address with a wrong EIP-55 checksum (a typo?); the checksummed form is %s", a.Address.Hex())
-			}
-		},
+		"address":        func(v *yaml.Node, p string) { d.address(v, p, &a.Address) },
 		"name":           func(v *yaml.Node, p string) { d.str(v, p, &a.Name) },
 		"version":        func(v *yaml.Node, p string) { d.str(v, p, &a.Version) },
 		"symbol":         func(v *yaml.Node, p string) { d.str(v, p, &a.Symbol) },

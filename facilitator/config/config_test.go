@@ -97,6 +97,12 @@ func TestLoadTestdata(t *testing.T) {
 	if c.Networks[0].Network != "eip155:8453" || c.Networks[0].Assets[0].Name != "USD Coin" {
 		t.Errorf("chainId-only network not completed from the built-in table: %+v", c.Networks[0])
 	}
+	if b := c.Networks[0].Batch; b != (Batch{Enabled: true, Multicall: evm.Multicall3Address(), MaxSize: 24, Window: 5 * time.Millisecond}) || c.Networks[0].ReadBatchSize != 50 {
+		t.Errorf("networks[0]: batch %+v, readBatchSize %d", b, c.Networks[0].ReadBatchSize)
+	}
+	if b := c.Networks[1].Batch; b.Enabled || c.Networks[1].ReadBatchSize != evm.DefaultReadBatchSize {
+		t.Errorf("networks[1]: batch %+v, readBatchSize %d; want the defaults", b, c.Networks[1].ReadBatchSize)
+	}
 	if got := c.Networks[1].Assets[0]; got.Address != common.HexToAddress("0x036CbD53842c5426634e7929541eC2318f3dCF7e") || got.Decimals != 6 || got.Version != "2" {
 		t.Errorf("asset = %+v", got)
 	}
@@ -142,7 +148,7 @@ func TestDefaults(t *testing.T) {
 		SettleTimeout: 2 * time.Minute,
 		LogLevel:      "info",
 		LogFormat:     "text",
-		Devnet:        Devnet{ChainID: 31337},
+		Devnet:        Devnet{ChainID: 31337, Batch: Batch{Enabled: true, Multicall: evm.Multicall3Address(), MaxSize: 16}},
 	}
 	if c.Listen != want.Listen || c.Database != want.Database || c.Signer != want.Signer || c.SettleTimeout != want.SettleTimeout ||
 		c.LogLevel != want.LogLevel || c.LogFormat != want.LogFormat || c.Devnet != want.Devnet || c.Auth.APIKeyHashes != nil {
@@ -151,6 +157,13 @@ func TestDefaults(t *testing.T) {
 	n := c.Networks[0]
 	if n.ChainID != 84532 || len(n.Assets) != 1 || n.Assets[0].Address != common.HexToAddress("0x036CbD53842c5426634e7929541eC2318f3dCF7e") || n.Assets[0].Name != "USDC" {
 		t.Errorf("network defaults: %+v", n)
+	}
+	// Batching is off on configured networks, with the evm defaults ready.
+	if n.Batch != (Batch{Multicall: evm.Multicall3Address(), MaxSize: evm.DefaultBatchMaxSize}) || n.ReadBatchSize != evm.DefaultReadBatchSize {
+		t.Errorf("network batching defaults: batch %+v, readBatchSize %d", n.Batch, n.ReadBatchSize)
+	}
+	if n.Batch.EVM() != (evm.BatchConfig{}) {
+		t.Errorf("disabled batch gives %+v, want the zero evm.BatchConfig", n.Batch.EVM())
 	}
 	if c.IsSet("database") || c.IsSet("listen") || !c.IsSet("networks") {
 		t.Errorf("IsSet: database %v listen %v networks %v", c.IsSet("database"), c.IsSet("listen"), c.IsSet("networks"))
@@ -639,5 +652,139 @@ func TestInstanceAndTimings(t *testing.T) {
 	if _, err := Parse("test.yaml", doc(network), envMap(map[string]string{"GO402_RECONCILE_INTERVAL": "often"})); err == nil ||
 		!strings.Contains(err.Error(), "reconcileInterval (from GO402_RECONCILE_INTERVAL): must be a duration") {
 		t.Errorf("bad GO402_RECONCILE_INTERVAL: %v", err)
+	}
+}
+
+func TestBatching(t *testing.T) {
+	c := mustParse(t, doc(`
+networks:
+  - network: eip155:8453
+    rpcUrls: [https://mainnet.base.org]
+    batch:
+      enabled: true
+      maxSize: 32
+      window: 5ms
+    readBatchSize: 40
+  - network: eip155:84532
+    rpcUrls: [https://sepolia.base.org]
+    batch:
+      enabled: true
+      multicall: "0x0000000000000000000000000000000000c0ffee"
+devnet:
+  batch:
+    window: 2ms
+`), nil)
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	n0, n1 := c.Networks[0], c.Networks[1]
+	want0 := Batch{Enabled: true, Multicall: evm.Multicall3Address(), MaxSize: 32, Window: 5 * time.Millisecond}
+	if n0.Batch != want0 || n0.ReadBatchSize != 40 {
+		t.Errorf("networks[0]: batch %+v, readBatchSize %d; want %+v, 40", n0.Batch, n0.ReadBatchSize, want0)
+	}
+	if got := n0.Batch.EVM(); got != (evm.BatchConfig{Multicall: evm.Multicall3Address(), MaxSize: 32, Window: 5 * time.Millisecond}) {
+		t.Errorf("networks[0].batch.EVM() = %+v", got)
+	}
+	want1 := Batch{Enabled: true, Multicall: common.HexToAddress("0xc0ffee"), MaxSize: evm.DefaultBatchMaxSize}
+	if n1.Batch != want1 || n1.ReadBatchSize != evm.DefaultReadBatchSize {
+		t.Errorf("networks[1]: batch %+v, readBatchSize %d; want %+v, %d", n1.Batch, n1.ReadBatchSize, want1, evm.DefaultReadBatchSize)
+	}
+	// The devnet batches unless told not to; the other keys still apply.
+	if d := c.Devnet.Batch; d != (Batch{Enabled: true, Multicall: evm.Multicall3Address(), MaxSize: 16, Window: 2 * time.Millisecond}) {
+		t.Errorf("devnet.batch = %+v", d)
+	}
+	for _, tc := range []struct {
+		yaml string
+		env  map[string]string
+		want bool
+	}{
+		{"devnet:\n  batch:\n    enabled: false\n", nil, false},
+		{"devnet:\n  batch:\n    enabled: true\n", nil, true},
+		{"", map[string]string{"GO402_DEVNET_BATCH": "false"}, false},
+		{"devnet:\n  batch:\n    enabled: false\n", map[string]string{"GO402_DEVNET_BATCH": "true"}, true},
+	} {
+		c := mustParse(t, doc(tc.yaml), tc.env)
+		if c.Devnet.Batch.Enabled != tc.want {
+			t.Errorf("%q with %v: devnet.batch.enabled = %v, want %v", tc.yaml, tc.env, c.Devnet.Batch.Enabled, tc.want)
+		}
+	}
+	c = mustParse(t, nil, nil)
+	if err := c.Set("devnet.batch.enabled", "false", "--test"); err != nil || c.Devnet.Batch.Enabled {
+		t.Errorf("Set devnet.batch.enabled false: %v, %+v", err, c.Devnet.Batch)
+	}
+}
+
+func TestBatchingErrors(t *testing.T) {
+	const head = "networks:\n  - network: eip155:8453\n    rpcUrls: [http://a]\n"
+	validation := []struct {
+		name, yaml, want string
+		env              map[string]string
+	}{
+		{"max size zero", head + "    batch:\n      enabled: true\n      maxSize: 0\n",
+			"test.yaml:6: networks[0].batch.maxSize: must be from 1 to 256 (default 16)", nil},
+		{"max size too big", head + "    batch:\n      maxSize: 300\n",
+			"test.yaml:5: networks[0].batch.maxSize: must be from 1 to 256", nil},
+		{"window too long", head + "    batch:\n      enabled: true\n      window: 2s\n",
+			"test.yaml:6: networks[0].batch.window: must be a duration from 0 to 1s", nil},
+		{"negative window", head + "    batch:\n      window: -1ms\n",
+			"test.yaml:5: networks[0].batch.window: must be a duration from 0 to 1s", nil},
+		{"zero multicall", head + "    batch:\n      enabled: true\n      multicall: \"0x0000000000000000000000000000000000000000\"\n",
+			"test.yaml:6: networks[0].batch.multicall: must not be the zero address; leave it out for the canonical Multicall3, 0xcA11bde05977b3631167028862bE2a173976CA11", nil},
+		{"read batch size zero", head + "    readBatchSize: 0\n",
+			"test.yaml:4: networks[0].readBatchSize: must be from 1 to 1000 (default 96)", nil},
+		{"read batch size too big", head + "    readBatchSize: 5000\n",
+			"test.yaml:4: networks[0].readBatchSize: must be from 1 to 1000", nil},
+		{"second network", head + "  - network: eip155:84532\n    rpcUrls: [http://b]\n    batch: {enabled: true, maxSize: 999}\n",
+			"test.yaml:6: networks[1].batch.maxSize: must be from 1 to 256", nil},
+		{"devnet max size", "devnet:\n  enabled: true\n  batch:\n    maxSize: 0\n",
+			"test.yaml:4: devnet.batch.maxSize: must be from 1 to 256", nil},
+	}
+	for _, tt := range validation {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("test.yaml", doc(tt.yaml), envMap(tt.env))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			err = c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate: %v\nwant it to contain:\n%s", err, tt.want)
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field == "" || fe.Line == 0 {
+				t.Errorf("error is not a *FieldError with a field and a line: %#v", err)
+			}
+		})
+	}
+
+	parse := []struct {
+		name, yaml, want string
+		env              map[string]string
+	}{
+		{"unknown batch key", head + "    batch:\n      size: 4\n",
+			"test.yaml:5: networks[0].batch.size: unknown key (known keys: enabled, maxSize, multicall, window)", nil},
+		{"batch not a mapping", head + "    batch: true\n",
+			"test.yaml:4: networks[0].batch: networks[0].batch must be a mapping", nil},
+		{"bad enabled", head + "    batch:\n      enabled: yes please\n",
+			"test.yaml:5: networks[0].batch.enabled: must be true or false", nil},
+		{"bad multicall", head + "    batch:\n      multicall: 0xca11\n",
+			"test.yaml:5: networks[0].batch.multicall: must be a 0x-prefixed 20-byte hex address", nil},
+		{"multicall checksum", head + "    batch:\n      multicall: \"0xcA11bde05977b3631167028862bE2a173976CA1A\"\n",
+			"test.yaml:5: networks[0].batch.multicall: mixed-case address with a wrong EIP-55 checksum", nil},
+		{"window without unit", head + "    batch:\n      window: 5\n",
+			"test.yaml:5: networks[0].batch.window: must be a duration with a unit", nil},
+		{"negative max size", head + "    batch:\n      maxSize: -1\n",
+			"test.yaml:5: networks[0].batch.maxSize: must be a non-negative decimal integer", nil},
+		{"read batch size text", head + "    readBatchSize: many\n",
+			"test.yaml:4: networks[0].readBatchSize: must be a non-negative decimal integer", nil},
+		{"env devnet batch", "", "test.yaml: devnet.batch.enabled (from GO402_DEVNET_BATCH): must be true or false",
+			map[string]string{"GO402_DEVNET_BATCH": "sometimes"}},
+	}
+	for _, tt := range parse {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("test.yaml", doc(tt.yaml), envMap(tt.env))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Parse: %v\nwant it to contain:\n%s", err, tt.want)
+			}
+		})
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
@@ -57,7 +58,9 @@ through it) and serves it as the only network, settling from the devnet's
 LAST funded account; accounts 0 to 8 are left for payers (their public
 keys are in the --info-file JSON). The ledger is then a SQLite file in a
 temporary directory, removed on exit, unless --db or the configuration
-names one.
+names one. Settlements on the devnet are batched through its Multicall3
+when several queue up (devnet.batch, or GO402_DEVNET_BATCH=false to turn
+it off); a configured network batches only with networks[].batch.enabled.
 
 hash-key reads an API token from standard input and prints the hex
 SHA-256 to put in auth.apiKeyHashes.
@@ -160,6 +163,7 @@ func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {
 type served struct {
 	network x402.Network
 	assets  []evm.Asset
+	batch   evm.BatchConfig // zero when settlements are not batched
 	scheme  *evm.ExactFacilitator
 }
 
@@ -403,11 +407,12 @@ func startDevnetNetwork(ctx context.Context, cfg *config.Config, log *slog.Logge
 	accounts := d.Accounts()
 	key := accounts[len(accounts)-1].PrivateKey
 	nc := d.NetworkConfig()
-	s, err := newExactScheme(ctx, nc.Network, d.Client(), key, nc.Assets, 100*time.Millisecond, log)
+	batch := cfg.Devnet.Batch.EVM()
+	s, err := newExactSchemeWith(ctx, nc.Network, d.Client(), key, nc.Assets, schemeOptions{poll: 100 * time.Millisecond, batch: batch}, log)
 	if err != nil {
 		return nil, nil, common.Address{}, err
 	}
-	return d, []served{{network: nc.Network, assets: nc.Assets, scheme: s}}, crypto.PubkeyToAddress(key.PublicKey), nil
+	return d, []served{{network: nc.Network, assets: nc.Assets, batch: batch, scheme: s}}, crypto.PubkeyToAddress(key.PublicKey), nil
 }
 
 // dialNetworks loads the signer key and connects to every configured
@@ -425,7 +430,7 @@ func dialNetworks(ctx context.Context, cfg *config.Config, log *slog.Logger, cle
 		if err != nil {
 			return nil, common.Address{}, fmt.Errorf("networks[%d] (%s): %w", i, n.Network, err)
 		}
-		nets = append(nets, served{network: n.Network, assets: n.Assets, scheme: s})
+		nets = append(nets, served{network: n.Network, assets: n.Assets, batch: n.Batch.EVM(), scheme: s})
 	}
 	return nets, addr, nil
 }
@@ -450,7 +455,11 @@ func dialNetwork(ctx context.Context, n config.Network, key *ecdsa.PrivateKey, l
 	if !got.IsUint64() || got.Uint64() != n.ChainID {
 		return nil, fmt.Errorf("RPC endpoint %s is on chain %s, not %d", redactURL(rpcURL), got, n.ChainID)
 	}
-	s, err := newExactScheme(ctx, n.Network, backend, key, n.Assets, 0, log)
+	// The chain reads of concurrent payments go out as JSON-RPC batch
+	// requests, through the same scrubbing.
+	reads := scrubbedBatchCaller{c: client.Client(), url: rpcURL}
+	opts := schemeOptions{batch: n.Batch.EVM(), rpc: reads, readBatchSize: n.ReadBatchSize}
+	s, err := newExactSchemeWith(ctx, n.Network, backend, key, n.Assets, opts, log)
 	if err != nil {
 		return nil, scrubURL(err, rpcURL)
 	}
@@ -458,7 +467,8 @@ func dialNetwork(ctx context.Context, n config.Network, key *ecdsa.PrivateKey, l
 	if bal, err := client.BalanceAt(ctx, addr, nil); err == nil && bal.Sign() == 0 {
 		log.Warn("the signer has no native balance to pay gas on this network", "network", n.Network, "signer", addr.Hex())
 	}
-	log.Info("network ready", "network", n.Network, "rpc", redactURL(rpcURL), "assets", len(n.Assets))
+	log.Info("network ready", "network", n.Network, "rpc", redactURL(rpcURL), "assets", len(n.Assets),
+		"batch", n.Batch.Enabled, "readBatchSize", n.ReadBatchSize)
 	return s, nil
 }
 
@@ -469,8 +479,10 @@ func newExactScheme(ctx context.Context, network x402.Network, backend evm.Chain
 
 // schemeOptions are the less common settings of an exact scheme.
 type schemeOptions struct {
-	poll  time.Duration   // receipt polling; 0 means the Sender's default
-	batch evm.BatchConfig // batched settlement; zero means off
+	poll          time.Duration   // receipt polling; 0 means the Sender's default
+	batch         evm.BatchConfig // batched settlement; zero means off
+	rpc           evm.BatchCaller // batched chain reads; nil means the backend's own client, if any
+	readBatchSize int             // eth_calls per batch request; 0 means evm.DefaultReadBatchSize
 }
 
 func newExactSchemeWith(ctx context.Context, network x402.Network, backend evm.ChainBackend, key *ecdsa.PrivateKey, assets []evm.Asset, opts schemeOptions, log *slog.Logger) (*evm.ExactFacilitator, error) {
@@ -488,6 +500,7 @@ func newExactSchemeWith(ctx context.Context, network x402.Network, backend evm.C
 	}
 	s, err := evm.NewExactFacilitator(ctx, evm.ExactFacilitatorConfig{
 		Network: network, Backend: backend, Sender: sender, Assets: assets, Logger: log, Batch: opts.batch,
+		RPC: opts.rpc, ReadBatchSize: opts.readBatchSize,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the exact scheme for %s: %w", network, err)
@@ -521,6 +534,9 @@ func printFacilitator(w io.Writer, info facilitatorInfo, nets []served, d *devne
 			assets = append(assets, fmt.Sprintf("%s %s", a.Symbol, a.Address.Hex()))
 		}
 		fmt.Fprintf(w, "    %-14s %s\n", n.network, strings.Join(assets, ", "))
+		if n.batch.Multicall != (common.Address{}) {
+			fmt.Fprintf(w, "    %-14s batched settlement through Multicall3 %s, up to %d per transaction\n", "", n.batch.Multicall.Hex(), n.batch.MaxSize)
+		}
 	}
 	if d != nil {
 		tok := d.Token()
@@ -668,6 +684,24 @@ func (b scrubbedBackend) SubscribeFilterLogs(ctx context.Context, q ethereum.Fil
 func (b scrubbedBackend) TransactionByHash(ctx context.Context, hash common.Hash) (*types.Transaction, bool, error) {
 	tx, pending, err := b.c.TransactionByHash(ctx, hash)
 	return tx, pending, scrubURL(err, b.url)
+}
+
+// scrubbedBatchCaller sends the JSON-RPC batch requests of one endpoint
+// (the coalesced chain reads of verify and settle) with errors, of the
+// request and of each call, that never quote the endpoint's URL.
+type scrubbedBatchCaller struct {
+	c   *rpc.Client
+	url string
+}
+
+var _ evm.BatchCaller = scrubbedBatchCaller{}
+
+func (b scrubbedBatchCaller) BatchCallContext(ctx context.Context, elems []rpc.BatchElem) error {
+	err := b.c.BatchCallContext(ctx, elems)
+	for i := range elems {
+		elems[i].Error = scrubURL(elems[i].Error, b.url)
+	}
+	return scrubURL(err, b.url)
 }
 
 // redactDSN hides the password of a PostgreSQL URL.

@@ -24,6 +24,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
@@ -208,7 +209,7 @@ func TestFacilitatorDevnet(t *testing.T) {
 		t.Errorf("signer %s, want the last devnet account %s", info.Signer, last.Address)
 	}
 	out := stdout.String()
-	for _, want := range []string{info.URL, info.Signer, "eip155:31337", "sqlite "} {
+	for _, want := range []string{info.URL, info.Signer, "eip155:31337", "sqlite ", "batched settlement through Multicall3"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("startup output lacks %q:\n%s", want, out)
 		}
@@ -475,6 +476,12 @@ func TestScrubbedBackend(t *testing.T) {
 	if !errors.As(err, &opErr) {
 		t.Errorf("errors.As(*net.OpError) lost: %#v", err)
 	}
+	// So do the batch requests of the chain reads.
+	var id string
+	err = scrubbedBatchCaller{c: client.Client(), url: dead}.BatchCallContext(t.Context(), []rpc.BatchElem{{Method: "eth_chainId", Result: &id}})
+	if err == nil || strings.Contains(err.Error(), "SECRETKEY") || !strings.Contains(err.Error(), "http://127.0.0.1:1/…") || !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("batch request to a closed port: %v", err)
+	}
 
 	// A live endpoint: answers pass through, and so do errors that do not
 	// quote the URL (ethereum.NotFound is matched with errors.Is).
@@ -498,6 +505,13 @@ func TestScrubbedBackend(t *testing.T) {
 	}
 	if _, _, err := lb.TransactionByHash(t.Context(), common.HexToHash("0x01")); !errors.Is(err, ethereum.NotFound) {
 		t.Errorf("TransactionByHash of an unknown hash: %v", err)
+	}
+	elems := []rpc.BatchElem{{Method: "eth_chainId", Result: &id}, {Method: "no_such_method", Result: new(string)}}
+	if err := (scrubbedBatchCaller{c: lc.Client(), url: live}).BatchCallContext(t.Context(), elems); err != nil {
+		t.Fatalf("batch request: %v", err)
+	}
+	if id != fmt.Sprintf("0x%x", d.ChainID()) || elems[0].Error != nil || elems[1].Error == nil {
+		t.Errorf("batch request: chain id %q, errors %v, %v", id, elems[0].Error, elems[1].Error)
 	}
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
@@ -554,6 +568,143 @@ func TestFacilitatorPostgres(t *testing.T) {
 	case code := <-done:
 		if code != ExitOK {
 			t.Fatalf("exit code %d\n%s", code, stderr.String())
+		}
+	case <-time.After(45 * time.Second):
+		t.Fatal("no exit after the interrupt")
+	}
+}
+
+// TestFacilitatorBatchedSettlement runs `go402 facilitator --config` on a
+// configured network (a devnet reached over JSON-RPC) with batched
+// settlement and a small read batch size: concurrent payments all settle,
+// in fewer transactions than payments, at least one of them a Multicall3
+// batch.
+func TestFacilitatorBatchedSettlement(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	d, err := devnet.Start(ctx, devnet.Config{RPCAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	accounts := d.Info().Accounts // hex keys
+	nc := d.NetworkConfig()
+	asset := nc.Assets[0]
+
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "facilitator.yaml")
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+database:
+  sqlite: %s
+signer:
+  privateKey: %q
+  allowInsecureKeyInConfig: true
+networks:
+  - network: %s
+    rpcUrls: [%q]
+    assets:
+      - {address: %q, name: %q, version: %q, decimals: %d, symbol: USDC}
+    batch:
+      enabled: true
+      maxSize: 16
+      window: 250ms
+    readBatchSize: 8
+`, filepath.Join(dir, "ledger.db"), accounts[len(accounts)-1].PrivateKey, nc.Network, d.RPCURL(),
+		asset.Address.Hex(), asset.Name, asset.Version, asset.Decimals)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	infoPath := filepath.Join(dir, "info.json")
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"facilitator", "--config", cfgPath, "--info-file", infoPath}, strings.NewReader(""), &stdout, &stderr)
+	}()
+	exited := func() (string, bool) {
+		select {
+		case code := <-done:
+			return fmt.Sprintf("code %d\nstderr:\n%s", code, stderr.String()), true
+		default:
+			return "", false
+		}
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+		}
+	})
+	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer wcancel()
+	var info facilitatorInfo
+	waitInfo(t, wctx, infoPath, &info, exited)
+	if out := stdout.String(); !strings.Contains(out, "batched settlement through Multicall3 "+evm.Multicall3AddressHex+", up to 16") {
+		t.Errorf("startup output does not show batching:\n%s", out)
+	}
+
+	// Concurrent payments from different payers to one payee.
+	const n = 6
+	payee := freshAddress(t.Name())
+	pays := make([]payment, n)
+	var total big.Int
+	for i := range pays {
+		pays[i] = signPayment(t, ctx, accounts[i].PrivateKey, nc.Network, asset, payee, uint64(1000*(i+1)))
+		total.Add(&total, pays[i].amount)
+	}
+	results := make([]x402.SettleResponse, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range pays {
+		wg.Go(func() {
+			status, err := call(ctx, http.MethodPost, info.URL+"/settle", pays[i].body, &results[i])
+			if err == nil && status != http.StatusOK {
+				err = fmt.Errorf("status %d", status)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+
+	txs := map[string]int{}
+	for i, r := range results {
+		if errs[i] != nil || !r.Success || r.Payer != pays[i].payer.Hex() {
+			t.Fatalf("settle %d: %v %+v", i, errs[i], r)
+		}
+		txs[r.Transaction]++
+	}
+	if len(txs) >= n {
+		t.Errorf("%d payments settled in %d transactions; want fewer transactions than payments", n, len(txs))
+	}
+	batches := 0
+	for h, k := range txs {
+		tx, _, err := d.Client().TransactionByHash(ctx, common.HexToHash(h))
+		if err != nil {
+			t.Fatalf("transaction %s: %v", h, err)
+		}
+		if k > 1 {
+			batches++
+			if tx.To() == nil || *tx.To() != evm.Multicall3Address() {
+				t.Errorf("transaction %s settles %d payments but is sent to %v, not Multicall3", h, k, tx.To())
+			}
+		}
+	}
+	if batches == 0 {
+		t.Error("no transaction settled more than one payment")
+	}
+	if got := tokenBalance(t, ctx, d.Client(), asset.Address, payee); got.Cmp(&total) != 0 {
+		t.Errorf("payee balance %s, want %s", got, &total)
+	}
+	// Each payment is answered on its own: a repeat gives its own result.
+	var again x402.SettleResponse
+	if status, err := call(ctx, http.MethodPost, info.URL+"/settle", pays[2].body, &again); err != nil || status != http.StatusOK ||
+		!again.Success || again.Transaction != results[2].Transaction || again.Payer != pays[2].payer.Hex() {
+		t.Errorf("repeated settle: %d %+v %v", status, again, err)
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != ExitOK {
+			t.Fatalf("exit code %d", code)
 		}
 	case <-time.After(45 * time.Second):
 		t.Fatal("no exit after the interrupt")

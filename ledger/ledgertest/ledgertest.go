@@ -11,7 +11,10 @@
 // Update or Release on a key that is not there reports an error wrapping
 // [ledger.ErrNotFound]; UpdatedAt advances on every update; a response
 // comes back field for field and byte for byte (extensions included);
-// Record sets the event's ID, and its Time when zero.
+// Record sets the event's ID, and its Time when zero; concurrent Records
+// (which a store may write in one transaction) each store their event
+// exactly once, and a store's times follow the order in which one caller
+// recorded its events.
 package ledgertest
 
 import (
@@ -64,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) ledger.Store) {
 		{"Events", testEvents},
 		{"EventsFilter", testEventsFilter},
 		{"EventsDefaultLimit", testEventsDefaultLimit},
+		{"RecordConcurrent", testRecordConcurrent},
 		{"CancelledContext", testCancelledContext},
 	}
 	for _, tc := range tests {
@@ -770,6 +774,90 @@ func testEventsDefaultLimit(t *testing.T, s ledger.Store) {
 	}
 	if got, err := s.Events(ctx, ledger.EventFilter{Limit: 1000}); err != nil || len(got) != n {
 		t.Errorf("Events with limit 1000: %d events, %v; want %d", len(got), err, n)
+	}
+}
+
+// testRecordConcurrent records from many goroutines at once, as
+// concurrent verifies do: every event is stored exactly once, as recorded
+// and under the ID Record gave it, and each goroutine's events, left for
+// the store to time, come back newest first in the reverse of the order it
+// recorded them.
+func testRecordConcurrent(t *testing.T, s ledger.Store) {
+	ctx := testContext(t)
+	const callers, each = 16, 25
+	payer := func(c int) string { return fmt.Sprintf("0xcaller-%02d", c) }
+	recorded := make([][]*ledger.Event, callers)
+	errs := make([]error, callers)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for c := range callers {
+		wg.Go(func() {
+			<-start
+			for i := range each {
+				e := newEvent(i, ledger.EventVerify, payer(c))
+				e.Time = time.Time{} // the store's clock
+				e.Resource = fmt.Sprintf("https://api.example.com/caller/%d/event/%d", c, i)
+				if err := s.Record(ctx, e); err != nil {
+					errs[c] = fmt.Errorf("event %d: %w", i, err)
+					return
+				}
+				if e.ID == 0 || e.Time.IsZero() {
+					errs[c] = fmt.Errorf("event %d: Record set ID %d, Time %v", i, e.ID, e.Time)
+					return
+				}
+				recorded[c] = append(recorded[c], e)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	for c, err := range errs {
+		if err != nil {
+			t.Fatalf("caller %d: Record: %v", c, err)
+		}
+	}
+
+	all, err := s.Events(ctx, ledger.EventFilter{Limit: 10 * callers * each})
+	if err != nil {
+		t.Fatalf("Events: %v", err)
+	}
+	if len(all) != callers*each {
+		t.Fatalf("Events: got %d events, want %d", len(all), callers*each)
+	}
+	stored := map[int64]*ledger.Event{}
+	for _, e := range all {
+		if stored[e.ID] != nil {
+			t.Fatalf("two events with ID %d", e.ID)
+		}
+		stored[e.ID] = e
+	}
+	for c := range callers {
+		for i, e := range recorded[c] {
+			got := stored[e.ID]
+			if got == nil {
+				t.Fatalf("caller %d event %d: ID %d not stored", c, i, e.ID)
+			}
+			checkEvent(t, got, e)
+			if i > 0 {
+				prev := recorded[c][i-1]
+				if e.ID <= prev.ID || e.Time.Before(prev.Time) {
+					t.Errorf("caller %d event %d: ID %d, time %v after event %d's ID %d, time %v",
+						c, i, e.ID, e.Time, i-1, prev.ID, prev.Time)
+				}
+			}
+		}
+		got, err := s.Events(ctx, ledger.EventFilter{Payer: payer(c), Limit: 1000})
+		if err != nil {
+			t.Fatalf("Events: %v", err)
+		}
+		if len(got) != each {
+			t.Fatalf("caller %d: %d events, want %d", c, len(got), each)
+		}
+		for k, e := range got {
+			if want := recorded[c][each-1-k]; e.ID != want.ID {
+				t.Errorf("caller %d: event %d newest first has ID %d, want %d", c, k, e.ID, want.ID)
+			}
+		}
 	}
 }
 

@@ -18,6 +18,15 @@
 // that finished just before the cancel may still have taken effect: after
 // such an error, read the settlement again (Get) rather than assume.
 //
+// Events of concurrent [Store.Record] calls are written together (group
+// commit): the first caller to find no event write under way sends every
+// event queued meanwhile (at most Config.MaxEventBatch) as one pipelined
+// batch, which the server runs as one implicit transaction, all or none,
+// with one commit; each caller returns only once that commit is done. An
+// event the server refuses for its content (such as a NUL byte in a text
+// field) fails alone: the others are sent again without it. Settlement
+// writes are never batched.
+//
 // Times come from the database clock, except an event's Time set by the
 // caller, and are kept to the microsecond.
 package postgres
@@ -33,6 +42,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -41,6 +51,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/go402/go402/ledger"
+	"github.com/go402/go402/ledger/internal/groupcommit"
 	"github.com/go402/go402/ledger/internal/migration"
 	"github.com/go402/go402/x402"
 )
@@ -55,6 +66,10 @@ const claimAttempts = 10
 // cancelGrace is how long a call whose context ended waits for the server
 // to cancel its statement before closing the connection.
 const cancelGrace = time.Second
+
+// DefaultMaxEventBatch is, by default, the most events written in one
+// transaction (see Config.MaxEventBatch).
+const DefaultMaxEventBatch = 128
 
 // Config configures [Open].
 type Config struct {
@@ -72,14 +87,21 @@ type Config struct {
 	MaxConns int32
 	// Logger receives migration messages; nil discards them.
 	Logger *slog.Logger
+	// MaxEventBatch bounds how many events of concurrent Record calls are
+	// written in one transaction; 0 means DefaultMaxEventBatch, and 1
+	// writes each event in its own transaction.
+	MaxEventBatch int
 }
 
 // Store is a [ledger.Store] in a PostgreSQL database. It is safe for
 // concurrent use, and any number of Stores, in any number of processes,
 // may share one database (and schema).
 type Store struct {
-	pool *pgxpool.Pool
-	log  *slog.Logger
+	pool   *pgxpool.Pool
+	log    *slog.Logger
+	events *groupcommit.Group[*ledger.Event]
+
+	eventCommits atomic.Int64 // transactions that wrote events, for tests
 
 	closeOnce sync.Once
 }
@@ -122,6 +144,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("ledger/postgres: open: %w", err)
 	}
 	s := &Store{pool: pool, log: log}
+	batch := cfg.MaxEventBatch
+	if batch <= 0 {
+		batch = DefaultMaxEventBatch
+	}
+	s.events = groupcommit.New(batch, s.writeEvents)
 	if err := s.migrate(ctx, cfg.Schema); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("ledger/postgres: open: %w", err)
@@ -348,33 +375,75 @@ func (s *Store) Unfinished(ctx context.Context) ([]*ledger.Settlement, error) {
 const eventColumns = `id, "time", kind, version, scheme, network, asset, payer, pay_to,
 	amount, resource, tx_hash, status, reason, message`
 
-// Record appends e to the event log. It sets e.ID, and e.Time (from the
-// database clock) when it is zero.
+// Record appends e to the event log, and returns once it is committed.
+// It sets e.ID, and e.Time (from the database clock) when it is zero. The
+// events of concurrent calls are written in one transaction (see the
+// package documentation).
 func (s *Store) Record(ctx context.Context, e *ledger.Event) error {
 	if e == nil {
 		return errors.New("ledger/postgres: record: nil event")
 	}
-	var t any // NULL: the database's time
-	if !e.Time.IsZero() {
-		t = e.Time
-	}
-	var id int64
-	var stored time.Time
-	err := s.pool.QueryRow(ctx, `INSERT INTO events ("time", kind, version, scheme, network,
-			asset, payer, pay_to, amount, resource, tx_hash, status, reason, message)
-		VALUES (COALESCE($1::timestamptz, statement_timestamp()), $2, $3, $4, $5, $6, $7, $8,
-			$9, $10, $11, $12, $13, $14)
-		RETURNING id, "time"`,
-		t, string(e.Kind), e.Version, e.Scheme, string(e.Network), e.Asset, e.Payer, e.PayTo,
-		e.Amount, e.Resource, e.TxHash, e.Status, string(e.Reason), e.Message).Scan(&id, &stored)
-	if err != nil {
+	if err := s.events.Do(ctx, e); err != nil {
 		return fail(ctx, "record", err)
 	}
-	e.ID = id
-	if e.Time.IsZero() {
-		e.Time = stored.UTC()
+	return nil
+}
+
+const insertEvent = `INSERT INTO events ("time", kind, version, scheme, network,
+		asset, payer, pay_to, amount, resource, tx_hash, status, reason, message)
+	VALUES (COALESCE($1::timestamptz, statement_timestamp()), $2, $3, $4, $5, $6, $7, $8,
+		$9, $10, $11, $12, $13, $14)
+	RETURNING id, "time"`
+
+// writeEvents writes a batch of events, in order, as one pipelined batch
+// of inserts: one round trip, run by the server as one implicit
+// transaction (pgx sends a single Sync after the last statement), so that
+// either every event is committed or none is. It sets the events' IDs (and
+// zero Times) once committed.
+func (s *Store) writeEvents(ctx context.Context, evs []*ledger.Event) error {
+	b := &pgx.Batch{}
+	for _, e := range evs {
+		var t any // NULL: the database's time
+		if !e.Time.IsZero() {
+			t = e.Time
+		}
+		b.Queue(insertEvent, t, string(e.Kind), e.Version, e.Scheme, string(e.Network), e.Asset,
+			e.Payer, e.PayTo, e.Amount, e.Resource, e.TxHash, e.Status, string(e.Reason), e.Message)
+	}
+	ids := make([]int64, len(evs))
+	times := make([]time.Time, len(evs))
+	br := s.pool.SendBatch(ctx, b)
+	for i := range evs {
+		if err := br.QueryRow().Scan(&ids[i], &times[i]); err != nil {
+			_ = br.Close()
+			// The first error is the failing statement's; the implicit
+			// transaction rolled back the statements before it.
+			if refusesRow(err) {
+				return &groupcommit.ItemError{Index: i, Err: err}
+			}
+			return err
+		}
+	}
+	if err := br.Close(); err != nil {
+		return err
+	}
+	s.eventCommits.Add(1)
+	for i, e := range evs {
+		e.ID = ids[i]
+		if e.Time.IsZero() {
+			e.Time = times[i].UTC()
+		}
 	}
 	return nil
+}
+
+// refusesRow reports whether err is the server refusing one row for its
+// content: a data exception (class 22: a NUL byte or invalid UTF-8 in a
+// text, a value out of range) or an integrity constraint violation (class
+// 23), rather than a failure of the database or the connection.
+func refusesRow(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23"))
 }
 
 // Events returns the events that f selects, newest first.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -249,5 +250,110 @@ func TestOpenErrors(t *testing.T) {
 		t.Error("Open of a malformed URL succeeded")
 	} else if s := err.Error(); strings.Contains(s, "secret") {
 		t.Errorf("error %q reveals the password", s)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after a while.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// The events recorded while an event transaction is under way are written
+// together in the next one (group commit), at most MaxEventBatch at once.
+// An event the server refuses (a NUL byte in a text) fails alone, and
+// leaves nothing of its batch behind: the others are written once.
+func TestRecordGroupCommit(t *testing.T) {
+	needServer(t)
+	const n, bad = 64, 40
+	for _, tc := range []struct {
+		max, commits int
+	}{
+		{0, 2},      // the first event alone, then the 62 good ones that queued behind it
+		{16, 1 + 4}, // in batches of at most 16 (the one with the bad event is sent twice)
+		{1, n - 1},  // no batching
+	} {
+		t.Run(fmt.Sprint("max=", tc.max), func(t *testing.T) {
+			schema := newSchema(t)
+			s, err := Open(t.Context(), Config{URL: testURL(), Schema: schema, MaxConns: 4, MaxEventBatch: tc.max})
+			if err != nil {
+				t.Fatal(err)
+			}
+			closeStore(t, s)
+
+			// Another transaction locks the events table, so that the
+			// first Record's insert waits while the others queue.
+			tx, err := s.pool.Begin(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(context.Background())
+			if _, err := tx.Exec(t.Context(), `LOCK TABLE events IN EXCLUSIVE MODE`); err != nil {
+				t.Fatal(err)
+			}
+
+			events := make([]*ledger.Event, n)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			record := func(i int) {
+				events[i] = &ledger.Event{Kind: ledger.EventVerify, Payer: "0xpayer", Resource: fmt.Sprint("event ", i), Status: "valid"}
+				if i == bad {
+					events[i].Message = "NUL \x00 byte"
+				}
+				wg.Go(func() { errs[i] = s.Record(t.Context(), events[i]) })
+			}
+			record(0)
+			waitFor(t, "the first event's transaction", func() bool { return s.events.InFlight() == 1 })
+			for i := 1; i < n; i++ {
+				record(i)
+			}
+			waitFor(t, "the other events to queue", func() bool { return s.events.Waiting() == n-1 })
+			if err := tx.Rollback(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			wg.Wait()
+
+			for i, err := range errs {
+				switch {
+				case i == bad && err == nil:
+					t.Errorf("Record of an event with a NUL byte succeeded")
+				case i != bad && err != nil:
+					t.Errorf("Record %d: %v", i, err)
+				}
+			}
+			if got := s.eventCommits.Load(); got != int64(tc.commits) {
+				t.Errorf("%d event transactions, want %d", got, tc.commits)
+			}
+			rows, err := s.pool.Query(t.Context(), `SELECT id, resource FROM events`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored := map[int64]string{}
+			var id int64
+			var res string
+			if _, err := pgx.ForEachRow(rows, []any{&id, &res}, func() error {
+				if _, dup := stored[id]; dup {
+					t.Errorf("ID %d twice", id)
+				}
+				stored[id] = res
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if len(stored) != n-1 {
+				t.Errorf("%d events stored, want %d", len(stored), n-1)
+			}
+			for i, e := range events {
+				if i != bad && stored[e.ID] != e.Resource {
+					t.Errorf("event %d: ID %d holds %q", i, e.ID, stored[e.ID])
+				}
+			}
+		})
 	}
 }

@@ -21,7 +21,7 @@
 //     commits on power failure; here a commit records a claim or the hash of
 //     a transaction about to be broadcast, and losing it after the money
 //     moved would leave the ledger unaware of a payment. One fsync per
-//     write is the price.
+//     commit is the price; for events it is shared (see below).
 //   - busy_timeout (5 s by default): a write that finds another process
 //     holding the write lock waits for it instead of failing at once with
 //     "database is locked". The wait ends early when the call's context is
@@ -36,6 +36,19 @@
 // still fails with SQLITE_BUSY is retried a few times. Reads use a separate
 // pool of read-only (query_only) connections, which in WAL mode run
 // alongside the writer.
+//
+// # Events: group commit
+//
+// Every verify and settle appends an event, so events are most of the
+// writes, and with one transaction each the fsync of every commit would
+// bound the facilitator's throughput. [Store.Record] therefore commits the
+// events of concurrent calls together: the first caller to find no event
+// commit under way writes every event queued meanwhile (at most
+// Config.MaxEventBatch) in one transaction, and each caller returns only
+// once the transaction holding its event is committed, so an event is on
+// disk when Record returns, as before. A lone Record waits for nobody.
+// Settlement writes (Claim, Update, Release) are never batched: each is its
+// own transaction, committed before the call returns.
 //
 // Times are kept to the microsecond, in UTC.
 package sqlite
@@ -52,12 +65,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	msqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/go402/go402/ledger"
+	"github.com/go402/go402/ledger/internal/groupcommit"
 	"github.com/go402/go402/ledger/internal/migration"
 	"github.com/go402/go402/x402"
 )
@@ -73,6 +88,10 @@ const DefaultBusyTimeout = 5 * time.Second
 // SQLITE_BUSY is run again, after busy_timeout already waited.
 const busyRetries = 3
 
+// DefaultMaxEventBatch is, by default, the most events written in one
+// transaction (see Config.MaxEventBatch).
+const DefaultMaxEventBatch = 128
+
 // Config configures [Open].
 type Config struct {
 	// Path is the database file, created if it does not exist. Required.
@@ -85,15 +104,22 @@ type Config struct {
 	BusyTimeout time.Duration
 	// Logger receives migration and retry messages; nil discards them.
 	Logger *slog.Logger
+	// MaxEventBatch bounds how many events of concurrent Record calls are
+	// written in one transaction; 0 means DefaultMaxEventBatch, and 1
+	// writes each event in its own transaction.
+	MaxEventBatch int
 }
 
 // Store is a [ledger.Store] in a SQLite database file. It is safe for
 // concurrent use, and several Stores (in one process or several) may share
 // one file.
 type Store struct {
-	w   *sql.DB // one connection; every write goes through it
-	r   *sql.DB // read-only connections
-	log *slog.Logger
+	w      *sql.DB // one connection; every write goes through it
+	r      *sql.DB // read-only connections
+	log    *slog.Logger
+	events *groupcommit.Group[*ledger.Event]
+
+	eventCommits atomic.Int64 // transactions that wrote events, for tests
 
 	closeOnce sync.Once
 	closeErr  error
@@ -128,6 +154,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
 	s := &Store{w: w, log: log}
+	batch := cfg.MaxEventBatch
+	if batch <= 0 {
+		batch = DefaultMaxEventBatch
+	}
+	s.events = groupcommit.New(batch, s.writeEvents)
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("ledger/sqlite: open %s: %w", cfg.Path, err)
@@ -463,33 +494,79 @@ func (s *Store) Unfinished(ctx context.Context) ([]*ledger.Settlement, error) {
 const eventColumns = `id, time, kind, version, scheme, network, asset, payer, pay_to,
 	amount, resource, tx_hash, status, reason, message`
 
-// Record appends e to the event log. It sets e.ID, and e.Time when it is
-// zero.
+// Record appends e to the event log, and returns once it is committed.
+// It sets e.ID, and e.Time when it is zero. The events of concurrent calls
+// are written in one transaction (see the package documentation).
 func (s *Store) Record(ctx context.Context, e *ledger.Event) error {
 	if e == nil {
 		return errors.New("ledger/sqlite: record: nil event")
 	}
-	var t time.Time
-	var id int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		if t = e.Time; t.IsZero() {
-			t = time.Now()
-		}
-		return tx.QueryRowContext(ctx, `INSERT INTO events (time, kind, version, scheme,
-				network, asset, payer, pay_to, amount, resource, tx_hash, status, reason, message)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			micros(t), string(e.Kind), e.Version, e.Scheme, string(e.Network), e.Asset,
-			e.Payer, e.PayTo, e.Amount, e.Resource, e.TxHash, e.Status, string(e.Reason),
-			e.Message).Scan(&id)
-	})
-	if err != nil {
+	if err := s.events.Do(ctx, e); err != nil {
 		return fail(ctx, "record", err)
 	}
-	e.ID = id
-	if e.Time.IsZero() {
-		e.Time = fromMicros(micros(t))
+	return nil
+}
+
+const insertEvent = `INSERT INTO events (time, kind, version, scheme, network, asset, payer,
+		pay_to, amount, resource, tx_hash, status, reason, message)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+
+// writeEvents writes a batch of events in one transaction, in order, and
+// sets their IDs (and zero Times) once it is committed. The time given to
+// events without one is taken with the write lock held, so that times
+// follow the order of the ids.
+func (s *Store) writeEvents(ctx context.Context, evs []*ledger.Event) error {
+	ids := make([]int64, len(evs))
+	var now time.Time
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		now = time.Now()
+		stmt, err := tx.PrepareContext(ctx, insertEvent)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for i, e := range evs {
+			t := e.Time
+			if t.IsZero() {
+				t = now
+			}
+			if err := stmt.QueryRowContext(ctx, micros(t), string(e.Kind), e.Version, e.Scheme,
+				string(e.Network), e.Asset, e.Payer, e.PayTo, e.Amount, e.Resource, e.TxHash,
+				e.Status, string(e.Reason), e.Message).Scan(&ids[i]); err != nil {
+				if refusesRow(err) {
+					return &groupcommit.ItemError{Index: i, Err: err}
+				}
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.eventCommits.Add(1)
+	for i, e := range evs {
+		e.ID = ids[i]
+		if e.Time.IsZero() {
+			e.Time = fromMicros(micros(now))
+		}
 	}
 	return nil
+}
+
+// refusesRow reports whether err is SQLite refusing one row for its
+// content (too big, a constraint, a type mismatch) rather than a failure of
+// the database.
+func refusesRow(err error) bool {
+	var e *msqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_MISMATCH:
+		return true
+	}
+	return false
 }
 
 // Events returns the events that f selects, newest first.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,7 +17,7 @@ import (
 )
 
 // openPath opens a store on path; the test closes it.
-func openPath(t *testing.T, path string) *Store {
+func openPath(t testing.TB, path string) *Store {
 	t.Helper()
 	s, err := Open(t.Context(), Config{Path: path})
 	if err != nil {
@@ -25,7 +26,7 @@ func openPath(t *testing.T, path string) *Store {
 	return s
 }
 
-func tempPath(t *testing.T) string {
+func tempPath(t testing.TB) string {
 	return filepath.Join(t.TempDir(), "ledger.db")
 }
 
@@ -221,5 +222,110 @@ func TestOpenRejectsBadPaths(t *testing.T) {
 			s.Close()
 			t.Errorf("Open(%q) succeeded", p)
 		}
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after a while.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// The events recorded while an event transaction is under way are written
+// together in the next one (group commit), at most MaxEventBatch at once,
+// and every Record returns with its event committed.
+func TestRecordGroupCommit(t *testing.T) {
+	const n = 64
+	for _, tc := range []struct {
+		max, commits int
+	}{
+		{0, 2},      // the first event alone, then the 63 that queued behind it
+		{16, 1 + 4}, // 63 in batches of at most 16
+		{1, n},      // no batching
+	} {
+		t.Run(fmt.Sprint("max=", tc.max), func(t *testing.T) {
+			path := tempPath(t)
+			s, err := Open(t.Context(), Config{Path: path, MaxEventBatch: tc.max})
+			if err != nil {
+				t.Fatal(err)
+			}
+			closeStore(t, s)
+
+			// Another "process" holds the write lock, so that the first
+			// Record's transaction waits while the others queue.
+			other, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer other.Close()
+			conn, err := other.Conn(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+				t.Fatal(err)
+			}
+
+			events := make([]*ledger.Event, n)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			record := func(i int) {
+				events[i] = &ledger.Event{Kind: ledger.EventVerify, Payer: "0xpayer", Resource: fmt.Sprint("event ", i), Status: "valid"}
+				wg.Go(func() { errs[i] = s.Record(t.Context(), events[i]) })
+			}
+			record(0)
+			waitFor(t, "the first event's transaction", func() bool { return s.events.InFlight() == 1 })
+			for i := 1; i < n; i++ {
+				record(i)
+			}
+			waitFor(t, "the other events to queue", func() bool { return s.events.Waiting() == n-1 })
+			if _, err := conn.ExecContext(t.Context(), "ROLLBACK"); err != nil {
+				t.Fatal(err)
+			}
+			wg.Wait()
+
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("Record %d: %v", i, err)
+				}
+			}
+			if got := s.eventCommits.Load(); got != int64(tc.commits) {
+				t.Errorf("%d event transactions, want %d", got, tc.commits)
+			}
+			// Committed: another connection sees each event once, under
+			// the ID Record set.
+			ids := map[int64]string{}
+			rows, err := other.QueryContext(t.Context(), `SELECT id, resource FROM events`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var id int64
+				var res string
+				if err := rows.Scan(&id, &res); err != nil {
+					t.Fatal(err)
+				}
+				ids[id] = res
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			rows.Close()
+			if len(ids) != n {
+				t.Errorf("%d events stored, want %d", len(ids), n)
+			}
+			for i, e := range events {
+				if ids[e.ID] != e.Resource {
+					t.Errorf("event %d: ID %d holds %q", i, e.ID, ids[e.ID])
+				}
+			}
+		})
 	}
 }
