@@ -60,6 +60,12 @@ func newAnswer(reqs []x402.PaymentRequirements, description, mimeType string) (*
 	tail = append(tail, `},"accepts":`...)
 	tail = append(tail, accepts...)
 	a.v2Tail = append(tail, '}')
+	// The smallest header this answer can give, with no error text and a
+	// one-character resource URL, must fit: otherwise no request would
+	// ever get one.
+	if _, err := a.header("", "/"); err != nil {
+		return nil, fmt.Errorf("the PAYMENT-REQUIRED header would be too large for any request (shorten the description, or offer fewer accepts or a smaller extra): %w", err)
+	}
 	for i := range reqs {
 		v1, err := x402.RequirementsV1(&reqs[i], nil)
 		if err != nil {
@@ -97,9 +103,11 @@ func newAnswer(reqs []x402.PaymentRequirements, description, mimeType string) (*
 }
 
 // header returns the PAYMENT-REQUIRED header for a 402 with the error text
-// msg about the resource at url; false if it would exceed
-// x402.MaxHeaderSize.
-func (a *staticAnswer) header(msg, url string) (string, bool) {
+// msg about the resource at url. Like x402.EncodePaymentRequired, it
+// refuses (an *x402.Error wrapping x402.ErrHeaderTooLarge) a header longer
+// than x402.MaxPaymentRequiredSize, which TypeScript clients might not
+// receive: Node.js allows 16 KiB for all the headers of a response.
+func (a *staticAnswer) header(msg, url string) (string, error) {
 	buf := make([]byte, 0, 48+len(msg)+len(url)+len(a.v2Tail))
 	buf = append(buf, `{"x402Version":2`...)
 	if msg != "" {
@@ -109,10 +117,14 @@ func (a *staticAnswer) header(msg, url string) (string, bool) {
 	buf = append(buf, `,"resource":{"url":`...)
 	buf = appendJSONString(buf, url)
 	buf = append(buf, a.v2Tail...)
-	if base64.StdEncoding.EncodedLen(len(buf)) > x402.MaxHeaderSize {
-		return "", false
+	if n := base64.StdEncoding.EncodedLen(len(buf)); n > x402.MaxPaymentRequiredSize {
+		return "", &x402.Error{
+			Reason:  x402.ReasonInvalidPaymentRequirements,
+			Message: fmt.Sprintf("encoded header is %d bytes, more than %d", n, x402.MaxPaymentRequiredSize),
+			Err:     x402.ErrHeaderTooLarge,
+		}
 	}
-	return base64.StdEncoding.EncodeToString(buf), true
+	return base64.StdEncoding.EncodeToString(buf), nil
 }
 
 // body returns the v1 JSON body of a 402 (with a final newline, as

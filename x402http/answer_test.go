@@ -3,6 +3,7 @@ package x402http
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -68,8 +69,8 @@ func TestStaticAnswerIsTheEncodedMessages(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if got, ok := ans.header(msg, url); !ok || got != want {
-						t.Fatalf("header for %q %q:\n%s\nwant\n%s", desc, msg, got, want)
+					if got, err := ans.header(msg, url); err != nil || got != want {
+						t.Fatalf("header for %q %q: %v\n%s\nwant\n%s", desc, msg, err, got, want)
 					}
 					body := x402.PaymentRequiredV1{X402Version: 1, Error: msg, Accepts: []x402.PaymentRequirementsV1{}}
 					for i := range reqs {
@@ -90,13 +91,59 @@ func TestStaticAnswerIsTheEncodedMessages(t *testing.T) {
 			}
 		}
 	}
-	// Too large for a header: refused, not truncated.
-	ans, err := newAnswer(reqs, strings.Repeat("x", x402.MaxHeaderSize), "")
+}
+
+// The 402 header is bounded as x402.EncodePaymentRequired bounds it
+// (x402.MaxPaymentRequiredSize, not the 16 KiB accepted when decoding):
+// across the limit, header gives the codec's header or the codec's error,
+// and newAnswer refuses only answers whose smallest header (no error text,
+// a one-character URL) is over it.
+func TestAnswerHeaderIsBoundLikeEncodePaymentRequired(t *testing.T) {
+	reqs := []x402.PaymentRequirements{{Scheme: "exact", Network: "eip155:84532", Amount: x402.NewAmount(1000), Asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", PayTo: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", MaxTimeoutSeconds: 300}}
+	encode := func(desc, msg, url string) (string, error) {
+		return x402.EncodePaymentRequired(&x402.PaymentRequired{X402Version: 2, Error: msg, Resource: x402.ResourceInfo{URL: url, Description: desc}, Accepts: reqs})
+	}
+	// The description length at which the smallest header reaches the
+	// limit.
+	base, err := encode("", "", "/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := ans.header("", "http://a/"); ok {
-		t.Error("an oversized header was built")
+	edge := (x402.MaxPaymentRequiredSize-len(base))*3/4 - len(`,"description":""`)
+	const msg, url = "Payment required", "http://api.example/reports/q3"
+	var fitted, refusedAtNew, refusedPerRequest int
+	for n := edge - 80; n <= edge+8; n++ {
+		desc := strings.Repeat("d", n)
+		ans, err := newAnswer(reqs, desc, "")
+		_, smallestErr := encode(desc, "", "/")
+		if (err != nil) != (smallestErr != nil) {
+			t.Fatalf("description of %d bytes: newAnswer error %v, but the smallest header encodes with error %v", n, err, smallestErr)
+		}
+		if err != nil {
+			if !errors.Is(err, x402.ErrHeaderTooLarge) || x402.ReasonOf(err) != x402.ReasonInvalidPaymentRequirements || !strings.Contains(err.Error(), smallestErr.Error()) {
+				t.Fatalf("description of %d bytes: newAnswer error %v, want one wrapping %v", n, err, smallestErr)
+			}
+			refusedAtNew++
+			continue
+		}
+		want, wantErr := encode(desc, msg, url)
+		got, err := ans.header(msg, url)
+		switch {
+		case wantErr == nil && (err != nil || got != want):
+			t.Fatalf("description of %d bytes: header %q, %v; want %q", n, got, err, want)
+		case wantErr != nil && (err == nil || err.Error() != wantErr.Error() || !errors.Is(err, x402.ErrHeaderTooLarge) || x402.ReasonOf(err) != x402.ReasonInvalidPaymentRequirements):
+			t.Fatalf("description of %d bytes: header error %v, want %v", n, err, wantErr)
+		case wantErr != nil:
+			refusedPerRequest++
+		default:
+			if len(got) > x402.MaxPaymentRequiredSize {
+				t.Fatalf("a %d-byte header", len(got))
+			}
+			fitted++
+		}
+	}
+	if fitted == 0 || refusedPerRequest == 0 || refusedAtNew == 0 {
+		t.Errorf("the sweep did not cross both limits: %d fitted, %d refused per request, %d at newAnswer", fitted, refusedPerRequest, refusedAtNew)
 	}
 }
 

@@ -586,10 +586,10 @@ func requirementsEqual(a, b *x402.PaymentRequirements) bool {
 // payment).
 func (m *Middleware) paymentRequired(w http.ResponseWriter, r *http.Request, ans *staticAnswer, res *x402.ResourceInfo, msg string, settle *x402.SettleResponse, version int) {
 	h := w.Header()
-	if enc, ok := ans.header(msg, res.URL); ok {
+	if enc, err := ans.header(msg, res.URL); err == nil {
 		h.Set(x402.HeaderPaymentRequired, enc)
 	} else {
-		m.log.Error("PAYMENT-REQUIRED would be too large; sent without it", "limit", x402.MaxHeaderSize)
+		m.log.Error("PAYMENT-REQUIRED would be too large; sent without it", "err", err)
 	}
 	if settle != nil {
 		if err := setSettlementHeader(h, version, settle); err != nil {

@@ -1,49 +1,71 @@
 // Package gateway_test runs the gateway example: `go402 gateway --config
-// gateway.yaml --devnet`, paid by the go402 client.
+// gateway.yaml --devnet --info-file PATH`, paid by the go402 client.
 package gateway_test
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
+	"strings"
 	"testing"
 
-	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/go402/go402/client"
-	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
+	"github.com/go402/go402/examples/internal/devinfo"
 	"github.com/go402/go402/examples/internal/devtest"
 	"github.com/go402/go402/gateway"
 )
 
-// What `go402 gateway --devnet` prints.
-var (
-	urlLine   = regexp.MustCompile(`(?m)^\s+URL\s+(http://\S+)$`)
-	rpcLine   = regexp.MustCompile(`(?m)^\s+RPC URL\s+(http://\S+)$`)
-	tokenLine = regexp.MustCompile(`(?m)^\s+Token\s+(0x[0-9a-fA-F]{40})\s+\(name "([^"]*)", version "([^"]*)"\)$`)
-)
+// gatewayInfo is the --info-file of `go402 gateway --devnet`: the fields
+// of `go402 dev`'s, with the endpoints' methods (which devtest.Info leaves
+// out), and the gateway's URL.
+type gatewayInfo struct {
+	devtest.Info
+	GatewayURL string `json:"gatewayUrl"`
+	Endpoints  []struct {
+		URL    string `json:"url"`
+		Method string `json:"method"`
+		Price  string `json:"price"`
+		PayTo  string `json:"payTo"`
+	} `json:"endpoints"`
+}
 
 // TestGatewayExample serves gateway.yaml with the embedded devnet
-// facilitator, as its comment says to run it: the free file is free, the
-// free route does not serve the reports, and /reports/q3.txt is paid and
-// settled, moving exactly its price.
+// facilitator, as its comment says to run it, and reads what it serves
+// from its --info-file: the free file is free, the free route does not
+// serve the reports, and /reports/q3.txt, the one paid endpoint, is paid
+// by the first payer account and settled, moving exactly its price.
 func TestGatewayExample(t *testing.T) {
 	cfg, err := gateway.Load("gateway.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := devtest.RunCommand(t, "gateway", "--config", "gateway.yaml", "--devnet", "--listen", "127.0.0.1:0")
-	var base, rpc []string
-	var token []string
-	devtest.WaitFor(t, out, func() bool {
-		s := out.Stdout()
-		base, rpc, token = urlLine.FindStringSubmatch(s), rpcLine.FindStringSubmatch(s), tokenLine.FindStringSubmatch(s)
-		return base != nil && rpc != nil && token != nil
+	path := filepath.Join(t.TempDir(), "gateway.json")
+	// Registered first, so run after the gateway has stopped.
+	t.Cleanup(func() {
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the info file outlived the gateway: %v", err)
+		}
 	})
-	url := base[1]
+	out := devtest.RunCommand(t, "gateway", "--config", "gateway.yaml", "--devnet", "--listen", "127.0.0.1:0", "--info-file", path)
+	var info gatewayInfo
+	devtest.WaitFor(t, out, func() bool {
+		b, err := os.ReadFile(path) // written complete: renamed into place
+		return err == nil && json.Unmarshal(b, &info) == nil
+	})
+	url := info.GatewayURL
+	if len(info.Endpoints) != 1 || info.Payers == 0 || len(info.Accounts) <= info.Payers || !strings.HasPrefix(url, "http://127.0.0.1:") {
+		t.Fatalf("info file: %+v", info)
+	}
+	report := info.Endpoints[0]
+	if report.URL != url+"/reports/q3.txt" || report.Method != http.MethodGet || report.Price != "$0.01" || !strings.EqualFold(report.PayTo, cfg.PayTo) {
+		t.Errorf("endpoint %+v, want GET %s/reports/q3.txt at $0.01 to %s", report, url, cfg.PayTo)
+	}
 
 	// The free route serves its own folder, and only that.
 	free, _ := os.ReadFile(filepath.Join("free", "hello.txt"))
@@ -53,43 +75,43 @@ func TestGatewayExample(t *testing.T) {
 	if status, body := get(t, http.DefaultClient, url+"/free/q3.txt"); status != http.StatusNotFound {
 		t.Errorf("/free/q3.txt: %d %q; the free route must not serve the paid report", status, body)
 	}
-	if status, _ := get(t, http.DefaultClient, url+"/reports/q3.txt"); status != http.StatusPaymentRequired {
-		t.Errorf("unpaid /reports/q3.txt: %d", status)
+	if status, _ := get(t, http.DefaultClient, report.URL); status != http.StatusPaymentRequired {
+		t.Errorf("unpaid %s: %d", report.URL, status)
 	}
 
-	// Paid by devnet account 0 (the gateway leaves accounts 0-7 to payers).
-	payer, err := devnet.DevAccount(0)
+	// Paid by the first of the payers, which the gateway never uses.
+	payer := info.Accounts[0]
+	key, err := crypto.HexToECDSA(strings.TrimPrefix(payer.PrivateKey, "0x"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := evm.NewPrivateKeySignerFromECDSA(payer.PrivateKey)
+	signer, err := evm.NewPrivateKeySignerFromECDSA(key)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The devnet and its token, read from the info file as the examples
+	// read the one of go402 dev.
 	nets := &evm.Networks{}
-	if err := nets.Add(evm.NetworkConfig{ChainID: devnet.DefaultChainID, Name: "go402 devnet", Testnet: true, Assets: []evm.Asset{{
-		Address: common.HexToAddress(token[1]), Symbol: "USDC", Name: token[2], Version: token[3], Decimals: 6,
-	}}}); err != nil {
+	if _, err := devinfo.Load(path, nets); err != nil {
 		t.Fatal(err)
 	}
-	agent, err := client.New(client.Config{Signer: signer, Networks: nets, Policy: client.Policy{MaxPerRequest: "$0.01"}})
+	agent, err := client.New(client.Config{Signer: signer, Networks: nets, Policy: client.Policy{MaxPerRequest: report.Price}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	chain := devtest.Dial(t, rpc[1], token[1])
-	addrs := []string{payer.Address.Hex(), cfg.PayTo}
+	chain := devtest.Dial(t, info.RPCURL, info.Token.Address)
+	addrs := []string{payer.Address, report.PayTo}
 	before := chain.Balances(t, addrs...)
-	report, _ := os.ReadFile(filepath.Join("reports", "q3.txt"))
-	httpc := agent.HTTPClient()
-	resp, err := httpc.Get(url + "/reports/q3.txt")
+	want, _ := os.ReadFile(filepath.Join("reports", "q3.txt"))
+	resp, err := agent.HTTPClient().Get(report.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	rcpt, ok := client.ReceiptFromResponse(resp)
-	if resp.StatusCode != http.StatusOK || string(body) != string(report) || !ok || rcpt.Settlement == nil || !rcpt.Settlement.Success {
-		t.Fatalf("paid /reports/q3.txt: %d %q, receipt %+v", resp.StatusCode, body, rcpt)
+	if resp.StatusCode != http.StatusOK || string(body) != string(want) || !ok || rcpt.Settlement == nil || !rcpt.Settlement.Success {
+		t.Fatalf("paid %s: %d %q, receipt %+v", report.URL, resp.StatusCode, body, rcpt)
 	}
 	chain.Moved(t, before, addrs, -10_000, 10_000) // $0.01
 }

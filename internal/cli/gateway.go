@@ -5,17 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
 	"github.com/go402/go402/facilitator"
@@ -24,7 +29,7 @@ import (
 	"github.com/go402/go402/x402"
 )
 
-const gatewayUsage = `gateway --config FILE [--listen ADDR] [--devnet]
+const gatewayUsage = `gateway --config FILE [--listen ADDR] [--devnet [--info-file PATH]]
 
 Sells an HTTP API, or a folder of files, through x402: a reverse proxy that
 answers requests to priced routes with 402 Payment Required, has the
@@ -41,8 +46,15 @@ up to 30s for those in flight.
 --devnet (DEV ONLY) runs offline: an embedded devnet and an in-process
 facilitator on it settle the payments, every route's default network
 becomes the devnet's, and payTo defaults to devnet account 8. Accounts 0
-to 7 are left for payers (their keys are public: see
-` + "`go doc github.com/go402/go402/devnet`" + `).`
+to 7 are left for payers, unless a route is paid to one of them (their
+keys are public: see ` + "`go doc github.com/go402/go402/devnet`" + `).
+
+--info-file PATH (with --devnet) writes, once listening, the devnet's
+fields as ` + "`go402 devnet --info-file`" + ` writes them (with the public dev keys)
+plus gatewayUrl, facilitator, payers (how many accounts, first in the
+list, the gateway neither settles from nor is paid to) and the paid
+endpoints, as JSON (mode 0600) for ` + "`go402 pay --devnet-info PATH`" + `. It is
+rewritten on each reload and removed on exit.`
 
 // Devnet roles of the embedded facilitator: the last of the default ten
 // accounts settles, the one before is paid, the others pay.
@@ -54,12 +66,17 @@ const (
 // gatewayShutdownTimeout bounds the graceful shutdown.
 const gatewayShutdownTimeout = 30 * time.Second
 
+// gatewayMaxDirEndpoints bounds the files of one dir route listed in the
+// --info-file endpoints.
+const gatewayMaxDirEndpoints = 100
+
 // gatewayOptions are the command line's choices, applied to every load of
 // the configuration file.
 type gatewayOptions struct {
-	path   string
-	listen string // "" keeps the file's
-	devnet bool
+	path     string
+	listen   string // "" keeps the file's
+	devnet   bool
+	infoFile string // absolute; "" for none
 }
 
 func runGateway(ctx context.Context, e env, args []string) error {
@@ -67,6 +84,7 @@ func runGateway(ctx context.Context, e env, args []string) error {
 	configPath := fs.String("config", "", "YAML configuration `file` (see gateway/sample-gateway.yaml)")
 	listen := fs.String("listen", "", "HTTP listen `address` host:port, overriding the configuration (default 127.0.0.1:8402; port 0 picks a free port)")
 	useDevnet := fs.Bool("devnet", false, "DEV ONLY: settle payments on an embedded devnet with an in-process facilitator")
+	infoFile := fs.String("info-file", "", "with --devnet: once listening, write the devnet (with its public dev keys), the gateway URL, the payers and the paid endpoints as JSON to `path` (mode 0600); removed on exit")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -80,6 +98,14 @@ func runGateway(ctx context.Context, e env, args []string) error {
 	cfg, err := loadGatewayConfig(opts)
 	if err != nil {
 		return err
+	}
+	if *infoFile != "" {
+		if !cfg.Facilitator.Embedded.Devnet {
+			return usagef("--info-file only applies with --devnet (or facilitator.embedded.devnet: true)")
+		}
+		if opts.infoFile, err = filepath.Abs(*infoFile); err != nil {
+			return fmt.Errorf("--info-file: %w", err)
+		}
 	}
 	return serveGateway(ctx, e, cfg, opts)
 }
@@ -189,6 +215,26 @@ func serveGateway(ctx context.Context, e env, cfg *gateway.Config, opts gatewayO
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	baseURL := listenURL(ln.Addr())
+	// The info file is written before requests are served, and once it
+	// exists the gateway answers at its URL (connections wait in the
+	// listener's backlog meanwhile).
+	var info *gatewayInfo
+	if dev != nil {
+		info = newGatewayInfo(baseURL, cfg, dev)
+	}
+	if opts.infoFile != "" {
+		if err := writeJSONFile(opts.infoFile, info); err != nil {
+			_ = ln.Close()
+			return err
+		}
+		cleanup.add(func() error {
+			if err := os.Remove(opts.infoFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("removing the info file: %w", err)
+			}
+			return nil
+		})
+	}
 	srv := &http.Server{
 		Handler:           gw,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -204,8 +250,7 @@ func serveGateway(ctx context.Context, e env, cfg *gateway.Config, opts gatewayO
 	settleDone := make(chan error, 1)
 	go func() { settleDone <- gw.RunSettlements(settleCtx) }()
 
-	baseURL := listenURL(ln.Addr())
-	printGateway(e.stdout, baseURL, cfg, dev)
+	printGateway(e.stdout, baseURL, cfg, dev, info, opts.infoFile)
 	log.Info("gateway listening", "url", baseURL, "config", opts.path, "routes", len(cfg.Routes))
 
 	running := cfg
@@ -222,6 +267,12 @@ loop:
 			if next := reloadGateway(ctx, gw, running, opts, log); next != nil {
 				running = next
 				printRoutes(e.stdout, next)
+				if opts.infoFile != "" {
+					// Payees and endpoints may have changed.
+					if err := writeJSONFile(opts.infoFile, newGatewayInfo(baseURL, next, dev)); err != nil {
+						log.Error("rewriting the info file", "err", err)
+					}
+				}
 			}
 		}
 	}
@@ -376,8 +427,10 @@ func warnOtherNetworks(log *slog.Logger, cfg *gateway.Config, d *devnet.Devnet) 
 	}
 }
 
-// printGateway prints what is being served.
-func printGateway(w io.Writer, baseURL string, cfg *gateway.Config, d *devnet.Devnet) {
+// printGateway prints what is being served, and with the devnet, how to
+// try it: info describes the devnet, and infoFile is where it was written
+// ("" for nowhere).
+func printGateway(w io.Writer, baseURL string, cfg *gateway.Config, d *devnet.Devnet, info *gatewayInfo, infoFile string) {
 	fmt.Fprintf(w, "go402 gateway is running\n\n")
 	fmt.Fprintf(w, "  URL          %s\n", baseURL)
 	fmt.Fprintf(w, "  Health       %s%s\n", baseURL, cfg.HealthPath)
@@ -390,14 +443,246 @@ func printGateway(w io.Writer, baseURL string, cfg *gateway.Config, d *devnet.De
 		fmt.Fprintf(w, "  Facilitator  none (every route is free)\n")
 	}
 	printRoutes(w, cfg)
-	if d != nil {
+	if d != nil && info != nil {
 		tok := d.Token()
 		fmt.Fprintf(w, "\nDevnet (DEV ONLY, public keys):\n")
 		fmt.Fprintf(w, "  RPC URL    %s\n", d.RPCURL())
 		fmt.Fprintf(w, "  Token      %s  (name %q, version %q)\n", tok.Address.Hex(), tok.Name, tok.Version)
-		fmt.Fprintf(w, "  Payers     accounts 0-%d (see `go doc github.com/go402/go402/devnet`)\n", gatewayDevnetPayTo-1)
+		keys := "see `go doc github.com/go402/go402/devnet`"
+		if infoFile != "" {
+			keys = "keys in the info file"
+		}
+		switch info.Payers {
+		case 0:
+			fmt.Fprintf(w, "  Payers     none: a route is paid to account 0\n")
+		case 1:
+			fmt.Fprintf(w, "  Payers     account 0 (%s; these keys are public, DEV ONLY)\n", keys)
+		default:
+			fmt.Fprintf(w, "  Payers     accounts 0-%d (%s; these keys are public, DEV ONLY)\n", info.Payers-1, keys)
+		}
+		if infoFile != "" {
+			fmt.Fprintf(w, "  Info file  %s (deleted on exit)\n", infoFile)
+		}
+		if len(info.Endpoints) > 0 {
+			ep := info.Endpoints[0]
+			fmt.Fprintf(w, "\ntry it:\n")
+			fmt.Fprintf(w, "  curl -i %s%s\n", curlMethod(ep.Method), shellQuote(ep.URL))
+			switch {
+			case infoFile == "":
+				fmt.Fprintf(w, "  (with --info-file PATH, a go402 pay line to paste is printed here)\n")
+			case info.Payers > 0:
+				fmt.Fprintf(w, "  GO402_PAYER_KEY=%s %s pay%s%s --devnet-info %s %s\n",
+					info.Accounts[0].PrivateKey, selfCommand(os.Args[0]), payMethod(ep.Method), payMax(ep.Price), shellQuote(infoFile), shellQuote(ep.URL))
+			}
+		}
 	}
 	fmt.Fprintf(w, "\nSIGHUP reloads %s; Ctrl-C stops.\n", cfg.Name())
+}
+
+// curlMethod and payMethod are the flags that send method, or "" for GET.
+func curlMethod(method string) string {
+	if method == "" || method == http.MethodGet {
+		return ""
+	}
+	return "-X " + shellQuote(method) + " "
+}
+
+func payMethod(method string) string {
+	if method == "" || method == http.MethodGet {
+		return ""
+	}
+	return " -X " + shellQuote(method)
+}
+
+// payMax is the --max flag a go402 pay line needs to pay price, or "" when
+// the default (defaultPayMax) covers it.
+func payMax(price string) string {
+	p, err1 := x402.ParsePrice(price)
+	def, err2 := x402.ParsePrice(defaultPayMax)
+	if err1 != nil || err2 != nil {
+		return ""
+	}
+	a, err1 := p.Atomic(18)
+	b, err2 := def.Atomic(18)
+	if err1 != nil || err2 != nil || a.Cmp(b) <= 0 {
+		return ""
+	}
+	return " --max " + shellQuote(price)
+}
+
+// gatewayInfo is the --info-file JSON of go402 gateway --devnet: the
+// devnet's fields, as go402 devnet writes them (so that go402 pay
+// --devnet-info reads it), then the gateway's.
+type gatewayInfo struct {
+	devnet.Info
+	GatewayURL string `json:"gatewayUrl"`
+	// Facilitator describes the embedded facilitator, which has no URL.
+	Facilitator string `json:"facilitator"`
+	// Payers is how many accounts, first in Accounts, the gateway never
+	// uses: the embedded facilitator settles from neither, and no route
+	// is paid to them.
+	Payers int `json:"payers"`
+	// Endpoints are the URLs of the routes payable on the devnet, where
+	// they can be listed: each route whose path is literal, and the files
+	// (up to gatewayMaxDirEndpoints) of each dir route, unless an earlier
+	// route takes them.
+	Endpoints []devEndpoint `json:"endpoints"`
+}
+
+func newGatewayInfo(baseURL string, cfg *gateway.Config, d *devnet.Devnet) *gatewayInfo {
+	accts := d.Accounts()
+	return &gatewayInfo{
+		Info:        d.Info(),
+		GatewayURL:  baseURL,
+		Facilitator: fmt.Sprintf("embedded in the gateway (DEV ONLY), settling on %s from %s", d.Network(), accts[gatewayDevnetSigner].Address.Hex()),
+		Payers:      gatewayPayers(cfg, accts),
+		Endpoints:   gatewayEndpoints(baseURL, cfg, x402.Network(d.Network())),
+	}
+}
+
+// gatewayPayers returns how many accounts, first in accts, the gateway
+// never uses: the index of the first one it settles from or a priced
+// route is paid to.
+func gatewayPayers(cfg *gateway.Config, accts []devnet.Account) int {
+	used := map[common.Address]bool{accts[gatewayDevnetSigner].Address: true}
+	for i := range cfg.Routes {
+		if r := &cfg.Routes[i]; !r.Free() {
+			used[common.HexToAddress(cfg.EffectivePayTo(r))] = true
+		}
+	}
+	for i, a := range accts {
+		if used[a.Address] {
+			return i
+		}
+	}
+	return len(accts)
+}
+
+// gatewayEndpoints lists the URLs of the priced routes payable on network:
+// a route with a literal path gives one, a dir route the files it serves
+// (up to gatewayMaxDirEndpoints, in lexical order; dotfiles and symbolic
+// links left out). A URL that an earlier route (or the health check) takes
+// is left out, and so are routes with parameters or an upstream route
+// ending in a wildcard, whose URLs cannot be listed.
+func gatewayEndpoints(baseURL string, cfg *gateway.Config, network x402.Network) []devEndpoint {
+	shapes := make([]routeShape, len(cfg.Routes))
+	for i := range cfg.Routes {
+		shapes[i] = parseRouteShape(cfg.Routes[i].Path)
+	}
+	health := strings.ToLower(path.Clean(cfg.HealthPath))
+	eps := []devEndpoint{}
+	for i := range cfg.Routes {
+		r := &cfg.Routes[i]
+		sh := shapes[i]
+		if r.Free() || !slices.Contains(cfg.EffectiveNetworks(r), network) || !sh.literal() {
+			continue
+		}
+		method := sh.method
+		if method == "" || r.Dir != "" {
+			method = http.MethodGet
+		}
+		add := func(segs []string) {
+			lower := make([]string, len(segs))
+			for j, s := range segs {
+				lower[j] = strings.ToLower(s)
+			}
+			if "/"+strings.Join(lower, "/") == health {
+				return
+			}
+			for j := range shapes {
+				if shapes[j].matches(method, lower) {
+					if j != i {
+						return // taken by an earlier route
+					}
+					break
+				}
+			}
+			u := (&url.URL{Path: "/" + strings.Join(segs, "/")}).EscapedPath()
+			eps = append(eps, devEndpoint{URL: baseURL + u, Method: method, Price: r.Price, PayTo: common.HexToAddress(cfg.EffectivePayTo(r)).Hex()})
+		}
+		switch {
+		case !sh.rest:
+			add(sh.segs)
+		case r.Dir != "":
+			n := 0
+			_ = filepath.WalkDir(r.Dir, func(p string, de fs.DirEntry, err error) error {
+				switch {
+				case err != nil:
+					return nil // unreadable: not served either
+				case p != r.Dir && strings.HasPrefix(de.Name(), "."):
+					if de.IsDir() {
+						return filepath.SkipDir
+					}
+					return nil
+				case !de.Type().IsRegular():
+					return nil
+				}
+				rel, err := filepath.Rel(r.Dir, p)
+				if err != nil {
+					return nil
+				}
+				add(append(slices.Clip(sh.segs), strings.Split(filepath.ToSlash(rel), "/")...))
+				if n++; n >= gatewayMaxDirEndpoints {
+					return filepath.SkipAll
+				}
+				return nil
+			})
+		}
+	}
+	return eps
+}
+
+// routeShape is what the info file needs of a gateway route's path
+// pattern, "[METHOD ]PATH" (see gateway.Route.Path), to list its URLs and
+// to tell which route a URL goes to: the gateway's router matches the
+// same way.
+type routeShape struct {
+	method string   // upper case; "" for every method
+	segs   []string // the segments before a final wildcard, as written; "" for a parameter
+	rest   bool     // a final "*" or "{name...}"
+}
+
+// parseRouteShape parses a pattern that the configuration's validation
+// accepted.
+func parseRouteShape(s string) routeShape {
+	var sh routeShape
+	s = strings.TrimSpace(s)
+	if m, rest, ok := strings.Cut(s, " "); ok {
+		sh.method, s = strings.ToUpper(m), strings.TrimSpace(rest)
+	}
+	for seg := range strings.SplitSeq(strings.Trim(s, "/"), "/") {
+		switch {
+		case seg == "":
+		case seg == "*" || strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "...}"):
+			sh.rest = true
+		case strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") && len(seg) > 2, strings.HasPrefix(seg, ":") && len(seg) > 1:
+			sh.segs = append(sh.segs, "")
+		default:
+			sh.segs = append(sh.segs, seg)
+		}
+	}
+	return sh
+}
+
+// literal reports whether the pattern has no parameters.
+func (sh routeShape) literal() bool { return !slices.Contains(sh.segs, "") }
+
+// matches reports whether the route takes a request with the (upper-case)
+// method for a path of the lower-cased segments: a GET route takes HEAD
+// too.
+func (sh routeShape) matches(method string, segs []string) bool {
+	if sh.method != "" && sh.method != method && (sh.method != http.MethodGet || method != http.MethodHead) {
+		return false
+	}
+	if len(segs) < len(sh.segs) || (!sh.rest && len(segs) != len(sh.segs)) {
+		return false
+	}
+	for i, s := range sh.segs {
+		if s != "" && strings.ToLower(s) != segs[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // printRoutes prints the route table.

@@ -167,7 +167,7 @@ func parsePayFlags(e env, args []string) (*payOptions, error) {
 	fs.BoolVar(&o.unsafeDry, "unsafe-dry-run", false, "allow --dry-run with another method than GET or HEAD, although the unpaid request reaches the server, which may act on it")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object on standard output (see above)")
 	fs.BoolVar(&o.verbose, "v", false, "log the payment steps on standard error (never keys or signatures)")
-	fs.StringVar(&o.devnetInfo, "devnet-info", "", "JSON `file` written by go402 devnet --info-file or go402 facilitator --devnet --info-file: adds that devnet and its test USDC to the known networks")
+	fs.StringVar(&o.devnetInfo, "devnet-info", "", "JSON `file` written by --info-file of go402 devnet, dev, facilitator --devnet or gateway --devnet: adds that devnet and its test USDC to the known networks")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "give up after this `duration` (the whole exchange, payment included)")
 	o.keys.register(fs)
 
