@@ -13,7 +13,7 @@ build:
 	$(GO) build ./...
 
 ## test: everything CI checks (formatting, vet, staticcheck, race-enabled tests).
-test: fmt-check build vet staticcheck unit
+test: fmt-check tidy-check build vet staticcheck unit
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
