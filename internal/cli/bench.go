@@ -50,16 +50,16 @@ type benchConfig struct {
 
 // benchReport is the JSON `go402 bench` writes; the table is printed from it.
 type benchReport struct {
-	Command  string      `json:"command"`
-	Started  time.Time   `json:"started"`
-	Machine  benchHost   `json:"machine"`
-	Config   benchConfig `json:"config"`
-	TSPeer   *tsPeer     `json:"tsPeer,omitempty"`
-	TSSkip   string      `json:"tsSkipped,omitempty"` // why the TS facilitator did not run
-	Micro    benchMicro  `json:"middleware"`
-	Verify   []loadResult
-	Settle   []settleResult
-	EndToEnd []e2eResult `json:"endToEnd"`
+	Command  string         `json:"command"`
+	Started  time.Time      `json:"started"`
+	Machine  benchHost      `json:"machine"`
+	Config   benchConfig    `json:"config"`
+	TSPeer   *tsPeer        `json:"tsPeer,omitempty"`
+	TSSkip   string         `json:"tsSkipped,omitempty"` // why the TS facilitator did not run
+	Micro    benchMicro     `json:"middleware"`
+	Verify   []loadResult   `json:"verify"`
+	Settle   []settleResult `json:"settle"`
+	EndToEnd []e2eResult    `json:"endToEnd"`
 }
 
 type benchHost struct {
