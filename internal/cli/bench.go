@@ -629,7 +629,8 @@ func printBench(w io.Writer, r *benchReport) {
 func printFirstErrors(w io.Writer, rs []loadResult) {
 	for _, r := range rs {
 		if r.FirstError != "" {
-			fmt.Fprintf(w, "  %s first error: %.300s\n", r.Name, r.FirstError)
+			msg, _, _ := strings.Cut(r.FirstError, "\n")
+			fmt.Fprintf(w, "  %s first error: %.300s\n", r.Name, msg)
 		}
 	}
 }
