@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -41,7 +42,9 @@ const (
 // its [x402.SettleTrace]) and, once mined, the token's AuthorizationUsed
 // event for its (payer, nonce) in the receipt decides whether it was paid.
 // Batching therefore needs tokens that emit the EIP-3009 AuthorizationUsed
-// event, as USDC does.
+// event followed by Transfer, as USDC does, and applies only to the assets
+// listed in ExactFacilitatorConfig.Assets; other assets settle one
+// transaction per payment.
 type BatchConfig struct {
 	// Multicall is the address of the Multicall3 contract (aggregate3).
 	// The zero address leaves batching off. Use [Multicall3Address] on
@@ -213,15 +216,21 @@ func (b *batcher) run() {
 			return
 		}
 		b.mu.Unlock()
-		b.send(items)
+		b.sendBatch(items)
 	}
 }
 
-// send broadcasts one batch (or a lone settlement) and starts waiting for
-// its receipt. Items rejected on the way get their outcome here.
-func (b *batcher) send(items []*batchItem) {
+// sendBatch sends one batch taken from the queue, within batchSendTimeout
+// in all (splits and fallbacks included).
+func (b *batcher) sendBatch(items []*batchItem) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchSendTimeout)
 	defer cancel()
+	b.send(ctx, items)
+}
+
+// send broadcasts items (a batch, or a lone settlement) and starts waiting
+// for the receipt. Items rejected on the way get their outcome here.
+func (b *batcher) send(ctx context.Context, items []*batchItem) {
 	for len(items) > 0 {
 		var tx *types.Transaction
 		var err error
@@ -231,7 +240,16 @@ func (b *batcher) send(items []*batchItem) {
 			tx, err = b.sendMany(ctx, items)
 		}
 		var rev *RevertError
+		var hookErr *hookError
 		switch {
+		case errors.As(err, &hookErr):
+			// One payment could not record the transaction (its ledger
+			// write failed, or its claim is gone): it alone is not sent,
+			// with its own error. The others go out in a new transaction,
+			// whose hash they record again.
+			hookErr.item.finish(nil, fmt.Errorf("evm: settlement not sent: %w", hookErr.err))
+			items = slices.DeleteFunc(items, func(it *batchItem) bool { return it == hookErr.item })
+			continue
 		case err == nil:
 			b.sent(items, tx)
 			go b.await(items, tx)
@@ -239,7 +257,7 @@ func (b *batcher) send(items []*batchItem) {
 		case len(items) > 1 && errors.Is(err, ErrGasCapExceeded):
 			// Too much gas for one transaction: send it in two.
 			half := len(items) / 2
-			b.send(items[:half])
+			b.send(ctx, items[:half])
 			items = items[half:]
 			continue
 		case len(items) > 1 && errors.As(err, &rev):
@@ -275,6 +293,16 @@ func (b *batcher) sent(items []*batchItem, tx *types.Transaction) {
 	}
 }
 
+// hookError is one payment's before-broadcast hook failing: that payment
+// is not sent, the others of its batch are sent without it.
+type hookError struct {
+	item *batchItem
+	err  error
+}
+
+func (e *hookError) Error() string { return e.err.Error() }
+func (e *hookError) Unwrap() error { return e.err }
+
 // hooks returns the before-broadcast hook of a transaction carrying items:
 // every payment records the transaction hash first.
 func hooks(items []*batchItem) BeforeBroadcast {
@@ -287,7 +315,7 @@ func hooks(items []*batchItem) BeforeBroadcast {
 			err := it.hook(hctx, tx.Hash().Hex())
 			cancel()
 			if err != nil {
-				return err
+				return &hookError{item: it, err: err}
 			}
 		}
 		return nil
@@ -338,7 +366,7 @@ func (b *batcher) dropFailing(ctx context.Context, items []*batchItem) []*batchI
 	if len(keep) == len(items) {
 		// No single culprit: settle them one at a time.
 		for _, it := range keep[1:] {
-			b.send([]*batchItem{it})
+			b.send(ctx, []*batchItem{it})
 		}
 		return keep[:1]
 	}

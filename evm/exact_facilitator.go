@@ -220,7 +220,7 @@ func (f *ExactFacilitator) Settle(ctx context.Context, p *x402.Payment) (*x402.S
 	if tr := x402.ContextSettleTrace(ctx); tr != nil && tr.Broadcast != nil {
 		record = tr.Broadcast
 	}
-	if f.batch != nil {
+	if f.batch != nil && f.batchable(c.asset) {
 		return f.batch.settle(ctx, c, resp, record)
 	}
 	var hook BeforeBroadcast
@@ -377,6 +377,18 @@ func (f *ExactFacilitator) checkLocal(p *x402.Payment) (*checked, *payloadError)
 	return c, nil
 }
 
+// batchable reports whether settlements of asset may share a transaction:
+// only assets configured in Assets, whose AuthorizationUsed and Transfer
+// events tell each payment's outcome apart in a batch's receipt.
+func (f *ExactFacilitator) batchable(asset common.Address) bool {
+	for _, a := range f.cfg.Assets {
+		if a.Address == asset {
+			return true
+		}
+	}
+	return false
+}
+
 // cmpUnix compares an authorization time (a uint256) with a Unix time.
 func cmpUnix(v *big.Int, t int64) int {
 	switch {
@@ -402,8 +414,12 @@ type extraCache struct {
 	m  map[string]exactExtra
 }
 
-// maxCachedExtras bounds extraCache; past it, extras are decoded each time.
-const maxCachedExtras = 256
+// maxCachedExtras and maxCachedExtraSize bound extraCache (a real extra is
+// a few dozen bytes); other extras are decoded each time.
+const (
+	maxCachedExtras    = 256
+	maxCachedExtraSize = 512
+)
 
 // decode decodes raw strictly (see [x402.Object.Decode]); an absent extra
 // is the zero exactExtra.
@@ -424,7 +440,7 @@ func (c *extraCache) decode(raw x402.Object) (exactExtra, error) {
 	if c.m == nil {
 		c.m = map[string]exactExtra{}
 	}
-	if len(c.m) < maxCachedExtras {
+	if len(c.m) < maxCachedExtras && len(raw) <= maxCachedExtraSize {
 		c.m[string(raw)] = e
 	}
 	c.mu.Unlock()

@@ -209,19 +209,17 @@ type transferOf struct {
 }
 
 // paidIn reports whether receipt proves the payment: the token's
-// AuthorizationUsed(payer, nonce) event next to its Transfer(payer, payTo,
-// value) event (EIP-3009 tokens such as USDC emit them together). The
-// event alone is not enough: the payer may have used the nonce for another
-// authorization.
+// AuthorizationUsed(payer, nonce) event immediately followed by its
+// Transfer(payer, payTo, value) event, the order in which EIP-3009 tokens
+// (USDC's FiatToken, go402's test token) emit them in one
+// transferWithAuthorization. The event alone is not enough: the payer may
+// have used the nonce for another authorization. Nor is a matching Transfer
+// just before it, which belongs to the previous call of the same
+// transaction.
 func (t transferOf) paidIn(receipt *types.Receipt) bool {
 	for i, l := range receipt.Logs {
-		if !t.isAuthorizationUsed(l) {
-			continue
-		}
-		for _, j := range []int{i + 1, i - 1} {
-			if j >= 0 && j < len(receipt.Logs) && t.isTransfer(receipt.Logs[j]) {
-				return true
-			}
+		if t.isAuthorizationUsed(l) && i+1 < len(receipt.Logs) && t.isTransfer(receipt.Logs[i+1]) {
+			return true
 		}
 	}
 	return false

@@ -229,10 +229,13 @@ type SenderConfig struct {
 //     that fails, the nonce stays taken and Send returns the transaction
 //     with ErrSendUnknown. The Sender then keeps the signed transaction and
 //     submits it again every RebroadcastInterval, in the background, until
-//     it is mined or its nonce is used by another transaction; if the node
-//     answers it with an error (it does not have it and will not take it),
-//     the nonce is released and the gap filled as above. So a transaction
-//     lost in transit never leaves a gap that holds back every later one.
+//     the node has it (or it is mined, or its nonce is used by another
+//     transaction), for at most a minute; if the node answers it with an
+//     error (it does not have it and will not take it), the nonce is
+//     released and the gap filled as above. So a transaction lost in
+//     transit does not leave a gap that holds back every later one. A
+//     JSON-RPC internal error (-32603) or rate-limit error (-32005) counts
+//     as an unknown outcome, not a refusal.
 //
 // Limits: the node's pool limits apply (geth queues at most 64 out-of-order
 // transactions per account by default, so bound the number of concurrent
@@ -265,9 +268,22 @@ type Sender struct {
 
 	rebroadcastInterval time.Duration
 	unknownMu           sync.Mutex
-	unknown             map[common.Hash]*types.Transaction // submitted with an unknown outcome
-	watching            bool                               // a goroutine resolves unknown
+	unknown             map[common.Hash]unknownTx // submitted with an unknown outcome
+	watching            bool                      // a goroutine resolves unknown
 }
+
+// unknownTx is a transaction whose submission had an unknown outcome, and
+// since when.
+type unknownTx struct {
+	tx    *types.Transaction
+	since time.Time
+}
+
+// rebroadcastFor bounds how long a transaction with an unknown outcome is
+// re-submitted. Past it, a facilitator may have released the settlement
+// (it treats a transaction the node does not know, long after broadcast,
+// as dropped), and funds must not move after that.
+const rebroadcastFor = time.Minute
 
 // NewSender checks cfg, reads the chain id and the key's pending nonce from
 // the backend and returns a ready Sender.
@@ -464,9 +480,11 @@ func (s *Sender) watchUnknown(tx *types.Transaction) {
 	s.unknownMu.Lock()
 	defer s.unknownMu.Unlock()
 	if s.unknown == nil {
-		s.unknown = map[common.Hash]*types.Transaction{}
+		s.unknown = map[common.Hash]unknownTx{}
 	}
-	s.unknown[tx.Hash()] = tx
+	if _, ok := s.unknown[tx.Hash()]; !ok {
+		s.unknown[tx.Hash()] = unknownTx{tx: tx, since: time.Now()}
+	}
 	if !s.watching {
 		s.watching = true
 		go s.resolveUnknown()
@@ -480,9 +498,9 @@ func (s *Sender) resolveUnknown() {
 	defer t.Stop()
 	for range t.C {
 		s.unknownMu.Lock()
-		txs := make([]*types.Transaction, 0, len(s.unknown))
-		for _, tx := range s.unknown {
-			txs = append(txs, tx)
+		txs := make([]unknownTx, 0, len(s.unknown))
+		for _, u := range s.unknown {
+			txs = append(txs, u)
 		}
 		if len(txs) == 0 {
 			s.watching = false
@@ -490,11 +508,17 @@ func (s *Sender) resolveUnknown() {
 			return
 		}
 		s.unknownMu.Unlock()
-		slices.SortFunc(txs, func(a, b *types.Transaction) int { return cmp.Compare(a.Nonce(), b.Nonce()) })
-		for _, tx := range txs {
-			if s.resolveOne(tx) {
+		slices.SortFunc(txs, func(a, b unknownTx) int { return cmp.Compare(a.tx.Nonce(), b.tx.Nonce()) })
+		for _, u := range txs {
+			done := s.resolveOne(u.tx)
+			if !done && time.Since(u.since) > rebroadcastFor {
+				s.log.Error("evm: giving up re-submitting a transaction whose outcome is unknown; its nonce stays taken (see Sender.ResetNonce)",
+					"hash", u.tx.Hash(), "nonce", u.tx.Nonce(), "after", rebroadcastFor)
+				done = true
+			}
+			if done {
 				s.unknownMu.Lock()
-				delete(s.unknown, tx.Hash())
+				delete(s.unknown, u.tx.Hash())
 				s.unknownMu.Unlock()
 			}
 		}
@@ -513,9 +537,9 @@ func (s *Sender) resolveOne(tx *types.Transaction) (settled bool) {
 	err := s.backend.SendTransaction(ctx, tx)
 	switch classifySend(err) {
 	case sendAccepted:
-		// In the node's pool: keep watching until it is mined, in case the
-		// node drops it.
-		return false
+		// The node has it now: from here it is an ordinary pending
+		// transaction.
+		return true
 	case sendNonceTaken:
 		// Mined since the receipt check, or its nonce went to another
 		// transaction: either way it can never be mined again.
@@ -569,6 +593,12 @@ func classifySend(err error) sendOutcome {
 	}
 	var rpcErr rpcCodeError
 	if errors.As(err, &rpcErr) {
+		switch rpcErr.ErrorCode() {
+		case -32603, -32005:
+			// Internal error, or a provider's rate limit: the answer says
+			// nothing about whether the transaction reached the pool.
+			return sendUnknown
+		}
 		return sendRejected
 	}
 	return sendUnknown
@@ -679,6 +709,9 @@ func (s *Sender) fill(ctx context.Context, nonce uint64) error {
 		s.nonces.release(nonce)
 		return err
 	}
+	// Lost in transit, maybe: re-submit it like any other, so the gap it
+	// fills does not stay open.
+	s.watchUnknown(tx)
 	return fmt.Errorf("%w: %w", ErrSendUnknown, err)
 }
 

@@ -978,3 +978,66 @@ func TestNonceManagerConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestSenderLostFillerIsResubmitted: the filler of a released nonce is
+// itself lost in transit; it is re-submitted like any other transaction,
+// so the transactions behind the gap are mined.
+func TestSenderLostFillerIsResubmitted(t *testing.T) {
+	c := newSimChain(t)
+	c.mine(t)
+	h := &hookBackend{Backend: c.client}
+	s := c.sender(t, h, func(cfg *SenderConfig) { cfg.RebroadcastInterval = 20 * time.Millisecond })
+	ctx := context.Background()
+
+	var refused atomic.Bool
+	var fillerAttempts atomic.Int64
+	h.setSend(func(ctx context.Context, tx *types.Transaction, forward func(context.Context) error) error {
+		switch {
+		case tx.Nonce() == 0 && tx.Value().Sign() > 0:
+			if refused.Load() {
+				return &testRPCError{msg: "transaction underpriced", code: -32000}
+			}
+			return errors.New("dial tcp: connection refused")
+		case tx.Nonce() == 0 && *tx.To() == c.from:
+			// The filler: lost twice (the first submission and its
+			// immediate retry), then delivered.
+			if fillerAttempts.Add(1) <= 2 {
+				return errors.New("read tcp: connection reset by peer")
+			}
+		}
+		return forward(ctx)
+	})
+	lost, err := s.SendValue(ctx, recipient(1), big.NewInt(1), nil)
+	if !errors.Is(err, ErrSendUnknown) || lost.Nonce() != 0 {
+		t.Fatalf("first send: %v %v", lost, err)
+	}
+	behind, err := s.SendValue(ctx, recipient(2), big.NewInt(1), nil)
+	if err != nil || behind.Nonce() != 1 {
+		t.Fatalf("second send: %v %v", behind, err)
+	}
+	refused.Store(true)
+	if r, err := s.WaitReceipt(ctx, behind.Hash()); err != nil || r.Status != types.ReceiptStatusSuccessful {
+		t.Fatalf("transaction behind the gap: %+v %v (filler attempts %d)", r, err, fillerAttempts.Load())
+	}
+	if fillerAttempts.Load() < 3 {
+		t.Errorf("filler submitted %d times, want the lost ones re-submitted", fillerAttempts.Load())
+	}
+}
+
+func TestClassifySendProviderErrors(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want sendOutcome
+	}{
+		{&testRPCError{msg: "insufficient funds for gas * price + value", code: -32000}, sendRejected},
+		{&testRPCError{msg: "internal error", code: -32603}, sendUnknown},
+		{&testRPCError{msg: "rate limit exceeded", code: -32005}, sendUnknown},
+		{errors.New("dial tcp: connection refused"), sendUnknown},
+		{&testRPCError{msg: "nonce too low", code: -32000}, sendNonceTaken},
+		{&testRPCError{msg: "already known", code: -32000}, sendAccepted},
+	} {
+		if got := classifySend(c.err); got != c.want {
+			t.Errorf("classifySend(%v) = %d, want %d", c.err, got, c.want)
+		}
+	}
+}

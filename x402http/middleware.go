@@ -511,7 +511,15 @@ func matchPayment(method, v2, v1 string, reqs []x402.PaymentRequirements, res *x
 			if requirementsEqual(&dec.V2.Accepted, &reqs[i]) {
 				c := candidate{req: reqs[i], auth: readAuthorization(dec.V2.Payload)}
 				c.req.Extra = slices.Clone(c.req.Extra)
-				c.freq = x402.NewFacilitatorRequest(dec.V2, &c.req)
+				// The payer does not sign the resource, and the facilitator
+				// binds a settlement to the resource it is told: tell it
+				// this server's, never the client's claim.
+				payload := *dec.V2
+				if res != nil {
+					own := *res
+					payload.Resource = &own
+				}
+				c.freq = x402.NewFacilitatorRequest(&payload, &c.req)
 				return []candidate{c}, ""
 			}
 		}
