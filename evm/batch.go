@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"slices"
 	"strings"
@@ -116,7 +117,7 @@ const (
 	itemAbandoned            // its caller left before it was taken
 )
 
-// finish gives the item its outcome. Only the batcher calls it, once.
+// finish gives the item its outcome. Only the sending side calls it, once.
 func (it *batchItem) finish(out *x402.SettleResponse, err error) {
 	it.out, it.err = out, err
 	select {
@@ -127,8 +128,10 @@ func (it *batchItem) finish(out *x402.SettleResponse, err error) {
 	close(it.done)
 }
 
-// batcher collects settlements and sends them in batches, one send at a
-// time; receipts are awaited concurrently, so sends pipeline.
+// batcher sends settlements: each alone (settleNow), or, with batching on,
+// queued and sent in batches, one send at a time (settle). Receipts are
+// awaited concurrently, so sends pipeline. Both ways share the sending and
+// the reading of outcomes.
 type batcher struct {
 	f   *ExactFacilitator
 	cfg BatchConfig
@@ -145,9 +148,22 @@ func newBatcher(f *ExactFacilitator, cfg BatchConfig) *batcher {
 	return &batcher{f: f, cfg: cfg}
 }
 
-// settle queues a checked payment and waits for its outcome.
-func (b *batcher) settle(ctx context.Context, c *checked, resp *x402.SettleResponse, hook func(context.Context, string) error) (*x402.SettleResponse, error) {
-	it := &batchItem{ctx: ctx, c: c, resp: resp, hook: hook, sent: make(chan struct{}), done: make(chan struct{})}
+// newSettlement is one checked payment about to be sent; hook records the
+// transaction hash before broadcast (nil if the caller keeps no ledger).
+func newSettlement(ctx context.Context, c *checked, resp *x402.SettleResponse, hook func(context.Context, string) error) *batchItem {
+	return &batchItem{ctx: ctx, c: c, resp: resp, hook: hook, sent: make(chan struct{}), done: make(chan struct{})}
+}
+
+// settleNow sends one payment in a transaction of its own, under the
+// caller's context, and waits for its outcome.
+func (b *batcher) settleNow(ctx context.Context, it *batchItem) (*x402.SettleResponse, error) {
+	it.state = itemTaken
+	b.send(ctx, []*batchItem{it})
+	return it.wait(ctx, b.f.log)
+}
+
+// settle queues a payment for the next batch and waits for its outcome.
+func (b *batcher) settle(ctx context.Context, it *batchItem) (*x402.SettleResponse, error) {
 	b.mu.Lock()
 	b.queue = append(b.queue, it)
 	if !b.running {
@@ -168,8 +184,19 @@ func (b *batcher) settle(ctx context.Context, c *checked, resp *x402.SettleRespo
 		return nil, fmt.Errorf("evm: settlement not sent: %w", ctx.Err())
 	}
 	b.mu.Unlock()
-	// Taken: the batch may be broadcasting it. Wait for the send (bounded
-	// by batchSendTimeout), then report what went out.
+	return it.wait(ctx, b.f.log)
+}
+
+// wait returns the outcome of a payment that is being or has been sent. A
+// caller whose context ends first gets settlement_pending with the hash if
+// the transaction went out: it may still be mined, so it is never reported
+// as a failure. The wait for the send itself is bounded by batchSendTimeout.
+func (it *batchItem) wait(ctx context.Context, log *slog.Logger) (*x402.SettleResponse, error) {
+	select {
+	case <-it.done:
+		return it.out, it.err
+	case <-ctx.Done():
+	}
 	<-it.sent
 	select {
 	case <-it.done:
@@ -177,8 +204,8 @@ func (b *batcher) settle(ctx context.Context, c *checked, resp *x402.SettleRespo
 	default:
 	}
 	if it.tx != nil {
-		b.f.log.Warn("settlement pending: caller stopped waiting", "tx", it.tx.Hash(), "payer", resp.Payer)
-		return pending(cloneSettle(resp), it.tx.Hash()), nil
+		log.Warn("settlement pending: caller stopped waiting", "tx", it.tx.Hash(), "payer", it.resp.Payer)
+		return pending(cloneSettle(it.resp), it.tx.Hash()), nil
 	}
 	<-it.done
 	return it.out, it.err
@@ -351,7 +378,7 @@ func (b *batcher) dropFailing(ctx context.Context, items []*batchItem) []*batchI
 	for _, it := range items {
 		msg := ethereum.CallMsg{From: b.f.cfg.Sender.Address(), To: &it.c.asset, Data: TransferWithAuthorizationCalldata(it.c.auth, it.c.sig)}
 		_, err := b.f.cfg.Backend.CallContract(ctx, msg, nil)
-		if rev := revertFromErr(err); rev != nil {
+		if rev := revertFromError(err); rev != nil {
 			out := cloneSettle(it.resp)
 			out.ErrorReason, out.ErrorMessage = reasonForRevert(rev), "the token rejected the transfer: "+rev.Error()
 			it.finish(out, nil)
@@ -373,13 +400,6 @@ func (b *batcher) dropFailing(ctx context.Context, items []*batchItem) []*batchI
 	return keep
 }
 
-func revertFromErr(err error) *RevertError {
-	if err == nil {
-		return nil
-	}
-	return revertFromError(err)
-}
-
 // await waits for a batch's receipt and gives every item its outcome.
 func (b *batcher) await(items []*batchItem, tx *types.Transaction) {
 	f := b.f
@@ -394,10 +414,19 @@ func (b *batcher) await(items []*batchItem, tx *types.Transaction) {
 			// Broadcast, outcome not known yet: never a failure.
 			f.log.Warn("settlement pending", "tx", tx.Hash(), "payer", out.Payer, "err", err)
 			it.finish(pending(out, tx.Hash()), nil)
-		case receipt.Status == types.ReceiptStatusSuccessful && (len(items) == 1 || it.c.transfer().paidIn(receipt)):
+		case receipt.Status != types.ReceiptStatusSuccessful:
+			f.log.Warn("settlement reverted", "tx", tx.Hash(), "payer", out.Payer)
+			out.Transaction = tx.Hash().Hex()
+			out.ErrorReason = x402.ReasonExactEVMTransactionFailed
+			out.ErrorMessage = "the settlement transaction was mined but reverted"
+			it.finish(out, nil)
+		case len(items) == 1 || it.c.transfer().paidIn(receipt):
+			// A lone transfer's own transaction succeeded (for a token that
+			// emits no events too); in a batch, the token's events show it.
 			out.Success, out.Transaction = true, tx.Hash().Hex()
 			it.finish(out, nil)
 		default:
+			// The batch succeeded but this transfer failed inside it.
 			out.Transaction = tx.Hash().Hex()
 			out.ErrorReason, out.ErrorMessage = b.failureReason(it)
 			f.log.Warn("settlement failed in its transaction", "tx", tx.Hash(), "payer", out.Payer, "reason", out.ErrorReason)

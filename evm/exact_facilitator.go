@@ -88,7 +88,7 @@ type ExactFacilitator struct {
 	chainID uint64
 	domains *DomainCache
 	log     *slog.Logger
-	batch   *batcher // nil unless batching is on
+	settler *batcher // sends settlements, alone or in batches
 	reads   *chainReader
 	extras  extraCache
 }
@@ -141,8 +141,8 @@ func NewExactFacilitator(ctx context.Context, cfg ExactFacilitatorConfig) (*Exac
 		if err := checkMulticall(ctx, cfg.Backend, cfg.Batch.Multicall); err != nil {
 			return nil, err
 		}
-		f.batch = newBatcher(f, cfg.Batch)
 	}
+	f.settler = newBatcher(f, cfg.Batch)
 	return f, nil
 }
 
@@ -220,46 +220,11 @@ func (f *ExactFacilitator) Settle(ctx context.Context, p *x402.Payment) (*x402.S
 	if tr := x402.ContextSettleTrace(ctx); tr != nil && tr.Broadcast != nil {
 		record = tr.Broadcast
 	}
-	if f.batch != nil && f.batchable(c.asset) {
-		return f.batch.settle(ctx, c, resp, record)
+	it := newSettlement(ctx, c, resp, record)
+	if f.cfg.Batch.enabled() && f.batchable(c.asset) {
+		return f.settler.settle(ctx, it)
 	}
-	var hook BeforeBroadcast
-	if record != nil {
-		hook = func(ctx context.Context, tx *types.Transaction) error { return record(ctx, tx.Hash().Hex()) }
-	}
-	tx, err := f.cfg.Sender.SendWithHook(ctx, c.asset, TransferWithAuthorizationCalldata(c.auth, c.sig), hook)
-	if err != nil {
-		var rev *RevertError
-		switch {
-		case errors.As(err, &rev):
-			reason := reasonForRevert(rev)
-			resp.ErrorReason, resp.ErrorMessage = reason, "the token rejected the transfer: "+rev.Error()
-			return resp, nil
-		case tx != nil && errors.Is(err, ErrSendUnknown):
-			f.log.Warn("settlement broadcast outcome unknown", "tx", tx.Hash(), "payer", resp.Payer, "err", err)
-			return pending(resp, tx.Hash()), nil
-		}
-		return nil, fmt.Errorf("evm: settlement not sent: %w", err)
-	}
-	f.log.Info("settlement sent", "tx", tx.Hash(), "payer", resp.Payer, "value", c.auth.Value)
-	receipt, err := f.cfg.Sender.WaitReceipt(ctx, tx.Hash())
-	switch {
-	case err == nil && receipt != nil && receipt.Status == 1:
-		resp.Success, resp.Transaction = true, tx.Hash().Hex()
-		return resp, nil
-	case errors.Is(err, ErrTxReverted) || (err == nil && receipt != nil):
-		f.log.Warn("settlement reverted", "tx", tx.Hash(), "payer", resp.Payer)
-		resp.Transaction = tx.Hash().Hex()
-		resp.ErrorReason = x402.ReasonExactEVMTransactionFailed
-		resp.ErrorMessage = "the settlement transaction was mined but reverted"
-		return resp, nil
-	default:
-		// Broadcast, outcome not known yet: the receipt wait timed out, the
-		// context ended or the node did not answer. Never report this as a
-		// failure: the transfer may still be mined.
-		f.log.Warn("settlement pending", "tx", tx.Hash(), "payer", resp.Payer, "err", err)
-		return pending(resp, tx.Hash()), nil
-	}
+	return f.settler.settleNow(ctx, it)
 }
 
 func pending(resp *x402.SettleResponse, h common.Hash) *x402.SettleResponse {

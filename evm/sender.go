@@ -760,9 +760,12 @@ func (s *Sender) estimateGas(ctx context.Context, to common.Address, value *big.
 	return uint64(limit), nil
 }
 
-// revertFromError extracts a revert from an eth_estimateGas error, or returns
-// nil if err is not one.
+// revertFromError extracts a revert from an eth_estimateGas or eth_call
+// error, or returns nil if err is nil or not one.
 func revertFromError(err error) *RevertError {
+	if err == nil {
+		return nil
+	}
 	msg := err.Error()
 	var codeErr rpcCodeError
 	isRevert := strings.Contains(strings.ToLower(msg), "execution reverted") ||
