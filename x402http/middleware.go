@@ -397,6 +397,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compil
 	// being served.
 	now := m.cfg.Now()
 	var pay *Payment
+	var auth authorization
 	var key string
 	var until time.Time
 	reason := ""
@@ -420,6 +421,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compil
 		}
 		if vr.IsValid {
 			pay = &Payment{Version: c.freq.X402Version, Payer: vr.Payer, Requirements: c.req, Request: c.freq}
+			auth = c.auth
 			break
 		}
 		m.claims.release(key)
@@ -465,7 +467,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compil
 	}()
 	r = r.WithContext(context.WithValue(r.Context(), paymentKey{}, pay))
 	if route.Policy == ServeThenSettle {
-		out = m.serveThenSettle(w, r, next, pay, key)
+		out = m.serveThenSettle(w, r, next, pay, &auth, key)
 		return
 	}
 	out = m.settleBeforeServe(w, r, next, pay, ans, res)
@@ -506,10 +508,20 @@ func matchPayment(method, v2, v1 string, reqs []x402.PaymentRequirements, res *x
 	if err != nil {
 		return nil, "invalid payment header: " + err.Error()
 	}
+	var payload x402.Object
+	if dec.V2 != nil {
+		payload = dec.V2.Payload
+	} else {
+		payload = dec.V1.Payload
+	}
+	auth, err := readAuthorization(payload)
+	if err != nil {
+		return nil, "invalid payment payload: " + err.Error()
+	}
 	if dec.V2 != nil {
 		for i := range reqs {
 			if requirementsEqual(&dec.V2.Accepted, &reqs[i]) {
-				c := candidate{req: reqs[i], auth: readAuthorization(dec.V2.Payload)}
+				c := candidate{req: reqs[i], auth: auth}
 				c.req.Extra = slices.Clone(c.req.Extra)
 				// The payer does not sign the resource, and the facilitator
 				// binds a settlement to the resource it is told: tell it
@@ -525,7 +537,6 @@ func matchPayment(method, v2, v1 string, reqs []x402.PaymentRequirements, res *x
 		}
 		return nil, "No matching payment requirements"
 	}
-	auth := readAuthorization(dec.V1.Payload)
 	var cands []candidate
 	for i := range reqs {
 		if reqs[i].Scheme != dec.V1.Scheme || reqs[i].Network != dec.V1.Network.Canonical() || !auth.pays(&reqs[i]) {
@@ -669,10 +680,9 @@ func (m *Middleware) settleBeforeServe(w http.ResponseWriter, r *http.Request, n
 
 // serveThenSettle serves right after verification and queues the
 // settlement durably once the handler commits to a successful status.
-func (m *Middleware) serveThenSettle(w http.ResponseWriter, r *http.Request, next http.Handler, pay *Payment, key string) payOutcome {
+func (m *Middleware) serveThenSettle(w http.ResponseWriter, r *http.Request, next http.Handler, pay *Payment, auth *authorization, key string) payOutcome {
 	sw := &streamWriter{ResponseWriter: w}
 	queued := false
-	auth := readAuthorization(paymentObject(pay.Request))
 	expires, hasExpiry := auth.expires()
 	sw.onHeader = func(status int) {
 		h := w.Header()

@@ -2,8 +2,11 @@ package x402http_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/go402/go402/x402"
@@ -50,5 +53,71 @@ func TestFacilitatorSeesTheServersResource(t *testing.T) {
 	}
 	if got := rec.seen[0].Payload.Resource; got == nil || got.URL != "https://shop.example/a" {
 		t.Errorf("facilitator saw resource %+v, want the server's https://shop.example/a", got)
+	}
+}
+
+// acceptAll answers every payment valid and settled, as a facilitator that
+// reads a payload differently from the middleware might: the middleware's
+// own checks must stand on their own.
+type acceptAll struct{ verifies atomic.Int64 }
+
+func (f *acceptAll) Verify(context.Context, *x402.FacilitatorRequest) (*x402.VerifyResponse, error) {
+	f.verifies.Add(1)
+	return &x402.VerifyResponse{IsValid: true, Payer: "0x0000000000000000000000000000000000000001"}, nil
+}
+
+func (f *acceptAll) Settle(_ context.Context, req *x402.FacilitatorRequest) (*x402.SettleResponse, error) {
+	return &x402.SettleResponse{Success: true, Transaction: "0x" + strings.Repeat("11", 32), Network: req.Network()}, nil
+}
+
+func (f *acceptAll) Supported(context.Context) (*x402.SupportedResponse, error) {
+	return &x402.SupportedResponse{}, nil
+}
+
+// TestAmbiguousPayloadIsRefused: a payload whose authorization carries keys
+// that differ only in case ("nonce" and "Nonce"), or a value of the wrong
+// type, would be keyed by the middleware one way and settled by a
+// JavaScript facilitator another, so that one authorization bought a
+// response per decoy. It is refused before the facilitator or the handler
+// sees it.
+func TestAmbiguousPayloadIsRefused(t *testing.T) {
+	s := newShop(t)
+	fac := &acceptAll{}
+	var served atomic.Int64
+	_, srv := s.serve(t, x402http.Config{
+		Facilitator: fac,
+		Queue:       s.queue,
+		Routes:      []x402http.Route{{Pattern: "GET /a", Accepts: s.option("$0.001"), Policy: x402http.ServeThenSettle}},
+	}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served.Add(1); w.Write([]byte("a")) }))
+
+	pr := required(t, do(t, http.MethodGet, srv.URL, "/a", nil))
+	p, err := x402.DecodePaymentSignature(s.payment(t, pr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, edit := range map[string]func(auth map[string]any){
+		"case-variant nonce": func(a map[string]any) { a["Nonce"] = "0x" + strings.Repeat("22", 32) },
+		"wrong value type":   func(a map[string]any) { a["value"] = map[string]any{} },
+	} {
+		var payload map[string]any
+		if err := json.Unmarshal(p.Payload, &payload); err != nil {
+			t.Fatal(err)
+		}
+		edit(payload["authorization"].(map[string]any))
+		forged := *p
+		if forged.Payload, err = x402.NewObject(payload); err != nil {
+			t.Fatal(err)
+		}
+		h, err := x402.EncodePaymentSignature(&forged)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := do(t, http.MethodGet, srv.URL, "/a", http.Header{x402.HeaderPaymentSignature: {h}})
+		if e.status != http.StatusPaymentRequired {
+			t.Errorf("%s: status %d, want 402", name, e.status)
+		}
+	}
+	if served.Load() != 0 || fac.verifies.Load() != 0 {
+		t.Errorf("served %d, verified %d: want neither", served.Load(), fac.verifies.Load())
 	}
 }

@@ -20,7 +20,9 @@ func requestKey(req *x402.FacilitatorRequest) (string, bool) {
 		return "", false
 	}
 	payload := paymentObject(req)
-	auth := readAuthorization(payload)
+	// Queued payloads were read when they were accepted; one that no longer
+	// reads is keyed by its hash.
+	auth, _ := readAuthorization(payload)
 	return authorizationKey(&r, &auth, payload), true
 }
 

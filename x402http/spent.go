@@ -89,8 +89,13 @@ func (l *lenient) UnmarshalJSON(b []byte) error {
 }
 
 // readAuthorization decodes the authorization of a scheme payload; the zero
-// value if it has none.
-func readAuthorization(payload x402.Object) authorization {
+// value if it has none. It reads the payload as strictly as go402's
+// facilitator does ([x402.Object.Decode]): keys that differ only in case are
+// refused, as are values of the wrong type. Otherwise a payload carrying
+// "nonce" and "Nonce" could be keyed here by one nonce and settled by a
+// JavaScript facilitator with the other, and one authorization would buy
+// many responses.
+func readAuthorization(payload x402.Object) (authorization, error) {
 	var p struct {
 		Authorization *struct {
 			From        lenient `json:"from"`
@@ -112,18 +117,21 @@ func readAuthorization(payload x402.Object) authorization {
 			} `json:"witness"`
 		} `json:"permit2Authorization"`
 	}
-	if len(payload) == 0 || json.Unmarshal(payload, &p) != nil {
-		return authorization{}
+	if len(payload) == 0 {
+		return authorization{}, nil
+	}
+	if err := payload.Decode(&p); err != nil {
+		return authorization{}, err
 	}
 	switch {
 	case p.Authorization != nil:
 		a := p.Authorization
-		return authorization{From: string(a.From), To: string(a.To), Value: string(a.Value), Nonce: string(a.Nonce), expiry: string(a.ValidBefore)}
+		return authorization{From: string(a.From), To: string(a.To), Value: string(a.Value), Nonce: string(a.Nonce), expiry: string(a.ValidBefore)}, nil
 	case p.Permit2 != nil:
 		a := p.Permit2
-		return authorization{From: string(a.From), To: string(a.Witness.To), Value: string(a.Permitted.Amount), Asset: string(a.Permitted.Token), Nonce: string(a.Nonce), expiry: string(a.Deadline)}
+		return authorization{From: string(a.From), To: string(a.Witness.To), Value: string(a.Permitted.Amount), Asset: string(a.Permitted.Token), Nonce: string(a.Nonce), expiry: string(a.Deadline)}, nil
 	}
-	return authorization{}
+	return authorization{}, nil
 }
 
 // expires returns when the authorization stops being valid, if it says.
