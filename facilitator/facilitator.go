@@ -221,7 +221,10 @@ func (f *Facilitator) verifyAgainstLedger(ctx context.Context, s x402.SchemeFaci
 	if id, ok := s.(x402.Identifier); ok {
 		if key, _, err := id.Identify(p); err == nil {
 			rec, err := f.cfg.Store.Get(ctx, key)
-			if err == nil && !rec.Status.Final() && f.flight(key) == nil && f.due(rec, false) {
+			// Only an abandoned claim or a dropped transaction can turn the
+			// answer into "valid": a pending one still being mined is left
+			// to the reconciler, so replayed verifies cost no chain reads.
+			if err == nil && f.flight(key) == nil && f.mayBeFree(rec) {
 				if f.repair(ctx, rec, "checked by a verify") != repairUnchanged {
 					rec, err = f.cfg.Store.Get(ctx, key)
 				}
@@ -320,7 +323,7 @@ func (f *Facilitator) settleKeyed(ctx context.Context, req *x402.FacilitatorRequ
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
-		return nil, true, ErrShuttingDown
+		return nil, false, ErrShuttingDown // recorded by the caller as an error event
 	}
 	f.wg.Add(1)
 	f.mu.Unlock()
@@ -332,7 +335,7 @@ func (f *Facilitator) settleKeyed(ctx context.Context, req *x402.FacilitatorRequ
 	if err != nil || !claimed {
 		f.wg.Done()
 		if err != nil {
-			return nil, true, err
+			return nil, false, err // recorded by the caller as an error event
 		}
 		resp, err := f.await(ctx, s, p, key, fp, existing, nil)
 		return resp, false, err
@@ -649,7 +652,7 @@ func (f *Facilitator) refreshPending(ctx context.Context, s x402.SchemeFacilitat
 	case resp.ErrorReason == x402.ReasonSettlementPending:
 		return stored, nil
 	}
-	f.finish(ctx, rec, resp, "")
+	f.finish(ctx, rec, resp, rec.ClaimID)
 	return answerFor(p, resp), nil
 }
 
@@ -665,8 +668,10 @@ func storedPending(p *x402.Payment, rec *ledger.Settlement) *x402.SettleResponse
 }
 
 // finish records the final (or pending) outcome of an unfinished
-// settlement, if rec is still in the status read (and still the claim
-// claimID, if set). It reports whether it did.
+// settlement, if rec is still in the status read and still the claim
+// claimID (rows from before claim ids have none, and match any). It
+// reports whether it did. Callers pass the claim they read or own, so that
+// a repair working from a stale read never touches a newer claim of the key.
 func (f *Facilitator) finish(ctx context.Context, rec *ledger.Settlement, resp *x402.SettleResponse, claimID string) bool {
 	status := ledger.StatusFailed
 	switch {
@@ -695,13 +700,13 @@ func (f *Facilitator) finish(ctx context.Context, rec *ledger.Settlement, resp *
 func (f *Facilitator) requeue(ctx context.Context, rec *ledger.Settlement) bool {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ledgerWriteTimeout)
 	defer cancel()
-	if err := f.update(wctx, rec.Key, ledger.Update{From: ledger.StatusPending, Status: ledger.StatusSettling}); err != nil {
+	if err := f.update(wctx, rec.Key, ledger.Update{From: ledger.StatusPending, Status: ledger.StatusSettling, ClaimID: rec.ClaimID}); err != nil {
 		if !errors.Is(err, ledger.ErrConflict) && !errors.Is(err, ledger.ErrNotFound) {
 			f.log.Error("returning a dropped settlement to settling", "tx", rec.TxHash, "err", redactError(err))
 		}
 		return false
 	}
-	if err := f.releaseKey(wctx, rec.Key, rec.TxHash, ""); err != nil {
+	if err := f.releaseKey(wctx, rec.Key, rec.TxHash, rec.ClaimID); err != nil {
 		f.log.Error("releasing a dropped settlement; left for the reconciler", "tx", rec.TxHash, "err", redactError(err))
 		return false
 	}
@@ -780,6 +785,19 @@ func (f *Facilitator) dropped(rec *ledger.Settlement) bool {
 	return f.cfg.Now().Sub(rec.UpdatedAt) > f.cfg.SettleTimeout
 }
 
+// mayBeFree reports whether rec, an unfinished settlement, may turn out to
+// leave its authorization free: a claim abandoned by its owner, or a
+// pending one whose transaction may have been dropped.
+func (f *Facilitator) mayBeFree(rec *ledger.Settlement) bool {
+	switch rec.Status {
+	case ledger.StatusSettling:
+		return f.stale(rec)
+	case ledger.StatusPending:
+		return f.dropped(rec)
+	}
+	return false
+}
+
 // due reports whether rec, an unfinished settlement no request of this
 // process is working on, is to be checked with the chain: a pending one
 // always (its transaction may be mined or dropped), a settling one once it
@@ -835,7 +853,7 @@ func (f *Facilitator) repair(ctx context.Context, rec *ledger.Settlement, why st
 	case errors.Is(err, x402.ErrNotSettled):
 		switch rec.Status {
 		case ledger.StatusSettling:
-			if err := f.releaseKey(wctx, rec.Key, rec.TxHash, ""); err != nil {
+			if err := f.releaseKey(wctx, rec.Key, rec.TxHash, rec.ClaimID); err != nil {
 				if !errors.Is(err, ledger.ErrConflict) {
 					log.Error("releasing a settlement that moved no funds", "err", redactError(err))
 				}
@@ -853,13 +871,13 @@ func (f *Facilitator) repair(ctx context.Context, rec *ledger.Settlement, why st
 		log.Warn("reconciling settlement: the chain could not be asked; will try again", "err", redactError(err))
 		return repairUnchanged
 	case resp.ErrorReason == x402.ReasonSettlementPending:
-		if !f.finish(wctx, rec, resp, "") {
+		if !f.finish(wctx, rec, resp, rec.ClaimID) {
 			return repairUnchanged
 		}
 		log.Info("reconciled: settlement transaction is pending")
 		return repairProgressed
 	}
-	if !f.finish(wctx, rec, resp, "") {
+	if !f.finish(wctx, rec, resp, rec.ClaimID) {
 		return repairUnchanged
 	}
 	ev := f.event(ledger.EventSettle, req, p)
@@ -1107,7 +1125,9 @@ func settleStatus(r *x402.SettleResponse) string {
 // record appends an event; a ledger failure is logged, not returned, because
 // the verdict it records has already been reached.
 func (f *Facilitator) record(ctx context.Context, ev *ledger.Event) {
-	if err := f.cfg.Store.Record(context.WithoutCancel(ctx), ev); err != nil {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ledgerWriteTimeout)
+	defer cancel()
+	if err := f.cfg.Store.Record(ctx, ev); err != nil {
 		f.log.Error("recording ledger event", "kind", ev.Kind, "err", redactError(err))
 	}
 }

@@ -966,3 +966,96 @@ func describe(rec *ledger.Settlement, err error) string {
 	}
 	return fmt.Sprintf("status %s, tx %q, claim %q, owner %q, updated %v", rec.Status, rec.TxHash, rec.ClaimID, rec.Owner, rec.UpdatedAt)
 }
+
+// receiptCounter counts the chain lookups of a settlement's transaction.
+type receiptCounter struct {
+	evm.ChainBackend
+	receipts atomic.Int64
+}
+
+func (b *receiptCounter) TransactionReceipt(ctx context.Context, h common.Hash) (*types.Receipt, error) {
+	b.receipts.Add(1)
+	return b.ChainBackend.TransactionReceipt(ctx, h)
+}
+
+// TestVerifyOfFreshPendingSettlementReadsNoChain: a verify of an
+// authorization whose settlement is pending answers duplicate_settlement
+// from the ledger. Until the transaction could count as dropped, asking the
+// chain could not change that answer, so replayed verifies cost no RPC.
+func TestVerifyOfFreshPendingSettlementReadsNoChain(t *testing.T) {
+	e := sqliteEnv(t, devnet.Config{Accounts: 5})
+	_, store := e.facilitator(t, 3)
+	req := e.sign(t, e.net.Accounts()[0].PrivateKey, e.req)
+	pendingRow(t, store, e, req, common.HexToHash("0xd0d0").Hex(), "a")
+	chain := &receiptCounter{ChainBackend: e.net.Client()}
+	fac, _ := e.facilitatorWith(t, 3, chain, named("a", nil))
+	for range 10 {
+		v, err := fac.Verify(t.Context(), req)
+		if err != nil || v.IsValid || v.InvalidReason != x402.ReasonDuplicateSettlement {
+			t.Fatalf("verify: %+v %v", v, err)
+		}
+	}
+	if n := chain.receipts.Load(); n != 0 {
+		t.Errorf("10 verifies of a fresh pending settlement made %d receipt lookups, want 0", n)
+	}
+}
+
+// reclaimingStore lets another instance release a stale claim and a fresh
+// request claim the key again, just before this instance's own release of
+// the stale claim it read.
+type reclaimingStore struct {
+	ledger.Store
+	once  sync.Once
+	fault error
+}
+
+func (s *reclaimingStore) Release(ctx context.Context, key x402.SettlementKey, tx, claimID string) error {
+	s.once.Do(func() {
+		rec, err := s.Store.Get(ctx, key)
+		if err == nil {
+			err = s.Store.Release(ctx, key, tx, rec.ClaimID)
+		}
+		if err == nil {
+			fresh := *rec
+			fresh.ClaimID, fresh.Owner = "fresh", "c"
+			var ok bool
+			if _, ok, err = s.Store.Claim(ctx, &fresh); err == nil && !ok {
+				err = errors.New("fresh claim refused")
+			}
+		}
+		s.fault = err
+	})
+	return s.Store.Release(ctx, key, tx, claimID)
+}
+
+// TestRepairNeverTouchesANewerClaim: a repair works from the claim it read;
+// a newer claim of the same key (taken in the meantime) is left alone.
+func TestRepairNeverTouchesANewerClaim(t *testing.T) {
+	e := sqliteEnv(t, devnet.Config{Accounts: 5})
+	_, store := e.facilitator(t, 3)
+	req := e.sign(t, e.net.Accounts()[0].PrivateKey, e.req)
+	key, fp, err := evmIdentify(t, e, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := &ledger.Settlement{Key: key, Fingerprint: fp, Request: mustJSON(t, req), Scheme: "exact", Version: 2, Owner: "gone", ClaimID: "old"}
+	if _, ok, err := store.Claim(t.Context(), stale); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	rs := &reclaimingStore{}
+	fac, _ := e.facilitatorWith(t, 3, nil, func(c *facilitator.Config) {
+		c.Instance, c.Now = "a", staleLater
+		rs.Store = c.Store
+		c.Store = rs
+	})
+	if _, err := fac.Reconcile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if rs.fault != nil {
+		t.Fatal(rs.fault)
+	}
+	rec, err := store.Get(t.Context(), key)
+	if err != nil || rec.ClaimID != "fresh" {
+		t.Fatalf("the newer claim after the stale repair: %+v %v; want it kept", rec, err)
+	}
+}
