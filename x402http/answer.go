@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/go402/go402/x402"
@@ -131,10 +129,7 @@ func (a *staticAnswer) header(msg, url string) (string, error) {
 // json.Encoder writes it): the error text msg and the v1 requirements for
 // the resource at url, requested with method.
 func (a *staticAnswer) body(msg, url, method string) []byte {
-	method = strings.ToUpper(method)
-	if method == http.MethodHead {
-		method = http.MethodGet
-	}
+	method = v1Method(method)
 	n := 48 + len(msg)
 	for _, p := range a.v1 {
 		n += len(p.head) + len(p.mid) + len(p.tail) + len(url) + len(method) + 8

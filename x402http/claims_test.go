@@ -211,3 +211,45 @@ func TestServeThenSettleRefusesExpiredPayment(t *testing.T) {
 		t.Fatalf("queued %d %v", queued, err)
 	}
 }
+
+// TestServeThenSettleRefusesPaymentAboutToExpire: a payment that would
+// expire before the queue could settle it (the facilitator refuses an
+// authorization with only seconds left) is refused before the handler
+// runs: it would be served and never paid.
+func TestServeThenSettleRefusesPaymentAboutToExpire(t *testing.T) {
+	s := newShop(t)
+	var skew atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	q := openQueue(t, filepath.Join(t.TempDir(), "q.db"))
+	var served atomic.Int64
+	_, srv := s.serve(t, x402http.Config{Queue: q, Now: now, Routes: []x402http.Route{{Pattern: "GET /a", Policy: x402http.ServeThenSettle, Accepts: s.option("$0.001")}}},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			served.Add(1)
+			io.WriteString(w, "PAID CONTENT")
+		}))
+	h := http.Header{x402.HeaderPaymentSignature: {s.payment(t, required(t, do(t, http.MethodGet, srv.URL, "/a", nil)))}}
+	// The payment is valid for the route's 300 s; 280 s later only 20 s
+	// are left.
+	skew.Store(int64(280 * time.Second))
+	e := do(t, http.MethodGet, srv.URL, "/a", h)
+	if e.status != http.StatusPaymentRequired || served.Load() != 0 {
+		t.Fatalf("status %d %q, handler ran %d times", e.status, e.body, served.Load())
+	}
+	if queued, _, _, err := q.Counts(t.Context()); err != nil || queued != 0 {
+		t.Fatalf("queued %d %v", queued, err)
+	}
+	// With time to settle, the same payment is served.
+	skew.Store(0)
+	if e := do(t, http.MethodGet, srv.URL, "/a", h); e.status != http.StatusOK || served.Load() != 1 {
+		t.Fatalf("status %d %q, handler ran %d times", e.status, e.body, served.Load())
+	}
+}
+
+func TestServeThenSettleNeedsTimeToSettle(t *testing.T) {
+	s := newShop(t)
+	_, err := x402http.New(x402http.Config{Facilitator: s.fac, Pricing: s.pricing(t), Queue: s.queue,
+		Routes: []x402http.Route{{Pattern: "GET /a", Policy: x402http.ServeThenSettle, MaxTimeoutSeconds: 45, Accepts: s.option("$0.001")}}})
+	if err == nil {
+		t.Fatal("a serve-then-settle route valid for 45 s was accepted")
+	}
+}

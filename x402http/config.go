@@ -20,7 +20,10 @@ const (
 	SettleBeforeServe Policy = iota
 	// ServeThenSettle responds as soon as the payment is verified and
 	// settles afterwards through the durable [Config.Queue]; for
-	// micro-payments and streaming responses.
+	// micro-payments and streaming responses. A payment that would expire
+	// within 30 s of the response starting is refused (the queue could no
+	// longer settle it), so such a route's MaxTimeoutSeconds must be more
+	// than 60.
 	ServeThenSettle
 )
 

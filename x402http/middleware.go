@@ -97,7 +97,10 @@ func New(cfg Config) (*Middleware, error) {
 				if cfg.Pricing == nil {
 					return nil, fmt.Errorf("x402http: route %q uses a price but Config.Pricing is nil", r.Pattern)
 				}
-				if o.Price != "" {
+				// A static route's prices are resolved below, once; a priced
+				// route's options are checked here so that a mistake in
+				// them shows at start-up rather than on a request.
+				if o.Price != "" && r.Price != nil {
 					p, err := x402.ParsePrice(o.Price)
 					if err != nil {
 						return nil, fmt.Errorf("x402http: route %q option %d: %w", r.Pattern, j, err)
@@ -112,6 +115,9 @@ func New(cfg Config) (*Middleware, error) {
 		}
 		if r.Policy == ServeThenSettle && cfg.Queue == nil {
 			return nil, fmt.Errorf("x402http: route %q is serve-then-settle but Config.Queue is nil", r.Pattern)
+		}
+		if r.Policy == ServeThenSettle && r.MaxTimeoutSeconds > 0 && time.Duration(r.MaxTimeoutSeconds)*time.Second <= 2*settleMargin {
+			return nil, fmt.Errorf("x402http: route %q is serve-then-settle: MaxTimeoutSeconds must be more than %d, so that a payment can still be settled after serving", r.Pattern, int(2*settleMargin/time.Second))
 		}
 		if r.Price == nil {
 			reqs, err := m.buildRequirements(c, nil)
@@ -318,7 +324,7 @@ func (m *Middleware) buildRequirements(route *compiledRoute, dynamic *x402.Price
 		timeout = DefaultMaxTimeoutSeconds
 	}
 	reqs := make([]x402.PaymentRequirements, 0, len(route.Accepts))
-	for _, o := range route.Accepts {
+	for j, o := range route.Accepts {
 		var req x402.PaymentRequirements
 		switch {
 		case dynamic != nil || o.Price != "":
@@ -326,13 +332,13 @@ func (m *Middleware) buildRequirements(route *compiledRoute, dynamic *x402.Price
 			if p == nil {
 				parsed, err := x402.ParsePrice(o.Price)
 				if err != nil {
-					return nil, err
+					return nil, fmt.Errorf("option %d: %w", j, err)
 				}
 				p = &parsed
 			}
 			var err error
 			if req, err = m.cfg.Pricing.Requirements(o.Network, *p, o.PayTo, timeout); err != nil {
-				return nil, err
+				return nil, fmt.Errorf("option %d: %w", j, err)
 			}
 		default:
 			req = x402.PaymentRequirements{Network: o.Network, Amount: o.Amount, Asset: o.Asset, PayTo: o.PayTo, MaxTimeoutSeconds: timeout, Extra: o.Extra}
@@ -566,12 +572,18 @@ func requirementsV1(method string, req *x402.PaymentRequirements, res *x402.Reso
 	if err != nil {
 		return v1, err
 	}
+	v1.OutputSchema, err = x402.NewObject(v1OutputSchema{Input: v1InputSchema{Type: "http", Method: v1Method(method), Discoverable: true}})
+	return v1, err
+}
+
+// v1Method is the method a v1 outputSchema names for a request: upper case,
+// and GET for HEAD, which pays as GET.
+func v1Method(method string) string {
 	method = strings.ToUpper(method)
 	if method == http.MethodHead {
-		method = http.MethodGet
+		return http.MethodGet
 	}
-	v1.OutputSchema, err = x402.NewObject(v1OutputSchema{Input: v1InputSchema{Type: "http", Method: method, Discoverable: true}})
-	return v1, err
+	return method
 }
 
 // v1OutputSchema is the legacy middleware's outputSchema: how to call the
@@ -678,12 +690,27 @@ func (m *Middleware) settleBeforeServe(w http.ResponseWriter, r *http.Request, n
 	return settled
 }
 
+// settleMargin is how long a serve-then-settle payment must stay valid
+// beyond the start of its response, for the queue to settle it.
+const settleMargin = 30 * time.Second
+
 // serveThenSettle serves right after verification and queues the
 // settlement durably once the handler commits to a successful status.
 func (m *Middleware) serveThenSettle(w http.ResponseWriter, r *http.Request, next http.Handler, pay *Payment, auth *authorization, key string) payOutcome {
 	sw := &streamWriter{ResponseWriter: w}
 	queued := false
 	expires, hasExpiry := auth.expires()
+	// The queue must still be able to settle the payment after the
+	// response: the facilitator refuses an authorization with only seconds
+	// left, so one that expires within settleMargin is refused before the
+	// handler runs, and again if the handler took that long.
+	settleable := func() bool { return !hasExpiry || m.cfg.Now().Add(settleMargin).Before(expires) }
+	if !settleable() {
+		m.log.Info("payment expires too soon to be settled after serving; refusing", "payer", pay.Payer, "expires", expires)
+		m.decorate(w.Header(), r)
+		sw.fail(http.StatusPaymentRequired, "payment expires too soon to be settled")
+		return notCharged
+	}
 	sw.onHeader = func(status int) {
 		h := w.Header()
 		m.decorate(h, r)
@@ -691,9 +718,9 @@ func (m *Middleware) serveThenSettle(w http.ResponseWriter, r *http.Request, nex
 		if !charged(status) {
 			return // failures and redirects are not charged
 		}
-		if hasExpiry && !m.cfg.Now().Before(expires) {
+		if !settleable() {
 			// The settlement could only fail: nothing may be served unpaid.
-			m.log.Warn("payment expired before the handler answered; refusing to serve", "payer", pay.Payer)
+			m.log.Warn("payment about to expire when the handler answered; refusing to serve", "payer", pay.Payer)
 			sw.fail(http.StatusPaymentRequired, "payment expired before the response was ready")
 			return
 		}

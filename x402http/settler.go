@@ -8,24 +8,6 @@ import (
 	"github.com/go402/go402/x402"
 )
 
-// requestKey is the authorization key of a queued settlement.
-func requestKey(req *x402.FacilitatorRequest) (string, bool) {
-	var r x402.PaymentRequirements
-	switch {
-	case req.Requirements != nil:
-		r = *req.Requirements
-	case req.RequirementsV1 != nil:
-		r, _ = req.RequirementsV1.ToV2()
-	default:
-		return "", false
-	}
-	payload := paymentObject(req)
-	// Queued payloads were read when they were accepted; one that no longer
-	// reads is keyed by its hash.
-	auth, _ := readAuthorization(payload)
-	return authorizationKey(&r, &auth, payload), true
-}
-
 // RunSettlements settles the payments queued by ServeThenSettle routes until
 // ctx ends; run it in a goroutine beside the server. Settlements queued
 // before a restart are settled when it runs again. A settlement that fails
@@ -57,11 +39,9 @@ func (m *Middleware) RunSettlements(ctx context.Context) error {
 			retry = true
 			m.log.Warn("queued settlement: facilitator unavailable; will retry", "err", err)
 		case resp.Success:
+			// The payment's claims stay until they expire: the queue's row
+			// keeps refusing copies of it.
 			m.log.Info("queued settlement settled", "payer", resp.Payer, "tx", resp.Transaction)
-			// The chain shows the authorization used now.
-			if key, ok := requestKey(req); ok {
-				m.claims.release(key)
-			}
 		case resp.ErrorReason == x402.ReasonSettlementPending:
 			retry = true
 		default:
