@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"golang.org/x/net/http/httpguts"
 	"gopkg.in/yaml.v3"
 
 	"github.com/go402/go402/evm"
@@ -523,29 +524,13 @@ func (v *validator) cors() {
 		}
 	}
 	for i, h := range c.AllowHeaders {
-		if !isHeaderName(h) {
+		if !httpguts.ValidHeaderFieldName(h) {
 			v.fail(fmt.Sprintf("cors.allowHeaders[%d]", i), "must be a header name such as X-Api-Key")
 		}
 	}
 	if c.MaxAgeSeconds < 0 {
 		v.fail("cors.maxAgeSeconds", "must not be negative")
 	}
-}
-
-// isHeaderName reports whether s is an HTTP token, as header names are.
-func isHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 func (v *validator) networks() {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/go402/go402/x402"
 	"github.com/go402/go402/x402http/paywall"
 )
@@ -154,7 +156,7 @@ func newCORSPolicy(c CORS) (corsPolicy, error) {
 	}
 	for _, h := range c.AllowHeaders {
 		h = strings.TrimSpace(h)
-		if h == "" || strings.ContainsAny(h, " ,\r\n:") {
+		if !httpguts.ValidHeaderFieldName(h) {
 			return p, fmt.Errorf("x402http: CORS.AllowHeaders: %q is not a header name", h)
 		}
 		p.allowHeaders += ", " + h

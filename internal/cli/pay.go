@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ethereum/go-ethereum/crypto"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/go402/go402/client"
 	"github.com/go402/go402/evm"
@@ -195,7 +196,7 @@ func parsePayFlags(e env, args []string) (*payOptions, error) {
 	for _, h := range headers {
 		name, value, ok := strings.Cut(h, ":")
 		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-		if !ok || !validHeaderName(name) || strings.ContainsAny(value, "\r\n\x00") {
+		if !ok || !httpguts.ValidHeaderFieldName(name) || strings.ContainsAny(value, "\r\n\x00") {
 			return nil, usagef("-H %q: want 'Name: value'", h)
 		}
 		if strings.EqualFold(name, "Host") {
@@ -211,7 +212,7 @@ func parsePayFlags(e env, args []string) (*payOptions, error) {
 			o.method = http.MethodPost
 		}
 	}
-	if !validHeaderName(o.method) {
+	if !httpguts.ValidHeaderFieldName(o.method) {
 		return nil, usagef("-X %q is not an HTTP method", o.method)
 	}
 	if o.dryRun && !o.unsafeDry && o.method != http.MethodGet && o.method != http.MethodHead {
@@ -267,23 +268,6 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
-}
-
-// validHeaderName reports whether s is an HTTP token (RFC 9110), as header
-// names and methods must be.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // payResult is what go402 pay reports; it is the --json output.
