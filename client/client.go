@@ -367,11 +367,19 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 
 // mayNotCharge reports whether an answer to a paid request without a
 // settlement report shows that the payment was not taken: a client or
-// server error (4xx, 5xx), except 502 Bad Gateway and 504 Gateway Timeout,
-// which a server or a proxy gives when the facilitator or the upstream is
-// unreachable or slow, and the settlement may still happen.
+// server error (4xx, 5xx), except those after which the settlement may
+// still happen (see [SettlementMayFollow]).
 func mayNotCharge(status int) bool {
-	return status >= 400 && status != http.StatusBadGateway && status != http.StatusGatewayTimeout
+	return status >= 400 && !SettlementMayFollow(status)
+}
+
+// SettlementMayFollow reports whether an error answer to a paid request
+// that carries no settlement report may still be followed by the payment's
+// settlement: 502 Bad Gateway and 504 Gateway Timeout, which a server or a
+// proxy gives when the facilitator or the upstream is unreachable or slow.
+// A [Client] keeps such a payment counted against its budgets.
+func SettlementMayFollow(status int) bool {
+	return status == http.StatusBadGateway || status == http.StatusGatewayTimeout
 }
 
 // reserve sets the price of o aside against the budgets. An option whose

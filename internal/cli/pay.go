@@ -387,7 +387,7 @@ func pay(ctx context.Context, e env, o *payOptions, res *payResult) error {
 	_, sent := client.ReceiptFromResponse(resp)
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode <= 299:
-	case sent && res.Transaction == "" && !res.Paid && (resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusGatewayTimeout):
+	case sent && res.Transaction == "" && !res.Paid && client.SettlementMayFollow(resp.StatusCode):
 		// A server or a proxy gives these while the facilitator (or the
 		// upstream) is unreachable or slow: the settlement may still
 		// happen.
