@@ -508,6 +508,51 @@ func dropSegments(p string, n int) string {
 	return out
 }
 
+// pick chooses the route of n (in order; route(i) gives its pattern and
+// whether it is priced) for a request with the upper-case method and the
+// lower-cased segments of its cleaned path: the first that matches both,
+// except that once a priced route has the path for other methods a later
+// free route does not serve it (its upstream or files may ignore the
+// method). It returns -1 when no route applies, with the methods of the
+// priced routes that have the path (the request then gets 405).
+func pick(n int, route func(i int) (*pattern, bool), method string, segs []string) (int, []string) {
+	var pricedElsewhere []string
+	for i := range n {
+		pat, priced := route(i)
+		if !pat.matchPath(segs) {
+			continue
+		}
+		if !pat.matchMethod(method) {
+			if priced {
+				pricedElsewhere = append(pricedElsewhere, pat.method)
+			}
+			continue
+		}
+		if !priced && len(pricedElsewhere) > 0 {
+			break
+		}
+		return i, nil
+	}
+	return -1, pricedElsewhere
+}
+
+// RouteFor returns the index in c.Routes of the route the gateway serves a
+// request with method for urlPath with, as its router decides, or false if
+// none does (not found, the health check, or a method a priced route does
+// not take). c must be valid.
+func (c *Config) RouteFor(method, urlPath string) (int, bool) {
+	lower := strings.ToLower(cleanPath(urlPath))
+	if strings.TrimSuffix(lower, "/") == strings.ToLower(path.Clean(c.HealthPath)) {
+		return 0, false
+	}
+	pats := make([]*pattern, len(c.Routes))
+	for i := range c.Routes {
+		pats[i], _ = compilePattern(c.Routes[i].Path) // valid: checked by Validate
+	}
+	i, _ := pick(len(pats), func(i int) (*pattern, bool) { return pats[i], !c.Routes[i].Free() }, strings.ToUpper(method), segments(lower))
+	return i, i >= 0
+}
+
 // router dispatches requests to the first matching route.
 type router struct {
 	health string // lower-cased, cleaned
@@ -536,24 +581,8 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			want = strings.ToUpper(m)
 		}
 	}
-	segs := segments(lower)
-	// pricedElsewhere is set when a priced route has this path for other
-	// methods: a later free route must not serve it (its upstream or files
-	// may ignore the method), so the request gets 405 instead.
-	var pricedElsewhere []string
-	for _, x := range rt.routes {
-		if !x.pat.matchPath(segs) {
-			continue
-		}
-		if !x.pat.matchMethod(want) {
-			if x.priced {
-				pricedElsewhere = append(pricedElsewhere, x.pat.method)
-			}
-			continue
-		}
-		if !x.priced && len(pricedElsewhere) > 0 {
-			break
-		}
+	i, pricedElsewhere := pick(len(rt.routes), func(i int) (*pattern, bool) { return rt.routes[i].pat, rt.routes[i].priced }, want, segments(lower))
+	if i >= 0 {
 		// Hand on the path that was matched (and priced), so that nothing
 		// downstream interprets the raw one differently.
 		r2 := new(http.Request)
@@ -562,7 +591,7 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		u.Path, u.RawPath = p, ""
 		r2.URL = &u
 		r2.Method = method
-		x.handler.ServeHTTP(w, r2)
+		rt.routes[i].handler.ServeHTTP(w, r2)
 		return
 	}
 	if len(pricedElsewhere) > 0 {

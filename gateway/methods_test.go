@@ -20,14 +20,32 @@ import (
 func TestMethodsCannotSkipThePaidRoute(t *testing.T) {
 	e := newEnv(t)
 	up := newUpstream(t)
-	_, srv := e.start(t, e.config(t, fmt.Sprintf(`
+	cfg := e.config(t, fmt.Sprintf(`
 routes:
   - path: GET /api/premium/*
     upstream: %[1]s
     price: "$1"
   - path: /api/*
     upstream: %[1]s
-`, up.URL)))
+`, up.URL))
+	_, srv := e.start(t, cfg)
+	// Config.RouteFor (which go402 gateway --info-file uses to list
+	// endpoints) decides as the running gateway does.
+	for _, c := range []struct {
+		method, path string
+		route        int // -1: no route serves it
+	}{
+		{"get", "/api/premium/x", 0}, {"HEAD", "/API/Premium/x", 0}, {"POST", "/api/premium/x", -1},
+		{"post", "/api/other", 1}, {"GET", cfg.HealthPath, -1}, {"GET", "/elsewhere", -1},
+	} {
+		i, ok := cfg.RouteFor(c.method, c.path)
+		if !ok {
+			i = -1
+		}
+		if i != c.route {
+			t.Errorf("RouteFor(%s, %s) = %d, want %d", c.method, c.path, i, c.route)
+		}
+	}
 	for _, m := range []string{"GET", "get", "Get", "HEAD", "head"} {
 		if r := send(t, m, srv.URL, "/api/premium/x", nil); r.status != http.StatusPaymentRequired {
 			t.Errorf("%s /api/premium/x: %d %s", m, r.status, r.body)

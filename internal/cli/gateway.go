@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -565,44 +564,27 @@ func gatewayPayers(cfg *gateway.Config, accts []devnet.Account) int {
 // is left out, and so are routes with parameters or an upstream route
 // ending in a wildcard, whose URLs cannot be listed.
 func gatewayEndpoints(baseURL string, cfg *gateway.Config, network x402.Network) []devEndpoint {
-	shapes := make([]routeShape, len(cfg.Routes))
-	for i := range cfg.Routes {
-		shapes[i] = parseRouteShape(cfg.Routes[i].Path)
-	}
-	health := strings.ToLower(path.Clean(cfg.HealthPath))
 	eps := []devEndpoint{}
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
-		sh := shapes[i]
-		if r.Free() || !slices.Contains(cfg.EffectiveNetworks(r), network) || !sh.literal() {
+		method, segs, rest, listable := routeURLParts(r.Path)
+		if r.Free() || !slices.Contains(cfg.EffectiveNetworks(r), network) || !listable {
 			continue
 		}
-		method := sh.method
 		if method == "" || r.Dir != "" {
 			method = http.MethodGet
 		}
 		add := func(segs []string) {
-			lower := make([]string, len(segs))
-			for j, s := range segs {
-				lower[j] = strings.ToLower(s)
+			path := "/" + strings.Join(segs, "/")
+			if j, ok := cfg.RouteFor(method, path); !ok || j != i {
+				return // an earlier route, or the health check, takes it
 			}
-			if "/"+strings.Join(lower, "/") == health {
-				return
-			}
-			for j := range shapes {
-				if shapes[j].matches(method, lower) {
-					if j != i {
-						return // taken by an earlier route
-					}
-					break
-				}
-			}
-			u := (&url.URL{Path: "/" + strings.Join(segs, "/")}).EscapedPath()
+			u := (&url.URL{Path: path}).EscapedPath()
 			eps = append(eps, devEndpoint{URL: baseURL + u, Method: method, Price: r.Price, PayTo: common.HexToAddress(cfg.EffectivePayTo(r)).Hex()})
 		}
 		switch {
-		case !sh.rest:
-			add(sh.segs)
+		case !rest:
+			add(segs)
 		case r.Dir != "":
 			n := 0
 			_ = filepath.WalkDir(r.Dir, func(p string, de fs.DirEntry, err error) error {
@@ -621,7 +603,7 @@ func gatewayEndpoints(baseURL string, cfg *gateway.Config, network x402.Network)
 				if err != nil {
 					return nil
 				}
-				add(append(slices.Clip(sh.segs), strings.Split(filepath.ToSlash(rel), "/")...))
+				add(append(slices.Clip(segs), strings.Split(filepath.ToSlash(rel), "/")...))
 				if n++; n >= gatewayMaxDirEndpoints {
 					return filepath.SkipAll
 				}
@@ -632,57 +614,28 @@ func gatewayEndpoints(baseURL string, cfg *gateway.Config, network x402.Network)
 	return eps
 }
 
-// routeShape is what the info file needs of a gateway route's path
-// pattern, "[METHOD ]PATH" (see gateway.Route.Path), to list its URLs and
-// to tell which route a URL goes to: the gateway's router matches the
-// same way.
-type routeShape struct {
-	method string   // upper case; "" for every method
-	segs   []string // the segments before a final wildcard, as written; "" for a parameter
-	rest   bool     // a final "*" or "{name...}"
-}
-
-// parseRouteShape parses a pattern that the configuration's validation
-// accepted.
-func parseRouteShape(s string) routeShape {
-	var sh routeShape
-	s = strings.TrimSpace(s)
-	if m, rest, ok := strings.Cut(s, " "); ok {
-		sh.method, s = strings.ToUpper(m), strings.TrimSpace(rest)
+// routeURLParts splits a route pattern "[METHOD ]PATH" (see
+// gateway.Route.Path) into its method (upper case, "" for any) and the
+// path segments before a final "*" or "{name...}", as written, to build
+// URLs from. listable is false when the path has parameters. Which route a
+// URL reaches is the gateway's to say (gateway.Config.RouteFor).
+func routeURLParts(pattern string) (method string, segs []string, rest, listable bool) {
+	p := strings.TrimSpace(pattern)
+	if m, tail, ok := strings.Cut(p, " "); ok {
+		method, p = strings.ToUpper(m), strings.TrimSpace(tail)
 	}
-	for seg := range strings.SplitSeq(strings.Trim(s, "/"), "/") {
+	for seg := range strings.SplitSeq(strings.Trim(p, "/"), "/") {
 		switch {
 		case seg == "":
 		case seg == "*" || strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "...}"):
-			sh.rest = true
-		case strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") && len(seg) > 2, strings.HasPrefix(seg, ":") && len(seg) > 1:
-			sh.segs = append(sh.segs, "")
+			rest = true
+		case strings.HasPrefix(seg, "{") || strings.HasPrefix(seg, ":"):
+			return method, nil, false, false
 		default:
-			sh.segs = append(sh.segs, seg)
+			segs = append(segs, seg)
 		}
 	}
-	return sh
-}
-
-// literal reports whether the pattern has no parameters.
-func (sh routeShape) literal() bool { return !slices.Contains(sh.segs, "") }
-
-// matches reports whether the route takes a request with the (upper-case)
-// method for a path of the lower-cased segments: a GET route takes HEAD
-// too.
-func (sh routeShape) matches(method string, segs []string) bool {
-	if sh.method != "" && sh.method != method && (sh.method != http.MethodGet || method != http.MethodHead) {
-		return false
-	}
-	if len(segs) < len(sh.segs) || (!sh.rest && len(segs) != len(sh.segs)) {
-		return false
-	}
-	for i, s := range sh.segs {
-		if s != "" && strings.ToLower(s) != segs[i] {
-			return false
-		}
-	}
-	return true
+	return method, segs, rest, true
 }
 
 // printRoutes prints the route table.
