@@ -253,3 +253,38 @@ func TestServeThenSettleNeedsTimeToSettle(t *testing.T) {
 		t.Fatal("a serve-then-settle route valid for 45 s was accepted")
 	}
 }
+
+// TestServeThenSettleHandlerPanicAfterServing: a handler that sends its
+// success status and then panics has served the content: the queued
+// settlement survives, settles, and copies of the payment stay refused.
+func TestServeThenSettleHandlerPanicAfterServing(t *testing.T) {
+	s := newShop(t)
+	q := openQueue(t, filepath.Join(t.TempDir(), "q.db"))
+	mw, srv := s.serve(t, x402http.Config{Queue: q, Routes: []x402http.Route{{Pattern: "GET /a", Policy: x402http.ServeThenSettle, Accepts: s.option("$0.001")}}},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "PAID CONTENT")
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler) // the connection is cut after the content left
+		}))
+	before := s.balance(t)
+	h := http.Header{x402.HeaderPaymentSignature: {s.payment(t, required(t, do(t, http.MethodGet, srv.URL, "/a", nil)))}}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/a", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = h
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		_, _ = io.Copy(io.Discard, resp.Body) // the body may be cut short
+		resp.Body.Close()
+	}
+	if queued, _, _, err := q.Counts(t.Context()); err != nil || queued != 1 {
+		t.Fatalf("queued %d %v: the served payment's settlement was lost", queued, err)
+	}
+	if e := do(t, http.MethodGet, srv.URL, "/a", h); e.status != http.StatusPaymentRequired {
+		t.Fatalf("a copy of the payment: %d %s", e.status, e.body)
+	}
+	settleAll(t, mw, q, 1)
+	if got := new(big.Int).Sub(s.balance(t), before); got.Cmp(big.NewInt(1000)) != 0 {
+		t.Fatalf("payee received %s, want 1000", got)
+	}
+}
