@@ -171,7 +171,7 @@ func New(cfg Config) (*Facilitator, error) {
 	}
 	return &Facilitator{
 		cfg:     cfg,
-		log:     cfg.Logger.With("component", "facilitator"),
+		log:     redactLogs(cfg.Logger).With("component", "facilitator"),
 		flights: map[x402.SettlementKey]*flight{},
 	}, nil
 }
@@ -201,11 +201,11 @@ func (f *Facilitator) Verify(ctx context.Context, req *x402.FacilitatorRequest) 
 	ev := f.event(ledger.EventVerify, req, p)
 	switch {
 	case err != nil:
-		ev.Status, ev.Message = "error", redactError(err)
+		ev.Status, ev.Message = "error", err.Error()
 	case resp.IsValid:
 		ev.Status, ev.Payer = "valid", resp.Payer
 	default:
-		ev.Status, ev.Payer, ev.Reason, ev.Message = "invalid", resp.Payer, resp.InvalidReason, redactURLs(resp.InvalidMessage)
+		ev.Status, ev.Payer, ev.Reason, ev.Message = "invalid", resp.Payer, resp.InvalidReason, resp.InvalidMessage
 	}
 	f.record(ctx, ev)
 	f.log.Debug("verify", "status", ev.Status, "reason", ev.Reason, "network", ev.Network, "payer", ev.Payer, "elapsed", f.cfg.Now().Sub(start))
@@ -293,12 +293,12 @@ func (f *Facilitator) Settle(ctx context.Context, req *x402.FacilitatorRequest) 
 func (f *Facilitator) recordRepeat(ctx context.Context, req *x402.FacilitatorRequest, p *x402.Payment, resp *x402.SettleResponse, err error) {
 	ev := f.event(ledger.EventSettle, req, p)
 	if err != nil {
-		ev.Status, ev.Message = "error", redactError(err)
+		ev.Status, ev.Message = "error", err.Error()
 	} else {
 		ev.Status, ev.Payer, ev.TxHash, ev.Reason = settleStatus(resp), resp.Payer, resp.Transaction, resp.ErrorReason
 		ev.Message = "repeat of an earlier settle of this authorization"
 		if resp.ErrorMessage != "" {
-			ev.Message += ": " + redactURLs(resp.ErrorMessage)
+			ev.Message += ": " + resp.ErrorMessage
 		}
 	}
 	f.record(ctx, ev)
@@ -416,7 +416,7 @@ func (f *Facilitator) abandonClaim(rec *ledger.Settlement) {
 	defer cancel()
 	err := f.releaseKey(ctx, rec.Key, "", rec.ClaimID)
 	if err != nil && !errors.Is(err, ledger.ErrConflict) { // a conflict: another claimant's row
-		f.log.Warn("a failed claim may have been written; the reconciler will release it", "payer", rec.Key.Payer, "nonce", rec.Key.Nonce, "err", redactError(err))
+		f.log.Warn("a failed claim may have been written; the reconciler will release it", "payer", rec.Key.Payer, "nonce", rec.Key.Nonce, "err", err)
 	}
 }
 
@@ -468,7 +468,7 @@ func (f *Facilitator) settleOwned(ctx context.Context, s x402.SchemeFacilitator,
 		// No verdict. A recorded transaction was not sent (the scheme
 		// reports a possibly-sent one as pending, not as an error), but
 		// let the chain confirm that before giving the key back.
-		if verdict, _ := f.release(wctx, s, p, key, lastTx, claimID); verdict != nil {
+		if verdict := f.release(wctx, s, p, key, lastTx, claimID); verdict != nil {
 			return verdict, nil
 		}
 		return nil, err
@@ -486,18 +486,14 @@ func (f *Facilitator) settleOwned(ctx context.Context, s x402.SchemeFacilitator,
 		// be asked now, the claim stays settling, with its transaction,
 		// for the reconciler: a failure recorded now would be final,
 		// though the authorization may still be good.
-		verdict, outcome := f.release(wctx, s, p, key, resp.Transaction, claimID)
-		if verdict != nil {
+		if verdict := f.release(wctx, s, p, key, resp.Transaction, claimID); verdict != nil {
 			return verdict, nil
-		}
-		if outcome == kept {
-			f.log.Warn("reverted settlement kept for reconciliation", "tx", resp.Transaction, "payer", resp.Payer)
 		}
 		return resp, nil
 	default:
 		// Rejected before anything was broadcast: give the key back so a
 		// corrected retry (say, after a top-up) can settle.
-		if verdict, _ := f.release(wctx, s, p, key, lastTx, claimID); verdict != nil {
+		if verdict := f.release(wctx, s, p, key, lastTx, claimID); verdict != nil {
 			return verdict, nil
 		}
 		return resp, nil
@@ -506,49 +502,69 @@ func (f *Facilitator) settleOwned(ctx context.Context, s x402.SchemeFacilitator,
 	if err := f.update(wctx, key, u); err != nil {
 		// Funds may have moved: report the truth to the caller; the
 		// reconciler repairs the ledger from the recorded hash.
-		f.log.Error("settlement outcome not recorded; it will be reconciled", "tx", resp.Transaction, "status", u.Status, "err", redactError(err))
+		f.log.Error("settlement outcome not recorded; it will be reconciled", "tx", resp.Transaction, "status", u.Status, "err", err)
 	}
 	return resp, nil
 }
 
-// releaseOutcome is what [Facilitator.release] did with a claim.
-type releaseOutcome int
-
-const (
-	released releaseOutcome = iota // the claim was deleted
-	kept                           // the claim is left for the reconciler
-	resolved                       // the chain's verdict was recorded instead
-)
-
-// release gives an authorization's key back after a settlement that moved
-// no funds, after checking with the chain when a transaction was recorded.
-// If the chain shows the authorization was used after all (or a transaction
-// is still pending), it records that outcome instead and returns it. If
-// the chain or the ledger cannot be asked, the claim is kept.
-func (f *Facilitator) release(ctx context.Context, s x402.SchemeFacilitator, p *x402.Payment, key x402.SettlementKey, tx, claimID string) (*x402.SettleResponse, releaseOutcome) {
-	if tx != "" {
-		rc, ok := s.(x402.Reconciler)
-		if !ok {
-			f.log.Warn("keeping settlement claim: recorded transaction cannot be checked", "tx", tx)
-			return nil, kept
-		}
-		resp, err := rc.Reconcile(ctx, p, key, tx)
-		switch {
-		case err == nil:
-			if rec, gerr := f.cfg.Store.Get(ctx, key); gerr == nil {
-				f.finish(ctx, rec, resp, claimID)
-			}
-			return answerFor(p, resp), resolved
-		case !errors.Is(err, x402.ErrNotSettled):
-			f.log.Warn("keeping settlement claim for reconciliation", "tx", tx, "err", redactError(err))
-			return nil, kept
-		}
+// release gives back the key of the caller's claim, still settling,
+// after a settlement that moved no funds, checking with the chain first
+// when a transaction was recorded. If the chain shows the authorization
+// was used after all (or a transaction is still pending), it records that
+// outcome instead and returns it. If the chain or the ledger cannot be
+// asked, the claim is kept for the reconciler.
+//
+// ctx is already detached from the caller's, and its deadline bounds the
+// owner's last ledger writes (see StaleMargin).
+func (f *Facilitator) release(ctx context.Context, s x402.SchemeFacilitator, p *x402.Payment, key x402.SettlementKey, tx, claimID string) *x402.SettleResponse {
+	rec := &ledger.Settlement{Key: key, Status: ledger.StatusSettling, TxHash: tx, ClaimID: claimID}
+	if tx == "" {
+		f.releaseUnused(ctx, rec)
+		return nil
 	}
-	if err := f.releaseKey(ctx, key, tx, claimID); err != nil {
-		f.log.Error("releasing settlement claim; kept for reconciliation", "tx", tx, "err", redactError(err))
-		return nil, kept
+	rc, ok := s.(x402.Reconciler)
+	if !ok {
+		f.log.Warn("keeping settlement claim: recorded transaction cannot be checked", "tx", tx)
+		return nil
 	}
-	return nil, released
+	resp, _, err := f.checkChain(ctx, ctx, rc, p, rec) // ctx is detached already
+	if err != nil && !errors.Is(err, x402.ErrNotSettled) {
+		f.log.Warn("keeping settlement claim for reconciliation", "tx", tx, "err", err)
+	}
+	return answerFor(p, resp)
+}
+
+// checkChain asks the chain, through rc, what became of rec: an unfinished
+// settlement, or a claim of the caller's. It records the answer: a pending
+// or final outcome (finish); or, when the authorization is unused and no
+// transaction for it is known (x402.ErrNotSettled), it gives the key back,
+// a settling claim's at once, a pending settlement's once its transaction
+// counts as dropped (until then the stored pending answer is returned). It
+// returns the chain's answer, or the error that stood for one, and whether
+// the ledger changed.
+//
+// ctx bounds the question. The writes run on detached, a context not
+// cancelled with the caller's (a write cancelled mid-way may still be
+// applied, and these are best finished), for at most ledgerWriteTimeout
+// from the answer.
+func (f *Facilitator) checkChain(ctx, detached context.Context, rc x402.Reconciler, p *x402.Payment, rec *ledger.Settlement) (*x402.SettleResponse, bool, error) {
+	resp, err := rc.Reconcile(ctx, p, rec.Key, rec.TxHash)
+	if err != nil && !errors.Is(err, x402.ErrNotSettled) {
+		return nil, false, err
+	}
+	wctx, cancel := context.WithTimeout(detached, ledgerWriteTimeout)
+	defer cancel()
+	switch {
+	case err == nil:
+		return resp, f.finish(wctx, rec, resp), nil
+	case rec.Status == ledger.StatusSettling:
+		return nil, f.releaseUnused(wctx, rec), err
+	case rec.Status == ledger.StatusPending && f.dropped(rec):
+		return nil, f.requeue(wctx, rec), err
+	case rec.Status == ledger.StatusPending:
+		return storedPending(p, rec), false, nil // perhaps only slow to reach the node
+	}
+	return nil, false, err
 }
 
 // await answers a settle of p (fingerprint fp) whose key another request
@@ -636,23 +652,19 @@ func (f *Facilitator) refreshPending(ctx context.Context, s x402.SchemeFacilitat
 	if !ok {
 		return stored, nil
 	}
-	resp, err := rc.Reconcile(ctx, p, rec.Key, rec.TxHash)
+	resp, _, err := f.checkChain(ctx, context.WithoutCancel(ctx), rc, p, rec)
 	switch {
 	case errors.Is(err, x402.ErrNotSettled):
-		if !f.dropped(rec) {
-			return stored, nil // perhaps only slow to reach the node
-		}
-		// Whether this request or a concurrent one gives the key back, the
-		// settlement has moved on: claim again, or wait for who did.
-		f.requeue(ctx, rec)
+		// Dropped. Whether this request or a concurrent one gave the key
+		// back, the settlement has moved on: claim again, or wait for who
+		// did.
 		return nil, errRetryClaim
 	case err != nil:
-		f.log.Warn("checking a pending settlement", "tx", rec.TxHash, "err", redactError(err))
+		f.log.Warn("checking a pending settlement", "tx", rec.TxHash, "err", err)
 		return stored, nil
 	case resp.ErrorReason == x402.ReasonSettlementPending:
 		return stored, nil
 	}
-	f.finish(ctx, rec, resp, rec.ClaimID)
 	return answerFor(p, resp), nil
 }
 
@@ -669,10 +681,10 @@ func storedPending(p *x402.Payment, rec *ledger.Settlement) *x402.SettleResponse
 
 // finish records the final (or pending) outcome of an unfinished
 // settlement, if rec is still in the status read and still the claim
-// claimID (rows from before claim ids have none, and match any). It
+// rec.ClaimID (rows from before claim ids have none, and match any). It
 // reports whether it did. Callers pass the claim they read or own, so that
 // a repair working from a stale read never touches a newer claim of the key.
-func (f *Facilitator) finish(ctx context.Context, rec *ledger.Settlement, resp *x402.SettleResponse, claimID string) bool {
+func (f *Facilitator) finish(ctx context.Context, rec *ledger.Settlement, resp *x402.SettleResponse) bool {
 	status := ledger.StatusFailed
 	switch {
 	case resp.Success:
@@ -683,10 +695,10 @@ func (f *Facilitator) finish(ctx context.Context, rec *ledger.Settlement, resp *
 	if status == rec.Status {
 		return false // still pending: nothing to record
 	}
-	err := f.update(ctx, rec.Key, ledger.Update{From: rec.Status, Status: status, TxHash: resp.Transaction, Response: resp, ClaimID: claimID})
+	err := f.update(ctx, rec.Key, ledger.Update{From: rec.Status, Status: status, TxHash: resp.Transaction, Response: resp, ClaimID: rec.ClaimID})
 	if err != nil {
 		if !errors.Is(err, ledger.ErrConflict) && !errors.Is(err, ledger.ErrNotFound) {
-			f.log.Error("recording reconciled settlement", "tx", resp.Transaction, "err", redactError(err))
+			f.log.Error("recording reconciled settlement", "tx", resp.Transaction, "err", err)
 		}
 		return false
 	}
@@ -698,16 +710,14 @@ func (f *Facilitator) finish(ctx context.Context, rec *ledger.Settlement, resp *
 // settlement back to settling (compare-and-set, so that only one instance
 // does) and then releases it. It reports whether the key was released.
 func (f *Facilitator) requeue(ctx context.Context, rec *ledger.Settlement) bool {
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ledgerWriteTimeout)
-	defer cancel()
-	if err := f.update(wctx, rec.Key, ledger.Update{From: ledger.StatusPending, Status: ledger.StatusSettling, ClaimID: rec.ClaimID}); err != nil {
+	if err := f.update(ctx, rec.Key, ledger.Update{From: ledger.StatusPending, Status: ledger.StatusSettling, ClaimID: rec.ClaimID}); err != nil {
 		if !errors.Is(err, ledger.ErrConflict) && !errors.Is(err, ledger.ErrNotFound) {
-			f.log.Error("returning a dropped settlement to settling", "tx", rec.TxHash, "err", redactError(err))
+			f.log.Error("returning a dropped settlement to settling", "tx", rec.TxHash, "err", err)
 		}
 		return false
 	}
-	if err := f.releaseKey(wctx, rec.Key, rec.TxHash, rec.ClaimID); err != nil {
-		f.log.Error("releasing a dropped settlement; left for the reconciler", "tx", rec.TxHash, "err", redactError(err))
+	if err := f.releaseKey(ctx, rec.Key, rec.TxHash, rec.ClaimID); err != nil {
+		f.log.Error("releasing a dropped settlement; left for the reconciler", "tx", rec.TxHash, "err", err)
 		return false
 	}
 	f.log.Warn("pending settlement dropped: its transaction is unknown to the node and the authorization unused; released so the payment can be settled again",
@@ -844,46 +854,26 @@ func (f *Facilitator) repair(ctx context.Context, rec *ledger.Settlement, why st
 		log.Warn("cannot reconcile: the scheme cannot look settlements up on chain")
 		return repairUnchanged
 	}
-	resp, err := rc.Reconcile(ctx, p, rec.Key, rec.TxHash)
-	// Writes on a context of their own: a write cancelled mid-way may
-	// still be applied, and these are best finished.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ledgerWriteTimeout)
-	defer cancel()
+	resp, changed, err := f.checkChain(ctx, context.WithoutCancel(ctx), rc, p, rec)
 	switch {
-	case errors.Is(err, x402.ErrNotSettled):
-		switch rec.Status {
-		case ledger.StatusSettling:
-			if err := f.releaseKey(wctx, rec.Key, rec.TxHash, rec.ClaimID); err != nil {
-				if !errors.Is(err, ledger.ErrConflict) {
-					log.Error("releasing a settlement that moved no funds", "err", redactError(err))
-				}
-				return repairUnchanged
-			}
+	case err != nil && !errors.Is(err, x402.ErrNotSettled):
+		log.Warn("reconciling settlement: the chain could not be asked; will try again", "err", err)
+		return repairUnchanged
+	case !changed:
+		return repairUnchanged
+	case err != nil: // given back
+		if rec.Status == ledger.StatusSettling {
 			log.Info("reconciled: settlement was never sent or moved no funds; released")
-			return repairResolved
-		case ledger.StatusPending:
-			if f.dropped(rec) && f.requeue(wctx, rec) {
-				return repairResolved
-			}
 		}
-		return repairUnchanged
-	case err != nil:
-		log.Warn("reconciling settlement: the chain could not be asked; will try again", "err", redactError(err))
-		return repairUnchanged
+		return repairResolved
 	case resp.ErrorReason == x402.ReasonSettlementPending:
-		if !f.finish(wctx, rec, resp, rec.ClaimID) {
-			return repairUnchanged
-		}
 		log.Info("reconciled: settlement transaction is pending")
 		return repairProgressed
-	}
-	if !f.finish(wctx, rec, resp, rec.ClaimID) {
-		return repairUnchanged
 	}
 	ev := f.event(ledger.EventSettle, req, p)
 	ev.Payer, ev.TxHash, ev.Status, ev.Reason = resp.Payer, resp.Transaction, settleStatus(resp), resp.ErrorReason
 	ev.Message = "reconciled with the chain (" + why + ")"
-	f.record(wctx, ev)
+	f.record(ctx, ev)
 	log.Info("reconciled settlement", "result", resp.Transaction, "success", resp.Success, "reason", resp.ErrorReason)
 	return repairResolved
 }
@@ -919,6 +909,19 @@ func (f *Facilitator) releaseKey(ctx context.Context, key x402.SettlementKey, tx
 	return err
 }
 
+// releaseUnused deletes rec, a settling claim under which no funds moved,
+// if it is still the claim rec.ClaimID with transaction rec.TxHash. It
+// reports whether the key was given back; a failure of the ledger is
+// logged, and the claim left for the reconciler.
+func (f *Facilitator) releaseUnused(ctx context.Context, rec *ledger.Settlement) bool {
+	err := f.releaseKey(ctx, rec.Key, rec.TxHash, rec.ClaimID)
+	if err != nil && !errors.Is(err, ledger.ErrConflict) { // a conflict: the claim moved on
+		f.log.Error("releasing a settlement claim that moved no funds; kept for reconciliation",
+			"payer", rec.Key.Payer, "nonce", rec.Key.Nonce, "tx", rec.TxHash, "err", err)
+	}
+	return err == nil
+}
+
 // retryLedger runs op until it succeeds or answers ErrConflict or
 // ErrNotFound (answers, not failures), at most ledgerWriteAttempts times
 // and while ctx lasts, waiting a little longer before each new try.
@@ -930,7 +933,7 @@ func (f *Facilitator) retryLedger(ctx context.Context, op string, fn func(contex
 			attempt >= ledgerWriteAttempts || ctx.Err() != nil {
 			return err
 		}
-		f.log.Warn("ledger write failed; trying again", "op", op, "attempt", attempt, "err", redactError(err))
+		f.log.Warn("ledger write failed; trying again", "op", op, "attempt", attempt, "err", err)
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
@@ -1041,7 +1044,7 @@ func (f *Facilitator) RunReconciler(ctx context.Context, interval time.Duration)
 		case ctx.Err() != nil:
 			return
 		case err != nil:
-			f.log.Error("reconciling unfinished settlements", "err", redactError(err))
+			f.log.Error("reconciling unfinished settlements", "err", err)
 		case n > 0:
 			f.log.Info("reconciled unfinished settlements", "resolved", n)
 		}
@@ -1102,9 +1105,9 @@ func (f *Facilitator) event(kind ledger.EventKind, req *x402.FacilitatorRequest,
 func (f *Facilitator) recordSettle(ctx context.Context, req *x402.FacilitatorRequest, p *x402.Payment, resp *x402.SettleResponse, err error) {
 	ev := f.event(ledger.EventSettle, req, p)
 	if err != nil {
-		ev.Status, ev.Message = "error", redactError(err)
+		ev.Status, ev.Message = "error", err.Error()
 	} else {
-		ev.Status, ev.Payer, ev.TxHash, ev.Reason, ev.Message = settleStatus(resp), resp.Payer, resp.Transaction, resp.ErrorReason, redactURLs(resp.ErrorMessage)
+		ev.Status, ev.Payer, ev.TxHash, ev.Reason, ev.Message = settleStatus(resp), resp.Payer, resp.Transaction, resp.ErrorReason, resp.ErrorMessage
 	}
 	f.record(ctx, ev)
 	f.log.Info("settle", "status", ev.Status, "reason", ev.Reason, "network", ev.Network, "payer", ev.Payer, "tx", ev.TxHash, "amount", ev.Amount)
@@ -1123,12 +1126,15 @@ func settleStatus(r *x402.SettleResponse) string {
 }
 
 // record appends an event; a ledger failure is logged, not returned, because
-// the verdict it records has already been reached.
+// the verdict it records has already been reached. The event's message
+// shows URLs without their path or query (see redactURLs): it may quote a
+// chain error, and with it an RPC key.
 func (f *Facilitator) record(ctx context.Context, ev *ledger.Event) {
+	ev.Message = redactURLs(ev.Message)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ledgerWriteTimeout)
 	defer cancel()
 	if err := f.cfg.Store.Record(ctx, ev); err != nil {
-		f.log.Error("recording ledger event", "kind", ev.Kind, "err", redactError(err))
+		f.log.Error("recording ledger event", "kind", ev.Kind, "err", err)
 	}
 }
 

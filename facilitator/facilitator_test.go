@@ -646,28 +646,9 @@ func TestReconcileAtStartup(t *testing.T) {
 
 		// (a) Broadcast, then the process died before recording the receipt.
 		sent := e.sign(t, e.net.Accounts()[0].PrivateKey, e.req)
-		p, err := sent.Payment()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ep evm.ExactPayload
-		if err := p.Payload.Decode(&ep); err != nil {
-			t.Fatal(err)
-		}
-		sender, err := evm.NewSender(ctx, evm.SenderConfig{Backend: e.net.Client(), Key: e.net.Accounts()[4].PrivateKey, ChainID: e.net.ChainID()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		auth, sig := authFromPayload(t, &ep)
-		tx, err := sender.Send(ctx, common.HexToAddress(p.Requirements.Asset), evm.TransferWithAuthorizationCalldata(auth, sig))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := sender.WaitReceipt(ctx, tx.Hash()); err != nil {
-			t.Fatal(err)
-		}
+		tx := e.sendAuthorization(t, sent, 4)
 		host, _ := os.Hostname() // the facilitator's default instance name
-		keyA := crashedClaim(t, store, e, sent, tx.Hash().Hex(), host)
+		keyA := crashedClaim(t, store, e, sent, tx.Hex(), host)
 
 		// (b) The hash was recorded but the transaction never left the process.
 		unsent := e.sign(t, e.net.Accounts()[2].PrivateKey, e.req)
@@ -685,7 +666,7 @@ func TestReconcileAtStartup(t *testing.T) {
 			t.Fatalf("reconciled %d: %v", n, err)
 		}
 		recA, err := store.Get(ctx, keyA)
-		if err != nil || recA.Status != ledger.StatusSettled || recA.TxHash != tx.Hash().Hex() || !recA.Response.Success {
+		if err != nil || recA.Status != ledger.StatusSettled || recA.TxHash != tx.Hex() || !recA.Response.Success {
 			t.Errorf("broadcast settlement: %+v %v", recA, err)
 		}
 		if _, err := store.Get(ctx, keyB); err == nil {
@@ -696,7 +677,7 @@ func TestReconcileAtStartup(t *testing.T) {
 		}
 		// The reconciled payment answers with its transaction, without a new one.
 		s, err := fac.Settle(ctx, sent)
-		if err != nil || !s.Success || s.Transaction != tx.Hash().Hex() {
+		if err != nil || !s.Success || s.Transaction != tx.Hex() {
 			t.Errorf("settle after reconcile: %+v %v", s, err)
 		}
 		if e.balance(t, e.payee).Cmp(balance) != 0 {

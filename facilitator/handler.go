@@ -69,12 +69,13 @@ func NewHandler(f x402.Facilitator, cfg HandlerConfig) (http.Handler, error) {
 	if f == nil {
 		return nil, errors.New("facilitator: NewHandler needs a Facilitator")
 	}
-	h := &handler{fac: f, maxBody: cfg.MaxBodyBytes, log: cfg.Logger}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{fac: f, maxBody: cfg.MaxBodyBytes, log: redactLogs(log)}
 	if h.maxBody <= 0 || h.maxBody > x402.MaxJSONSize {
 		h.maxBody = x402.MaxJSONSize
-	}
-	if h.log == nil {
-		h.log = slog.New(slog.DiscardHandler)
 	}
 	for _, s := range cfg.APIKeyHashes {
 		b, err := hex.DecodeString(strings.TrimSpace(s))
@@ -206,13 +207,13 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, endpoint string, 
 	case errors.Is(err, ErrShuttingDown):
 		status = http.StatusServiceUnavailable
 	}
-	// The detail goes to the log only, and without the paths and queries
-	// of URLs: chain and database errors can carry RPC URLs with provider
-	// keys, or connection strings.
+	// The detail goes to the log only, which shows URLs without their
+	// paths and queries (see redactLogs): chain and database errors can
+	// carry RPC URLs with provider keys, or connection strings.
 	var id [6]byte
 	_, _ = rand.Read(id[:])
 	ref := hex.EncodeToString(id[:])
-	h.log.Error("no verdict", "endpoint", endpoint, "status", status, "err", redactError(err), "remote", r.RemoteAddr, "ref", ref)
+	h.log.Error("no verdict", "endpoint", endpoint, "status", status, "err", err, "remote", r.RemoteAddr, "ref", ref)
 	msg := "no verdict could be reached (facilitator error; see its logs, ref " + ref + ")"
 	if status == http.StatusServiceUnavailable {
 		msg = "facilitator is shutting down"

@@ -1,6 +1,11 @@
 package facilitator
 
-import "strings"
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+)
 
 // redactError returns err's text with every URL reduced by redactURLs.
 func redactError(err error) string {
@@ -48,20 +53,51 @@ func redactURLs(s string) string {
 	}
 }
 
+// RedactURL reduces a URL, such as an RPC endpoint, to its scheme and
+// host, followed by "/…" when it had more: RPC providers put API keys in
+// the path or query. User information is dropped. Text that is not a URL
+// with a host gives "(unparsable URL)".
+func RedactURL(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if host, _ := hostOf(rest); !ok || !isScheme(scheme) || host == "" {
+		return "(unparsable URL)"
+	}
+	return redactURL(scheme, rest)
+}
+
 // redactURL is scheme://host of a URL whose text after "://" is rest.
 func redactURL(scheme, rest string) string {
-	authority, more := rest, ""
-	if j := strings.IndexAny(rest, "/?#"); j >= 0 {
-		authority, more = rest[:j], rest[j:]
-	}
-	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
-		authority = authority[at+1:]
-	}
-	out := scheme + "://" + authority
+	host, more := hostOf(rest)
+	out := scheme + "://" + host
 	if more != "" && more != "/" {
 		out += "/…"
 	}
 	return out
+}
+
+// hostOf splits rest, the text of a URL after "://", into its host (with
+// the port, without user information) and what follows it.
+func hostOf(rest string) (host, more string) {
+	host = rest
+	if j := strings.IndexAny(rest, "/?#"); j >= 0 {
+		host, more = rest[:j], rest[j:]
+	}
+	if at := strings.LastIndexByte(host, '@'); at >= 0 {
+		host = host[at+1:]
+	}
+	return host, more
+}
+
+func isScheme(s string) bool {
+	if s == "" || !isLetter(s[0]) {
+		return false
+	}
+	for i := range len(s) {
+		if !isSchemeByte(s[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
@@ -78,4 +114,68 @@ func endsURL(c byte) bool {
 		return true
 	}
 	return c <= ' '
+}
+
+// redactLogs returns a logger writing to l's handler with every URL in
+// its messages and values reduced by redactURLs, so that no log line
+// shows an RPC key, whatever error or value it carries.
+func redactLogs(l *slog.Logger) *slog.Logger {
+	return slog.New(redactingHandler{l.Handler()})
+}
+
+// redactingHandler is a slog.Handler that redacts URLs (see redactLogs)
+// before passing records on.
+type redactingHandler struct{ h slog.Handler }
+
+func (r redactingHandler) Enabled(ctx context.Context, level slog.Level) bool {
+	return r.h.Enabled(ctx, level)
+}
+
+func (r redactingHandler) Handle(ctx context.Context, rec slog.Record) error {
+	out := slog.NewRecord(rec.Time, rec.Level, redactURLs(rec.Message), rec.PC)
+	rec.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(redactAttr(a))
+		return true
+	})
+	return r.h.Handle(ctx, out)
+}
+
+func (r redactingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	red := make([]slog.Attr, len(attrs))
+	for i, a := range attrs {
+		red[i] = redactAttr(a)
+	}
+	return redactingHandler{r.h.WithAttrs(red)}
+}
+
+func (r redactingHandler) WithGroup(name string) slog.Handler {
+	return redactingHandler{r.h.WithGroup(name)}
+}
+
+// redactAttr redacts the URLs in a's value: in a string, an error (given
+// as its redacted text), a group's members, and any other value whose
+// text holds one (given as its redacted text).
+func redactAttr(a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		v = slog.StringValue(redactURLs(v.String()))
+	case slog.KindGroup:
+		g := v.Group()
+		red := make([]slog.Attr, len(g))
+		for i, m := range g {
+			red[i] = redactAttr(m)
+		}
+		v = slog.GroupValue(red...)
+	case slog.KindAny:
+		switch x := v.Any().(type) {
+		case error:
+			v = slog.StringValue(redactError(x))
+		default:
+			if s := fmt.Sprintf("%+v", x); strings.Contains(s, "://") {
+				v = slog.StringValue(redactURLs(s))
+			}
+		}
+	}
+	return slog.Attr{Key: a.Key, Value: v}
 }

@@ -1,8 +1,11 @@
 package facilitator
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 )
 
@@ -27,5 +30,48 @@ func TestRedactURLs(t *testing.T) {
 	}
 	if redactError(nil) != "" {
 		t.Error("redactError(nil) is not empty")
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://base-mainnet.g.alchemy.com/v2/SECRETKEY": "https://base-mainnet.g.alchemy.com/…",
+		"http://127.0.0.1:8545":                           "http://127.0.0.1:8545",
+		"http://127.0.0.1:8545/":                          "http://127.0.0.1:8545",
+		"wss://node.example/?apikey=SECRET":               "wss://node.example/…",
+		"https://user:pass@node.example":                  "https://node.example",
+		"node.example/v2/SECRETKEY":                       "(unparsable URL)",
+		"http:///v2/SECRETKEY":                            "(unparsable URL)",
+		"1http://node.example/SECRETKEY":                  "(unparsable URL)",
+		"":                                                "(unparsable URL)",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+type stringer string
+
+func (s stringer) String() string { return string(s) }
+
+func TestRedactLogs(t *testing.T) {
+	var buf bytes.Buffer
+	log := redactLogs(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	log = log.With("rpc", "https://h.example/v2/KEY1").WithGroup("g").With("n", 1)
+	log.Info(`dialing "https://h.example/v2/KEY2"`,
+		"err", fmt.Errorf(`Post "https://h.example/v2/KEY3": %w`, errors.New("boom")),
+		"panic", stringer("wss://h.example/KEY4"),
+		slog.Group("sub", "url", "http://h.example/?k=KEY5"),
+		"plain", stringer("no url"), "count", 3)
+	out := buf.String()
+	if strings.Contains(out, "KEY") {
+		t.Errorf("log leaks a key:\n%s", out)
+	}
+	for _, want := range []string{`msg="dialing \"https://h.example/…\""`, `rpc=https://h.example/…`, `g.err="Post \"https://h.example/…\": boom"`,
+		`g.panic=wss://h.example/…`, `g.sub.url=http://h.example/…`, `g.plain="no url"`, `g.count=3`, `g.n=1`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
 	}
 }

@@ -39,6 +39,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/go402/go402/evm"
+	"github.com/go402/go402/facilitator"
 	"github.com/go402/go402/x402"
 )
 
@@ -47,10 +48,10 @@ const (
 	DefaultListen        = "127.0.0.1:4022"
 	DefaultSQLitePath    = "./go402-facilitator.db"
 	DefaultPrivateKeyEnv = "GO402_FACILITATOR_KEY"
-	DefaultSettleTimeout = 2 * time.Minute
+	DefaultSettleTimeout = facilitator.DefaultSettleTimeout
 	// DefaultReconcileInterval is how often unfinished settlements are
 	// checked with the chain.
-	DefaultReconcileInterval = 30 * time.Second
+	DefaultReconcileInterval = facilitator.DefaultReconcileInterval
 	// ShutdownGrace is what the default shutdown wait adds to
 	// settleTimeout: the time to record the outcome of a settlement that
 	// ran to its limit.

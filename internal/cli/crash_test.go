@@ -124,31 +124,12 @@ func poll(t *testing.T, ctx context.Context, what string, f func() bool) {
 }
 
 // crashLedger is the ledger database of a crash test, as the facilitator
-// configuration names it and as the test reads it.
+// configuration names it and as the test reads it. Queries use $1, $2...
+// placeholders, which both databases' drivers bind by position.
 type crashLedger struct {
 	yaml string  // the database section of the configuration
 	url  string  // the PostgreSQL URL; "" for SQLite
 	db   *sql.DB // read access to the ledger
-	// dollar says the database wants $1, $2... placeholders.
-	dollar bool
-}
-
-// query adapts a query written with ? placeholders to the database.
-func (l *crashLedger) query(q string) string {
-	if !l.dollar {
-		return q
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range q {
-		if r == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // sqliteCrashLedger is a SQLite ledger file in dir.
@@ -204,7 +185,7 @@ func postgresCrashLedger(t *testing.T) *crashLedger {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return &crashLedger{yaml: fmt.Sprintf("database:\n  postgres: %q\n", u.String()), url: u.String(), db: db, dollar: true}
+	return &crashLedger{yaml: fmt.Sprintf("database:\n  postgres: %q\n", u.String()), url: u.String(), db: db}
 }
 
 // TestFacilitatorCrashAfterBroadcast kills the facilitator (SIGKILL) after
@@ -286,7 +267,7 @@ logLevel: debug
 	pay := signPayment(t, ctx, dinfo.Accounts[0].PrivateKey, x402.Network(dinfo.Network), asset, payee, price)
 	payerBefore := tokenBalance(t, ctx, rpc, asset.Address, pay.payer)
 	ledgerRow := func() (status, tx string, found bool) {
-		err := db.QueryRowContext(ctx, ledger.query(`SELECT status, tx_hash FROM settlements WHERE payer = ? AND nonce = ?`),
+		err := db.QueryRowContext(ctx, `SELECT status, tx_hash FROM settlements WHERE payer = $1 AND nonce = $2`,
 			strings.ToLower(pay.payer.Hex()), strings.ToLower(pay.nonce)).Scan(&status, &tx)
 		if errors.Is(err, sql.ErrNoRows) {
 			return "", "", false
@@ -375,7 +356,7 @@ logLevel: debug
 	}
 	// One ledger row for the key, and no other.
 	var rows, rowsForKey int
-	if err := db.QueryRowContext(ctx, ledger.query(`SELECT count(*), count(CASE WHEN payer = ? AND nonce = ? THEN 1 END) FROM settlements`),
+	if err := db.QueryRowContext(ctx, `SELECT count(*), count(CASE WHEN payer = $1 AND nonce = $2 THEN 1 END) FROM settlements`,
 		strings.ToLower(pay.payer.Hex()), strings.ToLower(pay.nonce)).Scan(&rows, &rowsForKey); err != nil {
 		t.Fatal(err)
 	}
@@ -430,7 +411,7 @@ logLevel: debug
 		close(answered)
 	}()
 	row2 := func() (status, tx string) {
-		_ = db.QueryRowContext(ctx, ledger.query(`SELECT status, tx_hash FROM settlements WHERE payer = ? AND nonce = ?`),
+		_ = db.QueryRowContext(ctx, `SELECT status, tx_hash FROM settlements WHERE payer = $1 AND nonce = $2`,
 			strings.ToLower(pay2.payer.Hex()), strings.ToLower(pay2.nonce)).Scan(&status, &tx)
 		return status, tx
 	}

@@ -574,18 +574,9 @@ func isLoopbackListen(addr net.Addr) bool {
 }
 
 // redactURL keeps only the scheme and host of a URL: RPC providers put API
-// keys in the path or query.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "(unparsable URL)"
-	}
-	s := u.Scheme + "://" + u.Host
-	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
-		s += "/…"
-	}
-	return s
-}
+// keys in the path or query. It is the facilitator's [facilitator.RedactURL],
+// so that the CLI and the facilitator's logs and ledger show URLs alike.
+func redactURL(raw string) string { return facilitator.RedactURL(raw) }
 
 // scrubURL replaces the full URL in an error's text by its redacted form,
 // keeping the error chain for errors.Is and errors.As. Besides the URL as

@@ -166,6 +166,21 @@ func devnetAsset(info facilitatorInfo) evm.Asset {
 	return evm.Asset{Address: common.HexToAddress(tok.Address), Name: tok.Name, Version: tok.Version, Decimals: tok.Decimals, Symbol: "USDC"}
 }
 
+// waitExit interrupts a facilitator that Run serves (cancel), and fails
+// the test unless Run returns ExitOK (on done) within 45 s.
+func waitExit(t *testing.T, cancel context.CancelFunc, done <-chan int, stderr *syncBuffer) {
+	t.Helper()
+	cancel()
+	select {
+	case code := <-done:
+		if code != ExitOK {
+			t.Fatalf("exit code %d after the interrupt, want %d\nstderr:\n%s", code, ExitOK, stderr.String())
+		}
+	case <-time.After(45 * time.Second):
+		t.Fatal("the facilitator did not exit within 45s of the interrupt")
+	}
+}
+
 func TestFacilitatorDevnet(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -176,10 +191,9 @@ func TestFacilitatorDevnet(t *testing.T) {
 	go func() {
 		done <- Run(ctx, []string{"facilitator", "--devnet", "--listen", "127.0.0.1:0", "--info-file", path}, strings.NewReader(""), &stdout, &stderr)
 	}()
-	var code int
 	exited := func() (string, bool) {
 		select {
-		case code = <-done:
+		case code := <-done:
 			return fmt.Sprintf("code %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String()), true
 		default:
 			return "", false
@@ -280,15 +294,7 @@ func TestFacilitatorDevnet(t *testing.T) {
 	}
 
 	// Interrupt: a clean exit, and the info file removed.
-	cancel()
-	select {
-	case code = <-done:
-	case <-time.After(45 * time.Second):
-		t.Fatal("facilitator did not exit within 45s of the interrupt")
-	}
-	if code != ExitOK {
-		t.Fatalf("exit code %d, want 0", code)
-	}
+	waitExit(t, cancel, done, &stderr)
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("info file not removed: %v", err)
 	}
@@ -361,15 +367,7 @@ func TestFacilitatorAPIKeys(t *testing.T) {
 	if !strings.Contains(stderr.String(), `"msg":"facilitator listening"`) {
 		t.Errorf("logs are not JSON:\n%s", stderr.String())
 	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != ExitOK {
-			t.Fatalf("exit code %d\n%s", code, stderr.String())
-		}
-	case <-time.After(45 * time.Second):
-		t.Fatal("no exit after the interrupt")
-	}
+	waitExit(t, cancel, done, &stderr)
 }
 
 func TestFacilitatorHashKey(t *testing.T) {
@@ -563,15 +561,7 @@ func TestFacilitatorPostgres(t *testing.T) {
 		owner != host || status != "settled" {
 		t.Errorf("ledger row: owner %q status %q (%v); want %q settled", owner, status, err, host)
 	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != ExitOK {
-			t.Fatalf("exit code %d\n%s", code, stderr.String())
-		}
-	case <-time.After(45 * time.Second):
-		t.Fatal("no exit after the interrupt")
-	}
+	waitExit(t, cancel, done, &stderr)
 }
 
 // TestFacilitatorBatchedSettlement runs `go402 facilitator --config` on a
@@ -700,13 +690,5 @@ networks:
 		t.Errorf("repeated settle: %d %+v %v", status, again, err)
 	}
 
-	cancel()
-	select {
-	case code := <-done:
-		if code != ExitOK {
-			t.Fatalf("exit code %d", code)
-		}
-	case <-time.After(45 * time.Second):
-		t.Fatal("no exit after the interrupt")
-	}
+	waitExit(t, cancel, done, &stderr)
 }

@@ -42,7 +42,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -69,7 +68,7 @@ const cancelGrace = time.Second
 
 // DefaultMaxEventBatch is, by default, the most events written in one
 // transaction (see Config.MaxEventBatch).
-const DefaultMaxEventBatch = 128
+const DefaultMaxEventBatch = groupcommit.DefaultLimit
 
 // Config configures [Open].
 type Config struct {
@@ -100,8 +99,6 @@ type Store struct {
 	pool   *pgxpool.Pool
 	log    *slog.Logger
 	events *groupcommit.Group[*ledger.Event]
-
-	eventCommits atomic.Int64 // transactions that wrote events, for tests
 
 	closeOnce sync.Once
 }
@@ -144,11 +141,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("ledger/postgres: open: %w", err)
 	}
 	s := &Store{pool: pool, log: log}
-	batch := cfg.MaxEventBatch
-	if batch <= 0 {
-		batch = DefaultMaxEventBatch
-	}
-	s.events = groupcommit.New(batch, s.writeEvents)
+	s.events = groupcommit.New(cfg.MaxEventBatch, s.writeEvents)
 	if err := s.migrate(ctx, cfg.Schema); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("ledger/postgres: open: %w", err)
@@ -427,7 +420,6 @@ func (s *Store) writeEvents(ctx context.Context, evs []*ledger.Event) error {
 	if err := br.Close(); err != nil {
 		return err
 	}
-	s.eventCommits.Add(1)
 	for i, e := range evs {
 		e.ID = ids[i]
 		if e.Time.IsZero() {

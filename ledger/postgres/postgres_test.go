@@ -9,12 +9,14 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/go402/go402/ledger"
+	"github.com/go402/go402/ledger/internal/groupcommit"
 	"github.com/go402/go402/ledger/ledgertest"
 	"github.com/go402/go402/x402"
 )
@@ -265,6 +267,20 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// countCommits rebuilds s's event group as Open does with MaxEventBatch
+// limit, and counts the transactions that write events.
+func countCommits(s *Store, limit int) *atomic.Int64 {
+	var n atomic.Int64
+	s.events = groupcommit.New(limit, func(ctx context.Context, evs []*ledger.Event) error {
+		err := s.writeEvents(ctx, evs)
+		if err == nil {
+			n.Add(1)
+		}
+		return err
+	})
+	return &n
+}
+
 // The events recorded while an event transaction is under way are written
 // together in the next one (group commit), at most MaxEventBatch at once.
 // An event the server refuses (a NUL byte in a text) fails alone, and
@@ -281,11 +297,12 @@ func TestRecordGroupCommit(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint("max=", tc.max), func(t *testing.T) {
 			schema := newSchema(t)
-			s, err := Open(t.Context(), Config{URL: testURL(), Schema: schema, MaxConns: 4, MaxEventBatch: tc.max})
+			s, err := Open(t.Context(), Config{URL: testURL(), Schema: schema, MaxConns: 4})
 			if err != nil {
 				t.Fatal(err)
 			}
 			closeStore(t, s)
+			commits := countCommits(s, tc.max)
 
 			// Another transaction locks the events table, so that the
 			// first Record's insert waits while the others queue.
@@ -327,7 +344,7 @@ func TestRecordGroupCommit(t *testing.T) {
 					t.Errorf("Record %d: %v", i, err)
 				}
 			}
-			if got := s.eventCommits.Load(); got != int64(tc.commits) {
+			if got := commits.Load(); got != int64(tc.commits) {
 				t.Errorf("%d event transactions, want %d", got, tc.commits)
 			}
 			rows, err := s.pool.Query(t.Context(), `SELECT id, resource FROM events`)

@@ -65,7 +65,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	msqlite "modernc.org/sqlite"
@@ -90,7 +89,7 @@ const busyRetries = 3
 
 // DefaultMaxEventBatch is, by default, the most events written in one
 // transaction (see Config.MaxEventBatch).
-const DefaultMaxEventBatch = 128
+const DefaultMaxEventBatch = groupcommit.DefaultLimit
 
 // Config configures [Open].
 type Config struct {
@@ -118,8 +117,6 @@ type Store struct {
 	r      *sql.DB // read-only connections
 	log    *slog.Logger
 	events *groupcommit.Group[*ledger.Event]
-
-	eventCommits atomic.Int64 // transactions that wrote events, for tests
 
 	closeOnce sync.Once
 	closeErr  error
@@ -154,11 +151,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
 	s := &Store{w: w, log: log}
-	batch := cfg.MaxEventBatch
-	if batch <= 0 {
-		batch = DefaultMaxEventBatch
-	}
-	s.events = groupcommit.New(batch, s.writeEvents)
+	s.events = groupcommit.New(cfg.MaxEventBatch, s.writeEvents)
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("ledger/sqlite: open %s: %w", cfg.Path, err)
@@ -544,7 +537,6 @@ func (s *Store) writeEvents(ctx context.Context, evs []*ledger.Event) error {
 	if err != nil {
 		return err
 	}
-	s.eventCommits.Add(1)
 	for i, e := range evs {
 		e.ID = ids[i]
 		if e.Time.IsZero() {

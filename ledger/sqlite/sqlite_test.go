@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go402/go402/ledger"
+	"github.com/go402/go402/ledger/internal/groupcommit"
 	"github.com/go402/go402/ledger/ledgertest"
 	"github.com/go402/go402/x402"
 )
@@ -182,25 +184,13 @@ func TestBusyHonoursContext(t *testing.T) {
 	closeStore(t, s)
 
 	// Another "process" holds the write lock.
-	other, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	conn, err := other.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	_, unlock := holdWriteLock(t, path)
 
 	st := &ledger.Settlement{Key: x402.SettlementKey{Network: "n", Asset: "a", Payer: "p", Nonce: "busy"}}
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, _, err = s.Claim(ctx, st)
+	_, _, err := s.Claim(ctx, st)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Claim while another connection holds the lock: %v; want DeadlineExceeded", err)
 	}
@@ -208,11 +198,35 @@ func TestBusyHonoursContext(t *testing.T) {
 		t.Errorf("Claim took %v to give up", d)
 	}
 
-	if _, err := conn.ExecContext(t.Context(), "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
+	unlock()
 	if _, claimed, err := s.Claim(t.Context(), st); err != nil || !claimed {
 		t.Fatalf("Claim after the lock was released: claimed %v, %v", claimed, err)
+	}
+}
+
+// holdWriteLock takes the write lock of the database at path, on a
+// connection of its own, as another process would, until unlock. other is
+// that connection's database, for reading.
+func holdWriteLock(t *testing.T, path string) (other *sql.DB, unlock func()) {
+	t.Helper()
+	other, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	conn, err := other.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	return other, func() {
+		t.Helper()
+		if _, err := conn.ExecContext(t.Context(), "ROLLBACK"); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -237,6 +251,20 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// countCommits rebuilds s's event group as Open does with MaxEventBatch
+// limit, and counts the transactions that write events.
+func countCommits(s *Store, limit int) *atomic.Int64 {
+	var n atomic.Int64
+	s.events = groupcommit.New(limit, func(ctx context.Context, evs []*ledger.Event) error {
+		err := s.writeEvents(ctx, evs)
+		if err == nil {
+			n.Add(1)
+		}
+		return err
+	})
+	return &n
+}
+
 // The events recorded while an event transaction is under way are written
 // together in the next one (group commit), at most MaxEventBatch at once,
 // and every Record returns with its event committed.
@@ -251,27 +279,13 @@ func TestRecordGroupCommit(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint("max=", tc.max), func(t *testing.T) {
 			path := tempPath(t)
-			s, err := Open(t.Context(), Config{Path: path, MaxEventBatch: tc.max})
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := openPath(t, path)
 			closeStore(t, s)
+			commits := countCommits(s, tc.max)
 
 			// Another "process" holds the write lock, so that the first
 			// Record's transaction waits while the others queue.
-			other, err := sql.Open("sqlite", path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer other.Close()
-			conn, err := other.Conn(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
-				t.Fatal(err)
-			}
+			other, unlock := holdWriteLock(t, path)
 
 			events := make([]*ledger.Event, n)
 			errs := make([]error, n)
@@ -286,9 +300,7 @@ func TestRecordGroupCommit(t *testing.T) {
 				record(i)
 			}
 			waitFor(t, "the other events to queue", func() bool { return s.events.Waiting() == n-1 })
-			if _, err := conn.ExecContext(t.Context(), "ROLLBACK"); err != nil {
-				t.Fatal(err)
-			}
+			unlock()
 			wg.Wait()
 
 			for i, err := range errs {
@@ -296,7 +308,7 @@ func TestRecordGroupCommit(t *testing.T) {
 					t.Fatalf("Record %d: %v", i, err)
 				}
 			}
-			if got := s.eventCommits.Load(); got != int64(tc.commits) {
+			if got := commits.Load(); got != int64(tc.commits) {
 				t.Errorf("%d event transactions, want %d", got, tc.commits)
 			}
 			// Committed: another connection sees each event once, under

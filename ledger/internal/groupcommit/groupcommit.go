@@ -70,10 +70,17 @@ type item[T any] struct {
 	err   error
 }
 
-// New returns a group that commits at most limit values at once (at least
-// one) through commit.
+// DefaultLimit is the most values a group commits at once when New is
+// given no limit.
+const DefaultLimit = 128
+
+// New returns a group that commits at most limit values at once
+// (DefaultLimit if limit is not positive) through commit.
 func New[T any](limit int, commit Commit[T]) *Group[T] {
-	return &Group[T]{max: max(limit, 1), commit: commit}
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	return &Group[T]{max: limit, commit: commit}
 }
 
 // Do commits v, together with the values of concurrent calls, and returns

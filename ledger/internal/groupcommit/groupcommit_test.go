@@ -103,29 +103,39 @@ func result(t *testing.T, ch chan error) error {
 }
 
 // The values that queue while a commit runs go together in the next one,
-// oldest first.
+// oldest first, at most limit at once (DefaultLimit for 0).
 func TestCoalesces(t *testing.T) {
-	gate := make(chan struct{})
-	r := &recorder{}
-	var started <-chan struct{}
-	r.hold, started = gated(gate)
-	g := New(100, r.commit)
+	for _, tc := range []struct {
+		limit int
+		want  [][]int
+	}{
+		{100, [][]int{{0}, seq(1, 10)}},
+		{0, [][]int{{0}, seq(1, 10)}},
+		{4, [][]int{{0}, {1, 2, 3, 4}, {5, 6, 7, 8}, {9, 10}}},
+	} {
+		t.Run(fmt.Sprint("limit=", tc.limit), func(t *testing.T) {
+			gate := make(chan struct{})
+			r := &recorder{}
+			var started <-chan struct{}
+			r.hold, started = gated(gate)
+			g := New(tc.limit, r.commit)
 
-	errs := map[int]chan error{}
-	queueFirst(t, g, errs, started)
-	queueInOrder(t, g, nil, seq(1, 10), errs)
-	close(gate)
-	for v, ch := range errs {
-		if err := result(t, ch); err != nil {
-			t.Errorf("Do(%d): %v", v, err)
-		}
-	}
-	want := [][]int{{0}, seq(1, 10)}
-	if got := r.got(); !slices.EqualFunc(got, want, slices.Equal) {
-		t.Errorf("batches %v, want %v", got, want)
-	}
-	if n, m := g.Waiting(), g.InFlight(); n != 0 || m != 0 {
-		t.Errorf("Waiting() = %d, InFlight() = %d after everything committed", n, m)
+			errs := map[int]chan error{}
+			queueFirst(t, g, errs, started)
+			queueInOrder(t, g, nil, seq(1, 10), errs)
+			close(gate)
+			for v, ch := range errs {
+				if err := result(t, ch); err != nil {
+					t.Errorf("Do(%d): %v", v, err)
+				}
+			}
+			if got := r.got(); !slices.EqualFunc(got, tc.want, slices.Equal) {
+				t.Errorf("batches %v, want %v", got, tc.want)
+			}
+			if n, m := g.Waiting(), g.InFlight(); n != 0 || m != 0 {
+				t.Errorf("Waiting() = %d, InFlight() = %d after everything committed", n, m)
+			}
+		})
 	}
 }
 
@@ -155,28 +165,6 @@ func TestAlone(t *testing.T) {
 		}
 	}
 	want := [][]int{{0}, {1}, {2}}
-	if got := r.got(); !slices.EqualFunc(got, want, slices.Equal) {
-		t.Errorf("batches %v, want %v", got, want)
-	}
-}
-
-func TestBounded(t *testing.T) {
-	gate := make(chan struct{})
-	r := &recorder{}
-	var started <-chan struct{}
-	r.hold, started = gated(gate)
-	g := New(4, r.commit)
-
-	errs := map[int]chan error{}
-	queueFirst(t, g, errs, started)
-	queueInOrder(t, g, nil, seq(1, 10), errs)
-	close(gate)
-	for v, ch := range errs {
-		if err := result(t, ch); err != nil {
-			t.Errorf("Do(%d): %v", v, err)
-		}
-	}
-	want := [][]int{{0}, {1, 2, 3, 4}, {5, 6, 7, 8}, {9, 10}}
 	if got := r.got(); !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("batches %v, want %v", got, want)
 	}
