@@ -40,16 +40,6 @@ func ParseAmount(s string) (Amount, error) {
 	return a, nil
 }
 
-// ParseAmountBytes is [ParseAmount] for a byte slice. It does not allocate
-// unless it fails.
-func ParseAmountBytes(b []byte) (Amount, error) {
-	a, ok := parseAmount(b)
-	if !ok {
-		return Amount{}, amountError(string(b))
-	}
-	return a, nil
-}
-
 func parseAmount[T string | []byte](s T) (Amount, bool) {
 	if len(s) == 0 {
 		return Amount{}, false
@@ -228,11 +218,12 @@ func (a Amount) Format(decimals uint8) string {
 // MarshalText encodes the amount as decimal digits.
 func (a Amount) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
 
-// UnmarshalText parses decimal digits with [ParseAmount].
+// UnmarshalText parses decimal digits as [ParseAmount] does. It does not
+// allocate unless it fails.
 func (a *Amount) UnmarshalText(b []byte) error {
-	v, err := ParseAmount(string(b))
-	if err != nil {
-		return err
+	v, ok := parseAmount(b)
+	if !ok {
+		return amountError(string(b))
 	}
 	*a = v
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -119,6 +120,31 @@ func TestGoldenHeaders(t *testing.T) {
 				t.Errorf("round trip changed the message:\n%#v\n%#v", v, v3)
 			}
 		})
+	}
+}
+
+// TestGoldenUptoZeroIsUptoOnly: the header codecs accept the reference
+// "upto" scheme's $0 success without a transaction, since the header does
+// not name the scheme, but only a check for "upto" accepts it as the
+// answer to a settlement.
+func TestGoldenUptoZeroIsUptoOnly(t *testing.T) {
+	s, err := x402.DecodePaymentResponse(strings.TrimSpace(string(readGolden(t, "v2_payment_response_upto_zero.b64"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Success || s.Transaction != "" || s.Amount == nil || !s.Amount.IsZero() {
+		t.Fatalf("fixture is not a $0 success without a transaction: %+v", s)
+	}
+	if err := s.ValidateFor("upto"); err != nil {
+		t.Errorf(`ValidateFor("upto"): %v`, err)
+	}
+	for _, scheme := range []string{"exact", "", "UPTO"} {
+		if err := s.ValidateFor(scheme); !errors.Is(err, x402.ErrInvalidMessage) {
+			t.Errorf("ValidateFor(%q) = %v, want ErrInvalidMessage", scheme, err)
+		}
+	}
+	if err := s.Validate(); !errors.Is(err, x402.ErrInvalidMessage) {
+		t.Errorf("Validate = %v, want ErrInvalidMessage", err)
 	}
 }
 

@@ -98,15 +98,20 @@ func DecodeXPayment(h string) (*PaymentPayloadV1, error) {
 
 // EncodePaymentResponse encodes a SettleResponse for the PAYMENT-RESPONSE
 // (v2) or X-PAYMENT-RESPONSE (v1) header; the two carry the same shape.
+// The header does not name the scheme: it validates s as any scheme may
+// send it (see [SettleResponse.ValidateFor]).
 func EncodePaymentResponse(s *SettleResponse) (string, error) {
-	return encodeHeader(s, ReasonInvalidResponse, MaxHeaderSize)
+	return encodeHeader((*anySchemeSettleResponse)(s), ReasonInvalidResponse, MaxHeaderSize)
 }
 
 // DecodePaymentResponse decodes a PAYMENT-RESPONSE or X-PAYMENT-RESPONSE
-// header.
+// header. The header does not name the scheme, so it accepts what any
+// scheme may send, such as the $0 success without a transaction of the
+// "upto" scheme; check the response with [SettleResponse.ValidateFor] and
+// the scheme paid with.
 func DecodePaymentResponse(h string) (*SettleResponse, error) {
 	var s SettleResponse
-	if err := decodeHeader(h, &s, ReasonInvalidResponse); err != nil {
+	if err := decodeHeader(h, (*anySchemeSettleResponse)(&s), ReasonInvalidResponse); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -137,19 +142,34 @@ func DecodePayment(h string) (VersionedPayload, error) {
 	if err != nil {
 		return VersionedPayload{}, err
 	}
-	v, err := DetectVersion(data)
+	// One walk checks the keys and finds x402Version, and one Unmarshal
+	// decodes the payload. (headerJSON bounds data well below MaxJSONSize.)
+	raw, err := walkKeys(data, false)
 	if err != nil {
-		return VersionedPayload{}, err
+		return VersionedPayload{}, newError(ReasonInvalidPayload, err, "undecodable message")
+	}
+	var v int
+	switch string(raw) {
+	case "1":
+		v = V1
+	case "2":
+		v = V2
+	default:
+		// x402Version is missing or unsupported, or the message is not
+		// a JSON object: DetectVersion reports which.
+		if v, err = DetectVersion(data); err != nil {
+			return VersionedPayload{}, err
+		}
 	}
 	if v == V1 {
 		var p PaymentPayloadV1
-		if err := decodeJSON(data, &p, ReasonInvalidPayload); err != nil {
+		if err := unmarshalChecked(data, &p, ReasonInvalidPayload); err != nil {
 			return VersionedPayload{}, err
 		}
 		return VersionedPayload{V1: &p}, nil
 	}
 	var p PaymentPayload
-	if err := decodeJSON(data, &p, ReasonInvalidPayload); err != nil {
+	if err := unmarshalChecked(data, &p, ReasonInvalidPayload); err != nil {
 		return VersionedPayload{}, err
 	}
 	return VersionedPayload{V2: &p}, nil
@@ -282,6 +302,11 @@ func decodeJSON(data []byte, v validator, reason Reason) error {
 	if err := checkJSON(data); err != nil {
 		return newError(reason, err, "undecodable message")
 	}
+	return unmarshalChecked(data, v, reason)
+}
+
+// unmarshalChecked is decodeJSON for data that checkJSON accepted.
+func unmarshalChecked(data []byte, v validator, reason Reason) error {
 	if err := json.Unmarshal(data, v); err != nil {
 		if errors.Is(err, ErrInvalidAmount) || errors.Is(err, ErrMalformedJSON) {
 			// An UnmarshalJSON method (Amount, Object) rejected a value.
@@ -344,8 +369,18 @@ const linearKeys = 16
 // case-insensitively in every object (the rule for an object decoded into a
 // struct by [Object.Decode]).
 func checkKeys(b []byte, strict bool) error {
+	_, err := walkKeys(b, strict)
+	return err
+}
+
+// walkKeys implements checkKeys. It also returns the raw JSON value of the
+// top-level object's x402Version, the key encoding/json would decode into
+// an x402Version field (matched ignoring case), without the white space
+// around it, or nil if there is none. On malformed input, which
+// json.Unmarshal rejects whatever it decodes into, the value means nothing.
+func walkKeys(b []byte, strict bool) (version []byte, err error) {
 	if !utf8.Valid(b) {
-		return fmt.Errorf("%w: not valid UTF-8", ErrMalformedJSON)
+		return nil, fmt.Errorf("%w: not valid UTF-8", ErrMalformedJSON)
 	}
 	// keys is the stack of the keys of the open objects, unescaped.
 	var keyBuf [64][]byte
@@ -355,11 +390,14 @@ func checkKeys(b []byte, strict bool) error {
 	// expectKey: the next string is a key. nextOpen: the value being read
 	// is that of an open-ended field.
 	expectKey, nextOpen := false, false
+	// versionAt is the index just after the top-level x402Version key
+	// while its value is being read; -1 otherwise.
+	versionAt := -1
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
 		case '{', '[':
 			if len(frames) == MaxJSONDepth {
-				return fmt.Errorf("%w: nested deeper than %d", ErrMalformedJSON, MaxJSONDepth)
+				return nil, fmt.Errorf("%w: nested deeper than %d", ErrMalformedJSON, MaxJSONDepth)
 			}
 			f := keyFrame{start: -1, open: nextOpen || (len(frames) > 0 && frames[len(frames)-1].open)}
 			if b[i] == '{' {
@@ -369,7 +407,10 @@ func checkKeys(b []byte, strict bool) error {
 			expectKey, nextOpen = b[i] == '{', false
 		case '}', ']':
 			if len(frames) == 0 {
-				return nil // malformed; json.Unmarshal reports it
+				return nil, nil // malformed; json.Unmarshal reports it
+			}
+			if len(frames) == 1 && versionAt >= 0 {
+				version, versionAt = memberValue(b[versionAt:i]), -1
 			}
 			if start := frames[len(frames)-1].start; start >= 0 {
 				keys = keys[:start]
@@ -377,12 +418,15 @@ func checkKeys(b []byte, strict bool) error {
 			frames = frames[:len(frames)-1]
 			expectKey, nextOpen = false, false
 		case ',':
+			if len(frames) == 1 && versionAt >= 0 {
+				version, versionAt = memberValue(b[versionAt:i]), -1
+			}
 			expectKey = len(frames) > 0 && frames[len(frames)-1].start >= 0
 			nextOpen = false
 		case '"':
 			end, escaped := scanString(b, i)
 			if end < 0 {
-				return nil
+				return nil, nil
 			}
 			if expectKey && len(frames) > 0 && frames[len(frames)-1].start >= 0 {
 				f := &frames[len(frames)-1]
@@ -390,12 +434,15 @@ func checkKeys(b []byte, strict bool) error {
 				if escaped {
 					var s string
 					if err := json.Unmarshal(b[i:end+1], &s); err != nil {
-						return nil
+						return nil, nil
 					}
 					k = []byte(s)
 				}
-				if err := f.add(&keys, k, strict || !f.open); err != nil {
-					return err
+				if keys, err = f.add(keys, k, strict || !f.open); err != nil {
+					return nil, err
+				}
+				if len(frames) == 1 && bytes.EqualFold(k, []byte("x402Version")) {
+					versionAt = end + 1
 				}
 				nextOpen = !strict && !f.open && isOpenField(k)
 			} else {
@@ -405,24 +452,38 @@ func checkKeys(b []byte, strict bool) error {
 			i = end
 		}
 	}
-	return nil
+	return version, nil
 }
 
-// add checks key k against the keys of the object f and pushes it on keys.
-// With fold, keys equal ignoring case (as bytes.EqualFold, which is how
-// encoding/json matches struct fields) are duplicates.
-func (f *keyFrame) add(keys *[][]byte, k []byte, fold bool) error {
-	mine := (*keys)[f.start:]
+// memberValue returns the value of an object member from the text after
+// its key (white space, a colon, the value, white space); nil if there is
+// no colon.
+func memberValue(b []byte) []byte {
+	const space = " \t\r\n"
+	b = bytes.TrimLeft(b, space)
+	if len(b) == 0 || b[0] != ':' {
+		return nil
+	}
+	return bytes.Trim(b[1:], space)
+}
+
+// add checks key k against the keys of the object f and returns keys with
+// k pushed on it. With fold, keys equal ignoring case (as bytes.EqualFold,
+// which is how encoding/json matches struct fields) are duplicates. It
+// takes and returns the stack by value, not through a pointer, so that
+// walkKeys's stack buffer does not escape to the heap.
+func (f *keyFrame) add(keys [][]byte, k []byte, fold bool) ([][]byte, error) {
+	mine := keys[f.start:]
 	if len(mine) >= MaxObjectKeys {
-		return fmt.Errorf("%w: an object has more than %d keys", ErrMalformedJSON, MaxObjectKeys)
+		return keys, fmt.Errorf("%w: an object has more than %d keys", ErrMalformedJSON, MaxObjectKeys)
 	}
 	if f.set == nil && len(mine) < linearKeys {
 		for _, prev := range mine {
 			switch {
 			case bytes.Equal(prev, k):
-				return fmt.Errorf("%w: duplicate key %s", ErrMalformedJSON, quoteShort(string(k)))
+				return keys, fmt.Errorf("%w: duplicate key %s", ErrMalformedJSON, quoteShort(string(k)))
 			case fold && bytes.EqualFold(prev, k):
-				return fmt.Errorf("%w: keys %s and %s differ only in case; encoding/json would merge them", ErrMalformedJSON, quoteShort(string(prev)), quoteShort(string(k)))
+				return keys, fmt.Errorf("%w: keys %s and %s differ only in case; encoding/json would merge them", ErrMalformedJSON, quoteShort(string(prev)), quoteShort(string(k)))
 			}
 		}
 	} else {
@@ -435,14 +496,13 @@ func (f *keyFrame) add(keys *[][]byte, k []byte, fold bool) error {
 		n := normKey(k, fold)
 		if _, dup := f.set[n]; dup {
 			if fold {
-				return fmt.Errorf("%w: duplicate key %s (keys are compared ignoring case)", ErrMalformedJSON, quoteShort(string(k)))
+				return keys, fmt.Errorf("%w: duplicate key %s (keys are compared ignoring case)", ErrMalformedJSON, quoteShort(string(k)))
 			}
-			return fmt.Errorf("%w: duplicate key %s", ErrMalformedJSON, quoteShort(string(k)))
+			return keys, fmt.Errorf("%w: duplicate key %s", ErrMalformedJSON, quoteShort(string(k)))
 		}
 		f.set[n] = struct{}{}
 	}
-	*keys = append(*keys, k)
-	return nil
+	return append(keys, k), nil
 }
 
 // normKey returns k, or with fold a string that is equal for exactly the
@@ -474,6 +534,12 @@ func normKey(k []byte, fold bool) string {
 
 // scanString returns the index of the closing quote of the string starting
 // at b[i], and whether it contains escapes; -1 if it is unterminated.
+//
+// It is not inlined: inlined into walkKeys, its loop competes for
+// registers with the walk's state, and BenchmarkCheckJSON runs a third
+// slower.
+//
+//go:noinline
 func scanString(b []byte, i int) (int, bool) {
 	escaped := false
 	for j := i + 1; j < len(b); j++ {

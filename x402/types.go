@@ -136,18 +136,39 @@ type SettleResponse struct {
 }
 
 // Validate checks that a settle response names its network, and a
-// transaction when it reports success, unless it settled an amount of
-// exactly 0: the reference's "upto" scheme answers a $0 settlement with
-// success, "transaction":"" and "amount":"0", since nothing goes on chain.
-// go402's "exact" scheme never reports success without a transaction hash.
-func (s *SettleResponse) Validate() error {
+// transaction when it reports success. It knows no scheme: to check the
+// answer to a settlement, use [SettleResponse.ValidateFor] with the
+// payment's scheme, which also accepts what that scheme alone may send.
+func (s *SettleResponse) Validate() error { return s.ValidateFor("") }
+
+// uptoScheme is the name of the reference "upto" scheme.
+const uptoScheme = "upto"
+
+// ValidateFor checks a settle response to a payment of the given scheme:
+// as [SettleResponse.Validate], except that for the reference's "upto"
+// scheme a success of amount exactly 0 may have no transaction: "upto"
+// answers a $0 settlement with success, "transaction":"" and "amount":"0",
+// since nothing goes on chain. Any other scheme ("exact" included) that
+// reports success names the transaction.
+func (s *SettleResponse) ValidateFor(scheme string) error {
 	if s.Network == "" {
 		return fmt.Errorf("%w: network is missing", ErrInvalidMessage)
 	}
-	if s.Success && s.Transaction == "" && (s.Amount == nil || !s.Amount.IsZero()) {
-		return fmt.Errorf("%w: a successful settlement has no transaction (only a settlement of amount 0 may have none)", ErrInvalidMessage)
+	if s.Success && s.Transaction == "" && (scheme != uptoScheme || s.Amount == nil || !s.Amount.IsZero()) {
+		return fmt.Errorf("%w: a successful settlement has no transaction (only an %q settlement of amount 0 may have none)", ErrInvalidMessage, uptoScheme)
 	}
 	return nil
+}
+
+// anySchemeSettleResponse is a SettleResponse as the PAYMENT-RESPONSE
+// header codecs check it. The header does not name the scheme, so they
+// accept what any scheme may send, a $0 "upto" success included; a client
+// checks a decoded response with [SettleResponse.ValidateFor] and the
+// scheme it paid with.
+type anySchemeSettleResponse SettleResponse
+
+func (s *anySchemeSettleResponse) Validate() error {
+	return (*SettleResponse)(s).ValidateFor(uptoScheme)
 }
 
 // SupportedKind is one (version, scheme, network) a facilitator can verify

@@ -402,13 +402,13 @@ func (c *Client) Settle(ctx context.Context, req *x402.FacilitatorRequest) (*x40
 		if res.tooLarge {
 			return nil, fmt.Errorf("remote: settle: %w: %w", ErrSettleOutcomeUnknown, ErrResponseTooLarge)
 		}
-		s, err := decodeSettle(res.body, true)
+		s, err := decodeSettle(res.body, req.Scheme(), true)
 		if err != nil {
 			return nil, fmt.Errorf("remote: settle: HTTP %d: %w: %w", res.status, ErrSettleOutcomeUnknown, err)
 		}
 		return s, nil
 	}
-	s, serr := decodeSettle(res.body, false)
+	s, serr := decodeSettle(res.body, req.Scheme(), false)
 	if serr != nil || res.tooLarge {
 		s = nil
 	}
@@ -484,9 +484,9 @@ func decodeVerify(body []byte) (*x402.VerifyResponse, error) {
 }
 
 // decodeSettle decodes a SettleResponse, which must have success. When
-// strict it must also pass SettleResponse.Validate (a network, and a
-// transaction if it succeeded).
-func decodeSettle(body []byte, strict bool) (*x402.SettleResponse, error) {
+// strict it must also pass SettleResponse.ValidateFor the payment's scheme
+// (a network, and a transaction if it succeeded, except for upto's $0).
+func decodeSettle(body []byte, scheme string, strict bool) (*x402.SettleResponse, error) {
 	var probe struct {
 		Success *bool `json:"success"`
 	}
@@ -501,7 +501,7 @@ func decodeSettle(body []byte, strict bool) (*x402.SettleResponse, error) {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedResponse, err)
 	}
 	if strict {
-		if err := s.Validate(); err != nil {
+		if err := s.ValidateFor(scheme); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrMalformedResponse, err)
 		}
 	}

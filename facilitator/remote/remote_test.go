@@ -999,3 +999,21 @@ func TestHTTPErrorString(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// TestSettleSuccessWithoutTransaction: a success that names no transaction
+// is the reference upto scheme's $0 settlement; for any other scheme it is
+// malformed, and the outcome is unknown rather than paid.
+func TestSettleSuccessWithoutTransaction(t *testing.T) {
+	srv := serve(t, reply(200, `{"success":true,"transaction":"","network":"eip155:84532","amount":"0"}`))
+	c := newClient(t, srv.URL, nil)
+	exact := sampleRequest()
+	if s, err := c.Settle(t.Context(), exact); !errors.Is(err, ErrSettleOutcomeUnknown) {
+		t.Errorf("exact: %+v %v, want ErrSettleOutcomeUnknown", s, err)
+	}
+	upto := sampleRequest()
+	upto.Payload.Accepted.Scheme = "upto"
+	upto.Requirements.Scheme = "upto"
+	if s, err := c.Settle(t.Context(), upto); err != nil || !s.Success {
+		t.Errorf("upto: %+v %v, want the $0 success", s, err)
+	}
+}
