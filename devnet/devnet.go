@@ -39,7 +39,7 @@
 //
 // Genesis also holds Multicall3 (see package contracts) at the canonical
 // Multicall3 address 0xcA11bde05977b3631167028862bE2a173976CA11
-// (Multicall3Address), so a relayer can settle several EIP-3009
+// ([evm.Multicall3Address]), so a relayer can settle several EIP-3009
 // authorizations in one transaction with aggregate3, as it would on a live
 // chain. Only aggregate3, getBlockNumber and getCurrentBlockTimestamp are
 // implemented.
@@ -140,11 +140,6 @@ type TokenInfo struct {
 	Symbol   string
 	Decimals uint8
 }
-
-// Multicall3Address returns the address of the Multicall3 batcher in the
-// devnet's genesis: the canonical evm.Multicall3AddressHex,
-// 0xcA11bde05977b3631167028862bE2a173976CA11.
-func Multicall3Address() common.Address { return evm.Multicall3Address() }
 
 // MaxTimestampLead is how far ahead of the wall clock block timestamps may
 // run, by default, when blocks are mined faster than one per second (see
@@ -250,7 +245,7 @@ func (d *Devnet) startNode() error {
 		d.deployer.addr: {Balance: deployerETH()},
 		// Runtime code placed directly, like the system contracts (nonce 1,
 		// as if created).
-		Multicall3Address(): {Nonce: 1, Code: contracts.Multicall3RuntimeBytecode(), Balance: new(big.Int)},
+		evm.Multicall3Address(): {Nonce: 1, Code: contracts.Multicall3RuntimeBytecode(), Balance: new(big.Int)},
 	})
 	for _, a := range d.accounts {
 		if d.cfg.ETHBalance.Sign() > 0 {

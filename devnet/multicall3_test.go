@@ -45,9 +45,9 @@ type result3 struct {
 func TestMulticall3Genesis(t *testing.T) {
 	t.Parallel()
 	d := start(t, devnet.Config{Accounts: 1})
-	addr := devnet.Multicall3Address()
-	if addr.Hex() != evm.Multicall3AddressHex || addr.Hex() != "0xcA11bde05977b3631167028862bE2a173976CA11" {
-		t.Fatalf("Multicall3Address() = %s, evm.Multicall3AddressHex = %s", addr.Hex(), evm.Multicall3AddressHex)
+	addr := evm.Multicall3Address()
+	if addr.Hex() != "0xcA11bde05977b3631167028862bE2a173976CA11" {
+		t.Fatalf("evm.Multicall3Address() = %s, want the canonical Multicall3 address", addr.Hex())
 	}
 	code, err := d.Client().CodeAt(t.Context(), addr, nil)
 	if err != nil || !bytes.Equal(code, contracts.Multicall3RuntimeBytecode()) {
@@ -120,7 +120,7 @@ func TestMulticall3BatchSettlement(t *testing.T) {
 		}
 
 		before := balances(t, d, payer1.Address, payer2.Address, payee.Address)
-		r := sendTx(t, d, relayer.PrivateKey, devnet.Multicall3Address(), packAggregate3(t, calls), 0)
+		r := sendTx(t, d, relayer.PrivateKey, evm.Multicall3Address(), packAggregate3(t, calls), 0)
 		if r.Status != types.ReceiptStatusSuccessful {
 			t.Fatalf("batch %s reverted", r.TxHash)
 		}
@@ -155,7 +155,7 @@ func TestMulticall3BatchSettlement(t *testing.T) {
 
 		// Estimation and eth_call fail with the canonical revert reason.
 		from := relayer.Address
-		to := devnet.Multicall3Address()
+		to := evm.Multicall3Address()
 		_, err := d.Client().CallContract(t.Context(), ethereum.CallMsg{From: from, To: &to, Data: data}, nil)
 		if got := revertReason(t, err); got != "Multicall3: call failed" {
 			t.Fatalf("eth_call error %v, reason %q; want Error(\"Multicall3: call failed\")", err, got)
@@ -227,7 +227,7 @@ func TestMulticall3Gas(t *testing.T) {
 		total += int64(2000 + i)
 	}
 	before := balance(t, d, payee.Address)
-	r := sendTx(t, d, relayer.PrivateKey, devnet.Multicall3Address(), packAggregate3(t, calls), 0)
+	r := sendTx(t, d, relayer.PrivateKey, evm.Multicall3Address(), packAggregate3(t, calls), 0)
 	if r.Status != types.ReceiptStatusSuccessful {
 		t.Fatalf("batch %s reverted", r.TxHash)
 	}
@@ -258,7 +258,7 @@ func packAggregate3(t *testing.T, calls []call3) []byte {
 // aggregate3Call runs aggregate3 through eth_call and decodes the results.
 func aggregate3Call(t *testing.T, d *devnet.Devnet, from common.Address, calls []call3) []result3 {
 	t.Helper()
-	to := devnet.Multicall3Address()
+	to := evm.Multicall3Address()
 	out, err := d.Client().CallContract(t.Context(), ethereum.CallMsg{From: from, To: &to, Data: packAggregate3(t, calls)}, nil)
 	if err != nil {
 		t.Fatalf("eth_call aggregate3: %v", err)
@@ -273,7 +273,7 @@ func aggregate3Call(t *testing.T, d *devnet.Devnet, from common.Address, calls [
 // multicallView calls a no-argument uint256 view of Multicall3 at a block.
 func multicallView(t *testing.T, d *devnet.Devnet, name string, block *big.Int) *big.Int {
 	t.Helper()
-	to := devnet.Multicall3Address()
+	to := evm.Multicall3Address()
 	data, err := multicallABI.Pack(name)
 	if err != nil {
 		t.Fatal(err)

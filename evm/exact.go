@@ -75,9 +75,6 @@ func reject(reason x402.Reason, format string, args ...any) *payloadError {
 	return &payloadError{reason: reason, msg: fmt.Sprintf(format, args...)}
 }
 
-// parseAddress parses a 0x-prefixed 20-byte hex address, in any case.
-func parseAddress(s string) (common.Address, bool) { return hexAddress(s) }
-
 // parseUint256 parses a decimal uint256 string.
 func parseUint256(s string) (*big.Int, bool) {
 	a, err := x402.ParseAmount(s)
@@ -91,10 +88,10 @@ func parseUint256(s string) (*big.Int, bool) {
 func decodeAuthorization(p *ExactPayload) (*Authorization, error) {
 	auth := &Authorization{}
 	var ok bool
-	if auth.From, ok = parseAddress(p.Authorization.From); !ok {
+	if auth.From, ok = hexAddress(p.Authorization.From); !ok {
 		return nil, reject(x402.ReasonExactEVMPayload, "authorization.from %q is not an address", p.Authorization.From)
 	}
-	if auth.To, ok = parseAddress(p.Authorization.To); !ok {
+	if auth.To, ok = hexAddress(p.Authorization.To); !ok {
 		return nil, reject(x402.ReasonExactEVMPayload, "authorization.to %q is not an address", p.Authorization.To)
 	}
 	if auth.Value, ok = parseUint256(p.Authorization.Value); !ok {
@@ -168,11 +165,11 @@ func (c *ExactClient) CreatePayload(ctx context.Context, version int, req x402.P
 	if err != nil {
 		return nil, err
 	}
-	asset, ok := parseAddress(req.Asset)
+	asset, ok := hexAddress(req.Asset)
 	if !ok {
 		return nil, fmt.Errorf("evm: asset %q is not an address", req.Asset)
 	}
-	payTo, ok := parseAddress(req.PayTo)
+	payTo, ok := hexAddress(req.PayTo)
 	if !ok {
 		return nil, fmt.Errorf("evm: payTo %q is not an address", req.PayTo)
 	}
@@ -242,13 +239,3 @@ func decodeExactPayload(o x402.Object) (*ExactPayload, error) {
 }
 
 var _ x402.SchemeClient = (*ExactClient)(nil)
-
-// valueMismatchReason is the code for an authorization whose value differs
-// from the required amount, as the reference answers it: the v1 code for an
-// x402 v1 payment, the v2 code otherwise.
-func valueMismatchReason(version int) x402.Reason {
-	if version == x402.V1 {
-		return x402.ReasonExactEVMAuthorizationValue
-	}
-	return x402.ReasonExactEVMValueMismatch
-}

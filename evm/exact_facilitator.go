@@ -268,11 +268,11 @@ func (f *ExactFacilitator) checkLocal(p *x402.Payment) (*checked, *payloadError)
 	if extra.AssetTransferMethod != "" && extra.AssetTransferMethod != TransferEIP3009 {
 		return nil, reject(x402.ReasonUnsupportedPayloadType, "transfer method %q is not supported; only %q", extra.AssetTransferMethod, TransferEIP3009)
 	}
-	asset, ok := parseAddress(req.Asset)
+	asset, ok := hexAddress(req.Asset)
 	if !ok {
 		return nil, reject(x402.ReasonInvalidPaymentRequirements, "asset %q is not an address", req.Asset)
 	}
-	payTo, ok := parseAddress(req.PayTo)
+	payTo, ok := hexAddress(req.PayTo)
 	if !ok {
 		return nil, reject(x402.ReasonInvalidPaymentRequirements, "payTo %q is not an address", req.PayTo)
 	}
@@ -340,6 +340,16 @@ func (f *ExactFacilitator) checkLocal(p *x402.Payment) (*checked, *payloadError)
 	}
 	c.sig = sig
 	return c, nil
+}
+
+// valueMismatchReason is the code for an authorization whose value differs
+// from the required amount, as the reference answers it: the v1 code for an
+// x402 v1 payment, the v2 code otherwise.
+func valueMismatchReason(version int) x402.Reason {
+	if version == x402.V1 {
+		return x402.ReasonExactEVMAuthorizationValue
+	}
+	return x402.ReasonExactEVMValueMismatch
 }
 
 // batchable reports whether settlements of asset may share a transaction:
@@ -488,19 +498,15 @@ func (f *ExactFacilitator) checkChain(ctx context.Context, c *checked, simulate 
 	return nil, fmt.Errorf("evm: simulating transfer: %w", sim.err)
 }
 
-// callUint makes an eth_call returning one 32-byte word. A revert or a
-// malformed answer (no code at the asset address answers with no data)
-// means the asset is not an EIP-3009 token; a transport failure is an error.
+// callUint makes one eth_call returning one 32-byte word (see word).
 func (f *ExactFacilitator) callUint(ctx context.Context, to common.Address, data []byte, what string) (*big.Int, *payloadError, error) {
-	out, err := f.cfg.Backend.CallContract(ctx, ethereum.CallMsg{To: &to, Data: data}, nil)
-	if err != nil {
-		if rev := revertFromError(err); rev != nil {
-			return nil, reject(x402.ReasonExactEVMEIP3009NotSupported, "%s reverted on asset %s: %s", what, to.Hex(), rev.Error()), nil
-		}
+	c := &ethCall{msg: ethereum.CallMsg{To: &to, Data: data}}
+	if err := f.reads.call(ctx, c); err != nil {
 		return nil, nil, fmt.Errorf("evm: %s: %w", what, err)
 	}
-	if len(out) != 32 {
-		return nil, reject(x402.ReasonExactEVMEIP3009NotSupported, "asset %s answered %s with %d bytes; is it an EIP-3009 token?", to.Hex(), what, len(out)), nil
+	out, rej, err := word(c, to, what)
+	if rej != nil || err != nil {
+		return nil, rej, err
 	}
 	return new(big.Int).SetBytes(out), nil, nil
 }

@@ -41,7 +41,7 @@ func (f *ExactFacilitator) Identify(p *x402.Payment) (x402.SettlementKey, string
 	if err != nil {
 		return x402.SettlementKey{}, "", err
 	}
-	asset, ok := parseAddress(p.Requirements.Asset)
+	asset, ok := hexAddress(p.Requirements.Asset)
 	if !ok {
 		return x402.SettlementKey{}, "", fmt.Errorf("evm: asset %q is not an address", p.Requirements.Asset)
 	}

@@ -359,26 +359,7 @@ func TestExactValueMismatchCodeByVersion(t *testing.T) {
 	p2 := pay(t, w.client, signed)
 	p2.Requirements = required
 	// v1: the same, in v1 shapes through the wire.
-	obj, err := w.client.CreatePayload(ctx, x402.V1, signed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reqV1, err := x402.RequirementsV1(&required, &x402.ResourceInfo{URL: "https://example.com/r"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := json.Marshal(x402.NewFacilitatorRequestV1(&x402.PaymentPayloadV1{X402Version: 1, Scheme: "exact", Network: "base-sepolia", Payload: obj}, &reqV1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fr, err := x402.DecodeFacilitatorRequest(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p1, err := fr.Payment()
-	if err != nil {
-		t.Fatal(err)
-	}
+	p1 := payV1(t, w.client, signed, required)
 	for _, tt := range []struct {
 		p      *x402.Payment
 		reason x402.Reason

@@ -121,6 +121,35 @@ func pay(t *testing.T, c *evm.ExactClient, req x402.PaymentRequirements) *x402.P
 	return p
 }
 
+// payV1 is pay for x402 v1: the payer signs signed, and the request,
+// in v1 shapes through the wire, carries the server's required (whose
+// network must have a v1 name).
+func payV1(t *testing.T, c *evm.ExactClient, signed, required x402.PaymentRequirements) *x402.Payment {
+	t.Helper()
+	obj, err := c.CreatePayload(t.Context(), x402.V1, signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqV1, err := x402.RequirementsV1(&required, &x402.ResourceInfo{URL: "https://example.com/report"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := &x402.PaymentPayloadV1{X402Version: x402.V1, Scheme: signed.Scheme, Network: reqV1.Network, Payload: obj}
+	body, err := json.Marshal(x402.NewFacilitatorRequestV1(payload, &reqV1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr, err := x402.DecodeFacilitatorRequest(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := fr.Payment()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func (w *world) balance(t *testing.T, who common.Address) *big.Int {
 	t.Helper()
 	data := append(common.FromHex("0x70a08231"), common.LeftPadBytes(who[:], 32)...)
@@ -357,26 +386,7 @@ func TestExactSettleV1(t *testing.T) {
 	w := newWorld(t, 84532, nil)
 	ctx := t.Context()
 	req := w.requirements(t, "0.05 USDC")
-	obj, err := w.client.CreatePayload(ctx, x402.V1, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reqV1, err := x402.RequirementsV1(&req, &x402.ResourceInfo{URL: "https://example.com/report"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := json.Marshal(x402.NewFacilitatorRequestV1(&x402.PaymentPayloadV1{X402Version: 1, Scheme: "exact", Network: "base-sepolia", Payload: obj}, &reqV1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fr, err := x402.DecodeFacilitatorRequest(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := fr.Payment()
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := payV1(t, w.client, req, req)
 	before := w.balance(t, w.payee)
 	s, err := w.fac.Settle(ctx, p)
 	if err != nil || !s.Success || s.Network != "base-sepolia" {

@@ -103,9 +103,10 @@ func decodeFast(b []byte, st *authStore) (sig Signature, ok bool) {
 	if a.To, ok1 = hexAddress(f.to); !ok1 {
 		return sig, false
 	}
-	value, err1 := x402.ParseAmountBytes(f.value)
-	after, err2 := x402.ParseAmountBytes(f.after)
-	before, err3 := x402.ParseAmountBytes(f.before)
+	var value, after, before x402.Amount
+	err1 := value.UnmarshalText(f.value)
+	err2 := after.UnmarshalText(f.after)
+	err3 := before.UnmarshalText(f.before)
 	if err1 != nil || err2 != nil || err3 != nil {
 		return sig, false
 	}
@@ -140,8 +141,8 @@ func setAmount(z *big.Int, buf *[4]big.Word, a x402.Amount) (*big.Int, bool) {
 	return z.SetBits(buf[:n]), true
 }
 
-// hexAddress parses "0x" or "0X" and 40 hex digits, as parseAddress does,
-// without allocating.
+// hexAddress parses a 20-byte address: "0x" or "0X" and 40 hex digits of
+// either case. It does not allocate.
 func hexAddress[T string | []byte](s T) (common.Address, bool) {
 	var a common.Address
 	return a, hexFixed(s, a[:], true)

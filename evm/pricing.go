@@ -15,7 +15,7 @@ type Pricing struct {
 
 // Requirements resolves price on network (see [Networks.Requirements]).
 func (p Pricing) Requirements(network x402.Network, price x402.Price, payTo string, maxTimeoutSeconds int) (x402.PaymentRequirements, error) {
-	addr, ok := parseAddress(payTo)
+	addr, ok := hexAddress(payTo)
 	if !ok {
 		return x402.PaymentRequirements{}, fmt.Errorf("evm: payTo %q is not an address", payTo)
 	}

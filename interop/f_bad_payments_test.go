@@ -145,9 +145,9 @@ func (w *world) checkSettle(who, facURL string, body []byte, payer, payee common
 	}
 }
 
-// signedRequest signs req with key (clock now) and returns the facilitator
-// request body as a generic JSON tree, ready to be tampered with.
-func (w *world) signedRequest(key *ecdsa.PrivateKey, req x402.PaymentRequirements, now func() time.Time) map[string]any {
+// sign signs req with key (clock now) and returns the payload of an
+// x402 payment of the given version.
+func (w *world) sign(key *ecdsa.PrivateKey, version int, req x402.PaymentRequirements, now func() time.Time) x402.Object {
 	t := w.t
 	t.Helper()
 	signer, err := evm.NewPrivateKeySignerFromECDSA(key)
@@ -158,21 +158,32 @@ func (w *world) signedRequest(key *ecdsa.PrivateKey, req x402.PaymentRequirement
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj, err := c.CreatePayload(w.ctx, x402.V2, req)
+	obj, err := c.CreatePayload(w.ctx, version, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fr := x402.NewFacilitatorRequest(&x402.PaymentPayload{X402Version: 2, Accepted: req, Payload: obj,
-		Resource: &x402.ResourceInfo{URL: "http://127.0.0.1/weather"}}, &req)
-	raw, err := json.Marshal(fr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return obj
+}
+
+// jsonTree returns the JSON encoding of v as a generic JSON tree, ready to
+// be tampered with.
+func jsonTree(t *testing.T, v any) map[string]any {
+	t.Helper()
 	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
+	if err := json.Unmarshal(mustJSON(t, v), &m); err != nil {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// signedRequest signs req with key (clock now) and returns the facilitator
+// request body as a generic JSON tree, ready to be tampered with.
+func (w *world) signedRequest(key *ecdsa.PrivateKey, req x402.PaymentRequirements, now func() time.Time) map[string]any {
+	w.t.Helper()
+	obj := w.sign(key, x402.V2, req, now)
+	fr := x402.NewFacilitatorRequest(&x402.PaymentPayload{X402Version: 2, Accepted: req, Payload: obj,
+		Resource: &x402.ResourceInfo{URL: "http://127.0.0.1/weather"}}, &req)
+	return jsonTree(w.t, fr)
 }
 
 // path returns the JSON object at the dotted keys of m.
@@ -225,16 +236,7 @@ func TestBadPaymentsRejectedByBothFacilitators(t *testing.T) {
 	// The official facilitator does not simulate before it settles: a used
 	// authorization fails when the transaction is built.
 	const officialUsed = "invalid_exact_evm_transaction_failed"
-	cases := []struct {
-		name string
-		body func() map[string]any
-		// The /verify reason code of each facilitator, go402 then
-		// official; "" means that facilitator accepts the payment.
-		goReason, nodeReason string
-		// What each facilitator's /settle answers, go402 first (the
-		// official facilitator then gets the same body).
-		goSettle, nodeSettle settleWant
-	}{
+	w.checkBadPayments(goURL, nodeURL, []badPayment{
 		// The control is settled by go402, so the official facilitator
 		// then sees a used authorization.
 		{"control: valid", func() map[string]any { return w.signedRequest(payer, req, nil) }, "", "",
@@ -291,9 +293,27 @@ func TestBadPaymentsRejectedByBothFacilitators(t *testing.T) {
 			return w.signedRequest(payer, zero, nil)
 		}, "invalid_payment_requirements", "",
 			refused("invalid_payment_requirements"), settleWant{moves: 0}},
-	}
+	})
+}
+
+// badPayment is one payment sent to both facilitators.
+type badPayment struct {
+	name string
+	body func() map[string]any
+	// The /verify reason code of each facilitator, go402 then official;
+	// "" means that facilitator accepts the payment.
+	goReason, nodeReason string
+	// What each facilitator's /settle answers, go402 first (the official
+	// facilitator then gets the same body).
+	goSettle, nodeSettle settleWant
+}
+
+// checkBadPayments sends each payment to go402's facilitator (goURL) and
+// the official one (nodeURL), first to POST /verify and then to POST
+// /settle (same bodies), and checks their answers and the token balances.
+func (w *world) checkBadPayments(goURL, nodeURL string, cases []badPayment) {
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
+		w.t.Run(c.name, func(t *testing.T) {
 			w := w.sub(t)
 			body := mustJSON(t, c.body())
 			g, n := w.postVerify(goURL, body), w.postVerify(nodeURL, body)
@@ -333,28 +353,13 @@ func checkVerdict(t *testing.T, who string, v verdict, want string) {
 func (w *world) signedRequestV1(key *ecdsa.PrivateKey, req x402.PaymentRequirements, now func() time.Time) map[string]any {
 	t := w.t
 	t.Helper()
-	signer, err := evm.NewPrivateKeySignerFromECDSA(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := evm.NewExactClient(evm.ExactClientConfig{Signer: signer, Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj, err := c.CreatePayload(w.ctx, x402.V1, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	obj := w.sign(key, x402.V1, req, now)
 	reqV1, err := x402.RequirementsV1(&req, &x402.ResourceInfo{URL: "http://127.0.0.1/weather", MimeType: "application/json"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	fr := x402.NewFacilitatorRequestV1(&x402.PaymentPayloadV1{X402Version: 1, Scheme: "exact", Network: v1Network, Payload: obj}, &reqV1)
-	var m map[string]any
-	if err := json.Unmarshal(mustJSON(t, fr), &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return jsonTree(t, fr)
 }
 
 // TestBadV1PaymentsRejectedByBothFacilitators: the same check answers with
@@ -374,12 +379,7 @@ func TestBadV1PaymentsRejectedByBothFacilitators(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cases := []struct {
-		name                 string
-		body                 func() map[string]any
-		goReason, nodeReason string
-		goSettle, nodeSettle settleWant
-	}{
+	w.checkBadPayments(goURL, nodeURL, []badPayment{
 		// Settled by go402 first, so the official facilitator then sees a
 		// used authorization. Its v1 scheme reports the failed transaction
 		// with viem's error text as the errorReason, not with a code.
@@ -395,18 +395,5 @@ func TestBadV1PaymentsRejectedByBothFacilitators(t *testing.T) {
 			return w.signedRequestV1(payer, req, func() time.Time { return time.Now().Add(-time.Hour) })
 		}, "invalid_exact_evm_payload_authorization_valid_before", "invalid_exact_evm_payload_authorization_valid_before",
 			refused("invalid_exact_evm_payload_authorization_valid_before"), refused("invalid_exact_evm_payload_authorization_valid_before")},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			w := w.sub(t)
-			body := mustJSON(t, c.body())
-			g, n := w.postVerify(goURL, body), w.postVerify(nodeURL, body)
-			t.Logf("go402:    %+v", g)
-			t.Logf("official: %+v", n)
-			checkVerdict(t, "go402", g, c.goReason)
-			checkVerdict(t, "official", n, c.nodeReason)
-			w.checkSettle("go402", goURL, body, w.addr(acctNodePayer), w.addr(acctPayee), c.goSettle)
-			w.checkSettle("official", nodeURL, body, w.addr(acctNodePayer), w.addr(acctPayee), c.nodeSettle)
-		})
-	}
+	})
 }

@@ -22,17 +22,10 @@ import (
 )
 
 // gatewayInfo is the --info-file of `go402 gateway --devnet`: the fields
-// of `go402 dev`'s, with the endpoints' methods (which devtest.Info leaves
-// out), and the gateway's URL.
+// of `go402 dev`'s and the gateway's URL.
 type gatewayInfo struct {
 	devtest.Info
 	GatewayURL string `json:"gatewayUrl"`
-	Endpoints  []struct {
-		URL    string `json:"url"`
-		Method string `json:"method"`
-		Price  string `json:"price"`
-		PayTo  string `json:"payTo"`
-	} `json:"endpoints"`
 }
 
 // TestGatewayExample serves gateway.yaml with the embedded devnet

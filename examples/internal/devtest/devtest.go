@@ -21,6 +21,7 @@ import (
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/internal/cli"
 )
 
@@ -31,27 +32,25 @@ const (
 	stopTimeout  = 30 * time.Second
 )
 
-// Info is the info file of `go402 dev`.
+// Info is the info file of `go402 dev`: the devnet's fields, then the
+// payer accounts, the facilitator URL and the paid endpoints. That of
+// `go402 gateway --devnet` has these fields too, but no facilitator URL
+// (its facilitator is embedded).
 type Info struct {
-	RPCURL  string `json:"rpcUrl"`
-	ChainID uint64 `json:"chainId"`
-	Network string `json:"network"`
-	Token   struct {
-		Address string `json:"address"`
-		Name    string `json:"name"`
-		Version string `json:"version"`
-	} `json:"token"`
-	Accounts []struct {
-		Address    string `json:"address"`
-		PrivateKey string `json:"privateKey"`
-	} `json:"accounts"`
-	Payers         int    `json:"payers"`
-	FacilitatorURL string `json:"facilitatorUrl"`
-	Endpoints      []struct {
-		URL   string `json:"url"`
-		Price string `json:"price"`
-		PayTo string `json:"payTo"`
-	} `json:"endpoints"`
+	devnet.Info
+	// Payers is how many accounts, first in Accounts, are funded payers
+	// that the services never use.
+	Payers         int        `json:"payers"`
+	FacilitatorURL string     `json:"facilitatorUrl"`
+	Endpoints      []Endpoint `json:"endpoints"`
+}
+
+// Endpoint is a paid endpoint in Info.
+type Endpoint struct {
+	URL    string `json:"url"`
+	Method string `json:"method"`
+	Price  string `json:"price"`
+	PayTo  string `json:"payTo"`
 }
 
 // Dev is a running `go402 dev`.
