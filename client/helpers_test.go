@@ -106,17 +106,17 @@ func newShop(t *testing.T) *shop {
 		{Pattern: "GET /two", Accepts: []x402http.PaymentOption{opt("$0.002", s.payees[0]), opt("$0.001", s.payees[1])}},
 		{Pattern: "GET /pricey", Accepts: []x402http.PaymentOption{opt("$0.05", s.payees[0])}},
 	}
-	mw, err := x402http.New(x402http.Config{Facilitator: fac, Pricing: evm.Pricing{Networks: nets}, Routes: routes})
+	mw, err := x402http.New(x402http.Config{Facilitator: fac, Schemes: evm.ServerSchemes(nets), Routes: routes})
 	if err != nil {
 		t.Fatal(err)
 	}
-	broken, err := x402http.New(x402http.Config{Facilitator: failingSettle{fac}, Pricing: evm.Pricing{Networks: nets}, Routes: []x402http.Route{
+	broken, err := x402http.New(x402http.Config{Facilitator: failingSettle{fac}, Schemes: evm.ServerSchemes(nets), Routes: []x402http.Route{
 		{Pattern: "GET /broken/weather", Accepts: []x402http.PaymentOption{opt("$0.001", s.payees[0])}},
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pending, err := x402http.New(x402http.Config{Facilitator: pendingSettle{fac}, Pricing: evm.Pricing{Networks: nets}, Routes: []x402http.Route{
+	pending, err := x402http.New(x402http.Config{Facilitator: pendingSettle{fac}, Schemes: evm.ServerSchemes(nets), Routes: []x402http.Route{
 		{Pattern: "GET /pending/weather", Accepts: []x402http.PaymentOption{opt("$0.001", s.payees[0])}},
 	}})
 	if err != nil {

@@ -87,7 +87,7 @@ func TestLostAnswerIsOutcomeUnknown(t *testing.T) {
 // a proxy gives while the settlement may still happen.
 func TestUnchargedErrorsReleaseTheBudget(t *testing.T) {
 	s := newShop(t)
-	mw, err := x402http.New(x402http.Config{Facilitator: s.fac, Pricing: evm.Pricing{Networks: s.nets}, Routes: []x402http.Route{
+	mw, err := x402http.New(x402http.Config{Facilitator: s.fac, Schemes: evm.ServerSchemes(s.nets), Routes: []x402http.Route{
 		{Pattern: "GET /status/{code}", Accepts: []x402http.PaymentOption{{Network: "eip155:84532", Price: "$0.001", PayTo: s.payees[0].Hex()}}},
 	}})
 	if err != nil {

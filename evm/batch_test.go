@@ -25,12 +25,12 @@ func batchWorld(t *testing.T, window time.Duration) *world {
 }
 
 // settleAll settles payments concurrently, each with its own context.
-func settleAll(w *world, ctxs []context.Context, payments []*x402.Payment) ([]*x402.SettleResponse, []error) {
+func settleAll(w *world, ctxs []context.Context, hooks []x402.SettleHooks, payments []*x402.Payment) ([]*x402.SettleResponse, []error) {
 	results := make([]*x402.SettleResponse, len(payments))
 	errs := make([]error, len(payments))
 	var wg sync.WaitGroup
 	for i := range payments {
-		wg.Go(func() { results[i], errs[i] = w.fac.Settle(ctxs[i], payments[i]) })
+		wg.Go(func() { results[i], errs[i] = w.fac.Settle(ctxs[i], payments[i], hooks[i]) })
 	}
 	wg.Wait()
 	return results, errs
@@ -45,16 +45,18 @@ func TestBatchSettlement(t *testing.T) {
 	const n = 12
 	payments := make([]*x402.Payment, n)
 	ctxs := make([]context.Context, n)
+	hooks := make([]x402.SettleHooks, n)
 	recorded := make([]string, n)
 	for i := range payments {
 		payments[i] = pay(t, newClient(t, payers[i%len(payers)].PrivateKey), req)
-		ctxs[i] = x402.WithSettleTrace(ctx, &x402.SettleTrace{Broadcast: func(_ context.Context, tx string) error {
+		ctxs[i] = ctx
+		hooks[i] = x402.SettleHooks{BeforeBroadcast: func(_ context.Context, tx string) error {
 			recorded[i] = tx
 			return nil
-		}})
+		}}
 	}
 	payeeBefore := w.balance(t, w.payee)
-	results, errs := settleAll(w, ctxs, payments)
+	results, errs := settleAll(w, ctxs, hooks, payments)
 
 	txs := map[string]int{}
 	for i, r := range results {
@@ -92,7 +94,7 @@ func TestBatchSettlement(t *testing.T) {
 		if err != nil || !r.Success || r.Transaction != results[i].Transaction {
 			t.Errorf("reconcile %d: %+v %v", i, r, err)
 		}
-		again, err := w.fac.Settle(ctx, p)
+		again, err := w.fac.Settle(ctx, p, x402.SettleHooks{})
 		if err != nil || again.Success || again.ErrorReason != x402.ReasonExactEVMNonceAlreadyUsed || again.Transaction != "" {
 			t.Errorf("second settle of %d: %+v %v", i, again, err)
 		}
@@ -121,6 +123,7 @@ func TestBatchOneFailureInTheTransaction(t *testing.T) {
 	const victim = 1
 	payments := make([]*x402.Payment, len(payers))
 	ctxs := make([]context.Context, len(payers))
+	hooks := make([]x402.SettleHooks, len(payers))
 	hookErr := make(chan error, 1)
 	for i := range payments {
 		payments[i] = pay(t, newClient(t, payers[i].PrivateKey), req)
@@ -131,12 +134,12 @@ func TestBatchOneFailureInTheTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	var once sync.Once
-	ctxs[victim] = x402.WithSettleTrace(ctx, &x402.SettleTrace{Broadcast: func(context.Context, string) error {
+	hooks[victim] = x402.SettleHooks{BeforeBroadcast: func(context.Context, string) error {
 		once.Do(func() { hookErr <- w.cancelAuthorization(other, payers[victim], common.FromHex(victimKey.Nonce)) })
 		return nil
-	}})
+	}}
 	payeeBefore := w.balance(t, w.payee)
-	results, errs := settleAll(w, ctxs, payments)
+	results, errs := settleAll(w, ctxs, hooks, payments)
 	select {
 	case err := <-hookErr:
 		if err != nil {
@@ -188,7 +191,7 @@ func TestBatchSameAuthorizationTwice(t *testing.T) {
 	req := w.requirements(t, "$0.001")
 	p := pay(t, w.client, req)
 	payeeBefore := w.balance(t, w.payee)
-	results, errs := settleAll(w, []context.Context{ctx, ctx}, []*x402.Payment{p, p})
+	results, errs := settleAll(w, []context.Context{ctx, ctx}, make([]x402.SettleHooks, 2), []*x402.Payment{p, p})
 	ok := 0
 	for i, r := range results {
 		switch {

@@ -163,10 +163,9 @@ func (f *ExactFacilitator) Signers() []string {
 
 // checked is a payment that passed the local checks.
 type checked struct {
-	auth  *Authorization // &store.auth when decoded on the fast path
+	auth  *Authorization // shared with the payment's decoded payload: read-only
 	sig   Signature
 	asset common.Address
-	store authStore
 }
 
 // Verify checks a payment without moving funds. A bad payment is a verdict
@@ -196,7 +195,7 @@ func (f *ExactFacilitator) Verify(ctx context.Context, p *x402.Payment) (*x402.V
 // when the transaction was broadcast but not seen mined in time, Success
 // false with reason settlement_pending and the hash. An error means nothing
 // was broadcast and no verdict was reached.
-func (f *ExactFacilitator) Settle(ctx context.Context, p *x402.Payment) (*x402.SettleResponse, error) {
+func (f *ExactFacilitator) Settle(ctx context.Context, p *x402.Payment, hooks x402.SettleHooks) (*x402.SettleResponse, error) {
 	if f.cfg.Sender == nil {
 		return nil, errors.New("evm: exact facilitator has no Sender and cannot settle")
 	}
@@ -216,11 +215,7 @@ func (f *ExactFacilitator) Settle(ctx context.Context, p *x402.Payment) (*x402.S
 		resp.ErrorReason, resp.ErrorMessage = rej.reason, rej.msg
 		return resp, nil
 	}
-	var record func(ctx context.Context, tx string) error
-	if tr := x402.ContextSettleTrace(ctx); tr != nil && tr.Broadcast != nil {
-		record = tr.Broadcast
-	}
-	it := newSettlement(ctx, c, resp, record)
+	it := newSettlement(ctx, c, resp, hooks.BeforeBroadcast)
 	if f.cfg.Batch.enabled() && f.batchable(c.asset) {
 		return f.settler.settle(ctx, it)
 	}
@@ -283,21 +278,11 @@ func (f *ExactFacilitator) checkLocal(p *x402.Payment) (*checked, *payloadError)
 		// A zero transfer moves nothing but still costs the facilitator gas.
 		return nil, reject(x402.ReasonInvalidPaymentRequirements, "amount must be positive")
 	}
-	c := &checked{asset: asset}
-	sig, fast := decodeFast(p.Payload, &c.store)
-	var payload *ExactPayload
-	if fast {
-		c.auth = &c.store.auth
-	} else {
-		// Not the canonical form: the strict general decoder decides, and
-		// says what is wrong.
-		if payload, err = decodeExactPayload(p.Payload); err != nil {
-			return nil, asReject(err)
-		}
-		if c.auth, err = decodeAuthorization(payload); err != nil {
-			return nil, asReject(err)
-		}
+	d, err := decodeExact(p)
+	if err != nil {
+		return nil, asReject(err)
 	}
+	c := &checked{asset: asset, auth: d.auth}
 	auth := c.auth
 	if auth.To != payTo {
 		return c, reject(x402.ReasonExactEVMRecipientMismatch, "authorization pays %s but the requirements say payTo %s", auth.To.Hex(), payTo.Hex())
@@ -317,15 +302,10 @@ func (f *ExactFacilitator) checkLocal(p *x402.Payment) (*checked, *payloadError)
 	if value, err := x402.AmountFromBig(auth.Value); err != nil || value != req.Amount {
 		return c, reject(valueMismatchReason(p.Version), "authorization value %s differs from the required amount %s", auth.Value, req.Amount)
 	}
-	if !fast {
-		if sig, err = ParseSignature(payload.Signature); err != nil {
-			msg := err.Error()
-			if n := len(strings.TrimPrefix(payload.Signature, "0x")) / 2; n > SignatureLength {
-				msg = fmt.Sprintf("%d-byte signature: smart-wallet (EIP-1271/ERC-6492) signatures are not supported yet", n)
-			}
-			return c, reject(x402.ReasonExactEVMSignature, "%s", msg)
-		}
+	if d.sigErr != nil {
+		return c, d.sigErr
 	}
+	sig := d.sig
 	domain := Domain{Name: extra.Name, Version: extra.Version, ChainID: f.chainID, VerifyingContract: asset}
 	digest, err := TransferWithAuthorizationDigest(f.domains.Separator(domain), auth)
 	if err != nil {

@@ -103,7 +103,7 @@ func settleTraced(ctx context.Context, f *evm.ExactFacilitator, p *x402.Payment,
 		mu   sync.Mutex
 		seen []string
 	)
-	ctx = x402.WithSettleTrace(ctx, &x402.SettleTrace{Broadcast: func(_ context.Context, tx string) error {
+	s, err := f.Settle(ctx, p, x402.SettleHooks{BeforeBroadcast: func(_ context.Context, tx string) error {
 		mu.Lock()
 		seen = append(seen, tx)
 		mu.Unlock()
@@ -112,7 +112,6 @@ func settleTraced(ctx context.Context, f *evm.ExactFacilitator, p *x402.Payment,
 		}
 		return nil
 	}})
-	s, err := f.Settle(ctx, p)
 	mu.Lock()
 	defer mu.Unlock()
 	return s, seen, err
@@ -329,7 +328,7 @@ func TestExactValidityUpperBound(t *testing.T) {
 				t.Errorf("verify: %+v, want %s", v, x402.ReasonExactEVMValidBefore)
 			}
 			before := w.tokenBalances(t)
-			if s, err := w.fac.Settle(ctx, p); err != nil || s.Success || s.ErrorReason != x402.ReasonExactEVMValidBefore || s.Transaction != "" {
+			if s, err := w.fac.Settle(ctx, p, x402.SettleHooks{}); err != nil || s.Success || s.ErrorReason != x402.ReasonExactEVMValidBefore || s.Transaction != "" {
 				t.Errorf("settle: %+v %v", s, err)
 			}
 			w.requireUnchanged(t, before)
@@ -371,7 +370,7 @@ func TestExactValueMismatchCodeByVersion(t *testing.T) {
 		if err != nil || v.IsValid || v.InvalidReason != tt.reason {
 			t.Errorf("v%d verify: %+v %v, want %s", tt.p.Version, v, err, tt.reason)
 		}
-		s, err := w.fac.Settle(ctx, tt.p)
+		s, err := w.fac.Settle(ctx, tt.p, x402.SettleHooks{})
 		if err != nil || s.Success || s.ErrorReason != tt.reason || s.Transaction != "" {
 			t.Errorf("v%d settle: %+v %v, want %s", tt.p.Version, s, err, tt.reason)
 		}

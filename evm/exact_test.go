@@ -178,7 +178,7 @@ func TestExactPayVerifySettleReplay(t *testing.T) {
 	}
 	payerBefore, payeeBefore := w.balance(t, w.payer.Address), w.balance(t, w.payee)
 
-	s, err := w.fac.Settle(ctx, p)
+	s, err := w.fac.Settle(ctx, p, x402.SettleHooks{})
 	if err != nil || !s.Success || s.Transaction == "" || s.Network != w.network || s.Payer != v.Payer {
 		t.Fatalf("settle: %+v %v", s, err)
 	}
@@ -201,7 +201,7 @@ func TestExactPayVerifySettleReplay(t *testing.T) {
 	if err != nil || v2.IsValid || v2.InvalidReason != x402.ReasonExactEVMNonceAlreadyUsed {
 		t.Errorf("replayed verify: %+v %v", v2, err)
 	}
-	s2, err := w.fac.Settle(ctx, p)
+	s2, err := w.fac.Settle(ctx, p, x402.SettleHooks{})
 	if err != nil || s2.Success || s2.ErrorReason != x402.ReasonExactEVMNonceAlreadyUsed || s2.Transaction != "" {
 		t.Errorf("replayed settle: %+v %v", s2, err)
 	}
@@ -388,7 +388,7 @@ func TestExactSettleV1(t *testing.T) {
 	req := w.requirements(t, "0.05 USDC")
 	p := payV1(t, w.client, req, req)
 	before := w.balance(t, w.payee)
-	s, err := w.fac.Settle(ctx, p)
+	s, err := w.fac.Settle(ctx, p, x402.SettleHooks{})
 	if err != nil || !s.Success || s.Network != "base-sepolia" {
 		t.Fatalf("v1 settle: %+v %v", s, err)
 	}
@@ -413,7 +413,7 @@ func TestExactConcurrentSettlements(t *testing.T) {
 	results := make([]*x402.SettleResponse, n)
 	errs := make([]error, n)
 	for i := range payments {
-		wg.Go(func() { results[i], errs[i] = w.fac.Settle(ctx, payments[i]) })
+		wg.Go(func() { results[i], errs[i] = w.fac.Settle(ctx, payments[i], x402.SettleHooks{}) })
 	}
 	wg.Wait()
 	txs := map[string]bool{}
@@ -469,7 +469,7 @@ func TestExactSettlePending(t *testing.T) {
 	}
 	req := w.requirements(t, "$0.002")
 	before := w.balance(t, w.payee)
-	s, err := fac.Settle(ctx, pay(t, w.client, req))
+	s, err := fac.Settle(ctx, pay(t, w.client, req), x402.SettleHooks{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -530,7 +530,7 @@ func TestExactConcurrentSettleOfOneAuthorization(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { results[i], errs[i] = w.fac.Settle(ctx, p) })
+		wg.Go(func() { results[i], errs[i] = w.fac.Settle(ctx, p, x402.SettleHooks{}) })
 	}
 	wg.Wait()
 	successes := 0
@@ -578,7 +578,7 @@ func TestExactReconcileAndBroadcastTrace(t *testing.T) {
 	// hook stops the broadcast and moves nothing.
 	before := w.balance(t, w.payee)
 	stop := errors.New("ledger unavailable")
-	_, err = w.fac.Settle(x402.WithSettleTrace(ctx, &x402.SettleTrace{Broadcast: func(context.Context, string) error { return stop }}), p)
+	_, err = w.fac.Settle(ctx, p, x402.SettleHooks{BeforeBroadcast: func(context.Context, string) error { return stop }})
 	if !errors.Is(err, stop) {
 		t.Fatalf("settle with a failing hook: %v", err)
 	}
@@ -586,10 +586,10 @@ func TestExactReconcileAndBroadcastTrace(t *testing.T) {
 		t.Fatal("funds moved although the hook refused the broadcast")
 	}
 	var seen []string
-	s, err := w.fac.Settle(x402.WithSettleTrace(ctx, &x402.SettleTrace{Broadcast: func(_ context.Context, tx string) error {
+	s, err := w.fac.Settle(ctx, p, x402.SettleHooks{BeforeBroadcast: func(_ context.Context, tx string) error {
 		seen = append(seen, tx)
 		return nil
-	}}), p)
+	}})
 	if err != nil || !s.Success {
 		t.Fatalf("settle: %+v %v", s, err)
 	}

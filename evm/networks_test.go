@@ -140,8 +140,8 @@ func TestPermit2AssetsAreNotPriced(t *testing.T) {
 			if req, err := nets.Requirements(tt.network, p, payTo, 60); !errors.Is(err, evm.ErrUnsupportedTransferMethod) || req.Scheme != "" {
 				t.Errorf("Requirements: %+v %v", req, err)
 			}
-			if req, err := (evm.Pricing{Networks: nets}).Requirements(tt.network, p, payTo.Hex(), 60); !errors.Is(err, evm.ErrUnsupportedTransferMethod) || req.Scheme != "" {
-				t.Errorf("Pricing: %+v %v", req, err)
+			if req, err := (&evm.ExactServer{Networks: nets}).Requirements(tt.network, p, payTo.Hex(), 60); !errors.Is(err, evm.ErrUnsupportedTransferMethod) || req.Scheme != "" {
+				t.Errorf("ExactServer: %+v %v", req, err)
 			}
 			// Still registered, for display.
 			c, err := nets.Lookup(tt.network)

@@ -113,12 +113,14 @@ func TestBatchHookFailureIsolated(t *testing.T) {
 	const n, failing = 4, 1
 	payments := make([]*x402.Payment, n)
 	ctxs := make([]context.Context, n)
+	hooks := make([]x402.SettleHooks, n)
 	recorded := make([][]string, n)
 	var mu sync.Mutex
 	ledgerDown := errors.New("ledger unavailable")
 	for i := range payments {
 		payments[i] = pay(t, w.client, req)
-		ctxs[i] = x402.WithSettleTrace(ctx, &x402.SettleTrace{Broadcast: func(_ context.Context, tx string) error {
+		ctxs[i] = ctx
+		hooks[i] = x402.SettleHooks{BeforeBroadcast: func(_ context.Context, tx string) error {
 			if i == failing {
 				return ledgerDown
 			}
@@ -126,10 +128,10 @@ func TestBatchHookFailureIsolated(t *testing.T) {
 			recorded[i] = append(recorded[i], tx)
 			mu.Unlock()
 			return nil
-		}})
+		}}
 	}
 	payeeBefore := w.balance(t, w.payee)
-	results, errs := settleAll(w, ctxs, payments)
+	results, errs := settleAll(w, ctxs, hooks, payments)
 	for i := range payments {
 		if i == failing {
 			if !errors.Is(errs[i], ledgerDown) {

@@ -46,7 +46,7 @@ func TestVerifyReadsAreCoalesced(t *testing.T) {
 	}
 	// One of them is already used on chain: its verdict must not leak to
 	// the others sharing its batch.
-	if s, err := w.fac.Settle(ctx, payments[7]); err != nil || !s.Success {
+	if s, err := w.fac.Settle(ctx, payments[7], x402.SettleHooks{}); err != nil || !s.Success {
 		t.Fatalf("settle: %+v %v", s, err)
 	}
 	counter.requests.Store(0)

@@ -17,7 +17,7 @@
 // claim was for different content under the same key, answers
 // duplicate_settlement once that claim settled (and settles itself if the
 // claim was given back). The transaction hash is written to the ledger
-// before the transaction is broadcast (through [x402.SettleTrace]), so that
+// before the transaction is broadcast (through [x402.SettleHooks]), so that
 // an interrupted settlement can always be looked up on chain.
 //
 // # Repairing unfinished settlements
@@ -253,14 +253,14 @@ func (f *Facilitator) Settle(ctx context.Context, req *x402.FacilitatorRequest) 
 	id, ok := s.(x402.Identifier)
 	if !ok {
 		// The scheme has no replay key: settle directly.
-		resp, err := s.Settle(ctx, p)
+		resp, err := s.Settle(ctx, p, x402.SettleHooks{})
 		f.recordSettle(ctx, req, p, resp, err)
 		return resp, err
 	}
 	key, fp, err := id.Identify(p)
 	if err != nil {
 		// Undecodable payload: the scheme rejects it without moving funds.
-		resp, err := s.Settle(ctx, p)
+		resp, err := s.Settle(ctx, p, x402.SettleHooks{})
 		f.recordSettle(ctx, req, p, resp, err)
 		return resp, err
 	}
@@ -443,7 +443,7 @@ var errClaimLost = errors.New("facilitator: the settlement claim was released by
 // sent under) a claim made after this one was released.
 func (f *Facilitator) settleOwned(ctx context.Context, s x402.SchemeFacilitator, p *x402.Payment, key x402.SettlementKey, claimID string) (*x402.SettleResponse, error) {
 	var lastTx string
-	trace := &x402.SettleTrace{Broadcast: func(ctx context.Context, tx string) error {
+	hooks := x402.SettleHooks{BeforeBroadcast: func(ctx context.Context, tx string) error {
 		err := f.update(ctx, key, ledger.Update{From: ledger.StatusSettling, Status: ledger.StatusSettling, TxHash: tx, ClaimID: claimID})
 		switch {
 		case errors.Is(err, ledger.ErrConflict), errors.Is(err, ledger.ErrNotFound):
@@ -454,7 +454,7 @@ func (f *Facilitator) settleOwned(ctx context.Context, s x402.SchemeFacilitator,
 		lastTx = tx
 		return nil
 	}}
-	resp, err := s.Settle(x402.WithSettleTrace(ctx, trace), p)
+	resp, err := s.Settle(ctx, p, hooks)
 	// Ledger writes after a possible broadcast must not fail because the
 	// settlement's own deadline ran out.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ledgerWriteTimeout)

@@ -78,6 +78,10 @@ type Deps struct {
 	// configuration's networks, replacing any of the same id (the
 	// embedded devnet is passed this way).
 	Networks []evm.NetworkConfig
+	// Schemes, if set, are the scheme servers that price the routes and
+	// identify payments, in place of the built-in EVM "exact" one over the
+	// networks above (evm.ServerSchemes); register other schemes here.
+	Schemes *x402.Registry[x402.SchemeServer]
 	// Transport carries requests to upstreams. If nil, a clone of
 	// http.DefaultTransport, shared by every configuration the gateway
 	// loads.
@@ -249,7 +253,7 @@ func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, e
 	if err != nil {
 		return nil, err
 	}
-	pricing, err := g.pricing(cfg)
+	schemes, err := g.schemes(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +263,7 @@ func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, e
 		r := &cfg.Routes[i]
 		pats[i], _ = compilePattern(r.Path) // valid: checked by Validate
 		if !r.Free() {
-			errs = append(errs, checkPrices(cfg, i, pricing)...)
+			errs = append(errs, checkPrices(cfg, i, schemes)...)
 		}
 	}
 	if len(errs) > 0 {
@@ -295,7 +299,7 @@ func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, e
 		if !r.Free() {
 			mw, err := x402http.New(x402http.Config{
 				Facilitator:    fac,
-				Pricing:        pricing,
+				Schemes:        schemes,
 				Queue:          queue,
 				MaxBufferBytes: cfg.MaxBufferBytes,
 				Claims:         g.claims,
@@ -379,8 +383,9 @@ func (g *Gateway) facilitator(cfg *Config) (x402.Facilitator, string, error) {
 	return c, key, nil
 }
 
-// pricing builds the networks registry: built-in, configured, then Deps.
-func (g *Gateway) pricing(cfg *Config) (evm.Pricing, error) {
+// schemes returns Deps.Schemes, or the EVM "exact" scheme server over the
+// networks registry: built-in, configured, then Deps.
+func (g *Gateway) schemes(cfg *Config) (*x402.Registry[x402.SchemeServer], error) {
 	nets := evm.DefaultNetworks()
 	var errs []error
 	for i, n := range cfg.Networks {
@@ -394,11 +399,14 @@ func (g *Gateway) pricing(cfg *Config) (evm.Pricing, error) {
 			errs = append(errs, fmt.Errorf("gateway: Deps.Networks: %w", err))
 		}
 	}
-	return evm.Pricing{Networks: nets}, errors.Join(errs...)
+	if g.deps.Schemes != nil {
+		return g.deps.Schemes, errors.Join(errs...)
+	}
+	return evm.ServerSchemes(nets), errors.Join(errs...)
 }
 
 // checkPrices resolves route i's price on each of its networks.
-func checkPrices(cfg *Config, i int, pricing evm.Pricing) []error {
+func checkPrices(cfg *Config, i int, schemes *x402.Registry[x402.SchemeServer]) []error {
 	r := &cfg.Routes[i]
 	p := fmt.Sprintf("routes[%d]", i)
 	price, err := x402.ParsePrice(r.Price)
@@ -414,10 +422,13 @@ func checkPrices(cfg *Config, i int, pricing evm.Pricing) []error {
 		case r.Network != "":
 			key = p + ".network"
 		}
-		_, err := pricing.Requirements(n, price, cfg.EffectivePayTo(r), 0)
+		srv, _, err := schemes.Lookup(x402.V2, evm.SchemeExact, n)
+		if err == nil {
+			_, err = srv.Requirements(n, price, cfg.EffectivePayTo(r), 0)
+		}
 		switch {
 		case err == nil:
-		case errors.Is(err, evm.ErrUnknownNetwork):
+		case errors.Is(err, evm.ErrUnknownNetwork), errors.Is(err, x402.ErrNotRegistered):
 			msg := fmt.Sprintf("%s is not a known network: add it under networks, with its assets", n)
 			if key == "network" {
 				msg += " (" + p + " is paid on it)"

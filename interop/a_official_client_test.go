@@ -24,7 +24,7 @@ func (w *world) goServer(fac x402.Facilitator) *httptest.Server {
 	w.t.Helper()
 	mw, err := x402http.New(x402http.Config{
 		Facilitator: fac,
-		Pricing:     evm.Pricing{Networks: w.nets},
+		Schemes:     evm.ServerSchemes(w.nets),
 		Routes: []x402http.Route{{
 			Pattern:     "GET /weather",
 			Accepts:     []x402http.PaymentOption{{Network: w.network(), Price: price, PayTo: w.addr(acctPayee).Hex()}},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 )
 
 // Facilitator verifies and settles payments. It is implemented by go402's
@@ -40,7 +41,9 @@ type SchemeFacilitator interface {
 	// Scheme returns the scheme name, such as "exact".
 	Scheme() string
 	Verify(ctx context.Context, p *Payment) (*VerifyResponse, error)
-	Settle(ctx context.Context, p *Payment) (*SettleResponse, error)
+	// Settle moves the funds of a verified payment. hooks.BeforeBroadcast,
+	// if set, is called before anything is sent (see [SettleHooks]).
+	Settle(ctx context.Context, p *Payment, hooks SettleHooks) (*SettleResponse, error)
 }
 
 // FacilitatorRequest is the body of a facilitator's POST /verify and
@@ -53,16 +56,31 @@ type FacilitatorRequest struct {
 	Requirements   *PaymentRequirements
 	PayloadV1      *PaymentPayloadV1
 	RequirementsV1 *PaymentRequirementsV1
+
+	cache *viewCache // Payment's result, computed once; nil in a literal
+}
+
+type viewCache struct{ v atomic.Pointer[requestView] }
+
+// requestView is the Payment of a request and the messages it was built
+// from: a copy of the request given other messages gets a new view.
+type requestView struct {
+	p       *Payment
+	p2      *PaymentPayload
+	r2      *PaymentRequirements
+	p1      *PaymentPayloadV1
+	r1      *PaymentRequirementsV1
+	version int
 }
 
 // NewFacilitatorRequest builds a v2 request.
 func NewFacilitatorRequest(p *PaymentPayload, r *PaymentRequirements) *FacilitatorRequest {
-	return &FacilitatorRequest{X402Version: V2, Payload: p, Requirements: r}
+	return &FacilitatorRequest{X402Version: V2, Payload: p, Requirements: r, cache: new(viewCache)}
 }
 
 // NewFacilitatorRequestV1 builds a v1 request.
 func NewFacilitatorRequestV1(p *PaymentPayloadV1, r *PaymentRequirementsV1) *FacilitatorRequest {
-	return &FacilitatorRequest{X402Version: V1, PayloadV1: p, RequirementsV1: r}
+	return &FacilitatorRequest{X402Version: V1, PayloadV1: p, RequirementsV1: r, cache: new(viewCache)}
 }
 
 type facilitatorRequestWire struct {
@@ -143,7 +161,7 @@ func (r *FacilitatorRequest) UnmarshalJSON(b []byte) error {
 	if w.X402Version != nil && *w.X402Version != pv {
 		return fmt.Errorf("%w: request says x402Version %d but its payload says %d", ErrUnsupportedVersion, *w.X402Version, pv)
 	}
-	*r = FacilitatorRequest{X402Version: pv}
+	*r = FacilitatorRequest{X402Version: pv, cache: new(viewCache)}
 	if pv == V2 {
 		r.Payload, r.Requirements = new(PaymentPayload), new(PaymentRequirements)
 		if err := json.Unmarshal(w.PaymentPayload, r.Payload); err != nil {
@@ -197,10 +215,35 @@ type Payment struct {
 	Resource *ResourceInfo
 	// Extensions are the payload's extensions (v2 only).
 	Extensions Object
+
+	memo *paymentMemo // see Decoded
 }
 
-// Payment returns the version-independent view of a valid request.
+// Payment returns the version-independent view of a valid request. The view
+// is computed once and shared by later calls (so that a scheme decodes the
+// payload once, see [Payment.Decoded]): do not modify a request after
+// calling Payment, nor the Payment it returned.
 func (r *FacilitatorRequest) Payment() (*Payment, error) {
+	var v *requestView
+	if r.cache != nil {
+		v = r.cache.v.Load()
+	}
+	if v != nil && v.version == r.X402Version && v.p2 == r.Payload && v.r2 == r.Requirements && v.p1 == r.PayloadV1 && v.r1 == r.RequirementsV1 {
+		return v.p, nil
+	}
+	p, err := r.payment()
+	if err != nil {
+		return nil, err
+	}
+	p.memo = new(paymentMemo)
+	if r.cache == nil {
+		return p, nil
+	}
+	r.cache.v.Store(&requestView{p: p, p2: r.Payload, r2: r.Requirements, p1: r.PayloadV1, r1: r.RequirementsV1, version: r.X402Version})
+	return p, nil
+}
+
+func (r *FacilitatorRequest) payment() (*Payment, error) {
 	if err := r.Validate(); err != nil {
 		return nil, newError(reasonFor(err, ReasonInvalidPayload), err, "invalid request")
 	}

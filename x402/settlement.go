@@ -45,27 +45,3 @@ type Reconciler interface {
 // ErrNotSettled is returned by [Reconciler.Reconcile] when an authorization
 // was not used on chain and no transaction for it is pending.
 var ErrNotSettled = errors.New("x402: authorization not settled")
-
-// SettleTrace receives events from a scheme's Settle, in the manner of
-// net/http/httptrace. Attach one to a context with [WithSettleTrace].
-type SettleTrace struct {
-	// Broadcast is called with the transaction id after the transaction is
-	// signed and before it is sent, and again if it is re-signed (a new
-	// id). If it returns an error, the transaction is not sent and Settle
-	// fails with that error. A facilitator uses it to record the
-	// transaction durably before any funds can move.
-	Broadcast func(ctx context.Context, tx string) error
-}
-
-type settleTraceKey struct{}
-
-// WithSettleTrace returns a context carrying trace.
-func WithSettleTrace(ctx context.Context, trace *SettleTrace) context.Context {
-	return context.WithValue(ctx, settleTraceKey{}, trace)
-}
-
-// ContextSettleTrace returns the trace attached to ctx, or nil.
-func ContextSettleTrace(ctx context.Context) *SettleTrace {
-	t, _ := ctx.Value(settleTraceKey{}).(*SettleTrace)
-	return t
-}

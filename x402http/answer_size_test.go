@@ -63,7 +63,7 @@ func (s *syncBuffer) String() string {
 func TestPaymentRequiredOverTheEncoderLimit(t *testing.T) {
 	const payTo = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
 	opt := []x402http.PaymentOption{{Network: "eip155:84532", Price: "$0.01", PayTo: payTo}}
-	pricing := evm.Pricing{Networks: evm.DefaultNetworks()}
+	schemes := evm.ServerSchemes(evm.DefaultNetworks())
 	// Between the encoder's limit and the decoder's: accepted before the
 	// limit was x402.MaxPaymentRequiredSize.
 	tooLong := strings.Repeat("d", x402.MaxPaymentRequiredSize)
@@ -71,7 +71,7 @@ func TestPaymentRequiredOverTheEncoderLimit(t *testing.T) {
 		t.Fatalf("the description alone encodes to %d bytes, over the decoder's limit too", base64Len)
 	}
 
-	_, err := x402http.New(x402http.Config{Facilitator: unusedFacilitator{t}, Pricing: pricing, Routes: []x402http.Route{
+	_, err := x402http.New(x402http.Config{Facilitator: unusedFacilitator{t}, Schemes: schemes, Routes: []x402http.Route{
 		{Pattern: "GET /fits", Accepts: opt, Description: "fits"},
 		{Pattern: "GET /big", Accepts: opt, Description: tooLong},
 	}})
@@ -84,7 +84,7 @@ func TestPaymentRequiredOverTheEncoderLimit(t *testing.T) {
 	fits := strings.Repeat("d", x402.MaxPaymentRequiredSize*3/4-1000)
 	mw, err := x402http.New(x402http.Config{
 		Facilitator: unusedFacilitator{t},
-		Pricing:     pricing,
+		Schemes:     schemes,
 		Logger:      slog.New(slog.NewTextHandler(&logs, nil)),
 		Routes: []x402http.Route{
 			{Pattern: "GET /static", Accepts: opt, Description: fits},

@@ -247,7 +247,7 @@ func TestServeThenSettleRefusesPaymentAboutToExpire(t *testing.T) {
 
 func TestServeThenSettleNeedsTimeToSettle(t *testing.T) {
 	s := newShop(t)
-	_, err := x402http.New(x402http.Config{Facilitator: s.fac, Pricing: s.pricing(t), Queue: s.queue,
+	_, err := x402http.New(x402http.Config{Facilitator: s.fac, Schemes: s.schemes(t), Queue: s.queue,
 		Routes: []x402http.Route{{Pattern: "GET /a", Policy: x402http.ServeThenSettle, MaxTimeoutSeconds: 45, Accepts: s.option("$0.001")}}})
 	if err == nil {
 		t.Fatal("a serve-then-settle route valid for 45 s was accepted")

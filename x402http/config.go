@@ -33,8 +33,9 @@ type PaymentOption struct {
 	Scheme string
 	// Network is the CAIP-2 network, such as "eip155:8453".
 	Network x402.Network
-	// Price is a human price ("$0.001", "0.25 USDC") resolved through
-	// Config.Pricing. If empty, Amount, Asset and Extra are used as given.
+	// Price is a human price ("$0.001", "0.25 USDC") resolved by the
+	// scheme's server in Config.Schemes. If empty, Amount, Asset and Extra
+	// are used as given.
 	Price string
 	// Amount, Asset and Extra give the price in atomic units of an explicit
 	// asset, with the scheme's extra (for EVM exact: the token's EIP-712
@@ -73,12 +74,6 @@ type Route struct {
 	// Resource is the resource URL in the 402 answer. If empty, the
 	// request's URL.
 	Resource string
-}
-
-// Pricing turns a price on a network into payment requirements; an
-// *evm.Networks registry (through evm.Pricing) implements it.
-type Pricing interface {
-	Requirements(network x402.Network, price x402.Price, payTo string, maxTimeoutSeconds int) (x402.PaymentRequirements, error)
 }
 
 // Queue durably holds settlements of ServeThenSettle routes until the
@@ -144,10 +139,15 @@ type Config struct {
 	// Facilitator verifies and settles payments: go402's in-process
 	// facilitator or a remote one (facilitator/remote).
 	Facilitator x402.Facilitator
-	// Pricing resolves option prices written as text. Required if any
-	// option has a Price or a route has a Price func. Prices of routes
-	// without a Price func are resolved once, by New.
-	Pricing Pricing
+	// Schemes holds the server side of every scheme the routes offer,
+	// registered under x402.V2 for the options' networks (for EVM "exact",
+	// evm.ServerSchemes). A scheme server prices the options given as a
+	// Price, and identifies a payment by the key its facilitator settles it
+	// under, so that one payment buys one response however it is
+	// re-encoded. Required with Routes: New fails for an option whose
+	// scheme and network have no registration. Prices of routes without a Price func
+	// are resolved once, by New.
+	Schemes *x402.Registry[x402.SchemeServer]
 	// Routes are matched in order; the first match applies. Requests
 	// matching no route pass through untouched.
 	Routes []Route

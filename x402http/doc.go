@@ -64,9 +64,10 @@
 //
 // A v2 payment must match a requirement built for this very request on
 // every field (addresses case-insensitively, the amount exactly, extra as
-// JSON). A v1 payment names only its scheme and network; its authorization
-// must pay the requirement's payTo and amount exactly (and, for Permit2,
-// its token). When several options on one network differ only in their
+// JSON). A v1 payment names only its scheme and network; what its payload
+// names of the transfer (read by the scheme's server, see "Schemes") must
+// be the requirement's payTo and amount exactly, and its asset where it
+// names one. When several options on one network differ only in their
 // asset, each is tried with the facilitator, which accepts the signature
 // made for the right token only. The facilitator verifies the payment
 // against the server's requirements, not the client's copy, and IsValid is
@@ -95,12 +96,23 @@
 // ("private, max-age=60" lets the payer's browser keep what it paid for).
 // The 402 and the middleware's own error answers are no-store.
 //
+// # Schemes
+//
+// The middleware knows no scheme's payload. [Config.Schemes] holds an
+// [x402.SchemeServer] for each scheme and network the routes offer
+// (evm.ServerSchemes for EVM "exact"): it turns a Price into requirements,
+// and identifies a payment by the key under which the scheme's facilitator
+// settles it at most once, with its expiry. A scheme server that also
+// implements [x402.LocalVerifier] verifies the payments it can decide
+// itself; the facilitator verifies the rest and settles every payment. A
+// payment's header is decoded once, and its payload once per request.
+//
 // # One payment, one response
 //
 // The facilitator only learns that an authorization is spent when it
 // settles it; until then every copy of a payment verifies. The middleware
-// claims each payment (its network, asset, payer and nonce) before
-// verifying it, and refuses a copy with 402 without running the handler.
+// claims each payment (by its scheme's settle-once key: for EVM "exact",
+// network, asset, payer and nonce) before verifying it, and refuses a copy with 402 without running the handler.
 // The claim lasts until the payment settled, or until its authorization
 // expires (its validBefore) when the settlement is queued, pending or
 // unknown; a payment that was not charged (the handler failed, or the

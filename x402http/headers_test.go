@@ -90,7 +90,7 @@ func TestPaidResponsesAreNotCacheable(t *testing.T) {
 // merged with the application's, and leaves the origin policy to it.
 func TestCORSDefaultsMergeWithTheApplication(t *testing.T) {
 	s := newShop(t)
-	mw, err := x402http.New(x402http.Config{Facilitator: s.fac, Pricing: s.pricing(t), Routes: []x402http.Route{{Pattern: "GET /api", Accepts: s.option("$0.001")}}})
+	mw, err := x402http.New(x402http.Config{Facilitator: s.fac, Schemes: s.schemes(t), Routes: []x402http.Route{{Pattern: "GET /api", Accepts: s.option("$0.001")}}})
 	if err != nil {
 		t.Fatal(err)
 	}

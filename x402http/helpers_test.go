@@ -11,14 +11,14 @@ import (
 	"github.com/go402/go402/x402http"
 )
 
-// pricing returns the pricing of the shop's devnet.
-func (s *shop) pricing(t *testing.T) evm.Pricing {
+// schemes returns the scheme servers pricing in the shop's devnet.
+func (s *shop) schemes(t *testing.T) *x402.Registry[x402.SchemeServer] {
 	t.Helper()
 	nets := &evm.Networks{}
 	if err := s.net.Register(nets); err != nil {
 		t.Fatal(err)
 	}
-	return evm.Pricing{Networks: nets}
+	return evm.ServerSchemes(nets)
 }
 
 // option is one option paying price to the shop's payee on the devnet.
@@ -27,14 +27,14 @@ func (s *shop) option(price string) []x402http.PaymentOption {
 }
 
 // serve starts a server with a middleware built from cfg (its Facilitator
-// and Pricing default to the shop's) in front of h.
+// and Schemes default to the shop's) in front of h.
 func (s *shop) serve(t *testing.T, cfg x402http.Config, h http.Handler) (*x402http.Middleware, *httptest.Server) {
 	t.Helper()
 	if cfg.Facilitator == nil {
 		cfg.Facilitator = s.fac
 	}
-	if cfg.Pricing == nil {
-		cfg.Pricing = s.pricing(t)
+	if cfg.Schemes == nil {
+		cfg.Schemes = s.schemes(t)
 	}
 	mw, err := x402http.New(cfg)
 	if err != nil {

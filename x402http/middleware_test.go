@@ -85,7 +85,7 @@ func newShop(t *testing.T) *shop {
 	}
 	s.mw, err = x402http.New(x402http.Config{
 		Facilitator: fac,
-		Pricing:     evm.Pricing{Networks: nets},
+		Schemes:     evm.ServerSchemes(nets),
 		Queue:       s.queue,
 		Routes: []x402http.Route{
 			{Pattern: "GET /weather", Accepts: opt("$0.001"), Description: "Weather", MimeType: "application/json"},
@@ -619,7 +619,7 @@ func TestServeThenSettleRefusesWhenTheQueueFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	mw, err := x402http.New(x402http.Config{
-		Facilitator: s.fac, Pricing: evm.Pricing{Networks: nets}, Queue: brokenQueue{s.queue},
+		Facilitator: s.fac, Schemes: evm.ServerSchemes(nets), Queue: brokenQueue{s.queue},
 		Routes: []x402http.Route{{Pattern: "GET /stream", Policy: x402http.ServeThenSettle,
 			Accepts: []x402http.PaymentOption{{Network: "eip155:84532", Price: "$0.001", PayTo: s.payee.Hex()}}}},
 	})

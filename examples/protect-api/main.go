@@ -54,7 +54,7 @@ func newAPI(args []string) (http.Handler, error) {
 	}
 	paywall, err := x402http.New(x402http.Config{
 		Facilitator: fac,
-		Pricing:     evm.Pricing{Networks: nets},
+		Schemes:     evm.ServerSchemes(nets),
 		Routes: []x402http.Route{{
 			Pattern:     "GET /weather",
 			Accepts:     []x402http.PaymentOption{{Network: x402.Network(*network), Price: "$0.001", PayTo: *payTo}},

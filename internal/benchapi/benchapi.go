@@ -65,7 +65,7 @@ func New(ctx context.Context) (*API, error) {
 	}
 	mw, err := x402http.New(x402http.Config{
 		Facilitator: InstantFacilitator{},
-		Pricing:     evm.Pricing{Networks: nets},
+		Schemes:     evm.ServerSchemes(nets),
 		Routes: []x402http.Route{{Pattern: "GET /weather", Description: "Weather", MimeType: "application/json",
 			Accepts: []x402http.PaymentOption{{Network: "eip155:84532", Price: "$0.001", PayTo: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"}}}},
 	})

@@ -435,7 +435,7 @@ func benchEndToEnd(ctx context.Context, d *devnet.Devnet, rpc *ethclient.Client,
 	payee := acc.payee().Address
 	opt := []x402http.PaymentOption{{Network: network, Price: "$0.001", PayTo: payee.Hex()}}
 	mw, err := x402http.New(x402http.Config{
-		Facilitator: fc, Pricing: evm.Pricing{Networks: nets}, Queue: queue, Logger: log,
+		Facilitator: fc, Schemes: evm.ServerSchemes(nets), Queue: queue, Logger: log,
 		Routes: []x402http.Route{
 			{Pattern: "GET /before", Accepts: opt, Policy: x402http.SettleBeforeServe, MaxTimeoutSeconds: benchValiditySeconds},
 			{Pattern: "GET /after", Accepts: opt, Policy: x402http.ServeThenSettle, MaxTimeoutSeconds: benchValiditySeconds},

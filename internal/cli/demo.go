@@ -420,7 +420,7 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 	}
 	mw, err := x402http.New(x402http.Config{
 		Facilitator: observingFacilitator{facClient, steps},
-		Pricing:     evm.Pricing{Networks: nets},
+		Schemes:     evm.ServerSchemes(nets),
 		Logger:      quiet,
 		Routes: []x402http.Route{
 			{Pattern: "GET /weather", Accepts: opt("$0.001"), Description: "Current weather", MimeType: "application/json"},

@@ -98,7 +98,7 @@ func startPayShop(t *testing.T) *payShop {
 	opt := []x402http.PaymentOption{{Network: x402.Network(s.info.Network), Price: "$0.001", PayTo: s.payee.Hex()}}
 	mw, err := x402http.New(x402http.Config{
 		Facilitator: fac,
-		Pricing:     evm.Pricing{Networks: nets},
+		Schemes:     evm.ServerSchemes(nets),
 		Routes: []x402http.Route{
 			{Pattern: "GET /paid", Accepts: opt, Description: "a paid greeting"},
 			{Pattern: "POST /submit", Accepts: opt},

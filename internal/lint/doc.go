@@ -1,4 +1,7 @@
 // Package lint holds repository-wide checks that run as ordinary tests:
-// every package has exactly one package doc comment, and the protocol core
-// stays free of chain code. It has no non-test code.
+// every package has exactly one package doc comment, and the package graph
+// follows the protocol's roles (TestDependencyRules: x402 imports only the
+// standard library; x402http, client and the facilitator meet only through
+// x402 and know no other role; evm knows no ledger or facilitator). It has
+// no non-test code.
 package lint

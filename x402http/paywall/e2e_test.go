@@ -113,7 +113,7 @@ func newShop(t *testing.T) *shop {
 	opts := []x402http.PaymentOption{{Network: network, Price: "$0.01", PayTo: s.payee.Address.Hex()}}
 	mw, err := x402http.New(x402http.Config{
 		Facilitator: fac,
-		Pricing:     evm.Pricing{Networks: nets},
+		Schemes:     evm.ServerSchemes(nets),
 		Routes: []x402http.Route{
 			{Pattern: "GET /premium", Accepts: opts, Description: e2eDescription, MimeType: "text/html"},
 			{Pattern: "GET /premium.json", Accepts: opts, Description: "Premium data", MimeType: "application/json"},

@@ -33,11 +33,7 @@ var topicAuthorizationUsed = crypto.Keccak256Hash([]byte("AuthorizationUsed(addr
 // two resources with the same price and payTo would otherwise settle once
 // and answer both as paid; with it, the second gets duplicate_settlement.
 func (f *ExactFacilitator) Identify(p *x402.Payment) (x402.SettlementKey, string, error) {
-	payload, err := decodeExactPayload(p.Payload)
-	if err != nil {
-		return x402.SettlementKey{}, "", err
-	}
-	auth, err := decodeAuthorization(payload)
+	d, err := decodeExact(p)
 	if err != nil {
 		return x402.SettlementKey{}, "", err
 	}
@@ -45,12 +41,8 @@ func (f *ExactFacilitator) Identify(p *x402.Payment) (x402.SettlementKey, string
 	if !ok {
 		return x402.SettlementKey{}, "", fmt.Errorf("evm: asset %q is not an address", p.Requirements.Asset)
 	}
-	key := x402.SettlementKey{
-		Network: p.Requirements.Network,
-		Asset:   strings.ToLower(asset.Hex()),
-		Payer:   strings.ToLower(auth.From.Hex()),
-		Nonce:   hexutil.Encode(auth.Nonce[:]),
-	}
+	auth := d.auth
+	key := exactKey(p.Requirements.Network, asset, auth)
 	resource := ""
 	if p.Resource != nil {
 		resource = p.Resource.URL
@@ -60,22 +52,12 @@ func (f *ExactFacilitator) Identify(p *x402.Payment) (x402.SettlementKey, string
 		resource,
 		string(p.Requirements.Network), key.Asset, strings.ToLower(p.Requirements.PayTo), p.Requirements.Amount.String(),
 		key.Payer, strings.ToLower(auth.To.Hex()), auth.Value.String(), auth.ValidAfter.String(), auth.ValidBefore.String(), key.Nonce,
-		normalizedSignature(payload.Signature),
+		d.signatureText(),
 	} {
 		h.Write([]byte(field))
 		h.Write([]byte{0})
 	}
 	return key, hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// normalizedSignature is the canonical hex of a signature (v as 27/28), so
-// that a retry encoding the same signature differently is not mistaken
-// for another payment; unparsable input is used as given.
-func normalizedSignature(s string) string {
-	if sig, err := ParseSignature(s); err == nil {
-		return sig.Hex()
-	}
-	return strings.ToLower(s)
 }
 
 // Reconcile finds out from the chain what became of the settlement of key
