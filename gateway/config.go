@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/go402/go402/evm"
+	"github.com/go402/go402/internal/routepattern"
 	"github.com/go402/go402/x402"
 	"github.com/go402/go402/x402http"
 )
@@ -614,14 +615,14 @@ func (v *validator) routes() {
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		p := fmt.Sprintf("routes[%d]", i)
-		pat, err := compilePattern(r.Path)
+		pat, err := routepattern.Parse(r.Path)
 		if err != nil {
 			v.fail(p+".path", "%v", err)
 		} else {
-			if j, dup := seen[pat.key()]; dup {
+			if j, dup := seen[pat.Key()]; dup {
 				v.fail(p+".path", "the same pattern as routes[%d].path: this route would never match", j)
 			}
-			seen[pat.key()] = i
+			seen[pat.Key()] = i
 		}
 		switch {
 		case r.Upstream != "" && r.Dir != "":
@@ -641,9 +642,9 @@ func (v *validator) routes() {
 			}
 			if pat != nil {
 				switch {
-				case !pat.rest || pat.params > 0:
+				case !pat.Rest || pat.Params > 0:
 					v.fail(p+".path", "a dir route's path must be literal segments followed by a final * (such as /files/*)")
-				case pat.method != "" && pat.method != "GET":
+				case pat.Method != "" && pat.Method != "GET":
 					v.fail(p+".path", "dir routes serve GET and HEAD only")
 				}
 			}

@@ -42,18 +42,13 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
-	"io/fs"
 	"log/slog"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"path"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,6 +56,7 @@ import (
 
 	"github.com/go402/go402/evm"
 	"github.com/go402/go402/facilitator/remote"
+	"github.com/go402/go402/internal/routepattern"
 	"github.com/go402/go402/x402"
 	"github.com/go402/go402/x402http"
 	"github.com/go402/go402/x402http/sqlitequeue"
@@ -258,10 +254,10 @@ func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, e
 		return nil, err
 	}
 	var errs []error
-	pats := make([]*pattern, len(cfg.Routes))
+	pats := make([]*routepattern.Pattern, len(cfg.Routes))
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
-		pats[i], _ = compilePattern(r.Path) // valid: checked by Validate
+		pats[i], _ = routepattern.Parse(r.Path) // valid: checked by Validate
 		if !r.Free() {
 			errs = append(errs, checkPrices(cfg, i, schemes)...)
 		}
@@ -287,12 +283,12 @@ func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, e
 			if fi, err := os.Stat(r.Dir); err != nil || !fi.IsDir() {
 				log.Warn("the directory of a route does not exist (yet): its files answer 404", "dir", r.Dir)
 			}
-			h = &fileServer{dir: r.Dir, prefix: pats[i].prefix, listing: r.Listing, log: log}
+			h = &fileServer{dir: r.Dir, prefix: pats[i].Prefix, listing: r.Listing, log: log}
 		} else {
 			target, _ := url.Parse(r.Upstream) // valid: checked by Validate
 			strip := 0
 			if r.StripPrefix {
-				strip = pats[i].prefix
+				strip = pats[i].Prefix
 			}
 			h = g.proxy(target, strip, log)
 		}
@@ -471,423 +467,6 @@ func policy(s string) x402http.Policy {
 		return x402http.ServeThenSettle
 	}
 	return x402http.SettleBeforeServe
-}
-
-// proxy returns the reverse proxy of an upstream route. The router has
-// already replaced the request path by its cleaned form; strip removes
-// that many leading segments.
-func (g *Gateway) proxy(target *url.URL, strip int, log *slog.Logger) http.Handler {
-	upstream := target.Scheme + "://" + target.Host
-	return &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			p := pr.In.URL.Path
-			if strip > 0 {
-				p = dropSegments(p, strip)
-			}
-			pr.Out.URL.Path, pr.Out.URL.RawPath = p, ""
-			pr.SetURL(target)
-			pr.SetXForwarded()
-			// The upstream has no use for the payment itself.
-			pr.Out.Header.Del(x402.HeaderPaymentSignature)
-			pr.Out.Header.Del(x402.HeaderXPayment)
-		},
-		Transport:     g.transport,
-		FlushInterval: -1, // stream: server-sent events reach the client at once
-		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if r.Context().Err() != nil {
-				log.Debug("client went away before the upstream answered", "upstream", upstream)
-			} else {
-				log.Warn("upstream unavailable", "upstream", upstream, "err", err)
-			}
-			writeJSON(w, http.StatusBadGateway, map[string]string{"error": "upstream unavailable"})
-		},
-	}
-}
-
-// dropSegments removes the first n segments of a cleaned path, keeping a
-// trailing slash.
-func dropSegments(p string, n int) string {
-	segs := segments(p)
-	if n >= len(segs) {
-		return "/"
-	}
-	out := "/" + strings.Join(segs[n:], "/")
-	if strings.HasSuffix(p, "/") {
-		out += "/"
-	}
-	return out
-}
-
-// pick chooses the route of n (in order; route(i) gives its pattern and
-// whether it is priced) for a request with the upper-case method and the
-// lower-cased segments of its cleaned path: the first that matches both,
-// except that once a priced route has the path for other methods a later
-// free route does not serve it (its upstream or files may ignore the
-// method). It returns -1 when no route applies, with the methods of the
-// priced routes that have the path (the request then gets 405).
-func pick(n int, route func(i int) (*pattern, bool), method string, segs []string) (int, []string) {
-	var pricedElsewhere []string
-	for i := range n {
-		pat, priced := route(i)
-		if !pat.matchPath(segs) {
-			continue
-		}
-		if !pat.matchMethod(method) {
-			if priced {
-				pricedElsewhere = append(pricedElsewhere, pat.method)
-			}
-			continue
-		}
-		if !priced && len(pricedElsewhere) > 0 {
-			break
-		}
-		return i, nil
-	}
-	return -1, pricedElsewhere
-}
-
-// RouteFor returns the index in c.Routes of the route the gateway serves a
-// request with method for urlPath with, as its router decides, or false if
-// none does (not found, the health check, or a method a priced route does
-// not take). c must be valid.
-func (c *Config) RouteFor(method, urlPath string) (int, bool) {
-	lower := strings.ToLower(cleanPath(urlPath))
-	if strings.TrimSuffix(lower, "/") == strings.ToLower(path.Clean(c.HealthPath)) {
-		return 0, false
-	}
-	pats := make([]*pattern, len(c.Routes))
-	for i := range c.Routes {
-		pats[i], _ = compilePattern(c.Routes[i].Path) // valid: checked by Validate
-	}
-	i, _ := pick(len(pats), func(i int) (*pattern, bool) { return pats[i], !c.Routes[i].Free() }, strings.ToUpper(method), segments(lower))
-	return i, i >= 0
-}
-
-// router dispatches requests to the first matching route.
-type router struct {
-	health string // lower-cased, cleaned
-	routes []*route
-}
-
-type route struct {
-	pat     *pattern
-	priced  bool
-	handler http.Handler
-}
-
-func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p := cleanPath(r.URL.Path)
-	lower := strings.ToLower(p)
-	// Methods are matched in upper case, whatever the client sent, and the
-	// upstream gets the method that was matched (and priced).
-	method := strings.ToUpper(r.Method)
-	if strings.TrimSuffix(lower, "/") == rt.health {
-		serveHealth(w, method)
-		return
-	}
-	want := method
-	if method == http.MethodOptions {
-		if m := r.Header.Get("Access-Control-Request-Method"); m != "" {
-			want = strings.ToUpper(m)
-		}
-	}
-	i, pricedElsewhere := pick(len(rt.routes), func(i int) (*pattern, bool) { return rt.routes[i].pat, rt.routes[i].priced }, want, segments(lower))
-	if i >= 0 {
-		// Hand on the path that was matched (and priced), so that nothing
-		// downstream interprets the raw one differently.
-		r2 := new(http.Request)
-		*r2 = *r
-		u := *r.URL
-		u.Path, u.RawPath = p, ""
-		r2.URL = &u
-		r2.Method = method
-		rt.routes[i].handler.ServeHTTP(w, r2)
-		return
-	}
-	if len(pricedElsewhere) > 0 {
-		w.Header().Set("Allow", allowHeader(pricedElsewhere))
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed on a paid route"})
-		return
-	}
-	writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
-}
-
-// allowHeader lists the methods of priced patterns for an Allow header.
-func allowHeader(methods []string) string {
-	var out []string
-	for _, m := range methods {
-		if !slices.Contains(out, m) {
-			out = append(out, m)
-		}
-		if m == http.MethodGet && !slices.Contains(out, http.MethodHead) {
-			out = append(out, http.MethodHead)
-		}
-	}
-	return strings.Join(out, ", ")
-}
-
-func serveHealth(w http.ResponseWriter, method string) {
-	if method != http.MethodGet && method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-// cleanPath is the request path as routes see it: backslashes as slashes,
-// without dot segments or doubled slashes, with a trailing slash kept. Its
-// lower-cased form is what the x402http middleware would match too.
-func cleanPath(p string) string {
-	p = strings.ReplaceAll(p, "\\", "/")
-	trailing := strings.HasSuffix(p, "/")
-	if !strings.HasPrefix(p, "/") {
-		p = "/" + p
-	}
-	c := path.Clean(p)
-	if trailing && c != "/" {
-		c += "/"
-	}
-	return c
-}
-
-func segments(p string) []string {
-	p = strings.Trim(p, "/")
-	if p == "" {
-		return nil
-	}
-	return strings.Split(p, "/")
-}
-
-// pattern is a compiled route path: "[METHOD ]PATH" where PATH has literal
-// segments, "{name}" (or ":name") parameters and a final "*" or
-// "{name...}" matching the rest.
-type pattern struct {
-	method string   // "" matches every method
-	segs   []string // lower-cased literals; "" for a parameter
-	params int
-	rest   bool
-	prefix int // leading literal segments
-}
-
-func compilePattern(s string) (*pattern, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return nil, errors.New("required, such as /api/* or \"GET /api/*\"")
-	}
-	p := &pattern{}
-	if m, rest, ok := strings.Cut(s, " "); ok {
-		p.method, s = strings.ToUpper(m), strings.TrimSpace(rest)
-		if !isToken(p.method) {
-			return nil, fmt.Errorf("%q is not an HTTP method", m)
-		}
-	}
-	if !strings.HasPrefix(s, "/") {
-		return nil, errors.New("the path must start with /")
-	}
-	literal := true
-	parts := segments(s)
-	for i, seg := range parts {
-		last := i == len(parts)-1
-		switch {
-		case seg == "*" || strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "...}"):
-			if !last {
-				return nil, fmt.Errorf("%q must be the last segment", seg)
-			}
-			p.rest = true
-			literal = false
-		case strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") && len(seg) > 2, strings.HasPrefix(seg, ":") && len(seg) > 1:
-			p.segs = append(p.segs, "")
-			p.params++
-			literal = false
-		case strings.ContainsAny(seg, "{}*"):
-			return nil, fmt.Errorf("bad segment %q: a parameter is {name}, the rest of the path * or {name...}", seg)
-		default:
-			p.segs = append(p.segs, strings.ToLower(seg))
-			if literal {
-				p.prefix++
-			}
-		}
-	}
-	return p, nil
-}
-
-// isToken reports whether s is an HTTP method name.
-func isToken(s string) bool {
-	return s != "" && !strings.ContainsFunc(s, func(r rune) bool { return r < 'A' || r > 'Z' })
-}
-
-// key identifies the requests a pattern matches, for duplicate detection.
-func (p *pattern) key() string {
-	k := p.method + " /" + strings.Join(p.segs, "/")
-	if p.rest {
-		k += "/*"
-	}
-	return k
-}
-
-// matchMethod reports whether the pattern applies to the (upper-case)
-// method. A GET pattern matches HEAD too, as in net/http.
-func (p *pattern) matchMethod(method string) bool {
-	return p.method == "" || p.method == method || (p.method == http.MethodGet && method == http.MethodHead)
-}
-
-// matchPath reports whether the pattern applies to the lower-cased
-// segments of a cleaned path.
-func (p *pattern) matchPath(segs []string) bool {
-	if len(segs) < len(p.segs) || (!p.rest && len(segs) != len(p.segs)) {
-		return false
-	}
-	for i, s := range p.segs {
-		if s != "" && s != segs[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// readOnly answers 405 to methods other than GET, HEAD and OPTIONS before
-// any payment is asked for.
-func readOnly(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.Method {
-		case http.MethodGet, http.MethodHead, http.MethodOptions:
-			next.ServeHTTP(w, r)
-		default:
-			w.Header().Set("Allow", "GET, HEAD, OPTIONS")
-			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
-		}
-	})
-}
-
-// fileServer serves the files of a directory through an os.Root, which
-// refuses names (and symbolic links) leading outside it. Dotfiles are
-// hidden; a directory serves its index.html, else a listing if enabled,
-// else 404. It never redirects, so that a paid request is never charged
-// for a redirect.
-type fileServer struct {
-	dir     string
-	prefix  int // leading segments of the (cleaned) request path to drop
-	listing bool
-	log     *slog.Logger
-}
-
-func (f *fileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodOptions {
-		w.Header().Set("Allow", "GET, HEAD, OPTIONS")
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	segs := segments(r.URL.Path)
-	if len(segs) < f.prefix {
-		segs = nil
-	} else {
-		segs = segs[f.prefix:]
-	}
-	for _, s := range segs {
-		if strings.HasPrefix(s, ".") || strings.ContainsRune(s, 0) {
-			notFound(w)
-			return
-		}
-	}
-	name := path.Join(segs...)
-	if name == "" {
-		name = "."
-	}
-	root, err := os.OpenRoot(f.dir)
-	if err != nil {
-		f.log.Warn("cannot open the directory of a route", "dir", f.dir, "err", err)
-		notFound(w)
-		return
-	}
-	defer root.Close()
-	file, err := root.Open(name)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			f.log.Debug("refused a file", "name", name, "err", err)
-		}
-		notFound(w)
-		return
-	}
-	defer file.Close()
-	info, err := file.Stat()
-	if err != nil {
-		notFound(w)
-		return
-	}
-	if info.IsDir() {
-		if idx, err := root.Open(path.Join(name, "index.html")); err == nil {
-			defer idx.Close()
-			if ii, err := idx.Stat(); err == nil && ii.Mode().IsRegular() {
-				http.ServeContent(w, r, ii.Name(), ii.ModTime(), idx)
-				return
-			}
-		}
-		if !f.listing {
-			notFound(w)
-			return
-		}
-		f.list(w, r, file)
-		return
-	}
-	if !info.Mode().IsRegular() {
-		notFound(w)
-		return
-	}
-	http.ServeContent(w, r, info.Name(), info.ModTime(), file)
-}
-
-// list writes an HTML listing of dir, without dotfiles.
-func (f *fileServer) list(w http.ResponseWriter, r *http.Request, dir *os.File) {
-	entries, err := dir.ReadDir(-1)
-	if err != nil {
-		f.log.Warn("cannot list a directory", "dir", f.dir, "err", err)
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "cannot list the directory"})
-		return
-	}
-	slices.SortFunc(entries, func(a, b os.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
-	base := r.URL.Path
-	if !strings.HasSuffix(base, "/") {
-		base += "/"
-	}
-	var b strings.Builder
-	title := html.EscapeString(base)
-	fmt.Fprintf(&b, "<!doctype html>\n<meta charset=\"utf-8\">\n<title>Index of %s</title>\n<h1>Index of %s</h1>\n<ul>\n", title, title)
-	for _, e := range entries {
-		name := e.Name()
-		if strings.HasPrefix(name, ".") {
-			continue
-		}
-		if e.IsDir() {
-			name += "/"
-		}
-		href := (&url.URL{Path: base + name}).EscapedPath()
-		fmt.Fprintf(&b, "<li><a href=\"%s\">%s</a></li>\n", html.EscapeString(href), html.EscapeString(name))
-	}
-	b.WriteString("</ul>\n")
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write([]byte(b.String()))
-	}
-}
-
-func notFound(w http.ResponseWriter) {
-	writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v map[string]string) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		b = []byte(`{"error":"internal error"}`)
-		status = http.StatusInternalServerError
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
 }
 
 var _ http.Handler = (*Gateway)(nil)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -206,25 +205,4 @@ func TestMatchReadings(t *testing.T) {
 			t.Errorf("%s %s: %q, want %q", tc.method, tc.target, got, tc.want)
 		}
 	}
-}
-
-// For a clean path the allocation-free match agrees with matching the
-// canonical segments.
-func FuzzCleanPathMatch(f *testing.F) {
-	for _, p := range []string{"/a/b/c", "/A/b", "/weather/", "/x/./y", "/x/../y", "/.hidden", "/a..b/", "/ÄÖ/b", "/K", "/dir/x/y"} {
-		f.Add(p)
-	}
-	m := compiled(f, "/a/{x}", "/a/b/c", "/weather", "/dir/*", "/äö/{x}", "/k", "/")
-	f.Fuzz(func(t *testing.T, p string) {
-		if !isCleanPath(p) {
-			return
-		}
-		r := &http.Request{URL: &url.URL{Path: p}}
-		segs := splitPath(canonicalPath(r))
-		for _, c := range m.routes {
-			if c.pathMatchesString(p) != c.pathMatches(segs) {
-				t.Fatalf("%q on %q: fast %v, canonical %v", p, c.Pattern, c.pathMatchesString(p), c.pathMatches(segs))
-			}
-		}
-	})
 }

@@ -56,7 +56,10 @@ type Route struct {
 	// final "*" or "{name...}" matching the rest, compared
 	// case-insensitively with both readings of the request path (see
 	// "Routes" in the package documentation), so encoded or doubled
-	// slashes and dot segments cannot bypass payment.
+	// slashes and dot segments cannot bypass payment. [New] refuses a
+	// METHOD that is not an HTTP token, a parameter without a name, and a
+	// pattern no cleaned request path could match (an empty segment as
+	// in "/a//b", a "." or ".." segment, or a backslash).
 	Pattern string
 	// Accepts are the payment options offered, in order of preference.
 	Accepts []PaymentOption

@@ -1,6 +1,7 @@
 package x402http_test
 
 import (
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
@@ -126,5 +127,25 @@ func TestMethodsOfPricedPaths(t *testing.T) {
 	}
 	if calls.Load() != 0 {
 		t.Fatalf("the handler ran %d times unpaid", calls.Load())
+	}
+}
+
+// A pattern that no cleaned request path could match would leave its
+// resource free: New refuses it, as it refuses other malformed patterns.
+func TestNewRefusesBadPatterns(t *testing.T) {
+	opt := []x402http.PaymentOption{{Network: "eip155:84532", Amount: x402.NewAmount(1000), Asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", Extra: x402.Object(`{"name":"USDC","version":"2"}`), PayTo: "0x0000000000000000000000000000000000000001"}}
+	newWith := func(pattern string) error {
+		_, err := x402http.New(x402http.Config{Facilitator: &acceptAll{}, Routes: []x402http.Route{{Pattern: pattern, Accepts: opt}}})
+		return err
+	}
+	for _, p := range []string{"/ok", "get /a/{x}/*", "M-SEARCH /upnp", "/.well-known/x"} {
+		if err := newWith(p); err != nil {
+			t.Fatalf("pattern %q: %v", p, err)
+		}
+	}
+	for _, p := range []string{"", "a/b", "/a /b", "/premium//report", "/a/../b", "/a/./b", "/a\\b", "/a/{}", "/a/:", "/a/*/b"} {
+		if err := newWith(p); err == nil || !strings.HasPrefix(err.Error(), fmt.Sprintf("x402http: route %q: ", p)) {
+			t.Errorf("pattern %q: %v", p, err)
+		}
 	}
 }

@@ -1,0 +1,109 @@
+package gateway
+
+import (
+	"encoding/json"
+	"net/http"
+	"path"
+	"strings"
+
+	"github.com/go402/go402/internal/routepattern"
+)
+
+// The gateway's routes use the grammar and the selection rules of package
+// routepattern, the x402http middleware's too. The router matches the
+// cleaned, decoded path only, and hands exactly that path on to the
+// route's middleware and handler, so that nothing behind it reads the
+// request path another way.
+
+// RouteFor returns the index in c.Routes of the route the gateway serves a
+// request with method for urlPath with, as its router decides, or false if
+// none does (not found, the health check, or a method a priced route does
+// not take). c must be valid.
+func (c *Config) RouteFor(method, urlPath string) (int, bool) {
+	lower := strings.ToLower(routepattern.Clean(urlPath))
+	if strings.TrimSuffix(lower, "/") == strings.ToLower(path.Clean(c.HealthPath)) {
+		return 0, false
+	}
+	routes := make([]*route, len(c.Routes))
+	for i := range c.Routes {
+		pat, _ := routepattern.Parse(c.Routes[i].Path) // valid: checked by Validate
+		routes[i] = &route{pat: pat, priced: !c.Routes[i].Free()}
+	}
+	i, _ := routepattern.Pick(routes, strings.ToUpper(method), routepattern.Segments(lower))
+	return i, i >= 0
+}
+
+// router dispatches requests to the first matching route.
+type router struct {
+	health string // lower-cased, cleaned
+	routes []*route
+}
+
+type route struct {
+	pat     *routepattern.Pattern
+	priced  bool
+	handler http.Handler
+}
+
+// RoutePattern makes route a routepattern.Route.
+func (r *route) RoutePattern() (*routepattern.Pattern, bool) { return r.pat, r.priced }
+
+func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := routepattern.Clean(r.URL.Path)
+	lower := strings.ToLower(p)
+	// Methods are matched in upper case, whatever the client sent, and the
+	// upstream gets the method that was matched (and priced).
+	method := strings.ToUpper(r.Method)
+	if strings.TrimSuffix(lower, "/") == rt.health {
+		serveHealth(w, method)
+		return
+	}
+	want := method
+	if method == http.MethodOptions {
+		if m := r.Header.Get("Access-Control-Request-Method"); m != "" {
+			want = strings.ToUpper(m)
+		}
+	}
+	segs := routepattern.Segments(lower)
+	i, pricedElsewhere := routepattern.Pick(rt.routes, want, segs)
+	if i >= 0 {
+		// Hand on the path that was matched (and priced), so that nothing
+		// downstream interprets the raw one differently.
+		r2 := new(http.Request)
+		*r2 = *r
+		u := *r.URL
+		u.Path, u.RawPath = p, ""
+		r2.URL = &u
+		r2.Method = method
+		rt.routes[i].handler.ServeHTTP(w, r2)
+		return
+	}
+	if pricedElsewhere {
+		w.Header().Set("Allow", routepattern.Allow(rt.routes, want, segs))
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed on a paid route"})
+		return
+	}
+	writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+}
+
+func serveHealth(w http.ResponseWriter, method string) {
+	if method != http.MethodGet && method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v map[string]string) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b = []byte(`{"error":"internal error"}`)
+		status = http.StatusInternalServerError
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
