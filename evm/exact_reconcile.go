@@ -109,31 +109,7 @@ func (f *ExactFacilitator) Reconcile(ctx context.Context, p *x402.Payment, key x
 		return nil, fmt.Errorf("evm: reconcile: %s", rej.msg)
 	}
 	if used.Sign() != 0 {
-		// Used on chain: by a transfer of this payment, by another
-		// authorization the payer signed with the same nonce (say, to
-		// themselves), or by the payer's cancelAuthorization. Only a
-		// transaction whose AuthorizationUsed event comes with the transfer
-		// of the required amount from the payer to payTo proves this
-		// payment; anything else means it was not paid.
-		h, found, err := f.findAuthorizationUse(ctx, asset, payer, nonce)
-		if err != nil {
-			return nil, fmt.Errorf("evm: reconcile: looking for the transfer: %w", err)
-		}
-		if found {
-			r, err := f.cfg.Backend.TransactionReceipt(ctx, h)
-			if err != nil {
-				return nil, fmt.Errorf("evm: reconcile: receipt of %s: %w", h.Hex(), err)
-			}
-			if r.Status == types.ReceiptStatusSuccessful && want.paidIn(r) {
-				resp.Success, resp.Transaction = true, h.Hex()
-				return resp, nil
-			}
-		}
-		if receipt != nil {
-			resp.Transaction = tx
-		}
-		resp.ErrorReason, resp.ErrorMessage = x402.ReasonExactEVMNonceAlreadyUsed, "the authorization nonce was used by another transfer or canceled; this payment was not made"
-		return resp, nil
+		return f.reconcileUsed(ctx, resp, want, receipt, tx)
 	}
 	if receipt != nil {
 		// Mined and reverted, and the authorization is still unused: the
@@ -149,6 +125,36 @@ func (f *ExactFacilitator) Reconcile(ctx context.Context, p *x402.Payment, key x
 		}
 	}
 	return nil, x402.ErrNotSettled
+}
+
+// reconcileUsed is Reconcile for an authorization the chain shows used: it
+// was paid only if a transaction shows this transfer with the use.
+func (f *ExactFacilitator) reconcileUsed(ctx context.Context, resp *x402.SettleResponse, want transferOf, receipt *types.Receipt, tx string) (*x402.SettleResponse, error) {
+	// Used on chain: by a transfer of this payment, by another
+	// authorization the payer signed with the same nonce (say, to
+	// themselves), or by the payer's cancelAuthorization. Only a
+	// transaction whose AuthorizationUsed event comes with the transfer
+	// of the required amount from the payer to payTo proves this
+	// payment; anything else means it was not paid.
+	h, found, err := f.findAuthorizationUse(ctx, want.asset, want.payer, want.nonce)
+	if err != nil {
+		return nil, fmt.Errorf("evm: reconcile: looking for the transfer: %w", err)
+	}
+	if found {
+		r, err := f.cfg.Backend.TransactionReceipt(ctx, h)
+		if err != nil {
+			return nil, fmt.Errorf("evm: reconcile: receipt of %s: %w", h.Hex(), err)
+		}
+		if r.Status == types.ReceiptStatusSuccessful && want.paidIn(r) {
+			resp.Success, resp.Transaction = true, h.Hex()
+			return resp, nil
+		}
+	}
+	if receipt != nil {
+		resp.Transaction = tx
+	}
+	resp.ErrorReason, resp.ErrorMessage = x402.ReasonExactEVMNonceAlreadyUsed, "the authorization nonce was used by another transfer or canceled; this payment was not made"
+	return resp, nil
 }
 
 // findAuthorizationUse returns the transaction that emitted

@@ -30,71 +30,10 @@ type authStore struct {
 // signature. ok is false if the payload is not in the canonical form or a
 // value does not parse.
 func decodeFast(b []byte, st *authStore) (sig Signature, ok bool) {
-	var f struct{ sig, from, to, value, after, before, nonce []byte }
-	p := jsonScan{b: b}
-	var haveSig, haveAuth bool
-	if !p.open() {
+	f, ok := scanCanonical(b)
+	if !ok {
 		return sig, false
 	}
-	for more := p.firstMember(); more; more = p.nextMember() {
-		key, ok := p.key()
-		if !ok {
-			return sig, false
-		}
-		switch {
-		case string(key) == "signature" && !haveSig:
-			haveSig = true
-			if f.sig, ok = p.str(); !ok {
-				return sig, false
-			}
-		case string(key) == "authorization" && !haveAuth:
-			haveAuth = true
-			if !p.open() {
-				return sig, false
-			}
-			seen := 0
-			for more := p.firstMember(); more; more = p.nextMember() {
-				key, ok := p.key()
-				if !ok {
-					return sig, false
-				}
-				var dst *[]byte
-				var bit int
-				switch string(key) {
-				case "from":
-					dst, bit = &f.from, 1
-				case "to":
-					dst, bit = &f.to, 2
-				case "value":
-					dst, bit = &f.value, 4
-				case "validAfter":
-					dst, bit = &f.after, 8
-				case "validBefore":
-					dst, bit = &f.before, 16
-				case "nonce":
-					dst, bit = &f.nonce, 32
-				default:
-					return sig, false
-				}
-				if seen&bit != 0 {
-					return sig, false
-				}
-				seen |= bit
-				if *dst, ok = p.str(); !ok {
-					return sig, false
-				}
-			}
-			if p.bad || seen != 63 {
-				return sig, false
-			}
-		default:
-			return sig, false
-		}
-	}
-	if p.bad || !p.end() || !haveSig || !haveAuth {
-		return sig, false
-	}
-
 	a := &st.auth
 	var ok1, ok2, ok3 bool
 	if a.From, ok1 = hexAddress(f.from); !ok1 {
@@ -121,6 +60,76 @@ func decodeFast(b []byte, st *authStore) (sig Signature, ok bool) {
 	}
 	sig, err := parseSignature(f.sig)
 	return sig, err == nil
+}
+
+// canonicalFields are the raw values of a canonical exact payload.
+type canonicalFields struct{ sig, from, to, value, after, before, nonce []byte }
+
+// scanCanonical finds the values of a payload in the canonical form: one
+// "signature" string and one "authorization" object with exactly the six
+// fields, each a string without escapes.
+func scanCanonical(b []byte) (f canonicalFields, ok bool) {
+	p := jsonScan{b: b}
+	var haveSig, haveAuth bool
+	if !p.open() {
+		return f, false
+	}
+	for more := p.firstMember(); more; more = p.nextMember() {
+		key, ok := p.key()
+		if !ok {
+			return f, false
+		}
+		switch {
+		case string(key) == "signature" && !haveSig:
+			haveSig = true
+			if f.sig, ok = p.str(); !ok {
+				return f, false
+			}
+		case string(key) == "authorization" && !haveAuth:
+			haveAuth = true
+			if !p.open() {
+				return f, false
+			}
+			seen := 0
+			for more := p.firstMember(); more; more = p.nextMember() {
+				key, ok := p.key()
+				if !ok {
+					return f, false
+				}
+				var dst *[]byte
+				var bit int
+				switch string(key) {
+				case "from":
+					dst, bit = &f.from, 1
+				case "to":
+					dst, bit = &f.to, 2
+				case "value":
+					dst, bit = &f.value, 4
+				case "validAfter":
+					dst, bit = &f.after, 8
+				case "validBefore":
+					dst, bit = &f.before, 16
+				case "nonce":
+					dst, bit = &f.nonce, 32
+				default:
+					return f, false
+				}
+				if seen&bit != 0 {
+					return f, false
+				}
+				seen |= bit
+				if *dst, ok = p.str(); !ok {
+					return f, false
+				}
+			}
+			if p.bad || seen != 63 {
+				return f, false
+			}
+		default:
+			return f, false
+		}
+	}
+	return f, !p.bad && p.end() && haveSig && haveAuth
 }
 
 // setAmount makes z the value a, backed by buf. It reports false on

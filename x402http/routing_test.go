@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/go402/go402/evm"
 	"github.com/go402/go402/x402"
 	"github.com/go402/go402/x402http"
 )
@@ -135,7 +136,7 @@ func TestMethodsOfPricedPaths(t *testing.T) {
 func TestNewRefusesBadPatterns(t *testing.T) {
 	opt := []x402http.PaymentOption{{Network: "eip155:84532", Amount: x402.NewAmount(1000), Asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", Extra: x402.Object(`{"name":"USDC","version":"2"}`), PayTo: "0x0000000000000000000000000000000000000001"}}
 	newWith := func(pattern string) error {
-		_, err := x402http.New(x402http.Config{Facilitator: &acceptAll{}, Routes: []x402http.Route{{Pattern: pattern, Accepts: opt}}})
+		_, err := x402http.New(x402http.Config{Facilitator: &acceptAll{}, Schemes: evm.ServerSchemes(nil), Routes: []x402http.Route{{Pattern: pattern, Accepts: opt}}})
 		return err
 	}
 	for _, p := range []string{"/ok", "get /a/{x}/*", "M-SEARCH /upnp", "/.well-known/x"} {
