@@ -1,6 +1,11 @@
 // Package cli implements the go402 subcommands. Each subcommand lives in its
 // own file and registers itself in the commands table below; cmd/go402 only
 // calls Run.
+//
+// Every command follows one grammar (flags.go): -h, --help and
+// "go402 help CMD" print its help on stdout (exit 0); a bad flag or
+// argument is a usage error on stderr (exit 2); --json means one JSON
+// document on stdout; a command that listens takes --listen ADDR.
 package cli
 
 import (
@@ -89,7 +94,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // runHelp is `go402 help [CMD [SUBCOMMAND]]`: the usage, or CMD's help,
 // on stdout.
 func runHelp(ctx context.Context, e env, args []string) int {
-	if len(args) == 0 {
+	if len(args) == 0 || args[0] == "help" {
 		printUsage(e.stdout)
 		return ExitOK
 	}

@@ -126,10 +126,10 @@ func TestUsage(t *testing.T) {
 			t.Errorf("the usage does not list %s:\n%s", c.name, usage)
 		}
 	}
-	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}, {"-help"}} {
+	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}, {"-help"}, {"help", "help"}} {
 		code, stdout, stderr := run(t, args...)
 		if code != ExitOK || stderr != "" || stdout != usage {
-			t.Errorf("go402 %s: exit %d, stderr %q, stdout:\n%s\nwant exit 0 and the usage on stdout", args[0], code, stderr, stdout)
+			t.Errorf("go402 %s: exit %d, stderr %q, stdout:\n%s\nwant exit 0 and the usage on stdout", strings.Join(args, " "), code, stderr, stdout)
 		}
 	}
 }
