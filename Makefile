@@ -53,7 +53,7 @@ tidy-check:
 ## part of `make test`. BENCHFLAGS adds flags, e.g. BENCHFLAGS=--skip-ts.
 BENCHFLAGS ?=
 bench: interop
-	$(GO) run ./cmd/go402 bench --json bench-results.json $(BENCHFLAGS)
+	$(GO) run ./cmd/go402 bench --out bench-results.json $(BENCHFLAGS)
 
 ## gobench: the Go benchmarks of the hot paths (EIP-712, recovery, verify,
 ## middleware), for spotting regressions.

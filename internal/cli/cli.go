@@ -1,6 +1,11 @@
 // Package cli implements the go402 subcommands. Each subcommand lives in its
 // own file and registers itself in the commands table below; cmd/go402 only
 // calls Run.
+//
+// Every command follows one grammar (flags.go): -h, --help and
+// "go402 help CMD" print its help on stdout (exit 0); a bad flag or
+// argument is a usage error on stderr (exit 2); --json means one JSON
+// document on stdout; a command that listens takes --listen ADDR.
 package cli
 
 import (
@@ -49,9 +54,6 @@ func commands() []command {
 	}
 }
 
-// Version is the go402 release this binary was built from.
-const Version = "0.1.0-dev"
-
 // usageError marks an error caused by bad arguments (exit code 2).
 type usageError struct{ msg string }
 
@@ -61,24 +63,66 @@ func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
-// Run executes the subcommand named by args[0] and returns the process exit code.
+// Run executes the command named by args[0] and returns the process exit
+// code: ExitOK, ExitError, ExitUsage or a command's own.
+//
+// With no arguments it prints the usage on stderr (exit 2); "help", -h and
+// --help print it on stdout (exit 0), and "help CMD" prints CMD's help, as
+// CMD -h does. --version is the version command.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := env{stdin: stdin, stdout: stdout, stderr: stderr}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		printUsage(stderr)
-		if len(args) == 0 {
-			return ExitUsage
-		}
+		return ExitUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		printUsage(stdout)
+		return ExitOK
+	case "help":
+		return runHelp(ctx, e, args[1:])
+	case "-version", "--version":
+		args = append([]string{"version"}, args[1:]...)
+	}
+	c, ok := lookupCommand(args[0])
+	if !ok {
+		return unknownCommand(stderr, args[0])
+	}
+	return exitCode(stderr, c.name, c.run(ctx, e, args[1:]))
+}
+
+// runHelp is `go402 help [CMD [SUBCOMMAND]]`: the usage, or CMD's help,
+// on stdout.
+func runHelp(ctx context.Context, e env, args []string) int {
+	if len(args) == 0 || args[0] == "help" {
+		printUsage(e.stdout)
 		return ExitOK
 	}
-	for _, c := range commands() {
-		if c.name != args[0] {
-			continue
-		}
-		err := c.run(ctx, e, args[1:])
-		return exitCode(stderr, c.name, err)
+	c, ok := lookupCommand(args[0])
+	if !ok {
+		return unknownCommand(e.stderr, args[0])
 	}
-	fmt.Fprintf(stderr, "go402: unknown command %q\n\n", args[0])
+	// Every command parses its flags before doing anything, and stops at
+	// --help: this only prints.
+	rest := append(append([]string{}, args[1:]...), "--help")
+	return exitCode(e.stderr, c.name, c.run(ctx, e, rest))
+}
+
+func lookupCommand(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+func unknownCommand(stderr io.Writer, name string) int {
+	what := "command"
+	if strings.HasPrefix(name, "-") {
+		what = "flag"
+	}
+	fmt.Fprintf(stderr, "go402: unknown %s %q\n\n", what, name)
 	printUsage(stderr)
 	return ExitUsage
 }
@@ -99,6 +143,7 @@ func exitCode(stderr io.Writer, name string, err error) int {
 	fmt.Fprintf(stderr, "go402 %s: %v\n", name, err)
 	var ue *usageError
 	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "Run 'go402 help %s' for usage.\n", name)
 		return ExitUsage
 	}
 	var ce *exitCodeError
@@ -120,36 +165,9 @@ func printUsage(w io.Writer) {
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.short)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'go402 <command> -h' for a command's flags.")
-}
-
-// newFlagSet returns a flag set that reports errors instead of exiting.
-func newFlagSet(e env, name, usage string) *flag.FlagSet {
-	fs := flag.NewFlagSet("go402 "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: go402 %s\n\n", strings.TrimSpace(usage))
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseFlags parses args and converts flag errors into usage errors.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usagef("%v", err)
-	}
-	return nil
-}
-
-func runVersion(_ context.Context, e env, args []string) error {
-	fs := newFlagSet(e, "version", "version")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "go402 %s\n", Version)
-	return nil
+	fmt.Fprintln(w, "Flags:")
+	fmt.Fprintln(w, "  -h, --help   print this usage")
+	fmt.Fprintln(w, "  --version    print the version (as go402 version)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'go402 help <command>' or 'go402 <command> -h' for a command's help.")
 }

@@ -217,7 +217,7 @@ func crashAfterBroadcast(t *testing.T, bin, dir string, ledger *crashLedger) {
 	// The chain: blocks only every 3 s, so a broadcast settlement waits in
 	// the pool.
 	devInfoPath := filepath.Join(dir, "devnet.json")
-	dev := startProc(t, "devnet", bin, cleanEnv(), "devnet", "--addr", "127.0.0.1:0", "--block-time", "3s", "--no-automine", "--info-file", devInfoPath)
+	dev := startProc(t, "devnet", bin, cleanEnv(), "devnet", "--listen", "127.0.0.1:0", "--block-time", "3s", "--no-automine", "--info-file", devInfoPath)
 	var dinfo devnet.Info
 	waitInfo(t, ctx, devInfoPath, &dinfo, dev.exited)
 	rpc, err := ethclient.DialContext(ctx, dinfo.RPCURL)

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -152,7 +150,11 @@ func (e demoTimeoutError) Error() string {
 }
 
 func runDemo(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet(e, "demo", "demo [--json] [--calls N] [--timeout D]")
+	fs := newFlagSet(e, "demo", `demo [--json] [--calls N] [--timeout D]
+
+Runs a complete paid x402 flow on an embedded devnet, offline, and prints
+each step: an agent with a budget pays a sample API through a go402
+facilitator, and the balances are checked. --json prints one JSON summary.`)
 	jsonOut := fs.Bool("json", false, "print one JSON summary instead of the step-by-step text")
 	calls := fs.Int("calls", 3, fmt.Sprintf("number of weather calls the agent makes (plus one report), 1 to %d", demoMaxCalls))
 	timeout := fs.Duration("timeout", demoDefaultTimeout, "give up when the whole demo takes longer than this")
@@ -205,7 +207,7 @@ func demo(ctx context.Context, e env, calls int, jsonOut bool) (*demoSummary, er
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	steps.printf("go402 demo: a complete x402 paid flow on an embedded devnet (no internet needed)\n\n")
-	stack, err := startStack(ctx, steps, quiet, &cleanup, false)
+	stack, err := startStack(ctx, steps, quiet, &cleanup, stackOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -357,12 +359,11 @@ type stack struct {
 // paid API (weather at $0.001, a report at $0.05).
 //
 // Accounts 0-3 (stackPayers) are funded payers the services never use; 4
-// receives the API's payments and 5 settles. With rpc, the devnet also
-// serves JSON-RPC on a free loopback port for other processes.
-func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, cleanup *closers, rpc bool) (*stack, error) {
+// receives the API's payments and 5 settles.
+func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, cleanup *closers, opts stackOptions) (*stack, error) {
 	// 1. The chain.
 	dcfg := devnet.Config{Accounts: stackAccounts, TimestampLead: stackTimestampLead}
-	if rpc {
+	if opts.rpc {
 		dcfg.RPCAddr = "127.0.0.1:0"
 	}
 	d, err := devnet.Start(ctx, dcfg)
@@ -439,7 +440,11 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"quarter":"Q3","revenue":"1.2M","growth":"12%"}`)
 	})
-	apiURL, err := serveLoopback(ctx, mw.Handler(mux), cleanup)
+	apiAddr := opts.apiAddr
+	if apiAddr == "" {
+		apiAddr = "127.0.0.1:0"
+	}
+	apiURL, err := serveOn(ctx, apiAddr, mw.Handler(mux), cleanup)
 	if err != nil {
 		return nil, err
 	}
@@ -448,10 +453,23 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 	return &stack{devnet: d, network: network, nets: nets, payer: payer, seller: seller, facKey: facKey, facURL: facURL, apiURL: apiURL}, nil
 }
 
+// stackOptions are what `go402 dev` changes in the stack; the zero value
+// is the demo's.
+type stackOptions struct {
+	rpc     bool   // the devnet also serves JSON-RPC on a free loopback port, for other processes
+	apiAddr string // the paid API's listen address; "" for a free loopback port
+}
+
 // serveLoopback serves h on a free loopback port until ctx ends or
 // cleanup runs, and returns its base URL.
 func serveLoopback(ctx context.Context, h http.Handler, cleanup *closers) (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return serveOn(ctx, "127.0.0.1:0", h, cleanup)
+}
+
+// serveOn serves h on addr until ctx ends or cleanup runs, and returns its
+// base URL.
+func serveOn(ctx context.Context, addr string, h http.Handler, cleanup *closers) (string, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", err
 	}
@@ -490,21 +508,34 @@ type devEndpoint struct {
 	PayTo  string `json:"payTo"`
 }
 
+const devUsage = `dev [--listen ADDR] [--info-file PATH]
+
+Runs, until interrupted (Ctrl-C), a devnet, a go402 facilitator and a
+sample paid API (GET /weather at $0.001, GET /report at $0.05), all on
+loopback, and prints the line to pay the API with "go402 pay" from another
+terminal. The paid API listens on --listen; the devnet's JSON-RPC and the
+facilitator on free loopback ports (see the info file). DEV ONLY: the
+devnet keys are public.`
+
 func runDev(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet(e, "dev", "dev [--info-file PATH]")
-	infoFile := fs.String("info-file", "", "write the devnet, facilitator and endpoint URLs as JSON to this file (default: a temporary file); it is deleted on exit")
+	fs := newFlagSet(e, "dev", devUsage)
+	listen := fs.String("listen", "127.0.0.1:0", "the paid API's listen `address` host:port (loopback only; port 0 picks a free port)")
+	infoFile := fs.String("info-file", "", "write the devnet, facilitator and endpoint URLs as JSON to this `path` (default: a temporary file); it is deleted on exit")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	if err := checkLoopback(*listen); err != nil {
+		return usagef("--listen: %v", err)
+	}
 	var cleanup closers
 	defer func() { _ = cleanup.close() }()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	steps := &demoSteps{out: e.stdout}
 	steps.printf("go402 dev: a devnet, a facilitator and a paid API on loopback (DEV ONLY)\n\n")
-	st, err := startStack(ctx, steps, quiet, &cleanup, true)
+	st, err := startStack(ctx, steps, quiet, &cleanup, stackOptions{rpc: true, apiAddr: *listen})
 	if err != nil {
 		return err
 	}
@@ -531,6 +562,19 @@ func runDev(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
+// checkLoopback accepts a host:port whose host is a loopback IP address or
+// localhost.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("%q is not a loopback address (go402 dev serves on loopback only)", addr)
+	}
+	return nil
+}
+
 // devInfoPath returns the absolute path of the info file: flag, or a new
 // temporary file when it is empty.
 func devInfoPath(flag string) (string, error) {
@@ -545,57 +589,6 @@ func devInfoPath(flag string) (string, error) {
 		return "", err
 	}
 	return f.Name(), nil
-}
-
-// goRunCommand runs go402 from its sources; it works from any directory
-// inside the go402 module (`go run ./cmd/go402` only from its root).
-const goRunCommand = "go run github.com/go402/go402/cmd/go402"
-
-// selfCommand returns how to run this go402 again from another terminal,
-// given os.Args[0]: a binary found on PATH by its name, any other binary by
-// its absolute path, and a binary built by go run (or go test) through
-// goRunCommand.
-func selfCommand(argv0 string) string {
-	if builtByGo(argv0) {
-		return goRunCommand
-	}
-	if !strings.ContainsAny(argv0, "/"+string(filepath.Separator)) {
-		return shellQuote(argv0)
-	}
-	if abs, err := filepath.Abs(argv0); err == nil {
-		argv0 = abs
-	}
-	return shellQuote(argv0)
-}
-
-// builtByGo reports whether argv0 is an executable that go run or go test
-// built and will delete: one in a temporary go-build directory
-// ($TMPDIR/go-build…/b001/exe/go402), or, since Go 1.24, one that go run
-// caches in GOCACHE (GOCACHE/7b/<64 hex digits>-d/go402).
-func builtByGo(argv0 string) bool {
-	p := filepath.ToSlash(argv0)
-	if strings.Contains(p, "/go-build") {
-		return true
-	}
-	dir := path.Base(path.Dir(p))
-	hash, ok := strings.CutSuffix(dir, "-d")
-	if !ok || len(hash) != 64 {
-		return false
-	}
-	_, err := hex.DecodeString(hash)
-	return err == nil
-}
-
-// shellQuote quotes s for a POSIX shell when it holds anything but
-// characters that never need quoting.
-func shellQuote(s string) string {
-	safe := s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./_-", r))
-	}) < 0
-	if safe {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // hexKey is a devnet account's public dev key, for the copy-paste line.

@@ -103,6 +103,10 @@ func TestDemoAndDevUsage(t *testing.T) {
 		{"demo", "--timeout", "0s"},
 		{"dev", "extra-arg"},
 		{"dev", "--info-file", "x.json", "extra-arg"},
+		{"dev", "--listen", "0.0.0.0:8402"},
+		{"dev", "--listen", "192.0.2.1:8402"},
+		{"dev", "--listen", "example.com:8402"},
+		{"dev", "--listen", "127.0.0.1"},
 	} {
 		var out, errOut bytes.Buffer
 		if code := Run(t.Context(), args, strings.NewReader(""), &out, &errOut); code != ExitUsage {

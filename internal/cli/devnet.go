@@ -16,15 +16,18 @@ import (
 	"github.com/go402/go402/devnet"
 )
 
-const devnetUsage = `devnet [flags]
+const devnetUsage = `devnet [--listen ADDR] [--chain-id ID] [--accounts N] [--block-time D [--no-automine]] [--info-file PATH]
 
 Runs a local EVM chain in the foreground with a USDC-like test token
-(EIP-3009) deployed and funded dev accounts, until interrupted (Ctrl-C).
+(EIP-3009) deployed and funded dev accounts, until interrupted (Ctrl-C),
+and serves its JSON-RPC over HTTP on --listen (loopback only).
 DEV ONLY: the account keys are public.`
 
 func runDevnet(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "devnet", devnetUsage)
-	addr := fs.String("addr", "127.0.0.1:8545", "JSON-RPC HTTP listen `address` (loopback only; port 0 picks a free port)")
+	addr := fs.String("listen", "127.0.0.1:8545", "JSON-RPC HTTP listen `address` host:port (loopback only; port 0 picks a free port)")
+	fs.StringVar(addr, "addr", "127.0.0.1:8545", "former name of --listen")
+	hideFlag(fs, "addr")
 	chainID := fs.Uint64("chain-id", devnet.DefaultChainID, "EIP-155 chain `id`")
 	accounts := fs.Int("accounts", devnet.DefaultAccounts, fmt.Sprintf("number of funded accounts (1-%d)", devnet.MaxAccounts))
 	blockTime := fs.Duration("block-time", 0, "also mine a block every `interval` (at least 1s); 0 mines only when a transaction arrives")
@@ -38,7 +41,7 @@ func runDevnet(ctx context.Context, e env, args []string) error {
 	}
 	switch {
 	case *addr == "":
-		return usagef("--addr must not be empty")
+		return usagef("--listen must not be empty")
 	case *chainID == 0:
 		return usagef("--chain-id must be positive")
 	case *accounts < 1 || *accounts > devnet.MaxAccounts:

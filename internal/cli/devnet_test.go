@@ -31,7 +31,7 @@ func TestDevnetCommand(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Run(ctx, []string{"devnet", "--addr", "127.0.0.1:0", "--info-file", path}, strings.NewReader(""), &stdout, &stderr)
+		done <- Run(ctx, []string{"devnet", "--listen", "127.0.0.1:0", "--info-file", path}, strings.NewReader(""), &stdout, &stderr)
 	}()
 
 	// Wait for the info file; it appears complete (renamed into place).
@@ -160,7 +160,9 @@ func TestDevnetUsageErrors(t *testing.T) {
 		{"--accounts", "0"},
 		{"--accounts", "100000"},
 		{"--chain-id", "0"},
-		{"--addr", "0.0.0.0:8545"},
+		{"--listen", "0.0.0.0:8545"},
+		{"--listen", ""},
+		{"--addr", "0.0.0.0:8545"}, // the former name of --listen
 		{"--addr", ""},
 		{"--block-time", "500ms"},
 		{"--nope"},

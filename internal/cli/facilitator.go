@@ -40,6 +40,7 @@ import (
 const facilitatorUsage = `facilitator [--config FILE] [--listen ADDR] [--db PATH|URL] [--info-file PATH]
        go402 facilitator --devnet [--chain-id ID] [--listen ADDR] [--db PATH|URL] [--info-file PATH]
        go402 facilitator hash-key < token
+       go402 facilitator --print-sample-config
 
 Runs an x402 facilitator: POST /verify, POST /settle, GET /supported and
 GET /health, for the "exact" scheme (EIP-3009) on every configured EVM
@@ -65,6 +66,10 @@ it off); a configured network batches only with networks[].batch.enabled.
 hash-key reads an API token from standard input and prints the hex
 SHA-256 to put in auth.apiKeyHashes.
 
+--print-sample-config prints facilitator/config/sample.yaml, built into
+the binary, to start a configuration from:
+go402 facilitator --print-sample-config > facilitator.yaml
+
 Interrupt (SIGINT or SIGTERM) stops accepting requests and waits for
 settlements in flight to finish and be recorded: up to shutdownTimeout,
 by default settleTimeout + 30s.`
@@ -83,11 +88,16 @@ func runFacilitator(ctx context.Context, e env, args []string) error {
 	chainID := fs.Uint64("chain-id", 0, "with --devnet: the devnet's chain `id` (default 31337; 84532 lets x402 v1 clients say base-sepolia)")
 	db := fs.String("db", "", "ledger database: a SQLite file `path`, or a postgres:// URL (prefer GO402_DATABASE_POSTGRES for URLs with passwords)")
 	infoFile := fs.String("info-file", "", "once listening, write {url, signer, network, networks, database, devnet} as JSON to `path` (mode 0600); removed on exit")
+	printSample := fs.Bool("print-sample-config", false, "print the sample configuration file, with every key documented, on standard output and exit")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if *printSample {
+		_, err := e.stdout.Write(config.SampleYAML())
+		return err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

@@ -452,7 +452,7 @@ func newPayRequest(ctx context.Context, e env, o *payOptions) (*http.Request, er
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	if req.Header.Get("User-Agent") == "" {
-		req.Header.Set("User-Agent", "go402-pay/"+Version)
+		req.Header.Set("User-Agent", userAgent("go402-pay"))
 	}
 	if o.host != "" {
 		req.Host = o.host

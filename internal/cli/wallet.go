@@ -33,36 +33,49 @@ const (
 	defaultPasswordEnv = "GO402_KEYSTORE_PASSWORD"
 )
 
-const walletUsage = `wallet new [--keystore PATH [--password-env NAME] [--light]]
-       go402 wallet address [--key-env NAME | --keystore PATH [--password-env NAME]]
-       go402 wallet balance [--rpc URL [--network eip155:ID] [--asset ADDRESS] | --devnet-info FILE]
-                            [--address ADDR | --key-env NAME | --keystore PATH [--password-env NAME]]
+// The synopsis and description of each wallet subcommand; walletUsage is
+// all of them, the help of "go402 wallet".
+const (
+	walletNewSynopsis     = `wallet new [--keystore PATH [--password-env NAME] [--light]]`
+	walletAddressSynopsis = `wallet address [--key-env NAME | --keystore PATH [--password-env NAME]]`
+	walletBalanceSynopsis = `wallet balance [--rpc URL [--network eip155:ID] [--asset ADDRESS] | --devnet-info FILE]
+                            [--address ADDR | --key-env NAME | --keystore PATH [--password-env NAME]]`
 
-Manages the payer key used by "go402 pay".
-
-new generates a secp256k1 key. With --keystore it writes it to PATH as an
+	walletNewHelp = `new generates a secp256k1 key. With --keystore it writes it to PATH as an
 encrypted keystore file (the Web3 Secret Storage format of go-ethereum,
 scrypt, mode 0600; an existing file is never overwritten), encrypted with
 the passphrase in $GO402_KEYSTORE_PASSWORD (or the variable named by
 --password-env), and prints only the address. Without --keystore it prints
 the address and the private key in hex on standard output: store the key
 safely (a secret manager, or export it as GO402_PAYER_KEY) and do not leave
-it in your shell history or logs.
-
-address prints the address of the payer key: the hex key in
+it in your shell history or logs.`
+	walletAddressHelp = `address prints the address of the payer key: the hex key in
 $GO402_PAYER_KEY (or the variable named by --key-env), or the keystore
-given by --keystore.
-
-balance prints the token balance of an address (the payer key's unless
+given by --keystore.`
+	walletBalanceHelp = `balance prints the token balance of an address (the payer key's unless
 --address is given) in whole tokens and in atomic units, and its ETH
 balance. The chain is reached through --rpc, on the network it reports
 (checked against --network when given), or through the JSON file written by
 "go402 devnet --info-file" or "go402 facilitator --devnet --info-file"
 (--devnet-info). The token is --asset; on the built-in networks (Base,
 Base Sepolia, Polygon, Arbitrum, ...) and the devnet it defaults to the
-network's stablecoin.
+network's stablecoin.`
 
-The private key is only ever printed by "wallet new" without --keystore.`
+	walletUsage = walletNewSynopsis + `
+       go402 ` + walletAddressSynopsis + `
+       go402 ` + walletBalanceSynopsis + `
+
+Manages the payer key used by "go402 pay".
+
+` + walletNewHelp + `
+
+` + walletAddressHelp + `
+
+` + walletBalanceHelp + `
+
+The private key is only ever printed by "wallet new" without --keystore.
+"go402 wallet SUBCOMMAND -h" lists a subcommand's flags.`
+)
 
 func runWallet(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
@@ -76,7 +89,7 @@ func runWallet(ctx context.Context, e env, args []string) error {
 	case "balance":
 		return runWalletBalance(ctx, e, args[1:])
 	case "-h", "-help", "--help", "help":
-		newFlagSet(e, "wallet", walletUsage).Usage()
+		writeHelp(e.stdout, walletUsage, nil)
 		return flag.ErrHelp
 	}
 	return usagef("unknown wallet subcommand %q: want new, address or balance", args[0])
@@ -140,7 +153,7 @@ func (k *keyFlags) load() (evm.Signer, error) {
 }
 
 func runWalletNew(e env, args []string) error {
-	fs := newFlagSet(e, "wallet new", walletUsage)
+	fs := newFlagSet(e, "wallet new", walletNewSynopsis+"\n\n"+walletNewHelp)
 	path := fs.String("keystore", "", "write the key to this encrypted keystore `path` (not overwritten if it exists) and print only the address")
 	passwordEnv := fs.String("password-env", defaultPasswordEnv, "environment variable `name` holding the keystore passphrase")
 	light := fs.Bool("light", false, "with --keystore: cheap scrypt parameters (for tests only; much weaker against guessing)")
@@ -227,7 +240,7 @@ func writeKeystore(path string, key *ecdsa.PrivateKey, pass string, scryptN, scr
 }
 
 func runWalletAddress(e env, args []string) error {
-	fs := newFlagSet(e, "wallet address", walletUsage)
+	fs := newFlagSet(e, "wallet address", walletAddressSynopsis+"\n\n"+walletAddressHelp)
 	var keys keyFlags
 	keys.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -251,7 +264,7 @@ func runWalletAddress(e env, args []string) error {
 const balanceTimeout = 30 * time.Second
 
 func runWalletBalance(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet(e, "wallet balance", walletUsage)
+	fs := newFlagSet(e, "wallet balance", walletBalanceSynopsis+"\n\n"+walletBalanceHelp)
 	rpcURL := fs.String("rpc", "", "JSON-RPC `URL` of the chain")
 	network := fs.String("network", "", "CAIP-2 `network` the --rpc endpoint must be on, such as eip155:8453 (default: the one it reports)")
 	asset := fs.String("asset", "", "token contract `address` (default: the network's stablecoin, on the built-in networks and the devnet)")
