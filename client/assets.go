@@ -201,13 +201,14 @@ func LoadAssetsFile(path string) ([]Asset, error) {
 // ParseAsset parses an asset declared on one line, as go402 pay --asset
 // takes it:
 //
-//	NETWORK/ADDRESS:DECIMALS[,symbol=SYM][,name=NAME][,version=VER][,usd]
+//	NETWORK/ADDRESS:DECIMALS[,symbol=SYM][,name=NAME][,version=VER][,method=M][,usd]
 //
 // for example "eip155:84532/0x1234...:6,symbol=TOK,name=Test Token,version=1".
 // NETWORK is CAIP-2 ("eip155:<chain id>"); DECIMALS is required; "usd"
 // marks a US dollar stablecoin, to which limits in dollars apply; name and
 // version are the token's EIP-712 domain (servers send them in
-// requirements extra, so they are optional).
+// requirements extra, so they are optional); method is the transfer
+// method, "eip3009" (the default) or "permit2".
 func ParseAsset(spec string) (Asset, error) {
 	head, opts, _ := strings.Cut(spec, ",")
 	slash := strings.LastIndexByte(head, '/')

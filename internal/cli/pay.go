@@ -69,10 +69,10 @@ optional). The --assets file (default $GO402_ASSETS) is JSON:
 A limit may also be in atomic units of one asset:
 "1500000 atomic eip155:84532/0x1234...abcd", or, with exactly one --asset,
 the shorthand "1500000atomic". It is the only limit under which a token
-nobody declared can be paid: "--max 1.5" with "--asset ...:6" is 1.5 tokens,
-"--max 1500000atomic" 1,500,000 atomic units (also 1.5 tokens). A limit
-never applies to another asset than its own: an option in any other asset
-is refused (exit 3), never paid unchecked.
+nobody declared can be paid. With "--asset ...:6,symbol=TOK", "--max 1.5 TOK"
+and "--max 1500000atomic" both mean 1.5 TOK and apply to TOK only, while a
+bare "--max 1.5" means 1.5 of any known token. An option in an asset that
+a limit does not apply to is refused (exit 3), never paid unchecked.
 
 --dry-run asks the server for its price without paying or signing anything
 (no key is needed) and prints the price, asset, network, payTo and whether
