@@ -41,8 +41,8 @@ const maxBudgetFile = 16 << 20
 // reservation folded.
 const reservationTTL = 24 * time.Hour
 
-// ledgerState is the spending record, as stored in a budget file.
-type ledgerState struct {
+// budgetState is the spending record, as stored in a budget file.
+type budgetState struct {
 	Version  int                    `json:"version"`
 	Spent    decimal                `json:"spent"`
 	Payments int                    `json:"payments"`
@@ -58,7 +58,7 @@ type reservation struct {
 }
 
 // usage returns what is spent or reserved in total and on host.
-func (s *ledgerState) usage(host string) usage {
+func (s *budgetState) usage(host string) usage {
 	u := usage{total: s.Spent, host: s.Hosts[host]}
 	for _, r := range s.Reserved {
 		u.total = u.total.Add(r.Amount)
@@ -70,7 +70,7 @@ func (s *ledgerState) usage(host string) usage {
 }
 
 // spend moves an amount into the spent totals.
-func (s *ledgerState) spend(amount decimal, host string) {
+func (s *budgetState) spend(amount decimal, host string) {
 	s.Spent = s.Spent.Add(amount)
 	if s.Hosts == nil {
 		s.Hosts = map[string]decimal{}
@@ -81,7 +81,7 @@ func (s *ledgerState) spend(amount decimal, host string) {
 
 // foldStale counts reservations long expired as spent and reports whether
 // it changed anything.
-func (s *ledgerState) foldStale(now time.Time) bool {
+func (s *budgetState) foldStale(now time.Time) bool {
 	changed := false
 	for id, r := range s.Reserved {
 		if now.After(r.Expires) {
@@ -93,20 +93,20 @@ func (s *ledgerState) foldStale(now time.Time) bool {
 	return changed
 }
 
-// ledger keeps the spending of a Client, in memory or in a budget file
+// budgetStore keeps the spending of a Client, in memory or in a budget file
 // shared with other processes. Every operation runs under mu and, with a
 // file, under an exclusive advisory lock on path+".lock"; the file is
 // replaced atomically (write to a temporary file, then rename).
-type ledger struct {
+type budgetStore struct {
 	mu   sync.Mutex
 	path string
 	lock *flock.Flock
-	mem  ledgerState
+	mem  budgetState
 	now  func() time.Time
 }
 
-func newLedger(path string, now func() time.Time) (*ledger, error) {
-	l := &ledger{path: path, now: now}
+func openBudget(path string, now func() time.Time) (*budgetStore, error) {
+	l := &budgetStore{path: path, now: now}
 	if path == "" {
 		return l, nil
 	}
@@ -120,7 +120,7 @@ func newLedger(path string, now func() time.Time) (*ledger, error) {
 	l.path = abs
 	l.lock = flock.New(abs+".lock", flock.SetPermissions(0o600))
 	// Read it once now, so that a corrupt file is reported by New.
-	if err := l.view(context.Background(), func(*ledgerState) {}); err != nil {
+	if err := l.view(context.Background(), func(*budgetState) {}); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -128,7 +128,7 @@ func newLedger(path string, now func() time.Time) (*ledger, error) {
 
 // update runs fn on the current state and stores the result if fn returns
 // nil (or if stale reservations were folded).
-func (l *ledger) update(ctx context.Context, fn func(*ledgerState) error) error {
+func (l *budgetStore) update(ctx context.Context, fn func(*budgetState) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -168,15 +168,15 @@ func ignoreNoChange(err error) error {
 }
 
 // view runs fn on the current state without changing it.
-func (l *ledger) view(ctx context.Context, fn func(*ledgerState)) error {
-	return l.update(ctx, func(st *ledgerState) error {
+func (l *budgetStore) view(ctx context.Context, fn func(*budgetState)) error {
+	return l.update(ctx, func(st *budgetState) error {
 		fn(st)
 		return errNoChange
 	})
 }
 
-func (l *ledger) load() (*ledgerState, error) {
-	st := &ledgerState{Version: 1}
+func (l *budgetStore) load() (*budgetState, error) {
+	st := &budgetState{Version: 1}
 	f, err := os.Open(l.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return st, nil
@@ -204,7 +204,7 @@ func (l *ledger) load() (*ledgerState, error) {
 	return st, nil
 }
 
-func (l *ledger) store(st *ledgerState) error {
+func (l *budgetStore) store(st *budgetState) error {
 	st.Version = 1
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
@@ -233,21 +233,21 @@ func (l *ledger) store(st *ledgerState) error {
 }
 
 // usage returns what is spent or reserved, in total and on host.
-func (l *ledger) usage(ctx context.Context, host string) (usage, error) {
+func (l *budgetStore) usage(ctx context.Context, host string) (usage, error) {
 	var u usage
-	err := l.view(ctx, func(st *ledgerState) { u = st.usage(host) })
+	err := l.view(ctx, func(st *budgetState) { u = st.usage(host) })
 	return u, err
 }
 
 // reserve sets amount aside on host if check, given the usage at that
 // moment, lets it. It returns the reservation id, or check's refusal.
-func (l *ledger) reserve(ctx context.Context, amount decimal, host string, expires time.Time, check func(usage) *PolicyError) (string, *PolicyError, error) {
+func (l *budgetStore) reserve(ctx context.Context, amount decimal, host string, expires time.Time, check func(usage) *PolicyError) (string, *PolicyError, error) {
 	id, err := newReservationID()
 	if err != nil {
 		return "", nil, err
 	}
 	var refusal *PolicyError
-	err = l.update(ctx, func(st *ledgerState) error {
+	err = l.update(ctx, func(st *budgetState) error {
 		if refusal = check(st.usage(host)); refusal != nil {
 			return errNoChange
 		}
@@ -267,8 +267,8 @@ func (l *ledger) reserve(ctx context.Context, amount decimal, host string, expir
 }
 
 // commit counts a reservation as spent.
-func (l *ledger) commit(ctx context.Context, id string) error {
-	return l.update(ctx, func(st *ledgerState) error {
+func (l *budgetStore) commit(ctx context.Context, id string) error {
+	return l.update(ctx, func(st *budgetState) error {
 		r, ok := st.Reserved[id]
 		if !ok {
 			return errNoChange // already folded as stale: counted
@@ -280,8 +280,8 @@ func (l *ledger) commit(ctx context.Context, id string) error {
 }
 
 // release drops a reservation: the payment did not happen.
-func (l *ledger) release(ctx context.Context, id string) error {
-	return l.update(ctx, func(st *ledgerState) error {
+func (l *budgetStore) release(ctx context.Context, id string) error {
+	return l.update(ctx, func(st *budgetState) error {
 		if _, ok := st.Reserved[id]; !ok {
 			return errNoChange
 		}
@@ -291,9 +291,9 @@ func (l *ledger) release(ctx context.Context, id string) error {
 }
 
 // spending reports the state for people.
-func (l *ledger) spending(ctx context.Context) (Spending, error) {
+func (l *budgetStore) spending(ctx context.Context) (Spending, error) {
 	var s Spending
-	err := l.view(ctx, func(st *ledgerState) {
+	err := l.view(ctx, func(st *budgetState) {
 		reserved := decimal{}
 		for _, r := range st.Reserved {
 			reserved = reserved.Add(r.Amount)

@@ -16,8 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
-	"github.com/go402/go402/evm"
 	"github.com/go402/go402/x402"
 )
 
@@ -25,14 +23,22 @@ import (
 // buffered so that it can be sent again with the payment.
 const DefaultMaxBodyBuffer = 8 << 20
 
-// Config configures a [Client]. Signer is required; every other field has a
+// Config configures a [Client]. Schemes must hold at least one scheme
+// client ([NewEVM] registers the EVM "exact" one); every other field has a
 // documented default.
 type Config struct {
-	// Signer pays EVM "exact" payments: its address is the payer.
-	Signer evm.Signer
-	// Networks gives asset symbols and decimals, for the policy and for
-	// display. If nil, evm.DefaultNetworks().
-	Networks *evm.Networks
+	// Schemes are the scheme clients that sign payments, keyed by x402
+	// version, scheme and network pattern. An option of a 402 is payable
+	// when a scheme client is registered for its version, scheme and
+	// network; the others are skipped. A scheme client that also has a
+	// CanPay(version int, req x402.PaymentRequirements) error method is
+	// asked first, and one with a Payer() string method names the payer in
+	// receipts.
+	Schemes *x402.Registry[x402.SchemeClient]
+	// Assets gives the decimals, symbols and dollar status of assets, for
+	// the policy and for display. If nil, [DefaultAssets] (the built-in
+	// EVM stablecoins); add user-declared assets to it with Assets.Add.
+	Assets *Assets
 	// Policy limits what is paid. The zero Policy pays anything payable.
 	Policy Policy
 	// Prefer orders the options the policy allows; the first is paid. It
@@ -52,18 +58,27 @@ type Config struct {
 	Now func() time.Time
 }
 
+// payableChecker is a scheme client that can say, without signing,
+// whether it can pay requirements.
+type payableChecker interface {
+	CanPay(version int, req x402.PaymentRequirements) error
+}
+
+// payerNamer is a scheme client that knows the payer's address.
+type payerNamer interface {
+	Payer() string
+}
+
 // Client pays for HTTP resources that answer 402 Payment Required, within
 // its [Policy]. It is an http.RoundTripper; use [Client.HTTPClient] for an
 // *http.Client. It is safe for concurrent use.
 type Client struct {
 	base    http.RoundTripper
-	nets    *evm.Networks
-	exact   *evm.ExactClient
-	addr    common.Address
-	payer   string // addr as hex, for receipts
+	schemes *x402.Registry[x402.SchemeClient]
+	assets  *Assets
 	policy  *policy
 	prefer  func(a, b Option) int
-	ledger  *ledger
+	budget  *budgetStore
 	log     *slog.Logger
 	now     func() time.Time
 	maxBody int64
@@ -71,15 +86,15 @@ type Client struct {
 
 // New validates cfg and returns a Client.
 func New(cfg Config) (*Client, error) {
-	if cfg.Signer == nil {
-		return nil, errors.New("go402: client: a Signer is required")
+	if cfg.Schemes == nil || len(cfg.Schemes.Kinds()) == 0 {
+		return nil, errNoSchemes
 	}
-	c := &Client{base: cfg.Base, nets: cfg.Networks, prefer: cfg.Prefer, log: cfg.Logger, now: cfg.Now, maxBody: cfg.MaxBodyBuffer}
+	c := &Client{base: cfg.Base, schemes: cfg.Schemes, assets: cfg.Assets, prefer: cfg.Prefer, log: cfg.Logger, now: cfg.Now, maxBody: cfg.MaxBodyBuffer}
 	if c.base == nil {
 		c.base = http.DefaultTransport
 	}
-	if c.nets == nil {
-		c.nets = evm.DefaultNetworks()
+	if c.assets == nil {
+		c.assets = DefaultAssets()
 	}
 	if c.prefer == nil {
 		c.prefer = Cheapest
@@ -95,15 +110,10 @@ func New(cfg Config) (*Client, error) {
 		c.maxBody = DefaultMaxBodyBuffer
 	}
 	var err error
-	if c.exact, err = evm.NewExactClient(evm.ExactClientConfig{Signer: cfg.Signer, Now: c.now}); err != nil {
-		return nil, err
-	}
-	c.addr = cfg.Signer.Address()
-	c.payer = c.addr.Hex()
 	if c.policy, err = compilePolicy(cfg.Policy); err != nil {
 		return nil, err
 	}
-	if c.ledger, err = newLedger(cfg.Policy.BudgetFile, c.now); err != nil {
+	if c.budget, err = openBudget(cfg.Policy.BudgetFile, c.now); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -112,13 +122,10 @@ func New(cfg Config) (*Client, error) {
 // HTTPClient returns a new *http.Client that sends its requests through c.
 func (c *Client) HTTPClient() *http.Client { return &http.Client{Transport: c} }
 
-// Address returns the payer's address.
-func (c *Client) Address() common.Address { return c.addr }
-
 // Spending reports what was spent so far: by this Client, or, with a
 // BudgetFile, by every Client sharing the file.
 func (c *Client) Spending(ctx context.Context) (Spending, error) {
-	return c.ledger.spending(ctx)
+	return c.budget.spending(ctx)
 }
 
 // hasPayment reports whether a request already carries a payment.
@@ -229,7 +236,7 @@ func (c *Client) choose(ctx context.Context, off *offer, host string) (*choice, 
 		return nil, err
 	}
 	slices.SortStableFunc(opts, c.prefer)
-	u, err := c.ledger.usage(ctx, host)
+	u, err := c.budget.usage(ctx, host)
 	if err != nil {
 		return nil, err
 	}
@@ -289,9 +296,9 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 		bg := context.WithoutCancel(ctx)
 		var err error
 		if spent {
-			err = c.ledger.commit(bg, resID)
+			err = c.budget.commit(bg, resID)
 		} else {
-			err = c.ledger.release(bg, resID)
+			err = c.budget.release(bg, resID)
 		}
 		if err != nil {
 			c.log.DebugContext(ctx, "updating the budget failed", "spent", spent, "err", err)
@@ -310,7 +317,10 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 		return nil, err
 	}
 	c.log.DebugContext(ctx, "paying", "url", redact(req.URL), "network", chosen.Requirements.Network, "price", chosen.Price, "payTo", chosen.Requirements.PayTo, "version", off.version)
-	receipt := &Receipt{Option: *chosen, Payer: c.payer}
+	receipt := &Receipt{Option: *chosen}
+	if p, ok := chosen.scheme.(payerNamer); ok {
+		receipt.Payer = p.Payer()
+	}
 	resp, delivered, err := c.sendPaid(req, b, name, value, receipt)
 	if err != nil {
 		// Only a payment that never left is certainly unspent; one that
@@ -386,10 +396,11 @@ func SettlementMayFollow(status int) bool {
 // price is unknown (no money limit is set, or the policy would have
 // refused it) is not counted.
 func (c *Client) reserve(ctx context.Context, o *Option, host string) (string, *PolicyError, error) {
-	if !o.priced {
+	amount, counted := c.policy.charge(o)
+	if !counted {
 		return "", nil, nil
 	}
-	return c.ledger.reserve(ctx, o.whole, host, c.now().Add(reservationTTL), func(u usage) *PolicyError {
+	return c.budget.reserve(ctx, amount, host, c.now().Add(reservationTTL), func(u usage) *PolicyError {
 		return c.policy.check(o, u)
 	})
 }
@@ -398,7 +409,7 @@ func (c *Client) reserve(ctx context.Context, o *Option, host string) (string, *
 func (c *Client) sign(ctx context.Context, off *offer, o *Option) (string, string, error) {
 	// Sign the server's own entry, not the copy handed to callbacks.
 	req := off.accepts[o.index]
-	obj, err := c.exact.CreatePayload(ctx, off.version, req)
+	obj, err := o.scheme.CreatePayload(ctx, off.version, req)
 	if err != nil {
 		return "", "", fmt.Errorf("go402: signing the payment: %w", err)
 	}

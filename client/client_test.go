@@ -120,7 +120,7 @@ func TestPaidPOSTReplaysBody(t *testing.T) {
 func TestBodyTooLargeToReplay(t *testing.T) {
 	s := newShop(t)
 	sig := signer(t, s.payer)
-	c, err := client.New(client.Config{Signer: sig, Networks: s.nets, MaxBodyBuffer: 4})
+	c, err := client.NewEVM(sig, client.Config{Assets: s.assets, MaxBodyBuffer: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestCheapestOptionIsPaid(t *testing.T) {
 
 	// A Prefer function overrides the order.
 	dearest := func(a, b client.Option) int { return -client.Cheapest(a, b) }
-	c2, err := client.New(client.Config{Signer: signer(t, s.payer), Networks: s.nets, Prefer: dearest})
+	c2, err := client.NewEVM(signer(t, s.payer), client.Config{Assets: s.assets, Prefer: dearest})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func TestTransportRetryResendsSamePayment(t *testing.T) {
 	s := newShop(t)
 	ft := &flakyTransport{base: http.DefaultTransport, fail: 1, err: errors.New("connection reset by peer")}
 	sig := signer(t, s.payer)
-	c, err := client.New(client.Config{Signer: sig, Networks: s.nets, Base: ft})
+	c, err := client.NewEVM(sig, client.Config{Assets: s.assets, Base: ft})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +378,7 @@ func TestTransportFailureBudget(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			ft := &flakyTransport{base: http.DefaultTransport, fail: 2, err: tc.err}
-			c, err := client.New(client.Config{Signer: signer(t, s.payer), Networks: s.nets, Base: ft, Policy: client.Policy{Budget: "1"}})
+			c, err := client.NewEVM(signer(t, s.payer), client.Config{Assets: s.assets, Base: ft, Policy: client.Policy{Budget: "1"}})
 			if err != nil {
 				t.Fatal(err)
 			}

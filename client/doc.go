@@ -6,14 +6,14 @@
 //
 // A [Client] sends a request; if the server answers 402 with x402 payment
 // requirements (the PAYMENT-REQUIRED header of x402 v2, or the JSON body of
-// a v1 server), it picks one of the options it can pay (scheme "exact" on
-// an EVM network, signed by [Config.Signer]), checks it against its
-// [Policy], signs an EIP-3009 authorization and sends the request once more
-// with the payment. The response carries a [Receipt]:
+// a v1 server), it picks one of the options it can pay (those for which a
+// scheme client is registered in [Config.Schemes]), checks it against its
+// [Policy], has the scheme client sign the payment and sends the request
+// once more with it. [NewEVM] registers the EVM "exact" scheme (EIP-3009
+// authorizations) for a signer. The response carries a [Receipt]:
 //
 //	signer, err := client.LoadKeyFromEnv("GO402_KEY")
-//	c, err := client.New(client.Config{
-//		Signer: signer,
+//	c, err := client.NewEVM(signer, client.Config{
 //		Policy: client.Policy{MaxPerRequest: "$0.01", Budget: "$1", BudgetFile: "spend.json"},
 //	})
 //	resp, err := c.HTTPClient().Get("https://api.example.com/weather")
@@ -52,8 +52,19 @@
 //
 // Money limits written in dollars ("$0.10") apply only to assets known as
 // US dollar stablecoins (see [Policy]); a limit without a unit ("0.10")
-// applies to any asset, and one with a symbol ("0.10 EURC") to assets with
-// that symbol.
+// applies to any known asset, one with a symbol ("0.10 EURC") to assets
+// with that symbol, and one in atomic units ("1500000 atomic
+// eip155:84532/0xToken") to that asset only.
+//
+// # Assets
+//
+// What the policy knows of an asset (decimals, symbol, whether it is a US
+// dollar stablecoin) comes from [Config.Assets], by default
+// [DefaultAssets], the built-in EVM stablecoins. Any other token, on any
+// network, is declared with [Assets.Add], from an assets file
+// ([LoadAssetsFile]) or a one-line spec ([ParseAsset]); go402 pay does so
+// with --assets and --asset. An asset nobody declared is paid only under
+// limits in its atomic units, or with no limit at all.
 //
 // # Retries
 //

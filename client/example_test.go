@@ -21,8 +21,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	c, err := client.New(client.Config{
-		Signer: signer,
+	c, err := client.NewEVM(signer, client.Config{
 		Policy: client.Policy{
 			MaxPerRequest: "$0.01",
 			Budget:        "$1",
@@ -66,7 +65,7 @@ func ExampleClient_Quote() {
 	defer srv.Close()
 
 	signer, _ := evm.NewPrivateKeySigner(strings.Repeat("ab", 32)) // an example key
-	c, err := client.New(client.Config{Signer: signer, Policy: client.Policy{MaxPerRequest: "$0.10"}})
+	c, err := client.NewEVM(signer, client.Config{Policy: client.Policy{MaxPerRequest: "$0.10"}})
 	if err != nil {
 		log.Fatal(err)
 	}

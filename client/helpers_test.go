@@ -30,6 +30,7 @@ import (
 type shop struct {
 	net    *devnet.Devnet
 	nets   *evm.Networks
+	assets *client.Assets // nets, for the client
 	fac    x402.Facilitator
 	srv    *httptest.Server // x402http middleware
 	v1     *httptest.Server // a legacy v1 server
@@ -96,7 +97,7 @@ func newShop(t *testing.T) *shop {
 	if err := net.Register(nets); err != nil {
 		t.Fatal(err)
 	}
-	s := &shop{net: net, nets: nets, fac: fac, payer: accts[0], payees: [2]common.Address{accts[1].Address, accts[2].Address}}
+	s := &shop{net: net, nets: nets, assets: assetsOf(t, nets), fac: fac, payer: accts[0], payees: [2]common.Address{accts[1].Address, accts[2].Address}}
 	opt := func(price string, payee common.Address) x402http.PaymentOption {
 		return x402http.PaymentOption{Network: "eip155:84532", Price: price, PayTo: payee.Hex()}
 	}
@@ -235,7 +236,7 @@ func signer(t *testing.T, a devnet.Account) *countingSigner {
 func (s *shop) client(t *testing.T, p client.Policy) (*client.Client, *countingSigner) {
 	t.Helper()
 	sig := signer(t, s.payer)
-	c, err := client.New(client.Config{Signer: sig, Networks: s.nets, Policy: p})
+	c, err := client.NewEVM(sig, client.Config{Assets: s.assets, Policy: p})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,4 +263,14 @@ func readAll(t *testing.T, r io.Reader) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// assetsOf returns the client assets of a networks registry.
+func assetsOf(t *testing.T, nets *evm.Networks) *client.Assets {
+	t.Helper()
+	a, err := client.AssetsFromNetworks(nets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

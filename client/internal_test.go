@@ -66,7 +66,7 @@ func TestLedgerFoldsStaleReservations(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	clock := func() time.Time { return now }
 	path := filepath.Join(t.TempDir(), "budget.json")
-	l, err := newLedger(path, clock)
+	l, err := openBudget(path, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestLedgerFoldsStaleReservations(t *testing.T) {
 		t.Fatal(err, pe)
 	}
 	// A second process sees the reservation.
-	l2, err := newLedger(path, clock)
+	l2, err := openBudget(path, clock)
 	if err != nil {
 		t.Fatal(err)
 	}

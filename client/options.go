@@ -3,7 +3,6 @@ package client
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/go402/go402/evm"
 	"github.com/go402/go402/x402"
 )
 
@@ -24,18 +22,19 @@ type Option struct {
 	// server it is converted with [x402.PaymentRequirementsV1.ToV2]: the
 	// network is CAIP-2 ("eip155:84532" for "base-sepolia").
 	Requirements x402.PaymentRequirements
-	// Asset is the token as the client's Networks registry knows it; the
+	// Asset is the asset as the client's Assets registry knows it; the
 	// zero Asset if the registry does not know it.
-	Asset evm.Asset
+	Asset Asset
 	// Price is the amount in whole units, for people: "0.001 USDC".
 	Price string
 
-	index  int            // position in the server's accepts
-	asset  common.Address // token contract
-	payTo  common.Address
-	known  bool    // Asset comes from the registry
-	priced bool    // the decimals are known: whole is the price
-	whole  decimal // price in whole units
+	index  int               // position in the server's accepts
+	scheme x402.SchemeClient // signs this option
+	asset  common.Address    // EVM token contract, if the asset is an address
+	payTo  common.Address    // EVM recipient, if payTo is an address
+	known  bool              // Asset comes from the registry
+	priced bool              // the decimals are known: whole is the price
+	whole  decimal           // price in whole units
 }
 
 // Cheapest orders options by their price in whole units, cheapest first;
@@ -58,7 +57,7 @@ func symbolOrAddress(o *Option) string {
 	if o.Asset.Symbol != "" {
 		return o.Asset.Symbol
 	}
-	return "token " + o.asset.Hex()
+	return "token " + o.Requirements.Asset
 }
 
 // offer is a decoded 402: what the server accepts, in either version.
@@ -161,38 +160,23 @@ func (c *Client) options(off *offer) ([]Option, error) {
 	return opts, nil
 }
 
-// option checks that req can be signed by the evm exact client and prices
-// it.
+// option checks that a registered scheme client can pay req and prices
+// it with the Assets registry.
 func (c *Client) option(version, index int, req x402.PaymentRequirements) (Option, error) {
 	o := Option{Version: version, Requirements: req, index: index}
-	if req.Scheme != evm.SchemeExact {
-		return o, fmt.Errorf("scheme %q is not supported", req.Scheme)
+	sc, _, err := c.schemes.Lookup(version, req.Scheme, req.Network)
+	if err != nil {
+		return o, fmt.Errorf("no scheme client for x402 v%d scheme %q on network %q", version, req.Scheme, req.Network)
 	}
-	if req.Network.Namespace() != x402.NamespaceEIP155 {
-		return o, fmt.Errorf("network %q is not an EVM network", req.Network)
-	}
-	if _, err := req.Network.ChainID(); err != nil {
-		return o, err
-	}
-	var ok bool
-	if o.asset, ok = parseAddress(req.Asset); !ok {
-		return o, fmt.Errorf("asset %q is not an address", req.Asset)
-	}
-	if o.payTo, ok = parseAddress(req.PayTo); !ok {
-		return o, fmt.Errorf("payTo %q is not an address", req.PayTo)
-	}
-	name, _ := req.Extra.StringField("name")
-	ver, _ := req.Extra.StringField("version")
-	if name == "" || ver == "" {
-		return o, errors.New("extra lacks the token's EIP-712 name and version")
-	}
-	if m, _ := req.Extra.StringField("assetTransferMethod"); m != "" && m != evm.TransferEIP3009 {
-		return o, fmt.Errorf("transfer method %q is not supported", m)
-	}
-	if a, err := c.nets.Asset(req.Network, o.asset); err == nil {
-		if a.Method() != evm.TransferEIP3009 {
-			return o, fmt.Errorf("asset %s is paid through %s, which is not supported", a.Symbol, a.Method())
+	if pc, ok := sc.(payableChecker); ok {
+		if err := pc.CanPay(version, req); err != nil {
+			return o, err
 		}
+	}
+	o.scheme = sc
+	o.asset, _ = parseAddress(req.Asset)
+	o.payTo, _ = parseAddress(req.PayTo)
+	if a, ok := c.assets.Lookup(req.Network, req.Asset); ok {
 		o.Asset, o.known, o.priced = a, true, true
 		o.whole = wholeUnits(req.Amount, a.Decimals)
 		o.Price = req.Amount.Format(a.Decimals) + " " + symbolOrAddress(&o)
@@ -201,10 +185,10 @@ func (c *Client) option(version, index int, req x402.PaymentRequirements) (Optio
 	if d, ok := extraDecimals(req.Extra); ok {
 		o.priced = true
 		o.whole = wholeUnits(req.Amount, d)
-		o.Price = req.Amount.Format(d) + " of token " + o.asset.Hex()
+		o.Price = req.Amount.Format(d) + " of token " + req.Asset
 		return o, nil
 	}
-	o.Price = req.Amount.String() + " atomic units of token " + o.asset.Hex()
+	o.Price = req.Amount.String() + " atomic units of token " + req.Asset
 	return o, nil
 }
 

@@ -142,7 +142,7 @@ func TestDollarLimitsNeedADollarAsset(t *testing.T) {
 		if err := nets.Add(evm.NetworkConfig{ChainID: 8453, Assets: []evm.Asset{a}}); err != nil {
 			t.Fatal(err)
 		}
-		c, err := client.New(client.Config{Signer: key, Networks: nets, Policy: p})
+		c, err := client.NewEVM(key, client.Config{Assets: assetsOf(t, nets), Policy: p})
 		if err != nil {
 			t.Fatal(err)
 		}

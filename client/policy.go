@@ -14,13 +14,18 @@ import (
 // limit.
 //
 // Money limits (MaxPerRequest, Budget, BudgetPerHost) are prices in whole
-// units of the asset paid:
+// units of the asset paid, as the client's [Assets] registry describes it:
 //   - "$0.10" means 0.10 of a US dollar stablecoin: the limit applies only
-//     to assets whose symbol in Config.Networks is one of USDC, USDbC,
-//     USDT, USDT0, DAI, USDS, PYUSD, MegaUSD and mUSD; an option in any other
-//     asset is refused (a *PolicyError wrapping [ErrLimitCurrency]);
+//     to assets marked USDStablecoin (the built-in USDC, USDT0, ... are);
+//     an option in any other asset is refused (a *PolicyError wrapping
+//     [ErrLimitCurrency]);
 //   - "0.10 USDC" means 0.10 and only in assets whose symbol is USDC;
-//   - "0.10" means 0.10 of whatever token is paid.
+//   - "0.10" means 0.10 of whatever known token is paid;
+//   - "1500000 atomic eip155:84532/0xToken" means 1,500,000 atomic units
+//     and only of that asset on that network (see [AtomicLimit]). It is the
+//     only kind of limit under which an asset the registry does not know
+//     can be paid: its decimals, hence its price in whole units, are
+//     unknown.
 //
 // Comparisons are exact decimal arithmetic, never floats.
 type Policy struct {
@@ -42,15 +47,16 @@ type Policy struct {
 	// patterns ("eip155:8453", "eip155:*"); v1 names such as "base" are
 	// accepted too. Empty means any.
 	AllowNetworks []x402.Network
-	// AllowAssets are the token contract addresses that may be paid in
-	// (any letter case). Empty means any asset. Either way, an asset that
-	// Config.Networks does not know (its decimals, hence its price, are
-	// unknown) is refused while a money limit is set ([RuleUnknownAsset]);
-	// without limits it is paid, priced with extra.decimals if the server
-	// gives them.
+	// AllowAssets are the EVM token contract addresses that may be paid
+	// in (any letter case). Empty means any asset. Either way, an asset
+	// that Config.Assets does not know (its decimals, hence its price, are
+	// unknown) is refused while a money limit is set ([RuleUnknownAsset]),
+	// unless every limit set is in atomic units of that asset; without
+	// limits it is paid, priced with extra.decimals if the server gives
+	// them.
 	AllowAssets []string
-	// AllowPayTo are the recipient addresses that may be paid (any letter
-	// case). Empty means any.
+	// AllowPayTo are the EVM recipient addresses that may be paid (any
+	// letter case). Empty means any.
 	AllowPayTo []string
 	// Approve, if set, is called for the option about to be paid, after
 	// every other rule passed and its price was reserved against the
@@ -69,9 +75,9 @@ const (
 	RuleAsset         = "asset"
 	RulePayTo         = "payto"
 	RuleApproval      = "approval"
-	// RuleUnknownAsset refuses an asset that the client's Networks registry
+	// RuleUnknownAsset refuses an asset that the client's Assets registry
 	// does not know (so its decimals, and thus its price, are unknown)
-	// while a money limit is set.
+	// while a money limit that is not in its atomic units is set.
 	RuleUnknownAsset = "unknown-asset"
 )
 
@@ -157,13 +163,22 @@ func (e *PolicyError) Unwrap() error { return e.Err }
 // limit is a parsed money limit.
 type limit struct {
 	text  string // canonical, for messages
-	unit  string // "", "USD" (any asset) or an asset symbol
+	unit  string // "", "USD" (any asset), an asset symbol, or unitAtomic
 	value decimal
+	// network and asset name the asset of a limit in atomic units.
+	network x402.Network
+	asset   string
 }
+
+// unitAtomic is the unit of a limit in atomic units of one asset.
+const unitAtomic = "atomic"
 
 func parseLimit(field, s string) (*limit, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, nil
+	}
+	if f := strings.Fields(s); len(f) == 3 && f[1] == unitAtomic {
+		return parseAtomicLimit(field, f[0], f[2])
 	}
 	p, err := x402.ParsePrice(s)
 	if err != nil {
@@ -172,22 +187,64 @@ func parseLimit(field, s string) (*limit, error) {
 	return &limit{text: p.String(), unit: p.Unit, value: decimalFromPrice(p)}, nil
 }
 
-// appliesTo reports whether the limit can be compared with a price in an
-// asset with this symbol (from the client's registry).
-func (l *limit) appliesTo(symbol string) bool {
-	switch l.unit {
-	case "":
-		return true
-	case "USD":
-		return usdStablecoin(symbol)
+// parseAtomicLimit parses "<digits> atomic <network>/<asset>".
+func parseAtomicLimit(field, amount, asset string) (*limit, error) {
+	v, err := parseDecimal(amount)
+	if err != nil || strings.Contains(amount, ".") {
+		return nil, fmt.Errorf("go402: Policy.%s: %q: an amount in atomic units is a whole number", field, amount)
 	}
-	return strings.EqualFold(l.unit, symbol)
+	i := strings.LastIndexByte(asset, '/')
+	if i < 0 {
+		return nil, fmt.Errorf("go402: Policy.%s: %q: want NETWORK/ASSET after \"atomic\"", field, asset)
+	}
+	a := Asset{Network: x402.Network(asset[:i]), Address: asset[i+1:]}
+	if err := a.Validate(); err != nil {
+		return nil, fmt.Errorf("go402: Policy.%s: %w", field, err)
+	}
+	return &limit{text: amount + " atomic " + string(a.Network) + "/" + a.Address, unit: unitAtomic, value: v, network: a.Network, asset: a.Address}, nil
+}
+
+// AtomicLimit renders a limit of n atomic units of one asset, in the form
+// [Policy] accepts: "1500000 atomic eip155:84532/0x...".
+func AtomicLimit(n x402.Amount, network x402.Network, asset string) string {
+	return n.String() + " " + unitAtomic + " " + string(network) + "/" + asset
+}
+
+// appliesTo reports whether the limit can be compared with the price of
+// o: a bare limit applies to any asset of known decimals, one in dollars
+// to US dollar stablecoins, one with a symbol to the assets with that
+// symbol (in the client's Assets registry), and one in atomic units to
+// its asset only.
+func (l *limit) appliesTo(o *Option) bool {
+	switch l.unit {
+	case unitAtomic:
+		return sameAsset(&Asset{Network: l.network, Address: l.asset}, o.Requirements.Network, o.Requirements.Asset)
+	case "":
+		return o.known
+	case "USD":
+		return o.known && o.Asset.USDStablecoin
+	}
+	return o.known && strings.EqualFold(l.unit, o.Asset.Symbol)
+}
+
+// price returns the price of o in the limit's terms: whole units, or for
+// a limit in atomic units of an asset of unknown decimals, atomic units;
+// and the limit's value in the same terms.
+func (l *limit) price(o *Option) (price, max decimal) {
+	if l.unit != unitAtomic {
+		return o.whole, l.value
+	}
+	if o.known {
+		// The limit in whole units of the asset.
+		return o.whole, decimal{n: l.value.n, scale: l.value.scale + int(o.Asset.Decimals)}
+	}
+	return wholeUnits(o.Requirements.Amount, 0), l.value
 }
 
 // usdStablecoin reports whether an asset symbol is a US dollar
-// stablecoin's, to which limits in dollars apply: the dollar assets of
-// evm.DefaultNetworks and the common ones beside them. EURC and other
-// currencies are not.
+// stablecoin's: the dollar assets of evm.DefaultNetworks and the common
+// ones beside them. EURC and other currencies are not. It marks the
+// built-in assets ([EVMAssets]); a declared asset says it itself.
 func usdStablecoin(symbol string) bool {
 	switch strings.ToUpper(symbol) {
 	case "USDC", "USDBC", "USDT", "USDT0", "DAI", "USDS", "PYUSD", "MEGAUSD", "MUSD":
@@ -202,6 +259,13 @@ type policy struct {
 	networks                []x402.Network
 	assets, payTo           map[common.Address]bool
 	approve                 func(context.Context, Quote) error
+}
+
+// Validate checks the policy as [New] does: the limits, the networks and
+// the addresses.
+func (p Policy) Validate() error {
+	_, err := compilePolicy(p)
+	return err
 }
 
 func compilePolicy(p Policy) (*policy, error) {
@@ -252,6 +316,46 @@ func (p *policy) hasMoneyLimit() bool {
 	return p.maxPer != nil || p.budget != nil || p.perHost != nil
 }
 
+// limits returns the money limits that are set.
+func (p *policy) limits() []*limit {
+	var ls []*limit
+	for _, l := range []*limit{p.maxPer, p.perHost, p.budget} {
+		if l != nil {
+			ls = append(ls, l)
+		}
+	}
+	return ls
+}
+
+// onlyAtomicFor reports whether every money limit set is in atomic units
+// of the asset of o: then o can be checked against them even when its
+// decimals are unknown.
+func (p *policy) onlyAtomicFor(o *Option) bool {
+	for _, l := range p.limits() {
+		if l.unit != unitAtomic || !l.appliesTo(o) {
+			return false
+		}
+	}
+	return true
+}
+
+// charge returns the amount of o counted in the budgets, and whether it is
+// counted: its price in whole units if its decimals are known, and else,
+// under limits in atomic units of its asset, its atomic amount. An option
+// of an unknown asset paid without limits is not counted.
+func (p *policy) charge(o *Option) (decimal, bool) {
+	switch {
+	case o.known:
+		return o.whole, true
+	case p.hasMoneyLimit():
+		// check allowed it: every limit is in atomic units of its asset.
+		return wholeUnits(o.Requirements.Amount, 0), true
+	case o.priced:
+		return o.whole, true
+	}
+	return decimal{}, false
+}
+
 // usage is what was spent or reserved when an option is evaluated.
 type usage struct {
 	total, host decimal
@@ -281,20 +385,20 @@ func (p *policy) check(o *Option, u usage) *PolicyError {
 			return refuse(RuleNetwork, "network %s is not allowed", req.Network)
 		}
 	}
-	if p.assets != nil && !p.assets[o.asset] {
-		return refuse(RuleAsset, "asset %s is not allowed", o.asset.Hex())
+	if p.assets != nil && (o.asset == common.Address{} || !p.assets[o.asset]) {
+		return refuse(RuleAsset, "asset %s is not allowed", req.Asset)
 	}
-	if p.payTo != nil && !p.payTo[o.payTo] {
-		return refuse(RulePayTo, "recipient %s is not allowed", o.payTo.Hex())
+	if p.payTo != nil && (o.payTo == common.Address{} || !p.payTo[o.payTo]) {
+		return refuse(RulePayTo, "recipient %s is not allowed", req.PayTo)
 	}
-	if !o.known && p.hasMoneyLimit() {
-		return refuse(RuleUnknownAsset, "asset %s on %s is not in the client's networks registry, so its price cannot be checked against the limits", o.asset.Hex(), req.Network)
+	if !o.known && p.hasMoneyLimit() && !p.onlyAtomicFor(o) {
+		return refuse(RuleUnknownAsset, "asset %s on %s is not in the client's assets registry, so its price cannot be checked against the limits: declare it with its decimals, or set the limits in atomic units of this asset", req.Asset, req.Network)
 	}
 	if l := p.maxPer; l != nil {
-		if !l.appliesTo(o.Asset.Symbol) {
+		if !l.appliesTo(o) {
 			return p.symbolMismatch(refuse(RuleMaxPerRequest, ""), l, o)
 		}
-		if o.whole.Cmp(l.value) > 0 {
+		if price, max := l.price(o); price.Cmp(max) > 0 {
 			pe := refuse(RuleMaxPerRequest, "")
 			pe.Limit = l.text
 			return pe
@@ -316,8 +420,11 @@ func (p *policy) check(o *Option, u usage) *PolicyError {
 func (p *policy) symbolMismatch(pe *PolicyError, l *limit, o *Option) *PolicyError {
 	pe.Limit = l.text
 	unit := l.unit
-	if unit == "USD" {
+	switch unit {
+	case "USD":
 		unit = "US dollars"
+	case unitAtomic:
+		unit = "atomic units of token " + l.asset + " on " + string(l.network)
 	}
 	pe.Err = fmt.Errorf("%w: the limit is in %s, the price in %s", ErrLimitCurrency, unit, symbolOrAddress(o))
 	return pe
@@ -326,10 +433,10 @@ func (p *policy) symbolMismatch(pe *PolicyError, l *limit, o *Option) *PolicyErr
 // checkBudget returns pe filled in if o's price does not fit in l after
 // spent, and nil if it fits.
 func (p *policy) checkBudget(pe *PolicyError, l *limit, o *Option, spent decimal) *PolicyError {
-	if !l.appliesTo(o.Asset.Symbol) {
+	if !l.appliesTo(o) {
 		return p.symbolMismatch(pe, l, o)
 	}
-	if spent.Add(o.whole).Cmp(l.value) <= 0 {
+	if price, max := l.price(o); spent.Add(price).Cmp(max) <= 0 {
 		return nil
 	}
 	pe.Limit = l.text

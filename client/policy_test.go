@@ -197,7 +197,7 @@ func TestUnknownAsset(t *testing.T) {
 	quote := func(p client.Policy, req x402.PaymentRequirements) *client.Quote {
 		t.Helper()
 		srv := staticOffer(t, req)
-		c, err := client.New(client.Config{Signer: key, Policy: p})
+		c, err := client.NewEVM(key, client.Config{Policy: p})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,7 +216,7 @@ func TestUnknownAsset(t *testing.T) {
 	}
 	// Without one it is allowed, priced with extra.decimals if present.
 	q = quote(client.Policy{}, mk(`{"name":"Mystery","version":"1","decimals":6}`))
-	if q.Refusal != nil || q.Option.Price != "0.5 of token 0x1111111111111111111111111111111111111111" || q.Option.Asset != (evm.Asset{}) {
+	if q.Refusal != nil || q.Option.Price != "0.5 of token 0x1111111111111111111111111111111111111111" || q.Option.Asset != (client.Asset{}) {
 		t.Errorf("quote %+v", q.Option)
 	}
 	q = quote(client.Policy{}, mk(`{"name":"Mystery","version":"1"}`))
@@ -243,7 +243,7 @@ func TestNoPayableOption(t *testing.T) {
 	permit2.Extra = x402.Object(`{"name":"USD Coin","version":"2","assetTransferMethod":"permit2"}`)
 	srv := staticOffer(t, upto, svm, noDomain, permit2)
 	sig := &countingSigner{Signer: mustKey(t)}
-	c, err := client.New(client.Config{Signer: sig})
+	c, err := client.NewEVM(sig, client.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func TestNoPayableOption(t *testing.T) {
 	if !errors.Is(err, client.ErrNoPayableOption) || sig.n.Load() != 0 {
 		t.Fatalf("err = %v", err)
 	}
-	for _, want := range []string{`scheme "upto"`, "not an EVM network", "EIP-712 name and version", `"permit2"`} {
+	for _, want := range []string{`scheme "upto"`, `network "solana:`, "EIP-712 name and version", `"permit2"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
@@ -285,7 +285,7 @@ func TestNewValidatesPolicy(t *testing.T) {
 		"asset":   {AllowAssets: []string{"USDC"}},
 		"payTo":   {AllowPayTo: []string{"0x123"}},
 	} {
-		if _, err := client.New(client.Config{Signer: k, Policy: p}); err == nil {
+		if _, err := client.NewEVM(k, client.Config{Policy: p}); err == nil {
 			t.Errorf("%s: invalid policy accepted", name)
 		}
 	}
@@ -297,11 +297,11 @@ func TestNewValidatesPolicy(t *testing.T) {
 	if err := writeFile(file, "{not json"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.New(client.Config{Signer: k, Policy: client.Policy{BudgetFile: file}}); err == nil || !strings.Contains(err.Error(), "corrupt") {
+	if _, err := client.NewEVM(k, client.Config{Policy: client.Policy{BudgetFile: file}}); err == nil || !strings.Contains(err.Error(), "corrupt") {
 		t.Errorf("corrupt budget file: %v", err)
 	}
 	// v1 network names are accepted in AllowNetworks.
-	if _, err := client.New(client.Config{Signer: k, Policy: client.Policy{AllowNetworks: []x402.Network{"base-sepolia"}}}); err != nil {
+	if _, err := client.NewEVM(k, client.Config{Policy: client.Policy{AllowNetworks: []x402.Network{"base-sepolia"}}}); err != nil {
 		t.Error(err)
 	}
 }

@@ -157,6 +157,12 @@ func (d *Devnet) Mint(ctx context.Context, to common.Address, amount *big.Int) e
 
 // sendAsDeployer signs and sends a call to the token from the deployer.
 func (d *Devnet) sendAsDeployer(ctx context.Context, data []byte) (common.Hash, error) {
+	return d.sendFromDeployer(ctx, &d.token.Address, data)
+}
+
+// sendFromDeployer signs and sends a transaction from the deployer: a call
+// to `to`, or a contract creation when to is nil.
+func (d *Devnet) sendFromDeployer(ctx context.Context, to *common.Address, data []byte) (common.Hash, error) {
 	d.deployMu.Lock()
 	defer d.deployMu.Unlock()
 	select {
@@ -168,14 +174,14 @@ func (d *Devnet) sendAsDeployer(ctx context.Context, data []byte) (common.Hash, 
 	if err != nil {
 		return common.Hash{}, fmt.Errorf("nonce: %w", err)
 	}
-	gas, err := d.client.EstimateGas(ctx, ethereum.CallMsg{From: d.deployer.addr, To: &d.token.Address, Data: data})
+	gas, err := d.client.EstimateGas(ctx, ethereum.CallMsg{From: d.deployer.addr, To: to, Data: data})
 	if err != nil {
 		return common.Hash{}, fmt.Errorf("estimate gas: %w", err)
 	}
 	tip, feeCap := d.fees()
 	tx, err := types.SignNewTx(d.deployer.privateKey(), types.LatestSignerForChainID(d.chainID), &types.DynamicFeeTx{
 		ChainID: d.ChainID(), Nonce: nonce, GasTipCap: tip, GasFeeCap: feeCap,
-		Gas: gas + gas/10, To: &d.token.Address, Data: data,
+		Gas: gas + gas/10, To: to, Data: data,
 	})
 	if err != nil {
 		return common.Hash{}, fmt.Errorf("sign: %w", err)
@@ -186,14 +192,66 @@ func (d *Devnet) sendAsDeployer(ctx context.Context, data []byte) (common.Hash, 
 	return tx.Hash(), nil
 }
 
-// BalanceOf returns the test token balance of addr, in atomic units, at the
-// latest block.
-func (d *Devnet) BalanceOf(ctx context.Context, addr common.Address) (*big.Int, error) {
+// sendAndWait sends a deployer transaction and waits for its successful
+// receipt.
+func (d *Devnet) sendAndWait(ctx context.Context, to *common.Address, data []byte) (*types.Receipt, error) {
+	hash, err := d.sendFromDeployer(ctx, to, data)
+	if err != nil {
+		return nil, err
+	}
+	r, err := d.WaitMined(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	if r.Status != types.ReceiptStatusSuccessful {
+		return nil, fmt.Errorf("transaction %s reverted", hash)
+	}
+	return r, nil
+}
+
+// DeployToken deploys another EIP-3009 test token, the same contract as the
+// devnet's test USDC (6 decimals, owned by the deployer) under another
+// address, with ERC-20 and EIP-712 name `name`, symbol `symbol` and EIP-712
+// version `version`, and mints amount atomic units to every funded
+// account. It returns once everything is mined. [Devnet.Token],
+// [Devnet.Mint] and [Devnet.BalanceOf] keep describing the first token;
+// use [Devnet.TokenBalanceOf] for this one.
+func (d *Devnet) DeployToken(ctx context.Context, name, symbol, version string, amount *big.Int) (TokenInfo, error) {
+	if name == "" || symbol == "" || version == "" {
+		return TokenInfo{}, errors.New("devnet: deploy token: name, symbol and version are required")
+	}
+	args, err := d.tokenABI.Pack("", name, symbol, version, d.deployer.addr)
+	if err != nil {
+		return TokenInfo{}, fmt.Errorf("devnet: pack token constructor: %w", err)
+	}
+	r, err := d.sendAndWait(ctx, nil, append(contracts.TestUSDCBytecode(), args...))
+	if err != nil {
+		return TokenInfo{}, fmt.Errorf("devnet: deploy token: %w", err)
+	}
+	tok := TokenInfo{Address: r.ContractAddress, Name: name, Version: version, Symbol: symbol, Decimals: TokenDecimals}
+	if amount != nil && amount.Sign() > 0 {
+		for _, a := range d.accounts {
+			data, err := d.tokenABI.Pack("mint", a.addr, amount)
+			if err != nil {
+				return TokenInfo{}, fmt.Errorf("devnet: pack mint: %w", err)
+			}
+			if _, err := d.sendAndWait(ctx, &tok.Address, data); err != nil {
+				return TokenInfo{}, fmt.Errorf("devnet: mint %s: %w", symbol, err)
+			}
+		}
+	}
+	return tok, nil
+}
+
+// TokenBalanceOf returns the balance of addr in a token deployed with
+// [Devnet.DeployToken] (or any ERC-20), in atomic units, at the latest
+// block.
+func (d *Devnet) TokenBalanceOf(ctx context.Context, token, addr common.Address) (*big.Int, error) {
 	data, err := d.tokenABI.Pack("balanceOf", addr)
 	if err != nil {
 		return nil, fmt.Errorf("devnet: pack balanceOf: %w", err)
 	}
-	out, err := d.client.CallContract(ctx, ethereum.CallMsg{To: &d.token.Address, Data: data}, nil)
+	out, err := d.client.CallContract(ctx, ethereum.CallMsg{To: &token, Data: data}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("devnet: balanceOf(%s): %w", addr, err)
 	}
@@ -206,4 +264,10 @@ func (d *Devnet) BalanceOf(ctx context.Context, addr common.Address) (*big.Int, 
 		return nil, fmt.Errorf("devnet: balanceOf returned %T", vals[0])
 	}
 	return bal, nil
+}
+
+// BalanceOf returns the test token balance of addr, in atomic units, at the
+// latest block.
+func (d *Devnet) BalanceOf(ctx context.Context, addr common.Address) (*big.Int, error) {
+	return d.TokenBalanceOf(ctx, d.token.Address, addr)
 }

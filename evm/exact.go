@@ -158,36 +158,11 @@ func (c *ExactClient) Address() common.Address { return c.signer.Address() }
 // req.Network with the asset as verifying contract. It refuses requirements
 // whose extra.assetTransferMethod is not "eip3009".
 func (c *ExactClient) CreatePayload(ctx context.Context, version int, req x402.PaymentRequirements) (x402.Object, error) {
-	if req.Scheme != SchemeExact {
-		return nil, fmt.Errorf("evm: exact client cannot pay scheme %q", req.Scheme)
-	}
-	chainID, err := req.Network.Canonical().ChainID()
+	t, err := checkExactTerms(req)
 	if err != nil {
 		return nil, err
 	}
-	asset, ok := hexAddress(req.Asset)
-	if !ok {
-		return nil, fmt.Errorf("evm: asset %q is not an address", req.Asset)
-	}
-	payTo, ok := hexAddress(req.PayTo)
-	if !ok {
-		return nil, fmt.Errorf("evm: payTo %q is not an address", req.PayTo)
-	}
-	var extra exactExtra
-	if !req.Extra.IsNull() {
-		if err := req.Extra.Decode(&extra); err != nil {
-			return nil, fmt.Errorf("evm: requirements extra: %w", err)
-		}
-	}
-	if extra.Name == "" || extra.Version == "" {
-		return nil, errors.New("evm: requirements extra lacks the token's EIP-712 name and version")
-	}
-	if extra.AssetTransferMethod != "" && extra.AssetTransferMethod != TransferEIP3009 {
-		return nil, fmt.Errorf("evm: transfer method %q is not supported", extra.AssetTransferMethod)
-	}
-	if req.MaxTimeoutSeconds <= 0 {
-		return nil, errors.New("evm: maxTimeoutSeconds must be positive")
-	}
+	chainID, asset, payTo, extra := t.chainID, t.asset, t.payTo, t.extra
 	// A server cannot obtain a long-lived authorization: validity is capped.
 	timeout := min(req.MaxTimeoutSeconds, MaxClientValiditySeconds)
 	now := c.now().Unix()
@@ -207,6 +182,80 @@ func (c *ExactClient) CreatePayload(ctx context.Context, version int, req x402.P
 		return nil, err
 	}
 	return x402.NewObject(EncodeExactPayload(auth, sig))
+}
+
+// CanPay reports, without signing, whether [ExactClient.CreatePayload]
+// would sign req: the scheme, the network's chain id, the addresses, the
+// EIP-712 name and version in extra and the transfer method. A client
+// uses it to skip what it cannot pay before reserving anything.
+func (c *ExactClient) CanPay(version int, req x402.PaymentRequirements) error {
+	_, err := checkExactTerms(req)
+	return err
+}
+
+// Payer returns the payer's address in hex.
+func (c *ExactClient) Payer() string { return c.signer.Address().Hex() }
+
+// RegisterExactClient registers an [ExactClient] built from cfg in a
+// client-side scheme registry, for x402 v1 and v2 on every eip155
+// network: the one registration line of the EVM "exact" scheme on the
+// payer's side.
+func RegisterExactClient(reg *x402.Registry[x402.SchemeClient], cfg ExactClientConfig) error {
+	c, err := NewExactClient(cfg)
+	if err != nil {
+		return err
+	}
+	for _, v := range []int{x402.V1, x402.V2} {
+		if err := reg.Register(v, SchemeExact, "eip155:*", c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// exactTerms are the checked terms of "exact" requirements.
+type exactTerms struct {
+	chainID      uint64
+	asset, payTo common.Address
+	extra        exactExtra
+}
+
+// checkExactTerms checks that req can be paid with an EIP-3009
+// authorization and returns what signing needs.
+func checkExactTerms(req x402.PaymentRequirements) (exactTerms, error) {
+	var t exactTerms
+	if req.Scheme != SchemeExact {
+		return t, fmt.Errorf("evm: exact client cannot pay scheme %q", req.Scheme)
+	}
+	if req.Network.Canonical().Namespace() != x402.NamespaceEIP155 {
+		return t, fmt.Errorf("evm: network %q is not an EVM network", req.Network)
+	}
+	var err error
+	if t.chainID, err = req.Network.Canonical().ChainID(); err != nil {
+		return t, err
+	}
+	var ok bool
+	if t.asset, ok = hexAddress(req.Asset); !ok {
+		return t, fmt.Errorf("evm: asset %q is not an address", req.Asset)
+	}
+	if t.payTo, ok = hexAddress(req.PayTo); !ok {
+		return t, fmt.Errorf("evm: payTo %q is not an address", req.PayTo)
+	}
+	if !req.Extra.IsNull() {
+		if err := req.Extra.Decode(&t.extra); err != nil {
+			return t, fmt.Errorf("evm: requirements extra: %w", err)
+		}
+	}
+	if t.extra.Name == "" || t.extra.Version == "" {
+		return t, errors.New("evm: requirements extra lacks the token's EIP-712 name and version")
+	}
+	if m := t.extra.AssetTransferMethod; m != "" && m != TransferEIP3009 {
+		return t, fmt.Errorf("evm: transfer method %q is not supported", m)
+	}
+	if req.MaxTimeoutSeconds <= 0 {
+		return t, errors.New("evm: maxTimeoutSeconds must be positive")
+	}
+	return t, nil
 }
 
 // EncodeExactPayload returns the wire form of a signed authorization.

@@ -19,7 +19,11 @@ func (w *world) goPay(i int, url string) (int, string, *client.Receipt) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.New(client.Config{Signer: signer, Networks: w.nets})
+	assets, err := client.AssetsFromNetworks(w.nets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.NewEVM(signer, client.Config{Assets: assets})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,10 +49,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	agent, err := client.New(client.Config{
-		Signer:   signer,
-		Networks: nets,
-		Policy:   client.Policy{MaxPerRequest: "$0.005", Budget: *budget},
+	assets, err := client.AssetsFromNetworks(nets)
+	if err != nil {
+		return err
+	}
+	agent, err := client.NewEVM(signer, client.Config{
+		Assets: assets,
+		Policy: client.Policy{MaxPerRequest: "$0.005", Budget: *budget},
 	})
 	if err != nil {
 		return err

@@ -88,7 +88,11 @@ func TestGatewayExample(t *testing.T) {
 	if _, err := devinfo.Load(path, nets); err != nil {
 		t.Fatal(err)
 	}
-	agent, err := client.New(client.Config{Signer: signer, Networks: nets, Policy: client.Policy{MaxPerRequest: report.Price}})
+	assets, err := client.AssetsFromNetworks(nets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err := client.NewEVM(signer, client.Config{Assets: assets, Policy: client.Policy{MaxPerRequest: report.Price}})
 	if err != nil {
 		t.Fatal(err)
 	}

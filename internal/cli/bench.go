@@ -328,7 +328,11 @@ func benchEndToEnd(ctx context.Context, d *devnet.Devnet, rpc *ethclient.Client,
 	if err != nil {
 		return nil, err
 	}
-	pc, err := client.New(client.Config{Signer: signer, Networks: nets, Logger: log})
+	assets, err := client.AssetsFromNetworks(nets)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := client.NewEVM(signer, client.Config{Assets: assets, Logger: log})
 	if err != nil {
 		return nil, err
 	}

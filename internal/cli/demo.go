@@ -221,12 +221,15 @@ func demo(ctx context.Context, e env, calls int, jsonOut bool) (*demoSummary, er
 		return nil, err
 	}
 	const budget = "$0.10"
-	agent, err := client.New(client.Config{
-		Signer:   signer,
-		Networks: nets,
-		Policy:   client.Policy{MaxPerRequest: "$0.05", Budget: budget},
-		Base:     observingTransport{base: http.DefaultTransport, steps: steps},
-		Logger:   quiet,
+	assets, err := client.AssetsFromNetworks(nets)
+	if err != nil {
+		return nil, err
+	}
+	agent, err := client.NewEVM(signer, client.Config{
+		Assets: assets,
+		Policy: client.Policy{MaxPerRequest: "$0.05", Budget: budget},
+		Base:   observingTransport{base: http.DefaultTransport, steps: steps},
+		Logger: quiet,
 	})
 	if err != nil {
 		return nil, err

@@ -45,10 +45,34 @@ named by --key-env), or an encrypted keystore (--keystore, passphrase in
 $GO402_KEYSTORE_PASSWORD or the variable named by --password-env). It is
 never printed or logged. "go402 wallet new" creates one.
 
-Prices ("$0.05", "0.05 USDC") in --max and --budget are compared with the
-price of the option paid. Prices in dollars resolve to the network's
-stablecoin: the built-in networks (Base, Polygon, Arbitrum, ...) know
-theirs; --devnet-info adds a go402 devnet and its test USDC.
+Prices ("$0.05", "0.05 USDC", "0.05") in --max and --budget are compared
+with the price of the option paid, in whole units of its asset. A price in
+dollars applies only to US dollar stablecoins: the built-in ones (USDC on
+Base, Polygon, Arbitrum, ...), a go402 devnet's test USDC added with
+--devnet-info, and assets declared with the "usd" option. "0.05 TOK"
+applies only to assets with the symbol TOK, and a bare "0.05" to any asset
+whose decimals are known.
+
+Other tokens, on any EVM network (the chain id is the number in the CAIP-2
+id), are declared with --asset (repeatable) or in an --assets file:
+
+  --asset NETWORK/ADDRESS:DECIMALS[,symbol=SYM][,name=NAME][,version=VER][,usd]
+
+for example --asset eip155:84532/0x1234...abcd:6,symbol=TOK (name and
+version are the token's EIP-712 domain; servers send them, so they are
+optional). The --assets file (default $GO402_ASSETS) is JSON:
+
+  {"assets": [{"network": "eip155:84532", "address": "0x1234...abcd",
+               "decimals": 6, "symbol": "TOK", "usdStablecoin": false,
+               "name": "Token", "version": "1"}]}
+
+A limit may also be in atomic units of one asset:
+"1500000 atomic eip155:84532/0x1234...abcd", or, with exactly one --asset,
+the shorthand "1500000atomic". It is the only limit under which a token
+nobody declared can be paid. With "--asset ...:6,symbol=TOK", "--max 1.5 TOK"
+and "--max 1500000atomic" both mean 1.5 TOK and apply to TOK only, while a
+bare "--max 1.5" means 1.5 of any known token. An option in an asset that
+a limit does not apply to is refused (exit 3), never paid unchecked.
 
 --dry-run asks the server for its price without paying or signing anything
 (no key is needed) and prints the price, asset, network, payTo and whether
@@ -126,6 +150,8 @@ type payOptions struct {
 	json       bool
 	verbose    bool
 	devnetInfo string
+	assetsFile string
+	assets     []client.Asset // declared with --asset
 	timeout    time.Duration
 	keys       keyFlags
 }
@@ -153,7 +179,7 @@ func runPay(ctx context.Context, e env, args []string) error {
 func parsePayFlags(e env, args []string) (*payOptions, error) {
 	fs := newFlagSet(e, "pay", payUsage)
 	o := &payOptions{}
-	var headers, data, networks listFlag
+	var headers, data, networks, assets listFlag
 	fs.StringVar(&o.method, "X", "", "HTTP `method` (default GET, or POST with -d)")
 	fs.Var(&headers, "H", "request header `'Name: value'` (repeatable)")
 	fs.Var(&data, "d", "request `body`: text, @FILE to read a file or @- to read standard input; sent as is, with Content-Type application/x-www-form-urlencoded unless -H sets one; repeated -d are joined with &")
@@ -169,6 +195,8 @@ func parsePayFlags(e env, args []string) (*payOptions, error) {
 	fs.BoolVar(&o.json, "json", false, "print one JSON object on standard output (see above)")
 	fs.BoolVar(&o.verbose, "v", false, "log the payment steps on standard error (never keys or signatures)")
 	fs.StringVar(&o.devnetInfo, "devnet-info", "", "JSON `file` written by --info-file of go402 devnet, dev, facilitator --devnet or gateway --devnet: adds that devnet and its test USDC to the known networks")
+	fs.Var(&assets, "asset", "declare a `token` payable, NETWORK/ADDRESS:DECIMALS[,symbol=SYM][,name=NAME][,version=VER][,usd] (repeatable; see above)")
+	fs.StringVar(&o.assetsFile, "assets", os.Getenv("GO402_ASSETS"), "JSON `file` of declared tokens (see above); default $GO402_ASSETS")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "give up after this `duration` (the whole exchange, payment included)")
 	o.keys.register(fs)
 
@@ -228,13 +256,25 @@ func parsePayFlags(e env, args []string) (*payOptions, error) {
 		}
 		o.networks = append(o.networks, nw)
 	}
-	for _, p := range []struct{ flag, v string }{{"max", o.max}, {"budget", o.budget}} {
-		if p.v == "" {
-			continue
+	for _, spec := range assets {
+		a, err := client.ParseAsset(spec)
+		if err != nil {
+			return nil, usagef("--asset: %v", err)
 		}
-		if _, err := x402.ParsePrice(p.v); err != nil {
+		o.assets = append(o.assets, a)
+	}
+	for _, p := range []struct {
+		flag string
+		v    *string
+	}{{"max", &o.max}, {"budget", &o.budget}} {
+		v, err := expandAtomic(*p.v, o.assets)
+		if err != nil {
 			return nil, usagef("--%s: %v", p.flag, err)
 		}
+		*p.v = v
+	}
+	if err := (client.Policy{MaxPerRequest: o.max, Budget: o.budget}).Validate(); err != nil {
+		return nil, usagef("%v", err)
 	}
 	switch {
 	case o.budgetFile != "" && o.budget == "":
@@ -305,15 +345,9 @@ func pay(ctx context.Context, e env, o *payOptions, res *payResult) error {
 		ctx, cancel = context.WithTimeout(ctx, o.timeout)
 		defer cancel()
 	}
-	nets := evm.DefaultNetworks()
-	if o.devnetInfo != "" {
-		nc, err := loadDevnetNetwork(o.devnetInfo)
-		if err != nil {
-			return err
-		}
-		if err := nets.Add(nc); err != nil {
-			return fmt.Errorf("devnet info %s: %w", o.devnetInfo, err)
-		}
+	assets, err := payAssets(o)
+	if err != nil {
+		return err
 	}
 	var signer evm.Signer
 	if o.dryRun && !o.keys.configured() {
@@ -336,9 +370,8 @@ func pay(ctx context.Context, e env, o *payOptions, res *payResult) error {
 	if o.verbose {
 		logLevel = slog.LevelDebug
 	}
-	c, err := client.New(client.Config{
-		Signer:   signer,
-		Networks: nets,
+	c, err := client.NewEVM(signer, client.Config{
+		Assets: assets,
 		Policy: client.Policy{
 			MaxPerRequest: o.max,
 			Budget:        o.budget,

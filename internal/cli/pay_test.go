@@ -256,6 +256,58 @@ func TestPay(t *testing.T) {
 		s.assertMoved(t, before, 0)
 	})
 
+	t.Run("declared asset", func(t *testing.T) {
+		// The devnet's token, declared by the user instead of coming
+		// from --devnet-info: not a dollar stablecoin unless it says so.
+		tok := s.info.Network + "/" + s.token.Hex()
+		asset := tok + ":6,symbol=TOK"
+		before := s.balance(t)
+		for _, tc := range []struct {
+			args  []string
+			code  int
+			price string
+		}{
+			// The default --max is in dollars: it does not apply to TOK.
+			{[]string{"--asset", asset}, ExitPolicy, ""},
+			{[]string{"--asset", asset, "--max", "0.0009"}, ExitPolicy, ""},
+			{[]string{"--asset", asset, "--max", "999atomic"}, ExitPolicy, ""},
+			{[]string{"--asset", asset, "--max", "0.001 TOK"}, ExitOK, "0.001 TOK"},
+			{[]string{"--asset", asset, "--max", "1000atomic"}, ExitOK, "0.001 TOK"},
+			{[]string{"--asset", asset + ",usd"}, ExitOK, "0.001 TOK"},
+			// Nobody declared it: only a limit in its atomic units lets it
+			// be paid.
+			{[]string{"--max", "0.5"}, ExitPolicy, ""},
+			{[]string{"--max", "1000 atomic " + tok}, ExitOK, "1000 atomic units of token " + s.token.Hex()},
+			{[]string{"--max", "999 atomic " + tok}, ExitPolicy, ""},
+		} {
+			args := append([]string{"pay", "--json", s.url + "/paid"}, tc.args...)
+			r := payCLI(t, "", args...)
+			var got payResult
+			if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+				t.Fatalf("%v: %v", tc.args, err)
+			}
+			if r.code != tc.code || (tc.code == ExitOK && (!got.Paid || got.Price != tc.price)) ||
+				(tc.code == ExitPolicy && (got.Paid || !strings.HasPrefix(got.Reason, "policy:"))) {
+				t.Errorf("%v: exit %d, json %+v", tc.args, r.code, got)
+			}
+		}
+		s.assertMoved(t, before, 4000)
+		// An assets file works as --asset does.
+		file := filepath.Join(t.TempDir(), "assets.json")
+		data := fmt.Sprintf(`{"assets": [{"network": %q, "address": %q, "decimals": 6, "symbol": "TOK"}]}`, s.info.Network, s.token.Hex())
+		if err := os.WriteFile(file, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("GO402_ASSETS", file)
+		if r := payCLI(t, "", "pay", "--max", "0.001 TOK", s.url+"/paid"); r.code != ExitOK {
+			t.Errorf("assets file: exit %d", r.code)
+		}
+		if r := payCLI(t, "", "pay", "--assets", "", "--max", "0.001 TOK", s.url+"/paid"); r.code != ExitPolicy {
+			t.Errorf("--assets \"\": exit %d", r.code)
+		}
+		s.assertMoved(t, before, 5000)
+	})
+
 	t.Run("max refuses", func(t *testing.T) {
 		before := s.balance(t)
 		r := payCLI(t, "", "pay", "--devnet-info", info, "--max", "$0.0001", s.url+"/paid")
@@ -489,6 +541,14 @@ func TestPayUsageErrors(t *testing.T) {
 		{"pay", "--nope", "http://a/"},
 		{"pay", "--unsafe-dry-run", "http://a/"},
 		{"pay", "--dry-run", "-X", "PUT", "http://a/"},
+		{"pay", "--asset", "eip155:84532/0x1111111111111111111111111111111111111111", "http://a/"},
+		{"pay", "--asset", "eip155:84532/0x11:6", "http://a/"},
+		{"pay", "--asset", "eip155:84532/0x1111111111111111111111111111111111111111:78", "http://a/"},
+		{"pay", "--asset", "eip155:84532/0x1111111111111111111111111111111111111111:6,colour=red", "http://a/"},
+		{"pay", "--max", "5atomic", "http://a/"},
+		{"pay", "--max", "1.5atomic", "--asset", "eip155:84532/0x1111111111111111111111111111111111111111:6", "http://a/"},
+		{"pay", "--max", "5 atomic eip155:84532/0x12", "http://a/"},
+		{"pay", "--budget", "5 atomic nonet/0x1111111111111111111111111111111111111111", "http://a/"},
 	} {
 		var stdout, stderr syncBuffer
 		if code := Run(t.Context(), args, strings.NewReader(""), &stdout, &stderr); code != ExitUsage || stdout.String() != "" {
