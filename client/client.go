@@ -266,54 +266,23 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 	if err != nil {
 		return nil, err
 	}
-	// Reserve the first allowed option whose price still fits: another
-	// payment may have used the budget since choose looked.
-	refusal := ch.refusal
-	var chosen *Option
-	var resID string
-	for i := range ch.allowed {
-		o := &ch.allowed[i]
-		id, pe, err := c.reserve(ctx, o, host)
-		if err != nil {
-			return nil, err
-		}
-		if pe != nil {
-			refusal = moreRelevant(refusal, pe)
-			continue
-		}
-		chosen, resID = o, id
-		break
+	res, err := c.reserveFirst(ctx, ch, host)
+	if err != nil {
+		c.log.DebugContext(ctx, "payment refused by policy", "url", redact(req.URL), "err", err)
+		return nil, err
 	}
-	if chosen == nil {
-		c.log.DebugContext(ctx, "payment refused by policy", "url", redact(req.URL), "rule", refusal.Rule, "price", refusal.Price)
-		return nil, refusal
-	}
+	chosen := res.option
 	// From here the reservation must be settled one way or the other.
-	settle := func(spent bool) {
-		if resID == "" {
-			return
-		}
-		bg := context.WithoutCancel(ctx)
-		var err error
-		if spent {
-			err = c.budget.commit(bg, resID)
-		} else {
-			err = c.budget.release(bg, resID)
-		}
-		if err != nil {
-			c.log.DebugContext(ctx, "updating the budget failed", "spent", spent, "err", err)
-		}
-	}
 	if c.policy.approve != nil {
 		if err := c.policy.approve(ctx, c.quote(req, off, chosen)); err != nil {
-			settle(false)
+			res.settle(ctx, false)
 			oc := *chosen
 			return nil, &PolicyError{Rule: RuleApproval, Price: chosen.Price, Option: &oc, Err: err}
 		}
 	}
 	name, value, err := c.sign(ctx, off, chosen)
 	if err != nil {
-		settle(false)
+		res.settle(ctx, false)
 		return nil, err
 	}
 	c.log.DebugContext(ctx, "paying", "url", redact(req.URL), "network", chosen.Requirements.Network, "price", chosen.Price, "payTo", chosen.Requirements.PayTo, "version", off.version)
@@ -325,7 +294,7 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 	if err != nil {
 		// Only a payment that never left is certainly unspent; one that
 		// may have reached the server may be settled by it.
-		settle(delivered)
+		res.settle(ctx, delivered)
 		if delivered {
 			oc := *chosen
 			c.log.DebugContext(ctx, "payment outcome unknown", "url", redact(req.URL), "err", err)
@@ -333,6 +302,60 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 		}
 		return nil, fmt.Errorf("go402: sending the paid request to %s: %w", redact(req.URL), err)
 	}
+	return c.conclude(req, resp, delivered, res, receipt)
+}
+
+// payHold is the budget reserved for the option being paid, until the
+// payment is known spent (commit) or unspent (release).
+type payHold struct {
+	c      *Client
+	option *Option
+	id     string // "" when no budget is kept
+}
+
+// settle commits the reservation if the payment was (or may have been)
+// spent, and releases it otherwise.
+func (r *payHold) settle(ctx context.Context, spent bool) {
+	if r.id == "" {
+		return
+	}
+	bg := context.WithoutCancel(ctx)
+	var err error
+	if spent {
+		err = r.c.budget.commit(bg, r.id)
+	} else {
+		err = r.c.budget.release(bg, r.id)
+	}
+	if err != nil {
+		r.c.log.DebugContext(ctx, "updating the budget failed", "spent", spent, "err", err)
+	}
+}
+
+// reserveFirst reserves the budget of the first allowed option whose price
+// still fits: another payment may have used the budget since choose
+// looked. It returns the most relevant refusal when none fits.
+func (c *Client) reserveFirst(ctx context.Context, ch *choice, host string) (*payHold, error) {
+	refusal := ch.refusal
+	for i := range ch.allowed {
+		o := &ch.allowed[i]
+		id, pe, err := c.reserve(ctx, o, host)
+		if err != nil {
+			return nil, err
+		}
+		if pe != nil {
+			refusal = moreRelevant(refusal, pe)
+			continue
+		}
+		return &payHold{c: c, option: o, id: id}, nil
+	}
+	return nil, refusal
+}
+
+// conclude reads the answer to a paid request: it settles the reservation
+// by what the answer shows of the payment and returns the response, or the
+// error that the server refused the payment.
+func (c *Client) conclude(req *http.Request, resp *http.Response, delivered bool, res *payHold, receipt *Receipt) (*http.Response, error) {
+	ctx, chosen := req.Context(), res.option
 	sr := settlementFrom(resp.Header)
 	receipt.Settlement = sr
 	if sr != nil && sr.Payer != "" {
@@ -345,7 +368,7 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 		// that may have reached the server: the server may have served and
 		// charged that one, and now refuses the copy.
 		pe := rejection(resp, sr)
-		settle(true)
+		res.settle(ctx, true)
 		oc := *chosen
 		c.log.DebugContext(ctx, "payment outcome unknown: the copy was refused", "url", redact(req.URL), "reason", pe.Reason)
 		return nil, &OutcomeUnknownError{Option: &oc, StatusCode: pe.StatusCode, Reason: pe.Reason, Message: pe.Message}
@@ -353,23 +376,23 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 		pe := rejection(resp, sr)
 		oc := *chosen
 		pe.Option = &oc
-		settle(pending)
+		res.settle(ctx, pending)
 		c.log.DebugContext(ctx, "payment rejected", "url", redact(req.URL), "reason", pe.Reason)
 		return nil, pe
 	case sr != nil && !sr.Success && !pending:
 		// The server reports that the settlement failed.
-		settle(false)
+		res.settle(ctx, false)
 	case sr == nil && !delivered && mayNotCharge(resp.StatusCode):
 		// An error without a settlement: the server did not charge it
 		// (x402 servers settle only successful answers).
-		settle(false)
+		res.settle(ctx, false)
 	default:
 		// Settled, pending, or served: the server holds a valid
 		// authorization and did not refuse it. So is an answer that a
 		// gateway or a server may give while the facilitator still
 		// settles (502, 504), or that follows an attempt that may have
 		// been served.
-		settle(true)
+		res.settle(ctx, true)
 	}
 	c.log.DebugContext(ctx, "paid", "url", redact(req.URL), "status", resp.StatusCode, "price", chosen.Price, "settled", sr != nil && sr.Success)
 	return resp, nil
