@@ -6,7 +6,10 @@
 //
 // [Handler] serves it over HTTP (POST /verify, POST /settle, GET /supported,
 // GET /health) with the status codes reference clients expect. The HTTP
-// client for a remote facilitator is in facilitator/remote.
+// client for a remote facilitator is in facilitator/remote. Package
+// facilitator/service assembles a complete facilitator (ledger, chains,
+// settlement keys, schemes, reconciler) from its configuration, as `go402
+// facilitator` runs it.
 //
 // # Settling at most once
 //
