@@ -33,6 +33,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -109,6 +110,7 @@ type Service struct {
 	dbTemp  bool
 
 	cleanup   closers
+	shutdown  atomic.Bool // Shutdown was called
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -251,20 +253,26 @@ func (s *Service) ShutdownWait() time.Duration {
 // and the next start (or another instance) reconciles them. Call it after
 // the HTTP server stopped taking requests, and before Close.
 func (s *Service) Shutdown(ctx context.Context) error {
+	s.shutdown.Store(true)
 	if err := s.fac.Shutdown(ctx); err != nil {
 		return fmt.Errorf("%w (they will be reconciled at the next start)", err)
 	}
 	return nil
 }
 
-// Close drains settlements in flight (within ShutdownWait, unless Shutdown
-// already did), stops the reconciler, and closes the chains, the ledger
-// and the temporary files. It returns the same result when called again.
+// Close stops the reconciler and closes the chains, the ledger and the
+// temporary files. Unless Shutdown was called (whatever its outcome), it
+// first drains the settlements in flight, within ShutdownWait. It returns
+// the same result when called again.
 func (s *Service) Close() error {
 	s.closeOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), s.ShutdownWait())
-		defer cancel()
-		s.closeErr = errors.Join(s.Shutdown(ctx), s.cleanup.close())
+		var drained error
+		if !s.shutdown.Load() {
+			ctx, cancel := context.WithTimeout(context.Background(), s.ShutdownWait())
+			drained = s.Shutdown(ctx)
+			cancel()
+		}
+		s.closeErr = errors.Join(drained, s.cleanup.close())
 	})
 	return s.closeErr
 }
