@@ -8,7 +8,6 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,8 +17,7 @@ import (
 	"github.com/go402/go402/client"
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
-	"github.com/go402/go402/facilitator"
-	"github.com/go402/go402/ledger/sqlite"
+	"github.com/go402/go402/internal/stacktest"
 	"github.com/go402/go402/x402"
 	"github.com/go402/go402/x402http"
 )
@@ -64,39 +62,8 @@ func (f pendingSettle) Settle(_ context.Context, req *x402.FacilitatorRequest) (
 
 func newShop(t *testing.T) *shop {
 	t.Helper()
-	ctx := t.Context()
-	net, err := devnet.Start(ctx, devnet.Config{ChainID: 84532, Accounts: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = net.Close() })
-	accts := net.Accounts()
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "ledger.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	sender, err := evm.NewSender(ctx, evm.SenderConfig{Backend: net.Client(), Key: accts[3].PrivateKey, ChainID: net.ChainID()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	scheme, err := evm.NewExactFacilitator(ctx, evm.ExactFacilitatorConfig{Network: "eip155:84532", Backend: net.Client(), Sender: sender})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fac, err := facilitator.New(facilitator.Config{Store: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range []int{1, 2} {
-		if err := fac.Register(v, "eip155:84532", scheme); err != nil {
-			t.Fatal(err)
-		}
-	}
-	nets := &evm.Networks{}
-	if err := net.Register(nets); err != nil {
-		t.Fatal(err)
-	}
+	st := stacktest.New(t, stacktest.Config{Devnet: devnet.Config{ChainID: 84532, Accounts: 5}, Signer: 3})
+	net, accts, fac, nets := st.Devnet, st.Accounts, st.Facilitator, st.Networks
 	s := &shop{net: net, nets: nets, assets: assetsOf(t, nets), fac: fac, payer: accts[0], payees: [2]common.Address{accts[1].Address, accts[2].Address}}
 	opt := func(price string, payee common.Address) x402http.PaymentOption {
 		return x402http.PaymentOption{Network: "eip155:84532", Price: price, PayTo: payee.Hex()}

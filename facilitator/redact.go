@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 )
 
@@ -178,4 +179,49 @@ func redactAttr(a slog.Attr) slog.Attr {
 		}
 	}
 	return slog.Attr{Key: a.Key, Value: v}
+}
+
+// ScrubURL replaces raw, a URL quoted in err's text, by its [RedactURL]
+// form, keeping the error chain for errors.Is and errors.As. Besides the
+// URL as written, it replaces the forms net/http quotes it in
+// (re-encoded, with the password hidden). A nil err gives nil.
+func ScrubURL(err error, raw string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	forms := []string{raw}
+	if u, perr := url.Parse(raw); perr == nil {
+		forms = append(forms, u.String(), u.Redacted())
+	}
+	scrubbed := msg
+	for _, f := range forms {
+		if f != "" {
+			scrubbed = strings.ReplaceAll(scrubbed, f, RedactURL(raw))
+		}
+	}
+	if scrubbed == msg {
+		return err
+	}
+	return &scrubbedError{msg: scrubbed, err: err}
+}
+
+// scrubbedError is an error with a rewritten message.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// RedactDSN hides the password and the query (which may carry one) of a
+// PostgreSQL URL; anything else gives "(connection string)".
+func RedactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Host == "" {
+		return "(connection string)"
+	}
+	u.RawQuery = ""
+	return u.Redacted()
 }

@@ -25,7 +25,7 @@ import (
 	"github.com/go402/go402/evm"
 	"github.com/go402/go402/facilitator"
 	"github.com/go402/go402/gateway"
-	"github.com/go402/go402/ledger/sqlite"
+	"github.com/go402/go402/internal/stacktest"
 	"github.com/go402/go402/x402"
 )
 
@@ -41,37 +41,8 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx := t.Context()
-	dev, err := devnet.Start(ctx, devnet.Config{Accounts: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dev.Close() })
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "ledger.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	accounts := dev.Accounts()
-	sender, err := evm.NewSender(ctx, evm.SenderConfig{Backend: dev.Client(), Key: accounts[2].PrivateKey, ChainID: dev.ChainID(), PollInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	network := x402.Network(dev.Network())
-	scheme, err := evm.NewExactFacilitator(ctx, evm.ExactFacilitatorConfig{Network: network, Backend: dev.Client(), Sender: sender, Assets: dev.NetworkConfig().Assets})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fac, err := facilitator.New(facilitator.Config{Store: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range []int{x402.V1, x402.V2} {
-		if err := fac.Register(v, network, scheme); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() { _ = fac.Shutdown(context.Background()) })
+	st := stacktest.New(t, stacktest.Config{Devnet: devnet.Config{Accounts: 3}})
+	dev, accounts, fac, network := st.Devnet, st.Accounts, st.Facilitator, st.Network
 	return &env{dev: dev, fac: fac, payer: accounts[0].PrivateKey, payTo: accounts[1].Address, network: network}
 }
 

@@ -22,7 +22,7 @@ import (
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
 	"github.com/go402/go402/facilitator"
-	"github.com/go402/go402/ledger/sqlite"
+	"github.com/go402/go402/internal/stacktest"
 	"github.com/go402/go402/x402"
 )
 
@@ -149,36 +149,10 @@ func (b *balances) moved(price int64) {
 func (w *world) goFacilitator() (*facilitator.Facilitator, string) {
 	t := w.t
 	t.Helper()
-	store, err := sqlite.Open(w.ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "ledger.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	sender, err := evm.NewSender(w.ctx, evm.SenderConfig{Backend: w.dev.Client(), Key: w.accts[acctGoFac].PrivateKey, ChainID: w.dev.ChainID(), PollInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	scheme, err := evm.NewExactFacilitator(w.ctx, evm.ExactFacilitatorConfig{Network: w.network(), Backend: w.dev.Client(), Sender: sender, Assets: w.dev.NetworkConfig().Assets})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fac, err := facilitator.New(facilitator.Config{Store: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range []int{x402.V1, x402.V2} {
-		if err := fac.Register(v, w.network(), scheme); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() { _ = fac.Shutdown(context.Background()) })
-	h, err := facilitator.NewHandler(fac, facilitator.HandlerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
+	svc := stacktest.FacilitatorOn(t, w.dev, w.accts[acctGoFac], stacktest.Options{})
+	srv := httptest.NewServer(svc.Handler())
 	t.Cleanup(srv.Close)
-	return fac, srv.URL
+	return svc.Facilitator(), srv.URL
 }
 
 // baseEnv is the environment every script gets.

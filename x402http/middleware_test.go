@@ -19,8 +19,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
-	"github.com/go402/go402/facilitator"
-	"github.com/go402/go402/ledger/sqlite"
+	"github.com/go402/go402/internal/stacktest"
 	"github.com/go402/go402/x402"
 	"github.com/go402/go402/x402http"
 	"github.com/go402/go402/x402http/sqlitequeue"
@@ -43,38 +42,9 @@ type shop struct {
 func newShop(t *testing.T) *shop {
 	t.Helper()
 	ctx := t.Context()
-	net, err := devnet.Start(ctx, devnet.Config{ChainID: 84532, Accounts: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = net.Close() })
-	accts := net.Accounts()
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "ledger.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	sender, err := evm.NewSender(ctx, evm.SenderConfig{Backend: net.Client(), Key: accts[3].PrivateKey, ChainID: net.ChainID()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	scheme, err := evm.NewExactFacilitator(ctx, evm.ExactFacilitatorConfig{Network: "eip155:84532", Backend: net.Client(), Sender: sender})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fac, err := facilitator.New(facilitator.Config{Store: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range []int{1, 2} {
-		if err := fac.Register(v, "eip155:84532", scheme); err != nil {
-			t.Fatal(err)
-		}
-	}
-	nets := &evm.Networks{}
-	if err := net.Register(nets); err != nil {
-		t.Fatal(err)
-	}
+	st := stacktest.New(t, stacktest.Config{Devnet: devnet.Config{ChainID: 84532, Accounts: 4}})
+	net, accts, fac, nets := st.Devnet, st.Accounts, st.Facilitator, st.Networks
+	var err error
 	s := &shop{net: net, payee: accts[1].Address, calls: map[string]*atomic.Int64{}, qpath: filepath.Join(t.TempDir(), "queue.db"), fac: fac}
 	if s.queue, err = sqlitequeue.Open(ctx, sqlitequeue.Config{Path: s.qpath, PollInterval: 20 * time.Millisecond}); err != nil {
 		t.Fatal(err)

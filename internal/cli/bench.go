@@ -17,10 +17,10 @@ import (
 	"github.com/go402/go402/client"
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
-	"github.com/go402/go402/facilitator"
+	"github.com/go402/go402/facilitator/config"
 	"github.com/go402/go402/facilitator/remote"
+	"github.com/go402/go402/facilitator/service"
 	"github.com/go402/go402/internal/benchapi"
-	"github.com/go402/go402/ledger/sqlite"
 	"github.com/go402/go402/x402"
 	"github.com/go402/go402/x402http"
 	"github.com/go402/go402/x402http/sqlitequeue"
@@ -214,39 +214,17 @@ func bench(ctx context.Context, e env, rep *benchReport, quiet *slog.Logger) err
 // startBenchFacilitator serves a go402 facilitator (SQLite ledger in a
 // temporary directory) on a loopback port, settling from key.
 func startBenchFacilitator(ctx context.Context, d *devnet.Devnet, rpc *ethclient.Client, key devnet.Account, batch bool, cfg benchConfig, log *slog.Logger, cleanup *closers) (string, error) {
-	dir, err := os.MkdirTemp("", "go402-bench-")
-	if err != nil {
-		return "", err
-	}
-	cleanup.add(func() error { return os.RemoveAll(dir) })
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "ledger.db"), Logger: log})
-	if err != nil {
-		return "", err
-	}
-	cleanup.add(store.Close)
 	nc := d.NetworkConfig()
-	opts := schemeOptions{poll: cfg.PollInterval}
+	n := service.Network{Network: nc.Network, Backend: rpc, Key: key.PrivateKey, Assets: nc.Assets, PollInterval: cfg.PollInterval}
 	if batch {
-		opts.batch = evm.BatchConfig{Multicall: evm.Multicall3Address(), Window: cfg.BatchWindow}
+		n.Batch = evm.BatchConfig{Multicall: evm.Multicall3Address(), Window: cfg.BatchWindow}
 	}
-	scheme, err := newExactSchemeWith(ctx, nc.Network, rpc, key.PrivateKey, nc.Assets, opts, log)
+	svc, err := service.New(ctx, &config.Config{Instance: "bench"}, service.Deps{Logger: log, Networks: []service.Network{n}})
 	if err != nil {
 		return "", err
 	}
-	fac, err := facilitator.New(facilitator.Config{Store: store, Logger: log, Instance: "bench"})
-	if err != nil {
-		return "", err
-	}
-	for _, v := range []int{x402.V1, x402.V2} {
-		if err := fac.Register(v, nc.Network, scheme); err != nil {
-			return "", err
-		}
-	}
-	h, err := facilitator.NewHandler(fac, facilitator.HandlerConfig{Logger: log})
-	if err != nil {
-		return "", err
-	}
-	return serveLoopback(ctx, h, cleanup)
+	cleanup.add(svc.Close)
+	return serveLoopback(ctx, svc.Handler(), cleanup)
 }
 
 // benchMiddleware measures the in-process paid API of package benchapi.

@@ -21,9 +21,9 @@ import (
 	"github.com/go402/go402/client"
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
-	"github.com/go402/go402/facilitator"
+	"github.com/go402/go402/facilitator/config"
 	"github.com/go402/go402/facilitator/remote"
-	"github.com/go402/go402/ledger/sqlite"
+	"github.com/go402/go402/facilitator/service"
 	"github.com/go402/go402/x402"
 	"github.com/go402/go402/x402http"
 )
@@ -381,30 +381,14 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 	steps.printf("1. devnet     chain %s, test USDC %s (EIP-3009)\n", network, tok.Address.Hex())
 
 	// 2. The facilitator, over HTTP on loopback.
-	dir, err := os.MkdirTemp("", "go402-demo-")
+	svc, err := service.New(ctx, &config.Config{Instance: "demo"}, service.Deps{Logger: quiet, Networks: []service.Network{{
+		Network: network, Backend: d.Client(), Key: facKey.PrivateKey, Assets: d.NetworkConfig().Assets, PollInterval: 20 * time.Millisecond,
+	}}})
 	if err != nil {
 		return nil, err
 	}
-	cleanup.add(func() error { return os.RemoveAll(dir) })
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "ledger.db"), Logger: quiet})
-	if err != nil {
-		return nil, err
-	}
-	cleanup.add(store.Close)
-	scheme, err := newExactScheme(ctx, network, d.Client(), facKey.PrivateKey, d.NetworkConfig().Assets, 20*time.Millisecond, quiet)
-	if err != nil {
-		return nil, err
-	}
-	fac, err := facilitator.New(facilitator.Config{Store: store, Logger: quiet, Instance: "demo"})
-	if err != nil {
-		return nil, err
-	}
-	for _, v := range []int{x402.V1, x402.V2} {
-		if err := fac.Register(v, network, scheme); err != nil {
-			return nil, err
-		}
-	}
-	facURL, err := serveLoopback(ctx, mustHandler(facilitator.NewHandler(fac, facilitator.HandlerConfig{Logger: quiet})), cleanup)
+	cleanup.add(svc.Close)
+	facURL, err := serveLoopback(ctx, svc.Handler(), cleanup)
 	if err != nil {
 		return nil, err
 	}
@@ -484,13 +468,6 @@ func serveOn(ctx context.Context, addr string, h http.Handler, cleanup *closers)
 		return srv.Shutdown(sctx)
 	})
 	return "http://" + ln.Addr().String(), nil
-}
-
-func mustHandler(h http.Handler, err error) http.Handler {
-	if err != nil {
-		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, err.Error(), 500) })
-	}
-	return h
 }
 
 // devInfo is the info file of `go402 dev`: the devnet's fields plus the

@@ -3,38 +3,26 @@ package cli
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
-	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/ethclient"
-	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/go402/go402/devnet"
-	"github.com/go402/go402/evm"
 	"github.com/go402/go402/facilitator"
 	"github.com/go402/go402/facilitator/config"
-	"github.com/go402/go402/ledger"
-	"github.com/go402/go402/ledger/postgres"
-	"github.com/go402/go402/ledger/sqlite"
-	"github.com/go402/go402/x402"
+	"github.com/go402/go402/facilitator/service"
 )
 
 const facilitatorUsage = `facilitator [--config FILE] [--listen ADDR] [--db PATH|URL] [--info-file PATH]
@@ -73,9 +61,6 @@ go402 facilitator --print-sample-config > facilitator.yaml
 Interrupt (SIGINT or SIGTERM) stops accepting requests and waits for
 settlements in flight to finish and be recorded: up to shutdownTimeout,
 by default settleTimeout + 30s.`
-
-// networkSetupTimeout bounds the start-up chain calls for one network.
-const networkSetupTimeout = 30 * time.Second
 
 func runFacilitator(ctx context.Context, e env, args []string) error {
 	if len(args) > 0 && args[0] == "hash-key" {
@@ -169,14 +154,6 @@ func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// served is one network the facilitator serves.
-type served struct {
-	network x402.Network
-	assets  []evm.Asset
-	batch   evm.BatchConfig // zero when settlements are not batched
-	scheme  *evm.ExactFacilitator
-}
-
 // facilitatorInfo is the --info-file JSON.
 type facilitatorInfo struct {
 	URL      string       `json:"url"`
@@ -204,91 +181,21 @@ func (c closers) close() error {
 
 func serveFacilitator(ctx context.Context, e env, cfg *config.Config, infoFile string) (err error) {
 	log := newLogger(e.stderr, cfg)
-	var cleanup closers
-	defer func() { err = errors.Join(err, cleanup.close()) }()
-
-	// The ledger.
-	store, dbDesc, dbTemp, err := openLedger(ctx, cfg, log, &cleanup)
+	svc, err := service.New(ctx, cfg, service.Deps{Logger: log})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // interrupted while starting
 		}
 		return err
 	}
-	cleanup.add(func() error {
-		if err := store.Close(); err != nil {
-			return fmt.Errorf("closing the ledger: %w", err)
-		}
-		return nil
-	})
+	defer func() { err = errors.Join(err, svc.Close()) }()
 
-	// The chains and the signer.
-	var (
-		nets   []served
-		signer common.Address
-		dev    *devnet.Devnet
-	)
-	if cfg.Devnet.Enabled {
-		dev, nets, signer, err = startDevnetNetwork(ctx, cfg, log, &cleanup)
-	} else {
-		nets, signer, err = dialNetworks(ctx, cfg, log, &cleanup)
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil // interrupted while starting
-		}
-		return err
-	}
-
-	if cfg.Database.Postgres != "" && cfg.Instance == "" {
-		log.Warn("no instance name configured: using the host name; with several instances on one PostgreSQL ledger, give each a unique name that survives restarts (instance, or GO402_INSTANCE)")
-	}
-	fac, err := facilitator.New(facilitator.Config{Store: store, Logger: log, Instance: cfg.Instance, SettleTimeout: cfg.SettleTimeout})
-	if err != nil {
-		return err
-	}
-	for _, n := range nets {
-		for _, v := range []int{x402.V1, x402.V2} {
-			if err := fac.Register(v, n.network, n.scheme); err != nil {
-				return fmt.Errorf("registering %s for x402 v%d: %w", n.network, v, err)
-			}
-		}
-	}
-
-	// Repair what a crash interrupted before taking new requests.
-	resolved, err := fac.Reconcile(ctx)
-	switch {
-	case ctx.Err() != nil:
-		return nil // interrupted while starting
-	case err != nil:
-		return fmt.Errorf("reconciling the ledger: %w", err)
-	}
-	log.Info("reconciled unfinished settlements", "resolved", resolved, "instance", fac.Instance())
-
-	// Then keep repairing what other instances (or this one) leave
-	// unfinished. It stops before the ledger and the chains are closed.
-	rctx, stopReconciler := context.WithCancel(ctx)
-	reconcilerDone := make(chan struct{})
-	go func() {
-		defer close(reconcilerDone)
-		fac.RunReconciler(rctx, cfg.ReconcileInterval)
-	}()
-	cleanup.add(func() error {
-		stopReconciler()
-		<-reconcilerDone
-		return nil
-	})
-
-	handler, err := facilitator.NewHandler(fac, facilitator.HandlerConfig{APIKeyHashes: cfg.Auth.APIKeyHashes, Logger: log})
-	if err != nil {
-		return err
-	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           svc.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		// A settle answers when the settlement is done (or pending).
@@ -303,28 +210,19 @@ func serveFacilitator(ctx context.Context, e env, cfg *config.Config, infoFile s
 	if len(cfg.Auth.APIKeyHashes) == 0 && !isLoopbackListen(ln.Addr()) {
 		log.Warn("no API keys configured: anyone who can reach this address can make the facilitator spend gas", "listen", ln.Addr().String())
 	}
-	info := facilitatorInfo{URL: baseURL, Signer: signer.Hex(), Database: dbDesc}
-	for _, n := range nets {
-		info.Networks = append(info.Networks, string(n.network))
-	}
-	info.Network = info.Networks[0]
-	if dev != nil {
-		di := dev.Info()
-		info.Devnet = &di
-	}
-	printFacilitator(e.stdout, info, nets, dev, cfg, dbTemp, infoFile)
-	log.Info("facilitator listening", "url", baseURL, "networks", strings.Join(info.Networks, ","), "signer", info.Signer, "database", dbDesc)
+	info := newFacilitatorInfo(baseURL, svc)
+	printFacilitator(e.stdout, info, svc, cfg, infoFile)
+	log.Info("facilitator listening", "url", baseURL, "networks", strings.Join(info.Networks, ","), "signer", info.Signer, "database", info.Database)
 	if infoFile != "" {
 		if err := writeJSONFile(infoFile, info); err != nil {
 			_ = srv.Close()
 			return err
 		}
-		cleanup.add(func() error {
-			if err := os.Remove(infoFile); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("removing the info file: %w", err)
+		defer func() {
+			if rerr := os.Remove(infoFile); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+				err = errors.Join(err, fmt.Errorf("removing the info file: %w", rerr))
 			}
-			return nil
-		})
+		}()
 	}
 
 	var serveErr error
@@ -333,14 +231,28 @@ func serveFacilitator(ctx context.Context, e env, cfg *config.Config, infoFile s
 	case serveErr = <-serveDone:
 		log.Error("HTTP server stopped", "err", serveErr)
 	}
-	return errors.Join(serveErr, shutdownFacilitator(srv, fac, cfg.ShutdownWait(), log))
+	return errors.Join(serveErr, shutdownFacilitator(srv, svc, svc.ShutdownWait(), log))
+}
+
+// newFacilitatorInfo is the --info-file JSON of a running service.
+func newFacilitatorInfo(baseURL string, svc *service.Service) facilitatorInfo {
+	info := facilitatorInfo{URL: baseURL, Signer: svc.Signers()[0].Hex(), Database: svc.Database()}
+	for _, n := range svc.Networks() {
+		info.Networks = append(info.Networks, string(n.Network))
+	}
+	info.Network = info.Networks[0]
+	if d := svc.Devnet(); d != nil {
+		di := d.Info()
+		info.Devnet = &di
+	}
+	return info
 }
 
 // shutdownFacilitator stops accepting requests, lets the ones in flight
 // finish, then waits for settlements still running (whose callers left),
 // all within timeout (by default the settle timeout and a little more, so
 // that a settlement started just before the signal completes).
-func shutdownFacilitator(srv *http.Server, fac *facilitator.Facilitator, timeout time.Duration, log *slog.Logger) error {
+func shutdownFacilitator(srv *http.Server, svc *service.Service, timeout time.Duration, log *slog.Logger) error {
 	log.Info("shutting down: waiting for requests and settlements in flight", "timeout", timeout)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -349,10 +261,10 @@ func shutdownFacilitator(srv *http.Server, fac *facilitator.Facilitator, timeout
 		_ = srv.Close()
 		errs = append(errs, fmt.Errorf("HTTP requests still in flight at shutdown: %w", err))
 	}
-	if err := fac.Shutdown(ctx); err != nil {
+	if err := svc.Shutdown(ctx); err != nil {
 		// The ledger holds their transaction hashes: the next start-up
 		// (or another instance) reconciles them.
-		errs = append(errs, fmt.Errorf("%w (they will be reconciled at the next start)", err))
+		errs = append(errs, err)
 	}
 	if len(errs) == 0 {
 		log.Info("facilitator stopped")
@@ -360,166 +272,9 @@ func shutdownFacilitator(srv *http.Server, fac *facilitator.Facilitator, timeout
 	return errors.Join(errs...)
 }
 
-// openLedger opens the configured store and describes it ("sqlite PATH"
-// or "postgres URL" without the password). With the devnet and no
-// database configured, it uses a SQLite file in a temporary directory
-// (temp is then true).
-func openLedger(ctx context.Context, cfg *config.Config, log *slog.Logger, cleanup *closers) (store ledger.Store, desc string, temp bool, err error) {
-	if cfg.Database.Postgres != "" {
-		st, err := postgres.Open(ctx, postgres.Config{URL: cfg.Database.Postgres, Logger: log})
-		if err != nil {
-			return nil, "", false, fmt.Errorf("opening the ledger: %w", err)
-		}
-		return st, "postgres " + redactDSN(cfg.Database.Postgres), false, nil
-	}
-	path := cfg.Database.SQLite
-	if cfg.Devnet.Enabled && !cfg.IsSet("database") {
-		dir, err := os.MkdirTemp("", "go402-facilitator-")
-		if err != nil {
-			return nil, "", false, fmt.Errorf("creating a temporary ledger: %w", err)
-		}
-		cleanup.add(func() error { return os.RemoveAll(dir) })
-		path, temp = filepath.Join(dir, "ledger.db"), true
-	}
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: path, Logger: log})
-	if err != nil {
-		return nil, "", false, fmt.Errorf("opening the ledger: %w", err)
-	}
-	return st, "sqlite " + path, temp, nil
-}
-
-// startDevnetNetwork starts the embedded devnet and builds its scheme, with
-// the devnet's last funded account as the signer.
-func startDevnetNetwork(ctx context.Context, cfg *config.Config, log *slog.Logger, cleanup *closers) (*devnet.Devnet, []served, common.Address, error) {
-	d, err := devnet.Start(ctx, devnet.Config{
-		ChainID: cfg.Devnet.ChainID,
-		RPCAddr: "127.0.0.1:0",
-		Logger:  log.With("component", "devnet"),
-	})
-	if err != nil {
-		return nil, nil, common.Address{}, fmt.Errorf("starting the devnet: %w", err)
-	}
-	cleanup.add(func() error {
-		// Runs after shutdownFacilitator: settlements have finished (or
-		// timed out) before the chain goes away.
-		closed := make(chan error, 1)
-		go func() { closed <- d.Close() }()
-		select {
-		case err := <-closed:
-			if err != nil {
-				return fmt.Errorf("closing the devnet: %w", err)
-			}
-			return nil
-		case <-time.After(devnetShutdownTimeout):
-			return fmt.Errorf("devnet did not stop within %v", devnetShutdownTimeout)
-		}
-	})
-	accounts := d.Accounts()
-	key := accounts[len(accounts)-1].PrivateKey
-	nc := d.NetworkConfig()
-	batch := cfg.Devnet.Batch.EVM()
-	s, err := newExactSchemeWith(ctx, nc.Network, d.Client(), key, nc.Assets, schemeOptions{poll: 100 * time.Millisecond, batch: batch}, log)
-	if err != nil {
-		return nil, nil, common.Address{}, err
-	}
-	return d, []served{{network: nc.Network, assets: nc.Assets, batch: batch, scheme: s}}, crypto.PubkeyToAddress(key.PublicKey), nil
-}
-
-// dialNetworks loads the signer key and connects to every configured
-// network, checking each endpoint's chain id.
-func dialNetworks(ctx context.Context, cfg *config.Config, log *slog.Logger, cleanup *closers) ([]served, common.Address, error) {
-	key, err := cfg.Signer.Load(os.Getenv)
-	if err != nil {
-		return nil, common.Address{}, err
-	}
-	addr := crypto.PubkeyToAddress(key.PublicKey)
-	log.Info("settlement key loaded", "address", addr.Hex(), "source", cfg.Signer.Source())
-	var nets []served
-	for i, n := range cfg.Networks {
-		s, err := dialNetwork(ctx, n, key, log, cleanup)
-		if err != nil {
-			return nil, common.Address{}, fmt.Errorf("networks[%d] (%s): %w", i, n.Network, err)
-		}
-		nets = append(nets, served{network: n.Network, assets: n.Assets, batch: n.Batch.EVM(), scheme: s})
-	}
-	return nets, addr, nil
-}
-
-func dialNetwork(ctx context.Context, n config.Network, key *ecdsa.PrivateKey, log *slog.Logger, cleanup *closers) (*evm.ExactFacilitator, error) {
-	ctx, cancel := context.WithTimeout(ctx, networkSetupTimeout)
-	defer cancel()
-	rpcURL := n.RPCURLs[0]
-	client, err := ethclient.DialContext(ctx, rpcURL)
-	if err != nil {
-		// The dial error may quote the URL, and with it an API key.
-		return nil, fmt.Errorf("cannot connect to %s", redactURL(rpcURL))
-	}
-	cleanup.add(func() error { client.Close(); return nil })
-	// Every error of the backend, at start-up and while serving (in logs
-	// and ledger events), shows the endpoint without its path and query.
-	backend := scrubbedBackend{c: client, url: rpcURL}
-	got, err := backend.ChainID(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading the chain id from %s: %w", redactURL(rpcURL), err)
-	}
-	if !got.IsUint64() || got.Uint64() != n.ChainID {
-		return nil, fmt.Errorf("RPC endpoint %s is on chain %s, not %d", redactURL(rpcURL), got, n.ChainID)
-	}
-	// The chain reads of concurrent payments go out as JSON-RPC batch
-	// requests, through the same scrubbing.
-	reads := scrubbedBatchCaller{c: client.Client(), url: rpcURL}
-	opts := schemeOptions{batch: n.Batch.EVM(), rpc: reads, readBatchSize: n.ReadBatchSize}
-	s, err := newExactSchemeWith(ctx, n.Network, backend, key, n.Assets, opts, log)
-	if err != nil {
-		return nil, scrubURL(err, rpcURL)
-	}
-	addr := crypto.PubkeyToAddress(key.PublicKey)
-	if bal, err := client.BalanceAt(ctx, addr, nil); err == nil && bal.Sign() == 0 {
-		log.Warn("the signer has no native balance to pay gas on this network", "network", n.Network, "signer", addr.Hex())
-	}
-	log.Info("network ready", "network", n.Network, "rpc", redactURL(rpcURL), "assets", len(n.Assets),
-		"batch", n.Batch.Enabled, "readBatchSize", n.ReadBatchSize)
-	return s, nil
-}
-
-// newExactScheme builds the Sender and the exact scheme for one chain.
-func newExactScheme(ctx context.Context, network x402.Network, backend evm.ChainBackend, key *ecdsa.PrivateKey, assets []evm.Asset, poll time.Duration, log *slog.Logger) (*evm.ExactFacilitator, error) {
-	return newExactSchemeWith(ctx, network, backend, key, assets, schemeOptions{poll: poll}, log)
-}
-
-// schemeOptions are the less common settings of an exact scheme.
-type schemeOptions struct {
-	poll          time.Duration   // receipt polling; 0 means the Sender's default
-	batch         evm.BatchConfig // batched settlement; zero means off
-	rpc           evm.BatchCaller // batched chain reads; nil means the backend's own client, if any
-	readBatchSize int             // eth_calls per batch request; 0 means evm.DefaultReadBatchSize
-}
-
-func newExactSchemeWith(ctx context.Context, network x402.Network, backend evm.ChainBackend, key *ecdsa.PrivateKey, assets []evm.Asset, opts schemeOptions, log *slog.Logger) (*evm.ExactFacilitator, error) {
-	poll := opts.poll
-	id, err := network.ChainID()
-	if err != nil {
-		return nil, err
-	}
-	sender, err := evm.NewSender(ctx, evm.SenderConfig{
-		Backend: backend, Key: key, ChainID: new(big.Int).SetUint64(id), PollInterval: poll,
-		Logger: log.With("component", "sender", "network", string(network)),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("creating the transaction sender for %s: %w", network, err)
-	}
-	s, err := evm.NewExactFacilitator(ctx, evm.ExactFacilitatorConfig{
-		Network: network, Backend: backend, Sender: sender, Assets: assets, Logger: log, Batch: opts.batch,
-		RPC: opts.rpc, ReadBatchSize: opts.readBatchSize,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("creating the exact scheme for %s: %w", network, err)
-	}
-	return s, nil
-}
-
 // printFacilitator prints what is being served. It never prints a key.
-func printFacilitator(w io.Writer, info facilitatorInfo, nets []served, d *devnet.Devnet, cfg *config.Config, dbTemp bool, infoFile string) {
+func printFacilitator(w io.Writer, info facilitatorInfo, svc *service.Service, cfg *config.Config, infoFile string) {
+	d, dbTemp := svc.Devnet(), svc.TemporaryDatabase()
 	fmt.Fprintf(w, "go402 facilitator is running\n\n")
 	fmt.Fprintf(w, "  URL        %s\n", info.URL)
 	fmt.Fprintf(w, "  Signer     %s", info.Signer)
@@ -538,14 +293,14 @@ func printFacilitator(w io.Writer, info facilitatorInfo, nets []served, d *devne
 	}
 	fmt.Fprintf(w, "  Auth       %s\n", auth)
 	fmt.Fprintf(w, "  Networks   (exact scheme, x402 v1 and v2)\n")
-	for _, n := range nets {
+	for _, n := range svc.Networks() {
 		var assets []string
-		for _, a := range n.assets {
+		for _, a := range n.Assets {
 			assets = append(assets, fmt.Sprintf("%s %s", a.Symbol, a.Address.Hex()))
 		}
-		fmt.Fprintf(w, "    %-14s %s\n", n.network, strings.Join(assets, ", "))
-		if n.batch.Multicall != (common.Address{}) {
-			fmt.Fprintf(w, "    %-14s batched settlement through Multicall3 %s, up to %d per transaction\n", "", n.batch.Multicall.Hex(), n.batch.MaxSize)
+		fmt.Fprintf(w, "    %-14s %s\n", n.Network, strings.Join(assets, ", "))
+		if n.Batch.Multicall != (common.Address{}) {
+			fmt.Fprintf(w, "    %-14s batched settlement through Multicall3 %s, up to %d per transaction\n", "", n.Batch.Multicall.Hex(), n.Batch.MaxSize)
 		}
 	}
 	if d != nil {
@@ -589,131 +344,11 @@ func isLoopbackListen(addr net.Addr) bool {
 func redactURL(raw string) string { return facilitator.RedactURL(raw) }
 
 // scrubURL replaces the full URL in an error's text by its redacted form,
-// keeping the error chain for errors.Is and errors.As. Besides the URL as
-// written, it replaces the forms net/http quotes it in (re-encoded, with
-// the password hidden).
-func scrubURL(err error, raw string) error {
-	if err == nil {
-		return err
-	}
-	msg := err.Error()
-	forms := []string{raw}
-	if u, perr := url.Parse(raw); perr == nil {
-		forms = append(forms, u.String(), u.Redacted())
-	}
-	scrubbed := msg
-	for _, f := range forms {
-		if f != "" {
-			scrubbed = strings.ReplaceAll(scrubbed, f, redactURL(raw))
-		}
-	}
-	if scrubbed == msg {
-		return err
-	}
-	return &scrubbedError{msg: scrubbed, err: err}
-}
-
-// scrubbedError is an error with a rewritten message.
-type scrubbedError struct {
-	msg string
-	err error
-}
-
-func (e *scrubbedError) Error() string { return e.msg }
-func (e *scrubbedError) Unwrap() error { return e.err }
-
-// scrubbedBackend is the chain backend of one RPC endpoint whose errors
-// never quote the endpoint's URL: go-ethereum's transport errors do
-// (Post "https://host/v2/KEY": ...), and providers put API keys in it.
-// The errors keep their chain, for errors.Is and errors.As.
-type scrubbedBackend struct {
-	c   *ethclient.Client
-	url string
-}
-
-var _ evm.ChainBackend = scrubbedBackend{}
-
-func (b scrubbedBackend) ChainID(ctx context.Context) (*big.Int, error) {
-	v, err := b.c.ChainID(ctx)
-	return v, scrubURL(err, b.url)
-}
-
-func (b scrubbedBackend) SuggestGasTipCap(ctx context.Context) (*big.Int, error) {
-	v, err := b.c.SuggestGasTipCap(ctx)
-	return v, scrubURL(err, b.url)
-}
-
-func (b scrubbedBackend) EstimateGas(ctx context.Context, msg ethereum.CallMsg) (uint64, error) {
-	v, err := b.c.EstimateGas(ctx, msg)
-	return v, scrubURL(err, b.url)
-}
-
-func (b scrubbedBackend) SendTransaction(ctx context.Context, tx *types.Transaction) error {
-	return scrubURL(b.c.SendTransaction(ctx, tx), b.url)
-}
-
-func (b scrubbedBackend) PendingNonceAt(ctx context.Context, account common.Address) (uint64, error) {
-	v, err := b.c.PendingNonceAt(ctx, account)
-	return v, scrubURL(err, b.url)
-}
-
-func (b scrubbedBackend) HeaderByNumber(ctx context.Context, number *big.Int) (*types.Header, error) {
-	v, err := b.c.HeaderByNumber(ctx, number)
-	return v, scrubURL(err, b.url)
-}
-
-func (b scrubbedBackend) TransactionReceipt(ctx context.Context, hash common.Hash) (*types.Receipt, error) {
-	v, err := b.c.TransactionReceipt(ctx, hash)
-	return v, scrubURL(err, b.url)
-}
-
-func (b scrubbedBackend) CallContract(ctx context.Context, msg ethereum.CallMsg, block *big.Int) ([]byte, error) {
-	v, err := b.c.CallContract(ctx, msg, block)
-	return v, scrubURL(err, b.url)
-}
-
-func (b scrubbedBackend) FilterLogs(ctx context.Context, q ethereum.FilterQuery) ([]types.Log, error) {
-	v, err := b.c.FilterLogs(ctx, q)
-	return v, scrubURL(err, b.url)
-}
-
-func (b scrubbedBackend) SubscribeFilterLogs(ctx context.Context, q ethereum.FilterQuery, ch chan<- types.Log) (ethereum.Subscription, error) {
-	v, err := b.c.SubscribeFilterLogs(ctx, q, ch)
-	return v, scrubURL(err, b.url)
-}
-
-func (b scrubbedBackend) TransactionByHash(ctx context.Context, hash common.Hash) (*types.Transaction, bool, error) {
-	tx, pending, err := b.c.TransactionByHash(ctx, hash)
-	return tx, pending, scrubURL(err, b.url)
-}
-
-// scrubbedBatchCaller sends the JSON-RPC batch requests of one endpoint
-// (the coalesced chain reads of verify and settle) with errors, of the
-// request and of each call, that never quote the endpoint's URL.
-type scrubbedBatchCaller struct {
-	c   *rpc.Client
-	url string
-}
-
-var _ evm.BatchCaller = scrubbedBatchCaller{}
-
-func (b scrubbedBatchCaller) BatchCallContext(ctx context.Context, elems []rpc.BatchElem) error {
-	err := b.c.BatchCallContext(ctx, elems)
-	for i := range elems {
-		elems[i].Error = scrubURL(elems[i].Error, b.url)
-	}
-	return scrubURL(err, b.url)
-}
+// keeping the error chain (see [facilitator.ScrubURL]).
+func scrubURL(err error, raw string) error { return facilitator.ScrubURL(err, raw) }
 
 // redactDSN hides the password of a PostgreSQL URL.
-func redactDSN(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.Host == "" {
-		return "(connection string)"
-	}
-	u.RawQuery = ""
-	return u.Redacted()
-}
+func redactDSN(dsn string) string { return facilitator.RedactDSN(dsn) }
 
 // writeJSONFile writes v as indented JSON to path atomically (a temporary
 // file in the same directory, then rename) with mode 0600.

@@ -18,8 +18,9 @@ import (
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
 	"github.com/go402/go402/facilitator"
+	"github.com/go402/go402/facilitator/config"
+	"github.com/go402/go402/facilitator/service"
 	"github.com/go402/go402/gateway"
-	"github.com/go402/go402/ledger/sqlite"
 	"github.com/go402/go402/x402"
 )
 
@@ -375,42 +376,16 @@ func startGatewayFacilitator(ctx context.Context, log *slog.Logger, cleanup *clo
 			return fmt.Errorf("devnet did not stop within %v", devnetShutdownTimeout)
 		}
 	})
-	dir, err := os.MkdirTemp("", "go402-gateway-")
-	if err != nil {
-		return nil, nil, fmt.Errorf("creating a temporary ledger: %w", err)
-	}
-	cleanup.add(func() error { return os.RemoveAll(dir) })
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "ledger.db"), Logger: log})
-	if err != nil {
-		return nil, nil, fmt.Errorf("opening the ledger: %w", err)
-	}
-	cleanup.add(func() error {
-		if err := store.Close(); err != nil {
-			return fmt.Errorf("closing the ledger: %w", err)
-		}
-		return nil
-	})
 	nc := d.NetworkConfig()
-	scheme, err := newExactScheme(ctx, nc.Network, d.Client(), d.Accounts()[gatewayDevnetSigner].PrivateKey, nc.Assets, 100*time.Millisecond, log)
+	svc, err := service.New(ctx, &config.Config{ShutdownTimeout: gatewayShutdownTimeout}, service.Deps{Logger: log, Networks: []service.Network{{
+		Network: nc.Network, Backend: d.Client(), Key: d.Accounts()[gatewayDevnetSigner].PrivateKey, Assets: nc.Assets, PollInterval: 100 * time.Millisecond,
+	}}})
 	if err != nil {
 		return nil, nil, err
 	}
-	fac, err := facilitator.New(facilitator.Config{Store: store, Logger: log})
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, v := range []int{x402.V1, x402.V2} {
-		if err := fac.Register(v, nc.Network, scheme); err != nil {
-			return nil, nil, fmt.Errorf("registering the devnet for x402 v%d: %w", v, err)
-		}
-	}
-	cleanup.add(func() error {
-		// Runs first: settlements finish before the chain goes away.
-		ctx, cancel := context.WithTimeout(context.Background(), gatewayShutdownTimeout)
-		defer cancel()
-		return fac.Shutdown(ctx)
-	})
-	return d, fac, nil
+	// Runs first: settlements finish before the chain goes away.
+	cleanup.add(svc.Close)
+	return d, svc.Facilitator(), nil
 }
 
 // warnOtherNetworks warns about routes paid on networks the embedded

@@ -31,9 +31,7 @@ import (
 
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
-	"github.com/go402/go402/facilitator"
-	"github.com/go402/go402/ledger/sqlite"
-	"github.com/go402/go402/x402"
+	"github.com/go402/go402/internal/stacktest"
 	"github.com/go402/go402/x402http"
 	"github.com/go402/go402/x402http/paywall"
 )
@@ -72,44 +70,10 @@ type shop struct {
 
 func newShop(t *testing.T) *shop {
 	t.Helper()
-	ctx := t.Context()
-	net, err := devnet.Start(ctx, devnet.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = net.Close() })
-	accts := net.Accounts()
+	st := stacktest.New(t, stacktest.Config{Signer: 2})
+	net, accts, fac, nets, network := st.Devnet, st.Accounts, st.Facilitator, st.Networks, st.Network
 	s := &shop{net: net, payer: accts[0], payee: accts[1]}
-	network := x402.Network(net.Network())
 
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "ledger.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	sender, err := evm.NewSender(ctx, evm.SenderConfig{Backend: net.Client(), Key: accts[2].PrivateKey, ChainID: net.ChainID()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	scheme, err := evm.NewExactFacilitator(ctx, evm.ExactFacilitatorConfig{Network: network, Backend: net.Client(), Sender: sender, Assets: net.NetworkConfig().Assets})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fac, err := facilitator.New(facilitator.Config{Store: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range []int{x402.V1, x402.V2} {
-		if err := fac.Register(v, network, scheme); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() { _ = fac.Shutdown(context.Background()) })
-
-	nets := &evm.Networks{}
-	if err := net.Register(nets); err != nil {
-		t.Fatal(err)
-	}
 	opts := []x402http.PaymentOption{{Network: network, Price: "$0.01", PayTo: s.payee.Address.Hex()}}
 	mw, err := x402http.New(x402http.Config{
 		Facilitator: fac,

@@ -1,0 +1,226 @@
+package service
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+
+	"github.com/go402/go402/devnet"
+	"github.com/go402/go402/evm"
+	"github.com/go402/go402/facilitator"
+	"github.com/go402/go402/facilitator/config"
+	"github.com/go402/go402/ledger"
+	"github.com/go402/go402/ledger/postgres"
+	"github.com/go402/go402/ledger/sqlite"
+)
+
+// Start-up bounds.
+const (
+	// networkSetupTimeout bounds the start-up chain calls for one network.
+	networkSetupTimeout = 30 * time.Second
+	// devnetCloseTimeout bounds the embedded devnet's stop.
+	devnetCloseTimeout = 15 * time.Second
+	// devnetPollInterval is how often receipts are polled on the devnet.
+	devnetPollInterval = 100 * time.Millisecond
+)
+
+// openLedger opens the configured store, registers its closing and
+// describes it. Without a configured database (nothing set, or the devnet
+// with the database left to its default), the ledger is a SQLite file in
+// a temporary directory.
+func (s *Service) openLedger(ctx context.Context) (ledger.Store, error) {
+	db := s.cfg.Database
+	if db.Postgres != "" {
+		st, err := postgres.Open(ctx, postgres.Config{URL: db.Postgres, Logger: s.log})
+		if err != nil {
+			return nil, fmt.Errorf("opening the ledger: %w", err)
+		}
+		s.cleanup.add(closeLedger(st))
+		s.dbDesc = "postgres " + facilitator.RedactDSN(db.Postgres)
+		return st, nil
+	}
+	path := db.SQLite
+	if path == "" || s.cfg.Devnet.Enabled && !s.cfg.IsSet("database") {
+		dir, err := os.MkdirTemp("", "go402-facilitator-")
+		if err != nil {
+			return nil, fmt.Errorf("creating a temporary ledger: %w", err)
+		}
+		s.cleanup.add(func() error { return os.RemoveAll(dir) })
+		path, s.dbTemp = filepath.Join(dir, "ledger.db"), true
+	}
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: path, Logger: s.log})
+	if err != nil {
+		return nil, fmt.Errorf("opening the ledger: %w", err)
+	}
+	s.cleanup.add(closeLedger(st))
+	s.dbDesc = "sqlite " + path
+	return st, nil
+}
+
+func closeLedger(st ledger.Store) func() error {
+	return func() error {
+		if err := st.Close(); err != nil {
+			return fmt.Errorf("closing the ledger: %w", err)
+		}
+		return nil
+	}
+}
+
+// startNetworks builds the scheme of every network served: the host's,
+// the embedded devnet, or the configured ones. It fills s.nets.
+func (s *Service) startNetworks(ctx context.Context, deps Deps) ([]*evm.ExactFacilitator, error) {
+	nets, configured := deps.Networks, false
+	switch {
+	case len(nets) > 0:
+	case s.cfg.Devnet.Enabled:
+		n, err := s.startDevnet(ctx)
+		if err != nil {
+			return nil, err
+		}
+		nets = []Network{n}
+	default:
+		var err error
+		if nets, err = s.dialNetworks(ctx, getenv(deps)); err != nil {
+			return nil, err
+		}
+		configured = true
+	}
+	schemes := make([]*evm.ExactFacilitator, 0, len(nets))
+	for i, n := range nets {
+		sch, err := s.newScheme(ctx, n)
+		if err != nil && configured {
+			err = fmt.Errorf("networks[%d] (%s): %w", i, n.Network, facilitator.ScrubURL(err, s.cfg.Networks[i].RPCURLs[0]))
+		}
+		if err != nil {
+			return nil, err
+		}
+		schemes = append(schemes, sch)
+		s.nets = append(s.nets, NetworkInfo{Network: n.Network, Assets: n.Assets, Batch: n.Batch, Signer: crypto.PubkeyToAddress(n.Key.PublicKey)})
+	}
+	return schemes, nil
+}
+
+// startDevnet starts the embedded devnet (JSON-RPC on a free loopback
+// port), settling from its last funded account.
+func (s *Service) startDevnet(ctx context.Context) (Network, error) {
+	d, err := devnet.Start(ctx, devnet.Config{
+		ChainID: s.cfg.Devnet.ChainID,
+		RPCAddr: "127.0.0.1:0",
+		Logger:  s.log.With("component", "devnet"),
+	})
+	if err != nil {
+		return Network{}, fmt.Errorf("starting the devnet: %w", err)
+	}
+	s.dev = d
+	s.cleanup.add(func() error {
+		// Runs after Shutdown: settlements have finished (or timed out)
+		// before the chain goes away.
+		closed := make(chan error, 1)
+		go func() { closed <- d.Close() }()
+		select {
+		case err := <-closed:
+			if err != nil {
+				return fmt.Errorf("closing the devnet: %w", err)
+			}
+			return nil
+		case <-time.After(devnetCloseTimeout):
+			return fmt.Errorf("devnet did not stop within %v", devnetCloseTimeout)
+		}
+	})
+	accounts := d.Accounts()
+	nc := d.NetworkConfig()
+	return Network{
+		Network: nc.Network, Backend: d.Client(), Key: accounts[len(accounts)-1].PrivateKey, Assets: nc.Assets,
+		Batch: s.cfg.Devnet.Batch.EVM(), PollInterval: devnetPollInterval,
+	}, nil
+}
+
+// dialNetworks loads the signer key and connects to every configured
+// network, checking each endpoint's chain id.
+func (s *Service) dialNetworks(ctx context.Context, env func(string) string) ([]Network, error) {
+	if len(s.cfg.Networks) == 0 {
+		return nil, fmt.Errorf("no networks configured")
+	}
+	key, err := s.cfg.Signer.Load(env)
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("settlement key loaded", "address", crypto.PubkeyToAddress(key.PublicKey).Hex(), "source", s.cfg.Signer.Source())
+	var nets []Network
+	for i, n := range s.cfg.Networks {
+		dialed, err := s.dialNetwork(ctx, n, key)
+		if err != nil {
+			return nil, fmt.Errorf("networks[%d] (%s): %w", i, n.Network, err)
+		}
+		nets = append(nets, dialed)
+	}
+	return nets, nil
+}
+
+func (s *Service) dialNetwork(ctx context.Context, n config.Network, key *ecdsa.PrivateKey) (Network, error) {
+	ctx, cancel := context.WithTimeout(ctx, networkSetupTimeout)
+	defer cancel()
+	rpcURL := n.RPCURLs[0]
+	client, err := ethclient.DialContext(ctx, rpcURL)
+	if err != nil {
+		// The dial error may quote the URL, and with it an API key.
+		return Network{}, fmt.Errorf("cannot connect to %s", facilitator.RedactURL(rpcURL))
+	}
+	s.cleanup.add(func() error { client.Close(); return nil })
+	// Every error of the backend, at start-up and while serving (in logs
+	// and ledger events), shows the endpoint without its path and query.
+	backend := ScrubbedBackend(client, rpcURL)
+	got, err := backend.ChainID(ctx)
+	if err != nil {
+		return Network{}, fmt.Errorf("reading the chain id from %s: %w", facilitator.RedactURL(rpcURL), err)
+	}
+	if !got.IsUint64() || got.Uint64() != n.ChainID {
+		return Network{}, fmt.Errorf("RPC endpoint %s is on chain %s, not %d", facilitator.RedactURL(rpcURL), got, n.ChainID)
+	}
+	addr := crypto.PubkeyToAddress(key.PublicKey)
+	if bal, err := client.BalanceAt(ctx, addr, nil); err == nil && bal.Sign() == 0 {
+		s.log.Warn("the signer has no native balance to pay gas on this network", "network", n.Network, "signer", addr.Hex())
+	}
+	s.log.Info("network ready", "network", n.Network, "rpc", facilitator.RedactURL(rpcURL), "assets", len(n.Assets),
+		"batch", n.Batch.Enabled, "readBatchSize", n.ReadBatchSize)
+	// The chain reads of concurrent payments go out as JSON-RPC batch
+	// requests, through the same scrubbing.
+	return Network{
+		Network: n.Network, Backend: backend, Key: key, Assets: n.Assets, Batch: n.Batch.EVM(),
+		RPC: ScrubbedBatchCaller(client.Client(), rpcURL), ReadBatchSize: n.ReadBatchSize,
+	}, nil
+}
+
+// newScheme builds the transaction sender and the exact scheme of one
+// chain.
+func (s *Service) newScheme(ctx context.Context, n Network) (*evm.ExactFacilitator, error) {
+	id, err := n.Network.ChainID()
+	if err != nil {
+		return nil, err
+	}
+	if n.Key == nil || n.Backend == nil {
+		return nil, fmt.Errorf("network %s: a backend and a settlement key are required", n.Network)
+	}
+	sender, err := evm.NewSender(ctx, evm.SenderConfig{
+		Backend: n.Backend, Key: n.Key, ChainID: new(big.Int).SetUint64(id), PollInterval: n.PollInterval,
+		Logger: s.log.With("component", "sender", "network", string(n.Network)),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the transaction sender for %s: %w", n.Network, err)
+	}
+	sch, err := evm.NewExactFacilitator(ctx, evm.ExactFacilitatorConfig{
+		Network: n.Network, Backend: n.Backend, Sender: sender, Assets: n.Assets, Logger: s.log, Batch: n.Batch,
+		RPC: n.RPC, ReadBatchSize: n.ReadBatchSize,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the exact scheme for %s: %w", n.Network, err)
+	}
+	return sch, nil
+}
