@@ -136,6 +136,10 @@ type SenderConfig struct {
 	// mined or known to be rejected (see Sender). 0 means
 	// DefaultRebroadcastInterval.
 	RebroadcastInterval time.Duration
+	// Now returns the current time, against which the minute a transaction
+	// with an unknown outcome is re-submitted for is measured. If nil,
+	// time.Now.
+	Now func() time.Time
 }
 
 // Sender signs and submits EIP-1559 transactions from one key, with many
@@ -224,6 +228,7 @@ type Sender struct {
 	nonces nonceManager
 
 	rebroadcastInterval time.Duration
+	now                 func() time.Time
 	unknownMu           sync.Mutex
 	unknown             map[common.Hash]unknownTx // submitted with an unknown outcome
 	watching            bool                      // a goroutine resolves unknown
@@ -264,6 +269,10 @@ func NewSender(ctx context.Context, cfg SenderConfig) (*Sender, error) {
 		gapFill:        !cfg.DisableGapFill,
 
 		rebroadcastInterval: cmp.Or(cfg.RebroadcastInterval, DefaultRebroadcastInterval),
+		now:                 cfg.Now,
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	if cfg.MaxFeePerGas != nil {
 		s.maxFeePerGas = new(big.Int).Set(cfg.MaxFeePerGas)

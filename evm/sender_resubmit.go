@@ -34,7 +34,7 @@ func (s *Sender) watchUnknown(tx *types.Transaction) {
 		s.unknown = map[common.Hash]unknownTx{}
 	}
 	if _, ok := s.unknown[tx.Hash()]; !ok {
-		s.unknown[tx.Hash()] = unknownTx{tx: tx, since: time.Now()}
+		s.unknown[tx.Hash()] = unknownTx{tx: tx, since: s.now()}
 	}
 	if !s.watching {
 		s.watching = true
@@ -62,7 +62,7 @@ func (s *Sender) resolveUnknown() {
 		slices.SortFunc(txs, func(a, b unknownTx) int { return cmp.Compare(a.tx.Nonce(), b.tx.Nonce()) })
 		for _, u := range txs {
 			done := s.resolveOne(u.tx)
-			if !done && time.Since(u.since) > rebroadcastFor {
+			if !done && s.now().Sub(u.since) > rebroadcastFor {
 				s.log.Error("evm: giving up re-submitting a transaction whose outcome is unknown; its nonce stays taken (see Sender.ResetNonce)",
 					"hash", u.tx.Hash(), "nonce", u.tx.Nonce(), "after", rebroadcastFor)
 				done = true
