@@ -246,20 +246,22 @@ func TestWaitingSettleRepairsAbandonedClaim(t *testing.T) {
 			t.Fatalf("verify while the claim may be live: %+v %v", v, err)
 		}
 
-		later, _ := e.facilitatorWith(t, 3, nil, named("b", staleLater))
+		// It polls the ledger only every hour: a settle that waited for the
+		// abandoned claim at all, rather than repairing it at once, would
+		// run into its deadline.
+		later, _ := e.facilitatorWith(t, 3, nil, func(c *facilitator.Config) {
+			named("b", staleLater)(c)
+			c.PollInterval = time.Hour
+		})
 		if v, err := later.Verify(ctx, reqV); err != nil || !v.IsValid {
 			t.Errorf("verify of an abandoned claim: %+v %v", v, err)
 		}
 		before := e.balance(t, e.payee)
-		start := time.Now()
 		sctx, cancel = context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		s, err := later.Settle(sctx, reqS)
 		if err != nil || !s.Success {
 			t.Fatalf("settle of an abandoned claim: %+v %v", s, err)
-		}
-		if d := time.Since(start); d > 15*time.Second {
-			t.Errorf("settle took %v", d)
 		}
 		if got := new(big.Int).Sub(e.balance(t, e.payee), before); got.Cmp(e.req.Amount.Big()) != 0 {
 			t.Errorf("payee received %s, want %s", got, e.req.Amount)
