@@ -9,15 +9,11 @@ import (
 	"log/slog"
 	"math"
 	"math/big"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum"
-	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 )
@@ -73,45 +69,6 @@ var (
 	// ErrChainIDMismatch: SenderConfig.ChainID differs from the backend's.
 	ErrChainIDMismatch = errors.New("evm: chain id mismatch")
 )
-
-// RevertError is a revert reported by the node during gas estimation. The
-// scheme maps it to an x402 reason code, typically from Reason (USDC reverts
-// with messages such as "FiatTokenV2: invalid signature").
-type RevertError struct {
-	// Reason is the decoded Error(string) message or the description of a
-	// Panic(uint256) code; if the node sent no data, the text after
-	// "execution reverted: " in its message, if any. Empty for custom
-	// errors and bare reverts.
-	Reason string
-	// Data is the raw revert data (selector and arguments) when the node
-	// returned it; custom Solidity errors can be decoded from it.
-	Data []byte
-	// Err is the error returned by the backend.
-	Err error
-}
-
-// Error returns "execution reverted" with the reason or the data.
-func (e *RevertError) Error() string {
-	switch {
-	case e.Reason != "":
-		return "execution reverted: " + e.Reason
-	case len(e.Data) > 0:
-		return "execution reverted: data " + hexutil.Encode(e.Data)
-	}
-	return "execution reverted"
-}
-
-// Unwrap returns [ErrExecutionReverted] and the backend error.
-func (e *RevertError) Unwrap() []error { return []error{ErrExecutionReverted, e.Err} }
-
-// Selector returns the first four bytes of Data, the error selector, if
-// there are at least four.
-func (e *RevertError) Selector() ([4]byte, bool) {
-	if len(e.Data) < 4 {
-		return [4]byte{}, false
-	}
-	return [4]byte(e.Data[:4]), true
-}
 
 // Defaults for [SenderConfig].
 const (
@@ -179,6 +136,10 @@ type SenderConfig struct {
 	// mined or known to be rejected (see Sender). 0 means
 	// DefaultRebroadcastInterval.
 	RebroadcastInterval time.Duration
+	// Now returns the current time, against which the minute a transaction
+	// with an unknown outcome is re-submitted for is measured. If nil,
+	// time.Now.
+	Now func() time.Time
 }
 
 // Sender signs and submits EIP-1559 transactions from one key, with many
@@ -267,23 +228,11 @@ type Sender struct {
 	nonces nonceManager
 
 	rebroadcastInterval time.Duration
+	now                 func() time.Time
 	unknownMu           sync.Mutex
 	unknown             map[common.Hash]unknownTx // submitted with an unknown outcome
 	watching            bool                      // a goroutine resolves unknown
 }
-
-// unknownTx is a transaction whose submission had an unknown outcome, and
-// since when.
-type unknownTx struct {
-	tx    *types.Transaction
-	since time.Time
-}
-
-// rebroadcastFor bounds how long a transaction with an unknown outcome is
-// re-submitted. Past it, a facilitator may have released the settlement
-// (it treats a transaction the node does not know, long after broadcast,
-// as dropped), and funds must not move after that.
-const rebroadcastFor = time.Minute
 
 // NewSender checks cfg, reads the chain id and the key's pending nonce from
 // the backend and returns a ready Sender.
@@ -320,6 +269,10 @@ func NewSender(ctx context.Context, cfg SenderConfig) (*Sender, error) {
 		gapFill:        !cfg.DisableGapFill,
 
 		rebroadcastInterval: cmp.Or(cfg.RebroadcastInterval, DefaultRebroadcastInterval),
+		now:                 cfg.Now,
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	if cfg.MaxFeePerGas != nil {
 		s.maxFeePerGas = new(big.Int).Set(cfg.MaxFeePerGas)
@@ -474,362 +427,6 @@ func (s *Sender) submit(ctx context.Context, nonce uint64, hook BeforeBroadcast,
 	}
 }
 
-// watchUnknown keeps tx, whose submission had an unknown outcome, to be
-// submitted again until its fate is known.
-func (s *Sender) watchUnknown(tx *types.Transaction) {
-	s.unknownMu.Lock()
-	defer s.unknownMu.Unlock()
-	if s.unknown == nil {
-		s.unknown = map[common.Hash]unknownTx{}
-	}
-	if _, ok := s.unknown[tx.Hash()]; !ok {
-		s.unknown[tx.Hash()] = unknownTx{tx: tx, since: time.Now()}
-	}
-	if !s.watching {
-		s.watching = true
-		go s.resolveUnknown()
-	}
-}
-
-// resolveUnknown re-submits the unknown-outcome transactions every
-// rebroadcastInterval until none is left.
-func (s *Sender) resolveUnknown() {
-	t := time.NewTicker(s.rebroadcastInterval)
-	defer t.Stop()
-	for range t.C {
-		s.unknownMu.Lock()
-		txs := make([]unknownTx, 0, len(s.unknown))
-		for _, u := range s.unknown {
-			txs = append(txs, u)
-		}
-		if len(txs) == 0 {
-			s.watching = false
-			s.unknownMu.Unlock()
-			return
-		}
-		s.unknownMu.Unlock()
-		slices.SortFunc(txs, func(a, b unknownTx) int { return cmp.Compare(a.tx.Nonce(), b.tx.Nonce()) })
-		for _, u := range txs {
-			done := s.resolveOne(u.tx)
-			if !done && time.Since(u.since) > rebroadcastFor {
-				s.log.Error("evm: giving up re-submitting a transaction whose outcome is unknown; its nonce stays taken (see Sender.ResetNonce)",
-					"hash", u.tx.Hash(), "nonce", u.tx.Nonce(), "after", rebroadcastFor)
-				done = true
-			}
-			if done {
-				s.unknownMu.Lock()
-				delete(s.unknown, u.tx.Hash())
-				s.unknownMu.Unlock()
-			}
-		}
-	}
-}
-
-// resolveOne submits tx again and reports whether its fate is settled: mined,
-// superseded by another transaction with its nonce, or refused by the node
-// (then its nonce is released and the gap filled).
-func (s *Sender) resolveOne(tx *types.Transaction) (settled bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.resolveTimeout)
-	defer cancel()
-	if r, err := s.backend.TransactionReceipt(ctx, tx.Hash()); err == nil && r != nil {
-		return true
-	}
-	err := s.backend.SendTransaction(ctx, tx)
-	switch classifySend(err) {
-	case sendAccepted:
-		// The node has it now: from here it is an ordinary pending
-		// transaction.
-		return true
-	case sendNonceTaken:
-		// Mined since the receipt check, or its nonce went to another
-		// transaction: either way it can never be mined again.
-		s.log.Warn("evm: unknown-outcome transaction resolved: nonce used", "hash", tx.Hash(), "nonce", tx.Nonce())
-		return true
-	case sendRejected:
-		s.log.Warn("evm: unknown-outcome transaction refused on re-submission; releasing its nonce", "hash", tx.Hash(), "nonce", tx.Nonce(), "err", err)
-		s.releaseNonce(ctx, tx.Nonce(), "unknown-outcome transaction refused")
-		return true
-	}
-	s.log.Debug("evm: re-submission outcome still unknown", "hash", tx.Hash(), "err", err)
-	return false
-}
-
-type sendOutcome int
-
-const (
-	sendUnknown    sendOutcome = iota // the node may or may not have the transaction
-	sendAccepted                      // the node has the transaction
-	sendRejected                      // the node answered with an error: it does not have it
-	sendNonceTaken                    // the nonce is used by another transaction
-)
-
-// rpcCodeError is the JSON-RPC error interface of go-ethereum's rpc package:
-// an error value the node answered with, as opposed to a transport failure.
-type rpcCodeError interface {
-	error
-	ErrorCode() int
-}
-
-// rpcDataError is go-ethereum's rpc.DataError.
-type rpcDataError interface {
-	error
-	ErrorData() any
-}
-
-func classifySend(err error) sendOutcome {
-	if err == nil {
-		return sendAccepted
-	}
-	msg := strings.ToLower(err.Error())
-	switch {
-	case strings.Contains(msg, "already known"), strings.Contains(msg, "alreadyknown"),
-		strings.Contains(msg, "already imported"), containsPhrase(msg, "known transaction"):
-		return sendAccepted
-	case strings.Contains(msg, "nonce too low"), strings.Contains(msg, "replacement transaction underpriced"),
-		strings.Contains(msg, "oldnonce"):
-		return sendNonceTaken
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return sendUnknown
-	}
-	var rpcErr rpcCodeError
-	if errors.As(err, &rpcErr) {
-		switch rpcErr.ErrorCode() {
-		case -32603, -32005:
-			// Internal error, or a provider's rate limit: the answer says
-			// nothing about whether the transaction reached the pool.
-			return sendUnknown
-		}
-		return sendRejected
-	}
-	return sendUnknown
-}
-
-// containsPhrase reports whether phrase occurs in s at a word start, so that
-// "known transaction" does not match "unknown transaction type".
-func containsPhrase(s, phrase string) bool {
-	for off := 0; ; {
-		i := strings.Index(s[off:], phrase)
-		if i < 0 {
-			return false
-		}
-		i += off
-		if i == 0 || !('a' <= s[i-1] && s[i-1] <= 'z') {
-			return true
-		}
-		off = i + 1
-	}
-}
-
-// broadcast submits tx and, if the outcome is unknown, re-submits the same
-// signed transaction once under a detached context to find out.
-func (s *Sender) broadcast(ctx context.Context, tx *types.Transaction) (sendOutcome, error) {
-	err := s.backend.SendTransaction(ctx, tx)
-	outcome := classifySend(err)
-	if outcome != sendUnknown {
-		return outcome, err
-	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.resolveTimeout)
-	defer cancel()
-	err2 := s.backend.SendTransaction(rctx, tx)
-	switch classifySend(err2) {
-	case sendAccepted:
-		return sendAccepted, nil
-	case sendRejected:
-		return sendRejected, err2
-	case sendNonceTaken:
-		// Mined since the first attempt, or the nonce went to another
-		// transaction: the receipt tells.
-		if r, rerr := s.backend.TransactionReceipt(rctx, tx.Hash()); rerr == nil && r != nil {
-			return sendAccepted, nil
-		}
-		// The first submission may have been this transaction: re-signing
-		// another with a new nonce could send a second one. Leave the
-		// outcome unknown; the caller reports it as pending.
-		return sendUnknown, errors.Join(err, err2)
-	}
-	return sendUnknown, errors.Join(err, err2)
-}
-
-// releaseNonce gives back a nonce whose transaction the node does not have,
-// and fills the gap it leaves if higher nonces are out.
-func (s *Sender) releaseNonce(ctx context.Context, nonce uint64, why string) {
-	gap := s.nonces.release(nonce)
-	s.log.Debug("evm: nonce released", "nonce", nonce, "reason", why, "gap", gap)
-	if gap && s.gapFill {
-		s.fillGaps(ctx)
-	}
-}
-
-// fillGaps submits zero-value self-transfers on released nonces that lie
-// below nonces already handed out, so that the transactions above them are
-// not held back until the next Send.
-func (s *Sender) fillGaps(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.resolveTimeout)
-	defer cancel()
-	for range maxGapFills {
-		nonce, ok := s.nonces.takeReleased()
-		if !ok {
-			return
-		}
-		err := s.fill(ctx, nonce)
-		if err != nil {
-			s.log.Warn("evm: could not fill nonce gap", "nonce", nonce, "from", s.from, "err", err)
-			return
-		}
-	}
-}
-
-// fill submits one filler transaction on nonce, releasing it again (without
-// filling) if it does not get in.
-func (s *Sender) fill(ctx context.Context, nonce uint64) error {
-	gas, err := s.estimateGas(ctx, s.from, new(big.Int), nil)
-	var tip, feeCap *big.Int
-	if err == nil {
-		tip, feeCap, err = s.fees(ctx)
-	}
-	var tx *types.Transaction
-	if err == nil {
-		tx, err = types.SignNewTx(s.key, s.signer, &types.DynamicFeeTx{
-			ChainID: s.chainID, Nonce: nonce, GasTipCap: tip, GasFeeCap: feeCap,
-			Gas: gas, To: &s.from, Value: new(big.Int),
-		})
-	}
-	if err != nil {
-		s.nonces.release(nonce)
-		return err
-	}
-	outcome, err := s.broadcast(ctx, tx)
-	switch outcome {
-	case sendAccepted:
-		s.log.Warn("evm: filled nonce gap", "nonce", nonce, "hash", tx.Hash())
-		return nil
-	case sendNonceTaken:
-		return nil // the nonce is used, so there is no gap
-	case sendRejected:
-		s.nonces.release(nonce)
-		return err
-	}
-	// Lost in transit, maybe: re-submit it like any other, so the gap it
-	// fills does not stay open.
-	s.watchUnknown(tx)
-	return fmt.Errorf("%w: %w", ErrSendUnknown, err)
-}
-
-// resync moves the nonce counter forward to the node's pending nonce.
-func (s *Sender) resync(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.resolveTimeout)
-	defer cancel()
-	n, err := s.backend.PendingNonceAt(ctx, s.from)
-	if err != nil {
-		return err
-	}
-	s.nonces.advance(n)
-	return nil
-}
-
-// ResetNonce sets the nonce counter to the node's pending nonce and forgets
-// released nonces. Use it after the node lost pool transactions, and only
-// while no Send is in progress and no sent transaction is unmined: it may
-// move the counter backwards.
-func (s *Sender) ResetNonce(ctx context.Context) error {
-	n, err := s.backend.PendingNonceAt(ctx, s.from)
-	if err != nil {
-		return fmt.Errorf("evm: reading pending nonce of %s: %w", s.from, err)
-	}
-	s.nonces.reset(n)
-	return nil
-}
-
-// estimateGas returns the gas limit for the call: the estimate with the
-// safety margin, capped.
-func (s *Sender) estimateGas(ctx context.Context, to common.Address, value *big.Int, data []byte) (uint64, error) {
-	est, err := s.backend.EstimateGas(ctx, ethereum.CallMsg{From: s.from, To: &to, Value: value, Data: data})
-	if err != nil {
-		if rev := revertFromError(err); rev != nil {
-			return 0, fmt.Errorf("%w: %w", ErrGasEstimation, rev)
-		}
-		return 0, fmt.Errorf("%w: %w", ErrGasEstimation, err)
-	}
-	if est > s.gasCap {
-		return 0, fmt.Errorf("%w: estimate %d, cap %d", ErrGasCapExceeded, est, s.gasCap)
-	}
-	limit := math.Ceil(float64(est) * s.gasMultiplier)
-	if limit >= float64(s.gasCap) {
-		return s.gasCap, nil
-	}
-	return uint64(limit), nil
-}
-
-// revertFromError extracts a revert from an eth_estimateGas or eth_call
-// error, or returns nil if err is nil or not one.
-func revertFromError(err error) *RevertError {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	var codeErr rpcCodeError
-	isRevert := strings.Contains(strings.ToLower(msg), "execution reverted") ||
-		(errors.As(err, &codeErr) && codeErr.ErrorCode() == 3)
-	if !isRevert {
-		return nil
-	}
-	rev := &RevertError{Err: err}
-	var dataErr rpcDataError
-	if errors.As(err, &dataErr) {
-		if s, ok := dataErr.ErrorData().(string); ok {
-			if b, derr := hexutil.Decode(s); derr == nil {
-				rev.Data = b
-			}
-		}
-	}
-	if reason, uerr := abi.UnpackRevert(rev.Data); uerr == nil {
-		rev.Reason = reason
-	} else if len(rev.Data) == 0 {
-		const prefix = "execution reverted: "
-		if i := strings.Index(strings.ToLower(msg), prefix); i >= 0 {
-			rev.Reason = msg[i+len(prefix):]
-		}
-	}
-	return rev
-}
-
-// fees returns the tip and fee cap for a transaction sent now.
-func (s *Sender) fees(ctx context.Context) (tip, feeCap *big.Int, err error) {
-	tip, err = s.backend.SuggestGasTipCap(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("evm: suggesting gas tip: %w", err)
-	}
-	head, err := s.backend.HeaderByNumber(ctx, nil)
-	if err != nil {
-		return nil, nil, fmt.Errorf("evm: reading latest header: %w", err)
-	}
-	if head.BaseFee == nil {
-		return nil, nil, errors.New("evm: latest block has no base fee (chain without EIP-1559)")
-	}
-	tip = new(big.Int).Set(tip)
-	if tip.Sign() < 0 {
-		tip.SetInt64(0)
-	}
-	if s.maxTipCap != nil && tip.Cmp(s.maxTipCap) > 0 {
-		tip.Set(s.maxTipCap)
-	}
-	base := head.BaseFee
-	feeCap = new(big.Int).Lsh(base, 1)
-	feeCap.Add(feeCap, tip)
-	if limit := s.maxFeePerGas; limit != nil {
-		if base.Cmp(limit) >= 0 {
-			return nil, nil, fmt.Errorf("%w: base fee %s wei, cap %s wei", ErrFeeCapExceeded, base, limit)
-		}
-		if room := new(big.Int).Sub(limit, base); tip.Cmp(room) > 0 {
-			tip = room
-		}
-		if feeCap.Cmp(limit) > 0 {
-			feeCap.Set(limit)
-		}
-	}
-	return tip, feeCap, nil
-}
-
 // WaitReceipt polls for the receipt of txHash every PollInterval until it is
 // mined, ctx ends or ReceiptTimeout passes.
 //
@@ -870,85 +467,4 @@ func (s *Sender) WaitReceipt(ctx context.Context, txHash common.Hash) (*types.Re
 		case <-ticker.C:
 		}
 	}
-}
-
-// nonceManager hands out the nonces of one account. All methods are safe for
-// concurrent use; none does I/O.
-type nonceManager struct {
-	mu       sync.Mutex
-	next     uint64   // the lowest nonce never handed out
-	released []uint64 // given back nonces, ascending, each < next
-}
-
-// reset sets the counter to n and forgets released nonces.
-func (m *nonceManager) reset(n uint64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.next = n
-	m.released = m.released[:0]
-}
-
-// acquire returns the lowest released nonce, or else the next fresh one.
-func (m *nonceManager) acquire() uint64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if len(m.released) > 0 {
-		n := m.released[0]
-		m.released = slices.Delete(m.released, 0, 1)
-		return n
-	}
-	n := m.next
-	m.next++
-	return n
-}
-
-// takeReleased removes and returns the lowest released nonce, if any.
-func (m *nonceManager) takeReleased() (uint64, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if len(m.released) == 0 {
-		return 0, false
-	}
-	n := m.released[0]
-	m.released = slices.Delete(m.released, 0, 1)
-	return n, true
-}
-
-// release gives back n, which the node does not have. It reports whether
-// released nonces remain below nonces that are handed out (a gap).
-func (m *nonceManager) release(n uint64) (gap bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if n >= m.next {
-		return len(m.released) > 0 // stale: the counter was reset below n
-	}
-	i, found := slices.BinarySearch(m.released, n)
-	if !found {
-		m.released = slices.Insert(m.released, i, n)
-	}
-	// Released nonces at the top of the range are simply not handed out.
-	for len(m.released) > 0 && m.released[len(m.released)-1] == m.next-1 {
-		m.released = m.released[:len(m.released)-1]
-		m.next--
-	}
-	return len(m.released) > 0
-}
-
-// advance moves the counter forward to at least n, the node's pending nonce,
-// and drops released nonces below n, which are used.
-func (m *nonceManager) advance(n uint64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if n > m.next {
-		m.next = n
-	}
-	i, _ := slices.BinarySearch(m.released, n)
-	m.released = slices.Delete(m.released, 0, i)
-}
-
-// state returns the counter and a copy of the released list (for tests).
-func (m *nonceManager) state() (next uint64, released []uint64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.next, slices.Clone(m.released)
 }

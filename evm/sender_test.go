@@ -538,6 +538,83 @@ func TestSenderAmbiguousSubmission(t *testing.T) {
 	checkSettled(t, c, s, txs)
 }
 
+// errorSignal is a slog handler that reports each Error record.
+type errorSignal struct {
+	slog.Handler
+	errs chan string
+}
+
+func (h *errorSignal) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		h.errs <- r.Message
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h *errorSignal) WithAttrs(as []slog.Attr) slog.Handler {
+	return &errorSignal{Handler: h.Handler.WithAttrs(as), errs: h.errs}
+}
+
+func (h *errorSignal) WithGroup(name string) slog.Handler {
+	return &errorSignal{Handler: h.Handler.WithGroup(name), errs: h.errs}
+}
+
+// A transaction whose outcome stays unknown is re-submitted for a minute of
+// the Sender's clock, then given up, its nonce left taken.
+func TestSenderUnknownOutcomeGivenUpAfterAMinute(t *testing.T) {
+	c := newSimChain(t)
+	h := &hookBackend{Backend: c.client}
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	errs := make(chan string, 4)
+	s := c.sender(t, h, func(cfg *SenderConfig) {
+		cfg.RebroadcastInterval = time.Millisecond
+		cfg.Now = func() time.Time { return time.Unix(0, clock.Load()) }
+		cfg.Logger = slog.New(&errorSignal{Handler: cfg.Logger.Handler(), errs: errs})
+	})
+	sends := make(chan struct{}, 1)
+	h.setSend(func(context.Context, *types.Transaction, func(context.Context) error) error {
+		select {
+		case sends <- struct{}{}:
+		default:
+		}
+		return errors.New("dial tcp: connection refused")
+	})
+	lost, err := s.Send(context.Background(), recipient(1), nil)
+	if !errors.Is(err, ErrSendUnknown) || lost == nil {
+		t.Fatalf("unreachable node: tx %v, error %v; want the tx and ErrSendUnknown", lost, err)
+	}
+	// Within the minute it is submitted again and again, never given up.
+	<-sends // the Send's own two submissions signalled once
+	resubmitted := func() {
+		t.Helper()
+		for range 3 {
+			select {
+			case <-sends:
+			case msg := <-errs:
+				t.Fatalf("gave up within the minute: %s", msg)
+			case <-time.After(time.Minute):
+				t.Fatal("not re-submitted")
+			}
+		}
+	}
+	resubmitted()
+	clock.Add(int64(rebroadcastFor - time.Second))
+	resubmitted()
+	clock.Add(int64(2 * time.Second))
+	select {
+	case msg := <-errs:
+		if !strings.Contains(msg, "giving up") {
+			t.Fatalf("error logged: %s", msg)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("still re-submitted after the minute")
+	}
+	if next, released := s.nonces.state(); next != lost.Nonce()+1 || len(released) != 0 {
+		t.Fatalf("counter %d, released %v; want %d and none (the nonce stays taken)", next, released, lost.Nonce()+1)
+	}
+}
+
 func TestSenderUnknownOutcomeRefusedLaterIsFilled(t *testing.T) {
 	c := newSimChain(t)
 	c.mine(t)
@@ -783,7 +860,16 @@ func TestNewSenderValidation(t *testing.T) {
 
 func TestWaitReceipt(t *testing.T) {
 	c := newSimChain(t)
-	s := c.sender(t, nil, func(cfg *SenderConfig) { cfg.ReceiptTimeout = 100 * time.Millisecond })
+	// Polls with at most ReceiptTimeout left of their context, and how
+	// many.
+	var polls atomic.Int32
+	var left atomic.Int64
+	rb := &receiptBackend{Backend: c.client}
+	rb.deadline = func(d time.Duration) {
+		polls.Add(1)
+		left.Store(max(left.Load(), int64(d)))
+	}
+	s := c.sender(t, rb, func(cfg *SenderConfig) { cfg.ReceiptTimeout = 100 * time.Millisecond })
 	ctx := context.Background()
 
 	// Sent but never mined (nobody commits).
@@ -791,12 +877,11 @@ func TestWaitReceipt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
 	if _, err := s.WaitReceipt(ctx, tx.Hash()); !errors.Is(err, ErrReceiptTimeout) {
 		t.Fatalf("error = %v, want ErrReceiptTimeout", err)
 	}
-	if time.Since(start) > 5*time.Second {
-		t.Fatal("timeout not honoured")
+	if polls.Load() == 0 || time.Duration(left.Load()) > 100*time.Millisecond {
+		t.Fatalf("%d polls, the longest with %v left: ReceiptTimeout not honoured", polls.Load(), time.Duration(left.Load()))
 	}
 	// The caller's deadline counts as a timeout too.
 	dctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
@@ -818,20 +903,34 @@ func TestWaitReceipt(t *testing.T) {
 	}
 }
 
-// receiptBackend serves canned receipts.
+// receiptBackend serves canned receipts (nil receipt: the backend's).
 type receiptBackend struct {
 	Backend
 	receipt func(n int) (*types.Receipt, error)
-	mu      sync.Mutex
-	n       int
+	// deadline, if set, is told how long each receipt poll's context has
+	// left (-1: no deadline).
+	deadline func(left time.Duration)
+	mu       sync.Mutex
+	n        int
 }
 
 func (b *receiptBackend) TransactionReceipt(ctx context.Context, h common.Hash) (*types.Receipt, error) {
 	b.mu.Lock()
 	b.n++
 	n := b.n
+	receipt, deadline := b.receipt, b.deadline
 	b.mu.Unlock()
-	return b.receipt(n)
+	if deadline != nil {
+		left := time.Duration(-1)
+		if dl, ok := ctx.Deadline(); ok {
+			left = max(time.Until(dl), 0)
+		}
+		deadline(left)
+	}
+	if receipt == nil {
+		return b.Backend.TransactionReceipt(ctx, h)
+	}
+	return receipt(n)
 }
 
 func TestWaitReceiptStatusAndErrors(t *testing.T) {

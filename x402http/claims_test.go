@@ -18,37 +18,68 @@ import (
 
 // openQueue opens another handle on a queue file: another process, or the
 // same one after a restart.
-func openQueue(t *testing.T, path string) *sqlitequeue.Queue {
+func openQueue(t *testing.T, path string) *watchedQueue {
 	t.Helper()
 	q, err := sqlitequeue.Open(t.Context(), sqlitequeue.Config{Path: path, PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = q.Close() })
-	return q
+	return watch(q)
 }
 
-// settleAll runs the settlement worker of mw until the queue has done
-// items, then stops it.
-func settleAll(t *testing.T, mw *x402http.Middleware, q *sqlitequeue.Queue, done int) {
+// watchedQueue is a real queue that reports each item a settlement worker
+// finishes with (Done), so that tests wait for settlements without polling.
+type watchedQueue struct {
+	*sqlitequeue.Queue
+	done chan struct{}
+}
+
+func watch(q *sqlitequeue.Queue) *watchedQueue {
+	return &watchedQueue{Queue: q, done: make(chan struct{}, 1)}
+}
+
+func (q *watchedQueue) Done(ctx context.Context, id string, resp *x402.SettleResponse, retry bool) error {
+	err := q.Queue.Done(ctx, id, resp, retry)
+	select {
+	case q.done <- struct{}{}:
+	default: // a signal is pending already: the waiter re-reads the counts
+	}
+	return err
+}
+
+// waitSettled waits until the queue has done items and none queued,
+// re-reading its counts each time a worker finishes with an item, and
+// fails the test if one fails or none finishes for a long while.
+func waitSettled(t *testing.T, q *watchedQueue, done int) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	stopped := make(chan error, 1)
-	go func() { stopped <- mw.RunSettlements(ctx) }()
-	deadline := time.Now().Add(30 * time.Second)
 	for {
 		queued, ok, failed, err := q.Counts(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
 		if ok == done && queued == 0 {
-			break
+			return
 		}
-		if failed > 0 || time.Now().After(deadline) {
+		if failed > 0 {
 			t.Fatalf("queue: %d queued, %d done, %d failed", queued, ok, failed)
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-q.done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("queue: %d queued, %d done, %d failed, and no settlement finished for 30 s", queued, ok, failed)
+		}
 	}
+}
+
+// settleAll runs the settlement worker of mw until the queue has done
+// items, then stops it.
+func settleAll(t *testing.T, mw *x402http.Middleware, q *watchedQueue, done int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	stopped := make(chan error, 1)
+	go func() { stopped <- mw.RunSettlements(ctx) }()
+	waitSettled(t, q, done)
 	cancel()
 	if err := <-stopped; err != nil {
 		t.Fatal(err)

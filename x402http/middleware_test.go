@@ -34,7 +34,7 @@ type shop struct {
 	payee  common.Address
 	client *evm.ExactClient
 	calls  map[string]*atomic.Int64 // handler invocations per path
-	queue  *sqlitequeue.Queue
+	queue  *watchedQueue
 	qpath  string
 	fac    x402.Facilitator
 }
@@ -46,10 +46,12 @@ func newShop(t *testing.T) *shop {
 	net, accts, fac, nets := st.Devnet, st.Accounts, st.Facilitator, st.Networks
 	var err error
 	s := &shop{net: net, payee: accts[1].Address, calls: map[string]*atomic.Int64{}, qpath: filepath.Join(t.TempDir(), "queue.db"), fac: fac}
-	if s.queue, err = sqlitequeue.Open(ctx, sqlitequeue.Config{Path: s.qpath, PollInterval: 20 * time.Millisecond}); err != nil {
+	q, err := sqlitequeue.Open(ctx, sqlitequeue.Config{Path: s.qpath, PollInterval: 20 * time.Millisecond})
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = s.queue.Close() })
+	t.Cleanup(func() { _ = q.Close() })
+	s.queue = watch(q)
 	opt := func(price string) []x402http.PaymentOption {
 		return []x402http.PaymentOption{{Network: "eip155:84532", Price: price, PayTo: s.payee.Hex()}}
 	}
@@ -387,11 +389,12 @@ func TestServeThenSettleStreamsAndSettlesDurably(t *testing.T) {
 		t.Fatal("settled before the worker ran")
 	}
 	// "Restart": a new queue handle on the same file, a worker settles it.
-	q2, err := sqlitequeue.Open(t.Context(), sqlitequeue.Config{Path: s.qpath, PollInterval: 20 * time.Millisecond})
+	q2Store, err := sqlitequeue.Open(t.Context(), sqlitequeue.Config{Path: s.qpath, PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer q2.Close()
+	defer q2Store.Close()
+	q2 := watch(q2Store)
 	mw, err := x402http.New(x402http.Config{Facilitator: s.fac, Queue: q2, Routes: nil})
 	if err != nil {
 		t.Fatal(err)
@@ -399,13 +402,7 @@ func TestServeThenSettleStreamsAndSettlesDurably(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- mw.RunSettlements(ctx) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if _, ok, _, _ := q2.Counts(t.Context()); ok == 1 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitSettled(t, q2, 1)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -443,13 +440,7 @@ func TestServeThenSettleV1(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go func() { _ = s.mw.RunSettlements(ctx) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if _, ok, _, _ := s.queue.Counts(t.Context()); ok == 1 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitSettled(t, s.queue, 1)
 	if got := new(big.Int).Sub(s.balance(t), before); got.Cmp(big.NewInt(1000)) != 0 {
 		t.Fatalf("payee received %s", got)
 	}
@@ -589,7 +580,7 @@ func TestServeThenSettleRefusesWhenTheQueueFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	mw, err := x402http.New(x402http.Config{
-		Facilitator: s.fac, Schemes: evm.ServerSchemes(nets), Queue: brokenQueue{s.queue},
+		Facilitator: s.fac, Schemes: evm.ServerSchemes(nets), Queue: brokenQueue{s.queue.Queue},
 		Routes: []x402http.Route{{Pattern: "GET /stream", Policy: x402http.ServeThenSettle,
 			Accepts: []x402http.PaymentOption{{Network: "eip155:84532", Price: "$0.001", PayTo: s.payee.Hex()}}}},
 	})

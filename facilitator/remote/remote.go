@@ -1,70 +1,3 @@
-// Package remote is an HTTP client for x402 facilitators: it implements
-// [x402.Facilitator] by calling POST {URL}/verify, POST {URL}/settle and
-// GET {URL}/supported of any facilitator that speaks the x402 HTTP API (the
-// hosted CDP facilitator, x402.org, the reference TypeScript and Go
-// facilitators, or go402's own).
-//
-// # Verdicts and errors
-//
-// A bad payment is a verdict, not an error. A 2xx answer with
-// {"isValid":false,...} is returned as a [x402.VerifyResponse] with IsValid
-// false and a nil error, and a 2xx {"success":false,...} as a
-// [x402.SettleResponse] with Success false (this includes a pending
-// settlement, reason settlement_pending, whose transaction hash is kept).
-// Some facilitators send a rejection with a client-error status instead: the
-// hosted CDP facilitator answers 400 with a VerifyResponse body. A 400, 402,
-// 409 or 422 response whose body is a VerifyResponse with isValid false (or a
-// SettleResponse with success false) is therefore returned as that verdict.
-//
-// Everything else is an error, meaning that no verdict was reached:
-//   - any other non-2xx response is an [*HTTPError] carrying the status, the
-//     endpoint, the start of the body and the facilitator's message (the
-//     "error" field of a body such as {"error":"<reason>: <msg>"}, which is
-//     what the Go reference facilitator sends with a 500). A 5xx answer is
-//     never a verdict, even when its body looks like one; such a body is
-//     kept decoded in HTTPError.Verify or HTTPError.Settle;
-//   - a 2xx body that is not JSON, lacks isValid (verify), lacks success or
-//     network, or claims success without a transaction (settle) wraps
-//     [ErrMalformedResponse]; a 2xx body over [MaxResponseSize] wraps
-//     [ErrResponseTooLarge];
-//   - transport failures, timeouts and the end of the caller's context are
-//     returned wrapped, so errors.Is(err, context.Canceled) and
-//     errors.Is(err, context.DeadlineExceeded) work.
-//
-// A Settle error after which the payment may nevertheless have been settled
-// (the request may have reached the facilitator but no valid answer came
-// back: a broken connection, a timeout, a 5xx status, a malformed body)
-// also wraps [ErrSettleOutcomeUnknown]. Callers that must not lose track of
-// money should treat such a payment as possibly settled and reconcile it
-// rather than serve or refuse blindly.
-//
-// # Retries
-//
-// Retries happen only where they are safe:
-//   - /verify and /supported are idempotent. They are retried (Config.Retries
-//     times, 2 by default) after a transport failure or per-attempt timeout
-//     and after a 429, 502, 503 or 504 response, with a jittered exponential
-//     backoff (100 ms, 200 ms, ... by default) that honours the context. A
-//     Retry-After header (seconds or an HTTP date) on such a response is
-//     honoured; when it asks for more than 10 seconds the call is not
-//     retried and the response is returned as an [*HTTPError].
-//   - /settle moves money and is never retried once the request may have
-//     reached the facilitator: not after a response of any status (including
-//     429 and 503), not after a timeout, not after a connection that broke
-//     while the request was being sent or the answer read. It is retried
-//     only when the connection could not be established at all: the error
-//     is a *net.OpError whose Op is "dial", or a *net.DNSError.
-//
-// No retry waits past the context's deadline: if the next attempt could not
-// start before it, the last result is returned at once.
-//
-// # Logging
-//
-// Request and response bodies contain payment signatures and are never
-// logged, and neither are error texts. At Debug level the client logs, for
-// each attempt, the endpoint, the attempt number, the status (or, after a
-// transport failure, whether it was a failure to connect), the duration and
-// any retry delay.
 package remote
 
 import (
@@ -73,10 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -229,6 +159,11 @@ type Config struct {
 	// Logger receives Debug records about attempts, never bodies. nil
 	// discards them.
 	Logger *slog.Logger
+
+	// After waits out the delay before a retry: it returns a channel that
+	// receives once d has passed. nil means time.After. Tests set it to
+	// run retries without sitting through their delays.
+	After func(d time.Duration) <-chan time.Time
 }
 
 // Client is an [x402.Facilitator] that calls a remote facilitator over
@@ -240,6 +175,7 @@ type Client struct {
 	retryDelay time.Duration
 	userAgent  string
 	log        *slog.Logger
+	after      func(time.Duration) <-chan time.Time
 
 	verify, settle, supported endpoint
 }
@@ -270,6 +206,7 @@ func New(cfg Config) (*Client, error) {
 		retryDelay: cfg.RetryDelay,
 		userAgent:  cfg.UserAgent,
 		log:        cfg.Logger,
+		after:      cfg.After,
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{}
@@ -288,6 +225,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.after == nil {
+		c.after = time.After
 	}
 	timeout := orDefault(cfg.Timeout, DefaultTimeout)
 	c.verify = endpoint{name: EndpointVerify, method: http.MethodPost, url: base + "/verify", timeout: timeout, idempotent: true}
@@ -557,197 +497,6 @@ func (c *Client) decodeSupported(ctx context.Context, body []byte) (*x402.Suppor
 func isNull(b json.RawMessage) bool {
 	t := bytes.TrimSpace(b)
 	return len(t) == 0 || string(t) == "null"
-}
-
-// response is a complete HTTP answer.
-type response struct {
-	status   int
-	header   http.Header
-	body     []byte // at most MaxResponseSize bytes
-	tooLarge bool   // the body was longer than MaxResponseSize
-}
-
-func (r *response) is2xx() bool { return r.status >= 200 && r.status < 300 }
-
-// do calls ep, retrying as the package documentation says. It returns the
-// last response, whatever its status, or an error when no response was
-// received.
-func (c *Client) do(ctx context.Context, ep *endpoint, body []byte) (*response, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("remote: %s: %w", ep.name, err)
-	}
-	for attempt := 1; ; attempt++ {
-		res, sent, err := c.attempt(ctx, ep, body, attempt)
-		if err != nil && !sent {
-			// Nothing was sent (a Headers error) or the context ended.
-			return nil, err
-		}
-		if ctx.Err() != nil && err != nil {
-			return nil, c.transportError(ep, err)
-		}
-		wait, retry := c.retryable(ep, res, err, attempt)
-		if !retry || attempt > c.retries {
-			if err != nil {
-				return nil, c.transportError(ep, err)
-			}
-			return res, nil
-		}
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= wait {
-			// The next attempt could not start in time.
-			if err != nil {
-				return nil, c.transportError(ep, err)
-			}
-			return res, nil
-		}
-		c.log.LogAttrs(ctx, slog.LevelDebug, "facilitator: retrying",
-			slog.String("endpoint", ep.name), slog.Int("attempt", attempt), slog.Duration("wait", wait))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("remote: %s: %w", ep.name, ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
-// transportError wraps an error of a request that got no response. For a
-// non-idempotent endpoint it marks the outcome unknown unless the
-// connection was never established.
-func (c *Client) transportError(ep *endpoint, err error) error {
-	if !ep.idempotent && !isDialError(err) {
-		return fmt.Errorf("remote: %s: %w: %w", ep.name, ErrSettleOutcomeUnknown, err)
-	}
-	return fmt.Errorf("remote: %s: %w", ep.name, err)
-}
-
-// attempt makes one request and reads the whole answer. sent is false when
-// the request was not handed to the HTTP client.
-func (c *Client) attempt(ctx context.Context, ep *endpoint, body []byte, n int) (res *response, sent bool, err error) {
-	actx := ctx
-	if ep.timeout > 0 {
-		var cancel context.CancelFunc
-		actx, cancel = context.WithTimeout(ctx, ep.timeout)
-		defer cancel()
-	}
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body) // sets GetBody, so redirects replay it
-	}
-	req, err := http.NewRequestWithContext(actx, ep.method, ep.url, rd)
-	if err != nil {
-		return nil, false, fmt.Errorf("remote: %s: %w", ep.name, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.headers != nil {
-		h, err := c.headers(actx, ep.name)
-		if err != nil {
-			return nil, false, fmt.Errorf("remote: %s: headers: %w", ep.name, err)
-		}
-		for k, v := range h {
-			req.Header[http.CanonicalHeaderKey(k)] = v
-		}
-	}
-
-	start := time.Now()
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		c.log.LogAttrs(ctx, slog.LevelDebug, "facilitator: request failed",
-			slog.String("endpoint", ep.name), slog.Int("attempt", n),
-			slog.Duration("duration", time.Since(start)), slog.Bool("dial_error", isDialError(err)))
-		return nil, true, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseSize+1))
-	if err != nil {
-		c.log.LogAttrs(ctx, slog.LevelDebug, "facilitator: reading response failed",
-			slog.String("endpoint", ep.name), slog.Int("attempt", n), slog.Int("status", resp.StatusCode),
-			slog.Duration("duration", time.Since(start)))
-		return nil, true, fmt.Errorf("reading HTTP %d response: %w", resp.StatusCode, err)
-	}
-	res = &response{status: resp.StatusCode, header: resp.Header, body: b}
-	if len(b) > MaxResponseSize {
-		res.body, res.tooLarge = b[:MaxResponseSize], true
-	}
-	c.log.LogAttrs(ctx, slog.LevelDebug, "facilitator: response",
-		slog.String("endpoint", ep.name), slog.Int("attempt", n), slog.Int("status", resp.StatusCode),
-		slog.Duration("duration", time.Since(start)))
-	return res, true, nil
-}
-
-// retryable decides whether a failed attempt is retried and after how long.
-// err is a transport error (then res is nil).
-func (c *Client) retryable(ep *endpoint, res *response, err error, attempt int) (time.Duration, bool) {
-	backoff := c.backoff(attempt)
-	if err != nil {
-		if ep.idempotent || isDialError(err) {
-			return backoff, true
-		}
-		return 0, false
-	}
-	if !ep.idempotent {
-		return 0, false // a response means the request reached the facilitator
-	}
-	switch res.status {
-	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-	default:
-		return 0, false
-	}
-	if ra, ok := retryAfter(res.header.Get("Retry-After")); ok {
-		if ra > maxRetryAfter {
-			return 0, false
-		}
-		return max(ra, backoff), true
-	}
-	return backoff, true
-}
-
-// backoff returns the jittered delay before retry number attempt (1-based):
-// between half and all of RetryDelay*2^(attempt-1), capped at maxBackoff.
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.retryDelay
-	for i := 1; i < attempt && d < maxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, maxBackoff)
-	half := d / 2
-	return half + rand.N(d-half+1)
-}
-
-// retryAfter parses a Retry-After header: delay seconds or an HTTP date.
-func retryAfter(v string) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 {
-			return 0, false
-		}
-		if n > int64(maxRetryAfter/time.Second) {
-			return maxRetryAfter + time.Second, true // too long: only its size matters
-		}
-		return time.Duration(n) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0), true
-	}
-	return 0, false
-}
-
-// isDialError reports whether err means that no connection was established,
-// so that the request cannot have reached the server.
-func isDialError(err error) bool {
-	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) {
-		return true
-	}
-	var opErr *net.OpError
-	return errors.As(err, &opErr) && opErr.Op == "dial"
 }
 
 func newHTTPError(endpoint string, res *response) *HTTPError {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,6 +79,77 @@ func block(w http.ResponseWriter, r *http.Request) {
 	select {
 	case <-r.Context().Done():
 	case <-time.After(10 * time.Second):
+	}
+}
+
+// waits is a Config.After that records the delays asked for and lets each
+// pass at once.
+type waits struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (w *waits) after(d time.Duration) <-chan time.Time {
+	w.mu.Lock()
+	w.d = append(w.d, d)
+	w.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	ch <- time.Time{}
+	return ch
+}
+
+func (w *waits) got() []time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.d)
+}
+
+// deadlines is an HTTP transport that records, for each request, how long
+// its context had left when it was sent.
+type deadlines struct {
+	mu   sync.Mutex
+	left []time.Duration // -1: no deadline
+}
+
+func (d *deadlines) RoundTrip(r *http.Request) (*http.Response, error) {
+	left := time.Duration(-1)
+	if dl, ok := r.Context().Deadline(); ok {
+		left = max(time.Until(dl), 0)
+	}
+	d.mu.Lock()
+	d.left = append(d.left, left)
+	d.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// check fails unless n requests were sent, each with a deadline at most
+// limit away.
+func (d *deadlines) check(t *testing.T, n int, limit time.Duration) {
+	t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.left) != n {
+		t.Fatalf("%d requests sent, want %d", len(d.left), n)
+	}
+	for i, left := range d.left {
+		if left < 0 || left > limit {
+			t.Errorf("request %d: %v left of its deadline (-1: none), want at most %v", i+1, left, limit)
+		}
+	}
+}
+
+// failSafe runs call, failing the test if it has not returned after a
+// minute (it would otherwise hang the test binary).
+func failSafe(t *testing.T, call func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- call() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(time.Minute):
+		t.Fatal("the call did not return")
+		return nil
 	}
 }
 
@@ -580,13 +652,13 @@ func TestRetryAfter(t *testing.T) {
 			}
 			reply(200, `{"isValid":true}`)(w, r)
 		})
-		c := newClient(t, srv.URL, nil)
-		start := time.Now()
+		var w waits
+		c := newClient(t, srv.URL, func(cfg *Config) { cfg.After = w.after })
 		if _, err := c.Verify(context.Background(), sampleRequest()); err != nil {
 			t.Fatal(err)
 		}
-		if d := time.Since(start); d < 950*time.Millisecond || hits.Load() != 2 {
-			t.Fatalf("retried after %v, %d attempts", d, hits.Load())
+		if got := w.got(); len(got) != 1 || got[0] != time.Second || hits.Load() != 2 {
+			t.Fatalf("retried after %v, %d attempts", got, hits.Load())
 		}
 	})
 	t.Run("too long", func(t *testing.T) {
@@ -596,12 +668,12 @@ func TestRetryAfter(t *testing.T) {
 			w.Header().Set("Retry-After", "3600")
 			reply(429, `{"error":"slow down"}`)(w, r)
 		})
-		c := newClient(t, srv.URL, nil)
-		start := time.Now()
+		var w waits
+		c := newClient(t, srv.URL, func(cfg *Config) { cfg.After = w.after })
 		_, err := c.Supported(context.Background())
 		var he *HTTPError
-		if !errors.As(err, &he) || he.StatusCode != 429 || hits.Load() != 1 || time.Since(start) > time.Second {
-			t.Fatalf("error %v after %d attempts, %v", err, hits.Load(), time.Since(start))
+		if !errors.As(err, &he) || he.StatusCode != 429 || hits.Load() != 1 || len(w.got()) != 0 {
+			t.Fatalf("error %v after %d attempts, waits %v", err, hits.Load(), w.got())
 		}
 	})
 	t.Run("past the deadline", func(t *testing.T) {
@@ -611,14 +683,14 @@ func TestRetryAfter(t *testing.T) {
 			w.Header().Set("Retry-After", "2")
 			reply(503, ``)(w, r)
 		})
-		c := newClient(t, srv.URL, nil)
+		var w waits
+		c := newClient(t, srv.URL, func(cfg *Config) { cfg.After = w.after })
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancel()
-		start := time.Now()
 		_, err := c.Verify(ctx, sampleRequest())
 		var he *HTTPError
-		if !errors.As(err, &he) || he.StatusCode != 503 || hits.Load() != 1 || time.Since(start) > 400*time.Millisecond {
-			t.Fatalf("error %v after %d attempts, %v", err, hits.Load(), time.Since(start))
+		if !errors.As(err, &he) || he.StatusCode != 503 || hits.Load() != 1 || len(w.got()) != 0 {
+			t.Fatalf("error %v after %d attempts, waits %v", err, hits.Load(), w.got())
 		}
 	})
 }
@@ -638,16 +710,14 @@ func TestRetryAfterParse(t *testing.T) {
 		{"soon", 0, false},
 		{"99999999999999999999", 0, false},
 		{"999999999999", maxRetryAfter + time.Second, true},
-		{time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat), 0, true},
+		{"Sun, 06 Nov 1994 07:49:37 GMT", 0, true},               // an hour ago
+		{"Sun, 06 Nov 1994 08:49:42 GMT", 5 * time.Second, true}, // in 5 s
 	} {
-		got, ok := retryAfter(tc.in)
+		now := time.Date(1994, time.November, 6, 8, 49, 37, 0, time.UTC)
+		got, ok := retryAfter(tc.in, now)
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("retryAfter(%q) = %v, %v", tc.in, got, ok)
 		}
-	}
-	d, ok := retryAfter(time.Now().Add(5 * time.Second).UTC().Format(http.TimeFormat))
-	if !ok || d < 3*time.Second || d > 5*time.Second {
-		t.Errorf("HTTP date: %v, %v", d, ok)
 	}
 }
 
@@ -807,53 +877,64 @@ func TestTimeouts(t *testing.T) {
 	t.Run("verify per attempt", func(t *testing.T) {
 		var hits atomic.Int32
 		srv := serve(t, func(w http.ResponseWriter, r *http.Request) { hits.Add(1); block(w, r) })
-		c := newClient(t, srv.URL, func(cfg *Config) { cfg.Timeout = 50 * time.Millisecond; cfg.Retries = 1 })
-		start := time.Now()
+		var dl deadlines
+		c := newClient(t, srv.URL, func(cfg *Config) {
+			cfg.Timeout = 50 * time.Millisecond
+			cfg.Retries = 1
+			cfg.HTTPClient = &http.Client{Transport: &dl}
+		})
 		_, err := c.Verify(context.Background(), sampleRequest())
-		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 2*time.Second {
-			t.Fatalf("error %v after %v", err, time.Since(start))
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("error %v", err)
 		}
 		if hits.Load() != 2 {
 			t.Fatalf("%d attempts, want 2", hits.Load())
 		}
+		dl.check(t, 2, 50*time.Millisecond)
 	})
 	t.Run("settle per attempt", func(t *testing.T) {
 		var hits atomic.Int32
 		srv := serve(t, func(w http.ResponseWriter, r *http.Request) { hits.Add(1); block(w, r) })
+		var dl deadlines
 		c := newClient(t, srv.URL, func(cfg *Config) {
 			cfg.Timeout = time.Nanosecond // must not apply to settle
 			cfg.SettleTimeout = 100 * time.Millisecond
+			cfg.HTTPClient = &http.Client{Transport: &dl}
 		})
-		start := time.Now()
 		_, err := c.Settle(context.Background(), sampleRequest())
-		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrSettleOutcomeUnknown) || time.Since(start) > 2*time.Second {
-			t.Fatalf("error %v after %v", err, time.Since(start))
+		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrSettleOutcomeUnknown) {
+			t.Fatalf("error %v", err)
 		}
 		if hits.Load() != 1 {
 			t.Fatalf("%d attempts, want 1", hits.Load())
 		}
+		dl.check(t, 1, 100*time.Millisecond)
 	})
 	t.Run("context cancelled", func(t *testing.T) {
-		srv := serve(t, block)
-		c := newClient(t, srv.URL, nil)
+		// Cancelled once the request reached the server, which then
+		// never answers.
 		ctx, cancel := context.WithCancel(context.Background())
-		time.AfterFunc(50*time.Millisecond, cancel)
-		start := time.Now()
-		_, err := c.Verify(ctx, sampleRequest())
-		if !errors.Is(err, context.Canceled) || time.Since(start) > 2*time.Second {
-			t.Fatalf("error %v after %v", err, time.Since(start))
+		srv := serve(t, func(w http.ResponseWriter, r *http.Request) { cancel(); block(w, r) })
+		c := newClient(t, srv.URL, nil)
+		err := failSafe(t, func() error { _, err := c.Verify(ctx, sampleRequest()); return err })
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("error %v", err)
 		}
 	})
 	t.Run("context cancelled during backoff", func(t *testing.T) {
 		var hits atomic.Int32
 		srv := serve(t, func(w http.ResponseWriter, r *http.Request) { hits.Add(1); reply(503, ``)(w, r) })
-		c := newClient(t, srv.URL, func(cfg *Config) { cfg.RetryDelay = 10 * time.Second })
+		// The backoff's timer never fires; the caller cancels as soon as
+		// the client starts waiting for it.
 		ctx, cancel := context.WithCancel(context.Background())
-		time.AfterFunc(100*time.Millisecond, cancel)
-		start := time.Now()
-		_, err := c.Supported(ctx)
-		if !errors.Is(err, context.Canceled) || time.Since(start) > 2*time.Second || hits.Load() != 1 {
-			t.Fatalf("error %v after %v, %d attempts", err, time.Since(start), hits.Load())
+		var wait time.Duration
+		c := newClient(t, srv.URL, func(cfg *Config) {
+			cfg.RetryDelay = 10 * time.Second
+			cfg.After = func(d time.Duration) <-chan time.Time { wait = d; cancel(); return make(chan time.Time) }
+		})
+		err := failSafe(t, func() error { _, err := c.Supported(ctx); return err })
+		if !errors.Is(err, context.Canceled) || hits.Load() != 1 || wait < maxBackoff/2 {
+			t.Fatalf("error %v after %d attempts, backoff %v", err, hits.Load(), wait)
 		}
 	})
 	t.Run("context already done", func(t *testing.T) {

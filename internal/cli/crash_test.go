@@ -30,25 +30,14 @@ import (
 	"github.com/go402/go402/x402"
 )
 
-// buildGo402 builds cmd/go402 into dir and returns the binary's path.
-func buildGo402(t *testing.T, dir string) string {
+// go402Binary returns the command that runs as go402: this test binary,
+// which TestMain turns into the go402 command in a subprocess started by
+// startProc.
+func go402Binary(t *testing.T) string {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
+	bin, err := os.Executable()
 	if err != nil {
-		t.Skipf("no go command to build the binary: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, goBin, "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	bin := filepath.Join(dir, "go402")
-	build := exec.CommandContext(ctx, goBin, "build", "-o", bin, "./cmd/go402")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/go402: %v\n%s", err, out)
+		t.Fatalf("locating the test binary: %v", err)
 	}
 	return bin
 }
@@ -68,7 +57,7 @@ func startProc(t *testing.T, name, bin string, env []string, args ...string) *pr
 	t.Helper()
 	p := &proc{name: name, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = env
+	p.cmd.Env = append(env, runAsGo402+"=1")
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.err
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
@@ -196,10 +185,9 @@ func postgresCrashLedger(t *testing.T) *crashLedger {
 // ledger database.
 func TestFacilitatorCrashAfterBroadcast(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the binary and runs a devnet and a facilitator as subprocesses")
+		t.Skip("runs a devnet and a facilitator as subprocesses")
 	}
-	dir := t.TempDir()
-	bin := buildGo402(t, dir)
+	bin := go402Binary(t)
 	t.Run("sqlite", func(t *testing.T) {
 		dir := t.TempDir()
 		crashAfterBroadcast(t, bin, dir, sqliteCrashLedger(t, dir))

@@ -46,9 +46,10 @@ type Group[T any] struct {
 	commit Commit[T]
 
 	mu       sync.Mutex
-	queue    []*item[T] // waiting for a batch, oldest first
-	leading  bool       // a caller is committing, or has been handed the lead
-	inFlight int        // values in the batch being committed
+	queue    []*item[T]    // waiting for a batch, oldest first
+	leading  bool          // a caller is committing, or has been handed the lead
+	inFlight int           // values in the batch being committed
+	changed  chan struct{} // closed at the next change of queue or inFlight; nil until Changed
 }
 
 type state int
@@ -95,6 +96,7 @@ func (g *Group[T]) Do(ctx context.Context, v T) error {
 	it := &item[T]{v: v, ctx: ctx, wake: make(chan struct{}, 1)}
 	g.mu.Lock()
 	g.queue = append(g.queue, it)
+	g.notify()
 	if !g.leading {
 		g.leading, it.lead = true, true
 	}
@@ -123,6 +125,7 @@ func (g *Group[T]) Do(ctx context.Context, v T) error {
 			g.mu.Lock()
 			if it.state == queued {
 				g.queue = remove(g.queue, it)
+				g.notify()
 				it.state, it.err = done, ctx.Err()
 			}
 			g.mu.Unlock()
@@ -143,6 +146,27 @@ func (g *Group[T]) InFlight() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.inFlight
+}
+
+// Changed returns a channel that is closed at the next change of Waiting or
+// InFlight, so that a caller (a test) can wait for a state without polling:
+// take the channel, check the state, and wait on the channel if it does not
+// hold yet.
+func (g *Group[T]) Changed() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.changed == nil {
+		g.changed = make(chan struct{})
+	}
+	return g.changed
+}
+
+// notify wakes the callers of Changed; g.mu is held.
+func (g *Group[T]) notify() {
+	if g.changed != nil {
+		close(g.changed)
+		g.changed = nil
+	}
 }
 
 // commitNext commits the oldest queued values (at most max), gives each
@@ -166,6 +190,7 @@ func (g *Group[T]) commitNext() {
 	clear(g.queue[rest:])
 	g.queue = g.queue[:rest]
 	g.inFlight = len(batch)
+	g.notify()
 	g.mu.Unlock()
 
 	if len(batch) > 0 {
@@ -174,6 +199,7 @@ func (g *Group[T]) commitNext() {
 
 	g.mu.Lock()
 	g.inFlight = 0
+	g.notify()
 	for _, it := range batch {
 		it.state = done
 		wake(it)

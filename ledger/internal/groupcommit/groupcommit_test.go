@@ -41,15 +41,21 @@ func (r *recorder) got() [][]int {
 	return slices.Clone(r.batches)
 }
 
-// waitFor polls cond until it holds, failing the test after a while.
-func waitFor(t *testing.T, what string, cond func() bool) {
+// waitFor waits until cond, a condition on g's Waiting and InFlight, holds,
+// checking it at each change; it fails the test if no change comes for
+// a while.
+func waitFor[T any](t *testing.T, g *Group[T], what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
+	for {
+		changed := g.Changed()
+		if cond() {
+			return
+		}
+		select {
+		case <-changed:
+		case <-time.After(10 * time.Second):
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -79,7 +85,7 @@ func queueInOrder(t *testing.T, g *Group[int], ctxs map[int]context.Context, val
 		ch := make(chan error, 1)
 		errs[v] = ch
 		go func() { ch <- g.Do(ctx, v) }()
-		waitFor(t, fmt.Sprintf("value %d to queue", v), func() bool { return g.Waiting() == before+1 })
+		waitFor(t, g, fmt.Sprintf("value %d to queue", v), func() bool { return g.Waiting() == before+1 })
 	}
 }
 
