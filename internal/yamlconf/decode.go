@@ -162,7 +162,7 @@ func (v Value) Fields(fs Fields) {
 			continue
 		}
 		// The key's line: where a mapping or list value starts.
-		v.d.o.mark(key.path, recordLine(k, at))
+		v.d.o.Record(key.path, Origin{Line: recordLine(k, at)})
 		h(val)
 	}
 }
@@ -198,7 +198,7 @@ func (v Value) List(item func(Value)) {
 			at = raw.Line
 		}
 		e := v.d.value(raw, fmt.Sprintf("%s[%d]", v.path, i), at)
-		v.d.o.mark(e.path, recordLine(raw, at))
+		v.d.o.Record(e.path, Origin{Line: recordLine(raw, at)})
 		item(e)
 	}
 }

@@ -246,9 +246,10 @@ func TestOrigins(t *testing.T) {
 	o.Record("db.sqlite", Origin{Line: 4})
 	o.Record("list[1]", Origin{Line: 7})
 	o.Record("list[10]", Origin{Line: 9})
-	o.Record("db", Origin{Source: "GO402_DB"}) // replaces db.sqlite
+	o.Forget("db") // replaced as a whole
+	o.Record("db", Origin{Source: "GO402_DB"})
 	if o.IsSet("db.sqlite") || !o.IsSet("db") {
-		t.Error("Record must forget the children of the key it replaces")
+		t.Error("Forget must drop the children of the key")
 	}
 	if got := o.Errorf("db.sqlite", "bad %d", 1).Error(); got != "f.yaml: db.sqlite (from GO402_DB): bad 1" {
 		t.Errorf("got %q", got)

@@ -60,22 +60,13 @@ type Origins struct {
 	m    map[string]Origin
 }
 
-// Record notes that key's value came from at, forgetting what was
-// recorded for the key's children (the value replaced them).
+// Record notes that key's value came from at. A value that replaces a
+// whole section should Forget the section first.
 func (o *Origins) Record(key string, at Origin) {
-	o.Forget(key)
 	if o.m == nil {
 		o.m = map[string]Origin{}
 	}
 	o.m[key] = at
-}
-
-// mark records key's line while decoding: no children are recorded yet.
-func (o *Origins) mark(key string, line int) {
-	if o.m == nil {
-		o.m = map[string]Origin{}
-	}
-	o.m[key] = Origin{Line: line}
 }
 
 // Forget drops what was recorded for key and its children.
