@@ -352,7 +352,7 @@ logFormat: text
 	env := map[string]string{
 		"GO402_LISTEN":              "0.0.0.0:9000",
 		"GO402_DATABASE_SQLITE":     "/var/lib/go402/ledger.db",
-		"GO402_AUTH_API_KEY_HASHES":      " 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 ,",
+		"GO402_AUTH_API_KEY_HASHES": " 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 ,",
 		"GO402_SIGNER_PASSWORD_ENV": "KS_PASS",
 		"GO402_SETTLE_TIMEOUT":      "45s",
 		"GO402_LOG_LEVEL":           "warn",
