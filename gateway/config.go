@@ -1,12 +1,10 @@
 package gateway
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/go402/go402/evm"
@@ -258,15 +256,7 @@ func Parse(name string, data []byte, env func(string) string) (*Config, error) {
 		env = func(string) string { return "" }
 	}
 	c := &Config{name: name, origins: yamlconf.Origins{File: name}, env: env}
-	if err := yamlconf.Decode(&c.origins, data, env, c.schema()); err != nil {
-		var fe *FieldError
-		if errors.As(err, &fe) && fe.Field == "" && strings.HasPrefix(fe.Msg, "invalid YAML") {
-			return nil, err // the file is not YAML: the environment cannot help
-		}
-		return nil, errors.Join(err, envOverrides.Apply(name, env, c.Set))
-	}
-	c.resolvePaths(filepath.Dir(name))
-	if err := envOverrides.Apply(name, env, c.Set); err != nil {
+	if err := yamlconf.Parse(&c.origins, data, env, c.schema(filepath.Dir(name)), envOverrides, c.Set); err != nil {
 		return nil, err
 	}
 	c.defaults()
@@ -319,23 +309,6 @@ func (c *Config) defaults() {
 		for j := range r.Networks {
 			r.Networks[j] = r.Networks[j].Canonical()
 		}
-	}
-}
-
-// resolvePaths makes relative file paths relative to base.
-func (c *Config) resolvePaths(base string) {
-	if base == "." || base == "" {
-		return
-	}
-	abs := func(p string) string {
-		if p == "" || filepath.IsAbs(p) {
-			return p
-		}
-		return filepath.Join(base, p)
-	}
-	c.Queue.SQLite = abs(c.Queue.SQLite)
-	for i := range c.Routes {
-		c.Routes[i].Dir = abs(c.Routes[i].Dir)
 	}
 }
 

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"path/filepath"
 	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -10,8 +11,9 @@ import (
 	"github.com/go402/go402/x402"
 )
 
-// schema returns the decoders of the file's keys, filling c.
-func (c *Config) schema() yamlconf.Fields {
+// schema returns the decoders of the file's keys, filling c; relative
+// file paths are made relative to base, the file's directory.
+func (c *Config) schema(base string) yamlconf.Fields {
 	return yamlconf.Fields{
 		"listen":     func(v yamlconf.Value) { v.String(&c.Listen) },
 		"healthPath": func(v yamlconf.Value) { v.String(&c.HealthPath) },
@@ -34,7 +36,7 @@ func (c *Config) schema() yamlconf.Fields {
 		"network": func(v yamlconf.Value) { networkValue(v, &c.Network) },
 		"queue": func(v yamlconf.Value) {
 			v.Fields(yamlconf.Fields{
-				"sqlite": func(v yamlconf.Value) { v.String(&c.Queue.SQLite) },
+				"sqlite": func(v yamlconf.Value) { pathValue(v, base, &c.Queue.SQLite) },
 			})
 		},
 		"maxBufferBytes": func(v yamlconf.Value) { v.Int(64, func(x int64) { c.MaxBufferBytes = x }) },
@@ -42,7 +44,7 @@ func (c *Config) schema() yamlconf.Fields {
 		"logLevel":       func(v yamlconf.Value) { v.String(&c.LogLevel) },
 		"logFormat":      func(v yamlconf.Value) { v.String(&c.LogFormat) },
 		"routes": func(v yamlconf.Value) {
-			v.List(func(v yamlconf.Value) { c.Routes = append(c.Routes, decodeRoute(v)) })
+			v.List(func(v yamlconf.Value) { c.Routes = append(c.Routes, decodeRoute(v, base)) })
 		},
 	}
 }
@@ -56,13 +58,13 @@ func (c *CORS) schema() yamlconf.Fields {
 	}
 }
 
-func decodeRoute(v yamlconf.Value) Route {
+func decodeRoute(v yamlconf.Value, base string) Route {
 	var r Route
 	v.Fields(yamlconf.Fields{
 		"path":        func(v yamlconf.Value) { v.String(&r.Path) },
 		"upstream":    func(v yamlconf.Value) { v.String(&r.Upstream) },
 		"stripPrefix": func(v yamlconf.Value) { v.Bool(&r.StripPrefix) },
-		"dir":         func(v yamlconf.Value) { v.String(&r.Dir) },
+		"dir":         func(v yamlconf.Value) { pathValue(v, base, &r.Dir) },
 		"listing":     func(v yamlconf.Value) { v.Bool(&r.Listing) },
 		"price":       func(v yamlconf.Value) { v.String(&r.Price) },
 		"payTo":       func(v yamlconf.Value) { v.String(&r.PayTo) },
@@ -80,6 +82,18 @@ func decodeRoute(v yamlconf.Value) Route {
 		"maxTimeoutSeconds": func(v yamlconf.Value) { v.Int(32, func(x int64) { r.MaxTimeoutSeconds = int(x) }) },
 	})
 	return r
+}
+
+// pathValue decodes a file path, relative to base unless absolute.
+func pathValue(v yamlconf.Value, base string, dst *string) {
+	s, ok := v.Scalar()
+	if !ok {
+		return
+	}
+	if s != "" && !filepath.IsAbs(s) && base != "." && base != "" {
+		s = filepath.Join(base, s)
+	}
+	*dst = s
 }
 
 func networkValue(v yamlconf.Value, dst *x402.Network) {

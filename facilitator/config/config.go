@@ -260,14 +260,7 @@ func Load(path string) (*Config, error) {
 // rest. env may be nil (no environment).
 func Parse(name string, data []byte, env func(string) string) (*Config, error) {
 	c := &Config{origins: yamlconf.Origins{File: name}}
-	if err := yamlconf.Decode(&c.origins, data, env, c.schema()); err != nil {
-		var fe *FieldError
-		if errors.As(err, &fe) && fe.Field == "" && strings.HasPrefix(fe.Msg, "invalid YAML") {
-			return nil, err // the file is not YAML: the environment cannot help
-		}
-		return nil, errors.Join(err, envOverrides.Apply(name, env, c.Set))
-	}
-	if err := envOverrides.Apply(name, env, c.Set); err != nil {
+	if err := yamlconf.Parse(&c.origins, data, env, c.schema(), envOverrides, c.Set); err != nil {
 		return nil, err
 	}
 	c.applyDefaults()

@@ -91,6 +91,17 @@ func (e Env) Apply(file string, getenv func(string) string, set func(key, value,
 	return errors.Join(errs...)
 }
 
+// Parse decodes data with top (see [Decode]) and then, unless data is not
+// valid YAML, applies the environment overrides e through set (see
+// [Env.Apply]). The problems of both are returned joined.
+func Parse(o *Origins, data []byte, getenv func(string) string, top Fields, e Env, set func(key, value, source string) error) error {
+	err := Decode(o, data, getenv, top)
+	if fe, ok := err.(*FieldError); ok && fe.Field == "" && strings.HasPrefix(fe.Msg, "invalid YAML") {
+		return err // not YAML: the environment cannot help
+	}
+	return errors.Join(err, e.Apply(o.File, getenv, set))
+}
+
 // commonParent returns the longest common dotted prefix of keys.
 func commonParent(keys []string) string {
 	if len(keys) == 0 {

@@ -66,3 +66,38 @@ func TestEnvApply(t *testing.T) {
 		t.Errorf("nil environment: %v", err)
 	}
 }
+
+func TestParse(t *testing.T) {
+	e := Env{Keys: []string{"name"}}
+	run := func(doc string, env map[string]string) (*sample, []string, error) {
+		s := &sample{origins: Origins{File: "c.yaml"}}
+		var sets []string
+		err := Parse(&s.origins, []byte(doc), mapEnv(env), s.fields(), e, func(k, v, src string) error {
+			if v == "bad" {
+				return &FieldError{File: "c.yaml", Source: src, Field: k, Msg: "bad value"}
+			}
+			s.Name = v
+			s.origins.Record(k, Origin{Source: src})
+			sets = append(sets, k)
+			return nil
+		})
+		return s, sets, err
+	}
+	s, sets, err := run("name: file\n", map[string]string{"GO402_NAME": "env"})
+	if err != nil || s.Name != "env" || len(sets) != 1 {
+		t.Errorf("the environment overrides the file: %v %q", err, s.Name)
+	}
+	if got := s.origins.Errorf("name", "x").Error(); got != "c.yaml: name (from GO402_NAME): x" {
+		t.Errorf("an overridden key is reported at its variable: %q", got)
+	}
+	// Problems of the file and of the environment come together...
+	_, _, err = run("on: maybe\n", map[string]string{"GO402_NAME": "bad"})
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:1: on: must be true or false") || !strings.Contains(err.Error(), "name (from GO402_NAME): bad value") {
+		t.Errorf("joined problems: %v", err)
+	}
+	// ...but a file that is not YAML stops there.
+	_, sets, err = run("name: [\n", map[string]string{"GO402_NAME": "env"})
+	if err == nil || !strings.Contains(err.Error(), "invalid YAML") || len(sets) != 0 {
+		t.Errorf("syntax error: %v, set %v", err, sets)
+	}
+}
