@@ -34,7 +34,8 @@ Sells an HTTP API, or a folder of files, through x402: a reverse proxy that
 answers requests to priced routes with 402 Payment Required, has the
 payment verified and settled by a facilitator, then proxies the request to
 the upstream (or serves the file). Routes, prices and the facilitator are
-set in a YAML file: see gateway/sample-gateway.yaml for every key.
+set in a YAML file: see gateway/sample-gateway.yaml for every key and the
+GO402_* environment variables that override them (flags override both).
 
 SIGHUP reloads the file without dropping requests: requests in flight
 finish on the old configuration, and a configuration with an error is
