@@ -212,3 +212,81 @@ routes: [{path: /a, upstream: "http://u", price: "2 TST"}]
 		t.Fatal(c.Network)
 	}
 }
+
+func TestEnvOverrides(t *testing.T) {
+	data, err := os.ReadFile("sample-gateway.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every override is documented in the sample.
+	for _, o := range gateway.EnvOverrides() {
+		if !strings.Contains(string(data), o[0]) || !strings.Contains(string(data), o[1]) {
+			t.Errorf("sample-gateway.yaml does not document %s (%s)", o[0], o[1])
+		}
+	}
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	const file = "payTo: 0x209693bc6afc0c5328ba36faf03c514ef312287c\nnetwork: eip155:84532\n" +
+		"facilitator: {url: https://f.example, apiKeyEnv: TOKEN}\nqueue: {sqlite: q.db}\n" +
+		"routes: [{path: /a, upstream: http://u, price: $1}]\n"
+	c, err := gateway.Parse("/etc/go402/gw.yaml", []byte(file), env(map[string]string{
+		"GO402_LISTEN":       "0.0.0.0:9000",
+		"GO402_LOG_LEVEL":    "debug",
+		"GO402_LOG_FORMAT":   "json",
+		"GO402_NETWORK":      "base-sepolia",
+		"GO402_QUEUE_SQLITE": "var/queue.db",
+		"GO402_HEALTH_PATH":  "",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "0.0.0.0:9000" || c.LogLevel != "debug" || c.LogFormat != "json" || c.Network != "eip155:84532" ||
+		c.HealthPath != gateway.DefaultHealthPath || c.Facilitator.URL != "https://f.example" {
+		t.Errorf("overrides not applied: %+v", c)
+	}
+	if c.Queue.SQLite != "var/queue.db" {
+		t.Errorf("queue.sqlite = %q: a path from the environment is relative to the working directory", c.Queue.SQLite)
+	}
+	// A flag overrides the environment.
+	if err := c.Set("listen", "127.0.0.1:1", "--listen"); err != nil || c.Listen != "127.0.0.1:1" {
+		t.Errorf("Set after the environment: %v %q", err, c.Listen)
+	}
+
+	// GO402_FACILITATOR_EMBEDDED_DEVNET=true replaces the remote facilitator;
+	// false leaves the file's.
+	c, err = gateway.Parse("gw.yaml", []byte(file), env(map[string]string{"GO402_FACILITATOR_EMBEDDED_DEVNET": "true"}))
+	if err != nil || !c.Facilitator.Embedded.Devnet || c.Facilitator.URL != "" || c.Facilitator.APIKeyEnv != "" {
+		t.Errorf("embedded devnet from the environment: %v %+v", err, c.Facilitator)
+	}
+	c, err = gateway.Parse("gw.yaml", []byte(file), env(map[string]string{"GO402_FACILITATOR_EMBEDDED_DEVNET": "false"}))
+	if err != nil || c.Facilitator.Embedded.Devnet || c.Facilitator.URL != "https://f.example" {
+		t.Errorf("embedded devnet false: %v %+v", err, c.Facilitator)
+	}
+
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"bad listen", map[string]string{"GO402_LISTEN": "nowhere"}, "gw.yaml: listen (from GO402_LISTEN): must be host:port"},
+		{"bad log level", map[string]string{"GO402_LOG_LEVEL": "loud"}, "gw.yaml: logLevel (from GO402_LOG_LEVEL): must be one of"},
+		{"bad payTo", map[string]string{"GO402_PAY_TO": "0x12"}, "gw.yaml: payTo (from GO402_PAY_TO): must be a 0x-prefixed"},
+		{"bad api key env", map[string]string{"GO402_FACILITATOR_API_KEY_ENV": "sk-live-1"}, "gw.yaml: facilitator.apiKeyEnv (from GO402_FACILITATOR_API_KEY_ENV): must be the name of an environment variable"},
+		{"bad bool", map[string]string{"GO402_FACILITATOR_EMBEDDED_DEVNET": "sure"}, "gw.yaml: facilitator.embedded.devnet (from GO402_FACILITATOR_EMBEDDED_DEVNET): must be true or false"},
+		{"two facilitators", map[string]string{"GO402_FACILITATOR_URL": "https://g.example", "GO402_FACILITATOR_EMBEDDED_DEVNET": "true"},
+			"gw.yaml: facilitator (from GO402_FACILITATOR_URL and GO402_FACILITATOR_EMBEDDED_DEVNET): set only one of them"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := gateway.Parse("gw.yaml", []byte(file), env(tc.env))
+			if err == nil {
+				err = c.Validate()
+			}
+			var fe *gateway.FieldError
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.As(err, &fe) {
+				t.Fatalf("got error:\n%v\nwant a *FieldError containing:\n%s", err, tc.want)
+			}
+		})
+	}
+}

@@ -243,7 +243,7 @@ func TestValidationErrors(t *testing.T) {
 		{"instance too long", "instance: " + strings.Repeat("x", 129) + "\n" + network, nil, "test.yaml:1: instance: must be at most 128 bytes"},
 		{"env instance", network, map[string]string{"GO402_INSTANCE": "tab\there"}, "test.yaml: instance (from GO402_INSTANCE): must be printable"},
 		{"env listen", network, map[string]string{"GO402_LISTEN": "nowhere"}, "test.yaml: listen (from GO402_LISTEN): must be host:port"},
-		{"env api key hashes", network, map[string]string{"GO402_API_KEY_HASHES": "abc"}, "test.yaml: auth.apiKeyHashes[0] (from GO402_API_KEY_HASHES): not a hex SHA-256"},
+		{"env api key hashes", network, map[string]string{"GO402_AUTH_API_KEY_HASHES": "abc"}, "test.yaml: auth.apiKeyHashes[0] (from GO402_AUTH_API_KEY_HASHES): not a hex SHA-256"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -296,7 +296,7 @@ func TestParseErrors(t *testing.T) {
 			"test.yaml:4: networks[0].assets[0].address: mixed-case address with a wrong EIP-55 checksum"},
 		{"yaml syntax", "listen: 127.0.0.1:1\nnetworks:\n  - network: [eip155:1\n", nil, "test.yaml:"},
 		{"tab indentation", "database:\n\tsqlite: x\n", nil, "test.yaml:2: invalid YAML"},
-		{"two documents", "listen: a:1\n---\nlisten: b:2\n", nil, "test.yaml:2: invalid YAML: want a single document"},
+		{"two documents", "listen: a:1\n---\nlisten: b:2\n", nil, "test.yaml:2: invalid YAML: a single document is expected (remove the second ---)"},
 		{"non-scalar key", "? [a]\n: b\n", nil, "test.yaml:1: keys must be plain names"},
 		{"unset variable", "database:\n  postgres: postgres://u:${PGPASS}@h/d\n", nil, "test.yaml:2: database.postgres: environment variable PGPASS (referenced as ${PGPASS}) is not set"},
 		{"unterminated variable", "listen: ${HOST:1\n", nil, "test.yaml:1: listen: unterminated ${"},
@@ -305,6 +305,12 @@ func TestParseErrors(t *testing.T) {
 		{"env bad bool", network, map[string]string{"GO402_DEVNET": "yes please"}, "test.yaml: devnet.enabled (from GO402_DEVNET): must be true or false"},
 		{"env two databases", network, map[string]string{"GO402_DATABASE_SQLITE": "a.db", "GO402_DATABASE_POSTGRES": "postgres://h/d"},
 			"database (from GO402_DATABASE_SQLITE and GO402_DATABASE_POSTGRES): set only one of them"},
+		// A renamed variable is refused, not ignored: ignoring it would
+		// serve without authentication.
+		{"env retired api key hashes", network, map[string]string{"GO402_API_KEY_HASHES": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+			"test.yaml: GO402_API_KEY_HASHES is no longer read: rename it GO402_AUTH_API_KEY_HASHES"},
+		{"file and env problems together", "bogus: 1\n", map[string]string{"GO402_LOG_LEVEL": "loud", "GO402_DEVNET": "maybe"},
+			"test.yaml: devnet.enabled (from GO402_DEVNET): must be true or false"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -346,7 +352,7 @@ logFormat: text
 	env := map[string]string{
 		"GO402_LISTEN":              "0.0.0.0:9000",
 		"GO402_DATABASE_SQLITE":     "/var/lib/go402/ledger.db",
-		"GO402_API_KEY_HASHES":      " 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 ,",
+		"GO402_AUTH_API_KEY_HASHES": " 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 ,",
 		"GO402_SIGNER_PASSWORD_ENV": "KS_PASS",
 		"GO402_SETTLE_TIMEOUT":      "45s",
 		"GO402_LOG_LEVEL":           "warn",

@@ -31,7 +31,8 @@ Sells an HTTP API, or a folder of files, through x402: a reverse proxy that
 answers requests to priced routes with 402 Payment Required, has the
 payment verified and settled by a facilitator, then proxies the request to
 the upstream (or serves the file). Routes, prices and the facilitator are
-set in a YAML file: see gateway/sample-gateway.yaml for every key, or
+set in a YAML file: see gateway/sample-gateway.yaml for every key and the
+GO402_* environment variables that override them (flags override both), or
 print it (it is built into the binary) to start from:
 go402 gateway --print-sample-config > gateway.yaml
 

@@ -1,0 +1,149 @@
+package gateway
+
+import (
+	"path/filepath"
+	"strings"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/go402/go402/evm"
+	"github.com/go402/go402/internal/yamlconf"
+	"github.com/go402/go402/x402"
+)
+
+// schema returns the decoders of the file's keys, filling c; relative
+// file paths are made relative to base, the file's directory.
+func (c *Config) schema(base string) yamlconf.Fields {
+	return yamlconf.Fields{
+		"listen":     func(v yamlconf.Value) { v.String(&c.Listen) },
+		"healthPath": func(v yamlconf.Value) { v.String(&c.HealthPath) },
+		"facilitator": func(v yamlconf.Value) {
+			f := &c.Facilitator
+			v.Fields(yamlconf.Fields{
+				"url":       func(v yamlconf.Value) { v.String(&f.URL) },
+				"apiKeyEnv": func(v yamlconf.Value) { v.String(&f.APIKeyEnv) },
+				"embedded": func(v yamlconf.Value) {
+					v.Fields(yamlconf.Fields{
+						"devnet": func(v yamlconf.Value) { v.Bool(&f.Embedded.Devnet) },
+					})
+				},
+			})
+		},
+		"networks": func(v yamlconf.Value) {
+			v.List(func(v yamlconf.Value) { c.Networks = append(c.Networks, decodeNetwork(v)) })
+		},
+		"payTo":   func(v yamlconf.Value) { v.String(&c.PayTo) },
+		"network": func(v yamlconf.Value) { networkValue(v, &c.Network) },
+		"queue": func(v yamlconf.Value) {
+			v.Fields(yamlconf.Fields{
+				"sqlite": func(v yamlconf.Value) { pathValue(v, base, &c.Queue.SQLite) },
+			})
+		},
+		"maxBufferBytes": func(v yamlconf.Value) { v.Int(64, func(x int64) { c.MaxBufferBytes = x }) },
+		"cors":           func(v yamlconf.Value) { v.Fields(c.CORS.schema()) },
+		"logLevel":       func(v yamlconf.Value) { v.String(&c.LogLevel) },
+		"logFormat":      func(v yamlconf.Value) { v.String(&c.LogFormat) },
+		"routes": func(v yamlconf.Value) {
+			v.List(func(v yamlconf.Value) { c.Routes = append(c.Routes, decodeRoute(v, base)) })
+		},
+	}
+}
+
+func (c *CORS) schema() yamlconf.Fields {
+	return yamlconf.Fields{
+		"allowOrigins":     func(v yamlconf.Value) { v.Strings(&c.AllowOrigins) },
+		"allowHeaders":     func(v yamlconf.Value) { v.Strings(&c.AllowHeaders) },
+		"allowCredentials": func(v yamlconf.Value) { v.Bool(&c.AllowCredentials) },
+		"maxAgeSeconds":    func(v yamlconf.Value) { v.Int(32, func(x int64) { c.MaxAgeSeconds = int(x) }) },
+	}
+}
+
+func decodeRoute(v yamlconf.Value, base string) Route {
+	var r Route
+	v.Fields(yamlconf.Fields{
+		"path":        func(v yamlconf.Value) { v.String(&r.Path) },
+		"upstream":    func(v yamlconf.Value) { v.String(&r.Upstream) },
+		"stripPrefix": func(v yamlconf.Value) { v.Bool(&r.StripPrefix) },
+		"dir":         func(v yamlconf.Value) { pathValue(v, base, &r.Dir) },
+		"listing":     func(v yamlconf.Value) { v.Bool(&r.Listing) },
+		"price":       func(v yamlconf.Value) { v.String(&r.Price) },
+		"payTo":       func(v yamlconf.Value) { v.String(&r.PayTo) },
+		"network":     func(v yamlconf.Value) { networkValue(v, &r.Network) },
+		"networks": func(v yamlconf.Value) {
+			v.List(func(v yamlconf.Value) {
+				var n x402.Network
+				networkValue(v, &n)
+				r.Networks = append(r.Networks, n)
+			})
+		},
+		"description":       func(v yamlconf.Value) { v.String(&r.Description) },
+		"mimeType":          func(v yamlconf.Value) { v.String(&r.MimeType) },
+		"policy":            func(v yamlconf.Value) { v.String(&r.Policy) },
+		"maxTimeoutSeconds": func(v yamlconf.Value) { v.Int(32, func(x int64) { r.MaxTimeoutSeconds = int(x) }) },
+	})
+	return r
+}
+
+// pathValue decodes a file path, relative to base unless absolute.
+func pathValue(v yamlconf.Value, base string, dst *string) {
+	s, ok := v.Scalar()
+	if !ok {
+		return
+	}
+	if s != "" && !filepath.IsAbs(s) && base != "." && base != "" {
+		s = filepath.Join(base, s)
+	}
+	*dst = s
+}
+
+func networkValue(v yamlconf.Value, dst *x402.Network) {
+	var s string
+	v.String(&s)
+	*dst = x402.Network(s)
+}
+
+func decodeNetwork(v yamlconf.Value) Network {
+	var n Network
+	v.Fields(yamlconf.Fields{
+		"network": func(v yamlconf.Value) { networkValue(v, &n.Network) },
+		"assets": func(v yamlconf.Value) {
+			v.List(func(v yamlconf.Value) { n.Assets = append(n.Assets, decodeAsset(v)) })
+		},
+	})
+	return n
+}
+
+func decodeAsset(v yamlconf.Value) evm.Asset {
+	var a evm.Asset
+	v.Fields(yamlconf.Fields{
+		"address": func(v yamlconf.Value) {
+			s, ok := v.Scalar()
+			if !ok {
+				return
+			}
+			if msg := checkAddress(s); msg != "" {
+				v.Failf("%s", msg)
+				return
+			}
+			a.Address = common.HexToAddress(s)
+		},
+		"name":           func(v yamlconf.Value) { v.String(&a.Name) },
+		"version":        func(v yamlconf.Value) { v.String(&a.Version) },
+		"symbol":         func(v yamlconf.Value) { v.String(&a.Symbol) },
+		"transferMethod": func(v yamlconf.Value) { v.String(&a.TransferMethod) },
+		"decimals":       func(v yamlconf.Value) { v.Uint(8, func(x uint64) { a.Decimals = uint8(x) }) },
+	})
+	return a
+}
+
+// checkAddress returns what is wrong with an EVM address, or "".
+func checkAddress(s string) string {
+	if !strings.HasPrefix(s, "0x") && !strings.HasPrefix(s, "0X") || !common.IsHexAddress(s) {
+		return "must be a 0x-prefixed 20-byte hex address"
+	}
+	a := common.HexToAddress(s)
+	if digits := s[2:]; digits != strings.ToLower(digits) && digits != strings.ToUpper(digits) && a.Hex() != s {
+		return "mixed-case address with a wrong EIP-55 checksum (a typo?); the checksummed form is " + a.Hex()
+	}
+	return ""
+}

@@ -1,0 +1,305 @@
+package gateway
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/ethereum/go-ethereum/common"
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/go402/go402/evm"
+	"github.com/go402/go402/internal/routepattern"
+	"github.com/go402/go402/internal/yamlconf"
+	"github.com/go402/go402/x402"
+)
+
+// Validate checks every value without any I/O and returns all the problems
+// found, joined, each a *FieldError naming the key and its line. Whether
+// prices resolve on their networks is checked by [New], which knows every
+// registered network.
+func (c *Config) Validate() error {
+	v := &validator{Check: yamlconf.NewCheck(&c.origins), c: c}
+	v.listen()
+	if !strings.HasPrefix(c.HealthPath, "/") || c.HealthPath == "/" || strings.ContainsAny(c.HealthPath, "*{} ?#") {
+		v.fail("healthPath", "must be a plain absolute path such as /healthz")
+	}
+	v.facilitator()
+	v.networks()
+	if c.PayTo != "" {
+		v.address("payTo", c.PayTo)
+	}
+	if c.Network != "" {
+		v.network("network", c.Network)
+	}
+	if q := c.Queue.SQLite; q == ":memory:" || strings.HasPrefix(q, "file:") || strings.Contains(q, "?") {
+		v.fail("queue.sqlite", "must be a plain file path (no :memory:, file: URI or '?'): the queue must survive restarts")
+	}
+	if c.MaxBufferBytes < 0 {
+		v.fail("maxBufferBytes", "must not be negative")
+	}
+	v.cors()
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
+		v.fail("logLevel", "must be one of debug, info, warn, error")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		v.fail("logFormat", "must be text or json")
+	}
+	v.routes()
+	return v.Err()
+}
+
+type validator struct {
+	*yamlconf.Check
+	c *Config
+}
+
+func (v *validator) fail(key, format string, args ...any) { v.Failf(key, format, args...) }
+
+func (v *validator) listen() {
+	host, port, err := net.SplitHostPort(v.c.Listen)
+	if err != nil {
+		v.fail("listen", "must be host:port, such as %s", DefaultListen)
+		return
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		v.fail("listen", "the port must be a number from 0 to 65535")
+	}
+	if strings.ContainsAny(host, " /") {
+		v.fail("listen", "the host must be an IP address or a host name")
+	}
+}
+
+func (v *validator) facilitator() {
+	f := v.c.Facilitator
+	priced := slices.ContainsFunc(v.c.Routes, func(r Route) bool { return !r.Free() })
+	switch {
+	case f.URL != "" && f.Embedded.Devnet:
+		v.fail("facilitator", "set only one of url and embedded")
+	case f.URL == "" && !f.Embedded.Devnet && priced:
+		v.fail("facilitator", "required for priced routes: set url (a remote facilitator) or embedded: {devnet: true}")
+	case f.URL != "":
+		u, err := url.Parse(f.URL)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			v.fail("facilitator.url", "must be an http:// or https:// URL")
+		case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+			v.fail("facilitator.url", "must not contain credentials, a query or a fragment (use apiKeyEnv for a token)")
+		}
+	}
+	if f.APIKeyEnv != "" {
+		switch {
+		case !yamlconf.IsEnvName(f.APIKeyEnv):
+			// Never quote the value: a token pasted here must not leak.
+			v.fail("facilitator.apiKeyEnv", "must be the name of an environment variable (letters, digits and _), not the token itself")
+		case f.URL == "":
+			v.fail("facilitator.apiKeyEnv", "is only used with url")
+		}
+	}
+}
+
+func (v *validator) cors() {
+	c := v.c.CORS
+	for i, o := range c.AllowOrigins {
+		key := fmt.Sprintf("cors.allowOrigins[%d]", i)
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			v.fail(key, "must be an origin such as https://app.example (scheme and host, no path), or *")
+		}
+	}
+	for i, h := range c.AllowHeaders {
+		if !httpguts.ValidHeaderFieldName(h) {
+			v.fail(fmt.Sprintf("cors.allowHeaders[%d]", i), "must be a header name such as X-Api-Key")
+		}
+	}
+	if c.MaxAgeSeconds < 0 {
+		v.fail("cors.maxAgeSeconds", "must not be negative")
+	}
+}
+
+func (v *validator) networks() {
+	seen := map[x402.Network]int{}
+	for i, n := range v.c.Networks {
+		p := fmt.Sprintf("networks[%d]", i)
+		if n.Network == "" {
+			v.fail(p+".network", "required (eip155:<chain id>)")
+		} else if v.network(p+".network", n.Network) {
+			if j, dup := seen[n.Network]; dup {
+				v.fail(p+".network", "%s is already listed in networks[%d]", n.Network, j)
+			}
+			seen[n.Network] = i
+		}
+		if len(n.Assets) == 0 {
+			v.fail(p+".assets", "at least one asset is required")
+		}
+		addrs := map[common.Address]bool{}
+		for j, a := range n.Assets {
+			ap := fmt.Sprintf("%s.assets[%d]", p, j)
+			switch {
+			case a.Address == (common.Address{}):
+				v.fail(ap+".address", "required (a 0x-prefixed 20-byte hex address)")
+			case addrs[a.Address]:
+				v.fail(ap+".address", "%s is listed twice", a.Address.Hex())
+			}
+			addrs[a.Address] = true
+			if a.Name == "" {
+				v.fail(ap+".name", "required (the token's EIP-712 domain name, such as USDC)")
+			}
+			if a.Version == "" {
+				v.fail(ap+".version", "required (the token's EIP-712 domain version, such as \"2\")")
+			}
+			if a.Decimals > 77 {
+				v.fail(ap+".decimals", "must be at most 77")
+			}
+			if a.TransferMethod != "" && a.TransferMethod != evm.TransferEIP3009 && a.TransferMethod != evm.TransferPermit2 {
+				v.fail(ap+".transferMethod", "must be %s or %s", evm.TransferEIP3009, evm.TransferPermit2)
+			}
+		}
+	}
+}
+
+// network checks an EVM network id and reports whether it is valid.
+func (v *validator) network(key string, n x402.Network) bool {
+	if _, err := x402.ParseNetwork(string(n)); err != nil {
+		v.fail(key, "must be a CAIP-2 network such as eip155:8453")
+		return false
+	}
+	if id, err := n.ChainID(); err != nil || id == 0 {
+		v.fail(key, "must be an EVM network, eip155:<chain id>")
+		return false
+	}
+	return true
+}
+
+func (v *validator) address(key, s string) {
+	if msg := checkAddress(s); msg != "" {
+		v.fail(key, "%s", msg)
+	}
+}
+
+func (v *validator) routes() {
+	c := v.c
+	if len(c.Routes) == 0 {
+		v.fail("routes", "at least one route is required")
+	}
+	seen := map[string]int{}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		p := fmt.Sprintf("routes[%d]", i)
+		pat, err := routepattern.Parse(r.Path)
+		if err != nil {
+			v.fail(p+".path", "%v", err)
+		} else {
+			if j, dup := seen[pat.Key()]; dup {
+				v.fail(p+".path", "the same pattern as routes[%d].path: this route would never match", j)
+			}
+			seen[pat.Key()] = i
+		}
+		switch {
+		case r.Upstream != "" && r.Dir != "":
+			v.fail(p, "set only one of upstream and dir")
+		case r.Upstream == "" && r.Dir == "":
+			v.fail(p, "set upstream (a URL to proxy to) or dir (a directory to serve)")
+		case r.Upstream != "":
+			if msg := checkUpstream(r.Upstream); msg != "" {
+				v.fail(p+".upstream", "%s", msg)
+			}
+			if r.Listing {
+				v.fail(p+".listing", "only applies to dir routes")
+			}
+		default:
+			if r.StripPrefix {
+				v.fail(p+".stripPrefix", "only applies to upstream routes (dir routes always strip the route's prefix)")
+			}
+			if pat != nil {
+				switch {
+				case !pat.Rest || pat.Params > 0:
+					v.fail(p+".path", "a dir route's path must be literal segments followed by a final * (such as /files/*)")
+				case pat.Method != "" && pat.Method != "GET":
+					v.fail(p+".path", "dir routes serve GET and HEAD only")
+				}
+			}
+		}
+		v.routePayment(r, p)
+	}
+}
+
+func (v *validator) routePayment(r *Route, p string) {
+	c := v.c
+	if r.Free() {
+		for _, k := range []struct {
+			key string
+			set bool
+		}{
+			{"payTo", r.PayTo != ""},
+			{"network", r.Network != ""},
+			{"networks", len(r.Networks) > 0},
+			{"policy", r.Policy != ""},
+			{"maxTimeoutSeconds", r.MaxTimeoutSeconds != 0},
+		} {
+			if k.set {
+				v.fail(p+"."+k.key, "only applies to priced routes (this route has no price, so it is free)")
+			}
+		}
+		return
+	}
+	if price, err := x402.ParsePrice(r.Price); err != nil {
+		v.fail(p+".price", "must be a price such as \"$0.001\" or \"0.25 USDC\"")
+	} else if price.IsZero() {
+		v.fail(p+".price", "must be more than zero (leave price out for a free route)")
+	}
+	if r.PayTo != "" {
+		v.address(p+".payTo", r.PayTo)
+	} else if c.PayTo == "" {
+		v.fail(p+".payTo", "required: set payTo on the route or at the top level")
+	}
+	switch {
+	case r.Network != "" && len(r.Networks) > 0:
+		v.fail(p, "set only one of network and networks")
+	case r.Network != "":
+		v.network(p+".network", r.Network)
+	case len(r.Networks) > 0:
+		seen := map[x402.Network]bool{}
+		for j, n := range r.Networks {
+			k := fmt.Sprintf("%s.networks[%d]", p, j)
+			if v.network(k, n) && seen[n] {
+				v.fail(k, "%s is listed twice", n)
+			}
+			seen[n] = true
+		}
+	case c.Network == "":
+		v.fail(p+".network", "required: set network on the route or at the top level")
+	}
+	switch r.Policy {
+	case "", PolicySettleBeforeServe:
+	case PolicyServeThenSettle:
+		if c.Queue.SQLite == "" {
+			v.fail(p+".policy", "serve-then-settle needs a settlement queue: set queue: {sqlite: PATH}")
+		}
+	default:
+		v.fail(p+".policy", "must be %s or %s", PolicySettleBeforeServe, PolicyServeThenSettle)
+	}
+	if r.MaxTimeoutSeconds < 0 {
+		v.fail(p+".maxTimeoutSeconds", "must not be negative")
+	}
+}
+
+// checkUpstream returns what is wrong with an upstream URL, or "".
+func checkUpstream(s string) string {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return "must be an http:// or https:// URL"
+	case u.User != nil:
+		return "must not contain credentials"
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return "must not contain a query or a fragment"
+	}
+	return ""
+}
