@@ -84,4 +84,7 @@
 // [LoadKeystore] decrypts a go-ethereum keystore file. Any [evm.Signer]
 // works, including remote ones. Nothing in this package logs keys,
 // signatures or payment headers, and logs are at Debug level only.
+//
+// See docs/client.md in the repository for the client, go402 pay and
+// go402 wallet.
 package client

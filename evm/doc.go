@@ -20,4 +20,8 @@
 // Values that cross the chain seam are go-ethereum types: common.Address,
 // common.Hash and *big.Int, never strings. Nothing in this package logs or
 // formats a private key.
+//
+// See docs/architecture.md in the repository for the scheme's three sides
+// (ExactClient, ExactServer, ExactFacilitator), and
+// docs/networks-and-assets.md for the built-in networks and tokens.
 package evm

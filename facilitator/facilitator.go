@@ -47,6 +47,9 @@
 // calls in one transaction (group commit): one fsync serves many verifies,
 // and each call still returns only once its own event is committed. A
 // failure to record is logged, not returned: the verdict was reached.
+//
+// See docs/facilitator.md in the repository for running go402 facilitator,
+// and docs/configuration.md for its YAML keys.
 package facilitator
 
 import (

@@ -38,6 +38,9 @@
 // validating everything first, and swaps it in atomically: requests in
 // flight finish on the handler they started on, and a configuration that
 // does not build is rejected while the old one keeps serving.
+//
+// See docs/gateway.md in the repository for go402 gateway, and
+// docs/configuration.md for every YAML key.
 package gateway
 
 import (

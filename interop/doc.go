@@ -11,6 +11,6 @@
 // The Node packages are pinned in package.json and package-lock.json and
 // installed with `make interop` (npm ci). Without node or node_modules the
 // tests skip, unless the CI environment variable is set, in which case they
-// fail. README.md has the interoperability matrix and the differences from
-// the reference implementation observed by these tests.
+// fail. docs/architecture.md lists the differences from the reference
+// implementation observed by these tests.
 package interop

@@ -207,7 +207,7 @@ func mustJSON(t *testing.T, v any) []byte {
 // go402's facilitator and the official v2 facilitator, first to POST
 // /verify and then to POST /settle (same bodies), and compares the answers
 // and the token balances. Every difference is asserted here and documented
-// in README.md.
+// in docs/architecture.md.
 func TestBadPaymentsRejectedByBothFacilitators(t *testing.T) {
 	w := newWorld(t, 0)
 	goFac, goURL := w.goFacilitator()

@@ -33,4 +33,8 @@
 // errors are [*Error] values: inspect them with errors.As, or with errors.Is
 // against [ErrHeaderTooLarge], [ErrMalformedBase64], [ErrMalformedJSON],
 // [ErrUnsupportedVersion] and [ErrInvalidMessage].
+//
+// See docs/architecture.md in the repository for the package graph and how a
+// scheme plugs into these interfaces, and docs/security.md for the input
+// limits.
 package x402

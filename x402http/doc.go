@@ -128,4 +128,7 @@
 // processes of one host; servers on several hosts need a Queue on a shared
 // database. Without a shared queue, a copy of a payment sent to two servers
 // at once can be served by both while it settles once.
+//
+// See docs/middleware.md in the repository for a guide to the middleware,
+// with the exact headers of each answer.
 package x402http
