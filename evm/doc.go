@@ -3,7 +3,18 @@
 // TransferWithAuthorization message for a token such as USDC, and the
 // facilitator submits it on chain, paying the gas.
 //
-// This package owns the chain-facing building blocks the scheme is made of:
+// It implements the three sides of the scheme, the one package a scheme is:
+//
+//   - the payer's, [ExactClient] ([x402.SchemeClient]; [RegisterExactClient]
+//     registers it for v1 and v2 on every eip155 network);
+//   - the resource server's, [ExactServer] ([x402.SchemeServer]; a registry
+//     holding it comes from [ServerSchemes]): it prices routes in the assets
+//     of a [Networks] registry and identifies a payment by the same
+//     settle-once key as the facilitator side, from the same decoder;
+//   - the facilitator's, [ExactFacilitator] ([x402.SchemeFacilitator],
+//     [x402.Identifier], [x402.Reconciler]).
+//
+// And the chain-facing building blocks they are made of:
 //
 //   - EIP-712 hashing specialised for EIP-3009 ([Domain], [DomainCache],
 //     [Authorization], [TransferWithAuthorizationDigest]), equal to the

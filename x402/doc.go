@@ -23,8 +23,15 @@
 //   - Networks: CAIP-2 [Network] ids, the v1 legacy name table and wildcard
 //     patterns such as "eip155:*".
 //   - [Reason] codes of the specification, the reference SDKs and legacy v1.
-//   - The seams: [Facilitator], [SchemeClient], [SchemeFacilitator], and a
-//     [Registry] keyed by (version, scheme, network pattern).
+//   - The seams where the roles meet: [Facilitator] (what a resource server
+//     calls), and the three sides of a payment scheme — [SchemeClient] (the
+//     payer signs), [SchemeServer] (the resource server prices a route and
+//     identifies a payment by its settle-once key, optionally verifying
+//     locally with [LocalVerifier]) and [SchemeFacilitator] (verify and
+//     settle, with [SettleHooks] called before broadcast; optionally
+//     [Identifier] and [Reconciler]) — each kept in a [Registry] keyed by
+//     (version, scheme, network pattern). A [Payment] is decoded once per
+//     request: [FacilitatorRequest.Payment] and [Payment.Decoded] memoise.
 //
 // # Verdicts and errors
 //
