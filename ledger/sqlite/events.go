@@ -1,0 +1,143 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/go402/go402/ledger"
+	"github.com/go402/go402/ledger/internal/groupcommit"
+	"github.com/go402/go402/x402"
+)
+
+const eventColumns = `id, time, kind, version, scheme, network, asset, payer, pay_to,
+	amount, resource, tx_hash, status, reason, message`
+
+// Record appends e to the event log, and returns once it is committed.
+// It sets e.ID, and e.Time when it is zero. The events of concurrent calls
+// are written in one transaction (see the package documentation).
+func (s *Store) Record(ctx context.Context, e *ledger.Event) error {
+	if e == nil {
+		return errors.New("ledger/sqlite: record: nil event")
+	}
+	if err := s.events.Do(ctx, e); err != nil {
+		return fail(ctx, "record", err)
+	}
+	return nil
+}
+
+const insertEvent = `INSERT INTO events (time, kind, version, scheme, network, asset, payer,
+		pay_to, amount, resource, tx_hash, status, reason, message)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+
+// writeEvents writes a batch of events in one transaction, in order, and
+// sets their IDs (and zero Times) once it is committed. The time given to
+// events without one is taken with the write lock held, so that times
+// follow the order of the ids.
+func (s *Store) writeEvents(ctx context.Context, evs []*ledger.Event) error {
+	ids := make([]int64, len(evs))
+	var now time.Time
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		now = time.Now()
+		stmt, err := tx.PrepareContext(ctx, insertEvent)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for i, e := range evs {
+			t := e.Time
+			if t.IsZero() {
+				t = now
+			}
+			if err := stmt.QueryRowContext(ctx, micros(t), string(e.Kind), e.Version, e.Scheme,
+				string(e.Network), e.Asset, e.Payer, e.PayTo, e.Amount, e.Resource, e.TxHash,
+				e.Status, string(e.Reason), e.Message).Scan(&ids[i]); err != nil {
+				if refusesRow(err) {
+					return &groupcommit.ItemError{Index: i, Err: err}
+				}
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, e := range evs {
+		e.ID = ids[i]
+		if e.Time.IsZero() {
+			e.Time = fromMicros(micros(now))
+		}
+	}
+	return nil
+}
+
+// refusesRow reports whether err is SQLite refusing one row for its
+// content (too big, a constraint, a type mismatch) rather than a failure of
+// the database.
+func refusesRow(err error) bool {
+	var e *msqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_MISMATCH:
+		return true
+	}
+	return false
+}
+
+// Events returns the events that f selects, newest first.
+func (s *Store) Events(ctx context.Context, f ledger.EventFilter) ([]*ledger.Event, error) {
+	q := `SELECT ` + eventColumns + ` FROM events`
+	var conds []string
+	var args []any
+	if f.Kind != "" {
+		conds = append(conds, "kind = ?")
+		args = append(args, string(f.Kind))
+	}
+	if f.Payer != "" {
+		conds = append(conds, "payer = ?")
+		args = append(args, f.Payer)
+	}
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	q += " ORDER BY time DESC, id DESC LIMIT ?"
+	args = append(args, limit)
+
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fail(ctx, "events", err)
+	}
+	defer rows.Close()
+	var out []*ledger.Event
+	for rows.Next() {
+		var e ledger.Event
+		var t int64
+		var kind, network, reason string
+		if err := rows.Scan(&e.ID, &t, &kind, &e.Version, &e.Scheme, &network, &e.Asset,
+			&e.Payer, &e.PayTo, &e.Amount, &e.Resource, &e.TxHash, &e.Status, &reason,
+			&e.Message); err != nil {
+			return nil, fail(ctx, "events", err)
+		}
+		e.Time = fromMicros(t)
+		e.Kind = ledger.EventKind(kind)
+		e.Network = x402.Network(network)
+		e.Reason = x402.Reason(reason)
+		out = append(out, &e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fail(ctx, "events", err)
+	}
+	return out, nil
+}
