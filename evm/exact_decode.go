@@ -1,6 +1,7 @@
 package evm
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -78,8 +79,20 @@ func (d *exactDecoded) signatureText() string {
 func exactKey(network x402.Network, asset common.Address, auth *Authorization) x402.SettlementKey {
 	return x402.SettlementKey{
 		Network: network,
-		Asset:   strings.ToLower(asset.Hex()),
-		Payer:   strings.ToLower(auth.From.Hex()),
-		Nonce:   hexutil.Encode(auth.Nonce[:]),
+		Asset:   lowerHex(asset[:]),
+		Payer:   lowerHex(auth.From[:]),
+		Nonce:   lowerHex(auth.Nonce[:]),
 	}
+}
+
+// lowerHex is b as 0x-prefixed lower-case hex (an address without its
+// EIP-55 checksum, which costs a Keccak hash), in one allocation.
+func lowerHex(b []byte) string {
+	var buf [2 + 2*32]byte
+	if len(b) > 32 {
+		return hexutil.Encode(b)
+	}
+	buf[0], buf[1] = '0', 'x'
+	hex.Encode(buf[2:], b)
+	return string(buf[:2+2*len(b)])
 }

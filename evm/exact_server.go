@@ -56,13 +56,13 @@ func (s *ExactServer) Requirements(network x402.Network, price x402.Price, payTo
 // asset, payer, nonce); a Permit2 payload is keyed by (network, asset,
 // owner, Permit2 nonce). Either expires at its validBefore or deadline.
 func (s *ExactServer) Identify(p *x402.Payment) (x402.PaymentID, error) {
-	if _, ok := p.Payload.Field("permit2Authorization"); ok {
-		if _, eip3009 := p.Payload.Field("authorization"); !eip3009 {
-			return identifyPermit2(p)
-		}
-	}
 	d, err := decodeExact(p)
 	if err != nil {
+		if _, eip3009 := p.Payload.Field("authorization"); !eip3009 {
+			if _, ok := p.Payload.Field("permit2Authorization"); ok {
+				return identifyPermit2(p)
+			}
+		}
 		return x402.PaymentID{}, err
 	}
 	asset, ok := hexAddress(p.Requirements.Asset)
@@ -71,7 +71,7 @@ func (s *ExactServer) Identify(p *x402.Payment) (x402.PaymentID, error) {
 	}
 	id := x402.PaymentID{
 		Key:    exactKey(p.Requirements.Network, asset, d.auth),
-		PayTo:  d.auth.To.Hex(),
+		PayTo:  lowerHex(d.auth.To[:]),
 		Amount: d.auth.Value.String(),
 	}
 	if d.auth.ValidBefore.IsInt64() {
