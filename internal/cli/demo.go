@@ -21,11 +21,7 @@ import (
 	"github.com/go402/go402/client"
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
-	"github.com/go402/go402/facilitator/config"
-	"github.com/go402/go402/facilitator/remote"
-	"github.com/go402/go402/facilitator/service"
 	"github.com/go402/go402/x402"
-	"github.com/go402/go402/x402http"
 )
 
 // demoCall is one paid call of the demo, for the summary.
@@ -211,42 +207,19 @@ func demo(ctx context.Context, e env, calls int, jsonOut bool) (*demoSummary, er
 	if err != nil {
 		return nil, err
 	}
-	d, network, tok, nets := stack.devnet, stack.network, stack.devnet.Token(), stack.nets
-	payer, seller, facKey := stack.payer, stack.seller, stack.facKey
-	facURL, apiURL := stack.facURL, stack.apiURL
+	agent, err := newDemoAgent(steps, quiet, stack)
+	if err != nil {
+		return nil, err
+	}
 
-	// 4. The agent, with a budget it cannot exceed.
-	signer, err := evm.NewPrivateKeySignerFromECDSA(payer.PrivateKey)
-	if err != nil {
-		return nil, err
-	}
-	const budget = "$0.10"
-	assets, err := client.AssetsFromNetworks(nets)
-	if err != nil {
-		return nil, err
-	}
-	agent, err := client.NewEVM(signer, client.Config{
-		Assets: assets,
-		Policy: client.Policy{MaxPerRequest: "$0.05", Budget: budget},
-		Base:   observingTransport{base: http.DefaultTransport, steps: steps},
-		Logger: quiet,
-	})
-	if err != nil {
-		return nil, err
-	}
-	steps.printf("4. agent      payer %s, budget %s, at most $0.05 per request\n\n", short(payer.Address.Hex()), budget)
-
-	sum := &demoSummary{Calls: []demoCall{}, Network: string(network), FacilitatorURL: facURL, APIURL: apiURL, FacilitatorAccount: facKey.Address.Hex(), AgentBudget: budget,
-		Payer: demoBalance{Address: payer.Address.Hex()}, Payee: demoBalance{Address: seller.Address.Hex()}}
-	payerBefore, err := d.BalanceOf(ctx, payer.Address)
+	sum := &demoSummary{Calls: []demoCall{}, Network: string(stack.network), FacilitatorURL: stack.facURL, APIURL: stack.apiURL, FacilitatorAccount: stack.facKey.Address.Hex(), AgentBudget: demoBudget,
+		Payer: demoBalance{Address: stack.payer.Address.Hex()}, Payee: demoBalance{Address: stack.seller.Address.Hex()}}
+	payerBefore, payeeBefore, err := demoBalances(ctx, stack)
 	if err != nil {
 		return sum, err
 	}
-	payeeBefore, err := d.BalanceOf(ctx, seller.Address)
-	if err != nil {
-		return sum, err
-	}
-	sum.Payer.Before, sum.Payee.Before = formatUnits(payerBefore, int(tok.Decimals)), formatUnits(payeeBefore, int(tok.Decimals))
+	decimals := int(stack.devnet.Token().Decimals)
+	sum.Payer.Before, sum.Payee.Before = formatUnits(payerBefore, decimals), formatUnits(payeeBefore, decimals)
 
 	paths := make([]string, 0, calls+1)
 	for range calls {
@@ -258,216 +231,134 @@ func demo(ctx context.Context, e env, calls int, jsonOut bool) (*demoSummary, er
 	var gasTotal uint64
 	for i, p := range paths {
 		steps.printf("call %d/%d\n", i+1, len(paths))
-		t0 := time.Now()
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, apiURL+p, nil)
+		call, lat, err := demoPaidCall(ctx, stack, httpc, p)
 		if err != nil {
 			return sum, err
 		}
-		resp, err := httpc.Do(req)
-		if err != nil {
-			return sum, fmt.Errorf("calling %s: %w", p, err)
-		}
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-		resp.Body.Close()
-		lat := time.Since(t0)
 		totalLatency += lat
-		call := demoCall{Path: p, Status: resp.StatusCode, LatencyMs: float64(lat.Microseconds()) / 1000, Body: string(body)}
-		rec, ok := client.ReceiptFromResponse(resp)
-		if resp.StatusCode != http.StatusOK || !ok || rec.Settlement == nil || !rec.Settlement.Success {
-			return sum, fmt.Errorf("call %s: status %d, payment receipt %v", p, resp.StatusCode, ok)
-		}
-		call.Price, call.Payer, call.Transaction = rec.Option.Price, rec.Payer, rec.Settlement.Transaction
-		if r, err := d.Client().TransactionReceipt(ctx, common.HexToHash(call.Transaction)); err == nil {
-			call.GasUsed = r.GasUsed
-			gasTotal += r.GasUsed
-		}
+		gasTotal += call.GasUsed
 		sum.Calls = append(sum.Calls, call)
-		steps.printf("     ← 200 %s  (paid %s, %.1f ms, %d gas)\n\n", body, call.Price, call.LatencyMs, call.GasUsed)
+		steps.printf("     ← 200 %s  (paid %s, %.1f ms, %d gas)\n\n", call.Body, call.Price, call.LatencyMs, call.GasUsed)
+	}
+	if err := demoOverBudget(ctx, steps, httpc, stack.apiURL, sum); err != nil {
+		return sum, err
 	}
 
-	// The budget holds: one more report would exceed it.
-	steps.printf("one more report ($0.05) would exceed the agent's budget:\n")
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, apiURL+"/report", nil)
-	if resp, err := httpc.Do(req); err == nil {
-		resp.Body.Close()
-		return sum, fmt.Errorf("the agent paid beyond its budget (status %d)", resp.StatusCode)
-	} else {
-		var pe *client.PolicyError
-		if !errors.As(err, &pe) {
-			return sum, fmt.Errorf("expected a budget refusal, got: %w", err)
-		}
-		sum.AgentBudgetRefusals++
-		steps.printf("     ✗ refused by the agent's policy before signing: %v\n\n", pe)
-	}
-
-	payerAfter, err := d.BalanceOf(ctx, payer.Address)
+	payerAfter, payeeAfter, err := demoBalances(ctx, stack)
 	if err != nil {
 		return sum, err
 	}
-	payeeAfter, err := d.BalanceOf(ctx, seller.Address)
-	if err != nil {
-		return sum, err
-	}
-	sum.Payer.After, sum.Payee.After = formatUnits(payerAfter, int(tok.Decimals)), formatUnits(payeeAfter, int(tok.Decimals))
+	sum.Payer.After, sum.Payee.After = formatUnits(payerAfter, decimals), formatUnits(payeeAfter, decimals)
 	paid := new(big.Int).Sub(payerBefore, payerAfter)
 	received := new(big.Int).Sub(payeeAfter, payeeBefore)
 	want := new(big.Int).SetInt64(int64(calls)*1000 + 50_000)
 	if paid.Cmp(want) != 0 || received.Cmp(want) != 0 {
 		return sum, fmt.Errorf("balances moved by %s (payer) and %s (payee), want %s", paid, received, want)
 	}
-	sum.TotalPaid = formatUnits(paid, int(tok.Decimals)) + " USDC"
+	sum.TotalPaid = formatUnits(paid, decimals) + " USDC"
 	sum.GasPerSettlement = gasTotal / uint64(len(sum.Calls))
 	sum.AverageLatencyMs = float64(totalLatency.Microseconds()) / 1000 / float64(len(sum.Calls))
 	sum.ElapsedMs = float64(time.Since(start).Microseconds()) / 1000
 	sum.OK = true
+	printDemoSummary(steps, sum)
+	return sum, nil
+}
 
+// demoBudget is what the demo's agent may pay in total.
+const demoBudget = "$0.10"
+
+// newDemoAgent returns the demo's agent: a paying client of the stack's
+// payer, with a budget it cannot exceed, whose exchanges steps shows.
+func newDemoAgent(steps *demoSteps, quiet *slog.Logger, stack *stack) (*client.Client, error) {
+	// 4. The agent, with a budget it cannot exceed.
+	signer, err := evm.NewPrivateKeySignerFromECDSA(stack.payer.PrivateKey)
+	if err != nil {
+		return nil, err
+	}
+	assets, err := client.AssetsFromNetworks(stack.nets)
+	if err != nil {
+		return nil, err
+	}
+	agent, err := client.NewEVM(signer, client.Config{
+		Assets: assets,
+		Policy: client.Policy{MaxPerRequest: "$0.05", Budget: demoBudget},
+		Base:   observingTransport{base: http.DefaultTransport, steps: steps},
+		Logger: quiet,
+	})
+	if err != nil {
+		return nil, err
+	}
+	steps.printf("4. agent      payer %s, budget %s, at most $0.05 per request\n\n", short(stack.payer.Address.Hex()), demoBudget)
+	return agent, nil
+}
+
+// demoBalances returns the test USDC balances of the payer and the payee.
+func demoBalances(ctx context.Context, stack *stack) (payer, payee *big.Int, err error) {
+	payer, err = stack.devnet.BalanceOf(ctx, stack.payer.Address)
+	if err != nil {
+		return nil, nil, err
+	}
+	payee, err = stack.devnet.BalanceOf(ctx, stack.seller.Address)
+	if err != nil {
+		return nil, nil, err
+	}
+	return payer, payee, nil
+}
+
+// demoPaidCall makes one paid GET of path and checks that it was served
+// and settled. It returns the call and its latency.
+func demoPaidCall(ctx context.Context, stack *stack, httpc *http.Client, path string) (demoCall, time.Duration, error) {
+	t0 := time.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, stack.apiURL+path, nil)
+	if err != nil {
+		return demoCall{}, 0, err
+	}
+	resp, err := httpc.Do(req)
+	if err != nil {
+		return demoCall{}, 0, fmt.Errorf("calling %s: %w", path, err)
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
+	lat := time.Since(t0)
+	call := demoCall{Path: path, Status: resp.StatusCode, LatencyMs: float64(lat.Microseconds()) / 1000, Body: string(body)}
+	rec, ok := client.ReceiptFromResponse(resp)
+	if resp.StatusCode != http.StatusOK || !ok || rec.Settlement == nil || !rec.Settlement.Success {
+		return demoCall{}, 0, fmt.Errorf("call %s: status %d, payment receipt %v", path, resp.StatusCode, ok)
+	}
+	call.Price, call.Payer, call.Transaction = rec.Option.Price, rec.Payer, rec.Settlement.Transaction
+	if r, err := stack.devnet.Client().TransactionReceipt(ctx, common.HexToHash(call.Transaction)); err == nil {
+		call.GasUsed = r.GasUsed
+	}
+	return call, lat, nil
+}
+
+// demoOverBudget checks that the agent refuses one more report, which
+// would exceed its budget, before signing anything.
+func demoOverBudget(ctx context.Context, steps *demoSteps, httpc *http.Client, apiURL string, sum *demoSummary) error {
+	steps.printf("one more report ($0.05) would exceed the agent's budget:\n")
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, apiURL+"/report", nil)
+	resp, err := httpc.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		return fmt.Errorf("the agent paid beyond its budget (status %d)", resp.StatusCode)
+	}
+	var pe *client.PolicyError
+	if !errors.As(err, &pe) {
+		return fmt.Errorf("expected a budget refusal, got: %w", err)
+	}
+	sum.AgentBudgetRefusals++
+	steps.printf("     ✗ refused by the agent's policy before signing: %v\n\n", pe)
+	return nil
+}
+
+// printDemoSummary shows the balances and the totals of a demo that
+// passed.
+func printDemoSummary(steps *demoSteps, sum *demoSummary) {
 	steps.printf("balances (test USDC)\n")
 	steps.printf("   payer  %s  %s → %s\n", short(sum.Payer.Address), sum.Payer.Before, sum.Payer.After)
 	steps.printf("   payee  %s  %s → %s\n\n", short(sum.Payee.Address), sum.Payee.Before, sum.Payee.After)
 	steps.printf("summary: %d paid calls, %s paid, %d gas per settlement, %.1f ms per paid call on average, done in %.2f s\n",
 		len(sum.Calls), sum.TotalPaid, sum.GasPerSettlement, sum.AverageLatencyMs, sum.ElapsedMs/1000)
-	return sum, nil
-}
-
-// stackAccounts is the number of devnet accounts of the demo stack, and
-// stackPayers the number of them, first in the list, that only pay.
-const (
-	stackAccounts = 6
-	stackPayers   = stackAccounts - 2
-)
-
-// stackTimestampLead is how far the stack's block timestamps may run ahead
-// of the wall clock. Every settlement mines a block, one second later than
-// the previous one, so with the devnet's default lead (10 s) the eleventh
-// settlement in a burst would wait for the clock: one per second. The lead
-// must stay well below the routes' maxTimeoutSeconds (300, x402http's
-// default): a client signs validBefore = now + 300 s, the facilitator
-// verifies it against the wall clock (and refuses one beyond now + 300 s +
-// 60 s), and the chain's timestamp must still be below validBefore when
-// the transfer is mined. (A route with a maxTimeoutSeconds below the lead,
-// on the devnet of `go402 dev`, could see a settlement fail after a burst.)
-const stackTimestampLead = 120 * time.Second
-
-// stack is the demo's running pieces: a devnet, a facilitator and a paid
-// API, all on loopback.
-type stack struct {
-	devnet                *devnet.Devnet
-	network               x402.Network
-	nets                  *evm.Networks
-	payer, seller, facKey devnet.Account
-	facURL, apiURL        string
-}
-
-// startStack starts the devnet, the facilitator (over HTTP) and the sample
-// paid API (weather at $0.001, a report at $0.05).
-//
-// Accounts 0-3 (stackPayers) are funded payers the services never use; 4
-// receives the API's payments and 5 settles.
-func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, cleanup *closers, opts stackOptions) (*stack, error) {
-	// 1. The chain.
-	dcfg := devnet.Config{Accounts: stackAccounts, TimestampLead: stackTimestampLead}
-	if opts.rpc {
-		dcfg.RPCAddr = "127.0.0.1:0"
-	}
-	d, err := devnet.Start(ctx, dcfg)
-	if err != nil {
-		return nil, fmt.Errorf("starting the devnet: %w", err)
-	}
-	cleanup.add(d.Close)
-	accts := d.Accounts()
-	payer, seller, facKey := accts[0], accts[stackPayers], accts[stackPayers+1]
-	network := x402.Network(d.Network())
-	tok := d.Token()
-	steps.printf("1. devnet     chain %s, test USDC %s (EIP-3009)\n", network, tok.Address.Hex())
-
-	// 2. The facilitator, over HTTP on loopback.
-	svc, err := service.New(ctx, &config.Config{Instance: "demo"}, service.Deps{Logger: quiet, Networks: []service.Network{{
-		Network: network, Backend: d.Client(), Key: facKey.PrivateKey, Assets: d.NetworkConfig().Assets, PollInterval: 20 * time.Millisecond,
-	}}})
-	if err != nil {
-		return nil, err
-	}
-	cleanup.add(svc.Close)
-	facURL, err := serveLoopback(ctx, svc.Handler(), cleanup)
-	if err != nil {
-		return nil, err
-	}
-	steps.printf("2. facilitator %s (settles from %s)\n", facURL, short(facKey.Address.Hex()))
-
-	// 3. The paid API: weather at $0.001, a report at $0.05.
-	facClient, err := remote.New(remote.Config{URL: facURL, Logger: quiet})
-	if err != nil {
-		return nil, err
-	}
-	nets := &evm.Networks{}
-	if err := d.Register(nets); err != nil {
-		return nil, err
-	}
-	opt := func(price string) []x402http.PaymentOption {
-		return []x402http.PaymentOption{{Network: network, Price: price, PayTo: seller.Address.Hex()}}
-	}
-	mw, err := x402http.New(x402http.Config{
-		Facilitator: observingFacilitator{facClient, steps},
-		Schemes:     evm.ServerSchemes(nets),
-		Logger:      quiet,
-		Routes: []x402http.Route{
-			{Pattern: "GET /weather", Accepts: opt("$0.001"), Description: "Current weather", MimeType: "application/json"},
-			{Pattern: "GET /report", Accepts: opt("$0.05"), Description: "Quarterly report", MimeType: "application/json"},
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /weather", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"city":"Lisbon","forecast":"sunny","celsius":22}`)
-	})
-	mux.HandleFunc("GET /report", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"quarter":"Q3","revenue":"1.2M","growth":"12%"}`)
-	})
-	apiAddr := opts.apiAddr
-	if apiAddr == "" {
-		apiAddr = "127.0.0.1:0"
-	}
-	apiURL, err := serveOn(ctx, apiAddr, mw.Handler(mux), cleanup)
-	if err != nil {
-		return nil, err
-	}
-	steps.printf("3. paid API   %s  GET /weather $0.001, GET /report $0.05 (payTo %s)\n", apiURL, short(seller.Address.Hex()))
-
-	return &stack{devnet: d, network: network, nets: nets, payer: payer, seller: seller, facKey: facKey, facURL: facURL, apiURL: apiURL}, nil
-}
-
-// stackOptions are what `go402 dev` changes in the stack; the zero value
-// is the demo's.
-type stackOptions struct {
-	rpc     bool   // the devnet also serves JSON-RPC on a free loopback port, for other processes
-	apiAddr string // the paid API's listen address; "" for a free loopback port
-}
-
-// serveLoopback serves h on a free loopback port until ctx ends or
-// cleanup runs, and returns its base URL.
-func serveLoopback(ctx context.Context, h http.Handler, cleanup *closers) (string, error) {
-	return serveOn(ctx, "127.0.0.1:0", h, cleanup)
-}
-
-// serveOn serves h on addr until ctx ends or cleanup runs, and returns its
-// base URL.
-func serveOn(ctx context.Context, addr string, h http.Handler, cleanup *closers) (string, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
-	go func() { _ = srv.Serve(ln) }()
-	cleanup.add(func() error {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(sctx)
-	})
-	return "http://" + ln.Addr().String(), nil
 }
 
 // devInfo is the info file of `go402 dev`: the devnet's fields plus the

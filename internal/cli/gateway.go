@@ -189,22 +189,13 @@ func serveGateway(ctx context.Context, e env, cfg *gateway.Config, opts gatewayO
 	var cleanup closers
 	defer func() { err = errors.Join(err, cleanup.close()) }()
 
-	deps := gateway.Deps{Logger: log}
-	var dev *devnet.Devnet
-	if cfg.Facilitator.Embedded.Devnet {
-		var fac *facilitator.Facilitator
-		dev, fac, err = startGatewayFacilitator(ctx, log, &cleanup)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil // interrupted while starting
-			}
-			return err
+	deps, dev, err := gatewayDeps(ctx, log, cfg, &cleanup)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted while starting
 		}
-		deps.Facilitator = fac
-		deps.Networks = []evm.NetworkConfig{dev.NetworkConfig()}
-		warnOtherNetworks(log, cfg, dev)
+		return err
 	}
-
 	gw, err := gateway.New(ctx, cfg, deps)
 	if err != nil {
 		var fe *gateway.FieldError
@@ -227,17 +218,9 @@ func serveGateway(ctx context.Context, e env, cfg *gateway.Config, opts gatewayO
 	if dev != nil {
 		info = newGatewayInfo(baseURL, cfg, dev)
 	}
-	if opts.infoFile != "" {
-		if err := writeJSONFile(opts.infoFile, info); err != nil {
-			_ = ln.Close()
-			return err
-		}
-		cleanup.add(func() error {
-			if err := os.Remove(opts.infoFile); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("removing the info file: %w", err)
-			}
-			return nil
-		})
+	if err := writeGatewayInfoFile(opts.infoFile, info, &cleanup); err != nil {
+		_ = ln.Close()
+		return err
 	}
 	srv := &http.Server{
 		Handler:           gw,
@@ -257,30 +240,86 @@ func serveGateway(ctx context.Context, e env, cfg *gateway.Config, opts gatewayO
 	printGateway(e.stdout, baseURL, cfg, dev, info, opts.infoFile)
 	log.Info("gateway listening", "url", baseURL, "config", opts.path, "routes", len(cfg.Routes))
 
-	running := cfg
-	var serveErr error
-loop:
+	serveErr := gatewayLoop(ctx, e, gatewayServing{gw: gw, cfg: cfg, opts: opts, log: log, baseURL: baseURL, dev: dev}, hup, serveDone)
+	return shutdownGateway(log, srv, serveErr, stopSettling, settleDone)
+}
+
+// gatewayDeps returns the gateway's dependencies: with an embedded devnet
+// facilitator, that facilitator and the devnet, which it starts.
+func gatewayDeps(ctx context.Context, log *slog.Logger, cfg *gateway.Config, cleanup *closers) (gateway.Deps, *devnet.Devnet, error) {
+	deps := gateway.Deps{Logger: log}
+	if !cfg.Facilitator.Embedded.Devnet {
+		return deps, nil, nil
+	}
+	dev, fac, err := startGatewayFacilitator(ctx, log, cleanup)
+	if err != nil {
+		return deps, nil, err
+	}
+	deps.Facilitator = fac
+	deps.Networks = []evm.NetworkConfig{dev.NetworkConfig()}
+	warnOtherNetworks(log, cfg, dev)
+	return deps, dev, nil
+}
+
+// writeGatewayInfoFile writes info to path, when path is not "", and has
+// cleanup remove it.
+func writeGatewayInfoFile(path string, info *gatewayInfo, cleanup *closers) error {
+	if path == "" {
+		return nil
+	}
+	if err := writeJSONFile(path, info); err != nil {
+		return err
+	}
+	cleanup.add(func() error {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("removing the info file: %w", err)
+		}
+		return nil
+	})
+	return nil
+}
+
+// gatewayServing is a gateway that serves: what a reload needs.
+type gatewayServing struct {
+	gw      *gateway.Gateway
+	cfg     *gateway.Config // the configuration it started with
+	opts    gatewayOptions
+	log     *slog.Logger
+	baseURL string
+	dev     *devnet.Devnet // the embedded devnet, or nil
+}
+
+// gatewayLoop reloads the configuration on each SIGHUP until ctx ends or
+// the HTTP server stops, and returns the server's error in that case.
+func gatewayLoop(ctx context.Context, e env, s gatewayServing, hup <-chan os.Signal, serveDone <-chan error) error {
+	running := s.cfg
 	for {
 		select {
 		case <-ctx.Done():
-			break loop
-		case serveErr = <-serveDone:
-			log.Error("HTTP server stopped", "err", serveErr)
-			break loop
+			return nil
+		case serveErr := <-serveDone:
+			s.log.Error("HTTP server stopped", "err", serveErr)
+			return serveErr
 		case <-hup:
-			if next := reloadGateway(ctx, gw, running, opts, log); next != nil {
-				running = next
-				printRoutes(e.stdout, next)
-				if opts.infoFile != "" {
-					// Payees and endpoints may have changed.
-					if err := writeJSONFile(opts.infoFile, newGatewayInfo(baseURL, next, dev)); err != nil {
-						log.Error("rewriting the info file", "err", err)
-					}
+			next := reloadGateway(ctx, s.gw, running, s.opts, s.log)
+			if next == nil {
+				continue
+			}
+			running = next
+			printRoutes(e.stdout, next)
+			if s.opts.infoFile != "" {
+				// Payees and endpoints may have changed.
+				if err := writeJSONFile(s.opts.infoFile, newGatewayInfo(s.baseURL, next, s.dev)); err != nil {
+					s.log.Error("rewriting the info file", "err", err)
 				}
 			}
 		}
 	}
+}
 
+// shutdownGateway waits for the requests in flight, up to
+// gatewayShutdownTimeout, then stops the settlements and waits for them.
+func shutdownGateway(log *slog.Logger, srv *http.Server, serveErr error, stopSettling func(), settleDone <-chan error) error {
 	log.Info("shutting down: waiting for requests in flight", "timeout", gatewayShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), gatewayShutdownTimeout)
 	defer cancel()

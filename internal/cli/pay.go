@@ -3,27 +3,19 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
-	"time"
-	"unicode/utf8"
 
 	"github.com/ethereum/go-ethereum/crypto"
-	"golang.org/x/net/http/httpguts"
 
 	"github.com/go402/go402/client"
 	"github.com/go402/go402/evm"
-	"github.com/go402/go402/x402"
 )
 
 const payUsage = `pay [flags] URL
@@ -121,51 +113,6 @@ Exit codes:
      settlement; the payment may have been charged, and --budget counts
      it. Check the balance before paying again.`
 
-// Exit codes of go402 pay, beyond ExitOK, ExitError and ExitUsage.
-const (
-	ExitPolicy   = 3 // refused by the payment policy
-	ExitRejected = 4 // payment rejected by the server or its facilitator
-	ExitHTTP     = 5 // HTTP error status, network error or timeout
-	ExitUnknown  = 6 // the payment may have been charged; no answer says so
-)
-
-// maxJSONBody bounds the response body embedded in --json output.
-const maxJSONBody = 32 << 20
-
-// payOptions are the parsed flags of go402 pay.
-type payOptions struct {
-	url        *url.URL
-	method     string
-	headers    http.Header
-	host       string
-	data       []string
-	output     string
-	include    bool
-	max        string
-	budget     string
-	budgetFile string
-	networks   []x402.Network
-	dryRun     bool
-	unsafeDry  bool
-	json       bool
-	verbose    bool
-	devnetInfo string
-	assetsFile string
-	assets     []client.Asset // declared with --asset
-	timeout    time.Duration
-	keys       keyFlags
-}
-
-// listFlag is a repeatable string flag.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ", ") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
-
-// defaultPayMax caps what `go402 pay` pays per request unless --max says
-// otherwise.
-const defaultPayMax = "$0.10"
-
 func runPay(ctx context.Context, e env, args []string) error {
 	o, err := parsePayFlags(e, args)
 	if err != nil {
@@ -176,168 +123,6 @@ func runPay(ctx context.Context, e env, args []string) error {
 	return finishPay(e, o, res, err)
 }
 
-func parsePayFlags(e env, args []string) (*payOptions, error) {
-	fs := newFlagSet(e, "pay", payUsage)
-	o := &payOptions{}
-	var headers, data, networks, assets listFlag
-	fs.StringVar(&o.method, "X", "", "HTTP `method` (default GET, or POST with -d)")
-	fs.Var(&headers, "H", "request header `'Name: value'` (repeatable)")
-	fs.Var(&data, "d", "request `body`: text, @FILE to read a file or @- to read standard input; sent as is, with Content-Type application/x-www-form-urlencoded unless -H sets one; repeated -d are joined with &")
-	fs.Var(&data, "data", "same as -d")
-	fs.StringVar(&o.output, "o", "", "write the response body to `file` instead of standard output (- means standard output)")
-	fs.BoolVar(&o.include, "i", false, "print the status line and the response headers on standard output before the body")
-	fs.StringVar(&o.max, "max", defaultPayMax, "most to pay for this request, a `price` such as $0.05 or \"0.05 USDC\"; a payer is never asked to trust the server's price blindly")
-	fs.StringVar(&o.budget, "budget", "", "most to pay in total, a `price`; with --budget-file, across runs")
-	fs.StringVar(&o.budgetFile, "budget-file", "", "`file` recording what was spent, so that --budget holds across runs")
-	fs.Var(&networks, "allow-network", "only pay on this CAIP-2 `network`, such as eip155:8453 or eip155:* (repeatable; default any known network)")
-	fs.BoolVar(&o.dryRun, "dry-run", false, "print the price and whether the policy allows it; pay and sign nothing (the request is sent once, unpaid: GET and HEAD only)")
-	fs.BoolVar(&o.unsafeDry, "unsafe-dry-run", false, "allow --dry-run with another method than GET or HEAD, although the unpaid request reaches the server, which may act on it")
-	fs.BoolVar(&o.json, "json", false, "print one JSON object on standard output (see above)")
-	fs.BoolVar(&o.verbose, "v", false, "log the payment steps on standard error (never keys or signatures)")
-	fs.StringVar(&o.devnetInfo, "devnet-info", "", "JSON `file` written by --info-file of go402 devnet, dev, facilitator --devnet or gateway --devnet: adds that devnet and its test USDC to the known networks")
-	fs.Var(&assets, "asset", "declare a `token` payable, NETWORK/ADDRESS:DECIMALS[,symbol=SYM][,name=NAME][,version=VER][,usd] (repeatable; see above)")
-	fs.StringVar(&o.assetsFile, "assets", os.Getenv("GO402_ASSETS"), "JSON `file` of declared tokens (see above); default $GO402_ASSETS")
-	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "give up after this `duration` (the whole exchange, payment included)")
-	o.keys.register(fs)
-
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return nil, err
-	}
-	if err := o.keys.check(fs); err != nil {
-		return nil, err
-	}
-	switch len(pos) {
-	case 0:
-		return nil, usagef("missing URL")
-	case 1:
-	default:
-		return nil, usagef("one URL only; unexpected arguments: %s", strings.Join(pos[1:], " "))
-	}
-	u, err := url.Parse(pos[0])
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usagef("URL %q: want an absolute http:// or https:// URL", pos[0])
-	}
-	o.url = u
-
-	o.headers = http.Header{}
-	for _, h := range headers {
-		name, value, ok := strings.Cut(h, ":")
-		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-		if !ok || !httpguts.ValidHeaderFieldName(name) || strings.ContainsAny(value, "\r\n\x00") {
-			return nil, usagef("-H %q: want 'Name: value'", h)
-		}
-		if strings.EqualFold(name, "Host") {
-			o.host = value
-			continue
-		}
-		o.headers.Add(name, value)
-	}
-	o.data = data
-	if o.method == "" {
-		o.method = http.MethodGet
-		if len(data) > 0 {
-			o.method = http.MethodPost
-		}
-	}
-	if !httpguts.ValidHeaderFieldName(o.method) {
-		return nil, usagef("-X %q is not an HTTP method", o.method)
-	}
-	if o.dryRun && !o.unsafeDry && o.method != http.MethodGet && o.method != http.MethodHead {
-		return nil, usagef("--dry-run sends the request unpaid to learn its price, and a %s may change something on a server that does not ask for payment: add --unsafe-dry-run to send it anyway", o.method)
-	}
-	if o.unsafeDry && !o.dryRun {
-		return nil, usagef("--unsafe-dry-run only applies with --dry-run")
-	}
-	for _, n := range networks {
-		nw, err := x402.ParseNetworkPattern(n)
-		if err != nil {
-			return nil, usagef("--allow-network: %v", err)
-		}
-		o.networks = append(o.networks, nw)
-	}
-	for _, spec := range assets {
-		a, err := client.ParseAsset(spec)
-		if err != nil {
-			return nil, usagef("--asset: %v", err)
-		}
-		o.assets = append(o.assets, a)
-	}
-	for _, p := range []struct {
-		flag string
-		v    *string
-	}{{"max", &o.max}, {"budget", &o.budget}} {
-		v, err := expandAtomic(*p.v, o.assets)
-		if err != nil {
-			return nil, usagef("--%s: %v", p.flag, err)
-		}
-		*p.v = v
-	}
-	if err := (client.Policy{MaxPerRequest: o.max, Budget: o.budget}).Validate(); err != nil {
-		return nil, usagef("%v", err)
-	}
-	switch {
-	case o.budgetFile != "" && o.budget == "":
-		return nil, usagef("--budget-file needs --budget")
-	case o.timeout < 0:
-		return nil, usagef("--timeout must not be negative")
-	case o.json && o.output == "-":
-		return nil, usagef("-o - and --json both write to standard output")
-	}
-	if o.output == "-" {
-		o.output = ""
-	}
-	return o, nil
-}
-
-// parseInterspersed parses flags that may come before or after the
-// positional arguments, as curl allows; "--" ends the flags.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := parseFlags(fs, args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
-// payResult is what go402 pay reports; it is the --json output.
-type payResult struct {
-	URL         string      `json:"url"`
-	Status      int         `json:"status"`
-	Paid        bool        `json:"paid"`
-	Price       string      `json:"price"`
-	Asset       string      `json:"asset"`
-	Network     string      `json:"network"`
-	PayTo       string      `json:"payTo"`
-	Payer       string      `json:"payer"`
-	Transaction string      `json:"transaction"`
-	Success     bool        `json:"success"`
-	ExitCode    int         `json:"exitCode"`
-	Error       string      `json:"error"`
-	Reason      string      `json:"reason"`
-	Body        *string     `json:"body,omitempty"`
-	BodyBase64  *string     `json:"bodyBase64,omitempty"`
-	Headers     http.Header `json:"headers,omitempty"`
-	DryRun      bool        `json:"dryRun,omitempty"`
-	Allowed     *bool       `json:"allowed,omitempty"`
-	// OutcomeUnknown: the payment may have been charged (exit 6).
-	OutcomeUnknown bool `json:"outcomeUnknown,omitempty"`
-
-	// pending says why a payment is not known to be settled yet ("" when
-	// it is): broadcast but unconfirmed, or not reported by the server.
-	pending string
-}
-
 // pay makes the request and fills res. Its error decides the exit code.
 func pay(ctx context.Context, e env, o *payOptions, res *payResult) error {
 	if o.timeout > 0 {
@@ -345,26 +130,37 @@ func pay(ctx context.Context, e env, o *payOptions, res *payResult) error {
 		ctx, cancel = context.WithTimeout(ctx, o.timeout)
 		defer cancel()
 	}
-	assets, err := payAssets(o)
+	c, err := newPayClient(e, o, res)
 	if err != nil {
 		return err
 	}
-	var signer evm.Signer
-	if o.dryRun && !o.keys.configured() {
-		// Quote signs nothing: a throwaway key lets --dry-run work
-		// without a wallet. It is never used and never shown.
-		s, err := throwawaySigner()
-		if err != nil {
-			return err
-		}
-		signer = s
-	} else {
-		s, err := o.keys.load()
-		if err != nil {
-			return err
-		}
-		signer = s
-		res.Payer = s.Address().Hex()
+	req, err := newPayRequest(ctx, e, o)
+	if err != nil {
+		return err
+	}
+	if o.dryRun {
+		return payDryRun(ctx, e, o, c, req, res)
+	}
+
+	resp, err := c.HTTPClient().Do(req)
+	if err != nil {
+		return unwrapPayError(err)
+	}
+	defer resp.Body.Close()
+	return readPayResponse(e, o, resp, res)
+}
+
+// newPayClient builds the paying client from the flags: the known assets,
+// the payer's signer, the policy and the logger. It records the payer in
+// res.
+func newPayClient(e env, o *payOptions, res *payResult) (*client.Client, error) {
+	assets, err := payAssets(o)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := paySigner(o, res)
+	if err != nil {
+		return nil, err
 	}
 	logLevel := slog.LevelWarn
 	if o.verbose {
@@ -381,29 +177,43 @@ func pay(ctx context.Context, e env, o *payOptions, res *payResult) error {
 		Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: logLevel})),
 	})
 	if err != nil {
-		return fmt.Errorf("creating the paying client: %w", err)
+		return nil, fmt.Errorf("creating the paying client: %w", err)
 	}
-	req, err := newPayRequest(ctx, e, o)
-	if err != nil {
-		return err
-	}
-	if o.dryRun {
-		return payDryRun(ctx, e, o, c, req, res)
-	}
+	return c, nil
+}
 
-	resp, err := c.HTTPClient().Do(req)
-	if err != nil {
-		// A refusal or a rejection needs no "Get URL:" in front of it.
-		var (
-			ue *url.Error
-			pe *client.PolicyError
-		)
-		if errors.As(err, &ue) && (errors.As(ue.Err, &pe) || errors.Is(ue.Err, client.ErrPaymentRejected) || errors.Is(ue.Err, client.ErrPaymentOutcomeUnknown)) {
-			return ue.Err
-		}
-		return err
+// paySigner loads the payer's key and records its address in res; for a
+// --dry-run without a configured key it returns a throwaway one.
+func paySigner(o *payOptions, res *payResult) (evm.Signer, error) {
+	if o.dryRun && !o.keys.configured() {
+		// Quote signs nothing: a throwaway key lets --dry-run work
+		// without a wallet. It is never used and never shown.
+		return throwawaySigner()
 	}
-	defer resp.Body.Close()
+	s, err := o.keys.load()
+	if err != nil {
+		return nil, err
+	}
+	res.Payer = s.Address().Hex()
+	return s, nil
+}
+
+// unwrapPayError strips the "Get URL:" of a failed request when the
+// failure is a refusal or a rejection, which needs no URL in front of it.
+func unwrapPayError(err error) error {
+	var (
+		ue *url.Error
+		pe *client.PolicyError
+	)
+	if errors.As(err, &ue) && (errors.As(ue.Err, &pe) || errors.Is(ue.Err, client.ErrPaymentRejected) || errors.Is(ue.Err, client.ErrPaymentOutcomeUnknown)) {
+		return ue.Err
+	}
+	return err
+}
+
+// readPayResponse records the response in res, writes its head and body
+// where the flags say, and returns the error its status means.
+func readPayResponse(e env, o *payOptions, resp *http.Response, res *payResult) error {
 	res.Status = resp.StatusCode
 	if r, ok := client.ReceiptFromResponse(resp); ok {
 		fillReceipt(res, r, resp.StatusCode)
@@ -416,22 +226,27 @@ func pay(ctx context.Context, e env, o *payOptions, res *payResult) error {
 		}
 	}
 	bodyErr := writeBody(e, o, resp.Body, res)
-	var statusErr error
+	return errors.Join(payStatusError(resp, res), bodyErr)
+}
+
+// payStatusError returns the error the status of the final response
+// means, nil for a 2xx.
+func payStatusError(resp *http.Response, res *payResult) error {
 	_, sent := client.ReceiptFromResponse(resp)
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode <= 299:
+		return nil
 	case sent && res.Transaction == "" && !res.Paid && client.SettlementMayFollow(resp.StatusCode):
 		// A server or a proxy gives these while the facilitator (or the
 		// upstream) is unreachable or slow: the settlement may still
 		// happen.
 		res.OutcomeUnknown = true
-		statusErr = &exitCodeError{code: ExitUnknown, err: fmt.Errorf("HTTP %s after paying, without a settlement: %w", resp.Status, client.ErrPaymentOutcomeUnknown)}
+		return &exitCodeError{code: ExitUnknown, err: fmt.Errorf("HTTP %s after paying, without a settlement: %w", resp.Status, client.ErrPaymentOutcomeUnknown)}
 	case resp.StatusCode == http.StatusPaymentRequired && !res.Paid:
-		statusErr = &exitCodeError{code: ExitError, err: errors.New("HTTP 402 Payment Required, without x402 payment requirements this client understands")}
+		return &exitCodeError{code: ExitError, err: errors.New("HTTP 402 Payment Required, without x402 payment requirements this client understands")}
 	default:
-		statusErr = &exitCodeError{code: ExitHTTP, err: fmt.Errorf("HTTP %s", resp.Status)}
+		return &exitCodeError{code: ExitHTTP, err: fmt.Errorf("HTTP %s", resp.Status)}
 	}
-	return errors.Join(statusErr, bodyErr)
 }
 
 // throwawaySigner returns a signer for a new random key.
@@ -534,205 +349,4 @@ func payDryRun(ctx context.Context, e env, o *payOptions, c *client.Client, req 
 		return &exitCodeError{code: ExitError, err: errors.New("no payment option this client can pay")}
 	}
 	return nil
-}
-
-// fillOption records the payment option chosen.
-func fillOption(res *payResult, opt *client.Option) {
-	res.Price = opt.Price
-	res.Asset = opt.Requirements.Asset
-	res.Network = string(opt.Requirements.Network)
-	res.PayTo = opt.Requirements.PayTo
-}
-
-// fillReceipt records what a response says was paid.
-func fillReceipt(res *payResult, r *client.Receipt, status int) {
-	fillOption(res, &r.Option)
-	if r.Payer != "" {
-		res.Payer = r.Payer
-	}
-	s := r.Settlement
-	switch {
-	case s != nil && s.Success:
-		res.Paid = true
-	case s != nil && s.ErrorReason == x402.ReasonSettlementPending:
-		res.Paid, res.pending = true, "settlement pending"
-	case s == nil && status >= 200 && status <= 399:
-		res.Paid, res.pending = true, "settlement not reported by the server"
-	}
-	if s != nil {
-		res.Transaction = s.Transaction
-		if s.Payer != "" {
-			res.Payer = s.Payer
-		}
-		if !s.Success {
-			res.Reason = string(s.ErrorReason)
-		}
-	}
-}
-
-// writeHead prints the status line and the headers, as curl -i does.
-func writeHead(w io.Writer, resp *http.Response) {
-	fmt.Fprintf(w, "%s %s\r\n", resp.Proto, resp.Status)
-	_ = resp.Header.Write(w)
-	fmt.Fprint(w, "\r\n")
-}
-
-// writeBody copies the body to -o, standard output, or res for --json.
-func writeBody(e env, o *payOptions, body io.Reader, res *payResult) (err error) {
-	switch {
-	case o.output != "":
-		f, err := os.Create(o.output)
-		if err != nil {
-			return fmt.Errorf("creating the output file: %w", err)
-		}
-		if _, err := io.Copy(f, body); err != nil {
-			f.Close()
-			return bodyReadError(fmt.Errorf("writing %s: %w", o.output, err))
-		}
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("writing %s: %w", o.output, err)
-		}
-		return nil
-	case o.json:
-		b, err := io.ReadAll(io.LimitReader(body, maxJSONBody+1))
-		if err != nil {
-			return bodyReadError(fmt.Errorf("reading the response body: %w", err))
-		}
-		if len(b) > maxJSONBody {
-			return fmt.Errorf("the response body is larger than %d MiB: use -o FILE", maxJSONBody>>20)
-		}
-		s := string(b)
-		if utf8.ValidString(s) {
-			res.Body = &s
-		} else {
-			enc := base64.StdEncoding.EncodeToString(b)
-			res.BodyBase64 = &enc
-		}
-		return nil
-	default:
-		if _, err := io.Copy(e.stdout, body); err != nil {
-			return bodyReadError(fmt.Errorf("copying the response body: %w", err))
-		}
-		return nil
-	}
-}
-
-// bodyReadError marks a failure while the body streams in as a network
-// error when it is one.
-func bodyReadError(err error) error {
-	if isNetworkError(err) {
-		return &exitCodeError{code: ExitHTTP, err: err}
-	}
-	return err
-}
-
-// isNetworkError reports whether err is a transport failure: connection,
-// DNS, TLS, a response cut short, or the timeout.
-func isNetworkError(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
-		errors.Is(err, context.DeadlineExceeded)
-}
-
-// payExitCode maps an error of pay to an exit code.
-func payExitCode(err error) int {
-	var (
-		ue *usageError
-		pe *client.PolicyError
-		ce *exitCodeError
-	)
-	switch {
-	case err == nil:
-		return ExitOK
-	case errors.As(err, &ue):
-		return ExitUsage
-	case errors.As(err, &pe):
-		return ExitPolicy
-	case errors.Is(err, client.ErrPaymentOutcomeUnknown):
-		return ExitUnknown
-	case errors.Is(err, client.ErrPaymentRejected):
-		return ExitRejected
-	case errors.As(err, &ce):
-		return ce.code
-	case isNetworkError(err):
-		return ExitHTTP
-	}
-	return ExitError
-}
-
-// finishPay reports the outcome: the paid line on standard error, the
-// JSON object with --json, and the error with its exit code.
-func finishPay(e env, o *payOptions, res *payResult, err error) error {
-	code := payExitCode(err)
-	res.ExitCode, res.Success = code, code == ExitOK
-	if err != nil {
-		res.Error = err.Error()
-	}
-	var pe *client.PolicyError
-	if errors.As(err, &pe) {
-		res.Reason = "policy:" + pe.Rule
-		if pe.Option != nil && res.Price == "" {
-			fillOption(res, pe.Option)
-		}
-		if res.Price == "" {
-			res.Price = pe.Price
-		}
-	}
-	var unknown *client.OutcomeUnknownError
-	if errors.As(err, &unknown) {
-		res.OutcomeUnknown = true
-		if unknown.Option != nil {
-			fillOption(res, unknown.Option)
-		}
-		if unknown.StatusCode != 0 {
-			res.Status = unknown.StatusCode
-		}
-		res.Reason = string(unknown.Reason)
-	}
-	if res.OutcomeUnknown {
-		fmt.Fprintf(e.stderr, "payment of %s on %s from %s: outcome unknown, it may have been charged; check the balance before paying again\n", res.Price, res.Network, res.Payer)
-	}
-	var rej *client.PaymentError
-	if errors.As(err, &rej) {
-		if rej.Option != nil {
-			fillOption(res, rej.Option)
-		}
-		if rej.Reason != "" {
-			res.Reason = string(rej.Reason)
-		}
-		if rej.StatusCode != 0 {
-			res.Status = rej.StatusCode
-		}
-		if s := rej.Settlement; s != nil {
-			res.Transaction = s.Transaction
-			if s.Payer != "" {
-				res.Payer = s.Payer
-			}
-			if res.Reason == "" {
-				res.Reason = string(s.ErrorReason)
-			}
-		}
-	}
-	if res.Paid {
-		line := fmt.Sprintf("paid %s on %s from %s", res.Price, res.Network, res.Payer)
-		if res.Transaction != "" {
-			line += " tx " + res.Transaction
-		}
-		state := "settled"
-		if res.pending != "" {
-			state = res.pending
-		}
-		fmt.Fprintf(e.stderr, "%s (%s)\n", line, state)
-	}
-	if o.json && code != ExitUsage {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetEscapeHTML(false)
-		if jerr := enc.Encode(res); jerr != nil {
-			err = errors.Join(err, fmt.Errorf("writing the JSON result: %w", jerr))
-		}
-	}
-	if err == nil || code == ExitUsage {
-		return err
-	}
-	return &exitCodeError{code: code, err: err}
 }

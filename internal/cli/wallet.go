@@ -263,107 +263,156 @@ func runWalletAddress(e env, args []string) error {
 // balanceTimeout bounds the chain calls of wallet balance.
 const balanceTimeout = 30 * time.Second
 
+// balanceOptions are the parsed flags of go402 wallet balance.
+type balanceOptions struct {
+	rpcURL     string
+	network    x402.Network // --network, "" if not given
+	asset      string
+	devnetInfo string
+	address    string
+	keys       keyFlags
+}
+
 func runWalletBalance(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet(e, "wallet balance", walletBalanceSynopsis+"\n\n"+walletBalanceHelp)
-	rpcURL := fs.String("rpc", "", "JSON-RPC `URL` of the chain")
-	network := fs.String("network", "", "CAIP-2 `network` the --rpc endpoint must be on, such as eip155:8453 (default: the one it reports)")
-	asset := fs.String("asset", "", "token contract `address` (default: the network's stablecoin, on the built-in networks and the devnet)")
-	devnetInfo := fs.String("devnet-info", "", "JSON `file` written by go402 devnet --info-file or go402 facilitator --devnet --info-file (instead of --rpc)")
-	address := fs.String("address", "", "`address` to look up (default: the payer key's)")
-	var keys keyFlags
-	keys.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	o, err := parseWalletBalanceFlags(e, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected arguments: %s", strings.Join(fs.Args(), " "))
-	}
-	if err := keys.check(fs); err != nil {
+	nets, err := balanceNetworks(o)
+	if err != nil {
 		return err
 	}
-	switch {
-	case *rpcURL == "" && *devnetInfo == "":
-		return usagef("--rpc URL or --devnet-info FILE is required")
-	case *rpcURL != "" && *devnetInfo != "":
-		return usagef("--rpc and --devnet-info are mutually exclusive")
-	case *address != "" && (keys.set["key-env"] || keys.keystore != ""):
-		return usagef("--address and --key-env/--keystore are mutually exclusive")
-	case *address != "" && !common.IsHexAddress(*address):
-		return usagef("--address %q is not an address", *address)
-	case *asset != "" && !common.IsHexAddress(*asset):
-		return usagef("--asset %q is not an address", *asset)
-	}
-	var wantNet x402.Network
-	if *network != "" {
-		n, err := x402.ParseNetwork(*network)
-		if err != nil {
-			return usagef("--network: %v", err)
-		}
-		if n.Namespace() != x402.NamespaceEIP155 {
-			return usagef("--network: %s is not an EVM (eip155) network", n)
-		}
-		wantNet = n
-	}
-
-	nets := evm.DefaultNetworks()
-	if *devnetInfo != "" {
-		nc, err := loadDevnetNetwork(*devnetInfo)
-		if err != nil {
-			return err
-		}
-		if err := nets.Add(nc); err != nil {
-			return fmt.Errorf("devnet info %s: %w", *devnetInfo, err)
-		}
-		if wantNet != "" && wantNet != nc.Network {
-			return usagef("--network %s does not match the devnet's %s", wantNet, nc.Network)
-		}
-		wantNet, *rpcURL = nc.Network, nc.RPCURLs[0]
-	}
-
-	var who common.Address
-	if *address != "" {
-		who = common.HexToAddress(*address)
-	} else {
-		s, err := keys.load()
-		if err != nil {
-			return fmt.Errorf("%w (or give --address)", err)
-		}
-		who = s.Address()
+	who, err := balanceHolder(o)
+	if err != nil {
+		return err
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, balanceTimeout)
 	defer cancel()
-	ec, err := ethclient.DialContext(ctx, *rpcURL)
+	ec, gotNet, err := dialBalanceChain(ctx, o.rpcURL, o.network)
 	if err != nil {
-		return fmt.Errorf("cannot connect to %s", redactURL(*rpcURL))
+		return err
 	}
 	defer ec.Close()
-	chainID, err := ec.ChainID(ctx)
-	if err != nil {
-		return fmt.Errorf("reading the chain id from %s: %w", redactURL(*rpcURL), scrubURL(err, *rpcURL))
-	}
-	if !chainID.IsUint64() {
-		return fmt.Errorf("%s reports chain id %s", redactURL(*rpcURL), chainID)
-	}
-	gotNet := x402.EIP155(chainID.Uint64())
-	if wantNet != "" && wantNet != gotNet {
-		return fmt.Errorf("%s is on %s, not %s", redactURL(*rpcURL), gotNet, wantNet)
-	}
 
-	tok, err := balanceAsset(ctx, ec, nets, gotNet, *asset)
+	tok, err := balanceAsset(ctx, ec, nets, gotNet, o.asset)
 	if err != nil {
-		return scrubURL(err, *rpcURL)
+		return scrubURL(err, o.rpcURL)
 	}
 	tokBal, err := erc20BalanceOf(ctx, ec, tok.Address, who)
 	if err != nil {
-		return fmt.Errorf("reading the %s balance: %w", tok.Symbol, scrubURL(err, *rpcURL))
+		return fmt.Errorf("reading the %s balance: %w", tok.Symbol, scrubURL(err, o.rpcURL))
 	}
 	ethBal, err := ec.BalanceAt(ctx, who, nil)
 	if err != nil {
-		return fmt.Errorf("reading the ETH balance: %w", scrubURL(err, *rpcURL))
+		return fmt.Errorf("reading the ETH balance: %w", scrubURL(err, o.rpcURL))
 	}
 	printBalance(e.stdout, who, gotNet, nets, tok, tokBal, ethBal)
 	return nil
+}
+
+// parseWalletBalanceFlags parses and checks the flags of go402 wallet
+// balance.
+func parseWalletBalanceFlags(e env, args []string) (*balanceOptions, error) {
+	fs := newFlagSet(e, "wallet balance", walletBalanceSynopsis+"\n\n"+walletBalanceHelp)
+	o := &balanceOptions{}
+	var network string
+	fs.StringVar(&o.rpcURL, "rpc", "", "JSON-RPC `URL` of the chain")
+	fs.StringVar(&network, "network", "", "CAIP-2 `network` the --rpc endpoint must be on, such as eip155:8453 (default: the one it reports)")
+	fs.StringVar(&o.asset, "asset", "", "token contract `address` (default: the network's stablecoin, on the built-in networks and the devnet)")
+	fs.StringVar(&o.devnetInfo, "devnet-info", "", "JSON `file` written by go402 devnet --info-file or go402 facilitator --devnet --info-file (instead of --rpc)")
+	fs.StringVar(&o.address, "address", "", "`address` to look up (default: the payer key's)")
+	o.keys.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if err := o.keys.check(fs); err != nil {
+		return nil, err
+	}
+	switch {
+	case o.rpcURL == "" && o.devnetInfo == "":
+		return nil, usagef("--rpc URL or --devnet-info FILE is required")
+	case o.rpcURL != "" && o.devnetInfo != "":
+		return nil, usagef("--rpc and --devnet-info are mutually exclusive")
+	case o.address != "" && (o.keys.set["key-env"] || o.keys.keystore != ""):
+		return nil, usagef("--address and --key-env/--keystore are mutually exclusive")
+	case o.address != "" && !common.IsHexAddress(o.address):
+		return nil, usagef("--address %q is not an address", o.address)
+	case o.asset != "" && !common.IsHexAddress(o.asset):
+		return nil, usagef("--asset %q is not an address", o.asset)
+	}
+	if network != "" {
+		n, err := x402.ParseNetwork(network)
+		if err != nil {
+			return nil, usagef("--network: %v", err)
+		}
+		if n.Namespace() != x402.NamespaceEIP155 {
+			return nil, usagef("--network: %s is not an EVM (eip155) network", n)
+		}
+		o.network = n
+	}
+	return o, nil
+}
+
+// balanceNetworks returns the known networks: the built-in ones and, with
+// --devnet-info, the devnet, whose network and RPC URL it records in o.
+func balanceNetworks(o *balanceOptions) (*evm.Networks, error) {
+	nets := evm.DefaultNetworks()
+	if o.devnetInfo == "" {
+		return nets, nil
+	}
+	nc, err := loadDevnetNetwork(o.devnetInfo)
+	if err != nil {
+		return nil, err
+	}
+	if err := nets.Add(nc); err != nil {
+		return nil, fmt.Errorf("devnet info %s: %w", o.devnetInfo, err)
+	}
+	if o.network != "" && o.network != nc.Network {
+		return nil, usagef("--network %s does not match the devnet's %s", o.network, nc.Network)
+	}
+	o.network, o.rpcURL = nc.Network, nc.RPCURLs[0]
+	return nets, nil
+}
+
+// balanceHolder returns the address to look up: --address, or the payer
+// key's.
+func balanceHolder(o *balanceOptions) (common.Address, error) {
+	if o.address != "" {
+		return common.HexToAddress(o.address), nil
+	}
+	s, err := o.keys.load()
+	if err != nil {
+		return common.Address{}, fmt.Errorf("%w (or give --address)", err)
+	}
+	return s.Address(), nil
+}
+
+// dialBalanceChain connects to rpcURL and returns the network it is on,
+// which must be want when want is not "".
+func dialBalanceChain(ctx context.Context, rpcURL string, want x402.Network) (*ethclient.Client, x402.Network, error) {
+	ec, err := ethclient.DialContext(ctx, rpcURL)
+	if err != nil {
+		return nil, "", fmt.Errorf("cannot connect to %s", redactURL(rpcURL))
+	}
+	chainID, err := ec.ChainID(ctx)
+	if err != nil {
+		ec.Close()
+		return nil, "", fmt.Errorf("reading the chain id from %s: %w", redactURL(rpcURL), scrubURL(err, rpcURL))
+	}
+	if !chainID.IsUint64() {
+		ec.Close()
+		return nil, "", fmt.Errorf("%s reports chain id %s", redactURL(rpcURL), chainID)
+	}
+	got := x402.EIP155(chainID.Uint64())
+	if want != "" && want != got {
+		ec.Close()
+		return nil, "", fmt.Errorf("%s is on %s, not %s", redactURL(rpcURL), got, want)
+	}
+	return ec, got, nil
 }
 
 // balanceAsset returns the token to look up: the registered asset at

@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go402/go402/devnet"
+	"github.com/go402/go402/evm"
+	"github.com/go402/go402/facilitator/config"
+	"github.com/go402/go402/facilitator/remote"
+	"github.com/go402/go402/facilitator/service"
+	"github.com/go402/go402/x402"
+	"github.com/go402/go402/x402http"
+)
+
+// stackAccounts is the number of devnet accounts of the demo stack, and
+// stackPayers the number of them, first in the list, that only pay.
+const (
+	stackAccounts = 6
+	stackPayers   = stackAccounts - 2
+)
+
+// stackTimestampLead is how far the stack's block timestamps may run ahead
+// of the wall clock. Every settlement mines a block, one second later than
+// the previous one, so with the devnet's default lead (10 s) the eleventh
+// settlement in a burst would wait for the clock: one per second. The lead
+// must stay well below the routes' maxTimeoutSeconds (300, x402http's
+// default): a client signs validBefore = now + 300 s, the facilitator
+// verifies it against the wall clock (and refuses one beyond now + 300 s +
+// 60 s), and the chain's timestamp must still be below validBefore when
+// the transfer is mined. (A route with a maxTimeoutSeconds below the lead,
+// on the devnet of `go402 dev`, could see a settlement fail after a burst.)
+const stackTimestampLead = 120 * time.Second
+
+// stack is the demo's running pieces: a devnet, a facilitator and a paid
+// API, all on loopback.
+type stack struct {
+	devnet                *devnet.Devnet
+	network               x402.Network
+	nets                  *evm.Networks
+	payer, seller, facKey devnet.Account
+	facURL, apiURL        string
+}
+
+// startStack starts the devnet, the facilitator (over HTTP) and the sample
+// paid API (weather at $0.001, a report at $0.05).
+//
+// Accounts 0-3 (stackPayers) are funded payers the services never use; 4
+// receives the API's payments and 5 settles.
+func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, cleanup *closers, opts stackOptions) (*stack, error) {
+	// 1. The chain.
+	dcfg := devnet.Config{Accounts: stackAccounts, TimestampLead: stackTimestampLead}
+	if opts.rpc {
+		dcfg.RPCAddr = "127.0.0.1:0"
+	}
+	d, err := devnet.Start(ctx, dcfg)
+	if err != nil {
+		return nil, fmt.Errorf("starting the devnet: %w", err)
+	}
+	cleanup.add(d.Close)
+	accts := d.Accounts()
+	payer, seller, facKey := accts[0], accts[stackPayers], accts[stackPayers+1]
+	network := x402.Network(d.Network())
+	tok := d.Token()
+	steps.printf("1. devnet     chain %s, test USDC %s (EIP-3009)\n", network, tok.Address.Hex())
+
+	// 2. The facilitator, over HTTP on loopback.
+	svc, err := service.New(ctx, &config.Config{Instance: "demo"}, service.Deps{Logger: quiet, Networks: []service.Network{{
+		Network: network, Backend: d.Client(), Key: facKey.PrivateKey, Assets: d.NetworkConfig().Assets, PollInterval: 20 * time.Millisecond,
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	cleanup.add(svc.Close)
+	facURL, err := serveLoopback(ctx, svc.Handler(), cleanup)
+	if err != nil {
+		return nil, err
+	}
+	steps.printf("2. facilitator %s (settles from %s)\n", facURL, short(facKey.Address.Hex()))
+
+	// 3. The paid API: weather at $0.001, a report at $0.05.
+	facClient, err := remote.New(remote.Config{URL: facURL, Logger: quiet})
+	if err != nil {
+		return nil, err
+	}
+	nets := &evm.Networks{}
+	if err := d.Register(nets); err != nil {
+		return nil, err
+	}
+	opt := func(price string) []x402http.PaymentOption {
+		return []x402http.PaymentOption{{Network: network, Price: price, PayTo: seller.Address.Hex()}}
+	}
+	mw, err := x402http.New(x402http.Config{
+		Facilitator: observingFacilitator{facClient, steps},
+		Schemes:     evm.ServerSchemes(nets),
+		Logger:      quiet,
+		Routes: []x402http.Route{
+			{Pattern: "GET /weather", Accepts: opt("$0.001"), Description: "Current weather", MimeType: "application/json"},
+			{Pattern: "GET /report", Accepts: opt("$0.05"), Description: "Quarterly report", MimeType: "application/json"},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /weather", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"city":"Lisbon","forecast":"sunny","celsius":22}`)
+	})
+	mux.HandleFunc("GET /report", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"quarter":"Q3","revenue":"1.2M","growth":"12%"}`)
+	})
+	apiAddr := opts.apiAddr
+	if apiAddr == "" {
+		apiAddr = "127.0.0.1:0"
+	}
+	apiURL, err := serveOn(ctx, apiAddr, mw.Handler(mux), cleanup)
+	if err != nil {
+		return nil, err
+	}
+	steps.printf("3. paid API   %s  GET /weather $0.001, GET /report $0.05 (payTo %s)\n", apiURL, short(seller.Address.Hex()))
+
+	return &stack{devnet: d, network: network, nets: nets, payer: payer, seller: seller, facKey: facKey, facURL: facURL, apiURL: apiURL}, nil
+}
+
+// stackOptions are what `go402 dev` changes in the stack; the zero value
+// is the demo's.
+type stackOptions struct {
+	rpc     bool   // the devnet also serves JSON-RPC on a free loopback port, for other processes
+	apiAddr string // the paid API's listen address; "" for a free loopback port
+}
+
+// serveLoopback serves h on a free loopback port until ctx ends or
+// cleanup runs, and returns its base URL.
+func serveLoopback(ctx context.Context, h http.Handler, cleanup *closers) (string, error) {
+	return serveOn(ctx, "127.0.0.1:0", h, cleanup)
+}
+
+// serveOn serves h on addr until ctx ends or cleanup runs, and returns its
+// base URL.
+func serveOn(ctx context.Context, addr string, h http.Handler, cleanup *closers) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	go func() { _ = srv.Serve(ln) }()
+	cleanup.add(func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	return "http://" + ln.Addr().String(), nil
+}
