@@ -46,29 +46,38 @@ type Asset struct {
 // for EVM), an id (a 20-byte hex address for EVM), at most 77 decimals
 // and a known transfer method.
 func (a *Asset) Validate() error {
+	if err := a.validate(); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	return nil
+}
+
+// validate is Validate without the package prefix, for callers that add
+// their own.
+func (a *Asset) validate() error {
 	n, err := x402.ParseNetwork(string(a.Network.Canonical()))
 	if err != nil {
-		return fmt.Errorf("client: asset: %w", err)
+		return fmt.Errorf("asset: %w", err)
 	}
 	a.Network = n
 	if a.Address == "" || strings.ContainsAny(a.Address, " \t\r\n/") {
-		return fmt.Errorf("client: asset on %s: the address %q is missing or malformed", n, a.Address)
+		return fmt.Errorf("asset on %s: the address %q is missing or malformed", n, a.Address)
 	}
 	if n.Namespace() == x402.NamespaceEIP155 {
 		if _, err := n.ChainID(); err != nil {
-			return fmt.Errorf("client: asset: %w", err)
+			return fmt.Errorf("asset: %w", err)
 		}
 		if _, ok := parseAddress(a.Address); !ok {
-			return fmt.Errorf("client: asset on %s: %q is not a 0x-prefixed 20-byte hex address", n, a.Address)
+			return fmt.Errorf("asset on %s: %q is not a 0x-prefixed 20-byte hex address", n, a.Address)
 		}
 	}
 	switch {
 	case a.Decimals > 77:
-		return fmt.Errorf("client: asset %s: %d decimals is more than a uint256 can hold", a.Address, a.Decimals)
+		return fmt.Errorf("asset %s: %d decimals is more than a uint256 can hold", a.Address, a.Decimals)
 	case len(a.Symbol) > 32 || strings.ContainsAny(a.Symbol, " \t\r\n"):
-		return fmt.Errorf("client: asset %s: symbol %q is not a ticker", a.Address, a.Symbol)
+		return fmt.Errorf("asset %s: symbol %q is not a ticker", a.Address, a.Symbol)
 	case a.TransferMethod != "" && a.TransferMethod != "eip3009" && a.TransferMethod != "permit2":
-		return fmt.Errorf("client: asset %s: unknown transfer method %q", a.Address, a.TransferMethod)
+		return fmt.Errorf("asset %s: unknown transfer method %q", a.Address, a.TransferMethod)
 	}
 	return nil
 }
@@ -176,7 +185,7 @@ func ReadAssets(r io.Reader) ([]Asset, error) {
 		if !bytes.Contains(raw, []byte(`"decimals"`)) {
 			return nil, fmt.Errorf("client: assets file: assets[%d]: decimals is required", i)
 		}
-		if err := a.Validate(); err != nil {
+		if err := a.validate(); err != nil {
 			return nil, fmt.Errorf("client: assets file: assets[%d]: %w", i, err)
 		}
 		out = append(out, a)

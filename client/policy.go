@@ -198,7 +198,7 @@ func parseAtomicLimit(field, amount, asset string) (*limit, error) {
 		return nil, fmt.Errorf("client: Policy.%s: %q: want NETWORK/ASSET after \"atomic\"", field, asset)
 	}
 	a := Asset{Network: x402.Network(asset[:i]), Address: asset[i+1:]}
-	if err := a.Validate(); err != nil {
+	if err := a.validate(); err != nil {
 		return nil, fmt.Errorf("client: Policy.%s: %w", field, err)
 	}
 	return &limit{text: amount + " atomic " + string(a.Network) + "/" + a.Address, unit: unitAtomic, value: v, network: a.Network, asset: a.Address}, nil
