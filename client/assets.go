@@ -46,29 +46,38 @@ type Asset struct {
 // for EVM), an id (a 20-byte hex address for EVM), at most 77 decimals
 // and a known transfer method.
 func (a *Asset) Validate() error {
+	if err := a.validate(); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	return nil
+}
+
+// validate is Validate without the package prefix, for callers that add
+// their own.
+func (a *Asset) validate() error {
 	n, err := x402.ParseNetwork(string(a.Network.Canonical()))
 	if err != nil {
-		return fmt.Errorf("go402: asset: %w", err)
+		return fmt.Errorf("asset: %w", err)
 	}
 	a.Network = n
 	if a.Address == "" || strings.ContainsAny(a.Address, " \t\r\n/") {
-		return fmt.Errorf("go402: asset on %s: the address %q is missing or malformed", n, a.Address)
+		return fmt.Errorf("asset on %s: the address %q is missing or malformed", n, a.Address)
 	}
 	if n.Namespace() == x402.NamespaceEIP155 {
 		if _, err := n.ChainID(); err != nil {
-			return fmt.Errorf("go402: asset: %w", err)
+			return fmt.Errorf("asset: %w", err)
 		}
 		if _, ok := parseAddress(a.Address); !ok {
-			return fmt.Errorf("go402: asset on %s: %q is not a 0x-prefixed 20-byte hex address", n, a.Address)
+			return fmt.Errorf("asset on %s: %q is not a 0x-prefixed 20-byte hex address", n, a.Address)
 		}
 	}
 	switch {
 	case a.Decimals > 77:
-		return fmt.Errorf("go402: asset %s: %d decimals is more than a uint256 can hold", a.Address, a.Decimals)
+		return fmt.Errorf("asset %s: %d decimals is more than a uint256 can hold", a.Address, a.Decimals)
 	case len(a.Symbol) > 32 || strings.ContainsAny(a.Symbol, " \t\r\n"):
-		return fmt.Errorf("go402: asset %s: symbol %q is not a ticker", a.Address, a.Symbol)
+		return fmt.Errorf("asset %s: symbol %q is not a ticker", a.Address, a.Symbol)
 	case a.TransferMethod != "" && a.TransferMethod != "eip3009" && a.TransferMethod != "permit2":
-		return fmt.Errorf("go402: asset %s: unknown transfer method %q", a.Address, a.TransferMethod)
+		return fmt.Errorf("asset %s: unknown transfer method %q", a.Address, a.TransferMethod)
 	}
 	return nil
 }
@@ -155,7 +164,7 @@ func ReadAssets(r io.Reader) ([]Asset, error) {
 		return nil, err
 	}
 	if len(data) > maxAssetsFile {
-		return nil, fmt.Errorf("go402: assets file: larger than %d bytes", maxAssetsFile)
+		return nil, fmt.Errorf("client: assets file: larger than %d bytes", maxAssetsFile)
 	}
 	var f struct {
 		Assets []json.RawMessage `json:"assets"`
@@ -163,7 +172,7 @@ func ReadAssets(r io.Reader) ([]Asset, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("go402: assets file: %w", err)
+		return nil, fmt.Errorf("client: assets file: %w", err)
 	}
 	out := make([]Asset, 0, len(f.Assets))
 	for i, raw := range f.Assets {
@@ -171,13 +180,13 @@ func ReadAssets(r io.Reader) ([]Asset, error) {
 		d := json.NewDecoder(bytes.NewReader(raw))
 		d.DisallowUnknownFields()
 		if err := d.Decode(&a); err != nil {
-			return nil, fmt.Errorf("go402: assets file: assets[%d]: %w", i, err)
+			return nil, fmt.Errorf("client: assets file: assets[%d]: %w", i, err)
 		}
 		if !bytes.Contains(raw, []byte(`"decimals"`)) {
-			return nil, fmt.Errorf("go402: assets file: assets[%d]: decimals is required", i)
+			return nil, fmt.Errorf("client: assets file: assets[%d]: decimals is required", i)
 		}
-		if err := a.Validate(); err != nil {
-			return nil, fmt.Errorf("go402: assets file: assets[%d]: %w", i, err)
+		if err := a.validate(); err != nil {
+			return nil, fmt.Errorf("client: assets file: assets[%d]: %w", i, err)
 		}
 		out = append(out, a)
 	}
@@ -188,7 +197,7 @@ func ReadAssets(r io.Reader) ([]Asset, error) {
 func LoadAssetsFile(path string) ([]Asset, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("go402: %w", err)
+		return nil, fmt.Errorf("client: %w", err)
 	}
 	defer f.Close()
 	as, err := ReadAssets(f)
@@ -214,11 +223,11 @@ func ParseAsset(spec string) (Asset, error) {
 	slash := strings.LastIndexByte(head, '/')
 	colon := strings.LastIndexByte(head, ':')
 	if slash < 0 || colon < slash {
-		return Asset{}, fmt.Errorf("go402: asset %q: want NETWORK/ADDRESS:DECIMALS", spec)
+		return Asset{}, fmt.Errorf("client: asset %q: want NETWORK/ADDRESS:DECIMALS", spec)
 	}
 	d, err := strconv.ParseUint(head[colon+1:], 10, 8)
 	if err != nil {
-		return Asset{}, fmt.Errorf("go402: asset %q: decimals %q is not a number from 0 to 77", spec, head[colon+1:])
+		return Asset{}, fmt.Errorf("client: asset %q: decimals %q is not a number from 0 to 77", spec, head[colon+1:])
 	}
 	a := Asset{Network: x402.Network(head[:slash]), Address: head[slash+1 : colon], Decimals: uint8(d)}
 	if opts != "" {
@@ -235,11 +244,11 @@ func ParseAsset(spec string) (Asset, error) {
 				a.TransferMethod = v
 			case "usd":
 				if v != "" {
-					return Asset{}, fmt.Errorf("go402: asset %q: usd takes no value", spec)
+					return Asset{}, fmt.Errorf("client: asset %q: usd takes no value", spec)
 				}
 				a.USDStablecoin = true
 			default:
-				return Asset{}, fmt.Errorf("go402: asset %q: unknown option %q (want symbol=, name=, version=, method= or usd)", spec, k)
+				return Asset{}, fmt.Errorf("client: asset %q: unknown option %q (want symbol=, name=, version=, method= or usd)", spec, k)
 			}
 		}
 	}
@@ -250,4 +259,4 @@ func ParseAsset(spec string) (Asset, error) {
 }
 
 // errNoSchemes is returned by New when it is given no scheme clients.
-var errNoSchemes = errors.New("go402: client: Config.Schemes has no scheme client (see NewEVM)")
+var errNoSchemes = errors.New("client: Config.Schemes has no scheme client (see NewEVM)")

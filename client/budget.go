@@ -112,10 +112,10 @@ func openBudget(path string, now func() time.Time) (*budgetStore, error) {
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return nil, fmt.Errorf("go402: budget file %s: %w", path, err)
+		return nil, fmt.Errorf("client: budget file %s: %w", path, err)
 	}
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
-		return nil, fmt.Errorf("go402: budget file %s: %w", path, err)
+		return nil, fmt.Errorf("client: budget file %s: %w", path, err)
 	}
 	l.path = abs
 	l.lock = flock.New(abs+".lock", flock.SetPermissions(0o600))
@@ -139,7 +139,7 @@ func (l *budgetStore) update(ctx context.Context, fn func(*budgetState) error) e
 		return ignoreNoChange(fn(&l.mem))
 	}
 	if err := l.lock.Lock(); err != nil {
-		return fmt.Errorf("go402: locking budget file %s: %w", l.path, err)
+		return fmt.Errorf("client: locking budget file %s: %w", l.path, err)
 	}
 	defer func() { _ = l.lock.Unlock() }()
 	st, err := l.load()
@@ -182,24 +182,24 @@ func (l *budgetStore) load() (*budgetState, error) {
 		return st, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("go402: budget file: %w", err)
+		return nil, fmt.Errorf("client: budget file: %w", err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxBudgetFile+1))
 	if err != nil {
-		return nil, fmt.Errorf("go402: budget file: %w", err)
+		return nil, fmt.Errorf("client: budget file: %w", err)
 	}
 	if len(data) > maxBudgetFile {
-		return nil, fmt.Errorf("go402: budget file %s is larger than %d bytes", l.path, maxBudgetFile)
+		return nil, fmt.Errorf("client: budget file %s is larger than %d bytes", l.path, maxBudgetFile)
 	}
 	if len(data) == 0 {
 		return st, nil
 	}
 	if err := json.Unmarshal(data, st); err != nil {
-		return nil, fmt.Errorf("go402: budget file %s is corrupt (refusing to pay): %w", l.path, err)
+		return nil, fmt.Errorf("client: budget file %s is corrupt (refusing to pay): %w", l.path, err)
 	}
 	if st.Version != 1 {
-		return nil, fmt.Errorf("go402: budget file %s has unknown version %d", l.path, st.Version)
+		return nil, fmt.Errorf("client: budget file %s has unknown version %d", l.path, st.Version)
 	}
 	return st, nil
 }
@@ -208,11 +208,11 @@ func (l *budgetStore) store(st *budgetState) error {
 	st.Version = 1
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
-		return fmt.Errorf("go402: encoding budget file: %w", err)
+		return fmt.Errorf("client: encoding budget file: %w", err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(l.path), "."+filepath.Base(l.path)+".tmp*")
 	if err != nil {
-		return fmt.Errorf("go402: writing budget file: %w", err)
+		return fmt.Errorf("client: writing budget file: %w", err)
 	}
 	name := tmp.Name()
 	_, err = tmp.Write(append(data, '\n'))
@@ -227,7 +227,7 @@ func (l *budgetStore) store(st *budgetState) error {
 	}
 	if err != nil {
 		_ = os.Remove(name)
-		return fmt.Errorf("go402: writing budget file: %w", err)
+		return fmt.Errorf("client: writing budget file: %w", err)
 	}
 	return nil
 }
@@ -309,7 +309,7 @@ func (l *budgetStore) spending(ctx context.Context) (Spending, error) {
 func newReservationID() (string, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("go402: reservation id: %w", err)
+		return "", fmt.Errorf("client: reservation id: %w", err)
 	}
 	return hex.EncodeToString(b[:]), nil
 }

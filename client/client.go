@@ -197,7 +197,7 @@ func (c *Client) prepareBody(req *http.Request) (*http.Request, body, error) {
 	buf, err := io.ReadAll(io.LimitReader(req.Body, c.maxBody+1))
 	if err != nil {
 		_ = req.Body.Close()
-		return nil, body{}, fmt.Errorf("go402: reading the request body: %w", err)
+		return nil, body{}, fmt.Errorf("client: reading the request body: %w", err)
 	}
 	out := req.Clone(req.Context())
 	if int64(len(buf)) > c.maxBody {
@@ -300,7 +300,7 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 			c.log.DebugContext(ctx, "payment outcome unknown", "url", redact(req.URL), "err", err)
 			return nil, &OutcomeUnknownError{Option: &oc, Err: fmt.Errorf("sending the paid request to %s: %w", redact(req.URL), err)}
 		}
-		return nil, fmt.Errorf("go402: sending the paid request to %s: %w", redact(req.URL), err)
+		return nil, fmt.Errorf("client: sending the paid request to %s: %w", redact(req.URL), err)
 	}
 	return c.conclude(req, resp, delivered, res, receipt)
 }
@@ -434,20 +434,20 @@ func (c *Client) sign(ctx context.Context, off *offer, o *Option) (string, strin
 	req := off.accepts[o.index]
 	obj, err := o.scheme.CreatePayload(ctx, off.version, req)
 	if err != nil {
-		return "", "", fmt.Errorf("go402: signing the payment: %w", err)
+		return "", "", fmt.Errorf("client: signing the payment: %w", err)
 	}
 	if off.version == x402.V1 {
 		v1 := off.v1[o.index]
 		h, err := x402.EncodeXPayment(&x402.PaymentPayloadV1{X402Version: x402.V1, Scheme: v1.Scheme, Network: v1.Network, Payload: obj})
 		if err != nil {
-			return "", "", fmt.Errorf("go402: encoding X-PAYMENT: %w", err)
+			return "", "", fmt.Errorf("client: encoding X-PAYMENT: %w", err)
 		}
 		return x402.HeaderXPayment, h, nil
 	}
 	res := off.resource
 	h, err := x402.EncodePaymentSignature(&x402.PaymentPayload{X402Version: x402.V2, Resource: &res, Accepted: req, Payload: obj, Extensions: off.extensions})
 	if err != nil {
-		return "", "", fmt.Errorf("go402: encoding PAYMENT-SIGNATURE: %w", err)
+		return "", "", fmt.Errorf("client: encoding PAYMENT-SIGNATURE: %w", err)
 	}
 	return x402.HeaderPaymentSignature, h, nil
 }

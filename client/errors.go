@@ -13,7 +13,7 @@ var (
 	// server answered 402 again to the paid request: the facilitator found
 	// the payment invalid or its settlement failed. The payment was not
 	// taken, and the budget does not count it.
-	ErrPaymentRejected = errors.New("go402: payment rejected by the server")
+	ErrPaymentRejected = errors.New("client: payment rejected by the server")
 	// ErrPaymentOutcomeUnknown is wrapped (through an
 	// *OutcomeUnknownError) when the paid request may have reached the
 	// server but no answer tells whether the payment was taken: the
@@ -22,28 +22,28 @@ var (
 	// refused the copy (it may have served, and charged, the first). The
 	// payment may have been charged, and the budget counts it as spent.
 	// Check the payer's balance or the server before paying again.
-	ErrPaymentOutcomeUnknown = errors.New("go402: payment outcome unknown: it may have been charged")
+	ErrPaymentOutcomeUnknown = errors.New("client: payment outcome unknown: it may have been charged")
 	// ErrLimitCurrency is wrapped by a *PolicyError when a money limit
 	// cannot be compared with an option's price: the limit is in dollars
 	// ("$0.10") and the asset is not a known US dollar stablecoin, or the
 	// limit names another asset ("0.10 EURC"). See [Policy].
-	ErrLimitCurrency = errors.New("go402: the limit is in another currency than the price")
+	ErrLimitCurrency = errors.New("client: the limit is in another currency than the price")
 	// ErrNoPayableOption: the server asks for payment, but none of the
 	// options it offers is one this client can pay (scheme "exact" on an
 	// eip155 network over EIP-3009, with the token's EIP-712 domain in
 	// extra).
-	ErrNoPayableOption = errors.New("go402: no payment option this client can pay")
+	ErrNoPayableOption = errors.New("client: no payment option this client can pay")
 	// ErrInvalidPaymentRequired: a 402 carries x402 payment requirements
 	// that do not decode or validate.
-	ErrInvalidPaymentRequired = errors.New("go402: invalid payment requirements")
+	ErrInvalidPaymentRequired = errors.New("client: invalid payment requirements")
 	// ErrNotX402: a 402 response carries neither a PAYMENT-REQUIRED header
 	// nor a v1 JSON body. Only [Client.Quote] returns it: RoundTrip hands
 	// such a response to the caller as it is.
-	ErrNotX402 = errors.New("go402: 402 response without x402 payment requirements")
+	ErrNotX402 = errors.New("client: 402 response without x402 payment requirements")
 	// ErrBodyNotReplayable: the request must be paid and sent again, but
 	// its body cannot be replayed (it has no GetBody and is larger than
 	// Config.MaxBodyBuffer).
-	ErrBodyNotReplayable = errors.New("go402: request body cannot be replayed for the paid retry")
+	ErrBodyNotReplayable = errors.New("client: request body cannot be replayed for the paid retry")
 )
 
 // PaymentError is the server's refusal of a payment: the paid request was

@@ -16,13 +16,13 @@ import (
 //	c, err := client.NewEVM(signer, client.Config{Policy: client.Policy{MaxPerRequest: "$0.10"}})
 func NewEVM(signer evm.Signer, cfg Config) (*Client, error) {
 	if signer == nil {
-		return nil, fmt.Errorf("go402: client: a signer is required")
+		return nil, fmt.Errorf("client: a signer is required")
 	}
 	if cfg.Schemes == nil {
 		cfg.Schemes = new(x402.Registry[x402.SchemeClient])
 	}
 	if err := evm.RegisterExactClient(cfg.Schemes, evm.ExactClientConfig{Signer: signer, Now: cfg.Now}); err != nil {
-		return nil, fmt.Errorf("go402: client: %w", err)
+		return nil, fmt.Errorf("client: %w", err)
 	}
 	return New(cfg)
 }

@@ -78,5 +78,5 @@ func ExampleClient_Quote() {
 	fmt.Println(q.Refusal)
 	// Output:
 	// Quarterly report costs 0.25 USDC
-	// go402: payment refused by policy max-per-request: price 0.25 USDC exceeds $0.1
+	// client: payment refused by policy max-per-request: price 0.25 USDC exceeds $0.1
 }

@@ -20,12 +20,12 @@ const maxKeystoreSize = 1 << 20
 func LoadKeyFromEnv(name string) (evm.Signer, error) {
 	v, ok := os.LookupEnv(name)
 	if !ok || strings.TrimSpace(v) == "" {
-		return nil, fmt.Errorf("go402: environment variable %s is not set", name)
+		return nil, fmt.Errorf("client: environment variable %s is not set", name)
 	}
 	s, err := evm.NewPrivateKeySigner(v)
 	if err != nil {
 		// evm's key parsing errors never quote the input.
-		return nil, fmt.Errorf("go402: environment variable %s: %w", name, err)
+		return nil, fmt.Errorf("client: environment variable %s: %w", name, err)
 	}
 	return s, nil
 }
@@ -37,27 +37,27 @@ func LoadKeyFromEnv(name string) (evm.Signer, error) {
 func LoadKeystore(path, passphrase string) (evm.Signer, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("go402: keystore: %w", err)
+		return nil, fmt.Errorf("client: keystore: %w", err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxKeystoreSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("go402: keystore %s: %w", path, err)
+		return nil, fmt.Errorf("client: keystore %s: %w", path, err)
 	}
 	if len(data) > maxKeystoreSize {
-		return nil, fmt.Errorf("go402: keystore %s is larger than %d bytes", path, maxKeystoreSize)
+		return nil, fmt.Errorf("client: keystore %s is larger than %d bytes", path, maxKeystoreSize)
 	}
 	key, err := keystore.DecryptKey(data, passphrase)
 	switch {
 	case errors.Is(err, keystore.ErrDecrypt):
-		return nil, fmt.Errorf("go402: keystore %s: %w (wrong passphrase?)", path, err)
+		return nil, fmt.Errorf("client: keystore %s: %w (wrong passphrase?)", path, err)
 	case err != nil:
 		// Not wrapped: the parser's errors may quote bytes of the file.
-		return nil, fmt.Errorf("go402: keystore %s is not a valid encrypted go-ethereum keystore file", path)
+		return nil, fmt.Errorf("client: keystore %s is not a valid encrypted go-ethereum keystore file", path)
 	}
 	s, err := evm.NewPrivateKeySignerFromECDSA(key.PrivateKey)
 	if err != nil {
-		return nil, fmt.Errorf("go402: keystore %s: %w", path, err)
+		return nil, fmt.Errorf("client: keystore %s: %w", path, err)
 	}
 	return s, nil
 }

@@ -121,7 +121,7 @@ func readOffer(resp *http.Response) (*offer, error) {
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxV1Body+1))
 	if err != nil {
 		_ = resp.Body.Close()
-		return nil, fmt.Errorf("go402: reading the 402 response body: %w", err)
+		return nil, fmt.Errorf("client: reading the 402 response body: %w", err)
 	}
 	if v, derr := x402.DetectVersion(data); len(data) > maxV1Body || derr != nil || v != x402.V1 {
 		resp.Body = restoredBody{io.MultiReader(bytes.NewReader(data), resp.Body), resp.Body}

@@ -126,10 +126,10 @@ type PolicyError struct {
 
 // Error implements error, naming the rule and the price:
 //
-//	go402: payment refused by policy max-per-request: price 0.05 USDC exceeds 0.01
+//	client: payment refused by policy max-per-request: price 0.05 USDC exceeds 0.01
 func (e *PolicyError) Error() string {
 	var b strings.Builder
-	b.WriteString("go402: payment refused by policy ")
+	b.WriteString("client: payment refused by policy ")
 	b.WriteString(e.Rule)
 	b.WriteString(": price ")
 	b.WriteString(e.Price)
@@ -182,7 +182,7 @@ func parseLimit(field, s string) (*limit, error) {
 	}
 	p, err := x402.ParsePrice(s)
 	if err != nil {
-		return nil, fmt.Errorf("go402: Policy.%s: %w", field, err)
+		return nil, fmt.Errorf("client: Policy.%s: %w", field, err)
 	}
 	return &limit{text: p.String(), unit: p.Unit, value: decimalFromPrice(p)}, nil
 }
@@ -191,15 +191,15 @@ func parseLimit(field, s string) (*limit, error) {
 func parseAtomicLimit(field, amount, asset string) (*limit, error) {
 	v, err := parseDecimal(amount)
 	if err != nil || strings.Contains(amount, ".") {
-		return nil, fmt.Errorf("go402: Policy.%s: %q: an amount in atomic units is a whole number", field, amount)
+		return nil, fmt.Errorf("client: Policy.%s: %q: an amount in atomic units is a whole number", field, amount)
 	}
 	i := strings.LastIndexByte(asset, '/')
 	if i < 0 {
-		return nil, fmt.Errorf("go402: Policy.%s: %q: want NETWORK/ASSET after \"atomic\"", field, asset)
+		return nil, fmt.Errorf("client: Policy.%s: %q: want NETWORK/ASSET after \"atomic\"", field, asset)
 	}
 	a := Asset{Network: x402.Network(asset[:i]), Address: asset[i+1:]}
-	if err := a.Validate(); err != nil {
-		return nil, fmt.Errorf("go402: Policy.%s: %w", field, err)
+	if err := a.validate(); err != nil {
+		return nil, fmt.Errorf("client: Policy.%s: %w", field, err)
 	}
 	return &limit{text: amount + " atomic " + string(a.Network) + "/" + a.Address, unit: unitAtomic, value: v, network: a.Network, asset: a.Address}, nil
 }
@@ -283,7 +283,7 @@ func compilePolicy(p Policy) (*policy, error) {
 	for _, n := range p.AllowNetworks {
 		n = n.Canonical()
 		if _, err := x402.ParseNetworkPattern(string(n)); err != nil {
-			return nil, fmt.Errorf("go402: Policy.AllowNetworks: %w", err)
+			return nil, fmt.Errorf("client: Policy.AllowNetworks: %w", err)
 		}
 		c.networks = append(c.networks, n)
 	}
@@ -304,7 +304,7 @@ func addressSet(field string, list []string) (map[common.Address]bool, error) {
 	for _, s := range list {
 		a, ok := parseAddress(strings.TrimSpace(s))
 		if !ok {
-			return nil, fmt.Errorf("go402: Policy.%s: %q is not a 0x-prefixed 20-byte hex address", field, s)
+			return nil, fmt.Errorf("client: Policy.%s: %q is not a 0x-prefixed 20-byte hex address", field, s)
 		}
 		m[a] = true
 	}

@@ -26,7 +26,7 @@ func TestPolicyRefusesBeforeSigning(t *testing.T) {
 		policy client.Policy
 		msg    string
 	}{
-		{client.RuleMaxPerRequest, client.Policy{MaxPerRequest: "0.0005"}, "go402: payment refused by policy max-per-request: price 0.001 USDC exceeds 0.0005"},
+		{client.RuleMaxPerRequest, client.Policy{MaxPerRequest: "0.0005"}, "client: payment refused by policy max-per-request: price 0.001 USDC exceeds 0.0005"},
 		{client.RuleMaxPerRequest, client.Policy{MaxPerRequest: "1 EURC"}, "the limit is in EURC, the price in USDC"},
 		{client.RuleBudget, client.Policy{Budget: "$0.0009"}, "price 0.001 USDC exceeds what is left of the budget $0.0009 (0 spent)"},
 		{client.RuleBudgetPerHost, client.Policy{BudgetPerHost: "0.0001"}, "budget for this host 0.0001"},

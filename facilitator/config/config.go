@@ -240,7 +240,7 @@ type FieldError = yamlconf.FieldError
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, fmt.Errorf("facilitator/config: %w", err)
 	}
 	c, err := Parse(path, data, os.Getenv)
 	if err != nil {

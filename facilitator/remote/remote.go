@@ -98,7 +98,7 @@ type HTTPError struct {
 // Error implements error. It includes the facilitator's message but not the
 // body.
 func (e *HTTPError) Error() string {
-	s := "remote: " + e.Endpoint + ": HTTP " + strconv.Itoa(e.StatusCode)
+	s := "facilitator/remote: " + e.Endpoint + ": HTTP " + strconv.Itoa(e.StatusCode)
 	if t := http.StatusText(e.StatusCode); t != "" {
 		s += " " + t
 	}
@@ -247,21 +247,21 @@ func orDefault(d, def time.Duration) time.Duration {
 // slashes.
 func parseBaseURL(s string) (string, error) {
 	if s == "" {
-		return "", errors.New("remote: facilitator URL is empty")
+		return "", errors.New("facilitator/remote: facilitator URL is empty")
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return "", fmt.Errorf("remote: facilitator URL: %w", err)
+		return "", fmt.Errorf("facilitator/remote: facilitator URL: %w", err)
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
-		return "", fmt.Errorf("remote: facilitator URL %q: scheme must be http or https", u.Redacted())
+		return "", fmt.Errorf("facilitator/remote: facilitator URL %q: scheme must be http or https", u.Redacted())
 	case u.Host == "":
-		return "", fmt.Errorf("remote: facilitator URL %q has no host", u.Redacted())
+		return "", fmt.Errorf("facilitator/remote: facilitator URL %q has no host", u.Redacted())
 	case u.RawQuery != "" || u.ForceQuery:
-		return "", fmt.Errorf("remote: facilitator URL %q has a query", u.Redacted())
+		return "", fmt.Errorf("facilitator/remote: facilitator URL %q has a query", u.Redacted())
 	case u.Fragment != "":
-		return "", fmt.Errorf("remote: facilitator URL %q has a fragment", u.Redacted())
+		return "", fmt.Errorf("facilitator/remote: facilitator URL %q has a fragment", u.Redacted())
 	}
 	return strings.TrimRight(u.String(), "/"), nil
 }
@@ -294,7 +294,7 @@ func (c *Client) Verify(ctx context.Context, req *x402.FacilitatorRequest) (*x40
 	ep := &c.verify
 	body, err := marshalRequest(req)
 	if err != nil {
-		return nil, fmt.Errorf("remote: verify: %w", err)
+		return nil, fmt.Errorf("facilitator/remote: verify: %w", err)
 	}
 	res, err := c.do(ctx, ep, body)
 	if err != nil {
@@ -302,11 +302,11 @@ func (c *Client) Verify(ctx context.Context, req *x402.FacilitatorRequest) (*x40
 	}
 	if res.is2xx() {
 		if res.tooLarge {
-			return nil, fmt.Errorf("remote: verify: %w", ErrResponseTooLarge)
+			return nil, fmt.Errorf("facilitator/remote: verify: %w", ErrResponseTooLarge)
 		}
 		v, err := decodeVerify(res.body)
 		if err != nil {
-			return nil, fmt.Errorf("remote: verify: HTTP %d: %w", res.status, err)
+			return nil, fmt.Errorf("facilitator/remote: verify: HTTP %d: %w", res.status, err)
 		}
 		return v, nil
 	}
@@ -332,7 +332,7 @@ func (c *Client) Settle(ctx context.Context, req *x402.FacilitatorRequest) (*x40
 	ep := &c.settle
 	body, err := marshalRequest(req)
 	if err != nil {
-		return nil, fmt.Errorf("remote: settle: %w", err)
+		return nil, fmt.Errorf("facilitator/remote: settle: %w", err)
 	}
 	res, err := c.do(ctx, ep, body)
 	if err != nil {
@@ -340,11 +340,11 @@ func (c *Client) Settle(ctx context.Context, req *x402.FacilitatorRequest) (*x40
 	}
 	if res.is2xx() {
 		if res.tooLarge {
-			return nil, fmt.Errorf("remote: settle: %w: %w", ErrSettleOutcomeUnknown, ErrResponseTooLarge)
+			return nil, fmt.Errorf("facilitator/remote: settle: %w: %w", ErrSettleOutcomeUnknown, ErrResponseTooLarge)
 		}
 		s, err := decodeSettle(res.body, req.Scheme(), true)
 		if err != nil {
-			return nil, fmt.Errorf("remote: settle: HTTP %d: %w: %w", res.status, ErrSettleOutcomeUnknown, err)
+			return nil, fmt.Errorf("facilitator/remote: settle: HTTP %d: %w: %w", res.status, ErrSettleOutcomeUnknown, err)
 		}
 		return s, nil
 	}
@@ -379,11 +379,11 @@ func (c *Client) Supported(ctx context.Context) (*x402.SupportedResponse, error)
 		return nil, newHTTPError(ep.name, res)
 	}
 	if res.tooLarge {
-		return nil, fmt.Errorf("remote: supported: %w", ErrResponseTooLarge)
+		return nil, fmt.Errorf("facilitator/remote: supported: %w", ErrResponseTooLarge)
 	}
 	s, err := c.decodeSupported(ctx, res.body)
 	if err != nil {
-		return nil, fmt.Errorf("remote: supported: HTTP %d: %w", res.status, err)
+		return nil, fmt.Errorf("facilitator/remote: supported: HTTP %d: %w", res.status, err)
 	}
 	return s, nil
 }

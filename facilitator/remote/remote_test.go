@@ -1072,11 +1072,11 @@ func TestDefaults(t *testing.T) {
 
 func TestHTTPErrorString(t *testing.T) {
 	e := &HTTPError{StatusCode: 500, Endpoint: "verify", Body: "secret body", Message: "boom"}
-	if got := e.Error(); got != "remote: verify: HTTP 500 Internal Server Error: boom" {
+	if got := e.Error(); got != "facilitator/remote: verify: HTTP 500 Internal Server Error: boom" {
 		t.Fatal(got)
 	}
 	e = &HTTPError{StatusCode: 599, Endpoint: "settle", Body: "secret body"}
-	if got := e.Error(); got != "remote: settle: HTTP 599" {
+	if got := e.Error(); got != "facilitator/remote: settle: HTTP 599" {
 		t.Fatal(got)
 	}
 }

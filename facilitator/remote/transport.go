@@ -30,7 +30,7 @@ func (r *response) is2xx() bool { return r.status >= 200 && r.status < 300 }
 // received.
 func (c *Client) do(ctx context.Context, ep *endpoint, body []byte) (*response, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("remote: %s: %w", ep.name, err)
+		return nil, fmt.Errorf("facilitator/remote: %s: %w", ep.name, err)
 	}
 	for attempt := 1; ; attempt++ {
 		res, sent, err := c.attempt(ctx, ep, body, attempt)
@@ -59,7 +59,7 @@ func (c *Client) do(ctx context.Context, ep *endpoint, body []byte) (*response, 
 			slog.String("endpoint", ep.name), slog.Int("attempt", attempt), slog.Duration("wait", wait))
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("remote: %s: %w", ep.name, ctx.Err())
+			return nil, fmt.Errorf("facilitator/remote: %s: %w", ep.name, ctx.Err())
 		case <-c.after(wait):
 		}
 	}
@@ -70,9 +70,9 @@ func (c *Client) do(ctx context.Context, ep *endpoint, body []byte) (*response, 
 // connection was never established.
 func (c *Client) transportError(ep *endpoint, err error) error {
 	if !ep.idempotent && !isDialError(err) {
-		return fmt.Errorf("remote: %s: %w: %w", ep.name, ErrSettleOutcomeUnknown, err)
+		return fmt.Errorf("facilitator/remote: %s: %w: %w", ep.name, ErrSettleOutcomeUnknown, err)
 	}
-	return fmt.Errorf("remote: %s: %w", ep.name, err)
+	return fmt.Errorf("facilitator/remote: %s: %w", ep.name, err)
 }
 
 // attempt makes one request and reads the whole answer. sent is false when
@@ -90,7 +90,7 @@ func (c *Client) attempt(ctx context.Context, ep *endpoint, body []byte, n int) 
 	}
 	req, err := http.NewRequestWithContext(actx, ep.method, ep.url, rd)
 	if err != nil {
-		return nil, false, fmt.Errorf("remote: %s: %w", ep.name, err)
+		return nil, false, fmt.Errorf("facilitator/remote: %s: %w", ep.name, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
@@ -100,7 +100,7 @@ func (c *Client) attempt(ctx context.Context, ep *endpoint, body []byte, n int) 
 	if c.headers != nil {
 		h, err := c.headers(actx, ep.name)
 		if err != nil {
-			return nil, false, fmt.Errorf("remote: %s: headers: %w", ep.name, err)
+			return nil, false, fmt.Errorf("facilitator/remote: %s: headers: %w", ep.name, err)
 		}
 		for k, v := range h {
 			req.Header[http.CanonicalHeaderKey(k)] = v

@@ -161,10 +161,10 @@ func Render(w io.Writer, d Data) error {
 func render(w io.Writer, t *template.Template, d Data) error {
 	pr := d.PaymentRequired
 	if pr == nil {
-		return errors.New("paywall: no PaymentRequired")
+		return errors.New("x402http/paywall: no PaymentRequired")
 	}
 	if len(pr.Accepts) == 0 {
-		return errors.New("paywall: PaymentRequired has no accepts")
+		return errors.New("x402http/paywall: PaymentRequired has no accepts")
 	}
 	opt := payableOption(pr)
 	p := pageData{

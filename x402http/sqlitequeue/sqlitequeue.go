@@ -78,7 +78,7 @@ type Config struct {
 // Open opens (creating if needed) the queue at cfg.Path.
 func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.Path == "" {
-		return nil, errors.New("sqlitequeue: no path")
+		return nil, errors.New("x402http/sqlitequeue: no path")
 	}
 	q := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(5000)"} {
@@ -86,12 +86,12 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	}
 	db, err := sql.Open("sqlite", "file:"+cfg.Path+"?"+q.Encode())
 	if err != nil {
-		return nil, fmt.Errorf("sqlitequeue: %w", err)
+		return nil, fmt.Errorf("x402http/sqlitequeue: %w", err)
 	}
 	db.SetMaxOpenConns(1) // one writer; serialises access in this process
 	if err := migrate(ctx, db); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("sqlitequeue: creating schema: %w", err)
+		return nil, fmt.Errorf("x402http/sqlitequeue: creating schema: %w", err)
 	}
 	lease, poll := cfg.Lease, cfg.PollInterval
 	if lease <= 0 {
@@ -158,7 +158,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 func (q *Queue) Close() error { return q.db.Close() }
 
 // errDuplicate is the error of a key that is taken.
-var errDuplicate = fmt.Errorf("sqlitequeue: %w", x402http.ErrDuplicate)
+var errDuplicate = fmt.Errorf("x402http/sqlitequeue: %w", x402http.ErrDuplicate)
 
 // Claim records that the payment authorization key is used for one
 // response until the given time. It fails with an error wrapping
@@ -166,7 +166,7 @@ var errDuplicate = fmt.Errorf("sqlitequeue: %w", x402http.ErrDuplicate)
 // released.
 func (q *Queue) Claim(ctx context.Context, key string, until time.Time) error {
 	if key == "" {
-		return errors.New("sqlitequeue: empty authorization key")
+		return errors.New("x402http/sqlitequeue: empty authorization key")
 	}
 	now := q.now()
 	q.pruneClaims(ctx, now)
@@ -174,10 +174,10 @@ func (q *Queue) Claim(ctx context.Context, key string, until time.Time) error {
 	res, err := q.db.ExecContext(ctx, `INSERT INTO settlement_queue(auth_key, request, state, due_at, expires_at, created_at, updated_at)
 		VALUES (?, x'', 'claimed', 0, ?, ?, ?) ON CONFLICT(auth_key) DO NOTHING`, key, until.UnixMilli(), ms, ms)
 	if err != nil {
-		return fmt.Errorf("sqlitequeue: claim: %w", err)
+		return fmt.Errorf("x402http/sqlitequeue: claim: %w", err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("sqlitequeue: claim: %w", err)
+		return fmt.Errorf("x402http/sqlitequeue: claim: %w", err)
 	} else if n == 0 {
 		return errDuplicate
 	}
@@ -203,7 +203,7 @@ func (q *Queue) pruneClaims(ctx context.Context, now time.Time) {
 // Release deletes the claim of key if it was not queued.
 func (q *Queue) Release(ctx context.Context, key string) error {
 	if _, err := q.db.ExecContext(ctx, `DELETE FROM settlement_queue WHERE auth_key = ? AND state = 'claimed'`, key); err != nil {
-		return fmt.Errorf("sqlitequeue: release: %w", err)
+		return fmt.Errorf("x402http/sqlitequeue: release: %w", err)
 	}
 	return nil
 }
@@ -215,7 +215,7 @@ func (q *Queue) Release(ctx context.Context, key string) error {
 func (q *Queue) Enqueue(ctx context.Context, key string, req *x402.FacilitatorRequest) error {
 	body, err := json.Marshal(req)
 	if err != nil {
-		return fmt.Errorf("sqlitequeue: encoding request: %w", err)
+		return fmt.Errorf("x402http/sqlitequeue: encoding request: %w", err)
 	}
 	now := q.now().UnixMilli()
 	var dbKey any
@@ -223,10 +223,10 @@ func (q *Queue) Enqueue(ctx context.Context, key string, req *x402.FacilitatorRe
 		dbKey = key
 		res, err := q.db.ExecContext(ctx, `UPDATE settlement_queue SET request = ?, state = 'queued', due_at = ?, updated_at = ? WHERE auth_key = ? AND state = 'claimed'`, body, now, now, key)
 		if err != nil {
-			return fmt.Errorf("sqlitequeue: enqueue: %w", err)
+			return fmt.Errorf("x402http/sqlitequeue: enqueue: %w", err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("sqlitequeue: enqueue: %w", err)
+			return fmt.Errorf("x402http/sqlitequeue: enqueue: %w", err)
 		} else if n == 1 {
 			q.wake()
 			return nil
@@ -234,10 +234,10 @@ func (q *Queue) Enqueue(ctx context.Context, key string, req *x402.FacilitatorRe
 	}
 	res, err := q.db.ExecContext(ctx, `INSERT INTO settlement_queue(auth_key, request, due_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(auth_key) DO NOTHING`, dbKey, body, now, now, now)
 	if err != nil {
-		return fmt.Errorf("sqlitequeue: enqueue: %w", err)
+		return fmt.Errorf("x402http/sqlitequeue: enqueue: %w", err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("sqlitequeue: enqueue: %w", err)
+		return fmt.Errorf("x402http/sqlitequeue: enqueue: %w", err)
 	} else if n == 0 {
 		return errDuplicate
 	}
@@ -275,7 +275,7 @@ func (q *Queue) Next(ctx context.Context) (string, *x402.FacilitatorRequest, err
 func (q *Queue) take(ctx context.Context) (string, *x402.FacilitatorRequest, error) {
 	tx, err := q.db.BeginTx(ctx, nil)
 	if err != nil {
-		return "", nil, fmt.Errorf("sqlitequeue: %w", err)
+		return "", nil, fmt.Errorf("x402http/sqlitequeue: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	now := q.now().UnixMilli()
@@ -286,20 +286,20 @@ func (q *Queue) take(ctx context.Context) (string, *x402.FacilitatorRequest, err
 		return "", nil, nil
 	}
 	if err != nil {
-		return "", nil, fmt.Errorf("sqlitequeue: %w", err)
+		return "", nil, fmt.Errorf("x402http/sqlitequeue: %w", err)
 	}
 	// The lease: not due again until it runs out.
 	if _, err := tx.ExecContext(ctx, `UPDATE settlement_queue SET due_at = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?`, now+q.lease.Milliseconds(), now, id); err != nil {
-		return "", nil, fmt.Errorf("sqlitequeue: %w", err)
+		return "", nil, fmt.Errorf("x402http/sqlitequeue: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return "", nil, fmt.Errorf("sqlitequeue: %w", err)
+		return "", nil, fmt.Errorf("x402http/sqlitequeue: %w", err)
 	}
 	req, err := x402.DecodeFacilitatorRequest(body)
 	if err != nil {
 		// Unreadable: park it as failed rather than retrying forever.
 		_ = q.finish(ctx, id, "failed", "undecodable request: "+err.Error())
-		return "", nil, fmt.Errorf("sqlitequeue: item %d: %w", id, err)
+		return "", nil, fmt.Errorf("x402http/sqlitequeue: item %d: %w", id, err)
 	}
 	return strconv.FormatInt(id, 10), req, nil
 }
@@ -310,7 +310,7 @@ func (q *Queue) take(ctx context.Context) (string, *x402.FacilitatorRequest, err
 func (q *Queue) Done(ctx context.Context, id string, resp *x402.SettleResponse, retry bool) error {
 	n, err := strconv.ParseInt(id, 10, 64)
 	if err != nil {
-		return fmt.Errorf("sqlitequeue: bad id %q", id)
+		return fmt.Errorf("x402http/sqlitequeue: bad id %q", id)
 	}
 	var respJSON string
 	if resp != nil {
@@ -320,7 +320,7 @@ func (q *Queue) Done(ctx context.Context, id string, resp *x402.SettleResponse, 
 	if retry {
 		var attempts int
 		if err := q.db.QueryRowContext(ctx, `SELECT attempts FROM settlement_queue WHERE id = ?`, n).Scan(&attempts); err != nil {
-			return fmt.Errorf("sqlitequeue: %w", err)
+			return fmt.Errorf("x402http/sqlitequeue: %w", err)
 		}
 		backoff := min(time.Second<<min(attempts, 20), maxBackoff)
 		now := q.now().UnixMilli()
@@ -342,7 +342,7 @@ func (q *Queue) finish(ctx context.Context, id int64, state, response string) er
 	// never overwrites it.
 	_, err := q.db.ExecContext(ctx, `UPDATE settlement_queue SET state = ?, response = ?, updated_at = ? WHERE id = ? AND state != 'done'`, state, response, q.now().UnixMilli(), id)
 	if err != nil {
-		return fmt.Errorf("sqlitequeue: %w", err)
+		return fmt.Errorf("x402http/sqlitequeue: %w", err)
 	}
 	return nil
 }
@@ -352,7 +352,7 @@ func (q *Queue) finish(ctx context.Context, id int64, state, response string) er
 func (q *Queue) Counts(ctx context.Context) (queued, done, failed int, err error) {
 	rows, err := q.db.QueryContext(ctx, `SELECT state, COUNT(*) FROM settlement_queue GROUP BY state`)
 	if err != nil {
-		return 0, 0, 0, fmt.Errorf("sqlitequeue: %w", err)
+		return 0, 0, 0, fmt.Errorf("x402http/sqlitequeue: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
