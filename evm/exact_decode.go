@@ -21,6 +21,7 @@ type exactDecoded struct {
 	// after the authorization's own checks, as the reference orders them.
 	sigErr *payloadError
 	rawSig string // the signature as sent, when it does not parse
+	fast   bool   // decoded on the fast path: exactly signature and authorization
 }
 
 // exactMemo is the key of exactDecoded values in a payment's memo.
@@ -43,7 +44,7 @@ func decodeExact(p *x402.Payment) (*exactDecoded, error) {
 func decodeExactObject(o x402.Object) (*exactDecoded, error) {
 	d := new(exactDecoded)
 	if sig, ok := decodeFast(o, &d.store); ok {
-		d.auth, d.sig = &d.store.auth, sig
+		d.auth, d.sig, d.fast = &d.store.auth, sig, true
 		return d, nil
 	}
 	payload, err := decodeExactPayload(o)

@@ -63,7 +63,15 @@ func (s *ExactServer) Identify(p *x402.Payment) (x402.PaymentID, error) {
 				return identifyPermit2(p)
 			}
 		}
-		return x402.PaymentID{}, err
+		return x402.PaymentID{}, reasoned(err)
+	}
+	if !d.fast {
+		// Not the canonical form: a payload that also carries a Permit2
+		// authorization is ambiguous (a facilitator might settle either),
+		// so it is refused rather than keyed by one of the two.
+		if _, ok := p.Payload.Field("permit2Authorization"); ok {
+			return x402.PaymentID{}, &x402.Error{Reason: x402.ReasonExactEVMPayload, Message: "the payload carries both an EIP-3009 and a Permit2 authorization"}
+		}
 	}
 	asset, ok := hexAddress(p.Requirements.Asset)
 	if !ok {
@@ -106,12 +114,18 @@ func identifyPermit2(p *x402.Payment) (x402.PaymentID, error) {
 	if a == nil || a.From == "" || a.Nonce == "" {
 		return x402.PaymentID{}, errors.New("evm: Permit2 payload has no owner or nonce")
 	}
+	// The Permit2 nonce is a uint256: "42", "042" and 42 are one nonce, so
+	// they must be one key.
+	nonce, err := x402.ParseAmount(string(a.Nonce))
+	if err != nil {
+		return x402.PaymentID{}, fmt.Errorf("evm: Permit2 nonce: %w", err)
+	}
 	id := x402.PaymentID{
 		Key: x402.SettlementKey{
 			Network: p.Requirements.Network,
 			Asset:   strings.ToLower(p.Requirements.Asset),
 			Payer:   strings.ToLower(string(a.From)),
-			Nonce:   strings.ToLower(string(a.Nonce)),
+			Nonce:   nonce.String(),
 		},
 		PayTo:  string(a.Witness.To),
 		Asset:  string(a.Permitted.Token),
@@ -121,6 +135,17 @@ func identifyPermit2(p *x402.Payment) (x402.PaymentID, error) {
 		id.Expires = unixExpiry(n)
 	}
 	return id, nil
+}
+
+// reasoned turns a payload rejection into an *x402.Error with its reason
+// code, the verdict the facilitator would give, so that a server answering
+// it early says the same.
+func reasoned(err error) error {
+	var pe *payloadError
+	if errors.As(err, &pe) {
+		return &x402.Error{Reason: pe.reason, Message: pe.msg}
+	}
+	return err
 }
 
 // unixExpiry is the time of a unix-seconds expiry; zero for values that are

@@ -150,4 +150,50 @@ func TestServerIdentifiesPermit2(t *testing.T) {
 	if id.Pays(&other) {
 		t.Error("pays another token")
 	}
+
+	// One uint256 nonce is one key however it is written; a nonce that is
+	// no uint256 is refused.
+	for _, nonce := range []any{"0012345", 12345, "12345"} {
+		o, err := x402.NewObject(map[string]any{"signature": "0x00", "permit2Authorization": map[string]any{
+			"from": owner, "permitted": map[string]any{"token": token, "amount": "1000"}, "nonce": nonce, "deadline": "1900000000", "witness": map[string]any{"to": payTo}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := (&evm.ExactServer{}).Identify(&x402.Payment{Version: x402.V2, Accepted: req, Requirements: req, Payload: o})
+		if err != nil || got.Key != want {
+			t.Errorf("nonce %v: key %+v %v, want %+v", nonce, got.Key, err, want)
+		}
+	}
+	for _, nonce := range []any{"0x3039", "-1", "1e3"} {
+		o, _ := x402.NewObject(map[string]any{"signature": "0x00", "permit2Authorization": map[string]any{"from": owner, "nonce": nonce}})
+		if _, err := (&evm.ExactServer{}).Identify(&x402.Payment{Version: x402.V2, Accepted: req, Requirements: req, Payload: o}); err == nil {
+			t.Errorf("nonce %v identified", nonce)
+		}
+	}
+}
+
+// TestServerRefusesTwoAuthorizations: a payload carrying both an EIP-3009
+// and a Permit2 authorization could be settled under either, so it is not
+// keyed by one of them.
+func TestServerRefusesTwoAuthorizations(t *testing.T) {
+	w := newWorld(t, 0, nil)
+	req := w.requirements(t, "$0.01")
+	p := pay(t, w.client, req)
+	var raw map[string]any
+	if err := json.Unmarshal(p.Payload, &raw); err != nil {
+		t.Fatal(err)
+	}
+	raw["permit2Authorization"] = map[string]any{"from": w.payer.Address.Hex(), "nonce": "1"}
+	o, err := x402.NewObject(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := *p
+	q.Payload = o
+	if id, err := (&evm.ExactServer{}).Identify(&q); err == nil {
+		t.Errorf("identified as %+v", id)
+	}
+	if _, err := (&evm.ExactServer{}).Identify(p); err != nil {
+		t.Errorf("the plain payment: %v", err)
+	}
 }

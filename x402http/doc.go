@@ -114,7 +114,7 @@
 // claims each payment (by its scheme's settle-once key: for EVM "exact",
 // network, asset, payer and nonce) before verifying it, and refuses a copy with 402 without running the handler.
 // The claim lasts until the payment settled, or until its authorization
-// expires (its validBefore) when the settlement is queued, pending or
+// expires (as its scheme reads it) when the settlement is queued, pending or
 // unknown; a payment that was not charged (the handler failed, or the
 // settlement was refused) is released.
 //

@@ -1,6 +1,7 @@
 package x402http
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -48,7 +49,7 @@ func (m *Middleware) matchPayment(method, header string, reqs []x402.PaymentRequ
 			}
 			c.freq = x402.NewFacilitatorRequest(&payload, &c.req)
 			if err := m.identify(&c); err != nil {
-				return nil, "invalid payment payload: " + err.Error()
+				return nil, invalidPayload(err)
 			}
 			return []candidate{c}, ""
 		}
@@ -78,9 +79,20 @@ func (m *Middleware) matchPayment(method, header string, reqs []x402.PaymentRequ
 	case len(cands) > 0:
 		return cands, ""
 	case invalid != nil:
-		return nil, "invalid payment payload: " + invalid.Error()
+		return nil, invalidPayload(invalid)
 	}
 	return nil, "Unable to find matching payment requirements"
+}
+
+// invalidPayload is the 402 message for a payload the scheme's server could
+// not read: its reason code when it gives one, the verdict the facilitator
+// would have given, else a description.
+func invalidPayload(err error) string {
+	var xe *x402.Error
+	if errors.As(err, &xe) && xe.Reason != "" {
+		return string(xe.Reason)
+	}
+	return "invalid payment payload: " + err.Error()
 }
 
 // identify has the scheme's server read the candidate's payment.

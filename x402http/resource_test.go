@@ -115,6 +115,11 @@ func TestAmbiguousPayloadIsRefused(t *testing.T) {
 		e := do(t, http.MethodGet, srv.URL, "/a", http.Header{x402.HeaderPaymentSignature: {h}})
 		if e.status != http.StatusPaymentRequired {
 			t.Errorf("%s: status %d, want 402", name, e.status)
+			continue
+		}
+		// The 402 says what go402's facilitator would have said.
+		if got := required(t, e).Error; got != string(x402.ReasonExactEVMPayload) {
+			t.Errorf("%s: 402 error %q, want %q", name, got, x402.ReasonExactEVMPayload)
 		}
 	}
 	if served.Load() != 0 || fac.verifies.Load() != 0 {
