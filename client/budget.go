@@ -43,11 +43,33 @@ const reservationTTL = 24 * time.Hour
 
 // budgetState is the spending record, as stored in a budget file.
 type budgetState struct {
-	Version  int                    `json:"version"`
+	Version int `json:"version"`
+	// Unit is what the amounts count: "" for whole units of their assets,
+	// or "atomic NETWORK/ASSET" for atomic units of one asset whose
+	// decimals the client does not know. Amounts in different units are
+	// never added up: a budget file that recorded one refuses the other.
+	Unit     string                 `json:"unit,omitempty"`
 	Spent    decimal                `json:"spent"`
 	Payments int                    `json:"payments"`
 	Hosts    map[string]decimal     `json:"hosts,omitempty"`
 	Reserved map[string]reservation `json:"reserved,omitempty"`
+}
+
+// errBudgetUnit is wrapped when a budget file holds amounts in another unit
+// than the payment at hand.
+var errBudgetUnit = errors.New("client: the budget file counts another unit")
+
+// unitName describes a budget unit for an error message.
+func unitName(unit string) string {
+	if unit == "" {
+		return "whole units of known assets"
+	}
+	return unit
+}
+
+// empty reports whether nothing is spent or reserved yet.
+func (st *budgetState) empty() bool {
+	return st.Spent.Cmp(decimal{}) == 0 && st.Payments == 0 && len(st.Hosts) == 0 && len(st.Reserved) == 0
 }
 
 // reservation is a price set aside for a payment in flight.
@@ -59,7 +81,7 @@ type reservation struct {
 
 // usage returns what is spent or reserved in total and on host.
 func (s *budgetState) usage(host string) usage {
-	u := usage{total: s.Spent, host: s.Hosts[host]}
+	u := usage{total: s.Spent, host: s.Hosts[host], unit: s.Unit, recorded: !s.empty()}
 	for _, r := range s.Reserved {
 		u.total = u.total.Add(r.Amount)
 		if r.Host == host {
@@ -241,13 +263,19 @@ func (l *budgetStore) usage(ctx context.Context, host string) (usage, error) {
 
 // reserve sets amount aside on host if check, given the usage at that
 // moment, lets it. It returns the reservation id, or check's refusal.
-func (l *budgetStore) reserve(ctx context.Context, amount decimal, host string, expires time.Time, check func(usage) *PolicyError) (string, *PolicyError, error) {
+func (l *budgetStore) reserve(ctx context.Context, amount decimal, unit, host string, expires time.Time, check func(usage) *PolicyError) (string, *PolicyError, error) {
 	id, err := newReservationID()
 	if err != nil {
 		return "", nil, err
 	}
 	var refusal *PolicyError
 	err = l.update(ctx, func(st *budgetState) error {
+		if st.Unit != unit {
+			if !st.empty() {
+				return fmt.Errorf("%w: it counts %s, this payment %s; use another budget file", errBudgetUnit, unitName(st.Unit), unitName(unit))
+			}
+			st.Unit = unit
+		}
 		if refusal = check(st.usage(host)); refusal != nil {
 			return errNoChange
 		}

@@ -419,11 +419,11 @@ func SettlementMayFollow(status int) bool {
 // price is unknown (no money limit is set, or the policy would have
 // refused it) is not counted.
 func (c *Client) reserve(ctx context.Context, o *Option, host string) (string, *PolicyError, error) {
-	amount, counted := c.policy.charge(o)
+	amount, unit, counted := c.policy.charge(o)
 	if !counted {
 		return "", nil, nil
 	}
-	return c.budget.reserve(ctx, amount, host, c.now().Add(reservationTTL), func(u usage) *PolicyError {
+	return c.budget.reserve(ctx, amount, unit, host, c.now().Add(reservationTTL), func(u usage) *PolicyError {
 		return c.policy.check(o, u)
 	})
 }

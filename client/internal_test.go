@@ -72,7 +72,7 @@ func TestLedgerFoldsStaleReservations(t *testing.T) {
 	}
 	ctx := context.Background()
 	allow := func(usage) *PolicyError { return nil }
-	id, pe, err := l.reserve(ctx, dec(t, "0.5"), "a.example", now.Add(reservationTTL), allow)
+	id, pe, err := l.reserve(ctx, dec(t, "0.5"), "", "a.example", now.Add(reservationTTL), allow)
 	if err != nil || pe != nil {
 		t.Fatal(err, pe)
 	}

@@ -343,22 +343,27 @@ func (p *policy) onlyAtomicFor(o *Option) bool {
 // counted: its price in whole units if its decimals are known, and else,
 // under limits in atomic units of its asset, its atomic amount. An option
 // of an unknown asset paid without limits is not counted.
-func (p *policy) charge(o *Option) (decimal, bool) {
+func (p *policy) charge(o *Option) (amount decimal, unit string, counted bool) {
 	switch {
 	case o.known:
-		return o.whole, true
+		return o.whole, "", true
 	case p.hasMoneyLimit():
-		// check allowed it: every limit is in atomic units of its asset.
-		return wholeUnits(o.Requirements.Amount, 0), true
+		// check allowed it: every limit is in atomic units of its asset,
+		// which is what is counted.
+		return wholeUnits(o.Requirements.Amount, 0), unitAtomic + " " + string(o.Requirements.Network) + "/" + strings.ToLower(o.Requirements.Asset), true
 	case o.priced:
-		return o.whole, true
+		return o.whole, "", true
 	}
-	return decimal{}, false
+	return decimal{}, "", false
 }
 
 // usage is what was spent or reserved when an option is evaluated.
 type usage struct {
 	total, host decimal
+	// unit is what the budget file counts (see budgetState.Unit), and
+	// recorded whether it holds any amount in it yet.
+	unit     string
+	recorded bool
 }
 
 // check applies every rule but approval to o, with the budgets checked
@@ -371,6 +376,10 @@ func (p *policy) check(o *Option, u usage) *PolicyError {
 			pe.Err = fmt.Errorf(format, args...)
 		}
 		return pe
+	}
+	if _, unit, counted := p.charge(o); counted && u.recorded && unit != u.unit {
+		// Amounts in different units are never added up.
+		return refuse(RuleBudget, "%w: it counts %s, this payment %s; use another budget file", errBudgetUnit, unitName(u.unit), unitName(unit))
 	}
 	req := &o.Requirements
 	if len(p.networks) > 0 {

@@ -305,3 +305,41 @@ func TestNewValidatesPolicy(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestBudgetFileKeepsOneUnit: a budget file that counted atomic units of a
+// token whose decimals the client did not know refuses to count whole
+// units later (and the other way round), so that 1,000 atomic units are
+// never read back as 1,000 dollars' or tokens' worth, nor 0.001 as 0.001
+// atomic units: a change of configuration cannot reset what was spent.
+func TestBudgetFileKeepsOneUnit(t *testing.T) {
+	s := newShop(t)
+	file := filepath.Join(t.TempDir(), "budget.json")
+	usdc := s.net.Token().Address.Hex()
+	atomicPolicy := client.Policy{Budget: client.AtomicLimit(x402.NewAmount(100_000), "eip155:84532", usdc), BudgetFile: file}
+	unknown, err := client.NewEVM(signer(t, s.payer), client.Config{Assets: &client.Assets{}, Policy: atomicPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := s.get(t, unknown, s.srv.URL+"/weather"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("paying in atomic units: %v", err)
+	}
+	before := s.balance(t, s.payees[0])
+	dollars, sig := s.client(t, client.Policy{Budget: "$1", BudgetFile: file})
+	if _, err := s.get(t, dollars, s.srv.URL+"/weather"); err == nil || !strings.Contains(err.Error(), "budget file counts another unit") || sig.n.Load() != 0 {
+		t.Fatalf("whole units on an atomic budget file: err %v, %d signatures", err, sig.n.Load())
+	}
+	if s.balance(t, s.payees[0]).Cmp(before) != 0 {
+		t.Fatal("paid although the budget file counts another unit")
+	}
+	// The same atomic policy goes on counting.
+	again, err := client.NewEVM(signer(t, s.payer), client.Config{Assets: &client.Assets{}, Policy: atomicPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := s.get(t, again, s.srv.URL+"/weather"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("second atomic payment: %v", err)
+	}
+	if sp, err := again.Spending(t.Context()); err != nil || sp.Payments != 2 || sp.Spent != "2000" {
+		t.Errorf("spending %+v %v, want 2 payments of 1000 atomic units", sp, err)
+	}
+}
