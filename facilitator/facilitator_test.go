@@ -325,23 +325,38 @@ func TestHTTPEndpoints(t *testing.T) {
 			field            string // isValid / success
 			want             any
 			reason           string
+			contentType      string // "" for application/json
 		}{
-			{"verify valid", "/verify", string(good), 200, "isValid", true, ""},
-			{"verify tampered amount", "/verify", tampered, 200, "isValid", false, string(x402.ReasonExactEVMValueMismatch)},
-			{"verify malformed JSON", "/verify", `{"x402Version":2,`, 400, "isValid", false, string(x402.ReasonInvalidPayload)},
-			{"verify unknown version", "/verify", strings.ReplaceAll(string(good), `"x402Version":2`, `"x402Version":3`), 400, "isValid", false, string(x402.ReasonInvalidX402Version)},
-			{"verify unsupported scheme", "/verify", string(mustJSON(t, x402.NewFacilitatorRequest(&x402.PaymentPayload{X402Version: 2, Accepted: upto, Payload: x402.Object(`{}`)}, &upto))), 200, "isValid", false, string(x402.ReasonUnsupportedScheme)},
-			{"verify unsupported network", "/verify", string(mustJSON(t, x402.NewFacilitatorRequest(&x402.PaymentPayload{X402Version: 2, Accepted: elsewhere, Payload: x402.Object(`{}`)}, &elsewhere))), 200, "isValid", false, string(x402.ReasonInvalidNetwork)},
-			{"settle malformed", "/settle", `[]`, 400, "success", false, string(x402.ReasonInvalidPayload)},
-			{"settle tampered", "/settle", tampered, 200, "success", false, string(x402.ReasonExactEVMValueMismatch)},
-			{"settle valid", "/settle", string(good), 200, "success", true, ""},
-			{"settle again is idempotent", "/settle", string(good), 200, "success", true, ""},
-			{"verify after settlement", "/verify", string(good), 200, "isValid", false, string(x402.ReasonExactEVMNonceAlreadyUsed)},
+			{"verify valid", "/verify", string(good), 200, "isValid", true, "", ""},
+			{"verify tampered amount", "/verify", tampered, 200, "isValid", false, string(x402.ReasonExactEVMValueMismatch), ""},
+			{"verify malformed JSON", "/verify", `{"x402Version":2,`, 400, "isValid", false, string(x402.ReasonInvalidPayload), ""},
+			{"verify unknown version", "/verify", strings.ReplaceAll(string(good), `"x402Version":2`, `"x402Version":3`), 400, "isValid", false, string(x402.ReasonInvalidX402Version), ""},
+			{"verify unsupported scheme", "/verify", string(mustJSON(t, x402.NewFacilitatorRequest(&x402.PaymentPayload{X402Version: 2, Accepted: upto, Payload: x402.Object(`{}`)}, &upto))), 200, "isValid", false, string(x402.ReasonUnsupportedScheme), ""},
+			{"verify unsupported network", "/verify", string(mustJSON(t, x402.NewFacilitatorRequest(&x402.PaymentPayload{X402Version: 2, Accepted: elsewhere, Payload: x402.Object(`{}`)}, &elsewhere))), 200, "isValid", false, string(x402.ReasonInvalidNetwork), ""},
+			{"settle malformed", "/settle", `[]`, 400, "success", false, string(x402.ReasonInvalidPayload), ""},
+			{"settle tampered", "/settle", tampered, 200, "success", false, string(x402.ReasonExactEVMValueMismatch), ""},
+			// A browser may send text/plain cross-site without a preflight:
+			// such a body is refused before it is read, and settles nothing.
+			{"settle as text/plain", "/settle", string(good), 415, "success", false, string(x402.ReasonInvalidPayload), "text/plain"},
+			{"settle as form", "/settle", string(good), 415, "success", false, string(x402.ReasonInvalidPayload), "application/x-www-form-urlencoded"},
+			{"verify without a content type", "/verify", string(good), 415, "isValid", false, string(x402.ReasonInvalidPayload), "-"},
+			{"verify as JSON with a charset", "/verify", string(good), 200, "isValid", true, "", "Application/JSON; charset=utf-8"},
+			{"settle valid", "/settle", string(good), 200, "success", true, "", ""},
+			{"settle again is idempotent", "/settle", string(good), 200, "success", true, "", ""},
+			{"verify after settlement", "/verify", string(good), 200, "isValid", false, string(x402.ReasonExactEVMNonceAlreadyUsed), ""},
 		}
 		var firstTx any
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				status, m := post(t, srv.URL+tt.path, []byte(tt.body), nil)
+				var header http.Header
+				switch tt.contentType {
+				case "":
+				case "-":
+					header = http.Header{"Content-Type": nil}
+				default:
+					header = http.Header{"Content-Type": {tt.contentType}}
+				}
+				status, m := post(t, srv.URL+tt.path, []byte(tt.body), header)
 				if status != tt.status || m[tt.field] != tt.want {
 					t.Fatalf("status %d body %v; want %d %s=%v", status, m, tt.status, tt.field, tt.want)
 				}

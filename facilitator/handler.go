@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -57,7 +58,8 @@ type handler struct {
 //
 // Status codes: 200 with the typed response for every verdict, including an
 // invalid payment or a failed settlement (invalidReason/errorReason and a
-// human message); 400 for a malformed body, with a verdict-shaped body
+// human message); 415 for a body whose Content-Type is not
+// application/json; 400 for a malformed body, with a verdict-shaped body
 // carrying the reason code (reference clients read a typed body on any
 // status); 401 for a missing or wrong API key; 413 for an oversized body;
 // 5xx only when no verdict could be reached: 503 for a settle while
@@ -118,6 +120,11 @@ func (h *handler) readRequest(w http.ResponseWriter, r *http.Request) (*x402.Fac
 		w.Header().Set("WWW-Authenticate", `Bearer realm="go402 facilitator"`)
 		return nil, http.StatusUnauthorized, &x402.Error{Reason: "unauthorized", Message: "a valid API key is required (Authorization: Bearer <key>)"}
 	}
+	if !isJSON(r.Header.Get("Content-Type")) {
+		// A body of another type may come from a browser page cross-site
+		// without a CORS preflight (text/plain, forms): never act on it.
+		return nil, http.StatusUnsupportedMediaType, &x402.Error{Reason: x402.ReasonInvalidPayload, Message: "Content-Type must be application/json"}
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -135,6 +142,13 @@ func (h *handler) readRequest(w http.ResponseWriter, r *http.Request) (*x402.Fac
 		return nil, http.StatusBadRequest, &x402.Error{Reason: xe.Reason, Message: err.Error()}
 	}
 	return req, 0, nil
+}
+
+// isJSON reports whether a Content-Type is application/json (parameters
+// such as charset allowed).
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/json"
 }
 
 // errorBody is a verdict-shaped error: it decodes as a VerifyResponse or a

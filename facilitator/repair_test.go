@@ -734,6 +734,7 @@ func TestHTTPErrorClasses(t *testing.T) {
 	serve := func(ctx context.Context, path string, body []byte) (int, map[string]any) {
 		t.Helper()
 		r := httptest.NewRequestWithContext(ctx, http.MethodPost, path, bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		var m map[string]any
@@ -761,7 +762,9 @@ func TestHTTPErrorClasses(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := httptest.NewRecorder()
-	big.ServeHTTP(w, httptest.NewRequestWithContext(ctx, http.MethodPost, "/verify", bytes.NewReader(bytes.Repeat([]byte(" "), x402.MaxJSONSize+1))))
+	oversized := httptest.NewRequestWithContext(ctx, http.MethodPost, "/verify", bytes.NewReader(bytes.Repeat([]byte(" "), x402.MaxJSONSize+1)))
+	oversized.Header.Set("Content-Type", "application/json")
+	big.ServeHTTP(w, oversized)
 	if w.Code != http.StatusRequestEntityTooLarge {
 		t.Errorf("oversized body with MaxBodyBytes above x402.MaxJSONSize: %d %s", w.Code, w.Body.String())
 	}
@@ -824,7 +827,9 @@ func TestNoRPCURLInLedgerOrLogs(t *testing.T) {
 	}
 	for _, path := range []string{"/verify", "/settle"} {
 		w := httptest.NewRecorder()
-		h.ServeHTTP(w, httptest.NewRequestWithContext(t.Context(), http.MethodPost, path, bytes.NewReader(mustJSON(t, req))))
+		r := httptest.NewRequestWithContext(t.Context(), http.MethodPost, path, bytes.NewReader(mustJSON(t, req)))
+		r.Header.Set("Content-Type", "application/json")
+		h.ServeHTTP(w, r)
 		if w.Code < 500 {
 			t.Errorf("%s with the RPC endpoint down: %d %s", path, w.Code, w.Body.String())
 		}
