@@ -123,6 +123,15 @@ func hasToken(vals []string, token string) bool {
 // has an unqualified private or no-store directive (a handler may let the
 // payer's own browser keep what it paid for, with "private, max-age=60").
 func keepPrivate(h http.Header) {
+	// Directives addressed to shared caches alone (RFC 9213's
+	// CDN-Cache-Control and the vendors' variants, Surrogate-Control,
+	// Akamai's Edge-Control) would let a CDN keep the paid answer whatever
+	// Cache-Control says: they go.
+	for k := range h {
+		if sharedCacheDirective(k) {
+			delete(h, k)
+		}
+	}
 	for _, v := range h.Values("Cache-Control") {
 		for d := range strings.SplitSeq(v, ",") {
 			d = strings.ToLower(strings.TrimSpace(d))
@@ -132,4 +141,14 @@ func keepPrivate(h http.Header) {
 		}
 	}
 	h.Set("Cache-Control", paidCacheControl)
+}
+
+// sharedCacheDirective reports whether a header (canonical form) gives
+// caching directives to shared caches only.
+func sharedCacheDirective(key string) bool {
+	switch key {
+	case "Cdn-Cache-Control", "Surrogate-Control", "Edge-Control":
+		return true
+	}
+	return strings.HasSuffix(key, "-Cdn-Cache-Control")
 }

@@ -94,7 +94,10 @@
 // cache serves it to a client that did not pay, unless the handler's own
 // Cache-Control already has an unqualified private or no-store directive
 // ("private, max-age=60" lets the payer's browser keep what it paid for).
-// The 402 and the middleware's own error answers are no-store.
+// Directives for shared caches only (CDN-Cache-Control and its vendor
+// variants, Surrogate-Control, Edge-Control) are removed from paid answers.
+// The 402 and the middleware's own error answers are no-store, and an
+// answer refused after the handler started carries none of its headers.
 //
 // # Schemes
 //

@@ -55,6 +55,14 @@ func TestPaidResponsesAreNotCacheable(t *testing.T) {
 		w.Header().Set("Cache-Control", "private, max-age=60")
 		io.WriteString(w, "paid")
 	})
+	cdnHeaders := []string{"CDN-Cache-Control", "Cloudflare-CDN-Cache-Control", "Vercel-CDN-Cache-Control", "Surrogate-Control", "Edge-Control"}
+	mux.HandleFunc("/cdn", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "private, max-age=60")
+		for _, k := range cdnHeaders {
+			w.Header().Set(k, "max-age=86400")
+		}
+		io.WriteString(w, "paid")
+	})
 	mux.HandleFunc("/events", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		w.Header().Set("Content-Type", "text/event-stream")
@@ -66,6 +74,7 @@ func TestPaidResponsesAreNotCacheable(t *testing.T) {
 		{Pattern: "GET /public", Accepts: s.option("$0.001")},
 		{Pattern: "GET /qualified", Accepts: s.option("$0.001")},
 		{Pattern: "GET /mine", Accepts: s.option("$0.001")},
+		{Pattern: "GET /cdn", Accepts: s.option("$0.001")},
 		{Pattern: "GET /events", Policy: x402http.ServeThenSettle, Accepts: s.option("$0.001")},
 	}}, mux)
 	for path, want := range map[string]string{
@@ -73,6 +82,7 @@ func TestPaidResponsesAreNotCacheable(t *testing.T) {
 		"/public":    "private, no-store", // a shared cache would serve it unpaid
 		"/qualified": "private, no-store", // private only for Set-Cookie
 		"/mine":      "private, max-age=60",
+		"/cdn":       "private, max-age=60", // and no directive for shared caches only
 		"/events":    "private, no-store",
 	} {
 		unpaid := do(t, http.MethodGet, srv.URL, path, nil)
@@ -82,6 +92,11 @@ func TestPaidResponsesAreNotCacheable(t *testing.T) {
 		e := do(t, http.MethodGet, srv.URL, path, http.Header{x402.HeaderPaymentSignature: {s.payment(t, required(t, unpaid))}})
 		if e.status != http.StatusOK || strings.Join(e.header.Values("Cache-Control"), "; ") != want {
 			t.Errorf("%s paid: %d, Cache-Control %q, want %q", path, e.status, e.header.Values("Cache-Control"), want)
+		}
+		for _, k := range cdnHeaders {
+			if v := e.header.Get(k); v != "" {
+				t.Errorf("%s paid: %s %q reaches shared caches", path, k, v)
+			}
 		}
 	}
 }

@@ -590,6 +590,12 @@ func TestServeThenSettleRefusesWhenTheQueueFails(t *testing.T) {
 	var served atomic.Int64
 	srv := httptest.NewServer(mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		served.Add(1)
+		// Headers that would hand the unpaying client something: a
+		// session, a redirect, a token, a cacheable answer.
+		w.Header().Set("Set-Cookie", "session=paid")
+		w.Header().Set("Location", "/download/secret")
+		w.Header().Set("X-Download-Token", "t0ken")
+		w.Header().Set("Cache-Control", "public, max-age=3600")
 		io.WriteString(w, "PAID CONTENT")
 	})))
 	defer srv.Close()
@@ -603,5 +609,16 @@ func TestServeThenSettleRefusesWhenTheQueueFails(t *testing.T) {
 	body := mustRead(t, resp)
 	if resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(string(body), "PAID CONTENT") {
 		t.Errorf("status %d body %q", resp.StatusCode, body)
+	}
+	for _, k := range []string{"Set-Cookie", "Location", "X-Download-Token"} {
+		if v := resp.Header.Get(k); v != "" {
+			t.Errorf("the refused answer carries the handler's %s: %q", k, v)
+		}
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control %q, want no-store", cc)
+	}
+	if !strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), x402.HeaderPaymentRequired) {
+		t.Errorf("the middleware's own headers are gone: %v", resp.Header)
 	}
 }

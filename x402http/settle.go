@@ -69,7 +69,7 @@ const settleMargin = 30 * time.Second
 // serveThenSettle serves right after verification and queues the
 // settlement durably once the handler commits to a successful status.
 func (m *Middleware) serveThenSettle(w http.ResponseWriter, r *http.Request, next http.Handler, pay *Payment, expires time.Time, key string) payOutcome {
-	sw := &streamWriter{ResponseWriter: w}
+	sw := &streamWriter{ResponseWriter: w, base: w.Header().Clone()}
 	queued := false
 	hasExpiry := !expires.IsZero()
 	// The queue must still be able to settle the payment after the

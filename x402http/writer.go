@@ -80,6 +80,10 @@ func (b *bufferedWriter) flushTo(w http.ResponseWriter) {
 // a settlement is queued only for a successful status and streaming works.
 type streamWriter struct {
 	http.ResponseWriter
+	// base is the response header as it was before the handler ran (the
+	// middleware's and outer handlers' headers): a failed answer is sent
+	// with these only.
+	base        http.Header
 	onHeader    func(status int) // may add response headers, or call fail
 	wroteHeader bool
 	status      int
@@ -87,12 +91,16 @@ type streamWriter struct {
 }
 
 // fail replaces the response with an error status and message before
-// anything was sent. The handler's headers are dropped.
+// anything was sent. Every header the handler set is dropped: the answer
+// carries the headers that were there before it ran, and its own.
 func (s *streamWriter) fail(status int, msg string) {
 	s.failed = true
 	h := s.ResponseWriter.Header()
-	for _, k := range []string{"Content-Length", "Content-Encoding", "Content-Disposition", "Etag", "Last-Modified", "Location", "Set-Cookie"} {
-		h.Del(k)
+	if s.base != nil {
+		clear(h)
+		for k, v := range s.base {
+			h[k] = v
+		}
 	}
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Type", "application/json")
