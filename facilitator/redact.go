@@ -193,6 +193,10 @@ func ScrubURL(err error, raw string) error {
 	forms := []string{raw}
 	if u, perr := url.Parse(raw); perr == nil {
 		forms = append(forms, u.String(), u.Redacted())
+		if _, hasPassword := u.User.Password(); hasPassword {
+			// net/http's client quotes a URL with its password as "***".
+			forms = append(forms, strings.Replace(u.String(), u.User.String()+"@", u.User.Username()+":***@", 1))
+		}
 	}
 	scrubbed := msg
 	for _, f := range forms {

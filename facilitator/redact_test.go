@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -72,6 +73,29 @@ func TestRedactLogs(t *testing.T) {
 		`g.panic=wss://h.example/…`, `g.sub.url=http://h.example/…`, `g.plain="no url"`, `g.count=3`, `g.n=1`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+// TestScrubURLUserinfo: a URL with a password in it is scrubbed in every
+// form an error may quote it: as written, re-encoded, and as net/http's
+// client prints it ("user:***@"), whose path still carries the key.
+func TestScrubURLUserinfo(t *testing.T) {
+	for _, raw := range []string{
+		"https://:s3cret@rpc.example/v3/KEYPATH",
+		"https://user:s3cret@rpc.example/v3/KEYPATH?token=QUERYKEY",
+	} {
+		_, err := http.Get(strings.Replace(raw, "rpc.example", "127.0.0.1:1", 1))
+		if err == nil {
+			t.Fatal("no error from an unreachable URL")
+		}
+		// The error names the URL as the client printed it.
+		quoted := strings.Replace(err.Error(), "127.0.0.1:1", "rpc.example", 1)
+		got := ScrubURL(errors.New(quoted), raw).Error()
+		for _, secret := range []string{"s3cret", "KEYPATH", "QUERYKEY"} {
+			if strings.Contains(got, secret) {
+				t.Errorf("%s: %q keeps %s", raw, got, secret)
+			}
 		}
 	}
 }
