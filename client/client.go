@@ -211,8 +211,23 @@ func (c *Client) prepareBody(req *http.Request) (*http.Request, body, error) {
 	return out, body{replayable: true, get: get}, nil
 }
 
-// hostKey is the per-host budget key of a URL: its host and port.
-func hostKey(u *url.URL) string { return strings.ToLower(u.Host) }
+// hostKey is the per-host budget key of a URL: its host, and its port when
+// it is not the scheme's default.
+//
+// Spellings of one host share a key: case, a final dot and the scheme's
+// default port ("API.example.", "api.example:443" for https) do not make a
+// new host with a fresh per-host budget. Another port is another host.
+func hostKey(u *url.URL) string {
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	port := u.Port()
+	if port == "" || port == "443" && strings.EqualFold(u.Scheme, "https") || port == "80" && strings.EqualFold(u.Scheme, "http") {
+		if strings.Contains(host, ":") {
+			return "[" + host + "]"
+		}
+		return host
+	}
+	return net.JoinHostPort(host, port)
+}
 
 // redact renders a URL for logs and errors without its query, fragment and
 // user info, which may hold secrets.

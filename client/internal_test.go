@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,5 +104,28 @@ func TestLedgerFoldsStaleReservations(t *testing.T) {
 	data, err := os.ReadFile(path)
 	if err != nil || !strings.Contains(string(data), `"spent": "0.5"`) {
 		t.Errorf("file %s %v", data, err)
+	}
+}
+
+// TestHostKey: spellings of one host share a per-host budget.
+func TestHostKey(t *testing.T) {
+	for _, tt := range []struct{ url, want string }{
+		{"https://api.example/x", "api.example"},
+		{"https://API.Example./x", "api.example"},
+		{"https://api.example:443/x", "api.example"},
+		{"http://api.example:80/x", "api.example"},
+		{"http://api.example:443/x", "api.example:443"},
+		{"https://api.example:8443/x", "api.example:8443"},
+		{"https://[::1]/x", "[::1]"},
+		{"https://[::1]:443/x", "[::1]"},
+		{"http://[::1]:8080/x", "[::1]:8080"},
+	} {
+		u, err := url.Parse(tt.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := hostKey(u); got != tt.want {
+			t.Errorf("hostKey(%s) = %q, want %q", tt.url, got, tt.want)
+		}
 	}
 }

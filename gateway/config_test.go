@@ -122,6 +122,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad checksum", "payTo: 0x209693Bc6afc0C5328bA36FaF03C514EF312287c\n", "gw.yaml:1: payTo: mixed-case address with a wrong EIP-55 checksum"},
 		// Validate.
 		{"no routes", head, "gw.yaml: routes: at least one route is required"},
+		{"cors any origin with credentials", head + "cors: {allowOrigins: ['*'], allowCredentials: true}\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: cors.allowCredentials: cannot go with allowOrigins \"*\""},
 		{"listen", head + "listen: nowhere\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: listen: must be host:port"},
 		{"health", head + "healthPath: healthz\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: healthPath: must be a plain absolute path"},
 		{"no target", head + "routes:\n  - path: /a\n    price: $1\n", "gw.yaml:5: routes[0]: set upstream"},

@@ -106,6 +106,9 @@ func (v *validator) cors() {
 	for i, o := range c.AllowOrigins {
 		key := fmt.Sprintf("cors.allowOrigins[%d]", i)
 		if o == "*" {
+			if c.AllowCredentials {
+				v.fail("cors.allowCredentials", `cannot go with allowOrigins "*": every web page could read paid answers with the visitor's cookies; list the origins`)
+			}
 			continue
 		}
 		u, err := url.Parse(o)

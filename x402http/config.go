@@ -129,7 +129,9 @@ type CORS struct {
 	// PAYMENT-SIGNATURE, X-PAYMENT, Content-Type and Authorization.
 	AllowHeaders []string
 	// AllowCredentials sends Access-Control-Allow-Credentials: true to
-	// allowed origins (with AllowOrigins set; "*" then echoes the origin).
+	// allowed origins (with AllowOrigins set). It cannot go with "*": New
+	// refuses that, since every web page could then read paid answers
+	// with the visitor's cookies.
 	AllowCredentials bool
 	// MaxAge is how long browsers may cache a preflight answer. If zero,
 	// 10 minutes.

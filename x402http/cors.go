@@ -1,6 +1,7 @@
 package x402http
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -24,6 +25,11 @@ func newCORSPolicy(c CORS) (corsPolicy, error) {
 			}
 			p.origins[strings.ToLower(strings.TrimSuffix(o, "/"))] = true
 		}
+	}
+	if p.anyOrigin && p.credentials {
+		// Echoing any origin with credentials would let every web page read
+		// paid answers with the visitor's cookies.
+		return p, errors.New(`x402http: CORS: AllowOrigins "*" cannot go with AllowCredentials; list the origins`)
 	}
 	if p.anyOrigin && p.origins == nil {
 		p.origins = map[string]bool{}

@@ -58,7 +58,8 @@
 // routes: an allowed origin gets Access-Control-Allow-Origin (the origin
 // itself, with Vary: Origin, or "*" when any origin is allowed without
 // credentials) and, with [CORS.AllowCredentials],
-// Access-Control-Allow-Credentials: true; another origin gets neither.
+// Access-Control-Allow-Credentials: true; another origin gets neither. "*"
+// with credentials is refused by [New].
 //
 // # Paying requests
 //

@@ -200,6 +200,9 @@ func TestCORSAllowOrigins(t *testing.T) {
 	if _, err := x402http.New(x402http.Config{Facilitator: s.fac, CORS: x402http.CORS{AllowOrigins: []string{"https://a.example, https://b.example"}}}); err == nil {
 		t.Error("a list in one origin was accepted")
 	}
+	if _, err := x402http.New(x402http.Config{Facilitator: s.fac, CORS: x402http.CORS{AllowOrigins: []string{"*"}, AllowCredentials: true}}); err == nil {
+		t.Error(`"*" with credentials was accepted: any page could read paid answers with the visitor's cookies`)
+	}
 }
 
 // Paid responses stream through serve-then-settle with the x402 headers.
