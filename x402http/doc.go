@@ -116,11 +116,13 @@
 // The facilitator only learns that an authorization is spent when it
 // settles it; until then every copy of a payment verifies. The middleware
 // claims each payment (by its scheme's settle-once key: for EVM "exact",
-// network, asset, payer and nonce) before verifying it, and refuses a copy with 402 without running the handler.
-// The claim lasts until the payment settled, or until its authorization
-// expires (as its scheme reads it) when the settlement is queued, pending or
-// unknown; a payment that was not charged (the handler failed, or the
-// settlement was refused) is released.
+// network, asset, payer and nonce) before verifying it, and refuses a copy
+// with 402 without running the handler. The claim lasts until the
+// authorization expires (as its scheme reads it), also after the payment
+// settled: a facilitator reading the chain through a lagging node could
+// otherwise find a settled authorization unused and verify a copy. A
+// payment that was not charged (the handler failed, or the settlement was
+// refused) is released.
 //
 // Claims live in memory ([Claims]), for one process. With [Config.Queue]
 // set, every paid request, whatever its route's policy, is also claimed in

@@ -261,8 +261,8 @@ const (
 	// notCharged: the payment was not used (the handler failed, or the
 	// settlement was refused); its claims are released.
 	notCharged payOutcome = iota
-	// settled: the chain shows the authorization used; the in-process
-	// claim is released, the durable one kept.
+	// settled: the chain shows the authorization used; every claim is
+	// kept until the authorization expires.
 	settled
 	// inFlight: the payment is queued, or its settlement pending or
 	// unknown; every claim is kept until the authorization expires.
@@ -305,11 +305,15 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compil
 	}
 	out := notCharged
 	defer func() {
-		if out == inFlight {
+		if out != notCharged {
+			// Settled, queued, pending or unknown: the claim stays until
+			// the authorization expires. Once settled, only the facilitator
+			// would stand between a copy and a second response, and its
+			// chain read may lag behind the settlement.
 			return
 		}
 		m.claims.release(v.key)
-		if out == notCharged && durable {
+		if durable {
 			if err := m.cfg.Queue.Release(context.WithoutCancel(r.Context()), v.key); err != nil {
 				m.log.Warn("releasing an unused payment's claim failed; it stays unusable until it expires", "payer", pay.Payer, "err", err)
 			}

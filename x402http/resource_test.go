@@ -126,3 +126,30 @@ func TestAmbiguousPayloadIsRefused(t *testing.T) {
 		t.Errorf("served %d, verified %d: want neither", served.Load(), fac.verifies.Load())
 	}
 }
+
+// TestSettledPaymentStaysClaimed: once a payment settled, a copy of its
+// header is refused by the middleware itself, without asking the
+// facilitator: a facilitator reading the chain through a lagging RPC node
+// would still find the authorization unused and answer valid (acceptAll
+// answers so), and the copy would buy a second response.
+func TestSettledPaymentStaysClaimed(t *testing.T) {
+	s := newShop(t)
+	fac := &acceptAll{}
+	var served atomic.Int64
+	_, srv := s.serve(t, x402http.Config{
+		Facilitator: fac,
+		Routes:      []x402http.Route{{Pattern: "GET /a", Accepts: s.option("$0.001")}},
+	}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served.Add(1); w.Write([]byte("a")) }))
+	header := http.Header{x402.HeaderPaymentSignature: {s.payment(t, required(t, do(t, http.MethodGet, srv.URL, "/a", nil)))}}
+	if e := do(t, http.MethodGet, srv.URL, "/a", header); e.status != http.StatusOK {
+		t.Fatalf("first: %d %s", e.status, e.body)
+	}
+	for range 3 {
+		if e := do(t, http.MethodGet, srv.URL, "/a", header); e.status != http.StatusPaymentRequired {
+			t.Errorf("copy after settlement: %d", e.status)
+		}
+	}
+	if served.Load() != 1 || fac.verifies.Load() != 1 {
+		t.Errorf("served %d times, %d verifies: want 1 and 1", served.Load(), fac.verifies.Load())
+	}
+}
