@@ -13,6 +13,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -63,9 +65,13 @@ func New(ctx context.Context) (*API, error) {
 	if err := nets.Add(evm.NetworkConfig{ChainID: 84532, Assets: []evm.Asset{asset}}); err != nil {
 		return nil, err
 	}
+	schemes := new(x402.Registry[x402.SchemeServer])
+	if err := schemes.Register(x402.V2, evm.SchemeExact, "eip155:*", &freshKeys{SchemeServer: &evm.ExactServer{Networks: nets}}); err != nil {
+		return nil, err
+	}
 	mw, err := x402http.New(x402http.Config{
 		Facilitator: InstantFacilitator{},
-		Schemes:     evm.ServerSchemes(nets),
+		Schemes:     schemes,
 		Routes: []x402http.Route{{Pattern: "GET /weather", Description: "Weather", MimeType: "application/json",
 			Accepts: []x402http.PaymentOption{{Network: "eip155:84532", Price: "$0.001", PayTo: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"}}}},
 	})
@@ -108,6 +114,22 @@ func New(ctx context.Context) (*API, error) {
 		return nil, err
 	}
 	return api, nil
+}
+
+// freshKeys is the EVM "exact" server with one change for measuring: every
+// payment it identifies gets a key of its own, so that the one payment
+// measured over and over is not refused as already used (the middleware
+// keeps a settled payment's claim until it expires). It does all the work
+// of Identify.
+type freshKeys struct {
+	x402.SchemeServer
+	n atomic.Uint64
+}
+
+func (f *freshKeys) Identify(p *x402.Payment) (x402.PaymentID, error) {
+	id, err := f.SchemeServer.Identify(p)
+	id.Key.Nonce += "/" + strconv.FormatUint(f.n.Add(1), 10)
+	return id, err
 }
 
 // Requests returns the three requests measured: unpaid to the paid route
