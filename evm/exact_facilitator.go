@@ -113,10 +113,9 @@ func NewExactFacilitator(ctx context.Context, cfg ExactFacilitatorConfig) (*Exac
 	if cfg.Sender != nil && (!cfg.Sender.ChainID().IsUint64() || cfg.Sender.ChainID().Uint64() != chainID) {
 		return nil, fmt.Errorf("%w: sender is for chain %s", ErrChainIDMismatch, cfg.Sender.ChainID())
 	}
-	for _, a := range cfg.Assets {
-		if err := a.validate(); err != nil {
-			return nil, fmt.Errorf("evm: exact facilitator: %w", err)
-		}
+	if probs := CheckAssets(cfg.Assets); len(probs) > 0 {
+		p := probs[0]
+		return nil, fmt.Errorf("evm: exact facilitator: assets[%d].%s: %s", p.Index, p.Field, p.Message)
 	}
 	if cfg.ValidBeforeMargin == 0 {
 		cfg.ValidBeforeMargin = DefaultValidBeforeMargin

@@ -84,18 +84,45 @@ func (a Asset) extraMethod() string {
 	return ""
 }
 
-func (a Asset) validate() error {
-	switch {
-	case a.Address == (common.Address{}):
-		return errors.New("asset address is missing")
-	case a.Name == "" || a.Version == "":
-		return fmt.Errorf("asset %s: EIP-712 name and version are required", a.Address)
-	case a.Decimals > 77:
-		return fmt.Errorf("asset %s: %d decimals is more than a uint256 can hold", a.Address, a.Decimals)
-	case a.TransferMethod != "" && a.TransferMethod != TransferEIP3009 && a.TransferMethod != TransferPermit2:
-		return fmt.Errorf("asset %s: unknown transfer method %q", a.Address, a.TransferMethod)
+// AssetProblem is one thing wrong in a list of assets: the asset's index,
+// the field (named as in the configuration: address, name, version,
+// decimals, transferMethod) and what is wrong with it.
+type AssetProblem struct {
+	Index   int
+	Field   string
+	Message string
+}
+
+// CheckAssets reports every problem of a network's assets: a missing or
+// repeated address, a missing EIP-712 name or version, more decimals than a
+// uint256 holds, an unknown transfer method. [NetworkConfig.Validate] and
+// the facilitator's and gateway's configurations share these rules.
+func CheckAssets(assets []Asset) []AssetProblem {
+	var out []AssetProblem
+	seen := map[common.Address]bool{}
+	for i, a := range assets {
+		fail := func(field, msg string) { out = append(out, AssetProblem{Index: i, Field: field, Message: msg}) }
+		switch {
+		case a.Address == (common.Address{}):
+			fail("address", "required (a 0x-prefixed 20-byte hex address)")
+		case seen[a.Address]:
+			fail("address", a.Address.Hex()+" is listed twice")
+		}
+		seen[a.Address] = true
+		if a.Name == "" {
+			fail("name", `required (the token's EIP-712 domain name, such as USDC or "USD Coin")`)
+		}
+		if a.Version == "" {
+			fail("version", `required (the token's EIP-712 domain version, such as "2")`)
+		}
+		if a.Decimals > 77 {
+			fail("decimals", "must be at most 77")
+		}
+		if a.TransferMethod != "" && a.TransferMethod != TransferEIP3009 && a.TransferMethod != TransferPermit2 {
+			fail("transferMethod", "must be "+TransferEIP3009+" or "+TransferPermit2)
+		}
 	}
-	return nil
+	return out
 }
 
 // NetworkConfig describes an EVM network: its chain, how to reach it and
@@ -129,15 +156,9 @@ func (c *NetworkConfig) Validate() error {
 	if c.Network != x402.EIP155(c.ChainID) {
 		return fmt.Errorf("evm: network config: network %s does not match chainId %d", c.Network, c.ChainID)
 	}
-	seen := map[common.Address]bool{}
-	for _, a := range c.Assets {
-		if err := a.validate(); err != nil {
-			return fmt.Errorf("evm: network %s: %w", c.Network, err)
-		}
-		if seen[a.Address] {
-			return fmt.Errorf("evm: network %s: asset %s listed twice", c.Network, a.Address)
-		}
-		seen[a.Address] = true
+	if probs := CheckAssets(c.Assets); len(probs) > 0 {
+		p := probs[0]
+		return fmt.Errorf("evm: network %s: assets[%d].%s: %s", c.Network, p.Index, p.Field, p.Message)
 	}
 	return nil
 }

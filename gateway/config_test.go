@@ -122,6 +122,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad checksum", "payTo: 0x209693Bc6afc0C5328bA36FaF03C514EF312287c\n", "gw.yaml:1: payTo: mixed-case address with a wrong EIP-55 checksum"},
 		// Validate.
 		{"no routes", head, "gw.yaml: routes: at least one route is required"},
+		{"asset rules shared with the facilitator", head + "networks:\n  - network: eip155:1\n    assets: [{address: '0x036CbD53842c5426634e7929541eC2318f3dCF7e', name: A, version: '1', decimals: 78}]\nroutes: [{path: /a, upstream: http://u}]\n", "networks[0].assets[0].decimals: must be at most 77"},
 		{"cors any origin with credentials", head + "cors: {allowOrigins: ['*'], allowCredentials: true}\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: cors.allowCredentials: cannot go with allowOrigins \"*\""},
 		{"listen", head + "listen: nowhere\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: listen: must be host:port"},
 		{"health", head + "healthPath: healthz\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: healthPath: must be a plain absolute path"},

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ethereum/go-ethereum/common"
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/go402/go402/evm"
@@ -141,28 +140,8 @@ func (v *validator) networks() {
 		if len(n.Assets) == 0 {
 			v.fail(p+".assets", "at least one asset is required")
 		}
-		addrs := map[common.Address]bool{}
-		for j, a := range n.Assets {
-			ap := fmt.Sprintf("%s.assets[%d]", p, j)
-			switch {
-			case a.Address == (common.Address{}):
-				v.fail(ap+".address", "required (a 0x-prefixed 20-byte hex address)")
-			case addrs[a.Address]:
-				v.fail(ap+".address", "%s is listed twice", a.Address.Hex())
-			}
-			addrs[a.Address] = true
-			if a.Name == "" {
-				v.fail(ap+".name", "required (the token's EIP-712 domain name, such as USDC)")
-			}
-			if a.Version == "" {
-				v.fail(ap+".version", "required (the token's EIP-712 domain version, such as \"2\")")
-			}
-			if a.Decimals > 77 {
-				v.fail(ap+".decimals", "must be at most 77")
-			}
-			if a.TransferMethod != "" && a.TransferMethod != evm.TransferEIP3009 && a.TransferMethod != evm.TransferPermit2 {
-				v.fail(ap+".transferMethod", "must be %s or %s", evm.TransferEIP3009, evm.TransferPermit2)
-			}
+		for _, pr := range evm.CheckAssets(n.Assets) {
+			v.fail(fmt.Sprintf("%s.assets[%d].%s", p, pr.Index, pr.Field), "%s", pr.Message)
 		}
 	}
 }

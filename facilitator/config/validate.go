@@ -185,28 +185,8 @@ func (c *Config) validateNetworks(v *yamlconf.Check) {
 			}
 			continue
 		}
-		addrs := map[common.Address]bool{}
-		for j, a := range n.Assets {
-			ap := fmt.Sprintf("%s.assets[%d]", p, j)
-			switch {
-			case a.Address == (common.Address{}):
-				v.Failf(ap+".address", "required (a 0x-prefixed 20-byte hex address)")
-			case addrs[a.Address]:
-				v.Failf(ap+".address", "%s is listed twice", a.Address.Hex())
-			}
-			addrs[a.Address] = true
-			if a.Name == "" {
-				v.Failf(ap+".name", "required (the token's EIP-712 domain name, such as USDC or \"USD Coin\")")
-			}
-			if a.Version == "" {
-				v.Failf(ap+".version", "required (the token's EIP-712 domain version, such as \"2\")")
-			}
-			if a.Decimals > 77 {
-				v.Failf(ap+".decimals", "must be at most 77")
-			}
-			if a.TransferMethod != "" && a.TransferMethod != evm.TransferEIP3009 && a.TransferMethod != evm.TransferPermit2 {
-				v.Failf(ap+".transferMethod", "must be eip3009 or permit2")
-			}
+		for _, pr := range evm.CheckAssets(n.Assets) {
+			v.Failf(fmt.Sprintf("%s.assets[%d].%s", p, pr.Index, pr.Field), "%s", pr.Message)
 		}
 	}
 }
