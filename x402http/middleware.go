@@ -327,6 +327,11 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compil
 	out = m.settleBeforeServe(w, r, next, pay, ans, res)
 }
 
+// claimSlack is how long past the route's MaxTimeoutSeconds a claim may
+// last when the authorization stays valid longer: long enough for any
+// settlement, and for a lagging chain read to show it, to be done.
+const claimSlack = 10 * time.Minute
+
 // verified is a payment the facilitator (or the scheme's server) found
 // valid, claimed in process under the scheme's settle-once key.
 type verified struct {
@@ -349,7 +354,13 @@ func (m *Middleware) verify(w http.ResponseWriter, r *http.Request, cands []cand
 		v := verified{key: c.id.Key.String(), expires: c.id.Expires}
 		v.until = now.Add(time.Duration(c.req.MaxTimeoutSeconds) * time.Second)
 		if c.id.Expires.After(v.until) {
+			// As long as the authorization is valid, but no more than
+			// claimSlack beyond the route's timeout: a payer naming an
+			// expiry far in the future must not pin a claim for ever.
 			v.until = c.id.Expires
+			if limit := now.Add(time.Duration(c.req.MaxTimeoutSeconds)*time.Second + claimSlack); v.until.After(limit) {
+				v.until = limit
+			}
 		}
 		if !m.claims.claim(v.key, v.until, now) {
 			m.paymentRequired(w, r, ans, res, "payment already used for another request", nil, c.freq.X402Version)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go402/go402/x402"
 	"github.com/go402/go402/x402http"
@@ -151,5 +153,51 @@ func TestSettledPaymentStaysClaimed(t *testing.T) {
 	}
 	if served.Load() != 1 || fac.verifies.Load() != 1 {
 		t.Errorf("served %d times, %d verifies: want 1 and 1", served.Load(), fac.verifies.Load())
+	}
+}
+
+// TestClaimOfFarExpiryIsBounded: a payment whose authorization names an
+// expiry far in the future (a facilitator without go402's bound accepts
+// it) stays claimed for the route's timeout plus ten minutes, not until
+// then: a claim must not be pinned for ever by the payer.
+func TestClaimOfFarExpiryIsBounded(t *testing.T) {
+	s := newShop(t)
+	fac := &acceptAll{}
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	_, srv := s.serve(t, x402http.Config{
+		Facilitator: fac,
+		Now:         clock,
+		Routes:      []x402http.Route{{Pattern: "GET /a", Accepts: s.option("$0.001"), MaxTimeoutSeconds: 60}},
+	}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("a")) }))
+	p, err := x402.DecodePaymentSignature(s.payment(t, required(t, do(t, http.MethodGet, srv.URL, "/a", nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var payload map[string]any
+	if err := json.Unmarshal(p.Payload, &payload); err != nil {
+		t.Fatal(err)
+	}
+	payload["authorization"].(map[string]any)["validBefore"] = strconv.FormatInt(now.Add(1000*time.Hour).Unix(), 10)
+	if p.Payload, err = x402.NewObject(payload); err != nil {
+		t.Fatal(err)
+	}
+	h, err := x402.EncodePaymentSignature(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := http.Header{x402.HeaderPaymentSignature: {h}}
+	if e := do(t, http.MethodGet, srv.URL, "/a", header); e.status != http.StatusOK {
+		t.Fatalf("first: %d %s", e.status, e.body)
+	}
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	advance(60*time.Second + 10*time.Minute - time.Second)
+	if e := do(t, http.MethodGet, srv.URL, "/a", header); e.status != http.StatusPaymentRequired {
+		t.Errorf("copy within the timeout and ten minutes: %d", e.status)
+	}
+	advance(2 * time.Second)
+	if e := do(t, http.MethodGet, srv.URL, "/a", header); e.status != http.StatusOK {
+		t.Errorf("after the bound the claim should be gone (acceptAll stands in for the chain): %d", e.status)
 	}
 }
