@@ -350,7 +350,7 @@ func (p *policy) charge(o *Option) (amount decimal, unit string, counted bool) {
 	case p.hasMoneyLimit():
 		// check allowed it: every limit is in atomic units of its asset,
 		// which is what is counted.
-		return wholeUnits(o.Requirements.Amount, 0), unitAtomic + " " + string(o.Requirements.Network) + "/" + strings.ToLower(o.Requirements.Asset), true
+		return wholeUnits(o.Requirements.Amount, 0), unitAtomic + " " + assetKey(o.Requirements.Network, o.Requirements.Asset), true
 	case o.priced:
 		return o.whole, "", true
 	}

@@ -79,7 +79,6 @@ func (m *Middleware) serveThenSettle(w http.ResponseWriter, r *http.Request, nex
 	settleable := func() bool { return !hasExpiry || m.cfg.Now().Add(settleMargin).Before(expires) }
 	if !settleable() {
 		m.log.Info("payment expires too soon to be settled after serving; refusing", "payer", pay.Payer, "expires", expires)
-		m.decorate(w.Header(), r)
 		sw.fail(http.StatusPaymentRequired, "payment expires too soon to be settled")
 		return notCharged
 	}

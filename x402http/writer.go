@@ -96,11 +96,9 @@ type streamWriter struct {
 func (s *streamWriter) fail(status int, msg string) {
 	s.failed = true
 	h := s.ResponseWriter.Header()
-	if s.base != nil {
-		clear(h)
-		for k, v := range s.base {
-			h[k] = v
-		}
+	clear(h)
+	for k, v := range s.base {
+		h[k] = v
 	}
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Type", "application/json")
