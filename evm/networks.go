@@ -84,6 +84,21 @@ func (a Asset) extraMethod() string {
 	return ""
 }
 
+// AddressProblem says what is wrong with s as an EVM address written by a
+// person (in a configuration file or a flag): not 0x-prefixed 20-byte hex,
+// or mixed case with a wrong EIP-55 checksum (a typo). It returns "" for a
+// good address.
+func AddressProblem(s string) string {
+	if !strings.HasPrefix(s, "0x") && !strings.HasPrefix(s, "0X") || !common.IsHexAddress(s) {
+		return "must be a 0x-prefixed 20-byte hex address"
+	}
+	a := common.HexToAddress(s)
+	if digits := s[2:]; digits != strings.ToLower(digits) && digits != strings.ToUpper(digits) && a.Hex() != s {
+		return "mixed-case address with a wrong EIP-55 checksum (a typo?); the checksummed form is " + a.Hex()
+	}
+	return ""
+}
+
 // AssetProblem is one thing wrong in a list of assets: the asset's index,
 // the field (named as in the configuration: address, name, version,
 // decimals, transferMethod) and what is wrong with it.

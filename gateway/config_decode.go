@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"path/filepath"
-	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -121,7 +120,7 @@ func decodeAsset(v yamlconf.Value) evm.Asset {
 			if !ok {
 				return
 			}
-			if msg := checkAddress(s); msg != "" {
+			if msg := evm.AddressProblem(s); msg != "" {
 				v.Failf("%s", msg)
 				return
 			}
@@ -134,16 +133,4 @@ func decodeAsset(v yamlconf.Value) evm.Asset {
 		"decimals":       func(v yamlconf.Value) { v.Uint(8, func(x uint64) { a.Decimals = uint8(x) }) },
 	})
 	return a
-}
-
-// checkAddress returns what is wrong with an EVM address, or "".
-func checkAddress(s string) string {
-	if !strings.HasPrefix(s, "0x") && !strings.HasPrefix(s, "0X") || !common.IsHexAddress(s) {
-		return "must be a 0x-prefixed 20-byte hex address"
-	}
-	a := common.HexToAddress(s)
-	if digits := s[2:]; digits != strings.ToLower(digits) && digits != strings.ToUpper(digits) && a.Hex() != s {
-		return "mixed-case address with a wrong EIP-55 checksum (a typo?); the checksummed form is " + a.Hex()
-	}
-	return ""
 }

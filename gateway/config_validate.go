@@ -160,7 +160,7 @@ func (v *validator) network(key string, n x402.Network) bool {
 }
 
 func (v *validator) address(key, s string) {
-	if msg := checkAddress(s); msg != "" {
+	if msg := evm.AddressProblem(s); msg != "" {
 		v.fail(key, "%s", msg)
 	}
 }

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"strings"
-
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/go402/go402/evm"
@@ -104,21 +102,9 @@ func decodeAddress(v yamlconf.Value, dst *common.Address) {
 	if !ok {
 		return
 	}
-	if msg := checkAddress(s); msg != "" {
+	if msg := evm.AddressProblem(s); msg != "" {
 		v.Failf("%s", msg)
 		return
 	}
 	*dst = common.HexToAddress(s)
-}
-
-// checkAddress returns what is wrong with an EVM address, or "".
-func checkAddress(s string) string {
-	if !strings.HasPrefix(s, "0x") && !strings.HasPrefix(s, "0X") || !common.IsHexAddress(s) {
-		return "must be a 0x-prefixed 20-byte hex address"
-	}
-	a := common.HexToAddress(s)
-	if digits := s[2:]; digits != strings.ToLower(digits) && digits != strings.ToUpper(digits) && a.Hex() != s {
-		return "mixed-case address with a wrong EIP-55 checksum (a typo?); the checksummed form is " + a.Hex()
-	}
-	return ""
 }
