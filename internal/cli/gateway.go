@@ -399,32 +399,12 @@ func leafErrors(err error) []error {
 // startGatewayFacilitator starts the embedded devnet and an in-process
 // facilitator on it, with a ledger in a temporary directory.
 func startGatewayFacilitator(ctx context.Context, log *slog.Logger, cleanup *closers) (*devnet.Devnet, *facilitator.Facilitator, error) {
-	d, err := devnet.Start(ctx, devnet.Config{RPCAddr: "127.0.0.1:0", Logger: log.With("component", "devnet")})
-	if err != nil {
-		return nil, nil, fmt.Errorf("starting the devnet: %w", err)
-	}
-	cleanup.add(func() error {
-		closed := make(chan error, 1)
-		go func() { closed <- d.Close() }()
-		select {
-		case err := <-closed:
-			if err != nil {
-				return fmt.Errorf("closing the devnet: %w", err)
-			}
-			return nil
-		case <-time.After(devnetShutdownTimeout):
-			return fmt.Errorf("devnet did not stop within %v", devnetShutdownTimeout)
-		}
-	})
-	nc := d.NetworkConfig()
-	svc, err := service.New(ctx, &config.Config{ShutdownTimeout: gatewayShutdownTimeout}, service.Deps{Logger: log, Networks: []service.Network{{
-		Network: nc.Network, Backend: d.Client(), Key: d.Accounts()[gatewayDevnetSigner].PrivateKey, Assets: nc.Assets, PollInterval: 100 * time.Millisecond,
-	}}})
+	svc, err := service.New(ctx, &config.Config{Devnet: config.Devnet{Enabled: true}, ShutdownTimeout: gatewayShutdownTimeout}, service.Deps{Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}
-	// Runs first: settlements finish before the chain goes away.
-	cleanup.add(svc.Close)
+	d := svc.Devnet()
+	cleanup.add(svc.Close) // settlements finish, then the devnet and the ledger close
 	return d, svc.Facilitator(), nil
 }
 
