@@ -83,12 +83,17 @@ func (c *Config) batchDefaults(b *Batch, path string) {
 // ShutdownWait is how long a shutdown waits for requests and settlements
 // in flight: ShutdownTimeout, or if zero SettleTimeout + ShutdownGrace, so
 // that a settlement that started just before the signal can finish and be
-// recorded.
+// recorded. A zero SettleTimeout (a Config not made by Parse) counts as
+// DefaultSettleTimeout.
 func (c *Config) ShutdownWait() time.Duration {
 	if c.ShutdownTimeout > 0 {
 		return c.ShutdownTimeout
 	}
-	return c.SettleTimeout + ShutdownGrace
+	settle := c.SettleTimeout
+	if settle <= 0 {
+		settle = DefaultSettleTimeout
+	}
+	return settle + ShutdownGrace
 }
 
 // SlogLevel returns LogLevel as a slog level (info if unknown).

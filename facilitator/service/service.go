@@ -234,18 +234,8 @@ func (s *Service) TemporaryDatabase() bool { return s.dbTemp }
 func (s *Service) Devnet() *devnet.Devnet { return s.dev }
 
 // ShutdownWait is how long Close waits for settlements in flight when
-// Shutdown was not called: the configured shutdownTimeout, or the settle
-// timeout plus [config.ShutdownGrace].
-func (s *Service) ShutdownWait() time.Duration {
-	if s.cfg.ShutdownTimeout > 0 {
-		return s.cfg.ShutdownTimeout
-	}
-	settle := s.cfg.SettleTimeout
-	if settle <= 0 {
-		settle = facilitator.DefaultSettleTimeout
-	}
-	return settle + config.ShutdownGrace
-}
+// Shutdown was not called ([config.Config.ShutdownWait]).
+func (s *Service) ShutdownWait() time.Duration { return s.cfg.ShutdownWait() }
 
 // Shutdown refuses new settlements and waits for the ones in flight, whose
 // callers may have gone, to finish and be recorded, until ctx is done.
