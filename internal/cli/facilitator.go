@@ -135,7 +135,7 @@ func facilitatorConfig(path string, useDevnet bool) (*config.Config, error) {
 			return nil, fmt.Errorf("reading the configuration: %w", err)
 		}
 		name, data = path, b
-	case !useDevnet && os.Getenv("GO402_DEVNET") == "":
+	case !useDevnet && !devnetFromEnv():
 		return nil, usagef("--config FILE is required (or --devnet for a local development chain)")
 	}
 	cfg, err := config.Parse(name, data, os.Getenv)
@@ -143,6 +143,15 @@ func facilitatorConfig(path string, useDevnet bool) (*config.Config, error) {
 		return nil, usagef("invalid configuration:\n%v", err)
 	}
 	return cfg, nil
+}
+
+// devnetFromEnv reports whether GO402_DEVNET may turn the devnet on: set
+// and not false. A value that is no boolean is left to config.Parse, which
+// reports it.
+func devnetFromEnv() bool {
+	v := os.Getenv("GO402_DEVNET")
+	on, err := strconv.ParseBool(v)
+	return v != "" && (err != nil || on)
 }
 
 // newLogger returns the configured slog logger, writing to w.

@@ -620,3 +620,18 @@ networks:
 
 	waitExit(t, cancel, done, &stderr)
 }
+
+// TestFacilitatorNeedsAConfig: without --config, only --devnet or a true
+// GO402_DEVNET starts a facilitator; GO402_DEVNET=false asks for the file,
+// as no variable does.
+func TestFacilitatorNeedsAConfig(t *testing.T) {
+	for _, v := range []string{"", "false", "0"} {
+		t.Run("GO402_DEVNET="+v, func(t *testing.T) {
+			t.Setenv("GO402_DEVNET", v)
+			code, _, stderr := run(t, "facilitator")
+			if code != ExitUsage || !strings.Contains(stderr, "--config FILE is required") {
+				t.Errorf("exit %d, stderr %q", code, stderr)
+			}
+		})
+	}
+}
