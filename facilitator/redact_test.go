@@ -99,3 +99,16 @@ func TestScrubURLUserinfo(t *testing.T) {
 		}
 	}
 }
+
+// TestScrubURLKeepsTheChain: a scrubbed error still unwraps to its cause,
+// and RedactDSN hides both password forms of a PostgreSQL URL.
+func TestScrubURLKeepsTheChain(t *testing.T) {
+	inner := errors.New("boom")
+	scrubbed := ScrubURL(fmt.Errorf(`Post "https://h.example/v2/KEY": %w`, inner), "https://h.example/v2/KEY")
+	if !errors.Is(scrubbed, inner) || strings.Contains(scrubbed.Error(), "KEY") || !strings.Contains(scrubbed.Error(), "https://h.example/…") {
+		t.Errorf("ScrubURL: %v", scrubbed)
+	}
+	if got := RedactDSN("postgres://go402:hunter2@db:5432/ledger?sslmode=require&password=x"); strings.Contains(got, "hunter2") || strings.Contains(got, "password=x") {
+		t.Errorf("RedactDSN leaks: %s", got)
+	}
+}

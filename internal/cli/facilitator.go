@@ -347,18 +347,6 @@ func isLoopbackListen(addr net.Addr) bool {
 	return ok && tcp.IP.IsLoopback()
 }
 
-// redactURL keeps only the scheme and host of a URL: RPC providers put API
-// keys in the path or query. It is the facilitator's [facilitator.RedactURL],
-// so that the CLI and the facilitator's logs and ledger show URLs alike.
-func redactURL(raw string) string { return facilitator.RedactURL(raw) }
-
-// scrubURL replaces the full URL in an error's text by its redacted form,
-// keeping the error chain (see [facilitator.ScrubURL]).
-func scrubURL(err error, raw string) error { return facilitator.ScrubURL(err, raw) }
-
-// redactDSN hides the password of a PostgreSQL URL.
-func redactDSN(dsn string) string { return facilitator.RedactDSN(dsn) }
-
 // writeJSONFile writes v as indented JSON to path atomically (a temporary
 // file in the same directory, then rename) with mode 0600.
 func writeJSONFile(path string, v any) (err error) {

@@ -427,26 +427,6 @@ func TestFacilitatorUsageErrors(t *testing.T) {
 	}
 }
 
-func TestRedact(t *testing.T) {
-	for in, want := range map[string]string{
-		"https://base-mainnet.g.alchemy.com/v2/SECRETKEY": "https://base-mainnet.g.alchemy.com/…",
-		"http://127.0.0.1:8545":                           "http://127.0.0.1:8545",
-		"wss://node.example/?apikey=SECRET":               "wss://node.example/…",
-	} {
-		if got := redactURL(in); got != want {
-			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
-		}
-	}
-	inner := errors.New("boom")
-	scrubbed := scrubURL(fmt.Errorf(`Post "https://h.example/v2/KEY": %w`, inner), "https://h.example/v2/KEY")
-	if !errors.Is(scrubbed, inner) || strings.Contains(scrubbed.Error(), "KEY") || !strings.Contains(scrubbed.Error(), "https://h.example/…") {
-		t.Errorf("scrubURL: %v", scrubbed)
-	}
-	if got := redactDSN("postgres://go402:hunter2@db:5432/ledger?sslmode=require&password=x"); strings.Contains(got, "hunter2") || strings.Contains(got, "password=x") {
-		t.Errorf("redactDSN leaks: %s", got)
-	}
-}
-
 // TestFacilitatorPostgres runs the devnet mode on a PostgreSQL ledger: it
 // warns that no instance name is configured, and records settlements under
 // the host name.
