@@ -114,6 +114,12 @@ func identifyPermit2(p *x402.Payment) (x402.PaymentID, error) {
 	if a == nil || a.From == "" || a.Nonce == "" {
 		return x402.PaymentID{}, errors.New("evm: Permit2 payload has no owner or nonce")
 	}
+	// The owner is keyed as an address, so that no spelling of it makes a
+	// copy look new.
+	owner, ok := hexAddress(string(a.From))
+	if !ok {
+		return x402.PaymentID{}, fmt.Errorf("evm: Permit2 owner %q is not an address", string(a.From))
+	}
 	// The Permit2 nonce is a uint256: "42", "042" and 42 are one nonce, so
 	// they must be one key.
 	nonce, err := x402.ParseAmount(string(a.Nonce))
@@ -124,7 +130,7 @@ func identifyPermit2(p *x402.Payment) (x402.PaymentID, error) {
 		Key: x402.SettlementKey{
 			Network: p.Requirements.Network,
 			Asset:   strings.ToLower(p.Requirements.Asset),
-			Payer:   strings.ToLower(string(a.From)),
+			Payer:   lowerHex(owner[:]),
 			Nonce:   nonce.String(),
 		},
 		PayTo:  string(a.Witness.To),

@@ -164,6 +164,13 @@ func TestServerIdentifiesPermit2(t *testing.T) {
 			t.Errorf("nonce %v: key %+v %v, want %+v", nonce, got.Key, err, want)
 		}
 	}
+	// An owner is an address: another spelling of it is not another key.
+	for _, from := range []string{" " + owner, owner + " ", "0x1111", "alice"} {
+		o, _ := x402.NewObject(map[string]any{"signature": "0x00", "permit2Authorization": map[string]any{"from": from, "nonce": "1"}})
+		if _, err := (&evm.ExactServer{}).Identify(&x402.Payment{Version: x402.V2, Accepted: req, Requirements: req, Payload: o}); err == nil {
+			t.Errorf("owner %q identified", from)
+		}
+	}
 	for _, nonce := range []any{"0x3039", "-1", "1e3"} {
 		o, _ := x402.NewObject(map[string]any{"signature": "0x00", "permit2Authorization": map[string]any{"from": owner, "nonce": nonce}})
 		if _, err := (&evm.ExactServer{}).Identify(&x402.Payment{Version: x402.V2, Accepted: req, Requirements: req, Payload: o}); err == nil {
