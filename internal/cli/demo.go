@@ -21,6 +21,7 @@ import (
 	"github.com/go402/go402/client"
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
+	"github.com/go402/go402/gateway"
 	"github.com/go402/go402/x402"
 )
 
@@ -372,18 +373,25 @@ type devInfo struct {
 	Endpoints      []devEndpoint `json:"endpoints"`
 }
 
+// devEndpoint is one paid endpoint of an info file: its URL, method and
+// price, the payee, the payment scheme and when the payment is settled
+// ("settle-before-serve" or "serve-then-settle"), so that a client can
+// pick one of each policy.
 type devEndpoint struct {
 	URL    string `json:"url"`
 	Method string `json:"method"`
 	Price  string `json:"price"`
 	PayTo  string `json:"payTo"`
+	Scheme string `json:"scheme"`
+	Policy string `json:"policy"`
 }
 
 const devUsage = `dev [--listen ADDR] [--info-file PATH]
 
 Runs, until interrupted (Ctrl-C), a devnet, a go402 facilitator and a
-sample paid API (GET /weather at $0.001, GET /report at $0.05), all on
-loopback, and prints the line to pay the API with "go402 pay" from another
+sample paid API (GET /weather at $0.001 and GET /report at $0.05, settled
+before they are served; GET /ticker at $0.001, served and then settled),
+all on loopback, and prints the line to pay the API with "go402 pay" from another
 terminal. The paid API listens on --listen; the devnet's JSON-RPC and the
 facilitator on free loopback ports (see the info file). DEV ONLY: the
 devnet keys are public.`
@@ -411,8 +419,9 @@ func runDev(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	info := devInfo{Info: st.devnet.Info(), Payers: stackPayers, FacilitatorURL: st.facURL, Endpoints: []devEndpoint{
-		{URL: st.apiURL + "/weather", Method: http.MethodGet, Price: "$0.001", PayTo: st.seller.Address.Hex()},
-		{URL: st.apiURL + "/report", Method: http.MethodGet, Price: "$0.05", PayTo: st.seller.Address.Hex()},
+		{URL: st.apiURL + "/weather", Method: http.MethodGet, Price: "$0.001", PayTo: st.seller.Address.Hex(), Scheme: evm.SchemeExact, Policy: gateway.PolicySettleBeforeServe},
+		{URL: st.apiURL + "/report", Method: http.MethodGet, Price: "$0.05", PayTo: st.seller.Address.Hex(), Scheme: evm.SchemeExact, Policy: gateway.PolicySettleBeforeServe},
+		{URL: st.apiURL + "/ticker", Method: http.MethodGet, Price: "$0.001", PayTo: st.seller.Address.Hex(), Scheme: evm.SchemeExact, Policy: gateway.PolicyServeThenSettle},
 	}}
 	infoPath, err := devInfoPath(*infoFile)
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/go402/go402/devnet"
@@ -16,6 +18,7 @@ import (
 	"github.com/go402/go402/facilitator/service"
 	"github.com/go402/go402/x402"
 	"github.com/go402/go402/x402http"
+	"github.com/go402/go402/x402http/sqlitequeue"
 )
 
 // stackAccounts is the number of devnet accounts of the demo stack, and
@@ -95,18 +98,31 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 	opt := func(price string) []x402http.PaymentOption {
 		return []x402http.PaymentOption{{Network: network, Price: price, PayTo: seller.Address.Hex()}}
 	}
+	queue, err := openStackQueue(ctx, cleanup)
+	if err != nil {
+		return nil, err
+	}
 	mw, err := x402http.New(x402http.Config{
 		Facilitator: observingFacilitator{facClient, steps},
 		Schemes:     evm.ServerSchemes(nets),
 		Logger:      quiet,
+		Queue:       queue,
 		Routes: []x402http.Route{
 			{Pattern: "GET /weather", Accepts: opt("$0.001"), Description: "Current weather", MimeType: "application/json"},
 			{Pattern: "GET /report", Accepts: opt("$0.05"), Description: "Quarterly report", MimeType: "application/json"},
+			{Pattern: "GET /ticker", Accepts: opt("$0.001"), Description: "Latest price tick (served, then settled)", MimeType: "application/json",
+				Policy: x402http.ServeThenSettle},
 		},
 	})
 	if err != nil {
 		return nil, err
 	}
+	settling := make(chan struct{})
+	sctx, stopSettling := context.WithCancel(context.WithoutCancel(ctx))
+	go func() { defer close(settling); _ = mw.RunSettlements(sctx) }()
+	// Runs before the facilitator and the queue close (cleanup is LIFO),
+	// once the API server has stopped: what is queued stays in the queue.
+	cleanup.add(func() error { stopSettling(); <-settling; return nil })
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /weather", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -116,6 +132,10 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"quarter":"Q3","revenue":"1.2M","growth":"12%"}`)
 	})
+	mux.HandleFunc("GET /ticker", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"pair":"ETH-USD","price":"3120.55"}`)
+	})
 	apiAddr := opts.apiAddr
 	if apiAddr == "" {
 		apiAddr = "127.0.0.1:0"
@@ -124,7 +144,7 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 	if err != nil {
 		return nil, err
 	}
-	steps.printf("3. paid API   %s  GET /weather $0.001, GET /report $0.05 (payTo %s)\n", apiURL, short(seller.Address.Hex()))
+	steps.printf("3. paid API   %s  GET /weather $0.001, GET /report $0.05, GET /ticker $0.001 serve-then-settle (payTo %s)\n", apiURL, short(seller.Address.Hex()))
 
 	return &stack{devnet: d, network: network, nets: nets, payer: payer, seller: seller, facKey: facKey, facURL: facURL, apiURL: apiURL}, nil
 }
@@ -157,4 +177,20 @@ func serveOn(ctx context.Context, addr string, h http.Handler, cleanup *closers)
 		return srv.Shutdown(sctx)
 	})
 	return "http://" + ln.Addr().String(), nil
+}
+
+// openStackQueue opens the settlement queue of the serve-then-settle route
+// in a temporary directory removed at cleanup.
+func openStackQueue(ctx context.Context, cleanup *closers) (*sqlitequeue.Queue, error) {
+	dir, err := os.MkdirTemp("", "go402-dev-queue-")
+	if err != nil {
+		return nil, err
+	}
+	cleanup.add(func() error { return os.RemoveAll(dir) })
+	q, err := sqlitequeue.Open(ctx, sqlitequeue.Config{Path: filepath.Join(dir, "queue.db"), PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		return nil, err
+	}
+	cleanup.add(q.Close)
+	return q, nil
 }

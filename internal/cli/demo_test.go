@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"math/big"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -209,7 +210,7 @@ func TestDevAndPay(t *testing.T) {
 	if err := json.Unmarshal(raw, &di); err != nil {
 		t.Fatal(err)
 	}
-	if di.RPCURL == "" || di.FacilitatorURL == "" || len(di.Endpoints) != 2 || len(di.Accounts) != stackAccounts || di.Endpoints[0].Price != "$0.001" || di.Endpoints[0].URL != url {
+	if di.RPCURL == "" || di.FacilitatorURL == "" || len(di.Endpoints) != 3 || len(di.Accounts) != stackAccounts || di.Endpoints[0].Price != "$0.001" || di.Endpoints[0].URL != url {
 		t.Fatalf("info %+v", di)
 	}
 	// Every existing field is still there, and "payers" is added.
@@ -260,6 +261,7 @@ func TestDevAndPay(t *testing.T) {
 	if sender.Hex() != di.Accounts[stackAccounts-1].Address {
 		t.Errorf("settled by %s, want the last account %s", sender.Hex(), di.Accounts[stackAccounts-1].Address)
 	}
+	checkDevPolicies(t, ctx, ec, di, info, key)
 
 	cancel()
 	if code := <-done; code != 0 {
@@ -307,5 +309,43 @@ func TestDevInfoFileFlag(t *testing.T) {
 	}
 	if _, err := os.Stat("dev.json"); !os.IsNotExist(err) {
 		t.Errorf("the info file outlived go402 dev: %v", err)
+	}
+}
+
+// checkDevPolicies: the info file announces one exact GET endpoint per
+// settlement policy, and the serve-then-settle one is served, then
+// settled on chain.
+func checkDevPolicies(t *testing.T, ctx context.Context, ec *ethclient.Client, di devInfo, infoPath, key string) {
+	t.Helper()
+	byPolicy := map[string]devEndpoint{}
+	for _, ep := range di.Endpoints {
+		if ep.Scheme != "exact" || ep.Method != http.MethodGet {
+			t.Errorf("endpoint %+v: want an exact GET endpoint", ep)
+		}
+		byPolicy[ep.Policy] = ep
+	}
+	sts, ok := byPolicy["serve-then-settle"]
+	if _, sbs := byPolicy["settle-before-serve"]; !sbs || !ok || len(byPolicy) != 2 {
+		t.Fatalf("endpoints by policy %v: want settle-before-serve and serve-then-settle", byPolicy)
+	}
+	token, payTo := common.HexToAddress(di.Token.Address), common.HexToAddress(sts.PayTo)
+	before := tokenBalance(t, ctx, ec, token, payTo)
+	t.Setenv("GO402_PAYER_KEY", key)
+	var out, errOut bytes.Buffer
+	if code := Run(ctx, []string{"pay", "--devnet-info", infoPath, sts.URL}, strings.NewReader(""), &out, &errOut); code != 0 {
+		t.Fatalf("pay %s: exit %d: %s", sts.URL, code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "ETH-USD") {
+		t.Fatalf("pay %s: body %q", sts.URL, out.String())
+	}
+	want := new(big.Int).Add(before, big.NewInt(1000)) // $0.001 of a 6-decimal token
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		got := tokenBalance(t, ctx, ec, token, payTo)
+		if got.Cmp(want) == 0 {
+			return
+		}
+		if got.Cmp(want) > 0 || time.Now().After(deadline) {
+			t.Fatalf("payee balance %s after the serve-then-settle payment, want %s", got, want)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/go402/go402/devnet"
+	"github.com/go402/go402/evm"
 	"github.com/go402/go402/gateway"
 	"github.com/go402/go402/x402"
 )
@@ -174,7 +175,8 @@ func gatewayEndpoints(baseURL string, cfg *gateway.Config, network x402.Network)
 				return // an earlier route, or the health check, takes it
 			}
 			u := (&url.URL{Path: path}).EscapedPath()
-			eps = append(eps, devEndpoint{URL: baseURL + u, Method: method, Price: r.Price, PayTo: common.HexToAddress(cfg.EffectivePayTo(r)).Hex()})
+			eps = append(eps, devEndpoint{URL: baseURL + u, Method: method, Price: r.Price, PayTo: common.HexToAddress(cfg.EffectivePayTo(r)).Hex(),
+				Scheme: evm.SchemeExact, Policy: routePolicy(r)})
 		}
 		switch {
 		case !rest:
@@ -257,4 +259,12 @@ func printRoutes(w io.Writer, cfg *gateway.Config) {
 		fmt.Fprintf(tw, "    %s\t→ %s\t%s\n", r.Path, target, price)
 	}
 	_ = tw.Flush()
+}
+
+// routePolicy is the settlement policy of r as the info file names it.
+func routePolicy(r *gateway.Route) string {
+	if r.Policy == "" {
+		return gateway.PolicySettleBeforeServe
+	}
+	return r.Policy
 }

@@ -191,7 +191,7 @@ routes:
 			t.Errorf("accounts[%d]: %+v", i, a)
 		}
 	}
-	if want := []devEndpoint{{URL: base + "/report", Method: "GET", Price: "$0.25", PayTo: payTo.Address.Hex()}}; !slices.Equal(info.Endpoints, want) {
+	if want := []devEndpoint{{URL: base + "/report", Method: "GET", Price: "$0.25", PayTo: payTo.Address.Hex(), Scheme: "exact", Policy: "settle-before-serve"}}; !slices.Equal(info.Endpoints, want) {
 		t.Errorf("endpoints %+v, want %+v", info.Endpoints, want)
 	}
 
@@ -384,6 +384,7 @@ func TestGatewayInfoEndpoints(t *testing.T) {
 	payTo, _ := devnet.DevAccount(gatewayDevnetPayTo)
 	cfgPath := filepath.Join(dir, "gw.yaml")
 	if err := os.WriteFile(cfgPath, []byte(`facilitator: {embedded: {devnet: true}}
+queue: {sqlite: queue.db}
 routes:
   - path: GET /weather
     upstream: http://127.0.0.1:9
@@ -392,6 +393,7 @@ routes:
     upstream: http://127.0.0.1:9
     price: $0.002
     payTo: `+acct3.Address.Hex()+`
+    policy: serve-then-settle
   - path: /items/{id}
     upstream: http://127.0.0.1:9
     price: $0.003
@@ -432,14 +434,14 @@ routes:
 		t.Errorf("payers %d, want 3 (account 3 is paid by POST /submit)", info.Payers)
 	}
 	want := []devEndpoint{
-		{URL: base + "/weather", Method: "GET", Price: "$0.001", PayTo: payTo.Address.Hex()},
-		{URL: base + "/submit", Method: "POST", Price: "$0.002", PayTo: acct3.Address.Hex()},
-		{URL: base + "/reports/Q%201.txt", Method: "GET", Price: "$0.01", PayTo: payTo.Address.Hex()},
-		{URL: base + "/reports/q3.txt", Method: "GET", Price: "$0.01", PayTo: payTo.Address.Hex()},
-		{URL: base + "/reports/sub/q4.txt", Method: "GET", Price: "$0.01", PayTo: payTo.Address.Hex()},
+		{URL: base + "/weather", Method: "GET", Price: "$0.001", PayTo: payTo.Address.Hex(), Scheme: "exact", Policy: "settle-before-serve"},
+		{URL: base + "/submit", Method: "POST", Price: "$0.002", PayTo: acct3.Address.Hex(), Scheme: "exact", Policy: "serve-then-settle"},
+		{URL: base + "/reports/Q%201.txt", Method: "GET", Price: "$0.01", PayTo: payTo.Address.Hex(), Scheme: "exact", Policy: "settle-before-serve"},
+		{URL: base + "/reports/q3.txt", Method: "GET", Price: "$0.01", PayTo: payTo.Address.Hex(), Scheme: "exact", Policy: "settle-before-serve"},
+		{URL: base + "/reports/sub/q4.txt", Method: "GET", Price: "$0.01", PayTo: payTo.Address.Hex(), Scheme: "exact", Policy: "settle-before-serve"},
 	}
 	for i := range gatewayMaxDirEndpoints {
-		want = append(want, devEndpoint{URL: fmt.Sprintf("%s/big/f%03d", base, i), Method: "GET", Price: "$0.02", PayTo: payTo.Address.Hex()})
+		want = append(want, devEndpoint{URL: fmt.Sprintf("%s/big/f%03d", base, i), Method: "GET", Price: "$0.02", PayTo: payTo.Address.Hex(), Scheme: "exact", Policy: "settle-before-serve"})
 	}
 	if !slices.Equal(info.Endpoints, want) {
 		t.Errorf("endpoints:\n%+v\nwant\n%+v", info.Endpoints, want)
