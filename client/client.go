@@ -163,7 +163,8 @@ func hasPayment(h http.Header) bool {
 // never paid again. A 402 without x402 requirements is returned as it is.
 // The errors are a *PolicyError (nothing was signed), a *PaymentError
 // wrapping ErrPaymentRejected (the server answered the paid request with
-// 402), an *OutcomeUnknownError wrapping ErrPaymentOutcomeUnknown (the
+// 402; unless the chain showed the payment unused, it also wraps
+// ErrPaymentOutcomeUnknown), an *OutcomeUnknownError wrapping ErrPaymentOutcomeUnknown (the
 // payment may have been charged, but its answer was lost), or errors
 // wrapping ErrNoPayableOption, ErrInvalidPaymentRequired,
 // ErrBodyNotReplayable or the transport's error.

@@ -189,7 +189,7 @@ func newPayClient(e env, o *payOptions, res *payResult) (*client.Client, error) 
 			MaxValidity:   o.validity,
 		},
 		RPCURLs: o.rpc,
-		Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: logLevel})),
+		Logger:  slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: logLevel})),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the paying client: %w", err)
