@@ -19,12 +19,19 @@ import (
 // Spending is what a Client (and every Client sharing its BudgetFile) has
 // spent, in whole asset units.
 type Spending struct {
-	// Spent is the total of completed payments.
+	// Spent is the total of payments made or that may have been made:
+	// settled ones, and signed authorizations sent and not yet proven
+	// unspent (Outstanding).
 	Spent string
+	// Outstanding is the part of Spent that is not known to be settled:
+	// authorizations sent that the server did not confirm. Each counts
+	// until the chain shows it used (then it stays spent) or unused past
+	// its validBefore (then it is released); see [Client.Reclaim].
+	Outstanding string
 	// Reserved is the total of payments in flight: reserved before
-	// signing, not yet answered by the server.
+	// signing, not yet sent.
 	Reserved string
-	// Payments is the number of completed payments.
+	// Payments is the number of payments counted in Spent.
 	Payments int
 	// Hosts is Spent per URL host.
 	Hosts map[string]string
@@ -53,7 +60,15 @@ type budgetState struct {
 	Payments int                    `json:"payments"`
 	Hosts    map[string]decimal     `json:"hosts,omitempty"`
 	Reserved map[string]reservation `json:"reserved,omitempty"`
+	// Outstanding are the authorizations sent and not yet known settled
+	// or unspent (version 2). Those not Released count as spent.
+	Outstanding map[string]outstanding `json:"outstanding,omitempty"`
 }
+
+// Budget file versions: 1 has no outstanding authorizations; 2 adds them.
+// Version 1 files are read, and written back as version 2, which an older
+// go402 refuses to read rather than under-count.
+const budgetVersion = 2
 
 // errBudgetUnit is wrapped when a budget file holds amounts in another unit
 // than the payment at hand.
@@ -69,7 +84,7 @@ func unitName(unit string) string {
 
 // empty reports whether nothing is spent or reserved yet.
 func (st *budgetState) empty() bool {
-	return st.Spent.Cmp(decimal{}) == 0 && st.Payments == 0 && len(st.Hosts) == 0 && len(st.Reserved) == 0
+	return st.Spent.Cmp(decimal{}) == 0 && st.Payments == 0 && len(st.Hosts) == 0 && len(st.Reserved) == 0 && len(st.Outstanding) == 0
 }
 
 // reservation is a price set aside for a payment in flight.
@@ -86,6 +101,15 @@ func (s *budgetState) usage(host string) usage {
 		u.total = u.total.Add(r.Amount)
 		if r.Host == host {
 			u.host = u.host.Add(r.Amount)
+		}
+	}
+	for _, o := range s.Outstanding {
+		if o.Released {
+			continue
+		}
+		u.total = u.total.Add(o.Amount)
+		if o.Host == host {
+			u.host = u.host.Add(o.Amount)
 		}
 	}
 	return u
@@ -198,7 +222,7 @@ func (l *budgetStore) view(ctx context.Context, fn func(*budgetState)) error {
 }
 
 func (l *budgetStore) load() (*budgetState, error) {
-	st := &budgetState{Version: 1}
+	st := &budgetState{Version: budgetVersion}
 	f, err := os.Open(l.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return st, nil
@@ -220,14 +244,14 @@ func (l *budgetStore) load() (*budgetState, error) {
 	if err := json.Unmarshal(data, st); err != nil {
 		return nil, fmt.Errorf("client: budget file %s is corrupt (refusing to pay): %w", l.path, err)
 	}
-	if st.Version != 1 {
+	if st.Version != 1 && st.Version != budgetVersion {
 		return nil, fmt.Errorf("client: budget file %s has unknown version %d", l.path, st.Version)
 	}
 	return st, nil
 }
 
 func (l *budgetStore) store(st *budgetState) error {
-	st.Version = 1
+	st.Version = budgetVersion
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("client: encoding budget file: %w", err)
@@ -322,12 +346,24 @@ func (l *budgetStore) release(ctx context.Context, id string) error {
 func (l *budgetStore) spending(ctx context.Context) (Spending, error) {
 	var s Spending
 	err := l.view(ctx, func(st *budgetState) {
-		reserved := decimal{}
+		reserved, pending := decimal{}, decimal{}
 		for _, r := range st.Reserved {
 			reserved = reserved.Add(r.Amount)
 		}
-		s = Spending{Spent: st.Spent.String(), Reserved: reserved.String(), Payments: st.Payments, Hosts: map[string]string{}}
+		hosts := map[string]decimal{}
 		for h, v := range st.Hosts {
+			hosts[h] = v
+		}
+		n := st.Payments
+		for _, o := range st.Outstanding {
+			if !o.Released {
+				pending = pending.Add(o.Amount)
+				hosts[o.Host] = hosts[o.Host].Add(o.Amount)
+				n++
+			}
+		}
+		s = Spending{Spent: st.Spent.Add(pending).String(), Outstanding: pending.String(), Reserved: reserved.String(), Payments: n, Hosts: map[string]string{}}
+		for h, v := range hosts {
 			s.Hosts[h] = v.String()
 		}
 	})

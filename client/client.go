@@ -56,12 +56,32 @@ type Config struct {
 	Logger *slog.Logger
 	// Now returns the current time. If nil, time.Now.
 	Now func() time.Time
+	// RPCURLs are JSON-RPC endpoints by network ("eip155:8453"), through
+	// which the client reads whether a payment it sent was used on chain
+	// (for the EVM "exact" scheme: the token's authorizationState of the
+	// EIP-3009 nonce). Without one for a network, a payment sent on it
+	// stays counted against the budgets even when the server answers that
+	// it did not take it. [NewEVM] hands them to its scheme client.
+	RPCURLs map[x402.Network]string
 }
 
 // payableChecker is a scheme client that can say, without signing,
 // whether it can pay requirements.
 type payableChecker interface {
 	CanPay(version int, req x402.PaymentRequirements) error
+}
+
+// authorizationTracker is a scheme client whose signed payloads can be
+// found on chain (the EVM "exact" one: an EIP-3009 nonce). With it, a
+// payment the server did not take can be proven unspent, and its budget
+// released.
+type authorizationTracker interface {
+	// Authorization returns the on-chain key of the authorization in a
+	// payload signed for req, and when it stops being usable.
+	Authorization(req x402.PaymentRequirements, payload x402.Object) (x402.SettlementKey, time.Time, error)
+	// AuthorizationState reads whether the authorization of key was used,
+	// and whether it can no longer be (the chain is past validBefore).
+	AuthorizationState(ctx context.Context, key x402.SettlementKey, validBefore time.Time) (used, expired bool, err error)
 }
 
 // payerNamer is a scheme client that knows the payer's address.
@@ -143,7 +163,8 @@ func hasPayment(h http.Header) bool {
 // never paid again. A 402 without x402 requirements is returned as it is.
 // The errors are a *PolicyError (nothing was signed), a *PaymentError
 // wrapping ErrPaymentRejected (the server answered the paid request with
-// 402), an *OutcomeUnknownError wrapping ErrPaymentOutcomeUnknown (the
+// 402; unless the chain showed the payment unused, it also wraps
+// ErrPaymentOutcomeUnknown), an *OutcomeUnknownError wrapping ErrPaymentOutcomeUnknown (the
 // payment may have been charged, but its answer was lost), or errors
 // wrapping ErrNoPayableOption, ErrInvalidPaymentRequired,
 // ErrBodyNotReplayable or the transport's error.
@@ -277,6 +298,7 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 	ctx := req.Context()
 	host := hostKey(req.URL)
 	c.log.DebugContext(ctx, "payment required", "url", redact(req.URL), "version", off.version, "options", len(off.accepts))
+	c.reclaimDue(ctx)
 	ch, err := c.choose(ctx, off, host)
 	if err != nil {
 		return nil, err
@@ -290,16 +312,19 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 	// From here the reservation must be settled one way or the other.
 	if c.policy.approve != nil {
 		if err := c.policy.approve(ctx, c.quote(req, off, chosen)); err != nil {
-			res.settle(ctx, false)
+			res.finish(ctx, resolvedUnspent)
 			oc := *chosen
 			return nil, &PolicyError{Rule: RuleApproval, Price: chosen.Price, Option: &oc, Err: err}
 		}
 	}
-	name, value, err := c.sign(ctx, off, chosen)
+	name, value, auth, err := c.sign(ctx, off, chosen)
 	if err != nil {
-		res.settle(ctx, false)
+		res.finish(ctx, resolvedUnspent)
 		return nil, err
 	}
+	// From here the authorization is a bearer instrument: it counts as
+	// spent until it is proven unspent.
+	res.sending(ctx, auth)
 	c.log.DebugContext(ctx, "paying", "url", redact(req.URL), "network", chosen.Requirements.Network, "price", chosen.Price, "payTo", chosen.Requirements.PayTo, "version", off.version)
 	receipt := &Receipt{Option: *chosen}
 	if p, ok := chosen.scheme.(payerNamer); ok {
@@ -309,162 +334,63 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 	if err != nil {
 		// Only a payment that never left is certainly unspent; one that
 		// may have reached the server may be settled by it.
-		res.settle(ctx, delivered)
 		if delivered {
+			res.unresolved(ctx)
 			oc := *chosen
 			c.log.DebugContext(ctx, "payment outcome unknown", "url", redact(req.URL), "err", err)
-			return nil, &OutcomeUnknownError{Option: &oc, Err: fmt.Errorf("sending the paid request to %s: %w", redact(req.URL), err)}
+			return nil, &OutcomeUnknownError{Option: &oc, ValidBefore: res.validBefore(), Err: fmt.Errorf("sending the paid request to %s: %w", redact(req.URL), err)}
 		}
+		res.finish(ctx, resolvedUnspent)
 		return nil, fmt.Errorf("client: sending the paid request to %s: %w", redact(req.URL), err)
 	}
 	return c.conclude(req, resp, delivered, res, receipt)
 }
 
-// payHold is the budget reserved for the option being paid, until the
-// payment is known spent (commit) or unspent (release).
-type payHold struct {
-	c      *Client
-	option *Option
-	id     string // "" when no budget is kept
-}
-
-// settle commits the reservation if the payment was (or may have been)
-// spent, and releases it otherwise.
-func (r *payHold) settle(ctx context.Context, spent bool) {
-	if r.id == "" {
-		return
-	}
-	bg := context.WithoutCancel(ctx)
-	var err error
-	if spent {
-		err = r.c.budget.commit(bg, r.id)
-	} else {
-		err = r.c.budget.release(bg, r.id)
-	}
-	if err != nil {
-		r.c.log.DebugContext(ctx, "updating the budget failed", "spent", spent, "err", err)
-	}
-}
-
-// reserveFirst reserves the budget of the first allowed option whose price
-// still fits: another payment may have used the budget since choose
-// looked. It returns the most relevant refusal when none fits.
-func (c *Client) reserveFirst(ctx context.Context, ch *choice, host string) (*payHold, error) {
-	refusal := ch.refusal
-	for i := range ch.allowed {
-		o := &ch.allowed[i]
-		id, pe, err := c.reserve(ctx, o, host)
-		if err != nil {
-			return nil, err
-		}
-		if pe != nil {
-			refusal = moreRelevant(refusal, pe)
-			continue
-		}
-		return &payHold{c: c, option: o, id: id}, nil
-	}
-	return nil, refusal
-}
-
-// conclude reads the answer to a paid request: it settles the reservation
-// by what the answer shows of the payment and returns the response, or the
-// error that the server refused the payment.
-func (c *Client) conclude(req *http.Request, resp *http.Response, delivered bool, res *payHold, receipt *Receipt) (*http.Response, error) {
-	ctx, chosen := req.Context(), res.option
-	sr := settlementFrom(resp.Header)
-	receipt.Settlement = sr
-	if sr != nil && sr.Payer != "" {
-		receipt.Payer = sr.Payer
-	}
-	pending := sr != nil && sr.ErrorReason == x402.ReasonSettlementPending
-	switch {
-	case resp.StatusCode == http.StatusPaymentRequired && delivered:
-		// The 402 answers the payment sent again after a first attempt
-		// that may have reached the server: the server may have served and
-		// charged that one, and now refuses the copy.
-		pe := rejection(resp, sr)
-		res.settle(ctx, true)
-		oc := *chosen
-		c.log.DebugContext(ctx, "payment outcome unknown: the copy was refused", "url", redact(req.URL), "reason", pe.Reason)
-		return nil, &OutcomeUnknownError{Option: &oc, StatusCode: pe.StatusCode, Reason: pe.Reason, Message: pe.Message}
-	case resp.StatusCode == http.StatusPaymentRequired:
-		pe := rejection(resp, sr)
-		oc := *chosen
-		pe.Option = &oc
-		res.settle(ctx, pending)
-		c.log.DebugContext(ctx, "payment rejected", "url", redact(req.URL), "reason", pe.Reason)
-		return nil, pe
-	case sr != nil && !sr.Success && !pending:
-		// The server reports that the settlement failed.
-		res.settle(ctx, false)
-	case sr == nil && !delivered && mayNotCharge(resp.StatusCode):
-		// An error without a settlement: the server did not charge it
-		// (x402 servers settle only successful answers).
-		res.settle(ctx, false)
-	default:
-		// Settled, pending, or served: the server holds a valid
-		// authorization and did not refuse it. So is an answer that a
-		// gateway or a server may give while the facilitator still
-		// settles (502, 504), or that follows an attempt that may have
-		// been served.
-		res.settle(ctx, true)
-	}
-	c.log.DebugContext(ctx, "paid", "url", redact(req.URL), "status", resp.StatusCode, "price", chosen.Price, "settled", sr != nil && sr.Success)
-	return resp, nil
-}
-
-// mayNotCharge reports whether an answer to a paid request without a
-// settlement report shows that the payment was not taken: a client or
-// server error (4xx, 5xx), except those after which the settlement may
-// still happen (see [SettlementMayFollow]).
-func mayNotCharge(status int) bool {
-	return status >= 400 && !SettlementMayFollow(status)
-}
-
-// SettlementMayFollow reports whether an error answer to a paid request
-// that carries no settlement report may still be followed by the payment's
-// settlement: 502 Bad Gateway and 504 Gateway Timeout, which a server or a
-// proxy gives when the facilitator or the upstream is unreachable or slow.
-// A [Client] keeps such a payment counted against its budgets.
-func SettlementMayFollow(status int) bool {
-	return status == http.StatusBadGateway || status == http.StatusGatewayTimeout
-}
-
-// reserve sets the price of o aside against the budgets. An option whose
-// price is unknown (no money limit is set, or the policy would have
-// refused it) is not counted.
-func (c *Client) reserve(ctx context.Context, o *Option, host string) (string, *PolicyError, error) {
-	amount, unit, counted := c.policy.charge(o)
-	if !counted {
-		return "", nil, nil
-	}
-	return c.budget.reserve(ctx, amount, unit, host, c.now().Add(reservationTTL), func(u usage) *PolicyError {
-		return c.policy.check(o, u)
-	})
-}
-
-// sign creates the payment header for o: its name and value.
-func (c *Client) sign(ctx context.Context, off *offer, o *Option) (string, string, error) {
-	// Sign the server's own entry, not the copy handed to callbacks.
+// sign creates the payment header for o: its name and value, and the
+// authorization signed when its scheme can read its state on chain.
+func (c *Client) sign(ctx context.Context, off *offer, o *Option) (string, string, *outstanding, error) {
+	// Sign the server's own entry, not the copy handed to callbacks, with
+	// a validity window no longer than the policy allows; the payload
+	// still names the server's entry as the one accepted.
 	req := off.accepts[o.index]
-	obj, err := o.scheme.CreatePayload(ctx, off.version, req)
-	if err != nil {
-		return "", "", fmt.Errorf("client: signing the payment: %w", err)
+	signed := req
+	if max := int(c.policy.maxValidity / time.Second); signed.MaxTimeoutSeconds > max {
+		signed.MaxTimeoutSeconds = max
 	}
+	obj, err := o.scheme.CreatePayload(ctx, off.version, signed)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("client: signing the payment: %w", err)
+	}
+	auth := c.authorizationOf(ctx, off.version, o, req, obj)
 	if off.version == x402.V1 {
 		v1 := off.v1[o.index]
 		h, err := x402.EncodeXPayment(&x402.PaymentPayloadV1{X402Version: x402.V1, Scheme: v1.Scheme, Network: v1.Network, Payload: obj})
 		if err != nil {
-			return "", "", fmt.Errorf("client: encoding X-PAYMENT: %w", err)
+			return "", "", nil, fmt.Errorf("client: encoding X-PAYMENT: %w", err)
 		}
-		return x402.HeaderXPayment, h, nil
+		return x402.HeaderXPayment, h, auth, nil
 	}
 	res := off.resource
 	h, err := x402.EncodePaymentSignature(&x402.PaymentPayload{X402Version: x402.V2, Resource: &res, Accepted: req, Payload: obj, Extensions: off.extensions})
 	if err != nil {
-		return "", "", fmt.Errorf("client: encoding PAYMENT-SIGNATURE: %w", err)
+		return "", "", nil, fmt.Errorf("client: encoding PAYMENT-SIGNATURE: %w", err)
 	}
-	return x402.HeaderPaymentSignature, h, nil
+	return x402.HeaderPaymentSignature, h, auth, nil
+}
+
+// authorizationOf describes the authorization in a signed payload, for the
+// budget, when the scheme client can find it on chain; nil otherwise.
+func (c *Client) authorizationOf(ctx context.Context, version int, o *Option, req x402.PaymentRequirements, obj x402.Object) *outstanding {
+	tr, ok := o.scheme.(authorizationTracker)
+	if !ok {
+		return nil
+	}
+	key, validBefore, err := tr.Authorization(req, obj)
+	if err != nil {
+		c.log.DebugContext(ctx, "the scheme cannot describe its authorization; it will count as spent", "err", err)
+		return nil
+	}
+	return &outstanding{Version: version, Scheme: req.Scheme, Network: key.Network, Asset: key.Asset, Payer: key.Payer, Nonce: key.Nonce, ValidBefore: validBefore}
 }
 
 // sendPaid sends a clone of req with the payment header. A transport error

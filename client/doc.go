@@ -35,20 +35,24 @@
 // atomically (under a mutex and, with [Policy.BudgetFile], an advisory file
 // lock shared by every process using the file) before signing, so that
 // concurrent payments never exceed a budget. The reservation is released
-// only when the payment certainly did not happen: the policy's approval
-// callback or signing failed, the connection could not be made, the server
-// answered 402 again (the payment was rejected or its settlement failed,
-// reported as a [*PaymentError] wrapping [ErrPaymentRejected]), its
-// PAYMENT-RESPONSE reports a failed settlement, or it answered an error
-// (4xx or 5xx) without a PAYMENT-RESPONSE, which x402 servers do not
-// charge. Every other outcome counts as spent, so a budget never
-// under-counts what may have been charged: a success, a settlement
-// reported as pending, 502 Bad Gateway and 504 Gateway Timeout without a
-// settlement (the facilitator may still settle), and a paid request whose
-// answer was lost after it may have reached the server, reported as an
-// [*OutcomeUnknownError] wrapping [ErrPaymentOutcomeUnknown]. So is a
-// redirect answer: the payment went to a server that did not report a
-// settlement.
+// only when nothing was sent: the policy's approval callback or signing
+// failed, or the connection could not be made.
+//
+// A signed authorization is a bearer instrument: a server can settle it
+// itself and still answer 402. So once sent it counts as spent until it is
+// proven unspent on chain, through the JSON-RPC endpoints of
+// [Config.RPCURLs]: when the server says it did not take it (402, a failed
+// settlement, an error other than 502/504 without a settlement), the
+// authorization's state is read at once, and an unused one is released
+// ([PaymentError.Unspent]) but watched until it expires, in case the
+// server settles it later. Any other sent payment (settled, pending, an
+// unknown outcome reported as an [*OutcomeUnknownError], 502/504, a
+// rejection the chain could not check, which also wraps
+// [ErrPaymentOutcomeUnknown]) counts until the chain shows it used or
+// expired unused ([Client.Reclaim], run before each payment). What cannot
+// be read stays counted, so a budget never under-counts what may have
+// been charged. [Policy.MaxValidity] (3 minutes by default) caps how long
+// a signed payment stays valid, so that budgets free up soon.
 //
 // Money limits written in dollars ("$0.10") apply only to assets known as
 // US dollar stablecoins (see [Policy]); a limit without a unit ("0.10")

@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/go402/go402/x402"
 )
@@ -10,11 +11,15 @@ import (
 // Sentinel errors; test with errors.Is.
 var (
 	// ErrPaymentRejected is wrapped (through a *PaymentError) when the
-	// server answered 402 again to the paid request: the facilitator found
-	// the payment invalid or its settlement failed. The payment was not
-	// taken, and the budget does not count it.
+	// server answered 402 again to the paid request: it says that the
+	// facilitator found the payment invalid or that its settlement failed.
+	// The signed authorization was sent, though, and a dishonest server
+	// can settle it itself: unless the chain shows it unused
+	// (PaymentError.Unspent), the error also wraps
+	// ErrPaymentOutcomeUnknown and the budget keeps counting it.
 	ErrPaymentRejected = errors.New("client: payment rejected by the server")
-	// ErrPaymentOutcomeUnknown is wrapped (through an
+	// ErrPaymentOutcomeUnknown is wrapped by a *PaymentError whose
+	// authorization is not proven unspent, and (through an
 	// *OutcomeUnknownError) when the paid request may have reached the
 	// server but no answer tells whether the payment was taken: the
 	// connection failed after the request was sent, or the request was
@@ -47,7 +52,8 @@ var (
 )
 
 // PaymentError is the server's refusal of a payment: the paid request was
-// answered 402 again. It wraps [ErrPaymentRejected].
+// answered 402 again. It wraps [ErrPaymentRejected] and, unless Unspent,
+// [ErrPaymentOutcomeUnknown].
 //
 //	var pe *client.PaymentError
 //	if errors.As(err, &pe) { log.Print(pe.Reason) }
@@ -66,6 +72,15 @@ type PaymentError struct {
 	StatusCode int
 	// Option is the option that was paid.
 	Option *Option
+	// Unspent reports that the chain showed the authorization unused
+	// after the refusal (read through Config.RPCURLs): nothing was taken,
+	// and the budget no longer counts it. When false, the server holds a
+	// signed authorization it may still settle until ValidBefore, and the
+	// budget counts it until the chain shows it unused past then.
+	Unspent bool
+	// ValidBefore is when the authorization stops being usable, when it
+	// is not Unspent and its scheme tells; zero otherwise.
+	ValidBefore time.Time
 }
 
 // Error implements error.
@@ -81,11 +96,23 @@ func (e *PaymentError) Error() string {
 	if e.Message != "" && e.Message != string(e.Reason) {
 		b.WriteString(": " + e.Message)
 	}
+	if !e.Unspent {
+		b.WriteString("; the authorization was sent and is not proven unspent")
+		if !e.ValidBefore.IsZero() {
+			b.WriteString(": it may still be settled until " + e.ValidBefore.UTC().Format(time.RFC3339))
+		}
+	}
 	return b.String()
 }
 
-// Unwrap returns ErrPaymentRejected.
-func (e *PaymentError) Unwrap() error { return ErrPaymentRejected }
+// Unwrap returns ErrPaymentRejected, and ErrPaymentOutcomeUnknown unless
+// the authorization is proven unspent.
+func (e *PaymentError) Unwrap() []error {
+	if e.Unspent {
+		return []error{ErrPaymentRejected}
+	}
+	return []error{ErrPaymentRejected, ErrPaymentOutcomeUnknown}
+}
 
 // OutcomeUnknownError is a paid request whose payment may have been
 // charged although no response says so. It wraps
@@ -103,6 +130,9 @@ type OutcomeUnknownError struct {
 	// go402 server says of a copy of a payment it served).
 	Reason  x402.Reason
 	Message string
+	// ValidBefore is when the authorization sent stops being usable, if
+	// its scheme tells; zero otherwise.
+	ValidBefore time.Time
 	// Err is the transport failure, if any.
 	Err error
 }
@@ -125,6 +155,9 @@ func (e *OutcomeUnknownError) Error() string {
 		if e.Message != "" && e.Message != string(e.Reason) {
 			b.WriteString(": " + e.Message)
 		}
+	}
+	if !e.ValidBefore.IsZero() {
+		b.WriteString("; the authorization may be settled until " + e.ValidBefore.UTC().Format(time.RFC3339))
 	}
 	return b.String()
 }

@@ -21,7 +21,7 @@ func NewEVM(signer evm.Signer, cfg Config) (*Client, error) {
 	if cfg.Schemes == nil {
 		cfg.Schemes = new(x402.Registry[x402.SchemeClient])
 	}
-	if err := evm.RegisterExactClient(cfg.Schemes, evm.ExactClientConfig{Signer: signer, Now: cfg.Now}); err != nil {
+	if err := evm.RegisterExactClient(cfg.Schemes, evm.ExactClientConfig{Signer: signer, Now: cfg.Now, RPCURLs: cfg.RPCURLs}); err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	return New(cfg)

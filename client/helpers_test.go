@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/go402/go402/client"
@@ -62,7 +63,10 @@ func (f pendingSettle) Settle(_ context.Context, req *x402.FacilitatorRequest) (
 
 func newShop(t *testing.T) *shop {
 	t.Helper()
-	st := stacktest.New(t, stacktest.Config{Devnet: devnet.Config{ChainID: 84532, Accounts: 5}, Signer: 3})
+	// The chain is served over JSON-RPC, for the clients to read the state
+	// of their payments, and mines a block every second, as a live chain
+	// does, so that authorizations expire on chain.
+	st := stacktest.New(t, stacktest.Config{Devnet: devnet.Config{ChainID: 84532, Accounts: 5, RPCAddr: "127.0.0.1:0", BlockTime: time.Second}, Signer: 3})
 	net, accts, fac, nets := st.Devnet, st.Accounts, st.Facilitator, st.Networks
 	s := &shop{net: net, nets: nets, assets: assetsOf(t, nets), fac: fac, payer: accts[0], payees: [2]common.Address{accts[1].Address, accts[2].Address}}
 	opt := func(price string, payee common.Address) x402http.PaymentOption {
@@ -199,15 +203,11 @@ func signer(t *testing.T, a devnet.Account) *countingSigner {
 	return &countingSigner{Signer: k}
 }
 
-// client returns a Client paying from the shop's payer with a policy.
+// client returns a Client paying from the shop's payer with a policy,
+// reading the chain through the devnet's JSON-RPC endpoint.
 func (s *shop) client(t *testing.T, p client.Policy) (*client.Client, *countingSigner) {
 	t.Helper()
-	sig := signer(t, s.payer)
-	c, err := client.NewEVM(sig, client.Config{Assets: s.assets, Policy: p})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, sig
+	return s.clientWith(t, p, true)
 }
 
 func (s *shop) get(t *testing.T, c *client.Client, url string) (*http.Response, error) {

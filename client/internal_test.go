@@ -129,3 +129,59 @@ func TestHostKey(t *testing.T) {
 		}
 	}
 }
+
+// A version 1 budget file (before outstanding authorizations) is read as
+// it is, and written back as version 2 with the authorizations sent; an
+// outstanding authorization counts as spent until it is resolved, and a
+// released one does not.
+func TestBudgetFileVersion1AndOutstanding(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	path := filepath.Join(t.TempDir(), "budget.json")
+	v1 := `{"version": 1, "spent": "0.25", "payments": 1, "hosts": {"a.example": "0.25"}}`
+	if err := os.WriteFile(path, []byte(v1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := openBudget(path, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if sp, err := l.spending(ctx); err != nil || sp.Spent != "0.25" || sp.Outstanding != "0" || sp.Payments != 1 {
+		t.Fatalf("version 1 file: %+v %v", sp, err)
+	}
+	allow := func(usage) *PolicyError { return nil }
+	var ids []string
+	for range 3 {
+		id, _, err := l.reserve(ctx, dec(t, "0.5"), "", "a.example", now.Add(reservationTTL), allow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := outstanding{Version: 2, Scheme: "exact", Network: "eip155:8453", Asset: "0xa", Payer: "0xb", Nonce: "0x" + id, ValidBefore: now.Add(time.Minute)}
+		if err := l.send(ctx, id, rec); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if sp, _ := l.spending(ctx); sp.Spent != "1.75" || sp.Outstanding != "1.5" || sp.Reserved != "0" || sp.Payments != 4 || sp.Hosts["a.example"] != "1.75" {
+		t.Errorf("three outstanding: %+v", sp)
+	}
+	for i, how := range []resolution{resolvedSpent, resolvedUnspent, resolvedReleased} {
+		if err := l.resolve(ctx, ids[i], how); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sp, _ := l.spending(ctx); sp.Spent != "0.75" || sp.Outstanding != "0" || sp.Payments != 2 {
+		t.Errorf("resolved: %+v", sp)
+	}
+	// The released one is still watched, until its validity ends.
+	if due, err := l.due(ctx, now); err != nil || len(due) != 0 {
+		t.Errorf("due now: %v %v", due, err)
+	}
+	if due, err := l.due(ctx, now.Add(time.Minute)); err != nil || len(due) != 1 || !due[ids[2]].Released {
+		t.Errorf("due later: %v %v", due, err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(data), `"version": 2`) || !strings.Contains(string(data), `"nonce": "0x`+ids[2]+`"`) {
+		t.Errorf("file %s %v", data, err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/go402/go402/x402"
@@ -58,6 +59,13 @@ type Policy struct {
 	// AllowPayTo are the EVM recipient addresses that may be paid (any
 	// letter case). Empty means any.
 	AllowPayTo []string
+	// MaxValidity caps how long a signed payment stays valid: the
+	// authorization is signed for min(the server's maxTimeoutSeconds,
+	// MaxValidity). A payment the server did not take is counted against
+	// the budgets until it expires unused on chain, so a short window frees
+	// the budget sooner; the server must settle within it. Zero means
+	// [DefaultMaxValidity]; it must be at least one second.
+	MaxValidity time.Duration
 	// Approve, if set, is called for the option about to be paid, after
 	// every other rule passed and its price was reserved against the
 	// budgets, just before signing. A non-nil error refuses the payment
@@ -65,6 +73,9 @@ type Policy struct {
 	// concurrently and must honour ctx. [Client.Quote] does not call it.
 	Approve func(ctx context.Context, q Quote) error
 }
+
+// DefaultMaxValidity is the Policy.MaxValidity used when it is zero.
+const DefaultMaxValidity = 3 * time.Minute
 
 // Policy rules, as found in PolicyError.Rule.
 const (
@@ -259,6 +270,7 @@ type policy struct {
 	networks                []x402.Network
 	assets, payTo           map[common.Address]bool
 	approve                 func(context.Context, Quote) error
+	maxValidity             time.Duration
 }
 
 // Validate checks the policy as [New] does: the limits, the networks and
@@ -269,7 +281,13 @@ func (p Policy) Validate() error {
 }
 
 func compilePolicy(p Policy) (*policy, error) {
-	c := &policy{approve: p.Approve}
+	c := &policy{approve: p.Approve, maxValidity: p.MaxValidity}
+	switch {
+	case c.maxValidity == 0:
+		c.maxValidity = DefaultMaxValidity
+	case c.maxValidity < time.Second:
+		return nil, fmt.Errorf("client: Policy.MaxValidity %v: must be at least one second", p.MaxValidity)
+	}
 	var err error
 	if c.maxPer, err = parseLimit("MaxPerRequest", p.MaxPerRequest); err != nil {
 		return nil, err

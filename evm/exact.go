@@ -118,6 +118,7 @@ type ExactClient struct {
 	now     func() time.Time
 	rand    io.Reader
 	domains *DomainCache
+	chains  *chainClients
 }
 
 // ExactClientConfig configures an [ExactClient]. Signer is required.
@@ -128,6 +129,10 @@ type ExactClientConfig struct {
 	Now func() time.Time
 	// Rand is the source of authorization nonces. If nil, crypto/rand.
 	Rand io.Reader
+	// RPCURLs are JSON-RPC endpoints by network ("eip155:8453"), with which
+	// [ExactClient.AuthorizationState] reads whether an authorization it
+	// signed was used. A network without one cannot be read. Optional.
+	RPCURLs map[x402.Network]string
 }
 
 // NewExactClient returns a client-side "exact" scheme.
@@ -135,7 +140,7 @@ func NewExactClient(cfg ExactClientConfig) (*ExactClient, error) {
 	if cfg.Signer == nil {
 		return nil, errors.New("evm: exact client: a Signer is required")
 	}
-	c := &ExactClient{signer: cfg.Signer, now: cfg.Now, rand: cfg.Rand, domains: NewDomainCache(0)}
+	c := &ExactClient{signer: cfg.Signer, now: cfg.Now, rand: cfg.Rand, domains: NewDomainCache(0), chains: newChainClients(cfg.RPCURLs)}
 	if c.now == nil {
 		c.now = time.Now
 	}

@@ -37,8 +37,14 @@ type world struct {
 
 func newWorld(t *testing.T, chainID uint64, mutate func(*evm.ExactFacilitatorConfig)) *world {
 	t.Helper()
+	return newWorldWith(t, devnet.Config{ChainID: chainID, Accounts: 5}, mutate)
+}
+
+// newWorldWith is newWorld on a devnet configured by cfg (5 accounts).
+func newWorldWith(t *testing.T, cfg devnet.Config, mutate func(*evm.ExactFacilitatorConfig)) *world {
+	t.Helper()
 	ctx := t.Context()
-	net, err := devnet.Start(ctx, devnet.Config{ChainID: chainID, Accounts: 5})
+	net, err := devnet.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,11 +62,11 @@ func newWorld(t *testing.T, chainID uint64, mutate func(*evm.ExactFacilitatorCon
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := evm.ExactFacilitatorConfig{Network: w.network, Backend: net.Client(), Sender: w.sender, Assets: []evm.Asset{w.asset}}
+	fcfg := evm.ExactFacilitatorConfig{Network: w.network, Backend: net.Client(), Sender: w.sender, Assets: []evm.Asset{w.asset}}
 	if mutate != nil {
-		mutate(&cfg)
+		mutate(&fcfg)
 	}
-	if w.fac, err = evm.NewExactFacilitator(ctx, cfg); err != nil {
+	if w.fac, err = evm.NewExactFacilitator(ctx, fcfg); err != nil {
 		t.Fatal(err)
 	}
 	w.client = newClient(t, accts[0].PrivateKey)

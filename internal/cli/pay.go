@@ -98,20 +98,33 @@ outcome (except usage errors, exit 2):
 With -i the object also has "headers" (name -> list of values); with
 --dry-run it has "dryRun": true and "allowed" (the policy's verdict).
 
+A signed payment is a bearer instrument: whoever holds it can settle it
+until it expires, even a server that then answers that it did not. So a
+payment that was sent counts as spent (in --budget and --budget-file)
+until the chain shows it unused: read through --rpc NETWORK=URL (or the
+devnet of --devnet-info), right away when the server says it did not take
+it, and by a later run once it has expired (--max-validity, default 3m,
+caps how long a payment stays valid). The --budget-file records such
+payments (network, token, payer, nonce, expiry; never the signature).
+
 Exit codes:
   0  success: a 2xx response (after paying, or free)
   1  any other failure (payer key, devnet info, -o file, ...)
   2  usage: invalid flags or arguments
-  3  refused by the policy (--max, --budget, --allow-network): nothing paid
-  4  payment rejected by the server (verification or settlement failed):
-     nothing paid
+  3  refused by the policy (--max, --budget, --allow-network): nothing
+     signed, nothing paid
+  4  payment rejected by the server (verification or settlement failed),
+     and nothing can have been taken: the chain shows the payment unused
+     (read through --rpc or --devnet-info)
   5  HTTP error status (non-2xx after paying, or an error other than 402),
      or a network error or timeout before the payment was sent
-  6  payment outcome unknown: the payment was sent but its answer was lost
-     (a network error or timeout), the server refused the same payment
-     sent again after such a loss, or it answered 502 or 504 without a
-     settlement; the payment may have been charged, and --budget counts
-     it. Check the balance before paying again.`
+  6  payment sent and not confirmed: the server rejected it but the chain
+     could not show it unused (no --rpc for the network, or it was used),
+     or its answer was lost (a network error or timeout), the server
+     refused the same payment sent again after such a loss, or it answered
+     502 or 504 without a settlement. The payment may have been or still
+     be charged until it expires, and --budget counts it. Check the
+     balance before paying again.`
 
 func runPay(ctx context.Context, e env, args []string) error {
 	o, err := parsePayFlags(e, args)
@@ -173,8 +186,10 @@ func newPayClient(e env, o *payOptions, res *payResult) (*client.Client, error) 
 			Budget:        o.budget,
 			BudgetFile:    o.budgetFile,
 			AllowNetworks: o.networks,
+			MaxValidity:   o.validity,
 		},
-		Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: logLevel})),
+		RPCURLs: o.rpc,
+		Logger:  slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: logLevel})),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the paying client: %w", err)

@@ -28,7 +28,8 @@ func expandAtomic(limit string, declared []client.Asset) (string, error) {
 
 // payAssets builds the assets the client knows: the built-in ones, a
 // devnet's (--devnet-info), an --assets file and --asset flags, later
-// ones replacing earlier declarations of the same token.
+// ones replacing earlier declarations of the same token. A devnet's RPC
+// endpoint joins o.rpc, unless --rpc names one for its network.
 func payAssets(o *payOptions) (*client.Assets, error) {
 	assets := client.DefaultAssets()
 	if o.devnetInfo != "" {
@@ -41,6 +42,12 @@ func payAssets(o *payOptions) (*client.Assets, error) {
 		}
 		if err := assets.Add(client.EVMAssets(nc)...); err != nil {
 			return nil, fmt.Errorf("devnet info %s: %w", o.devnetInfo, err)
+		}
+		if _, ok := o.rpc[nc.Network]; !ok && len(nc.RPCURLs) > 0 {
+			if o.rpc == nil {
+				o.rpc = map[x402.Network]string{}
+			}
+			o.rpc[nc.Network] = nc.RPCURLs[0]
 		}
 	}
 	if o.assetsFile != "" {

@@ -35,6 +35,8 @@ type payOptions struct {
 	assetsFile string
 	assets     []client.Asset // declared with --asset
 	timeout    time.Duration
+	validity   time.Duration
+	rpc        map[x402.Network]string // --rpc, and a devnet's endpoint
 	keys       keyFlags
 }
 
@@ -50,7 +52,7 @@ const defaultPayMax = "$0.10"
 
 // payFlagLists are the repeatable flags of go402 pay, as given.
 type payFlagLists struct {
-	headers, data, networks, assets listFlag
+	headers, data, networks, assets, rpc listFlag
 }
 
 func parsePayFlags(e env, args []string) (*payOptions, error) {
@@ -71,6 +73,9 @@ func parsePayFlags(e env, args []string) (*payOptions, error) {
 		return nil, err
 	}
 	if err := o.setPolicy(l.networks, l.assets); err != nil {
+		return nil, err
+	}
+	if err := o.setRPC(l.rpc); err != nil {
 		return nil, err
 	}
 	if err := o.checkCombinations(); err != nil {
@@ -102,6 +107,8 @@ func newPayFlagSet(e env, o *payOptions, l *payFlagLists) *flag.FlagSet {
 	fs.StringVar(&o.devnetInfo, "devnet-info", "", "JSON `file` written by --info-file of go402 devnet, dev, facilitator --devnet or gateway --devnet: adds that devnet and its test USDC to the known networks")
 	fs.Var(&l.assets, "asset", "declare a `token` payable, NETWORK/ADDRESS:DECIMALS[,symbol=SYM][,name=NAME][,version=VER][,usd] (repeatable; see above)")
 	fs.StringVar(&o.assetsFile, "assets", os.Getenv("GO402_ASSETS"), "JSON `file` of declared tokens (see above); default $GO402_ASSETS")
+	fs.Var(&l.rpc, "rpc", "JSON-RPC endpoint of a network, `NETWORK=URL` such as eip155:8453=https://..., to read whether a payment the server did not confirm was used (repeatable; --devnet-info gives the devnet's)")
+	fs.DurationVar(&o.validity, "max-validity", client.DefaultMaxValidity, "sign payments valid for at most this `duration` (the server's maxTimeoutSeconds if shorter)")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "give up after this `duration` (the whole exchange, payment included)")
 	o.keys.register(fs)
 	return fs
@@ -192,6 +199,25 @@ func (o *payOptions) setPolicy(networks, assets []string) error {
 	return nil
 }
 
+// setRPC checks and records the --rpc endpoints.
+func (o *payOptions) setRPC(specs []string) error {
+	for _, spec := range specs {
+		n, u, ok := strings.Cut(spec, "=")
+		nw, err := x402.ParseNetwork(strings.TrimSpace(n))
+		switch {
+		case !ok || err != nil || nw.Namespace() != x402.NamespaceEIP155:
+			return usagef("--rpc %q: want NETWORK=URL with an EVM network, such as eip155:8453=https://...", n)
+		case !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "ws://") && !strings.HasPrefix(u, "wss://"):
+			return usagef("--rpc for %s: want an http(s) or ws(s) URL", nw)
+		}
+		if o.rpc == nil {
+			o.rpc = map[x402.Network]string{}
+		}
+		o.rpc[nw.Canonical()] = u
+	}
+	return nil
+}
+
 // checkCombinations refuses flags that make no sense together or alone.
 func (o *payOptions) checkCombinations() error {
 	switch {
@@ -199,6 +225,8 @@ func (o *payOptions) checkCombinations() error {
 		return usagef("--budget-file needs --budget")
 	case o.timeout < 0:
 		return usagef("--timeout must not be negative")
+	case o.validity < time.Second:
+		return usagef("--max-validity must be at least 1s")
 	case o.json && o.output == "-":
 		return usagef("-o - and --json both write to standard output")
 	}

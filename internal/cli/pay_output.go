@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"time"
 	"unicode/utf8"
 
 	"github.com/go402/go402/client"
@@ -49,6 +50,9 @@ type payResult struct {
 	Allowed     *bool       `json:"allowed,omitempty"`
 	// OutcomeUnknown: the payment may have been charged (exit 6).
 	OutcomeUnknown bool `json:"outcomeUnknown,omitempty"`
+	// MaySettleUntil is when a payment whose outcome is unknown stops
+	// being usable (RFC 3339), if known.
+	MaySettleUntil string `json:"maySettleUntil,omitempty"`
 
 	// pending says why a payment is not known to be settled yet ("" when
 	// it is): broadcast but unconfirmed, or not reported by the server.
@@ -190,7 +194,11 @@ func finishPay(e env, o *payOptions, res *payResult, err error) error {
 	fillPolicyRefusal(res, err)
 	fillOutcomeUnknown(res, err)
 	if res.OutcomeUnknown {
-		fmt.Fprintf(e.stderr, "payment of %s on %s from %s: outcome unknown, it may have been charged; check the balance before paying again\n", res.Price, res.Network, res.Payer)
+		until := "it expires"
+		if res.MaySettleUntil != "" {
+			until = res.MaySettleUntil
+		}
+		fmt.Fprintf(e.stderr, "payment of %s on %s from %s sent; the server did not confirm; your authorization may still be settled until %s: check the balance before paying again\n", res.Price, res.Network, res.Payer, until)
 	}
 	fillRejection(res, err)
 	if res.Paid {
@@ -228,11 +236,26 @@ func fillPolicyRefusal(res *payResult, err error) {
 // fillOutcomeUnknown records a payment whose outcome is unknown, when err
 // says so.
 func fillOutcomeUnknown(res *payResult, err error) {
-	var unknown *client.OutcomeUnknownError
+	var (
+		unknown  *client.OutcomeUnknownError
+		rejected *client.PaymentError
+	)
+	if errors.As(err, &rejected) && !rejected.Unspent {
+		// Rejected, but not proven unspent: the server holds a payment
+		// it may settle.
+		res.OutcomeUnknown = true
+		if !rejected.ValidBefore.IsZero() {
+			res.MaySettleUntil = rejected.ValidBefore.UTC().Format(time.RFC3339)
+		}
+		return
+	}
 	if !errors.As(err, &unknown) {
 		return
 	}
 	res.OutcomeUnknown = true
+	if !unknown.ValidBefore.IsZero() {
+		res.MaySettleUntil = unknown.ValidBefore.UTC().Format(time.RFC3339)
+	}
 	if unknown.Option != nil {
 		fillOption(res, unknown.Option)
 	}
