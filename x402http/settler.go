@@ -50,5 +50,8 @@ func (m *Middleware) RunSettlements(ctx context.Context) error {
 		if err := m.cfg.Queue.Done(context.WithoutCancel(ctx), id, resp, retry); err != nil {
 			m.log.Error("recording queued settlement outcome", "id", id, "err", err)
 		}
+		if !retry {
+			m.settled(req)
+		}
 	}
 }
