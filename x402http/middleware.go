@@ -363,7 +363,7 @@ const claimSlack = 10 * time.Minute
 type verified struct {
 	pay     *Payment
 	key     string
-	payer   string // the payer of the asset on the network, for the unsettled limit
+	payer   string    // the payer of the asset on the network, for the unsettled limit
 	until   time.Time // the claim's end: when the authorization expires
 	expires time.Time // zero if the payload does not say
 }
