@@ -183,6 +183,12 @@ type Route struct {
 	// MaxTimeoutSeconds is how long a payment authorization stays valid;
 	// 0 means 300. Key "routes[i].maxTimeoutSeconds".
 	MaxTimeoutSeconds int
+	// Charge lists the classes of upstream statuses that are charged,
+	// among "2xx", "3xx", "4xx" and "5xx". nil means 2xx and 3xx (a
+	// success, a redirect, 304 Not Modified). An answer not charged is
+	// not settled, and its payment buys no other response. Key
+	// "routes[i].charge", such as [2xx].
+	Charge []string
 }
 
 // Free reports whether the route has no price.

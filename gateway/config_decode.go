@@ -79,6 +79,10 @@ func decodeRoute(v yamlconf.Value, base string) Route {
 		"mimeType":          func(v yamlconf.Value) { v.String(&r.MimeType) },
 		"policy":            func(v yamlconf.Value) { v.String(&r.Policy) },
 		"maxTimeoutSeconds": func(v yamlconf.Value) { v.Int(32, func(x int64) { r.MaxTimeoutSeconds = int(x) }) },
+		"charge": func(v yamlconf.Value) {
+			r.Charge = []string{} // set, even to an empty list (refused by Validate)
+			v.Strings(&r.Charge)
+		},
 	})
 	return r
 }

@@ -38,7 +38,7 @@ func TestSampleConfig(t *testing.T) {
 		"networks:", "network:", "assets:", "address:", "name:", "version:", "decimals:", "symbol:", "transferMethod:",
 		"payTo:", "queue:", "sqlite:", "maxBufferBytes:", "logLevel:", "logFormat:",
 		"routes:", "path:", "upstream:", "stripPrefix:", "dir:", "listing:", "price:", "description:", "mimeType:",
-		"policy:", "maxTimeoutSeconds:", "cors:", "allowOrigins:", "allowHeaders:", "allowCredentials:", "maxAgeSeconds:",
+		"policy:", "maxTimeoutSeconds:", "charge:", "cors:", "allowOrigins:", "allowHeaders:", "allowCredentials:", "maxAgeSeconds:",
 	} {
 		if !strings.Contains(string(data), key) {
 			t.Errorf("sample-gateway.yaml does not document %s", key)

@@ -1,0 +1,104 @@
+package gateway_test
+
+import (
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/go402/go402/gateway"
+	"github.com/go402/go402/x402"
+)
+
+// routes[i].charge is decoded as given, and left out it is nil (the
+// default, 2xx and 3xx).
+func TestChargeKeyParsed(t *testing.T) {
+	const head = "network: eip155:84532\npayTo: 0x209693bc6afc0c5328ba36faf03c514ef312287c\nfacilitator: {url: https://f.example}\n"
+	c, err := gateway.Parse("gw.yaml", []byte(head+"routes:\n  - {path: /a, upstream: http://u, price: $1, charge: [2xx, 4xx]}\n  - {path: /b, upstream: http://u, price: $1}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Routes[0].Charge; !reflect.DeepEqual(got, []string{"2xx", "4xx"}) {
+		t.Errorf("charge %q", got)
+	}
+	if c.Routes[1].Charge != nil {
+		t.Errorf("charge left out: %q, want nil", c.Routes[1].Charge)
+	}
+}
+
+// Bad charge values are refused with an error naming the key.
+func TestChargeKeyErrors(t *testing.T) {
+	const head = "network: eip155:84532\npayTo: 0x209693bc6afc0c5328ba36faf03c514ef312287c\nfacilitator: {url: https://f.example}\nroutes:\n  - path: /a\n    upstream: http://u\n"
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"not a class", head + "    price: $1\n    charge: [2xx, 302]\n", `gw.yaml:8: routes[0].charge[1]: "302" is not a status class: must be 2xx, 3xx, 4xx or 5xx`},
+		{"informational", head + "    price: $1\n    charge: [1xx]\n", `routes[0].charge[0]: "1xx" is not a status class`},
+		{"upper case", head + "    price: $1\n    charge: [2XX]\n", `routes[0].charge[0]: "2XX" is not a status class`},
+		{"twice", head + "    price: $1\n    charge: [2xx, 3xx, 2xx]\n", "gw.yaml:8: routes[0].charge[2]: 2xx is listed twice"},
+		{"empty", head + "    price: $1\n    charge: []\n", "gw.yaml:8: routes[0].charge: must list at least one status class"},
+		{"not a list", head + "    price: $1\n    charge: 2xx\n", "gw.yaml:8: routes[0].charge: must be a list"},
+		{"free route", head + "    charge: [2xx]\n", "gw.yaml:7: routes[0].charge: only applies to priced routes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := gateway.Parse("gw.yaml", []byte(tc.yaml), nil)
+			if err == nil {
+				err = c.Validate()
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got error:\n%v\nwant one containing:\n%s", err, tc.want)
+			}
+		})
+	}
+}
+
+// A route's charge key decides which upstream statuses are settled.
+func TestChargeKeyHonoured(t *testing.T) {
+	e := newEnv(t)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		status, err := strconv.Atoi(r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:])
+		if err != nil {
+			status = http.StatusOK
+		}
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(up.Close)
+	_, srv := e.start(t, e.config(t, fmt.Sprintf(`
+routes:
+  - {path: /default/*, upstream: %[1]s, price: $0.001}
+  - {path: /only2xx/*, upstream: %[1]s, price: $0.001, charge: [2xx]}
+  - {path: /with4xx/*, upstream: %[1]s, price: $0.001, charge: [2xx, 4xx]}
+`, up.URL)))
+	for _, tc := range []struct {
+		path    string
+		charged bool
+	}{
+		{"/default/304", true},
+		{"/default/404", false},
+		{"/only2xx/304", false},
+		{"/only2xx/200", true},
+		{"/with4xx/404", true},
+		{"/with4xx/500", false},
+	} {
+		before := e.balance(t, e.payTo)
+		r, _ := e.pay(t, srv.URL, tc.path)
+		if want := tc.path[len(tc.path)-3:]; strconv.Itoa(r.status) != want {
+			t.Fatalf("%s: status %d", tc.path, r.status)
+		}
+		if got := r.header.Get(x402.HeaderPaymentResponse) != ""; got != tc.charged {
+			t.Errorf("%s: PAYMENT-RESPONSE present %v, want %v", tc.path, got, tc.charged)
+		}
+		want := int64(0)
+		if tc.charged {
+			want = 1000
+		}
+		if got := new(big.Int).Sub(e.balance(t, e.payTo), before); got.Int64() != want {
+			t.Errorf("%s: payee received %s, want %d", tc.path, got, want)
+		}
+	}
+}
