@@ -1,14 +1,17 @@
 package gateway_test
 
 import (
+	"context"
 	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go402/go402/gateway"
 	"github.com/go402/go402/x402"
@@ -100,5 +103,73 @@ routes:
 		if got := new(big.Int).Sub(e.balance(t, e.payTo), before); got.Int64() != want {
 			t.Errorf("%s: payee received %s, want %d", tc.path, got, want)
 		}
+	}
+}
+
+// nonReserving is the environment's facilitator seen as one that does not
+// reserve funds (as the x402.org facilitator).
+type nonReserving struct{ x402.Facilitator }
+
+// With a facilitator that does not reserve funds, a serve-then-settle
+// route serves a payer one unsettled payment at a time, and the gateway's
+// settlement worker ends the hold when the payment settled.
+func TestGatewayOneUnsettledPaymentPerPayer(t *testing.T) {
+	e := newEnv(t)
+	up := newUpstream(t)
+	cfg := e.config(t, fmt.Sprintf(`
+queue: {sqlite: %s}
+routes:
+  - path: /stream/*
+    upstream: %s
+    price: $0.001
+    policy: serve-then-settle
+`, filepath.Join(t.TempDir(), "queue.db"), up.URL))
+	deps := e.deps()
+	deps.Facilitator = nonReserving{e.fac}
+	g, err := gateway.New(t.Context(), cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.Close() })
+	srv := httptest.NewServer(g)
+	t.Cleanup(srv.Close)
+
+	before := e.balance(t, e.payTo)
+	if r, _ := e.pay(t, srv.URL, "/stream/a"); r.status != http.StatusOK {
+		t.Fatalf("first: %d %s", r.status, r.body)
+	}
+	r, _ := e.pay(t, srv.URL, "/stream/b")
+	if r.status != http.StatusPaymentRequired || required(t, r).Error != string(x402.ReasonPayerHasUnsettledPayment) {
+		t.Fatalf("second, unsettled first: %d %s", r.status, r.body)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- g.RunSettlements(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	// Once the first settled, the payer is served again. The balance
+	// moves when the settlement is mined; the worker ends the hold right
+	// after recording it, so the next payment may still meet the hold a
+	// moment: retry it (with a new payment each time) until served.
+	deadline := time.Now().Add(20 * time.Second)
+	for new(big.Int).Sub(e.balance(t, e.payTo), before).Int64() != 1000 {
+		if time.Now().After(deadline) {
+			t.Fatal("the queued payment was not settled")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for {
+		r, _ := e.pay(t, srv.URL, "/stream/c")
+		if r.status == http.StatusOK {
+			break
+		}
+		if r.status != http.StatusPaymentRequired || time.Now().After(deadline) {
+			t.Fatalf("after settling: %d %s", r.status, r.body)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
