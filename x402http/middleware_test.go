@@ -38,6 +38,7 @@ type shop struct {
 	qpath  string
 	fac    x402.Facilitator
 	accts  []devnet.Account
+	stack  *stacktest.Stack
 }
 
 func newShop(t *testing.T) *shop {
@@ -46,7 +47,7 @@ func newShop(t *testing.T) *shop {
 	st := stacktest.New(t, stacktest.Config{Devnet: devnet.Config{ChainID: 84532, Accounts: 4}})
 	net, accts, fac, nets := st.Devnet, st.Accounts, st.Facilitator, st.Networks
 	var err error
-	s := &shop{net: net, payee: accts[1].Address, calls: map[string]*atomic.Int64{}, qpath: filepath.Join(t.TempDir(), "queue.db"), fac: fac, accts: accts}
+	s := &shop{net: net, payee: accts[1].Address, calls: map[string]*atomic.Int64{}, qpath: filepath.Join(t.TempDir(), "queue.db"), fac: fac, accts: accts, stack: st}
 	q, err := sqlitequeue.Open(ctx, sqlitequeue.Config{Path: s.qpath, PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/go402/go402/facilitator/remote"
 	"github.com/go402/go402/x402"
 	"github.com/go402/go402/x402http"
 )
@@ -119,6 +120,16 @@ func TestUnsettledHoldEndsWithUnchargedAnswer(t *testing.T) {
 // facilitator that reserves funds, none when negative.
 func TestMaxUnsettledPerPayer(t *testing.T) {
 	s := newShop(t)
+	// facilitator/remote on the real facilitator service over loopback,
+	// told whether it reserves funds.
+	url := s.stack.FacilitatorURL(t)
+	remoteClient := func(reserves bool) x402.Facilitator {
+		c, err := remote.New(remote.Config{URL: url, ReservesFunds: reserves})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
 	for _, tc := range []struct {
 		name  string
 		fac   x402.Facilitator
@@ -130,6 +141,8 @@ func TestMaxUnsettledPerPayer(t *testing.T) {
 		{"no limit", nonReserving{s.fac}, -1, 4},
 		{"default, reserving", reserving{s.fac}, 0, 4},
 		{"one, reserving", reserving{s.fac}, 1, 1},
+		{"remote, not reserving", remoteClient(false), 0, 1},
+		{"remote, reserving", remoteClient(true), 0, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q := openQueue(t, filepath.Join(t.TempDir(), "q.db"))
