@@ -23,7 +23,8 @@ const (
 	// micro-payments and streaming responses. A payment that would expire
 	// within 30 s of the response starting is refused (the queue could no
 	// longer settle it), so such a route's MaxTimeoutSeconds must be more
-	// than 60.
+	// than 60. A payer gets at most [Config.MaxUnsettledPerPayer] such
+	// payments served and not yet settled.
 	ServeThenSettle
 )
 

@@ -13,7 +13,10 @@ import (
 // before a restart are settled when it runs again. A settlement that fails
 // for a reason a retry can fix (the facilitator unreachable, or pending
 // confirmation) is retried by the queue; a rejected one is logged, since the
-// response was already served.
+// response was already served. Once a settlement is settled or given up,
+// its payer's unsettled-payment hold ends (see "Unsettled payments" in the
+// package documentation): run it on the middleware serving the routes, or
+// on one built with the same Claims and Schemes.
 func (m *Middleware) RunSettlements(ctx context.Context) error {
 	if m.cfg.Queue == nil {
 		return errors.New("x402http: no Queue configured")
