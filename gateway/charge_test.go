@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/gateway"
+	"github.com/go402/go402/internal/stacktest"
 	"github.com/go402/go402/x402"
 )
 
@@ -171,5 +173,50 @@ routes:
 			t.Fatalf("after settling: %d %s", r.status, r.body)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// facilitator.reservesFunds tells the remote client that the facilitator
+// reserves funds: serve-then-settle routes then serve a payer's payments
+// without waiting for the earlier ones to settle. Against the same go402
+// facilitator service on loopback, without it the second is refused.
+func TestReservesFundsKey(t *testing.T) {
+	st := stacktest.New(t, stacktest.Config{Devnet: devnet.Config{Accounts: 3}})
+	e := &env{dev: st.Devnet, fac: st.Facilitator, payer: st.Accounts[0].PrivateKey, payTo: st.Accounts[1].Address, network: st.Network}
+	url := st.FacilitatorURL(t)
+	up := newUpstream(t)
+	for _, reserves := range []bool{false, true} {
+		text := fmt.Sprintf("facilitator: {url: %s, reservesFunds: %t}\nnetwork: %s\npayTo: %s\nqueue: {sqlite: %s}\nroutes:\n  - {path: /s/*, upstream: %s, price: $0.001, policy: serve-then-settle}\n",
+			url, reserves, e.network, e.payTo.Hex(), filepath.Join(t.TempDir(), "q.db"), up.URL)
+		cfg, err := gateway.Parse("gw.yaml", []byte(text), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deps := e.deps()
+		deps.Facilitator = nil // the remote client of facilitator.url
+		g, err := gateway.New(t.Context(), cfg, deps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = g.Close() })
+		srv := httptest.NewServer(g)
+		t.Cleanup(srv.Close)
+		if r, _ := e.pay(t, srv.URL, "/s/a"); r.status != http.StatusOK {
+			t.Fatalf("reservesFunds %v, first: %d %s", reserves, r.status, r.body)
+		}
+		r, _ := e.pay(t, srv.URL, "/s/b")
+		if reserves && r.status != http.StatusOK {
+			t.Errorf("reservesFunds true, second unsettled payment: %d %s", r.status, r.body)
+		}
+		if !reserves && (r.status != http.StatusPaymentRequired || required(t, r).Error != string(x402.ReasonPayerHasUnsettledPayment)) {
+			t.Errorf("reservesFunds false, second unsettled payment: %d %s", r.status, r.body)
+		}
+	}
+	c, err := gateway.Parse("gw.yaml", []byte("facilitator: {embedded: {devnet: true}, reservesFunds: true}\nroutes: [{path: /a, upstream: http://u}]\n"), nil)
+	if err == nil {
+		err = c.Validate()
+	}
+	if err == nil || !strings.Contains(err.Error(), "gw.yaml:1: facilitator.reservesFunds: is only used with url") {
+		t.Errorf("reservesFunds without url: %v", err)
 	}
 }

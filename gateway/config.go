@@ -84,6 +84,12 @@ type Facilitator struct {
 	// APIKeyEnv names the environment variable holding a bearer token sent
 	// to the remote facilitator. Key "facilitator.apiKeyEnv".
 	APIKeyEnv string
+	// ReservesFunds says that the remote facilitator reserves a payer's
+	// funds between verify and settle (a go402 facilitator does; x402.org
+	// does not): serve-then-settle routes then serve a payer more than
+	// one unsettled payment at a time. Key "facilitator.reservesFunds";
+	// default false.
+	ReservesFunds bool
 	// Embedded runs an in-process facilitator. Key "facilitator.embedded".
 	Embedded Embedded
 }
@@ -342,7 +348,7 @@ func (c *Config) Set(key, value, source string) error {
 	case "queue.sqlite":
 		c.Queue.SQLite = value
 	case "facilitator.url":
-		c.Facilitator = Facilitator{URL: value, APIKeyEnv: c.Facilitator.APIKeyEnv}
+		c.Facilitator = Facilitator{URL: value, APIKeyEnv: c.Facilitator.APIKeyEnv, ReservesFunds: c.Facilitator.ReservesFunds}
 		c.origins.Forget("facilitator.embedded")
 	case "facilitator.apiKeyEnv":
 		c.Facilitator.APIKeyEnv = value

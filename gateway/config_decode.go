@@ -19,8 +19,9 @@ func (c *Config) schema(base string) yamlconf.Fields {
 		"facilitator": func(v yamlconf.Value) {
 			f := &c.Facilitator
 			v.Fields(yamlconf.Fields{
-				"url":       func(v yamlconf.Value) { v.String(&f.URL) },
-				"apiKeyEnv": func(v yamlconf.Value) { v.String(&f.APIKeyEnv) },
+				"url":           func(v yamlconf.Value) { v.String(&f.URL) },
+				"apiKeyEnv":     func(v yamlconf.Value) { v.String(&f.APIKeyEnv) },
+				"reservesFunds": func(v yamlconf.Value) { v.Bool(&f.ReservesFunds) },
 				"embedded": func(v yamlconf.Value) {
 					v.Fields(yamlconf.Fields{
 						"devnet": func(v yamlconf.Value) { v.Bool(&f.Embedded.Devnet) },

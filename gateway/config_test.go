@@ -34,7 +34,7 @@ func TestSampleConfig(t *testing.T) {
 	}
 	// Every key is documented in the sample (set or commented out).
 	for _, key := range []string{
-		"listen:", "healthPath:", "facilitator:", "url:", "apiKeyEnv:", "embedded:", "devnet:",
+		"listen:", "healthPath:", "facilitator:", "url:", "apiKeyEnv:", "reservesFunds:", "embedded:", "devnet:",
 		"networks:", "network:", "assets:", "address:", "name:", "version:", "decimals:", "symbol:", "transferMethod:",
 		"payTo:", "queue:", "sqlite:", "maxBufferBytes:", "logLevel:", "logFormat:",
 		"routes:", "path:", "upstream:", "stripPrefix:", "dir:", "listing:", "price:", "description:", "mimeType:",

@@ -98,6 +98,9 @@ func (v *validator) facilitator() {
 			v.fail("facilitator.apiKeyEnv", "is only used with url")
 		}
 	}
+	if f.ReservesFunds && f.URL == "" {
+		v.fail("facilitator.reservesFunds", "is only used with url")
+	}
 }
 
 func (v *validator) cors() {

@@ -367,11 +367,11 @@ func (g *Gateway) facilitator(cfg *Config) (x402.Facilitator, string, error) {
 			return nil, "", cfg.fieldError("facilitator.apiKeyEnv", "environment variable %s is not set", f.APIKeyEnv)
 		}
 	}
-	key := "remote\x00" + f.URL + "\x00" + token
+	key := fmt.Sprintf("remote\x00%s\x00%s\x00%t", f.URL, token, f.ReservesFunds)
 	if g.remote != nil && g.remoteKey == key {
 		return g.remote, key, nil
 	}
-	rc := remote.Config{URL: f.URL, Logger: g.log}
+	rc := remote.Config{URL: f.URL, Logger: g.log, ReservesFunds: f.ReservesFunds}
 	if token != "" {
 		rc.Headers = func(context.Context, string) (http.Header, error) {
 			return http.Header{"Authorization": {"Bearer " + token}}, nil
