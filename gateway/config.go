@@ -84,6 +84,12 @@ type Facilitator struct {
 	// APIKeyEnv names the environment variable holding a bearer token sent
 	// to the remote facilitator. Key "facilitator.apiKeyEnv".
 	APIKeyEnv string
+	// ReservesFunds says that the remote facilitator reserves a payer's
+	// funds between verify and settle (a go402 facilitator does; x402.org
+	// does not): serve-then-settle routes then serve a payer more than
+	// one unsettled payment at a time. Key "facilitator.reservesFunds";
+	// default false.
+	ReservesFunds bool
 	// Embedded runs an in-process facilitator. Key "facilitator.embedded".
 	Embedded Embedded
 }
@@ -183,6 +189,12 @@ type Route struct {
 	// MaxTimeoutSeconds is how long a payment authorization stays valid;
 	// 0 means 300. Key "routes[i].maxTimeoutSeconds".
 	MaxTimeoutSeconds int
+	// Charge lists the classes of upstream statuses that are charged,
+	// among "2xx", "3xx", "4xx" and "5xx". nil means 2xx and 3xx (a
+	// success, a redirect, 304 Not Modified). An answer not charged is
+	// not settled, and its payment buys no other response. Key
+	// "routes[i].charge", such as [2xx].
+	Charge []string
 }
 
 // Free reports whether the route has no price.
@@ -336,7 +348,7 @@ func (c *Config) Set(key, value, source string) error {
 	case "queue.sqlite":
 		c.Queue.SQLite = value
 	case "facilitator.url":
-		c.Facilitator = Facilitator{URL: value, APIKeyEnv: c.Facilitator.APIKeyEnv}
+		c.Facilitator = Facilitator{URL: value, APIKeyEnv: c.Facilitator.APIKeyEnv, ReservesFunds: c.Facilitator.ReservesFunds}
 		c.origins.Forget("facilitator.embedded")
 	case "facilitator.apiKeyEnv":
 		c.Facilitator.APIKeyEnv = value

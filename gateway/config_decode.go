@@ -19,8 +19,9 @@ func (c *Config) schema(base string) yamlconf.Fields {
 		"facilitator": func(v yamlconf.Value) {
 			f := &c.Facilitator
 			v.Fields(yamlconf.Fields{
-				"url":       func(v yamlconf.Value) { v.String(&f.URL) },
-				"apiKeyEnv": func(v yamlconf.Value) { v.String(&f.APIKeyEnv) },
+				"url":           func(v yamlconf.Value) { v.String(&f.URL) },
+				"apiKeyEnv":     func(v yamlconf.Value) { v.String(&f.APIKeyEnv) },
+				"reservesFunds": func(v yamlconf.Value) { v.Bool(&f.ReservesFunds) },
 				"embedded": func(v yamlconf.Value) {
 					v.Fields(yamlconf.Fields{
 						"devnet": func(v yamlconf.Value) { v.Bool(&f.Embedded.Devnet) },
@@ -79,6 +80,10 @@ func decodeRoute(v yamlconf.Value, base string) Route {
 		"mimeType":          func(v yamlconf.Value) { v.String(&r.MimeType) },
 		"policy":            func(v yamlconf.Value) { v.String(&r.Policy) },
 		"maxTimeoutSeconds": func(v yamlconf.Value) { v.Int(32, func(x int64) { r.MaxTimeoutSeconds = int(x) }) },
+		"charge": func(v yamlconf.Value) {
+			r.Charge = []string{} // set, even to an empty list (refused by Validate)
+			v.Strings(&r.Charge)
+		},
 	})
 	return r
 }

@@ -34,11 +34,11 @@ func TestSampleConfig(t *testing.T) {
 	}
 	// Every key is documented in the sample (set or commented out).
 	for _, key := range []string{
-		"listen:", "healthPath:", "facilitator:", "url:", "apiKeyEnv:", "embedded:", "devnet:",
+		"listen:", "healthPath:", "facilitator:", "url:", "apiKeyEnv:", "reservesFunds:", "embedded:", "devnet:",
 		"networks:", "network:", "assets:", "address:", "name:", "version:", "decimals:", "symbol:", "transferMethod:",
 		"payTo:", "queue:", "sqlite:", "maxBufferBytes:", "logLevel:", "logFormat:",
 		"routes:", "path:", "upstream:", "stripPrefix:", "dir:", "listing:", "price:", "description:", "mimeType:",
-		"policy:", "maxTimeoutSeconds:", "cors:", "allowOrigins:", "allowHeaders:", "allowCredentials:", "maxAgeSeconds:",
+		"policy:", "maxTimeoutSeconds:", "charge:", "cors:", "allowOrigins:", "allowHeaders:", "allowCredentials:", "maxAgeSeconds:",
 	} {
 		if !strings.Contains(string(data), key) {
 			t.Errorf("sample-gateway.yaml does not document %s", key)

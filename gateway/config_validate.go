@@ -98,6 +98,9 @@ func (v *validator) facilitator() {
 			v.fail("facilitator.apiKeyEnv", "is only used with url")
 		}
 	}
+	if f.ReservesFunds && f.URL == "" {
+		v.fail("facilitator.reservesFunds", "is only used with url")
+	}
 }
 
 func (v *validator) cors() {
@@ -224,6 +227,7 @@ func (v *validator) routePayment(r *Route, p string) {
 			{"networks", len(r.Networks) > 0},
 			{"policy", r.Policy != ""},
 			{"maxTimeoutSeconds", r.MaxTimeoutSeconds != 0},
+			{"charge", r.Charge != nil},
 		} {
 			if k.set {
 				v.fail(p+"."+k.key, "only applies to priced routes (this route has no price, so it is free)")
@@ -269,6 +273,32 @@ func (v *validator) routePayment(r *Route, p string) {
 	}
 	if r.MaxTimeoutSeconds < 0 {
 		v.fail(p+".maxTimeoutSeconds", "must not be negative")
+	}
+	v.charge(r, p)
+}
+
+// chargeClasses are the values of routes[i].charge.
+var chargeClasses = []string{"2xx", "3xx", "4xx", "5xx"}
+
+// charge checks routes[i].charge: status classes, each once.
+func (v *validator) charge(r *Route, p string) {
+	if r.Charge == nil {
+		return
+	}
+	if len(r.Charge) == 0 {
+		v.fail(p+".charge", "must list at least one status class (2xx, 3xx, 4xx, 5xx); leave charge out to charge 2xx and 3xx")
+		return
+	}
+	seen := map[string]bool{}
+	for j, c := range r.Charge {
+		k := fmt.Sprintf("%s.charge[%d]", p, j)
+		switch {
+		case !slices.Contains(chargeClasses, c):
+			v.fail(k, "%q is not a status class: must be 2xx, 3xx, 4xx or 5xx", c)
+		case seen[c]:
+			v.fail(k, "%s is listed twice", c)
+		}
+		seen[c] = true
 	}
 }
 

@@ -314,6 +314,7 @@ func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, e
 					MimeType:          r.MimeType,
 					MaxTimeoutSeconds: r.MaxTimeoutSeconds,
 					Policy:            policy(r.Policy),
+					Charge:            charge(r.Charge),
 				}},
 			})
 			if err != nil {
@@ -332,7 +333,9 @@ func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, e
 		if old != nil && old.settler != nil && old.facKey == facKey {
 			st.settler = old.settler
 		} else {
-			st.settler, err = x402http.New(x402http.Config{Facilitator: fac, Queue: queue, Logger: g.log, Now: g.deps.Now})
+			// Schemes and the shared claims let the worker end a payer's
+			// unsettled-payment hold when its settlement is done.
+			st.settler, err = x402http.New(x402http.Config{Facilitator: fac, Schemes: schemes, Claims: g.claims, Queue: queue, Logger: g.log, Now: g.deps.Now})
 			if err != nil {
 				return nil, fmt.Errorf("gateway: settlement worker: %w", err)
 			}
@@ -364,11 +367,11 @@ func (g *Gateway) facilitator(cfg *Config) (x402.Facilitator, string, error) {
 			return nil, "", cfg.fieldError("facilitator.apiKeyEnv", "environment variable %s is not set", f.APIKeyEnv)
 		}
 	}
-	key := "remote\x00" + f.URL + "\x00" + token
+	key := fmt.Sprintf("remote\x00%s\x00%s\x00%t", f.URL, token, f.ReservesFunds)
 	if g.remote != nil && g.remoteKey == key {
 		return g.remote, key, nil
 	}
-	rc := remote.Config{URL: f.URL, Logger: g.log}
+	rc := remote.Config{URL: f.URL, Logger: g.log, ReservesFunds: f.ReservesFunds}
 	if token != "" {
 		rc.Headers = func(context.Context, string) (http.Header, error) {
 			return http.Header{"Authorization": {"Bearer " + token}}, nil
@@ -463,6 +466,21 @@ func options(cfg *Config, r *Route) []x402http.PaymentOption {
 		opts = append(opts, x402http.PaymentOption{Network: n, Price: r.Price, PayTo: cfg.EffectivePayTo(r)})
 	}
 	return opts
+}
+
+// charge is the x402http charge rule of routes[i].charge (validated): nil
+// for the default.
+func charge(classes []string) func(status int) bool {
+	if len(classes) == 0 {
+		return nil
+	}
+	var set [6]bool // by the status's first digit
+	for _, c := range classes {
+		if len(c) == 3 && c[0] >= '2' && c[0] <= '5' {
+			set[c[0]-'0'] = true
+		}
+	}
+	return func(status int) bool { return status >= 200 && status <= 599 && set[status/100] }
 }
 
 func policy(s string) x402http.Policy {

@@ -246,3 +246,11 @@ const (
 // the response and the outcome will be known later. It is not a failure to
 // pay again for.
 const ReasonSettlementPending Reason = "settlement_pending"
+
+// ReasonPayerHasUnsettledPayment is go402's answer (the error of a 402) to a
+// payment on a serve-then-settle route from a payer who already has as many
+// payments served and not yet settled as the server allows: the facilitator
+// does not reserve a payer's funds between verifying and settling, so
+// serving more could serve responses that can never be paid. The payer can
+// pay again once the earlier payments settled.
+const ReasonPayerHasUnsettledPayment Reason = "payer_has_unsettled_payment"

@@ -195,32 +195,6 @@ func TestSettleBeforeServeClaimsInSharedQueue(t *testing.T) {
 	}
 }
 
-// A payment that was not charged (the handler failed) is released, in
-// memory and in the queue: the same payment may then buy the response.
-func TestUnchargedPaymentIsReleased(t *testing.T) {
-	s := newShop(t)
-	var calls atomic.Int64
-	flaky := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) == 1 {
-			http.Error(w, "try again", http.StatusServiceUnavailable)
-			return
-		}
-		io.WriteString(w, "ok")
-	})
-	for _, policy := range []x402http.Policy{x402http.ServeThenSettle, x402http.SettleBeforeServe} {
-		calls.Store(0)
-		q := openQueue(t, filepath.Join(t.TempDir(), "q.db"))
-		_, srv := s.serve(t, x402http.Config{Queue: q, Routes: []x402http.Route{{Pattern: "GET /x", Policy: policy, Accepts: s.option("$0.001")}}}, flaky)
-		h := http.Header{x402.HeaderPaymentSignature: {s.payment(t, required(t, do(t, http.MethodGet, srv.URL, "/x", nil)))}}
-		if e := do(t, http.MethodGet, srv.URL, "/x", h); e.status != http.StatusServiceUnavailable || e.header.Get(x402.HeaderPaymentResponse) != "" {
-			t.Fatalf("policy %d, failing handler: %d", policy, e.status)
-		}
-		if e := do(t, http.MethodGet, srv.URL, "/x", h); e.status != http.StatusOK || e.body != "ok" {
-			t.Fatalf("policy %d, same payment again: %d %s", policy, e.status, e.body)
-		}
-	}
-}
-
 // A serve-then-settle handler that answers after the payment's
 // authorization expired is not served: the settlement could only fail.
 func TestServeThenSettleRefusesExpiredPayment(t *testing.T) {

@@ -23,7 +23,8 @@ const (
 	// micro-payments and streaming responses. A payment that would expire
 	// within 30 s of the response starting is refused (the queue could no
 	// longer settle it), so such a route's MaxTimeoutSeconds must be more
-	// than 60.
+	// than 60. A payer gets at most [Config.MaxUnsettledPerPayer] such
+	// payments served and not yet settled.
 	ServeThenSettle
 )
 
@@ -77,6 +78,13 @@ type Route struct {
 	// Resource is the resource URL in the 402 answer. If empty, the
 	// request's URL.
 	Resource string
+	// Charge reports whether an answer with the handler's final status is
+	// charged (an informational status other than 101 is not final and is
+	// never seen). If nil, statuses 200 to 399 are: a success, a redirect
+	// and 304 Not Modified. An answer that is not charged is not settled,
+	// and its payment still buys no other response (see "Charged answers"
+	// in the package documentation).
+	Charge func(status int) bool
 }
 
 // Queue durably holds settlements of ServeThenSettle routes until the
@@ -92,9 +100,11 @@ type Queue interface {
 	// claimed or queued before and not released, by this process or by
 	// another sharing the queue, before or after a restart.
 	Claim(ctx context.Context, key string, until time.Time) error
-	// Release gives up a claim whose payment will not be charged (the
-	// handler failed, or the settlement was refused): the key may be
-	// claimed again. It does nothing to a key that was queued.
+	// Release gives up a claim whose payment was not used for any
+	// response (the request was refused before its handler ran): the key
+	// may be claimed again. It does nothing to a key that was queued. A
+	// payment whose handler ran is never released: its claim lasts until
+	// the time given to Claim.
 	Release(ctx context.Context, key string) error
 	// Enqueue stores the settlement of the payment claimed as key, to
 	// perform. It must be durable when it returns. It returns an error
@@ -161,6 +171,21 @@ type Config struct {
 	// its handler runs, so that one payment buys one response across
 	// restarts and across every server sharing the queue.
 	Queue Queue
+	// MaxUnsettledPerPayer bounds the payments of one payer (one payer of
+	// one asset on one network) that serve-then-settle routes have served
+	// and not settled yet: a payment beyond it is refused with 402 and the
+	// error payer_has_unsettled_payment ([x402.ReasonPayerHasUnsettledPayment]).
+	// A facilitator that does not reserve funds between verify and settle
+	// (the x402.org one) verifies each of a payer's payments against the
+	// same balance, so a payer holding one price could otherwise be
+	// served many times and pay once. A payment counts from its
+	// verification until its queued settlement settled or was given up
+	// ([Middleware.RunSettlements]), or its authorization expired; the
+	// count is kept in [Config.Claims], shared by the middlewares using it.
+	// Zero means 1, unless Facilitator has a method ReservesFunds() bool
+	// that returns true (go402's facilitator, and facilitator/remote with
+	// ReservesFunds set): then no limit. A negative value means no limit.
+	MaxUnsettledPerPayer int
 	// Claims, if set, is the in-process set of payments being served,
 	// shared with other middlewares that must not serve one payment twice
 	// (the gateway shares one across its routes and reloads). If nil, the

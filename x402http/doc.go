@@ -83,11 +83,16 @@
 // gets duplicate_settlement. Give routes distinct payTo addresses or
 // prices where that matters.
 //
-// Only a successful answer (status 200 to 299) is charged. An
-// informational status is not final; a redirect or 304 Not Modified
-// delivers nothing (a client following a redirect pays at its target, and
-// may use the same payment there); a handler error (400 or more) is never
-// charged.
+// # Charged answers
+//
+// By default an answer with status 200 to 399 is charged: a success, a
+// redirect, 304 Not Modified. A handler error (400 or more) is not.
+// [Route.Charge] decides per route instead; an informational status is
+// not final and never charged. An answer that is not charged is not
+// settled, yet its payment buys no other response (see "One payment, one
+// response"): with settle-before-serve, a failed answer leaves the
+// payer's authorization unsettled and dead at this server, and the client
+// pays again with a new one.
 //
 // # Caching
 //
@@ -120,9 +125,12 @@
 // with 402 without running the handler. The claim lasts until the
 // authorization expires (as its scheme reads it), also after the payment
 // settled: a facilitator reading the chain through a lagging node could
-// otherwise find a settled authorization unused and verify a copy. A
-// payment that was not charged (the handler failed, or the settlement was
-// refused) is released.
+// otherwise find a settled authorization unused and verify a copy. It
+// also lasts when the answer was not charged (the handler failed, the
+// settlement was refused): once its handler ran, a payment has bought its
+// one response. Only a payment refused before its handler ran (see
+// "Unsettled payments", or an authorization about to expire) is released
+// and may be sent again.
 //
 // Claims live in memory ([Claims]), for one process. With [Config.Queue]
 // set, every paid request, whatever its route's policy, is also claimed in
@@ -134,6 +142,26 @@
 // processes of one host; servers on several hosts need a Queue on a shared
 // database. Without a shared queue, a copy of a payment sent to two servers
 // at once can be served by both while it settles once.
+//
+// # Unsettled payments
+//
+// A serve-then-settle route serves before the payment settles. A
+// facilitator that does not reserve a payer's funds from verify to settle
+// (the x402.org facilitator) verifies each of a payer's payments against
+// the same balance, so a payer holding one price could send several
+// authorizations at once and be served for each while only one settles.
+// Serve-then-settle routes therefore serve each payer (one payer of one
+// asset on one network) at most [Config.MaxUnsettledPerPayer] payments
+// that are served and not settled yet, by default one, or no limit when
+// the facilitator says it reserves funds (a ReservesFunds() bool method
+// that returns true). Another payment gets 402 with the error
+// payer_has_unsettled_payment ([x402.ReasonPayerHasUnsettledPayment]) and
+// is released, so it may be sent again later. A payment counts from its
+// verification until [Middleware.RunSettlements] settled it or gave it
+// up, or, for an answer that was not charged, until the answer is done.
+// The count is in [Config.Claims], per process: the middleware running
+// RunSettlements must share the routes' Claims and Schemes, and a payment
+// settled by another process's worker counts here until its claim ends.
 //
 // See docs/middleware.md in the repository for a guide to the middleware,
 // with the exact headers of each answer.

@@ -166,7 +166,10 @@ func TestCORSAllowOrigins(t *testing.T) {
 	q := openQueue(t, filepath.Join(t.TempDir(), "q.db"))
 	_, srv := s.serve(t, x402http.Config{
 		Queue: q,
-		CORS:  x402http.CORS{AllowOrigins: []string{"https://app.example"}, AllowHeaders: []string{"X-Api-Key"}, AllowCredentials: true},
+		// One payer pays /stream twice before any settlement: this test
+		// is about CORS, not the unsettled limit (see unsettled_test.go).
+		MaxUnsettledPerPayer: -1,
+		CORS:                 x402http.CORS{AllowOrigins: []string{"https://app.example"}, AllowHeaders: []string{"X-Api-Key"}, AllowCredentials: true},
 		Routes: []x402http.Route{
 			{Pattern: "GET /api", Accepts: s.option("$0.001")},
 			{Pattern: "GET /stream", Policy: x402http.ServeThenSettle, Accepts: s.option("$0.001")},

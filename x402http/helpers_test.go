@@ -88,3 +88,18 @@ func required(t *testing.T, e exchange) *x402.PaymentRequired {
 	}
 	return pr
 }
+
+// otherPayer is the shop seen by another payer (devnet account 2; account
+// 0 is the shop's payer, 1 its payee, 3 the facilitator's signer).
+func (s *shop) otherPayer(t *testing.T) *shop {
+	t.Helper()
+	signer, err := evm.NewPrivateKeySignerFromECDSA(s.accts[2].PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := *s
+	if o.client, err = evm.NewExactClient(evm.ExactClientConfig{Signer: signer}); err != nil {
+		t.Fatal(err)
+	}
+	return &o
+}

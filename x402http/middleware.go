@@ -39,6 +39,9 @@ type Middleware struct {
 	paywall func(http.ResponseWriter, *http.Request, *x402.PaymentRequired)
 	claims  *Claims
 	cors    corsPolicy
+	// unsettledLimit is Config.MaxUnsettledPerPayer with its default
+	// applied: -1 for no limit.
+	unsettledLimit int
 }
 
 // corsPolicy is Config.CORS, prepared.
@@ -75,6 +78,7 @@ func New(cfg Config) (*Middleware, error) {
 		m.log = slog.New(slog.DiscardHandler)
 	}
 	m.log = m.log.With("component", "x402http")
+	m.unsettledLimit = unsettledLimit(cfg)
 	var err error
 	if m.cors, err = newCORSPolicy(cfg.CORS); err != nil {
 		return nil, err
@@ -254,13 +258,19 @@ func requestURL(r *http.Request) string {
 	return scheme + "://" + r.Host + r.URL.RequestURI()
 }
 
-// payOutcome is what became of a payment whose handler ran.
+// payOutcome is what became of a verified payment.
 type payOutcome int
 
 const (
-	// notCharged: the payment was not used (the handler failed, or the
-	// settlement was refused); its claims are released.
-	notCharged payOutcome = iota
+	// unused: the request was refused before its handler ran; the
+	// payment's claims are released, and the same payment may be sent
+	// again.
+	unused payOutcome = iota
+	// notCharged: the handler ran and its answer was not charged (or was
+	// withheld: the settlement was refused, the queue failed); nothing is
+	// settled. Every claim is kept until the authorization expires: one
+	// payment, one response, charged or not.
+	notCharged
 	// settled: the chain shows the authorization used; every claim is
 	// kept until the authorization expires.
 	settled
@@ -299,32 +309,48 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compil
 		return
 	}
 	pay := v.pay
-	durable := m.cfg.Queue != nil
-	if durable && !m.claimDurably(w, r, v, ans, res) {
+	if m.cfg.Queue != nil && !m.claimDurably(w, r, v, ans, res) {
 		return
 	}
-	out := notCharged
-	defer func() {
-		if out != notCharged {
-			// Settled, queued, pending or unknown: the claim stays until
-			// the authorization expires. Once settled, only the facilitator
-			// would stand between a copy and a second response, and its
-			// chain read may lag behind the settlement.
+	out, held := unused, false
+	defer func() { m.finish(r, &v, out, held) }()
+	if route.Policy == ServeThenSettle && m.unsettledLimit >= 0 {
+		if held = m.claims.hold(v.payer, v.key, v.until, m.cfg.Now(), m.unsettledLimit); !held {
+			m.log.Info("payer has unsettled payments; refusing another until they settle", "payer", pay.Payer, "limit", m.unsettledLimit)
+			m.paymentRequired(w, r, ans, res, string(x402.ReasonPayerHasUnsettledPayment), nil, pay.Version)
 			return
 		}
-		m.claims.release(v.key)
-		if durable {
-			if err := m.cfg.Queue.Release(context.WithoutCancel(r.Context()), v.key); err != nil {
-				m.log.Warn("releasing an unused payment's claim failed; it stays unusable until it expires", "payer", pay.Payer, "err", err)
-			}
-		}
-	}()
+	}
 	r = r.WithContext(context.WithValue(r.Context(), paymentKey{}, pay))
 	if route.Policy == ServeThenSettle {
-		out = m.serveThenSettle(w, r, next, pay, v.expires, v.key)
+		m.serveThenSettle(w, r, next, route, &v, &out)
 		return
 	}
-	out = m.settleBeforeServe(w, r, next, pay, ans, res)
+	out = notCharged // if the handler panics, it ran
+	out = m.settleBeforeServe(w, r, next, route, pay, ans, res)
+}
+
+// finish ends what serve started for a payment once its request is done:
+// the claims of a payment no handler used are released, and the
+// unsettled-payment hold of one with nothing queued ends.
+func (m *Middleware) finish(r *http.Request, v *verified, out payOutcome, held bool) {
+	if held && out != inFlight {
+		m.claims.unhold(v.payer, v.key)
+	}
+	if out != unused {
+		// The handler ran: the claim stays until the authorization
+		// expires, charged or not. Once settled, only the facilitator
+		// would stand between a copy and a second response, and its
+		// chain read may lag behind the settlement; not charged, the
+		// payment bought this answer, and only this one.
+		return
+	}
+	m.claims.release(v.key)
+	if m.cfg.Queue != nil {
+		if err := m.cfg.Queue.Release(context.WithoutCancel(r.Context()), v.key); err != nil {
+			m.log.Warn("releasing an unused payment's claim failed; it stays unusable until it expires", "payer", v.pay.Payer, "err", err)
+		}
+	}
 }
 
 // claimSlack is how long past the route's MaxTimeoutSeconds a claim may
@@ -337,6 +363,7 @@ const claimSlack = 10 * time.Minute
 type verified struct {
 	pay     *Payment
 	key     string
+	payer   string    // the payer of the asset on the network, for the unsettled limit
 	until   time.Time // the claim's end: when the authorization expires
 	expires time.Time // zero if the payload does not say
 }
@@ -351,7 +378,7 @@ func (m *Middleware) verify(w http.ResponseWriter, r *http.Request, cands []cand
 	reason := ""
 	for i := range cands {
 		c := &cands[i]
-		v := verified{key: c.id.Key.String(), expires: c.id.Expires}
+		v := verified{key: c.id.Key.String(), payer: payerKey(c.id.Key), expires: c.id.Expires}
 		v.until = now.Add(time.Duration(c.req.MaxTimeoutSeconds) * time.Second)
 		if c.id.Expires.After(v.until) {
 			// As long as the authorization is valid, but no more than

@@ -9,15 +9,20 @@ import (
 	"github.com/go402/go402/x402"
 )
 
-// charged reports whether a handler status is charged: only a success
-// (2xx). An informational status is not final; a redirect or 304 Not
-// Modified delivers nothing (a client following the redirect pays at its
-// target); an error is not charged.
-func charged(status int) bool { return status >= 200 && status <= 299 }
+// charged reports whether the route charges an answer with the handler's
+// final status: by its Charge func, else a success, a redirect or 304 Not
+// Modified (200 to 399). A handler error (400 or more) is not charged by
+// default.
+func (c *compiledRoute) charged(status int) bool {
+	if c.Charge != nil {
+		return c.Charge(status)
+	}
+	return status >= 200 && status <= 399
+}
 
 // settleBeforeServe buffers the handler's response and releases it only
 // after the payment settled.
-func (m *Middleware) settleBeforeServe(w http.ResponseWriter, r *http.Request, next http.Handler, pay *Payment, ans *staticAnswer, res *x402.ResourceInfo) payOutcome {
+func (m *Middleware) settleBeforeServe(w http.ResponseWriter, r *http.Request, next http.Handler, route *compiledRoute, pay *Payment, ans *staticAnswer, res *x402.ResourceInfo) payOutcome {
 	buf := newBufferedWriter(m.cfg.MaxBufferBytes, w.Header())
 	next.ServeHTTP(buf, r)
 	if buf.overflow {
@@ -25,7 +30,7 @@ func (m *Middleware) settleBeforeServe(w http.ResponseWriter, r *http.Request, n
 		writeJSON(w, http.StatusInternalServerError, "response too large")
 		return notCharged
 	}
-	if !charged(buf.statusCode()) {
+	if !route.charged(buf.statusCode()) {
 		buf.copyHeader(w)
 		m.decorate(w.Header(), r)
 		keepPrivate(w.Header())
@@ -67,10 +72,12 @@ func (m *Middleware) settleBeforeServe(w http.ResponseWriter, r *http.Request, n
 const settleMargin = 30 * time.Second
 
 // serveThenSettle serves right after verification and queues the
-// settlement durably once the handler commits to a successful status.
-func (m *Middleware) serveThenSettle(w http.ResponseWriter, r *http.Request, next http.Handler, pay *Payment, expires time.Time, key string) payOutcome {
+// settlement durably once the handler commits to a charged status. It
+// records in *out what became of the payment as soon as it is known, so
+// that a handler that panics after its answer started leaves it right.
+func (m *Middleware) serveThenSettle(w http.ResponseWriter, r *http.Request, next http.Handler, route *compiledRoute, v *verified, out *payOutcome) {
+	pay, expires, key := v.pay, v.expires, v.key
 	sw := &streamWriter{ResponseWriter: w, base: w.Header().Clone()}
-	queued := false
 	hasExpiry := !expires.IsZero()
 	// The queue must still be able to settle the payment after the
 	// response: the facilitator refuses an authorization with only seconds
@@ -80,14 +87,16 @@ func (m *Middleware) serveThenSettle(w http.ResponseWriter, r *http.Request, nex
 	if !settleable() {
 		m.log.Info("payment expires too soon to be settled after serving; refusing", "payer", pay.Payer, "expires", expires)
 		sw.fail(http.StatusPaymentRequired, "payment expires too soon to be settled")
-		return notCharged
+		*out = unused
+		return
 	}
+	*out = notCharged // from here on the handler runs
 	sw.onHeader = func(status int) {
 		h := w.Header()
 		m.decorate(h, r)
 		keepPrivate(h)
-		if !charged(status) {
-			return // failures and redirects are not charged
+		if !route.charged(status) {
+			return // not charged: nothing to settle
 		}
 		if !settleable() {
 			// The settlement could only fail: nothing may be served unpaid.
@@ -106,17 +115,13 @@ func (m *Middleware) serveThenSettle(w http.ResponseWriter, r *http.Request, nex
 			m.log.Error("queueing settlement failed; refusing to serve", "payer", pay.Payer, "err", err)
 			sw.fail(http.StatusServiceUnavailable, "payment could not be processed")
 		default:
-			queued = true
+			*out = inFlight
 		}
 	}
 	next.ServeHTTP(sw, r)
 	if !sw.wroteHeader {
 		sw.WriteHeader(http.StatusOK)
 	}
-	if queued {
-		return inFlight
-	}
-	return notCharged
 }
 
 func setSettlementHeader(h http.Header, version int, sr *x402.SettleResponse) error {

@@ -13,7 +13,10 @@ import (
 // before a restart are settled when it runs again. A settlement that fails
 // for a reason a retry can fix (the facilitator unreachable, or pending
 // confirmation) is retried by the queue; a rejected one is logged, since the
-// response was already served.
+// response was already served. Once a settlement is settled or given up,
+// its payer's unsettled-payment hold ends (see "Unsettled payments" in the
+// package documentation): run it on the middleware serving the routes, or
+// on one built with the same Claims and Schemes.
 func (m *Middleware) RunSettlements(ctx context.Context) error {
 	if m.cfg.Queue == nil {
 		return errors.New("x402http: no Queue configured")
@@ -49,6 +52,9 @@ func (m *Middleware) RunSettlements(ctx context.Context) error {
 		}
 		if err := m.cfg.Queue.Done(context.WithoutCancel(ctx), id, resp, retry); err != nil {
 			m.log.Error("recording queued settlement outcome", "id", id, "err", err)
+		}
+		if !retry {
+			m.settled(req)
 		}
 	}
 }

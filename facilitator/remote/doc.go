@@ -58,6 +58,14 @@
 // No retry waits past the context's deadline: if the next attempt could not
 // start before it, the last result is returned at once.
 //
+// # Reserved funds
+//
+// Whether the facilitator reserves a payer's funds between verify and
+// settle cannot be read from it: Config.ReservesFunds says so (true for a
+// go402 facilitator, false for x402.org's), and [Client.ReservesFunds]
+// reports it, so that a resource server (x402http) knows whether it must
+// bound the payments it serves before they settle.
+//
 // # Logging
 //
 // Request and response bodies contain payment signatures and are never

@@ -164,6 +164,16 @@ type Config struct {
 	// receives once d has passed. nil means time.After. Tests set it to
 	// run retries without sitting through their delays.
 	After func(d time.Duration) <-chan time.Time
+
+	// ReservesFunds says that the facilitator reserves a payer's funds
+	// from verify to settle, so that it refuses to verify payments the
+	// payer could not pay all at once: true for a go402 facilitator,
+	// false (the zero value) for the x402.org facilitator and any other
+	// that does not. [Client.ReservesFunds] reports it; x402http's
+	// serve-then-settle routes serve at most one unsettled payment per
+	// payer at a time from a facilitator that does not reserve (see
+	// x402http.Config.MaxUnsettledPerPayer).
+	ReservesFunds bool
 }
 
 // Client is an [x402.Facilitator] that calls a remote facilitator over
@@ -176,6 +186,7 @@ type Client struct {
 	userAgent  string
 	log        *slog.Logger
 	after      func(time.Duration) <-chan time.Time
+	reserves   bool
 
 	verify, settle, supported endpoint
 }
@@ -207,6 +218,7 @@ func New(cfg Config) (*Client, error) {
 		userAgent:  cfg.UserAgent,
 		log:        cfg.Logger,
 		after:      cfg.After,
+		reserves:   cfg.ReservesFunds,
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{}
@@ -288,6 +300,11 @@ func moduleVersion() string {
 	}
 	return strings.TrimPrefix(v, "v")
 }
+
+// ReservesFunds reports Config.ReservesFunds: whether the remote
+// facilitator reserves a payer's funds between verify and settle. The
+// client cannot find it out; it is told.
+func (c *Client) ReservesFunds() bool { return c.reserves }
 
 // Verify implements [x402.Facilitator]: POST {URL}/verify.
 func (c *Client) Verify(ctx context.Context, req *x402.FacilitatorRequest) (*x402.VerifyResponse, error) {

@@ -357,7 +357,9 @@ func (r *benchRig) startE2EServer(ctx context.Context, payee common.Address) (st
 	if err != nil {
 		return "", nil, err
 	}
-	fc, err := remote.New(remote.Config{URL: facURL, Logger: r.log})
+	// A go402 facilitator reserves the payer's funds from verify to
+	// settle: serve-then-settle needs no limit of one unsettled payment.
+	fc, err := remote.New(remote.Config{URL: facURL, Logger: r.log, ReservesFunds: true})
 	if err != nil {
 		return "", nil, err
 	}

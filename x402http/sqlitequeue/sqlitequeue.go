@@ -14,11 +14,11 @@
 // the processes sharing the file: [Queue.Claim] inserts a "claimed" row
 // before the handler runs and fails with x402http.ErrDuplicate if the key
 // is there already; [Queue.Enqueue] turns the claim into a queued
-// settlement; [Queue.Release] deletes a claim whose payment was not
-// charged. Queued, done and failed rows are kept, so a payment that was
-// served stays refused; claims that were never queued (settle-before-serve
-// payments, or a crash before the response) are deleted once their
-// authorization has expired.
+// settlement; [Queue.Release] deletes a claim whose payment was refused
+// before its handler ran. Queued, done and failed rows are kept, so a
+// payment that was served stays refused; claims that were never queued
+// (settle-before-serve payments, answers that were not charged, or a crash
+// before the response) are deleted once their authorization has expired.
 //
 // A SQLite file is shared by the processes of one host. Servers on several
 // hosts need a Queue on a shared database.
