@@ -87,7 +87,7 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 	steps.printf("2. facilitator %s (settles from %s)\n", facURL, short(facKey.Address.Hex()))
 
 	// 3. The paid API: weather at $0.001, a report at $0.05.
-	facClient, err := remote.New(remote.Config{URL: facURL, Logger: quiet})
+	facClient, err := remote.New(remote.Config{URL: facURL, Logger: quiet, ReservesFunds: true})
 	if err != nil {
 		return nil, err
 	}
