@@ -10,7 +10,9 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/rpc"
+	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
 	"github.com/go402/go402/x402"
 )
@@ -150,4 +152,81 @@ func TestVerifyBatchedVerdicts(t *testing.T) {
 			t.Logf("%d verifies in one batch request of %d eth_calls", len(payments), last)
 		})
 	}
+}
+
+// BenchmarkVerifyDevnet verifies concurrently (32 in flight, 16 payers)
+// against the devnet over loopback JSON-RPC, the node included in the
+// process's CPU: with the reads folded into aggregate3 calls and without.
+func BenchmarkVerifyDevnet(b *testing.B) {
+	for _, multicall := range []bool{true, false} {
+		b.Run(map[bool]string{true: "multicall", false: "plain"}[multicall], func(b *testing.B) {
+			ctx := b.Context()
+			net, err := devnet.Start(ctx, devnet.Config{Accounts: 16, RPCAddr: "127.0.0.1:0"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer net.Close()
+			tok := net.Token()
+			asset := evm.Asset{Address: tok.Address, Symbol: tok.Symbol, Name: tok.Name, Version: tok.Version, Decimals: tok.Decimals}
+			rpcClient, err := ethclient.DialContext(ctx, net.RPCURL())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer rpcClient.Close()
+			fac, err := evm.NewExactFacilitator(ctx, evm.ExactFacilitatorConfig{Network: x402.Network(net.Network()), Backend: rpcClient,
+				Assets: []evm.Asset{asset}, NoReadMulticall: !multicall})
+			if err != nil {
+				b.Fatal(err)
+			}
+			nets := &evm.Networks{}
+			if err := net.Register(nets); err != nil {
+				b.Fatal(err)
+			}
+			price, _ := x402.ParsePrice("$0.001")
+			accts := net.Accounts()
+			req, err := nets.Requirements(x402.Network(net.Network()), price, accts[0].Address, 300)
+			if err != nil {
+				b.Fatal(err)
+			}
+			payments := make([]*x402.Payment, 256)
+			for i := range payments {
+				payments[i] = benchPay(b, accts[i%len(accts)], req)
+			}
+			var next atomic.Int64
+			b.SetParallelism(16) // 32 in flight on 2 CPUs
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					p := payments[next.Add(1)%int64(len(payments))]
+					if v, err := fac.Verify(ctx, p); err != nil || !v.IsValid {
+						b.Errorf("verify: %+v %v", v, err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "verifies/s")
+		})
+	}
+}
+
+// benchPay is pay for a benchmark: payer signs a v2 payment for req.
+func benchPay(b *testing.B, payer devnet.Account, req x402.PaymentRequirements) *x402.Payment {
+	b.Helper()
+	s, err := evm.NewPrivateKeySignerFromECDSA(payer.PrivateKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := evm.NewExactClient(evm.ExactClientConfig{Signer: s})
+	if err != nil {
+		b.Fatal(err)
+	}
+	obj, err := c.CreatePayload(b.Context(), x402.V2, req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := x402.NewFacilitatorRequest(&x402.PaymentPayload{X402Version: x402.V2, Accepted: req, Payload: obj}, &req).Payment()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
 }
