@@ -68,6 +68,14 @@ type ExactFacilitatorConfig struct {
 	// ReadBatchSize bounds the eth_calls in one batch request (some RPC
 	// providers limit batch sizes). If zero, DefaultReadBatchSize.
 	ReadBatchSize int
+	// ReadMulticall is the Multicall3 through which the reads of a batch
+	// request (see RPC) become one aggregate3 eth_call per token, with each
+	// verdict what it would be alone (see [ExactFacilitator]). If zero,
+	// [Multicall3Address] when the chain has Multicall3 there (checked by
+	// NewExactFacilitator); another address must answer as Multicall3.
+	ReadMulticall common.Address
+	// NoReadMulticall makes every read its own eth_call.
+	NoReadMulticall bool
 	// Batch, when its Multicall address is set, settles the
 	// authorizations that queue up together in one transaction (see
 	// [BatchConfig]). The zero value sends one transaction per payment.
@@ -82,7 +90,11 @@ type ExactFacilitatorConfig struct {
 // codes: scheme, network, EIP-712 domain present, recipient, validBefore,
 // validAfter, value, signature (EOA recovery; high-s and bad v rejected);
 // then chain state: authorizationState, balance, and an eth_call simulation
-// (read together, in one JSON-RPC batch where the backend allows).
+// (read together, in one JSON-RPC batch where the backend allows). The reads
+// of concurrent payments are coalesced, through Multicall3 where the chain
+// has it, and still each payment is judged against the chain state as it
+// would be alone: reads run before any simulated transfer, and the
+// simulations of one payer never share an aggregate3 call.
 type ExactFacilitator struct {
 	cfg     ExactFacilitatorConfig
 	chainID uint64
@@ -131,8 +143,12 @@ func NewExactFacilitator(ctx context.Context, cfg ExactFacilitatorConfig) (*Exac
 	if rpc == nil {
 		rpc = rpcClientOf(cfg.Backend)
 	}
+	multicall, err := readMulticall(ctx, cfg, rpc != nil)
+	if err != nil {
+		return nil, err
+	}
 	f := &ExactFacilitator{cfg: cfg, chainID: chainID, domains: NewDomainCache(0), log: log.With("component", "evm-exact", "network", string(cfg.Network)),
-		reads: newChainReader(cfg.Backend, rpc, cfg.ReadBatchSize)}
+		reads: newChainReader(cfg.Backend, rpc, cfg.ReadBatchSize, multicall)}
 	if cfg.Batch.enabled() {
 		if cfg.Sender == nil {
 			return nil, errors.New("evm: exact facilitator: batched settlement needs a Sender")
@@ -439,7 +455,8 @@ func (f *ExactFacilitator) checkChain(ctx context.Context, c *checked, simulate 
 	calls := []*ethCall{state, balance}
 	var sim *ethCall
 	if simulate {
-		sim = &ethCall{msg: ethereum.CallMsg{To: &c.asset, Data: TransferWithAuthorizationCalldata(c.auth, c.sig)}}
+		sim = &ethCall{msg: ethereum.CallMsg{To: &c.asset, Data: TransferWithAuthorizationCalldata(c.auth, c.sig)},
+			transfer: true, payer: c.auth.From, payee: c.auth.To}
 		if f.cfg.Sender != nil {
 			sim.msg.From = f.cfg.Sender.Address()
 		}

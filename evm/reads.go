@@ -42,8 +42,14 @@ func rpcClientOf(b ChainBackend) BatchCaller {
 // ethCall is one eth_call at the latest block.
 type ethCall struct {
 	msg ethereum.CallMsg
-	out hexutil.Bytes
-	err error
+	// transfer marks a simulated transfer from payer to payee: a call
+	// that changes state, which the Multicall3 plan keeps apart from the
+	// calls that state would affect (see planAggregates). Any other call
+	// is a read.
+	transfer     bool
+	payer, payee common.Address
+	out          hexutil.Bytes
+	err          error
 }
 
 // chainReader makes eth_calls. With a BatchCaller it coalesces the calls of
@@ -51,12 +57,15 @@ type ethCall struct {
 // once when fewer than readBatchesInFlight batches are outstanding, and
 // otherwise join the next batch. So a lone verify costs one round trip for
 // all its reads, and a busy facilitator sends few large requests instead of
-// many small ones. Without a BatchCaller, calls go one by one through the
-// backend.
+// many small ones. With a Multicall3 address too, the calls of a batch
+// request are folded into aggregate3 eth_calls (see reads_multicall.go), so
+// that the node runs one call per token and batch instead of one per read.
+// Without a BatchCaller, calls go one by one through the backend.
 type chainReader struct {
-	backend ChainBackend
-	rpc     BatchCaller
-	max     int
+	backend   ChainBackend
+	rpc       BatchCaller
+	max       int
+	multicall common.Address // zero: no aggregation
 
 	mu       sync.Mutex
 	queue    []*readRequest
@@ -68,11 +77,11 @@ type readRequest struct {
 	done  chan error
 }
 
-func newChainReader(backend ChainBackend, rpc BatchCaller, max int) *chainReader {
+func newChainReader(backend ChainBackend, rpc BatchCaller, max int, multicall common.Address) *chainReader {
 	if max <= 0 {
 		max = DefaultReadBatchSize
 	}
-	return &chainReader{backend: backend, rpc: rpc, max: max}
+	return &chainReader{backend: backend, rpc: rpc, max: max, multicall: multicall}
 }
 
 // call makes every call, setting each one's out or err. The returned error
@@ -123,24 +132,63 @@ func (r *chainReader) send() {
 		r.queue = r.queue[take:]
 		r.mu.Unlock()
 
-		elems := make([]rpc.BatchElem, 0, n)
+		err := r.sendBatch(reqs, n)
 		for _, req := range reqs {
-			for _, c := range req.calls {
-				elems = append(elems, rpc.BatchElem{Method: "eth_call", Args: []any{callArg(c.msg), "latest"}, Result: &c.out})
-			}
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), readBatchTimeout)
-		err := r.rpc.BatchCallContext(ctx, elems)
-		cancel()
-		i := 0
-		for _, req := range reqs {
-			for _, c := range req.calls {
-				c.err = elems[i].Error
-				i++
-			}
 			req.done <- err
 		}
 	}
+}
+
+// sendBatch makes the n calls of reqs in one JSON-RPC batch request,
+// through aggregate3 when the reader has a Multicall3 address.
+func (r *chainReader) sendBatch(reqs []*readRequest, n int) error {
+	calls := make([]*ethCall, 0, n)
+	for _, req := range reqs {
+		calls = append(calls, req.calls...)
+	}
+	var aggs []*aggregate
+	direct := calls
+	if r.multicall != (common.Address{}) {
+		aggs, direct = planAggregates(calls, r.max)
+	}
+	elems := make([]rpc.BatchElem, 0, len(aggs)+len(direct))
+	for _, a := range aggs {
+		msg := ethereum.CallMsg{To: &r.multicall, Data: a.calldata()}
+		elems = append(elems, rpc.BatchElem{Method: "eth_call", Args: []any{callArg(msg), "latest"}, Result: &a.out})
+	}
+	for _, c := range direct {
+		elems = append(elems, rpc.BatchElem{Method: "eth_call", Args: []any{callArg(c.msg), "latest"}, Result: &c.out})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), readBatchTimeout)
+	defer cancel()
+	if err := r.rpc.BatchCallContext(ctx, elems); err != nil {
+		return err
+	}
+	for i, c := range direct {
+		c.err = elems[len(aggs)+i].Error
+	}
+	var retry []*ethCall
+	for i, a := range aggs {
+		if elems[i].Error != nil || a.settle() != nil {
+			// The aggregate as a whole failed, which it should not (each
+			// call may fail on its own): its calls are made one by one.
+			retry = append(retry, a.calls()...)
+		}
+	}
+	if len(retry) == 0 {
+		return nil
+	}
+	elems = elems[:0]
+	for _, c := range retry {
+		elems = append(elems, rpc.BatchElem{Method: "eth_call", Args: []any{callArg(c.msg), "latest"}, Result: &c.out})
+	}
+	if err := r.rpc.BatchCallContext(ctx, elems); err != nil {
+		return err
+	}
+	for i, c := range retry {
+		c.err = elems[i].Error
+	}
+	return nil
 }
 
 // callArg is the eth_call transaction object of msg.

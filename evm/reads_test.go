@@ -30,7 +30,7 @@ func (s *slowBatches) BatchCallContext(ctx context.Context, b []rpc.BatchElem) e
 }
 
 // TestVerifyReadsAreCoalesced: concurrent verifies share JSON-RPC batch
-// requests, and each still gets its own verdict.
+// requests and aggregate3 eth_calls, and each still gets its own verdict.
 func TestVerifyReadsAreCoalesced(t *testing.T) {
 	var counter *slowBatches
 	w := newWorld(t, 0, func(c *evm.ExactFacilitatorConfig) {
@@ -41,8 +41,10 @@ func TestVerifyReadsAreCoalesced(t *testing.T) {
 	req := w.requirements(t, "$0.001")
 	const n = 40
 	payments := make([]*x402.Payment, n)
+	accts := w.net.Accounts()
+	clients := []*evm.ExactClient{w.client, newClient(t, accts[2].PrivateKey), newClient(t, accts[3].PrivateKey)}
 	for i := range payments {
-		payments[i] = pay(t, w.client, req)
+		payments[i] = pay(t, clients[i%len(clients)], req)
 	}
 	// One of them is already used on chain: its verdict must not leak to
 	// the others sharing its batch.
@@ -70,8 +72,12 @@ func TestVerifyReadsAreCoalesced(t *testing.T) {
 		}
 	}
 	requests, calls := counter.requests.Load(), counter.calls.Load()
-	if calls != 3*n {
-		t.Errorf("%d eth_calls for %d verifies, want 3 each", calls, n)
+	// Through Multicall3 (the devnet has it), the reads of a batch are a
+	// few aggregate3 eth_calls instead of three per verify: one for every
+	// simulated transfer of the same payer (three payers here), the reads
+	// in the first.
+	if calls > n/2 {
+		t.Errorf("%d eth_calls for %d verifies: the reads were not aggregated", calls, n)
 	}
 	if requests >= n {
 		t.Errorf("%d batch requests for %d verifies: nothing was coalesced", requests, n)

@@ -17,6 +17,9 @@ const settlementColumns = `network, asset, payer, nonce, fingerprint, status, tx
 
 const whereKey = ` WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?`
 
+// selectByKey is Get's query.
+const selectByKey = `SELECT ` + settlementColumns + ` FROM settlements` + whereKey
+
 func keyArgs(k x402.SettlementKey) []any {
 	return []any{string(k.Network), k.Asset, k.Payer, k.Nonce}
 }
@@ -77,8 +80,7 @@ func (s *Store) Claim(ctx context.Context, st *ledger.Settlement) (*ledger.Settl
 // Get returns the settlement of key, or an error wrapping
 // [ledger.ErrNotFound].
 func (s *Store) Get(ctx context.Context, key x402.SettlementKey) (*ledger.Settlement, error) {
-	st, err := scanSettlement(s.r.QueryRowContext(ctx,
-		`SELECT `+settlementColumns+` FROM settlements`+whereKey, keyArgs(key)...))
+	st, err := scanSettlement(s.get.QueryRowContext(ctx, keyArgs(key)...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound(key)
 	}

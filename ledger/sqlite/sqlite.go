@@ -118,6 +118,10 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// get is Get's query, prepared once on the readers: parsing it was
+	// most of the cost of the read that every verify makes.
+	get *sql.Stmt
 }
 
 var _ ledger.Store = (*Store)(nil)
@@ -170,7 +174,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("ledger/sqlite: open %s: %w", cfg.Path, err)
 	}
-	s.r = r
+	get, err := r.PrepareContext(ctx, selectByKey)
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("ledger/sqlite: open %s: %w", cfg.Path, err)
+	}
+	s.r, s.get = r, get
 	return s, nil
 }
 
@@ -194,7 +204,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
 		if s.r != nil {
-			errs = append(errs, s.r.Close())
+			errs = append(errs, s.get.Close(), s.r.Close())
 		}
 		errs = append(errs, s.w.Close())
 		if err := errors.Join(errs...); err != nil {
