@@ -39,6 +39,8 @@ type Middleware struct {
 	paywall func(http.ResponseWriter, *http.Request, *x402.PaymentRequired)
 	claims  *Claims
 	cors    corsPolicy
+	// settling is the settlement pool's state (settler.go).
+	settling settling
 }
 
 // corsPolicy is Config.CORS, prepared.
@@ -63,6 +65,9 @@ func New(cfg Config) (*Middleware, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if err := settleDefaults(&cfg); err != nil {
+		return nil, err
 	}
 	m := &Middleware{cfg: cfg, log: cfg.Logger, paywall: cfg.Paywall, claims: cfg.Claims}
 	if m.claims == nil {
@@ -287,6 +292,9 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compil
 	}
 	if header == "" {
 		m.paymentRequired(w, r, ans, res, "Payment required", nil, x402.V2)
+		return
+	}
+	if route.Policy == ServeThenSettle && m.backPressure(w, r) {
 		return
 	}
 	cands, msg := m.matchPayment(r.Method, header, ans.reqs, res)
