@@ -304,6 +304,7 @@ func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, e
 				Schemes:        schemes,
 				Queue:          queue,
 				BackPressure:   cfg.Queue.BackPressure,
+				SettleWorkers:  cfg.Queue.Workers,
 				MaxBufferBytes: cfg.MaxBufferBytes,
 				Claims:         g.claims,
 				CORS:           cfg.CORS.middleware(),

@@ -294,7 +294,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compil
 		m.paymentRequired(w, r, ans, res, "Payment required", nil, x402.V2)
 		return
 	}
-	if route.Policy == ServeThenSettle && m.backPressure(w, r) {
+	if route.Policy == ServeThenSettle && m.backPressure(w, r, route.MaxTimeoutSeconds) {
 		return
 	}
 	cands, msg := m.matchPayment(r.Method, header, ans.reqs, res)

@@ -28,6 +28,10 @@ const (
 // ServeThenSettle route answers while its settlement queue is behind.
 const BackPressureRetryAfter = 2
 
+// assumedSettleTime is how long a settlement is assumed to take while the
+// queue has no recent throughput to go by: an Ethereum mainnet block.
+const assumedSettleTime = 12 * time.Second
+
 // backlogCheck is how long a reading of the queue's backlog is reused, so
 // that a busy route does not read the queue on every request.
 const backlogCheck = 100 * time.Millisecond
@@ -41,7 +45,7 @@ type QueuedSettlement struct {
 	// ID identifies the item for Queue.Done.
 	ID string
 	// Request is what the facilitator is asked to settle; nil in the
-	// answer of ExpiringQueue.Oldest.
+	// Oldest of a Backlog.
 	Request *x402.FacilitatorRequest
 	// Claimed is when the payment was claimed, just before it was served.
 	Claimed time.Time
@@ -63,10 +67,22 @@ type ExpiringQueue interface {
 	// first. It must be safe for concurrent callers, in this process
 	// and in every other sharing the queue: each item is handed to one.
 	NextSettlement(ctx context.Context) (QueuedSettlement, error)
-	// Oldest returns the queued item (leased or not) that has used the
-	// largest share of its time, from Claimed to Expires; false if no
-	// queued item has a known expiry.
-	Oldest(ctx context.Context) (QueuedSettlement, bool, error)
+	// Backlog reports how far behind the queue is.
+	Backlog(ctx context.Context) (Backlog, error)
+}
+
+// Backlog is what an ExpiringQueue reports of the settlements it holds.
+type Backlog struct {
+	// Queued is the number of settlements not finished yet, leased or
+	// not.
+	Queued int
+	// Oldest is the queued settlement that has used the largest share of
+	// its time, from Claimed to Expires (its Request is nil); the zero
+	// value if no queued settlement has a known expiry.
+	Oldest QueuedSettlement
+	// Throughput is how many settlements a second were finished
+	// recently, by every worker sharing the queue; 0 if none.
+	Throughput float64
 }
 
 // SettlementStats counts what RunSettlements did with queued settlements
@@ -84,8 +100,8 @@ type settling struct {
 	settled, rejected, expired, retried atomic.Uint64
 
 	mu      sync.Mutex
-	checked time.Time // when share was read; zero: never
-	share   float64   // the oldest queued settlement's used share of its time
+	checked time.Time // when backlog was read; zero: never
+	backlog Backlog
 }
 
 // SettlementStats returns the counts of queued settlements handled by
@@ -207,11 +223,15 @@ func (m *Middleware) queueDone(ctx context.Context, id string, resp *x402.Settle
 }
 
 // backPressure answers 503 with Retry-After, and returns true, while the
-// oldest queued settlement has used more than Config.BackPressure of its
-// time: new serve-then-settle payments would only lengthen a queue that
-// is not keeping up, and could expire in it unpaid. The payment is not
-// used; the client may send it again after Retry-After while it is valid.
-func (m *Middleware) backPressure(w http.ResponseWriter, r *http.Request) bool {
+// queue is behind: the oldest queued settlement has used more than
+// Config.BackPressure of its time, or a new payment, valid for
+// timeoutSeconds, would wait longer than that share of it behind the
+// settlements queued, at the rate they were settled over the last
+// seconds (or, without one, one per worker every 12 s). New
+// serve-then-settle payments would only lengthen a queue that is not
+// keeping up, and could expire in it unpaid. The payment is not used; the
+// client may send it again after Retry-After while it is valid.
+func (m *Middleware) backPressure(w http.ResponseWriter, r *http.Request, timeoutSeconds int) bool {
 	if m.cfg.BackPressure >= 1 {
 		return false
 	}
@@ -219,35 +239,49 @@ func (m *Middleware) backPressure(w http.ResponseWriter, r *http.Request) bool {
 	if !ok {
 		return false
 	}
-	share := m.backlog(r.Context(), eq)
-	if share <= m.cfg.BackPressure {
+	if timeoutSeconds <= 0 {
+		timeoutSeconds = DefaultMaxTimeoutSeconds
+	}
+	now := m.cfg.Now()
+	b := m.backlog(r.Context(), eq, now)
+	used := 0.0
+	if o := b.Oldest; !o.Expires.IsZero() && o.Expires.After(o.Claimed) {
+		used = float64(now.Sub(o.Claimed)) / float64(o.Expires.Sub(o.Claimed))
+	}
+	rate := b.Throughput
+	if rate == 0 {
+		// Nothing settled lately (the queue was idle, or the first
+		// settlements of a burst are in flight): assume the pool settles
+		// one payment per worker per slow block.
+		rate = float64(m.cfg.SettleWorkers) / assumedSettleTime.Seconds()
+	}
+	wait := float64(b.Queued) / rate // seconds
+	used = max(used, wait/float64(timeoutSeconds))
+	if used <= m.cfg.BackPressure {
 		return false
 	}
-	m.log.Warn("settlement queue is behind; refusing a serve-then-settle payment with 503", "used", share, "limit", m.cfg.BackPressure)
+	m.log.Warn("settlement queue is behind; refusing a serve-then-settle payment with 503",
+		"used", used, "limit", m.cfg.BackPressure, "queued", b.Queued, "throughput", b.Throughput)
 	w.Header().Set("Retry-After", strconv.Itoa(BackPressureRetryAfter))
 	writeJSON(w, http.StatusServiceUnavailable, "settlements are behind; retry later")
 	return true
 }
 
-// backlog returns the share of its time the oldest queued settlement has
-// used, read from the queue at most every backlogCheck. A queue that
-// cannot be read counts as keeping up: claiming and queueing the payment
-// would fail anyway.
-func (m *Middleware) backlog(ctx context.Context, eq ExpiringQueue) float64 {
+// backlog returns the queue's backlog, read at most every backlogCheck. A
+// queue that cannot be read counts as keeping up: claiming and queueing
+// the payment would fail anyway.
+func (m *Middleware) backlog(ctx context.Context, eq ExpiringQueue, now time.Time) Backlog {
 	s := &m.settling
-	now := m.cfg.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.checked.IsZero() && now.Sub(s.checked) < backlogCheck && !now.Before(s.checked) {
-		return s.share
+		return s.backlog
 	}
-	s.checked, s.share = now, 0
-	it, ok, err := eq.Oldest(ctx)
-	switch {
-	case err != nil:
+	b, err := eq.Backlog(ctx)
+	if err != nil {
 		m.log.Error("reading the settlement queue's backlog", "err", err)
-	case ok && it.Expires.After(it.Claimed):
-		s.share = float64(now.Sub(it.Claimed)) / float64(it.Expires.Sub(it.Claimed))
+		b = Backlog{}
 	}
-	return s.share
+	s.checked, s.backlog = now, b
+	return b
 }

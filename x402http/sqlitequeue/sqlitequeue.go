@@ -150,7 +150,8 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		}
 	}
 	_, err = db.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS settlement_queue_due ON settlement_queue(state, due_at);
-	CREATE UNIQUE INDEX IF NOT EXISTS settlement_queue_key ON settlement_queue(auth_key);`)
+	CREATE UNIQUE INDEX IF NOT EXISTS settlement_queue_key ON settlement_queue(auth_key);
+	CREATE INDEX IF NOT EXISTS settlement_queue_finished ON settlement_queue(state, updated_at);`)
 	return err
 }
 
@@ -335,11 +336,28 @@ func item(id int64, req *x402.FacilitatorRequest, created, expires int64, attemp
 	return it
 }
 
-// Oldest returns the queued settlement (not yet finished, leased or not)
-// that has used the largest share of its claim's time, from its claim to
-// its end; ok is false if no queued item has a known end.
-func (q *Queue) Oldest(ctx context.Context) (x402http.QueuedSettlement, bool, error) {
+// throughputWindow is how far back Backlog counts finished items.
+const throughputWindow = 10 * time.Second
+
+// Backlog reports the queued items: how many, the one that has used the
+// largest share of its claim's time (from its claim to its end), and how
+// many items a second were finished (settled or failed) over the last
+// 10 s, by every process sharing the file.
+func (q *Queue) Backlog(ctx context.Context) (x402http.Backlog, error) {
 	now := q.now().UnixMilli()
+	var b x402http.Backlog
+	if err := q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM settlement_queue WHERE state = 'queued'`).Scan(&b.Queued); err != nil {
+		return b, fmt.Errorf("x402http/sqlitequeue: %w", err)
+	}
+	if b.Queued == 0 {
+		return b, nil
+	}
+	var finished int
+	if err := q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM settlement_queue WHERE state IN ('done', 'failed') AND updated_at >= ?`,
+		now-throughputWindow.Milliseconds()).Scan(&finished); err != nil {
+		return b, fmt.Errorf("x402http/sqlitequeue: %w", err)
+	}
+	b.Throughput = float64(finished) / throughputWindow.Seconds()
 	var (
 		id, created, expires int64
 		attempts             int
@@ -347,13 +365,14 @@ func (q *Queue) Oldest(ctx context.Context) (x402http.QueuedSettlement, bool, er
 	err := q.db.QueryRowContext(ctx, `SELECT id, created_at, expires_at, attempts FROM settlement_queue
 		WHERE state = 'queued' AND expires_at > created_at
 		ORDER BY CAST(? - created_at AS REAL) / (expires_at - created_at) DESC, id LIMIT 1`, now).Scan(&id, &created, &expires, &attempts)
-	if errors.Is(err, sql.ErrNoRows) {
-		return x402http.QueuedSettlement{}, false, nil
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return b, fmt.Errorf("x402http/sqlitequeue: %w", err)
+	default:
+		b.Oldest = item(id, nil, created, expires, attempts)
 	}
-	if err != nil {
-		return x402http.QueuedSettlement{}, false, fmt.Errorf("x402http/sqlitequeue: %w", err)
-	}
-	return item(id, nil, created, expires, attempts), true, nil
+	return b, nil
 }
 
 // Done records an item's outcome: with retry it is due again after a

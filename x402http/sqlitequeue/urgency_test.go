@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go402/go402/x402"
+	"github.com/go402/go402/x402http"
 	"github.com/go402/go402/x402http/sqlitequeue"
 )
 
@@ -129,7 +130,7 @@ func takeNow(t *testing.T, q *sqlitequeue.Queue) (string, bool, error) {
 	return id, true, nil
 }
 
-func TestOldestIsTheQueuedItemFurthestIntoItsTime(t *testing.T) {
+func TestBacklogReportsTheQueuedItemFurthestIntoItsTime(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "q.db")
 	now := time.Now()
 	// a: 30 s of 10 min used; b: 40 s of 61 s used (the most); c: claimed
@@ -137,8 +138,8 @@ func TestOldestIsTheQueuedItemFurthestIntoItsTime(t *testing.T) {
 	queueAt(t, path, "a", now.Add(-30*time.Second), now.Add(570*time.Second))
 	queueAt(t, path, "b", now.Add(-40*time.Second), now.Add(21*time.Second))
 	q := open(t, path, func() time.Time { return now })
-	if _, ok, err := q.Oldest(t.Context()); err != nil || !ok {
-		t.Fatalf("oldest: %v %v", ok, err)
+	if b, err := q.Backlog(t.Context()); err != nil || b.Queued != 2 || b.Oldest.Expires.IsZero() || b.Throughput != 0 {
+		t.Fatalf("backlog: %+v %v", b, err)
 	}
 	if err := q.Claim(t.Context(), "c", now.Add(time.Second)); err != nil {
 		t.Fatal(err)
@@ -157,17 +158,21 @@ func TestOldestIsTheQueuedItemFurthestIntoItsTime(t *testing.T) {
 	if err := q.Done(t.Context(), it.ID, &x402.SettleResponse{Success: true}, false); err != nil {
 		t.Fatal(err)
 	}
-	it, ok, err := q.Oldest(t.Context())
-	if err != nil || !ok {
-		t.Fatalf("oldest: %v %v", ok, err)
+	b, err := q.Backlog(t.Context())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if want := now.Add(21 * time.Second).Truncate(time.Millisecond); !it.Expires.Equal(want) {
-		t.Errorf("oldest expires %v, want b's %v", it.Expires, want)
+	if want := now.Add(21 * time.Second).Truncate(time.Millisecond); !b.Oldest.Expires.Equal(want) {
+		t.Errorf("oldest expires %v, want b's %v", b.Oldest.Expires, want)
 	}
-	// An empty queue has no oldest item.
+	// a and b queued; d finished within the last 10 s: 0.1 a second.
+	if b.Queued != 2 || b.Throughput != 0.1 {
+		t.Errorf("backlog %+v, want 2 queued, 0.1/s", b)
+	}
+	// An empty queue has no backlog.
 	empty := open(t, filepath.Join(t.TempDir(), "e.db"), nil)
-	if _, ok, err := empty.Oldest(t.Context()); err != nil || ok {
-		t.Errorf("empty queue: %v %v", ok, err)
+	if b, err := empty.Backlog(t.Context()); err != nil || b != (x402http.Backlog{}) {
+		t.Errorf("empty queue: %+v %v", b, err)
 	}
 }
 
