@@ -209,3 +209,53 @@ func TestServeThenSettleBackPressure(t *testing.T) {
 		t.Fatalf("not behind: status %d, handler ran %d times", status, c.served.Load())
 	}
 }
+
+// settleCounter counts the settlements the facilitator it wraps is asked for.
+type settleCounter struct {
+	x402.Facilitator
+	settles atomic.Int64
+}
+
+func (f *settleCounter) Settle(ctx context.Context, req *x402.FacilitatorRequest) (*x402.SettleResponse, error) {
+	f.settles.Add(1)
+	return f.Facilitator.Settle(ctx, req)
+}
+
+func TestExpiredQueuedSettlementIsDroppedAndCounted(t *testing.T) {
+	c := newSlowChain(t)
+	fac := &settleCounter{Facilitator: c.st.Facilitator}
+	q := watch(c.queue(t, nil))
+	mw, srv := c.serve(t, x402http.Config{Queue: q, Facilitator: fac})
+	req := c.offer(t, srv)
+	// A payment claimed 70 s ago whose authorization expired 9 s ago,
+	// still queued (the server was down meanwhile).
+	now := time.Now()
+	old := c.queue(t, func() time.Time { return now.Add(-70 * time.Second) })
+	if err := old.Claim(t.Context(), "expired", now.Add(-9*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Enqueue(t.Context(), "expired", c.request(t, req)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	stopped := make(chan error, 1)
+	go func() { stopped <- mw.RunSettlements(ctx) }()
+	select {
+	case <-q.done:
+	case <-time.After(time.Minute):
+		t.Fatal("the expired item was never finished")
+	}
+	cancel()
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if n := fac.settles.Load(); n != 0 {
+		t.Errorf("the facilitator was asked to settle an expired authorization %d times", n)
+	}
+	if st := mw.SettlementStats(); st.Expired != 1 || st.Settled != 0 {
+		t.Errorf("stats %+v, want 1 expired", st)
+	}
+	if queued, done, failed, err := q.Counts(t.Context()); err != nil || queued != 0 || done != 0 || failed != 1 {
+		t.Errorf("queue: %d queued, %d done, %d failed (%v)", queued, done, failed, err)
+	}
+}
