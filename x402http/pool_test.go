@@ -227,14 +227,28 @@ func TestExpiredQueuedSettlementIsDroppedAndCounted(t *testing.T) {
 	q := watch(c.queue(t, nil))
 	mw, srv := c.serve(t, x402http.Config{Queue: q, Facilitator: fac})
 	req := c.offer(t, srv)
-	// A payment claimed 70 s ago whose authorization expired 9 s ago,
-	// still queued (the server was down meanwhile).
+	// A payment claimed 70 s ago whose 61 s authorization expired 9 s
+	// ago, still queued (the server was down meanwhile).
 	now := time.Now()
 	old := c.queue(t, func() time.Time { return now.Add(-70 * time.Second) })
 	if err := old.Claim(t.Context(), "expired", now.Add(-9*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if err := old.Enqueue(t.Context(), "expired", c.request(t, req)); err != nil {
+	// Signed then: its validBefore is 9 s ago too.
+	signer, err := evm.NewPrivateKeySignerFromECDSA(c.st.Accounts[0].PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	then, err := evm.NewExactClient(evm.ExactClientConfig{Signer: signer, Now: func() time.Time { return now.Add(-70 * time.Second) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := then.CreatePayload(t.Context(), 2, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired := &x402.FacilitatorRequest{X402Version: 2, Payload: &x402.PaymentPayload{X402Version: 2, Accepted: req, Payload: obj}, Requirements: &req}
+	if err := old.Enqueue(t.Context(), "expired", expired); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
