@@ -3,7 +3,13 @@
 // crash or restart is settled when the worker runs again.
 //
 // Items are leased while a worker settles them; a lease that runs out
-// (the worker died) makes the item due again. Settling twice is harmless:
+// (the worker died) makes the item due again. The due item whose
+// authorization expires first is handed out first, leased by one
+// statement, so that concurrent workers, in one process or in several
+// sharing the file, each get a different one; a retry is never delayed
+// past half the time its authorization has left. The queue implements
+// x402http.ExpiringQueue: [Queue.Backlog] tells the middleware when the
+// queue falls behind. Settling twice is harmless:
 // facilitators answer a repeated settle of one authorization with the first
 // result.
 //
