@@ -132,7 +132,7 @@ func (c *slowChain) payeeBalance(t testing.TB) *big.Int {
 }
 
 func TestQueuedSettlementsOnSlowBlocksAllSettleBeforeExpiry(t *testing.T) {
-	// 40 payments served at once on a chain mining a block every 2 s,
+	// 36 payments served at once on a chain mining a block every 2 s,
 	// with 61 s authorizations: settled one by one, a settlement per
 	// block or two, the last ones expire unpaid. The pool settles them
 	// all.
@@ -141,7 +141,7 @@ func TestQueuedSettlementsOnSlowBlocksAllSettleBeforeExpiry(t *testing.T) {
 	mw, srv := c.serve(t, x402http.Config{Queue: q})
 	req := c.offer(t, srv)
 	before := c.payeeBalance(t)
-	const n = 40
+	const n = 36
 	for i := range n {
 		if status, _ := get(t, srv, c.pay(t, req)); status != http.StatusOK {
 			t.Fatalf("payment %d: status %d", i, status)
