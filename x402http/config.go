@@ -169,8 +169,8 @@ type Config struct {
 	// BackPressure is the share (0 to 1) of its time, from its claim to
 	// its authorization's expiry, that the oldest queued settlement may
 	// have used, or that a new payment would spend waiting behind the
-	// queued ones (at the rate the queue was settled over the last 10 s;
-	// with no settlement in that time, SettleWorkers every 12 s), before ServeThenSettle routes answer new payments 503
+	// queued ones (at the rate the queue was settled over the last 10 s,
+	// but no less than SettleWorkers every 12 s), before ServeThenSettle routes answer new payments 503
 	// with Retry-After, until the queue catches up (see "Settling after
 	// serving" in the package documentation). It needs a Queue that
 	// implements ExpiringQueue (sqlitequeue does). If zero, 0.5

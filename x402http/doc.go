@@ -152,7 +152,8 @@
 // [Config.BackPressure] (0.5) of its time, from its claim to its
 // authorization's expiry, or a new payment would spend more than that
 // share of its own time waiting behind the queued ones (at the rate they
-// were settled over the last 10 s), ServeThenSettle routes answer new
+// were settled over the last 10 s, but no less than one per worker every
+// 12 s), ServeThenSettle routes answer new
 // payments 503 Service Unavailable with Retry-After: 2, without
 // verifying them or running the handler. The payment is not used: the
 // client may send it again after Retry-After. Settling those payments

@@ -28,8 +28,8 @@ const (
 // ServeThenSettle route answers while its settlement queue is behind.
 const BackPressureRetryAfter = 2
 
-// assumedSettleTime is how long a settlement is assumed to take while the
-// queue has no recent throughput to go by: an Ethereum mainnet block.
+// assumedSettleTime is the longest a settlement is assumed to take when
+// the queue's recent throughput is lower: an Ethereum mainnet block.
 const assumedSettleTime = 12 * time.Second
 
 // backlogCheck is how long a reading of the queue's backlog is reused, so
@@ -227,7 +227,7 @@ func (m *Middleware) queueDone(ctx context.Context, id string, resp *x402.Settle
 // Config.BackPressure of its time, or a new payment, valid for
 // timeoutSeconds, would wait longer than that share of it behind the
 // settlements queued, at the rate they were settled over the last
-// seconds (or, without one, one per worker every 12 s). New
+// seconds (but no less than one per worker every 12 s). New
 // serve-then-settle payments would only lengthen a queue that is not
 // keeping up, and could expire in it unpaid. The payment is not used; the
 // client may send it again after Retry-After while it is valid.
@@ -248,13 +248,11 @@ func (m *Middleware) backPressure(w http.ResponseWriter, r *http.Request, timeou
 	if o := b.Oldest; !o.Expires.IsZero() && o.Expires.After(o.Claimed) {
 		used = float64(now.Sub(o.Claimed)) / float64(o.Expires.Sub(o.Claimed))
 	}
-	rate := b.Throughput
-	if rate == 0 {
-		// Nothing settled lately (the queue was idle, or the first
-		// settlements of a burst are in flight): assume the pool settles
-		// one payment per worker per slow block.
-		rate = float64(m.cfg.SettleWorkers) / assumedSettleTime.Seconds()
-	}
+	// The recent rate, but no less than one payment per worker per slow
+	// block: after a quiet spell, or while the first settlements of a
+	// burst are in flight, the rate says how few arrived, not how many
+	// the pool can settle.
+	rate := max(b.Throughput, float64(m.cfg.SettleWorkers)/assumedSettleTime.Seconds())
 	wait := float64(b.Queued) / rate // seconds
 	used = max(used, wait/float64(timeoutSeconds))
 	if used <= m.cfg.BackPressure {
