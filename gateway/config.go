@@ -145,6 +145,15 @@ func (c CORS) middleware() x402http.CORS {
 type Queue struct {
 	// SQLite is the path of the queue's SQLite file. Key "queue.sqlite".
 	SQLite string
+	// Workers is how many queued settlements are settled at once. If
+	// zero, 16 (x402http.DefaultSettleWorkers). Key "queue.workers".
+	Workers int
+	// BackPressure is the share (0 to 1) of its authorization's time the
+	// oldest queued settlement may have used before serve-then-settle
+	// routes answer new payments 503 with Retry-After. If zero, 0.5
+	// (x402http.DefaultBackPressure); 1 turns it off. Key
+	// "queue.backPressure".
+	BackPressure float64
 }
 
 // Route maps requests to an upstream or a directory, with a price.

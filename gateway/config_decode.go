@@ -1,7 +1,10 @@
 package gateway
 
 import (
+	"math"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -36,7 +39,9 @@ func (c *Config) schema(base string) yamlconf.Fields {
 		"network": func(v yamlconf.Value) { networkValue(v, &c.Network) },
 		"queue": func(v yamlconf.Value) {
 			v.Fields(yamlconf.Fields{
-				"sqlite": func(v yamlconf.Value) { pathValue(v, base, &c.Queue.SQLite) },
+				"sqlite":       func(v yamlconf.Value) { pathValue(v, base, &c.Queue.SQLite) },
+				"workers":      func(v yamlconf.Value) { v.Int(32, func(x int64) { c.Queue.Workers = int(x) }) },
+				"backPressure": func(v yamlconf.Value) { floatValue(v, &c.Queue.BackPressure) },
 			})
 		},
 		"maxBufferBytes": func(v yamlconf.Value) { v.Int(64, func(x int64) { c.MaxBufferBytes = x }) },
@@ -98,6 +103,20 @@ func pathValue(v yamlconf.Value, base string, dst *string) {
 		s = filepath.Join(base, s)
 	}
 	*dst = s
+}
+
+// floatValue decodes a number such as 0.5.
+func floatValue(v yamlconf.Value, dst *float64) {
+	s, ok := v.Scalar()
+	if !ok {
+		return
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		v.Failf("must be a number such as 0.5")
+		return
+	}
+	*dst = f
 }
 
 func networkValue(v yamlconf.Value, dst *x402.Network) {

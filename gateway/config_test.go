@@ -36,7 +36,7 @@ func TestSampleConfig(t *testing.T) {
 	for _, key := range []string{
 		"listen:", "healthPath:", "facilitator:", "url:", "apiKeyEnv:", "reservesFunds:", "embedded:", "devnet:",
 		"networks:", "network:", "assets:", "address:", "name:", "version:", "decimals:", "symbol:", "transferMethod:",
-		"payTo:", "queue:", "sqlite:", "maxBufferBytes:", "logLevel:", "logFormat:",
+		"payTo:", "queue:", "sqlite:", "workers:", "backPressure:", "maxBufferBytes:", "logLevel:", "logFormat:",
 		"routes:", "path:", "upstream:", "stripPrefix:", "dir:", "listing:", "price:", "description:", "mimeType:",
 		"policy:", "maxTimeoutSeconds:", "charge:", "cors:", "allowOrigins:", "allowHeaders:", "allowCredentials:", "maxAgeSeconds:",
 	} {
@@ -62,7 +62,7 @@ func TestParseDefaults(t *testing.T) {
 network: base-sepolia
 payTo: 0x209693bc6afc0c5328ba36faf03c514ef312287c
 facilitator: {url: "${FAC}/facilitator", apiKeyEnv: TOKEN}
-queue: {sqlite: queue.db}
+queue: {sqlite: queue.db, workers: 4, backPressure: 0.25}
 routes:
   - {path: /files/*, dir: files, price: "0.25 USDC", networks: [base-sepolia, eip155:8453]}
 `), func(k string) string {
@@ -86,6 +86,8 @@ routes:
 		t.Errorf("url %s", c.Facilitator.URL)
 	case c.Queue.SQLite != "/etc/go402/queue.db", c.Routes[0].Dir != "/etc/go402/files":
 		t.Errorf("paths not relative to the file: %s %s", c.Queue.SQLite, c.Routes[0].Dir)
+	case c.Queue.Workers != 4, c.Queue.BackPressure != 0.25:
+		t.Errorf("queue %+v", c.Queue)
 	}
 	nets := c.EffectiveNetworks(&c.Routes[0])
 	if len(nets) != 2 || nets[0] != "eip155:84532" || nets[1] != "eip155:8453" {
@@ -154,6 +156,9 @@ func TestConfigErrors(t *testing.T) {
 		{"asset name", head + "networks:\n  - network: eip155:5\n    assets:\n      - address: 0x209693bc6afc0c5328ba36faf03c514ef312287c\n        version: '1'\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:7: networks[0].assets[0].name: required"},
 		{"log level", head + "logLevel: loud\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: logLevel: must be one of"},
 		{"queue path", head + "queue: {sqlite: ':memory:'}\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: queue.sqlite: must be a plain file path"},
+		{"queue workers", head + "queue: {sqlite: q.db, workers: -1}\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: queue.workers: must be between 0"},
+		{"back-pressure range", head + "queue: {sqlite: q.db, backPressure: 1.5}\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: queue.backPressure: must be between 0"},
+		{"back-pressure number", head + "queue: {sqlite: q.db, backPressure: half}\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: queue.backPressure: must be a number"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := gateway.Parse("gw.yaml", []byte(tc.yaml), nil)

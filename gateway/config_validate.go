@@ -37,6 +37,12 @@ func (c *Config) Validate() error {
 	if q := c.Queue.SQLite; q == ":memory:" || strings.HasPrefix(q, "file:") || strings.Contains(q, "?") {
 		v.fail("queue.sqlite", "must be a plain file path (no :memory:, file: URI or '?'): the queue must survive restarts")
 	}
+	if c.Queue.Workers < 0 || c.Queue.Workers > 1024 {
+		v.fail("queue.workers", "must be between 0 (the default, 16) and 1024")
+	}
+	if c.Queue.BackPressure < 0 || c.Queue.BackPressure > 1 {
+		v.fail("queue.backPressure", "must be between 0 (the default, 0.5) and 1 (off)")
+	}
 	if c.MaxBufferBytes < 0 {
 		v.fail("maxBufferBytes", "must not be negative")
 	}

@@ -117,7 +117,8 @@ type state struct {
 	cfg     *Config
 	handler http.Handler
 	// settler drains the queue with the current facilitator; nil without
-	// a queue or a facilitator. facKey identifies the facilitator.
+	// a queue or a facilitator. facKey identifies the facilitator and the
+	// size of the settler's pool.
 	settler *x402http.Middleware
 	facKey  string
 	// retired is closed when a newer state replaces this one.
@@ -181,7 +182,9 @@ func (g *Gateway) Reload(ctx context.Context, cfg *Config) error {
 
 // RunSettlements settles the payments queued by serve-then-settle routes
 // until ctx ends, always with the current configuration's facilitator; run
-// it in a goroutine beside the server. Settlements queued before a restart
+// it in a goroutine beside the server. It settles up to queue.workers
+// payments at once, the most urgent first (see
+// x402http.Middleware.RunSettlements). Settlements queued before a restart
 // are settled when it runs again. Without a queue it waits for a reload
 // that configures one.
 func (g *Gateway) RunSettlements(ctx context.Context) error {
@@ -300,6 +303,8 @@ func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, e
 				Facilitator:    fac,
 				Schemes:        schemes,
 				Queue:          queue,
+				BackPressure:   cfg.Queue.BackPressure,
+				SettleWorkers:  cfg.Queue.Workers,
 				MaxBufferBytes: cfg.MaxBufferBytes,
 				Claims:         g.claims,
 				CORS:           cfg.CORS.middleware(),
@@ -328,6 +333,9 @@ func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, e
 		rt.routes = append(rt.routes, &route{pat: pats[i], priced: !r.Free(), handler: h})
 	}
 
+	// The settler is kept across reloads unless its facilitator or its
+	// pool's size changes.
+	facKey = fmt.Sprintf("%s|workers=%d", facKey, cfg.Queue.Workers)
 	st := &state{cfg: cfg, handler: rt, facKey: facKey, retired: make(chan struct{})}
 	if queue != nil && fac != nil {
 		if old != nil && old.settler != nil && old.facKey == facKey {
@@ -335,7 +343,7 @@ func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, e
 		} else {
 			// Schemes and the shared claims let the worker end a payer's
 			// unsettled-payment hold when its settlement is done.
-			st.settler, err = x402http.New(x402http.Config{Facilitator: fac, Schemes: schemes, Claims: g.claims, Queue: queue, Logger: g.log, Now: g.deps.Now})
+			st.settler, err = x402http.New(x402http.Config{Facilitator: fac, Schemes: schemes, Claims: g.claims, Queue: queue, SettleWorkers: cfg.Queue.Workers, Logger: g.log, Now: g.deps.Now})
 			if err != nil {
 				return nil, fmt.Errorf("gateway: settlement worker: %w", err)
 			}

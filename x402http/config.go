@@ -186,6 +186,21 @@ type Config struct {
 	// that returns true (go402's facilitator, and facilitator/remote with
 	// ReservesFunds set): then no limit. A negative value means no limit.
 	MaxUnsettledPerPayer int
+	// SettleWorkers is how many queued settlements RunSettlements settles
+	// at once. A settlement waits for its transaction to be mined, so one
+	// at a time settles one payment per block. If zero, 16
+	// (DefaultSettleWorkers); 1 settles them one by one.
+	SettleWorkers int
+	// BackPressure is the share (0 to 1) of its time, from its claim to
+	// its authorization's expiry, that the oldest queued settlement may
+	// have used, or that a new payment would spend waiting behind the
+	// queued ones (at the rate the queue was settled over the last 10 s,
+	// but no less than SettleWorkers every 12 s), before ServeThenSettle routes answer new payments 503
+	// with Retry-After, until the queue catches up (see "Settling after
+	// serving" in the package documentation). It needs a Queue that
+	// implements ExpiringQueue (sqlitequeue does). If zero, 0.5
+	// (DefaultBackPressure); 1 turns it off.
+	BackPressure float64
 	// Claims, if set, is the in-process set of payments being served,
 	// shared with other middlewares that must not serve one payment twice
 	// (the gateway shares one across its routes and reloads). If nil, the

@@ -163,6 +163,36 @@
 // RunSettlements must share the routes' Claims and Schemes, and a payment
 // settled by another process's worker counts here until its claim ends.
 //
+// # Settling after serving
+//
+// A ServeThenSettle route queues its settlements in [Config.Queue], and
+// [Middleware.RunSettlements] settles them. A settlement waits for its
+// transaction to be mined, so settling one at a time settles one payment
+// per block; RunSettlements settles up to [Config.SettleWorkers] (16) at
+// once. With an [ExpiringQueue] (sqlitequeue is one), the due payment
+// whose authorization expires first is settled first, each handed to one
+// worker of one process; a retry waits 1 s doubling per attempt, never
+// more than half the time the authorization has left; and a payment that
+// expired in the queue is dropped, logged as an error (it was served
+// unpaid) and counted in [Middleware.SettlementStats].
+//
+// Back-pressure: while the oldest queued payment has used more than
+// [Config.BackPressure] (0.5) of its time, from its claim to its
+// authorization's expiry, or a new payment would spend more than that
+// share of its own time waiting behind the queued ones (at the rate they
+// were settled over the last 10 s, but no less than one per worker every
+// 12 s), ServeThenSettle routes answer new
+// payments 503 Service Unavailable with Retry-After: 2, without
+// verifying them or running the handler. The payment is not used: the
+// client may send it again after Retry-After. Settling those payments
+// before serving instead was rejected: it would add in-band settlements
+// to the facilitator and signer that are already behind, rather than
+// shed load, and it would buffer the answers of routes chosen for
+// streaming (an endless event stream never finishes; a large answer
+// fails past MaxBufferBytes), holding each client for a block or more. A
+// 503 with Retry-After is the standard signal to back off, and costs the
+// payer nothing.
+//
 // See docs/middleware.md in the repository for a guide to the middleware,
 // with the exact headers of each answer.
 package x402http

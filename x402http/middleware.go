@@ -42,6 +42,8 @@ type Middleware struct {
 	// unsettledLimit is Config.MaxUnsettledPerPayer with its default
 	// applied: -1 for no limit.
 	unsettledLimit int
+	// settling is the settlement pool's state (settler.go).
+	settling settling
 }
 
 // corsPolicy is Config.CORS, prepared.
@@ -66,6 +68,9 @@ func New(cfg Config) (*Middleware, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if err := settleDefaults(&cfg); err != nil {
+		return nil, err
 	}
 	m := &Middleware{cfg: cfg, log: cfg.Logger, paywall: cfg.Paywall, claims: cfg.Claims}
 	if m.claims == nil {
@@ -297,6 +302,9 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compil
 	}
 	if header == "" {
 		m.paymentRequired(w, r, ans, res, "Payment required", nil, x402.V2)
+		return
+	}
+	if route.Policy == ServeThenSettle && m.backPressure(w, r, route.MaxTimeoutSeconds) {
 		return
 	}
 	cands, msg := m.matchPayment(r.Method, header, ans.reqs, res)

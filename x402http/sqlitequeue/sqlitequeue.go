@@ -3,7 +3,13 @@
 // crash or restart is settled when the worker runs again.
 //
 // Items are leased while a worker settles them; a lease that runs out
-// (the worker died) makes the item due again. Settling twice is harmless:
+// (the worker died) makes the item due again. The due item whose
+// authorization expires first is handed out first, leased by one
+// statement, so that concurrent workers, in one process or in several
+// sharing the file, each get a different one; a retry is never delayed
+// past half the time its authorization has left. The queue implements
+// x402http.ExpiringQueue: [Queue.Backlog] tells the middleware when the
+// queue falls behind. Settling twice is harmless:
 // facilitators answer a repeated settle of one authorization with the first
 // result.
 //
@@ -150,7 +156,8 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		}
 	}
 	_, err = db.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS settlement_queue_due ON settlement_queue(state, due_at);
-	CREATE UNIQUE INDEX IF NOT EXISTS settlement_queue_key ON settlement_queue(auth_key);`)
+	CREATE UNIQUE INDEX IF NOT EXISTS settlement_queue_key ON settlement_queue(auth_key);
+	CREATE INDEX IF NOT EXISTS settlement_queue_finished ON settlement_queue(state, updated_at);`)
 	return err
 }
 
@@ -253,55 +260,125 @@ func (q *Queue) wake() {
 	}
 }
 
-// Next waits for a due item, leases it, and returns it.
+// Next waits for a due item, leases it, and returns it: the most urgent
+// one (see [Queue.NextSettlement]).
 func (q *Queue) Next(ctx context.Context) (string, *x402.FacilitatorRequest, error) {
+	it, err := q.NextSettlement(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	return it.ID, it.Request, nil
+}
+
+// NextSettlement waits for a due item, leases it, and returns it with its
+// deadline: of the due items, the one whose claim ends first (items
+// without a known end, queued by an earlier version or without a claim,
+// come last). It is safe for concurrent callers and for several processes
+// sharing the file: an item is leased by one statement, so one caller
+// gets it.
+func (q *Queue) NextSettlement(ctx context.Context) (x402http.QueuedSettlement, error) {
 	t := time.NewTicker(q.poll)
 	defer t.Stop()
 	for {
-		id, req, err := q.take(ctx)
-		if err != nil || req != nil {
-			return id, req, err
+		if err := ctx.Err(); err != nil {
+			return x402http.QueuedSettlement{}, err
+		}
+		it, ok, err := q.take(ctx)
+		if err != nil || ok {
+			return it, err
 		}
 		select {
 		case <-ctx.Done():
-			return "", nil, ctx.Err()
+			return x402http.QueuedSettlement{}, ctx.Err()
 		case <-q.notify:
 		case <-t.C:
 		}
 	}
 }
 
-// take leases the oldest due item, if any.
-func (q *Queue) take(ctx context.Context) (string, *x402.FacilitatorRequest, error) {
-	tx, err := q.db.BeginTx(ctx, nil)
-	if err != nil {
-		return "", nil, fmt.Errorf("x402http/sqlitequeue: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
+// urgency orders queued items: the earliest end of claim first, unknown
+// ends last, then in queue order.
+const urgency = `ORDER BY expires_at = 0, expires_at, id`
+
+// take leases the most urgent due item, if any, in one statement: a
+// write, which SQLite serialises across connections and processes. The
+// statement is not cut short by ctx: an item leased by it is returned,
+// not left leased to no one until its lease runs out.
+func (q *Queue) take(ctx context.Context) (x402http.QueuedSettlement, bool, error) {
+	ctx = context.WithoutCancel(ctx)
 	now := q.now().UnixMilli()
-	var id int64
-	var body []byte
-	err = tx.QueryRowContext(ctx, `SELECT id, request FROM settlement_queue WHERE state = 'queued' AND due_at <= ? ORDER BY due_at, id LIMIT 1`, now).Scan(&id, &body)
+	var (
+		id               int64
+		body             []byte
+		created, expires int64
+		attempts         int
+	)
+	// The lease: not due again until it runs out.
+	err := q.db.QueryRowContext(ctx, `UPDATE settlement_queue SET due_at = ?, attempts = attempts + 1, updated_at = ?
+		WHERE id = (SELECT id FROM settlement_queue WHERE state = 'queued' AND due_at <= ? `+urgency+` LIMIT 1)
+		RETURNING id, request, created_at, expires_at, attempts`,
+		now+q.lease.Milliseconds(), now, now).Scan(&id, &body, &created, &expires, &attempts)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil, nil
+		return x402http.QueuedSettlement{}, false, nil
 	}
 	if err != nil {
-		return "", nil, fmt.Errorf("x402http/sqlitequeue: %w", err)
-	}
-	// The lease: not due again until it runs out.
-	if _, err := tx.ExecContext(ctx, `UPDATE settlement_queue SET due_at = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?`, now+q.lease.Milliseconds(), now, id); err != nil {
-		return "", nil, fmt.Errorf("x402http/sqlitequeue: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return "", nil, fmt.Errorf("x402http/sqlitequeue: %w", err)
+		return x402http.QueuedSettlement{}, false, fmt.Errorf("x402http/sqlitequeue: %w", err)
 	}
 	req, err := x402.DecodeFacilitatorRequest(body)
 	if err != nil {
 		// Unreadable: park it as failed rather than retrying forever.
 		_ = q.finish(ctx, id, "failed", "undecodable request: "+err.Error())
-		return "", nil, fmt.Errorf("x402http/sqlitequeue: item %d: %w", id, err)
+		return x402http.QueuedSettlement{}, false, fmt.Errorf("x402http/sqlitequeue: item %d: %w", id, err)
 	}
-	return strconv.FormatInt(id, 10), req, nil
+	return item(id, req, created, expires, attempts), true, nil
+}
+
+// item builds a QueuedSettlement from a row.
+func item(id int64, req *x402.FacilitatorRequest, created, expires int64, attempts int) x402http.QueuedSettlement {
+	it := x402http.QueuedSettlement{ID: strconv.FormatInt(id, 10), Request: req, Claimed: time.UnixMilli(created), Attempts: attempts}
+	if expires > 0 {
+		it.Expires = time.UnixMilli(expires)
+	}
+	return it
+}
+
+// throughputWindow is how far back Backlog counts finished items.
+const throughputWindow = 10 * time.Second
+
+// Backlog reports the queued items: how many, the one that has used the
+// largest share of its claim's time (from its claim to its end), and how
+// many items a second were finished (settled or failed) over the last
+// 10 s, by every process sharing the file.
+func (q *Queue) Backlog(ctx context.Context) (x402http.Backlog, error) {
+	now := q.now().UnixMilli()
+	var b x402http.Backlog
+	if err := q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM settlement_queue WHERE state = 'queued'`).Scan(&b.Queued); err != nil {
+		return b, fmt.Errorf("x402http/sqlitequeue: %w", err)
+	}
+	if b.Queued == 0 {
+		return b, nil
+	}
+	var finished int
+	if err := q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM settlement_queue WHERE state IN ('done', 'failed') AND updated_at >= ?`,
+		now-throughputWindow.Milliseconds()).Scan(&finished); err != nil {
+		return b, fmt.Errorf("x402http/sqlitequeue: %w", err)
+	}
+	b.Throughput = float64(finished) / throughputWindow.Seconds()
+	var (
+		id, created, expires int64
+		attempts             int
+	)
+	err := q.db.QueryRowContext(ctx, `SELECT id, created_at, expires_at, attempts FROM settlement_queue
+		WHERE state = 'queued' AND expires_at > created_at
+		ORDER BY CAST(? - created_at AS REAL) / (expires_at - created_at) DESC, id LIMIT 1`, now).Scan(&id, &created, &expires, &attempts)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return b, fmt.Errorf("x402http/sqlitequeue: %w", err)
+	default:
+		b.Oldest = item(id, nil, created, expires, attempts)
+	}
+	return b, nil
 }
 
 // Done records an item's outcome: with retry it is due again after a
@@ -319,11 +396,12 @@ func (q *Queue) Done(ctx context.Context, id string, resp *x402.SettleResponse, 
 	}
 	if retry {
 		var attempts int
-		if err := q.db.QueryRowContext(ctx, `SELECT attempts FROM settlement_queue WHERE id = ?`, n).Scan(&attempts); err != nil {
+		var expires int64
+		if err := q.db.QueryRowContext(ctx, `SELECT attempts, expires_at FROM settlement_queue WHERE id = ?`, n).Scan(&attempts, &expires); err != nil {
 			return fmt.Errorf("x402http/sqlitequeue: %w", err)
 		}
-		backoff := min(time.Second<<min(attempts, 20), maxBackoff)
 		now := q.now().UnixMilli()
+		backoff := retryBackoff(attempts, now, expires)
 		// Only a queued item is retried: a second worker whose lease ran out
 		// must not reopen an item another worker finished.
 		_, err := q.db.ExecContext(ctx, `UPDATE settlement_queue SET due_at = ?, response = ?, updated_at = ? WHERE id = ? AND state = 'queued'`, now+backoff.Milliseconds(), respJSON, now, n)
@@ -334,6 +412,19 @@ func (q *Queue) Done(ctx context.Context, id string, resp *x402.SettleResponse, 
 		state = "done"
 	}
 	return q.finish(ctx, n, state, respJSON)
+}
+
+// retryBackoff is how long an item waits before its next attempt: one
+// second doubling with each attempt, up to maxBackoff, and never more
+// than half the time its claim has left (now and expires in unix ms;
+// expires 0 if unknown), so that an item is tried again while it can
+// still be settled.
+func retryBackoff(attempts int, now, expires int64) time.Duration {
+	backoff := min(time.Second<<min(attempts, 20), maxBackoff)
+	if expires > 0 {
+		backoff = min(backoff, max(time.Duration(expires-now)*time.Millisecond/2, 0))
+	}
+	return backoff
 }
 
 func (q *Queue) finish(ctx context.Context, id int64, state, response string) error {
