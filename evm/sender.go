@@ -16,6 +16,8 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/go402/go402/internal/redact"
 )
 
 // Backend is the part of an Ethereum JSON-RPC client a [Sender] uses. Both
@@ -280,9 +282,8 @@ func NewSender(ctx context.Context, cfg SenderConfig) (*Sender, error) {
 	if cfg.MaxTipCap != nil {
 		s.maxTipCap = new(big.Int).Set(cfg.MaxTipCap)
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
+	// Transport errors quote the RPC URL, and providers put keys in it.
+	s.log = redact.Logger(s.log)
 	id, err := cfg.Backend.ChainID(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("evm: reading chain id: %w", err)

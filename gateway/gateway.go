@@ -59,6 +59,7 @@ import (
 
 	"github.com/go402/go402/evm"
 	"github.com/go402/go402/facilitator/remote"
+	"github.com/go402/go402/internal/redact"
 	"github.com/go402/go402/internal/routepattern"
 	"github.com/go402/go402/x402"
 	"github.com/go402/go402/x402http"
@@ -129,10 +130,8 @@ type state struct {
 // line. ctx bounds the start-up I/O (opening the settlement queue).
 func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
 	g := &Gateway{deps: deps, log: deps.Logger, transport: deps.Transport, claims: &x402http.Claims{}}
-	if g.log == nil {
-		g.log = slog.New(slog.DiscardHandler)
-	}
-	g.log = g.log.With("component", "gateway")
+	// Upstream and facilitator errors quote URLs: log them reduced.
+	g.log = redact.Logger(g.log).With("component", "gateway")
 	if g.transport == nil {
 		if t, ok := http.DefaultTransport.(*http.Transport); ok {
 			g.transport = t.Clone()

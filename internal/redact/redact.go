@@ -1,4 +1,12 @@
-package facilitator
+// Package redact keeps secrets out of go402's logs and errors: RPC
+// providers put API keys in their URLs' user information
+// (https://:KEY@host), paths (/v2/KEY) and queries (?apikey=KEY), and
+// transport errors quote the URL they failed on (Post "https://host/v2/KEY":
+// ...). Every component (the facilitator, the EVM sender and scheme, the
+// gateway, the go402 commands) logs through [Logger] and wraps the errors
+// of an RPC endpoint with [Scrub], so that one rule reduces every URL to
+// its scheme and host.
+package redact
 
 import (
 	"context"
@@ -8,20 +16,21 @@ import (
 	"strings"
 )
 
-// redactError returns err's text with every URL reduced by redactURLs.
-func redactError(err error) string {
+// Error returns err's text with every URL reduced as [Text] does; "" for
+// a nil err.
+func Error(err error) string {
 	if err == nil {
 		return ""
 	}
-	return redactURLs(err.Error())
+	return Text(err.Error())
 }
 
-// redactURLs reduces every URL in s to its scheme and host, followed by
+// Text reduces every URL in s to its scheme and host, followed by
 // "/…" when it had more: RPC providers put API keys in the path or query,
 // and transport errors quote the URL they failed on (Post
 // "https://host/v2/KEY": ...). User information (user:password@) is
 // dropped as well. Text that is not a URL is left as it is.
-func redactURLs(s string) string {
+func Text(s string) string {
 	if !strings.Contains(s, "://") {
 		return s
 	}
@@ -54,11 +63,11 @@ func redactURLs(s string) string {
 	}
 }
 
-// RedactURL reduces a URL, such as an RPC endpoint, to its scheme and
+// URL reduces a URL, such as an RPC endpoint, to its scheme and
 // host, followed by "/…" when it had more: RPC providers put API keys in
 // the path or query. User information is dropped. Text that is not a URL
 // with a host gives "(unparsable URL)".
-func RedactURL(raw string) string {
+func URL(raw string) string {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if host, _ := hostOf(rest); !ok || !isScheme(scheme) || host == "" {
 		return "(unparsable URL)"
@@ -117,14 +126,30 @@ func endsURL(c byte) bool {
 	return c <= ' '
 }
 
-// redactLogs returns a logger writing to l's handler with every URL in
-// its messages and values reduced by redactURLs, so that no log line
-// shows an RPC key, whatever error or value it carries.
-func redactLogs(l *slog.Logger) *slog.Logger {
-	return slog.New(redactingHandler{l.Handler()})
+// Logger returns a logger writing to l's handler with every URL in its
+// messages and values reduced as [Text] does, so that no log line shows
+// an RPC key, whatever error or value it carries. A nil l gives a logger
+// that discards; a logger that already redacts is returned as it is.
+func Logger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	if _, ok := l.Handler().(redactingHandler); ok {
+		return l
+	}
+	return slog.New(Handler(l.Handler()))
 }
 
-// redactingHandler is a slog.Handler that redacts URLs (see redactLogs)
+// Handler returns a slog.Handler that reduces every URL in the messages
+// and values of its records (see [Logger]) before passing them to h.
+func Handler(h slog.Handler) slog.Handler {
+	if r, ok := h.(redactingHandler); ok {
+		return r
+	}
+	return redactingHandler{h}
+}
+
+// redactingHandler is a slog.Handler that redacts URLs (see Logger)
 // before passing records on.
 type redactingHandler struct{ h slog.Handler }
 
@@ -133,7 +158,7 @@ func (r redactingHandler) Enabled(ctx context.Context, level slog.Level) bool {
 }
 
 func (r redactingHandler) Handle(ctx context.Context, rec slog.Record) error {
-	out := slog.NewRecord(rec.Time, rec.Level, redactURLs(rec.Message), rec.PC)
+	out := slog.NewRecord(rec.Time, rec.Level, Text(rec.Message), rec.PC)
 	rec.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(redactAttr(a))
 		return true
@@ -160,7 +185,7 @@ func redactAttr(a slog.Attr) slog.Attr {
 	v := a.Value.Resolve()
 	switch v.Kind() {
 	case slog.KindString:
-		v = slog.StringValue(redactURLs(v.String()))
+		v = slog.StringValue(Text(v.String()))
 	case slog.KindGroup:
 		g := v.Group()
 		red := make([]slog.Attr, len(g))
@@ -171,21 +196,25 @@ func redactAttr(a slog.Attr) slog.Attr {
 	case slog.KindAny:
 		switch x := v.Any().(type) {
 		case error:
-			v = slog.StringValue(redactError(x))
+			v = slog.StringValue(Error(x))
+		case url.URL:
+			v = slog.StringValue(Text(x.String()))
 		default:
 			if s := fmt.Sprintf("%+v", x); strings.Contains(s, "://") {
-				v = slog.StringValue(redactURLs(s))
+				v = slog.StringValue(Text(s))
 			}
 		}
 	}
 	return slog.Attr{Key: a.Key, Value: v}
 }
 
-// ScrubURL replaces raw, a URL quoted in err's text, by its [RedactURL]
-// form, keeping the error chain for errors.Is and errors.As. Besides the
-// URL as written, it replaces the forms net/http quotes it in
-// (re-encoded, with the password hidden). A nil err gives nil.
-func ScrubURL(err error, raw string) error {
+// Scrub rewrites err's text so that it shows neither raw, the URL of an
+// endpoint err may quote, nor any other URL beyond its scheme and host,
+// keeping the error chain for errors.Is and errors.As. Besides the URL as
+// written, it replaces the forms net/http quotes it in (re-encoded, with
+// the password hidden) by its [URL] form, then reduces every URL left as
+// [Text] does. A nil err gives nil.
+func Scrub(err error, raw string) error {
 	if err == nil {
 		return nil
 	}
@@ -201,9 +230,10 @@ func ScrubURL(err error, raw string) error {
 	scrubbed := msg
 	for _, f := range forms {
 		if f != "" {
-			scrubbed = strings.ReplaceAll(scrubbed, f, RedactURL(raw))
+			scrubbed = strings.ReplaceAll(scrubbed, f, URL(raw))
 		}
 	}
+	scrubbed = Text(scrubbed)
 	if scrubbed == msg {
 		return err
 	}
@@ -219,9 +249,9 @@ type scrubbedError struct {
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.err }
 
-// RedactDSN hides the password and the query (which may carry one) of a
+// DSN hides the password and the query (which may carry one) of a
 // PostgreSQL URL; anything else gives "(connection string)".
-func RedactDSN(dsn string) string {
+func DSN(dsn string) string {
 	u, err := url.Parse(dsn)
 	if err != nil || u.Host == "" {
 		return "(connection string)"
