@@ -15,8 +15,13 @@
 // GET, and is forwarded as GET), and a GET pattern also matches HEAD. A
 // request whose path a priced route has for other methods only is
 // answered 405, never served by a later free route: an upstream or a file
-// route may ignore the method. Requests matching no route get 404; the
-// health path answers 200 without payment.
+// route may ignore the method. Spellings of a priced path that upstreams
+// read as it are priced too: with ";" path parameters or a ".json" (any
+// ".ext") suffix the request is charged as the priced route, with trailing
+// whitespace it gets 400 (see routepattern.Loosen); and a free route that
+// matches requests of a priced one is refused unless it sets
+// shadowsPriced. Requests matching no route get 404; the health path
+// answers 200 without payment.
 //
 // A priced route answers 402 Payment Required until the client pays. By
 // default the response is buffered and released only once the payment is
