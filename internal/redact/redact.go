@@ -259,3 +259,17 @@ func DSN(dsn string) string {
 	u.RawQuery = ""
 	return u.Redacted()
 }
+
+// Wrap rewrites err's text with every URL reduced as [Text] does, keeping
+// the error chain for errors.Is and errors.As: for errors that may quote
+// an endpoint whose URL the caller does not know. A nil err gives nil.
+func Wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if red := Text(msg); red != msg {
+		return &scrubbedError{msg: red, err: err}
+	}
+	return err
+}
