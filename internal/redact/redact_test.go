@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -111,4 +112,24 @@ func TestScrubURLKeepsTheChain(t *testing.T) {
 	if got := DSN("postgres://go402:hunter2@db:5432/ledger?sslmode=require&password=x"); strings.Contains(got, "hunter2") || strings.Contains(got, "password=x") {
 		t.Errorf("RedactDSN leaks: %s", got)
 	}
+}
+
+func TestWrapAndLogger(t *testing.T) {
+	inner := &url.Error{Op: "Post", URL: "https://:SECRET@h.example/v3/ID?apikey=K", Err: errors.New("EOF")}
+	err := Wrap(fmt.Errorf("sending: %w", inner))
+	if got := err.Error(); got != `sending: Post "https://h.example/…": EOF` {
+		t.Errorf("Wrap: %q", got)
+	}
+	var ue *url.Error
+	if !errors.As(err, &ue) || Wrap(nil) != nil {
+		t.Errorf("Wrap lost the chain: %#v", err)
+	}
+	var buf bytes.Buffer
+	log := Logger(Logger(slog.New(slog.NewTextHandler(&buf, nil))))
+	u, _ := url.Parse("https://h.example/v2/SECRET")
+	log.Info("x", "u", *u, "p", u, "err", inner)
+	if strings.Contains(buf.String(), "SECRET") || strings.Contains(buf.String(), "apikey") {
+		t.Errorf("logged: %s", buf.String())
+	}
+	Logger(nil).Info("discarded")
 }
