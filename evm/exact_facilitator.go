@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/big"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/go402/go402/internal/redact"
 	"github.com/go402/go402/x402"
 )
 
@@ -135,10 +135,8 @@ func NewExactFacilitator(ctx context.Context, cfg ExactFacilitatorConfig) (*Exac
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
+	// Transport errors quote the RPC URL, and providers put keys in it.
+	log := redact.Logger(cfg.Logger)
 	rpc := cfg.RPC
 	if rpc == nil {
 		rpc = rpcClientOf(cfg.Backend)

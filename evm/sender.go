@@ -16,6 +16,8 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/go402/go402/internal/redact"
 )
 
 // Backend is the part of an Ethereum JSON-RPC client a [Sender] uses. Both
@@ -280,9 +282,8 @@ func NewSender(ctx context.Context, cfg SenderConfig) (*Sender, error) {
 	if cfg.MaxTipCap != nil {
 		s.maxTipCap = new(big.Int).Set(cfg.MaxTipCap)
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
+	// Transport errors quote the RPC URL, and providers put keys in it.
+	s.log = redact.Logger(s.log)
 	id, err := cfg.Backend.ChainID(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("evm: reading chain id: %w", err)
@@ -322,7 +323,8 @@ func (s *Sender) Send(ctx context.Context, to common.Address, data []byte) (*typ
 // the node wraps [ErrTxRejected]. With [ErrSendUnknown] the transaction is
 // returned too. The Sender's nonce handling is described on [Sender].
 func (s *Sender) SendValue(ctx context.Context, to common.Address, value *big.Int, data []byte) (*types.Transaction, error) {
-	return s.send(ctx, to, value, data, nil, nil)
+	tx, err := s.send(ctx, to, value, data, nil, nil)
+	return tx, redact.Wrap(err)
 }
 
 // BeforeBroadcast is called with a signed transaction just before it is
@@ -335,7 +337,9 @@ type BeforeBroadcast func(ctx context.Context, tx *types.Transaction) error
 
 // SendWithHook is [Sender.Send] with a [BeforeBroadcast] hook.
 func (s *Sender) SendWithHook(ctx context.Context, to common.Address, data []byte, hook BeforeBroadcast) (*types.Transaction, error) {
-	return s.send(ctx, to, nil, data, hook, nil)
+	tx, err := s.send(ctx, to, nil, data, hook, nil)
+	// Transport errors quote the RPC URL, and providers put keys in it.
+	return tx, redact.Wrap(err)
 }
 
 // send estimates gas with estimateData (nil means data: a batch is
@@ -438,6 +442,11 @@ func (s *Sender) submit(ctx context.Context, nonce uint64, hook BeforeBroadcast,
 // transaction returns its receipt together with an error wrapping
 // [ErrTxReverted].
 func (s *Sender) WaitReceipt(ctx context.Context, txHash common.Hash) (*types.Receipt, error) {
+	r, err := s.waitReceipt(ctx, txHash)
+	return r, redact.Wrap(err)
+}
+
+func (s *Sender) waitReceipt(ctx context.Context, txHash common.Hash) (*types.Receipt, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.receiptTimeout)
 	defer cancel()
 	ticker := time.NewTicker(s.pollInterval)

@@ -3,6 +3,7 @@ package facilitator
 import (
 	"context"
 
+	"github.com/go402/go402/internal/redact"
 	"github.com/go402/go402/ledger"
 	"github.com/go402/go402/x402"
 )
@@ -43,10 +44,10 @@ func settleStatus(r *x402.SettleResponse) string {
 
 // record appends an event; a ledger failure is logged, not returned, because
 // the verdict it records has already been reached. The event's message
-// shows URLs without their path or query (see redactURLs): it may quote a
+// shows URLs without their path or query (see redact.Text): it may quote a
 // chain error, and with it an RPC key.
 func (f *Facilitator) record(ctx context.Context, ev *ledger.Event) {
-	ev.Message = redactURLs(ev.Message)
+	ev.Message = redact.Text(ev.Message)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ledgerWriteTimeout)
 	defer cancel()
 	if err := f.cfg.Store.Record(ctx, ev); err != nil {

@@ -63,6 +63,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go402/go402/internal/redact"
 	"github.com/go402/go402/ledger"
 	"github.com/go402/go402/x402"
 )
@@ -176,7 +177,7 @@ func New(cfg Config) (*Facilitator, error) {
 	}
 	return &Facilitator{
 		cfg:     cfg,
-		log:     redactLogs(cfg.Logger).With("component", "facilitator"),
+		log:     redact.Logger(cfg.Logger).With("component", "facilitator"),
 		flights: map[x402.SettlementKey]*flight{},
 	}, nil
 }

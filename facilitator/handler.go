@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/go402/go402/internal/redact"
 	"github.com/go402/go402/x402"
 )
 
@@ -75,7 +76,7 @@ func NewHandler(f x402.Facilitator, cfg HandlerConfig) (http.Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{fac: f, maxBody: cfg.MaxBodyBytes, log: redactLogs(log)}
+	h := &handler{fac: f, maxBody: cfg.MaxBodyBytes, log: redact.Logger(log)}
 	if h.maxBody <= 0 || h.maxBody > x402.MaxJSONSize {
 		h.maxBody = x402.MaxJSONSize
 	}
@@ -222,7 +223,7 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, endpoint string, 
 		status = http.StatusServiceUnavailable
 	}
 	// The detail goes to the log only, which shows URLs without their
-	// paths and queries (see redactLogs): chain and database errors can
+	// paths and queries (see redact.Logger): chain and database errors can
 	// carry RPC URLs with provider keys, or connection strings.
 	var id [6]byte
 	_, _ = rand.Read(id[:])

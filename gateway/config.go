@@ -62,6 +62,8 @@ type Config struct {
 	// CORS configures the cross-origin headers of priced routes (free
 	// routes answer as their upstream does). Key "cors".
 	CORS CORS
+	// Timeouts bounds the HTTP server's connections. Key "timeouts".
+	Timeouts Timeouts
 	// LogLevel is debug, info, warn or error. Key "logLevel"; default info.
 	LogLevel string
 	// LogFormat is text or json. Key "logFormat"; default text.
@@ -177,6 +179,11 @@ type Route struct {
 	// Listing enables directory listings of a Dir route. Key
 	// "routes[i].listing".
 	Listing bool
+	// ShadowsPriced, on a free route, says that it is meant to match
+	// requests a priced route matches too (such as a free /api/* after a
+	// priced GET /api/premium, or a free catch-all /*); without it such a
+	// route is refused. Key "routes[i].shadowsPriced".
+	ShadowsPriced bool
 	// Price is what one request costs, such as "$0.001" or "0.25 USDC"; an
 	// empty price makes the route free. Key "routes[i].price".
 	Price string
@@ -308,6 +315,7 @@ func EnvOverrides() [][2]string {
 }
 
 func (c *Config) defaults() {
+	c.Timeouts.defaults()
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}

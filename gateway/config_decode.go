@@ -46,6 +46,7 @@ func (c *Config) schema(base string) yamlconf.Fields {
 		},
 		"maxBufferBytes": func(v yamlconf.Value) { v.Int(64, func(x int64) { c.MaxBufferBytes = x }) },
 		"cors":           func(v yamlconf.Value) { v.Fields(c.CORS.schema()) },
+		"timeouts":       func(v yamlconf.Value) { v.Fields(c.Timeouts.schema()) },
 		"logLevel":       func(v yamlconf.Value) { v.String(&c.LogLevel) },
 		"logFormat":      func(v yamlconf.Value) { v.String(&c.LogFormat) },
 		"routes": func(v yamlconf.Value) {
@@ -84,6 +85,7 @@ func decodeRoute(v yamlconf.Value, base string) Route {
 		"description":       func(v yamlconf.Value) { v.String(&r.Description) },
 		"mimeType":          func(v yamlconf.Value) { v.String(&r.MimeType) },
 		"policy":            func(v yamlconf.Value) { v.String(&r.Policy) },
+		"shadowsPriced":     func(v yamlconf.Value) { v.Bool(&r.ShadowsPriced) },
 		"maxTimeoutSeconds": func(v yamlconf.Value) { v.Int(32, func(x int64) { r.MaxTimeoutSeconds = int(x) }) },
 		"charge": func(v yamlconf.Value) {
 			r.Charge = []string{} // set, even to an empty list (refused by Validate)

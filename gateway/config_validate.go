@@ -47,6 +47,7 @@ func (c *Config) Validate() error {
 		v.fail("maxBufferBytes", "must not be negative")
 	}
 	v.cors()
+	v.timeouts()
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
 		v.fail("logLevel", "must be one of debug, info, warn, error")
 	}
@@ -219,6 +220,38 @@ func (v *validator) routes() {
 		}
 		v.routePayment(r, p)
 	}
+	v.shadows()
+}
+
+// shadows refuses a free route that matches requests a priced route
+// matches too, unless it says shadowsPriced: placed before the priced
+// route it serves them free; placed after, it serves the spellings of the
+// priced paths that an upstream may read as them (see
+// routepattern.Loosen), were the gateway not to price those too.
+func (v *validator) shadows() {
+	routes := v.c.Routes
+	pats := make([]*routepattern.Pattern, len(routes))
+	for i := range routes {
+		pats[i], _ = routepattern.Parse(routes[i].Path)
+	}
+	for i, f := range routes {
+		if !f.Free() || f.ShadowsPriced || pats[i] == nil {
+			continue
+		}
+		for j, p := range routes {
+			if p.Free() || pats[j] == nil || !pats[i].Overlaps(pats[j]) {
+				continue
+			}
+			how := "comes after it, and would serve the spellings of its paths an upstream may read as them (;params, .json)"
+			if i < j {
+				how = "comes before it, and serves those requests free"
+			}
+			v.fail(fmt.Sprintf("routes[%d].path", i),
+				"the free route %q matches requests of the priced routes[%d] %q and %s: set shadowsPriced: true on routes[%d] if that is intended",
+				f.Path, j, p.Path, how, i)
+			break
+		}
+	}
 }
 
 func (v *validator) routePayment(r *Route, p string) {
@@ -240,6 +273,9 @@ func (v *validator) routePayment(r *Route, p string) {
 			}
 		}
 		return
+	}
+	if r.ShadowsPriced {
+		v.fail(p+".shadowsPriced", "only applies to free routes")
 	}
 	if price, err := x402.ParsePrice(r.Price); err != nil {
 		v.fail(p+".price", "must be a price such as \"$0.001\" or \"0.25 USDC\"")

@@ -15,8 +15,13 @@
 // GET, and is forwarded as GET), and a GET pattern also matches HEAD. A
 // request whose path a priced route has for other methods only is
 // answered 405, never served by a later free route: an upstream or a file
-// route may ignore the method. Requests matching no route get 404; the
-// health path answers 200 without payment.
+// route may ignore the method. Spellings of a priced path that upstreams
+// read as it are priced too: with ";" path parameters or a ".json" (any
+// ".ext") suffix the request is charged as the priced route, with trailing
+// whitespace it gets 400 (see routepattern.Loosen); and a free route that
+// matches requests of a priced one is refused unless it sets
+// shadowsPriced. Requests matching no route get 404; the health path
+// answers 200 without payment.
 //
 // A priced route answers 402 Payment Required until the client pays. By
 // default the response is buffered and released only once the payment is
@@ -59,6 +64,7 @@ import (
 
 	"github.com/go402/go402/evm"
 	"github.com/go402/go402/facilitator/remote"
+	"github.com/go402/go402/internal/redact"
 	"github.com/go402/go402/internal/routepattern"
 	"github.com/go402/go402/x402"
 	"github.com/go402/go402/x402http"
@@ -130,10 +136,8 @@ type state struct {
 // line. ctx bounds the start-up I/O (opening the settlement queue).
 func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
 	g := &Gateway{deps: deps, log: deps.Logger, transport: deps.Transport, claims: &x402http.Claims{}}
-	if g.log == nil {
-		g.log = slog.New(slog.DiscardHandler)
-	}
-	g.log = g.log.With("component", "gateway")
+	// Upstream and facilitator errors quote URLs: log them reduced.
+	g.log = redact.Logger(g.log).With("component", "gateway")
 	if g.transport == nil {
 		if t, ok := http.DefaultTransport.(*http.Transport); ok {
 			g.transport = t.Clone()

@@ -27,6 +27,7 @@ routes:
     price: "$1"
   - path: /api/*
     upstream: %[1]s
+    shadowsPriced: true
 `, up.URL))
 	_, srv := e.start(t, cfg)
 	// Config.RouteFor (which go402 gateway --info-file uses to list

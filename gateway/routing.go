@@ -29,8 +29,25 @@ func (c *Config) RouteFor(method, urlPath string) (int, bool) {
 		pat, _ := routepattern.Parse(c.Routes[i].Path) // valid: checked by Validate
 		routes[i] = &route{pat: pat, priced: !c.Routes[i].Free()}
 	}
-	i, _ := routepattern.Pick(routes, strings.ToUpper(method), routepattern.Segments(lower))
+	i, _ := pick(routes, strings.ToUpper(method), routepattern.Segments(lower))
 	return i, i >= 0
+}
+
+// pick selects the route of the cleaned, lower-cased segments segs,
+// checking their lenient readings too (see routepattern.Loosen): a path
+// that an upstream may map to a priced route by dropping ";" parameters
+// or a ".json" suffix is that route's, and one it may map by trimming
+// whitespace is refused.
+func pick(routes []*route, method string, segs []string) (int, routepattern.Outcome) {
+	i, other := routepattern.Pick(routes, method, segs)
+	out := routepattern.Matched
+	switch {
+	case i < 0 && other:
+		out = routepattern.OtherMethod
+	case i < 0:
+		out = routepattern.None
+	}
+	return routepattern.Loosen(routes, method, i, out, segs)
 }
 
 // router dispatches requests to the first matching route.
@@ -65,8 +82,9 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	segs := routepattern.Segments(lower)
-	i, pricedElsewhere := routepattern.Pick(rt.routes, want, segs)
-	if i >= 0 {
+	i, out := pick(rt.routes, want, segs)
+	switch out {
+	case routepattern.Matched:
 		// Hand on the path that was matched (and priced), so that nothing
 		// downstream interprets the raw one differently.
 		r2 := new(http.Request)
@@ -76,14 +94,15 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r2.URL = &u
 		r2.Method = method
 		rt.routes[i].handler.ServeHTTP(w, r2)
-		return
-	}
-	if pricedElsewhere {
-		w.Header().Set("Allow", routepattern.Allow(rt.routes, want, segs))
+	case routepattern.OtherMethod:
+		readings := append([][]string{segs}, routepattern.LenientSegments(segs)...)
+		w.Header().Set("Allow", routepattern.Allow(rt.routes, want, readings...))
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed on a paid route"})
-		return
+	case routepattern.Ambiguous:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "ambiguous path: an upstream may read it as a paid route's"})
+	default:
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 	}
-	writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 }
 
 func serveHealth(w http.ResponseWriter, method string) {

@@ -181,7 +181,11 @@ func TestMatchReadings(t *testing.T) {
 		{"GET", "//weather", "GET /weather"},
 		{"GET", "/./weather/.", "GET /weather"},
 		{"GET", "/WEATHER", "GET /weather"},
-		{"GET", "/weather.", ""},
+		// A trailing dot is an empty suffix, which some servers drop.
+		{"GET", "/weather.", "GET /weather"},
+		{"GET", "/weather.json", "GET /weather"},
+		{"GET", "/weather;jsessionid=1", "GET /weather"},
+		{"GET", "/weather%20", "400"},
 		{"GET", "/.weather", ""},
 		{"GET", "/dir", "/dir/*"},
 		{"GET", "/dir/a/b", "/dir/*"},

@@ -28,6 +28,20 @@
 // must not buy one route's resource at another's price. The request reaches
 // the handler unchanged.
 //
+// Servers behind the middleware may also map spellings of a path to it
+// that its pattern does not spell: Tomcat and Jetty drop ";name=value"
+// path parameters ("/premium;jsessionid=1"), Spring's suffix matching
+// serves "/premium.json" from the handler of "/premium", and some servers
+// trim trailing whitespace ("/premium%20"). A request with ";" parameters
+// in any segment, or a "." suffix on its last segment, whose reading
+// without them selects a route (other than the one it selects as spelled)
+// is charged as that route; one priced for other methods only is answered
+// 405. A request that selects a route only once trailing whitespace or
+// control characters (%20, %09, %00...) are trimmed from its segments is
+// answered 400. So GET /premium at $1 also charges $1 for
+// /premium;jsessionid=1, /premium.json and /premium.tar.gz, and refuses
+// /premium%20; /premiums and /premium-x.json stay unpriced.
+//
 // # The 402 answer
 //
 // A 402 carries the v2 PAYMENT-REQUIRED header (base64 JSON

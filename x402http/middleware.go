@@ -178,7 +178,7 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 			writeJSON(w, http.StatusMethodNotAllowed, "method not allowed on a paid route")
 			return
 		case matchAmbiguous:
-			writeJSON(w, http.StatusBadRequest, "ambiguous path: its encoded separators select another paid route")
+			writeJSON(w, http.StatusBadRequest, "ambiguous path: it may be read as another paid route's (encoded separators or trailing whitespace)")
 			return
 		}
 		m.decorate(w.Header(), r)

@@ -74,5 +74,5 @@ func matchMethod(r *http.Request) string {
 // allowedMethods lists the methods priced routes accept on r's path, for
 // the Allow header of a 405.
 func (m *Middleware) allowedMethods(r *http.Request) string {
-	return routepattern.Allow(m.routes, matchMethod(r), routepattern.Decoded(r.URL), routepattern.Escaped(r.URL))
+	return routepattern.Allow(m.routes, matchMethod(r), routepattern.Readings(r.URL)...)
 }

@@ -14,8 +14,8 @@ import (
 
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
-	"github.com/go402/go402/facilitator"
 	"github.com/go402/go402/facilitator/config"
+	"github.com/go402/go402/internal/redact"
 	"github.com/go402/go402/ledger"
 	"github.com/go402/go402/ledger/postgres"
 	"github.com/go402/go402/ledger/sqlite"
@@ -43,7 +43,7 @@ func (s *Service) openLedger(ctx context.Context) (ledger.Store, error) {
 			return nil, fmt.Errorf("opening the ledger: %w", err)
 		}
 		s.cleanup.add(closeLedger(st))
-		s.dbDesc = "postgres " + facilitator.RedactDSN(db.Postgres)
+		s.dbDesc = "postgres " + redact.DSN(db.Postgres)
 		return st, nil
 	}
 	path := db.SQLite
@@ -96,7 +96,7 @@ func (s *Service) startNetworks(ctx context.Context, deps Deps) ([]*evm.ExactFac
 	for i, n := range nets {
 		sch, err := s.newScheme(ctx, n)
 		if err != nil && configured {
-			err = fmt.Errorf("networks[%d] (%s): %w", i, n.Network, facilitator.ScrubURL(err, s.cfg.Networks[i].RPCURLs[0]))
+			err = fmt.Errorf("networks[%d] (%s): %w", i, n.Network, redact.Scrub(err, s.cfg.Networks[i].RPCURLs[0]))
 		}
 		if err != nil {
 			return nil, err
@@ -171,7 +171,7 @@ func (s *Service) dialNetwork(ctx context.Context, n config.Network, key *ecdsa.
 	client, err := ethclient.DialContext(ctx, rpcURL)
 	if err != nil {
 		// The dial error may quote the URL, and with it an API key.
-		return Network{}, fmt.Errorf("cannot connect to %s", facilitator.RedactURL(rpcURL))
+		return Network{}, fmt.Errorf("cannot connect to %s", redact.URL(rpcURL))
 	}
 	s.cleanup.add(func() error { client.Close(); return nil })
 	// Every error of the backend, at start-up and while serving (in logs
@@ -179,16 +179,16 @@ func (s *Service) dialNetwork(ctx context.Context, n config.Network, key *ecdsa.
 	backend := ScrubbedBackend(client, rpcURL)
 	got, err := backend.ChainID(ctx)
 	if err != nil {
-		return Network{}, fmt.Errorf("reading the chain id from %s: %w", facilitator.RedactURL(rpcURL), err)
+		return Network{}, fmt.Errorf("reading the chain id from %s: %w", redact.URL(rpcURL), err)
 	}
 	if !got.IsUint64() || got.Uint64() != n.ChainID {
-		return Network{}, fmt.Errorf("RPC endpoint %s is on chain %s, not %d", facilitator.RedactURL(rpcURL), got, n.ChainID)
+		return Network{}, fmt.Errorf("RPC endpoint %s is on chain %s, not %d", redact.URL(rpcURL), got, n.ChainID)
 	}
 	addr := crypto.PubkeyToAddress(key.PublicKey)
 	if bal, err := client.BalanceAt(ctx, addr, nil); err == nil && bal.Sign() == 0 {
 		s.log.Warn("the signer has no native balance to pay gas on this network", "network", n.Network, "signer", addr.Hex())
 	}
-	s.log.Info("network ready", "network", n.Network, "rpc", facilitator.RedactURL(rpcURL), "assets", len(n.Assets),
+	s.log.Info("network ready", "network", n.Network, "rpc", redact.URL(rpcURL), "assets", len(n.Assets),
 		"batch", n.Batch.Enabled, "readBatchSize", n.ReadBatchSize)
 	// The chain reads of concurrent payments go out as JSON-RPC batch
 	// requests, through the same scrubbing.

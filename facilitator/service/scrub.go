@@ -11,7 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/go402/go402/evm"
-	"github.com/go402/go402/facilitator"
+	"github.com/go402/go402/internal/redact"
 )
 
 // ScrubbedBackend is the chain backend of c, dialed to rpcURL, whose
@@ -34,7 +34,7 @@ type scrubbedBackend struct {
 	url string
 }
 
-func scrub(err error, url string) error { return facilitator.ScrubURL(err, url) }
+func scrub(err error, url string) error { return redact.Scrub(err, url) }
 
 func (b scrubbedBackend) ChainID(ctx context.Context) (*big.Int, error) {
 	v, err := b.c.ChainID(ctx)

@@ -28,7 +28,6 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -42,6 +41,7 @@ import (
 	"github.com/go402/go402/evm"
 	"github.com/go402/go402/facilitator"
 	"github.com/go402/go402/facilitator/config"
+	"github.com/go402/go402/internal/redact"
 	"github.com/go402/go402/ledger"
 	"github.com/go402/go402/x402"
 )
@@ -126,9 +126,9 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *Service, err er
 	if cfg != nil {
 		s.cfg = *cfg
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
+	// Everything the service starts logs through it: no RPC key or
+	// database password shows.
+	s.log = redact.Logger(s.log)
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, s.cleanup.close())

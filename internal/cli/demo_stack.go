@@ -169,7 +169,8 @@ func serveOn(ctx context.Context, addr string, h http.Handler, cleanup *closers)
 	if err != nil {
 		return "", err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	// An answer may wait for a settlement (settle-before-serve).
+	srv := newServer(h, apiLimits(2*time.Minute), nil, ctx)
 	go func() { _ = srv.Serve(ln) }()
 	cleanup.add(func() error {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -23,6 +23,7 @@ import (
 	"github.com/go402/go402/facilitator"
 	"github.com/go402/go402/facilitator/config"
 	"github.com/go402/go402/facilitator/service"
+	"github.com/go402/go402/internal/redact"
 )
 
 const facilitatorUsage = `facilitator [--config FILE] [--listen ADDR] [--db PATH|URL] [--info-file PATH]
@@ -154,13 +155,14 @@ func devnetFromEnv() bool {
 	return v != "" && (err != nil || on)
 }
 
-// newLogger returns the configured slog logger, writing to w.
+// newLogger returns the configured slog logger, writing to w, redacting
+// URLs (see internal/redact).
 func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return redact.Logger(slog.New(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return redact.Logger(slog.New(slog.NewTextHandler(w, opts)))
 }
 
 // facilitatorInfo is the --info-file JSON.
@@ -203,15 +205,8 @@ func serveFacilitator(ctx context.Context, e env, cfg *config.Config, infoFile s
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           svc.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		// A settle answers when the settlement is done (or pending).
-		WriteTimeout: cfg.SettleTimeout + 30*time.Second,
-		IdleTimeout:  2 * time.Minute,
-		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	// A settle answers when the settlement is done (or pending).
+	srv := newServer(svc.Handler(), apiLimits(cfg.SettleTimeout+30*time.Second), log, nil)
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
 

@@ -21,6 +21,7 @@ import (
 	"github.com/go402/go402/facilitator/config"
 	"github.com/go402/go402/facilitator/service"
 	"github.com/go402/go402/gateway"
+	"github.com/go402/go402/internal/redact"
 	"github.com/go402/go402/x402"
 )
 
@@ -171,9 +172,9 @@ func newGatewayLogger(w io.Writer, cfg *gateway.Config) *slog.Logger {
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return redact.Logger(slog.New(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return redact.Logger(slog.New(slog.NewTextHandler(w, opts)))
 }
 
 func serveGateway(ctx context.Context, e env, cfg *gateway.Config, opts gatewayOptions) (err error) {
@@ -222,14 +223,10 @@ func serveGateway(ctx context.Context, e env, cfg *gateway.Config, opts gatewayO
 		_ = ln.Close()
 		return err
 	}
-	srv := &http.Server{
-		Handler:           gw,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		// No read or write timeout: uploads and streamed responses
-		// (server-sent events) may last.
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	// The limits are the configuration's: uploads and streamed responses
+	// (server-sent events) may last (see gateway.Timeouts).
+	t := cfg.Timeouts
+	srv := newServer(gw, serverLimits{ReadHeader: t.ReadHeader, Read: t.Read, Write: t.Write, Idle: t.Idle}, log, nil)
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/go402/go402/client"
 	"github.com/go402/go402/evm"
+	"github.com/go402/go402/internal/redact"
 )
 
 const payUsage = `pay [flags] URL
@@ -189,7 +190,7 @@ func newPayClient(e env, o *payOptions, res *payResult) (*client.Client, error) 
 			MaxValidity:   o.validity,
 		},
 		RPCURLs: o.rpc,
-		Logger:  slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: logLevel})),
+		Logger:  redact.Logger(slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: logLevel}))),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the paying client: %w", err)

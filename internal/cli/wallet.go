@@ -23,7 +23,7 @@ import (
 	"github.com/go402/go402/client"
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
-	"github.com/go402/go402/facilitator"
+	"github.com/go402/go402/internal/redact"
 	"github.com/go402/go402/x402"
 )
 
@@ -298,15 +298,15 @@ func runWalletBalance(ctx context.Context, e env, args []string) error {
 
 	tok, err := balanceAsset(ctx, ec, nets, gotNet, o.asset)
 	if err != nil {
-		return facilitator.ScrubURL(err, o.rpcURL)
+		return redact.Scrub(err, o.rpcURL)
 	}
 	tokBal, err := erc20BalanceOf(ctx, ec, tok.Address, who)
 	if err != nil {
-		return fmt.Errorf("reading the %s balance: %w", tok.Symbol, facilitator.ScrubURL(err, o.rpcURL))
+		return fmt.Errorf("reading the %s balance: %w", tok.Symbol, redact.Scrub(err, o.rpcURL))
 	}
 	ethBal, err := ec.BalanceAt(ctx, who, nil)
 	if err != nil {
-		return fmt.Errorf("reading the ETH balance: %w", facilitator.ScrubURL(err, o.rpcURL))
+		return fmt.Errorf("reading the ETH balance: %w", redact.Scrub(err, o.rpcURL))
 	}
 	printBalance(e.stdout, who, gotNet, nets, tok, tokBal, ethBal)
 	return nil
@@ -397,21 +397,21 @@ func balanceHolder(o *balanceOptions) (common.Address, error) {
 func dialBalanceChain(ctx context.Context, rpcURL string, want x402.Network) (*ethclient.Client, x402.Network, error) {
 	ec, err := ethclient.DialContext(ctx, rpcURL)
 	if err != nil {
-		return nil, "", fmt.Errorf("cannot connect to %s", facilitator.RedactURL(rpcURL))
+		return nil, "", fmt.Errorf("cannot connect to %s", redact.URL(rpcURL))
 	}
 	chainID, err := ec.ChainID(ctx)
 	if err != nil {
 		ec.Close()
-		return nil, "", fmt.Errorf("reading the chain id from %s: %w", facilitator.RedactURL(rpcURL), facilitator.ScrubURL(err, rpcURL))
+		return nil, "", fmt.Errorf("reading the chain id from %s: %w", redact.URL(rpcURL), redact.Scrub(err, rpcURL))
 	}
 	if !chainID.IsUint64() {
 		ec.Close()
-		return nil, "", fmt.Errorf("%s reports chain id %s", facilitator.RedactURL(rpcURL), chainID)
+		return nil, "", fmt.Errorf("%s reports chain id %s", redact.URL(rpcURL), chainID)
 	}
 	got := x402.EIP155(chainID.Uint64())
 	if want != "" && want != got {
 		ec.Close()
-		return nil, "", fmt.Errorf("%s is on %s, not %s", facilitator.RedactURL(rpcURL), got, want)
+		return nil, "", fmt.Errorf("%s is on %s, not %s", redact.URL(rpcURL), got, want)
 	}
 	return ec, got, nil
 }

@@ -20,6 +20,8 @@ var depRules = []struct {
 	stdOnly   bool
 }{
 	{pkg: "x402", stdOnly: true},
+	// The one URL scrubber and redacting logger every component uses.
+	{pkg: "internal/redact", stdOnly: true},
 	{pkg: "x402http", forbidden: []string{"evm", "ledger", "facilitator", "gateway", "client", "devnet"}},
 	{pkg: "x402http/paywall", forbidden: []string{"evm", "ledger", "facilitator", "gateway", "client", "devnet"}},
 	{pkg: "client", forbidden: []string{"x402http", "facilitator", "ledger", "gateway", "devnet"}},

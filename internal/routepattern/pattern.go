@@ -34,6 +34,27 @@
 // so that an encoded separator cannot buy one route's resource at another
 // route's price. A router that hands its handlers the cleaned path (the
 // gateway) has one reading only, and uses [Pick] on [Decoded].
+//
+// # Lenient readings
+//
+// Servers behind a router often map more request paths to a resource than
+// its route's pattern spells: Tomcat and Jetty drop ";name=value" path
+// parameters from every segment ("/api/premium;jsessionid=1"), Spring's
+// suffix matching serves "/api/premium.json" from the handler of
+// "/api/premium", and some servers trim trailing whitespace
+// ("/api/premium%20"). A request whose exact reading selects a free route,
+// no route, or a cheaper priced one, while such a lenient reading selects
+// a priced route, would otherwise reach that priced resource free or
+// cheaply. [Loosen] (which [Select] applies) checks these readings:
+//
+//   - without the ";" parameters of each segment, and without a "."
+//     suffix of the last segment (".json", ".xml", ".tar.gz"): the request
+//     is treated as the priced route, and charged its price;
+//   - with whitespace or control characters (%20, %09, %00...) trimmed
+//     from the end of each segment: the request is [Ambiguous], refused
+//     with 400, since no client has a reason to send them;
+//   - a lenient reading priced for other methods only gives
+//     [OtherMethod] (405), unless the exact reading is priced.
 package routepattern
 
 import (
@@ -199,4 +220,36 @@ func equalFoldLower(s, lower string) bool {
 		}
 	}
 	return true
+}
+
+// Overlaps reports whether some request matches both p and q: a method
+// both take and a path both match.
+func (p *Pattern) Overlaps(q *Pattern) bool {
+	if !methodsOverlap(p.Method, q.Method) {
+		return false
+	}
+	for i := range min(len(p.segs), len(q.segs)) {
+		if a, b := p.segs[i], q.segs[i]; a != "" && b != "" && a != b {
+			return false
+		}
+	}
+	switch {
+	case len(p.segs) < len(q.segs):
+		return p.Rest
+	case len(p.segs) > len(q.segs):
+		return q.Rest
+	}
+	return true
+}
+
+// methodsOverlap reports whether a request method matches both pattern
+// methods a and b.
+func methodsOverlap(a, b string) bool {
+	switch {
+	case a == "" || b == "" || a == b:
+		return true
+	case a == http.MethodGet && b == http.MethodHead, a == http.MethodHead && b == http.MethodGet:
+		return true
+	}
+	return false
 }

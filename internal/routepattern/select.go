@@ -65,14 +65,27 @@ const (
 // the request must be refused, since a handler reading the path one way
 // would serve one route's resource for the other route's price. The index
 // is -1 unless the outcome is [Matched].
+//
+// The lenient readings of the path are then checked by [Loosen].
 func Select[R Route](routes []R, method string, u *url.URL) (int, Outcome) {
 	if u.RawPath == "" && IsClean(u.Path) {
 		// Both readings are the segments of u.Path: match once, without
-		// allocating.
-		return outcome(PickClean(routes, method, u.Path))
+		// allocating unless the path has a lenient reading.
+		i, out := outcome(PickClean(routes, method, u.Path))
+		if !mayLoosenClean(u.Path) {
+			return i, out
+		}
+		return Loosen(routes, method, i, out, Decoded(u))
 	}
-	decoded, decodedOther := Pick(routes, method, Decoded(u))
-	escaped, escapedOther := Pick(routes, method, Escaped(u))
+	dsegs, esegs := Decoded(u), Escaped(u)
+	i, out := selectExact(routes, method, dsegs, esegs)
+	return Loosen(routes, method, i, out, dsegs, esegs)
+}
+
+// selectExact is Select without the lenient readings.
+func selectExact[R Route](routes []R, method string, dsegs, esegs []string) (int, Outcome) {
+	decoded, decodedOther := Pick(routes, method, dsegs)
+	escaped, escapedOther := Pick(routes, method, esegs)
 	switch {
 	case decoded == escaped:
 		return outcome(decoded, decodedOther || escapedOther)
@@ -95,7 +108,8 @@ func outcome(i int, otherMethod bool) (int, Outcome) {
 }
 
 // Allow is the Allow header of a 405 from Pick or Select: the methods of
-// the priced routes that have the path, in any of readings, for methods
+// the priced routes that have the path, in any of readings (with
+// [LenientSegments] for a 405 from [Loosen]), for methods
 // other than method, up to where Pick stops (GET followed by HEAD), joined
 // by ", ".
 func Allow[R Route](routes []R, method string, readings ...[]string) string {
@@ -129,4 +143,13 @@ func Allow[R Route](routes []R, method string, readings ...[]string) string {
 		}
 	}
 	return strings.Join(out, ", ")
+}
+
+// Readings are the readings of u's path that [Select] matches, [Decoded]
+// and [Escaped] and their [LenientSegments], for [Allow].
+func Readings(u *url.URL) [][]string {
+	d, e := Decoded(u), Escaped(u)
+	out := [][]string{d, e}
+	out = append(out, LenientSegments(d)...)
+	return append(out, LenientSegments(e)...)
 }

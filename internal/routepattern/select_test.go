@@ -100,7 +100,9 @@ func TestSelect(t *testing.T) {
 		{"GET", "//weather", "GET /weather", ""},
 		{"GET", "/./weather/.", "GET /weather", ""},
 		{"GET", "/WEATHER", "GET /weather", ""},
-		{"GET", "/weather.", "", ""},
+		// A trailing dot is an empty suffix: some servers drop it, so it
+		// is charged as the route (see TestSelectLenient).
+		{"GET", "/weather.", "GET /weather", ""},
 		{"GET", "/.weather", "", ""},
 		{"GET", "/dir", "/dir/*", ""},
 		{"GET", "/dir/a/b", "/dir/*", ""},

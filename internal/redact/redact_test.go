@@ -1,4 +1,4 @@
-package facilitator
+package redact
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -21,20 +22,20 @@ func TestRedactURLs(t *testing.T) {
 		{`no url here: eip155:8453, 0xabc, "://" alone, 1://x`, `no url here: eip155:8453, 0xabc, "://" alone, 1://x`},
 		{"", ""},
 	} {
-		if got := redactURLs(tt.in); got != tt.want {
-			t.Errorf("redactURLs(%q)\n = %q\nwant %q", tt.in, got, tt.want)
+		if got := Text(tt.in); got != tt.want {
+			t.Errorf("Text(%q)\n = %q\nwant %q", tt.in, got, tt.want)
 		}
 	}
 	inner := errors.New("boom")
-	if got := redactError(fmt.Errorf(`Post "https://h.example/v2/KEY": %w`, inner)); got != `Post "https://h.example/…": boom` {
+	if got := Error(fmt.Errorf(`Post "https://h.example/v2/KEY": %w`, inner)); got != `Post "https://h.example/…": boom` {
 		t.Errorf("redactError: %q", got)
 	}
-	if redactError(nil) != "" {
-		t.Error("redactError(nil) is not empty")
+	if Error(nil) != "" {
+		t.Error("Error(nil) is not empty")
 	}
 }
 
-func TestRedactURL(t *testing.T) {
+func TestURL(t *testing.T) {
 	for in, want := range map[string]string{
 		"https://base-mainnet.g.alchemy.com/v2/SECRETKEY": "https://base-mainnet.g.alchemy.com/…",
 		"http://127.0.0.1:8545":                           "http://127.0.0.1:8545",
@@ -46,8 +47,8 @@ func TestRedactURL(t *testing.T) {
 		"1http://node.example/SECRETKEY":                  "(unparsable URL)",
 		"":                                                "(unparsable URL)",
 	} {
-		if got := RedactURL(in); got != want {
-			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		if got := URL(in); got != want {
+			t.Errorf("URL(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -58,7 +59,7 @@ func (s stringer) String() string { return string(s) }
 
 func TestRedactLogs(t *testing.T) {
 	var buf bytes.Buffer
-	log := redactLogs(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	log := Logger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	log = log.With("rpc", "https://h.example/v2/KEY1").WithGroup("g").With("n", 1)
 	log.Info(`dialing "https://h.example/v2/KEY2"`,
 		"err", fmt.Errorf(`Post "https://h.example/v2/KEY3": %w`, errors.New("boom")),
@@ -91,7 +92,7 @@ func TestScrubURLUserinfo(t *testing.T) {
 		}
 		// The error names the URL as the client printed it.
 		quoted := strings.Replace(err.Error(), "127.0.0.1:1", "rpc.example", 1)
-		got := ScrubURL(errors.New(quoted), raw).Error()
+		got := Scrub(errors.New(quoted), raw).Error()
 		for _, secret := range []string{"s3cret", "KEYPATH", "QUERYKEY"} {
 			if strings.Contains(got, secret) {
 				t.Errorf("%s: %q keeps %s", raw, got, secret)
@@ -104,11 +105,31 @@ func TestScrubURLUserinfo(t *testing.T) {
 // and RedactDSN hides both password forms of a PostgreSQL URL.
 func TestScrubURLKeepsTheChain(t *testing.T) {
 	inner := errors.New("boom")
-	scrubbed := ScrubURL(fmt.Errorf(`Post "https://h.example/v2/KEY": %w`, inner), "https://h.example/v2/KEY")
+	scrubbed := Scrub(fmt.Errorf(`Post "https://h.example/v2/KEY": %w`, inner), "https://h.example/v2/KEY")
 	if !errors.Is(scrubbed, inner) || strings.Contains(scrubbed.Error(), "KEY") || !strings.Contains(scrubbed.Error(), "https://h.example/…") {
 		t.Errorf("ScrubURL: %v", scrubbed)
 	}
-	if got := RedactDSN("postgres://go402:hunter2@db:5432/ledger?sslmode=require&password=x"); strings.Contains(got, "hunter2") || strings.Contains(got, "password=x") {
+	if got := DSN("postgres://go402:hunter2@db:5432/ledger?sslmode=require&password=x"); strings.Contains(got, "hunter2") || strings.Contains(got, "password=x") {
 		t.Errorf("RedactDSN leaks: %s", got)
 	}
+}
+
+func TestWrapAndLogger(t *testing.T) {
+	inner := &url.Error{Op: "Post", URL: "https://:SECRET@h.example/v3/ID?apikey=K", Err: errors.New("EOF")}
+	err := Wrap(fmt.Errorf("sending: %w", inner))
+	if got := err.Error(); got != `sending: Post "https://h.example/…": EOF` {
+		t.Errorf("Wrap: %q", got)
+	}
+	var ue *url.Error
+	if !errors.As(err, &ue) || Wrap(nil) != nil {
+		t.Errorf("Wrap lost the chain: %#v", err)
+	}
+	var buf bytes.Buffer
+	log := Logger(Logger(slog.New(slog.NewTextHandler(&buf, nil))))
+	u, _ := url.Parse("https://h.example/v2/SECRET")
+	log.Info("x", "u", *u, "p", u, "err", inner)
+	if strings.Contains(buf.String(), "SECRET") || strings.Contains(buf.String(), "apikey") {
+		t.Errorf("logged: %s", buf.String())
+	}
+	Logger(nil).Info("discarded")
 }
