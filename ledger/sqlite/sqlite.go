@@ -50,6 +50,16 @@
 // Settlement writes (Claim, Update, Release) are never batched: each is its
 // own transaction, committed before the call returns.
 //
+// # Reservations
+//
+// [Store.Reserve] decides and writes a reservation in a write transaction,
+// which SQLite's write lock serialises across connections and processes,
+// so that the check of the payer's free funds and the insert are one
+// atomic step. The Reserves of concurrent calls are group-committed like
+// events (one transaction, evaluated in arrival order, bounded by
+// Config.MaxEventBatch). Update to a final status and Release delete the
+// key's reservation in their own transaction.
+//
 // Times are kept to the microsecond, in UTC.
 package sqlite
 
@@ -114,7 +124,8 @@ type Store struct {
 	w      *sql.DB // one connection; every write goes through it
 	r      *sql.DB // read-only connections
 	log    *slog.Logger
-	events *groupcommit.Group[*ledger.Event]
+	events   *groupcommit.Group[*ledger.Event]
+	reserves *groupcommit.Group[*reserveOp]
 
 	closeOnce sync.Once
 	closeErr  error
@@ -150,6 +161,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	s := &Store{w: w, log: log}
 	s.events = groupcommit.New(cfg.MaxEventBatch, s.writeEvents)
+	s.reserves = groupcommit.New(cfg.MaxEventBatch, s.writeReserves)
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("ledger/sqlite: open %s: %w", cfg.Path, err)
