@@ -58,6 +58,7 @@ func TestTwoStoresOneFile(t *testing.T) {
 	closeStore(t, a)
 	closeStore(t, b)
 	ledgertest.ClaimRace(t, []ledger.Store{a, b}, 100)
+	ledgertest.ReserveRace(t, []ledger.Store{a, b}, 50)
 }
 
 func TestPragmas(t *testing.T) {
@@ -111,8 +112,8 @@ func TestMigrationsOnce(t *testing.T) {
 			`SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &v); err != nil {
 			t.Fatal(err)
 		}
-		if n != 2 || v != 2 {
-			t.Errorf("schema_migrations: %d rows, version %d; want 2, 2", n, v)
+		if n != 3 || v != 3 {
+			t.Errorf("schema_migrations: %d rows, version %d; want 3, 3", n, v)
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
@@ -141,8 +142,8 @@ func TestConcurrentOpen(t *testing.T) {
 	if err := stores[0].r.QueryRowContext(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	if n != 2 {
-		t.Errorf("schema_migrations has %d rows, want 2", n)
+	if n != 3 {
+		t.Errorf("schema_migrations has %d rows, want 3", n)
 	}
 }
 
@@ -171,8 +172,8 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	}
 	defer db.Close()
 	var n int
-	if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 3 {
-		t.Errorf("schema_migrations after the refused Open: %d rows, %v; want 3", n, err)
+	if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 4 {
+		t.Errorf("schema_migrations after the refused Open: %d rows, %v; want 4", n, err)
 	}
 }
 
