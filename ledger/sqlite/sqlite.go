@@ -121,9 +121,9 @@ type Config struct {
 // concurrent use, and several Stores (in one process or several) may share
 // one file.
 type Store struct {
-	w      *sql.DB // one connection; every write goes through it
-	r      *sql.DB // read-only connections
-	log    *slog.Logger
+	w        *sql.DB // one connection; every write goes through it
+	r        *sql.DB // read-only connections
+	log      *slog.Logger
 	events   *groupcommit.Group[*ledger.Event]
 	reserves *groupcommit.Group[*reserveOp]
 
