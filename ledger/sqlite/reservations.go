@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/go402/go402/ledger"
@@ -21,87 +20,97 @@ type reserveOp struct {
 // Reserve holds r.Amount of the payer's funds for r.Key if they are free;
 // see [ledger.Store.Reserve]. The check and the insert run in a write
 // transaction (BEGIN IMMEDIATE), which SQLite's write lock makes atomic
-// across every connection and process on the file. Like events, the
-// Reserves of concurrent calls are evaluated one after the other in one
-// transaction (group commit), so that a verify's reservation costs a share
-// of one fsync.
+// across every connection and process on the file. The Reserves of
+// concurrent calls are evaluated one after the other in one transaction,
+// together with the events of concurrent Records (group commit), so that a
+// verify's reservation and event cost a share of the same fsyncs.
 func (s *Store) Reserve(ctx context.Context, r *ledger.Reservation) (ledger.ReserveResult, error) {
 	if err := reserve.Check(r); err != nil {
 		return ledger.ReserveResult{}, fmt.Errorf("ledger/sqlite: reserve: %w", err)
 	}
 	op := &reserveOp{r: r}
-	if err := s.reserves.Do(ctx, op); err != nil {
+	if err := s.writes.Do(ctx, &write{rv: op}); err != nil {
 		return ledger.ReserveResult{}, fail(ctx, "reserve", err)
 	}
 	return op.res, nil
 }
 
-// writeReserves decides and writes a batch of reservations in one
-// transaction, in order: each sees the ones before it.
-func (s *Store) writeReserves(ctx context.Context, ops []*reserveOp) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
-		now := micros(time.Now())
-		for _, op := range ops {
-			res, err := reserveTx(ctx, tx, op.r, now)
-			if err != nil {
-				return err
-			}
-			op.res = res
-		}
-		return nil
-	})
+// Statements of a reservation, prepared once per transaction.
+const (
+	// selectHolds reads the payer's unexpired reservations, then the
+	// payer's settlements that are unfinished or have the key.
+	selectHolds = `SELECT 0, nonce, '', amount FROM reservations
+			WHERE network = ?1 AND asset = ?2 AND payer = ?3 AND expires_at > ?5
+		UNION ALL
+		SELECT 1, nonce, status, amount FROM settlements
+			WHERE network = ?1 AND asset = ?2 AND payer = ?3 AND (nonce = ?4 OR status IN ('settling', 'pending'))
+		ORDER BY 1`
+	// insertReservation replaces a row still there for the key, which is
+	// an expired reservation.
+	insertReservation = `INSERT INTO reservations (network, asset, payer, nonce, amount, balance, expires_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET amount = excluded.amount,
+			balance = excluded.balance, expires_at = excluded.expires_at, created_at = excluded.created_at`
+)
+
+// reserveStmts are the prepared statements of reservations in one write
+// transaction.
+type reserveStmts struct {
+	holds, insert *sql.Stmt
 }
 
-const wherePayer = ` WHERE network = ? AND asset = ? AND payer = ?`
+func prepareReserve(ctx context.Context, tx *sql.Tx) (*reserveStmts, error) {
+	holds, err := tx.PrepareContext(ctx, selectHolds)
+	if err != nil {
+		return nil, err
+	}
+	insert, err := tx.PrepareContext(ctx, insertReservation)
+	if err != nil {
+		holds.Close()
+		return nil, err
+	}
+	return &reserveStmts{holds: holds, insert: insert}, nil
+}
+
+func (rs *reserveStmts) close() {
+	if rs != nil {
+		rs.holds.Close()
+		rs.insert.Close()
+	}
+}
 
 // reserveTx decides one reservation inside a write transaction, and
 // inserts it if it fits.
-func reserveTx(ctx context.Context, tx *sql.Tx, r *ledger.Reservation, now int64) (ledger.ReserveResult, error) {
+func reserveTx(ctx context.Context, rs *reserveStmts, r *ledger.Reservation, now int64) (ledger.ReserveResult, error) {
 	k := r.Key
 	t := reserve.New(r)
-	rows, err := tx.QueryContext(ctx, `SELECT nonce, amount FROM reservations`+wherePayer+` AND expires_at > ?`,
-		string(k.Network), k.Asset, k.Payer, now)
+	rows, err := rs.holds.QueryContext(ctx, string(k.Network), k.Asset, k.Payer, k.Nonce, now)
 	if err != nil {
 		return ledger.ReserveResult{}, err
 	}
-	if err := scanPairs(rows, func(nonce, amount string) { t.Reservation(nonce, amount) }); err != nil {
-		return ledger.ReserveResult{}, err
+	defer rows.Close()
+	for rows.Next() {
+		var kind int
+		var nonce, status, amount string
+		if err := rows.Scan(&kind, &nonce, &status, &amount); err != nil {
+			return ledger.ReserveResult{}, err
+		}
+		if kind == 0 {
+			t.Reservation(nonce, amount)
+		} else {
+			t.Settlement(nonce, ledger.Status(status), amount)
+		}
 	}
-	rows, err = tx.QueryContext(ctx, `SELECT nonce, status || ' ' || amount FROM settlements`+wherePayer+`
-		AND (nonce = ? OR status IN ('settling', 'pending'))`, string(k.Network), k.Asset, k.Payer, k.Nonce)
-	if err != nil {
-		return ledger.ReserveResult{}, err
-	}
-	if err := scanPairs(rows, func(nonce, v string) {
-		status, amount, _ := strings.Cut(v, " ")
-		t.Settlement(nonce, ledger.Status(status), amount)
-	}); err != nil {
+	if err := rows.Err(); err != nil {
 		return ledger.ReserveResult{}, err
 	}
 	res := t.Result()
 	if !res.Reserved {
 		return res, nil
 	}
-	// A row still there for the key is an expired reservation: replace it.
-	_, err = tx.ExecContext(ctx, `INSERT INTO reservations (network, asset, payer, nonce, amount, balance, expires_at, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET amount = excluded.amount,
-			balance = excluded.balance, expires_at = excluded.expires_at, created_at = excluded.created_at`,
-		string(k.Network), k.Asset, k.Payer, k.Nonce, r.Amount.String(), r.Balance.String(), micros(r.Expires), now)
+	_, err = rs.insert.ExecContext(ctx, string(k.Network), k.Asset, k.Payer, k.Nonce,
+		r.Amount.String(), r.Balance.String(), micros(r.Expires), now)
 	return res, err
-}
-
-// scanPairs reads rows of two text columns, closing rows.
-func scanPairs(rows *sql.Rows, fn func(a, b string)) error {
-	defer rows.Close()
-	for rows.Next() {
-		var a, b string
-		if err := rows.Scan(&a, &b); err != nil {
-			return err
-		}
-		fn(a, b)
-	}
-	return rows.Err()
 }
 
 // deleteReservation deletes the reservation of key, inside a write

@@ -55,9 +55,9 @@
 // [Store.Reserve] decides and writes a reservation in a write transaction,
 // which SQLite's write lock serialises across connections and processes,
 // so that the check of the payer's free funds and the insert are one
-// atomic step. The Reserves of concurrent calls are group-committed like
-// events (one transaction, evaluated in arrival order, bounded by
-// Config.MaxEventBatch). Update to a final status and Release delete the
+// atomic step. The Reserves of concurrent calls are group-committed with
+// the events (one transaction, evaluated in arrival order, bounded by
+// Config.MaxEventBatch), since every verify writes both. Update to a final status and Release delete the
 // key's reservation in their own transaction.
 //
 // Times are kept to the microsecond, in UTC.
@@ -111,9 +111,9 @@ type Config struct {
 	BusyTimeout time.Duration
 	// Logger receives migration and retry messages; nil discards them.
 	Logger *slog.Logger
-	// MaxEventBatch bounds how many events of concurrent Record calls are
-	// written in one transaction; 0 means DefaultMaxEventBatch, and 1
-	// writes each event in its own transaction.
+	// MaxEventBatch bounds how many events and reservations of concurrent
+	// Record and Reserve calls are written in one transaction; 0 means
+	// DefaultMaxEventBatch, and 1 writes each in its own transaction.
 	MaxEventBatch int
 }
 
@@ -121,11 +121,10 @@ type Config struct {
 // concurrent use, and several Stores (in one process or several) may share
 // one file.
 type Store struct {
-	w        *sql.DB // one connection; every write goes through it
-	r        *sql.DB // read-only connections
-	log      *slog.Logger
-	events   *groupcommit.Group[*ledger.Event]
-	reserves *groupcommit.Group[*reserveOp]
+	w      *sql.DB // one connection; every write goes through it
+	r      *sql.DB // read-only connections
+	log    *slog.Logger
+	writes *groupcommit.Group[*write] // events and reservations
 
 	closeOnce sync.Once
 	closeErr  error
@@ -160,8 +159,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
 	s := &Store{w: w, log: log}
-	s.events = groupcommit.New(cfg.MaxEventBatch, s.writeEvents)
-	s.reserves = groupcommit.New(cfg.MaxEventBatch, s.writeReserves)
+	s.writes = groupcommit.New(cfg.MaxEventBatch, s.writeBatch)
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("ledger/sqlite: open %s: %w", cfg.Path, err)

@@ -253,7 +253,7 @@ func TestOpenRejectsBadPaths(t *testing.T) {
 func waitFor(t *testing.T, s *Store, what string, cond func() bool) {
 	t.Helper()
 	for {
-		changed := s.events.Changed()
+		changed := s.writes.Changed()
 		if cond() {
 			return
 		}
@@ -269,8 +269,8 @@ func waitFor(t *testing.T, s *Store, what string, cond func() bool) {
 // limit, and counts the transactions that write events.
 func countCommits(s *Store, limit int) *atomic.Int64 {
 	var n atomic.Int64
-	s.events = groupcommit.New(limit, func(ctx context.Context, evs []*ledger.Event) error {
-		err := s.writeEvents(ctx, evs)
+	s.writes = groupcommit.New(limit, func(ctx context.Context, ws []*write) error {
+		err := s.writeBatch(ctx, ws)
 		if err == nil {
 			n.Add(1)
 		}
@@ -309,11 +309,11 @@ func TestRecordGroupCommit(t *testing.T) {
 				wg.Go(func() { errs[i] = s.Record(t.Context(), events[i]) })
 			}
 			record(0)
-			waitFor(t, s, "the first event's transaction", func() bool { return s.events.InFlight() == 1 })
+			waitFor(t, s, "the first event's transaction", func() bool { return s.writes.InFlight() == 1 })
 			for i := 1; i < n; i++ {
 				record(i)
 			}
-			waitFor(t, s, "the other events to queue", func() bool { return s.events.Waiting() == n-1 })
+			waitFor(t, s, "the other events to queue", func() bool { return s.writes.Waiting() == n-1 })
 			unlock()
 			wg.Wait()
 
