@@ -99,7 +99,8 @@ func settledAnswer(fv x402.FundsVerifier, payer, tx string) *x402.VerifyResponse
 
 // reserve holds the funds of a payment the scheme found valid, and turns
 // the answer into invalid if they are held by the payer's other verified
-// payments, or if the authorization was verified or settled meanwhile.
+// payments, or if the authorization was settled meanwhile. The same
+// authorization verified again is valid: its funds are held once.
 func (f *Facilitator) reserve(ctx context.Context, fv x402.FundsVerifier, resp *x402.VerifyResponse, funds *x402.Funds) (*x402.VerifyResponse, error) {
 	res, err := f.cfg.Store.Reserve(ctx, &ledger.Reservation{
 		Key: funds.Key, Amount: funds.Amount, Balance: funds.Balance, Expires: funds.Expires,
@@ -114,7 +115,7 @@ func (f *Facilitator) reserve(ctx context.Context, fv x402.FundsVerifier, resp *
 		return resp, nil
 	case res.Taken:
 		out.InvalidReason = x402.ReasonDuplicateSettlement
-		out.InvalidMessage = "this authorization was already verified and its funds are reserved for its settlement; sign a new one to pay again"
+		out.InvalidMessage = "this authorization nonce is already reserved for a payment of a smaller amount"
 	case res.Settlement == ledger.StatusSettled:
 		return settledAnswer(fv, resp.Payer, ""), nil
 	case res.Settlement != "":

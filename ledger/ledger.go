@@ -180,8 +180,10 @@ type Store interface {
 	Events(ctx context.Context, f EventFilter) ([]*Event, error)
 
 	// Reserve atomically holds r.Amount of the payer's funds for r.Key, if
-	// the key has no settlement (or only a StatusFailed one), is not
-	// reserved already, and r.Balance minus what the payer's other holds
+	// the key has no settlement (or only a StatusFailed one) and either is
+	// reserved already for at least r.Amount (the same authorization
+	// verified again: nothing changes), or is not reserved and r.Balance
+	// minus what the payer's other holds
 	// on (r.Key.Network, r.Key.Asset, r.Key.Payer) add up to is at least
 	// r.Amount. The holds are the reservations not yet expired and the
 	// settlements in StatusSettling or StatusPending (whose transfer the

@@ -23,19 +23,22 @@ type Reservation struct {
 	Expires time.Time
 }
 
-// ReserveResult is the outcome of [Store.Reserve]. Exactly one of Reserved,
-// Taken, a non-empty Settlement, or a shortfall (none of these) holds.
+// ReserveResult is the outcome of [Store.Reserve].
 type ReserveResult struct {
-	// Reserved: the funds are now held for the key.
+	// Reserved: the funds are held for the key, now or (with Taken)
+	// already.
 	Reserved bool
-	// Taken: the key was already reserved by an earlier verify.
+	// Taken: the key was already reserved by an earlier verify (the same
+	// authorization verified again). Reserved is then set if that
+	// reservation is for at least the amount, and nothing is written; if
+	// not, the Reserve is refused.
 	Taken bool
 	// Settlement is the status of the key's settlement when the ledger has
 	// one that is not StatusFailed (the authorization is being, or was,
 	// settled); "" otherwise.
 	Settlement Status
 	// Held is what the payer's other unexpired reservations and unfinished
-	// settlements of the same network and asset hold. When nothing else
-	// holds and Reserved is false, Balance - Held < Amount.
+	// settlements of the same network and asset hold. When Reserved,
+	// Taken and Settlement are all unset, Balance - Held < Amount.
 	Held *big.Int
 }

@@ -67,8 +67,11 @@ func testReserveHolds(t *testing.T, s ledger.Store) {
 
 func testReserveTaken(t *testing.T, s ledger.Store) {
 	reserve(t, s, reservation(key("t-a"), 10, 100, time.Time{}), reserved)
-	// The same authorization again: refused, whatever the balance says.
-	reserve(t, s, reservation(key("t-a"), 10, 1000, time.Time{}), taken)
+	// The same authorization again: held already, not counted twice.
+	reserve(t, s, reservation(key("t-a"), 10, 10, time.Time{}), ledger.ReserveResult{Reserved: true, Taken: true})
+	reserve(t, s, reservation(key("t-b"), 90, 100, time.Time{}), reserved)
+	// The same key for more than was held: refused, whatever the balance.
+	reserve(t, s, reservation(key("t-a"), 11, 1000, time.Time{}), taken)
 }
 
 func testReserveSettlement(t *testing.T, s ledger.Store) {
@@ -155,7 +158,7 @@ func testReserveExpiry(t *testing.T, s ledger.Store) {
 	if n != 1 {
 		t.Errorf("PurgeReservations deleted %d, want 1 (x-b)", n)
 	}
-	reserve(t, s, reservation(key("x-a"), 100, 100, time.Time{}), taken)
+	reserve(t, s, reservation(key("x-a"), 100, 100, time.Time{}), ledger.ReserveResult{Reserved: true, Taken: true})
 }
 
 func testReserveInvalid(t *testing.T, s ledger.Store) {

@@ -35,7 +35,7 @@ type Tally struct {
 	r      *ledger.Reservation
 	seen   map[string]bool
 	held   big.Int
-	taken  bool
+	taken  *big.Int // the amount the key is already reserved for
 	status ledger.Status
 }
 
@@ -47,7 +47,10 @@ func New(r *ledger.Reservation) *Tally {
 // Reservation counts an unexpired reservation of the payer.
 func (t *Tally) Reservation(nonce, amount string) {
 	if nonce == t.r.Key.Nonce {
-		t.taken = true
+		t.taken = new(big.Int)
+		if v, ok := new(big.Int).SetString(amount, 10); ok {
+			t.taken = v
+		}
 		return
 	}
 	t.seen[nonce] = true
@@ -79,11 +82,17 @@ func (t *Tally) add(amount string) {
 	}
 }
 
-// Result is the outcome: Reserved when nothing else has the key and the
-// balance less what is held covers the amount.
+// Result is the outcome: Reserved when the key has no settlement and
+// either is reserved already for at least the amount (Taken: nothing is to
+// be written) or is not reserved and the balance less what is held covers
+// the amount.
 func (t *Tally) Result() ledger.ReserveResult {
-	res := ledger.ReserveResult{Taken: t.taken, Settlement: t.status, Held: new(big.Int).Set(&t.held)}
-	if t.taken || t.status != "" {
+	res := ledger.ReserveResult{Taken: t.taken != nil, Settlement: t.status, Held: new(big.Int).Set(&t.held)}
+	switch {
+	case t.status != "":
+		return res
+	case t.taken != nil:
+		res.Reserved = t.taken.Cmp(t.r.Amount) >= 0
 		return res
 	}
 	free := new(big.Int).Sub(t.r.Balance, &t.held)
