@@ -70,6 +70,9 @@ func testReserveTaken(t *testing.T, s ledger.Store) {
 	// The same authorization again: held already, not counted twice.
 	reserve(t, s, reservation(key("t-a"), 10, 10, time.Time{}), ledger.ReserveResult{Reserved: true, Taken: true})
 	reserve(t, s, reservation(key("t-b"), 90, 100, time.Time{}), reserved)
+	// Verified again for less: still held for the first amount.
+	reserve(t, s, reservation(key("t-a"), 5, 100, time.Time{}), ledger.ReserveResult{Reserved: true, Taken: true})
+	reserve(t, s, reservation(key("t-c"), 1, 100, time.Time{}), short(100))
 	// The same key for more than was held: refused, whatever the balance.
 	reserve(t, s, reservation(key("t-a"), 11, 1000, time.Time{}), taken)
 }

@@ -79,7 +79,7 @@ func reserveTx(ctx context.Context, tx pgx.Tx, r *ledger.Reservation) (ledger.Re
 		return ledger.ReserveResult{}, err
 	}
 	res := t.Result()
-	if !res.Reserved {
+	if !res.Reserved || res.Taken { // refused, or held already
 		return res, nil
 	}
 	// A row still there for the key is an expired reservation: replace it.

@@ -105,7 +105,7 @@ func reserveTx(ctx context.Context, rs *reserveStmts, r *ledger.Reservation, now
 		return ledger.ReserveResult{}, err
 	}
 	res := t.Result()
-	if !res.Reserved {
+	if !res.Reserved || res.Taken { // refused, or held already
 		return res, nil
 	}
 	_, err = rs.insert.ExecContext(ctx, string(k.Network), k.Asset, k.Payer, k.Nonce,
