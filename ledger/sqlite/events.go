@@ -70,7 +70,7 @@ func (s *Store) writeBatch(ctx context.Context, ws []*write) error {
 						return err
 					}
 				}
-				res, err := reserveTx(ctx, rs, w.rv.r, micros(now))
+				res, err := reserveTx(ctx, tx, rs, w.rv.r, micros(now))
 				if err != nil {
 					return err
 				}

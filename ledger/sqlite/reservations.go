@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math/big"
+	"strings"
 	"time"
 
 	"github.com/go402/go402/ledger"
@@ -35,16 +37,35 @@ func (s *Store) Reserve(ctx context.Context, r *ledger.Reservation) (ledger.Rese
 	return op.res, nil
 }
 
-// Statements of a reservation, prepared once per transaction.
+// limbDigits is the width of the pieces in which amounts are summed in
+// SQL: SQLite has no integers wider than 64 bits, and amounts are decimal
+// text of up to 78 digits (uint256), so each amount is cut into pieces of
+// 15 digits, each summed as an INTEGER (without overflow up to about 9,000
+// holds of one payer; beyond, SUM fails and the rows are summed in Go).
 const (
-	// selectHolds reads the payer's unexpired reservations, then the
-	// payer's settlements that are unfinished or have the key.
-	selectHolds = `SELECT 0, nonce, '', amount FROM reservations
-			WHERE network = ?1 AND asset = ?2 AND payer = ?3 AND expires_at > ?5
+	limbDigits = 15
+	limbs      = 6 // 6 × 15 ≥ 78
+)
+
+// Statements of a reservation, prepared once per transaction.
+var (
+	// selectKey reads the key's own unexpired reservation and settlement.
+	selectKey = `SELECT 0, amount, '' FROM reservations
+			WHERE network = ?1 AND asset = ?2 AND payer = ?3 AND nonce = ?4 AND expires_at > ?5
 		UNION ALL
-		SELECT 1, nonce, status, amount FROM settlements
-			WHERE network = ?1 AND asset = ?2 AND payer = ?3 AND (nonce = ?4 OR status IN ('settling', 'pending'))
-		ORDER BY 1`
+		SELECT 1, '', status FROM settlements
+			WHERE network = ?1 AND asset = ?2 AND payer = ?3 AND nonce = ?4`
+	// holdsOf is what holds the payer's funds, besides the key: unexpired
+	// reservations, and unfinished settlements without one.
+	holdsOf = `SELECT amount FROM reservations
+			WHERE network = ?1 AND asset = ?2 AND payer = ?3 AND nonce <> ?4 AND expires_at > ?5
+		UNION ALL
+		SELECT amount FROM settlements s
+			WHERE network = ?1 AND asset = ?2 AND payer = ?3 AND nonce <> ?4 AND status IN ('settling', 'pending')
+			AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.network = s.network AND r.asset = s.asset
+				AND r.payer = s.payer AND r.nonce = s.nonce AND r.expires_at > ?5)`
+	// sumHolds sums holdsOf in SQL, piece by piece (see limbDigits).
+	sumHolds = sumLimbs()
 	// insertReservation replaces a row still there for the key, which is
 	// an expired reservation.
 	insertReservation = `INSERT INTO reservations (network, asset, payer, nonce, amount, balance, expires_at, created_at)
@@ -53,57 +74,66 @@ const (
 			balance = excluded.balance, expires_at = excluded.expires_at, created_at = excluded.created_at`
 )
 
+func sumLimbs() string {
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	for i := range limbs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "COALESCE(SUM(CAST(substr(amount, %d, %d) AS INTEGER)), 0)", -limbDigits*(i+1), limbDigits)
+	}
+	b.WriteString(" FROM (" + holdsOf + ")")
+	return b.String()
+}
+
 // reserveStmts are the prepared statements of reservations in one write
 // transaction.
 type reserveStmts struct {
-	holds, insert *sql.Stmt
+	key, sum, insert *sql.Stmt
 }
 
 func prepareReserve(ctx context.Context, tx *sql.Tx) (*reserveStmts, error) {
-	holds, err := tx.PrepareContext(ctx, selectHolds)
-	if err != nil {
-		return nil, err
+	rs := &reserveStmts{}
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		q    string
+	}{{&rs.key, selectKey}, {&rs.sum, sumHolds}, {&rs.insert, insertReservation}} {
+		st, err := tx.PrepareContext(ctx, p.q)
+		if err != nil {
+			rs.close()
+			return nil, err
+		}
+		*p.stmt = st
 	}
-	insert, err := tx.PrepareContext(ctx, insertReservation)
-	if err != nil {
-		holds.Close()
-		return nil, err
-	}
-	return &reserveStmts{holds: holds, insert: insert}, nil
+	return rs, nil
 }
 
 func (rs *reserveStmts) close() {
-	if rs != nil {
-		rs.holds.Close()
-		rs.insert.Close()
+	if rs == nil {
+		return
+	}
+	for _, st := range []*sql.Stmt{rs.key, rs.sum, rs.insert} {
+		if st != nil {
+			st.Close()
+		}
 	}
 }
 
 // reserveTx decides one reservation inside a write transaction, and
 // inserts it if it fits.
-func reserveTx(ctx context.Context, rs *reserveStmts, r *ledger.Reservation, now int64) (ledger.ReserveResult, error) {
+func reserveTx(ctx context.Context, tx *sql.Tx, rs *reserveStmts, r *ledger.Reservation, now int64) (ledger.ReserveResult, error) {
 	k := r.Key
+	args := []any{string(k.Network), k.Asset, k.Payer, k.Nonce, now}
 	t := reserve.New(r)
-	rows, err := rs.holds.QueryContext(ctx, string(k.Network), k.Asset, k.Payer, k.Nonce, now)
+	if err := scanKey(ctx, rs.key, args, t); err != nil {
+		return ledger.ReserveResult{}, err
+	}
+	held, err := sumHeld(ctx, tx, rs.sum, args)
 	if err != nil {
 		return ledger.ReserveResult{}, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var kind int
-		var nonce, status, amount string
-		if err := rows.Scan(&kind, &nonce, &status, &amount); err != nil {
-			return ledger.ReserveResult{}, err
-		}
-		if kind == 0 {
-			t.Reservation(nonce, amount)
-		} else {
-			t.Settlement(nonce, ledger.Status(status), amount)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return ledger.ReserveResult{}, err
-	}
+	t.Held(held)
 	res := t.Result()
 	if !res.Reserved || res.Taken { // refused, or held already
 		return res, nil
@@ -111,6 +141,66 @@ func reserveTx(ctx context.Context, rs *reserveStmts, r *ledger.Reservation, now
 	_, err = rs.insert.ExecContext(ctx, string(k.Network), k.Asset, k.Payer, k.Nonce,
 		r.Amount.String(), r.Balance.String(), micros(r.Expires), now)
 	return res, err
+}
+
+// scanKey feeds the key's own reservation and settlement to t.
+func scanKey(ctx context.Context, st *sql.Stmt, args []any, t *reserve.Tally) error {
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	nonce := args[3].(string)
+	for rows.Next() {
+		var kind int
+		var amount, status string
+		if err := rows.Scan(&kind, &amount, &status); err != nil {
+			return err
+		}
+		if kind == 0 {
+			t.Reservation(nonce, amount)
+		} else {
+			t.Settlement(nonce, ledger.Status(status), "")
+		}
+	}
+	return rows.Err()
+}
+
+// sumHeld sums what holds the payer's funds: in SQL, or, if a piece's
+// sum overflows 64 bits, row by row in Go.
+func sumHeld(ctx context.Context, tx *sql.Tx, st *sql.Stmt, args []any) (*big.Int, error) {
+	var parts [limbs]int64
+	dest := make([]any, limbs)
+	for i := range parts {
+		dest[i] = &parts[i]
+	}
+	err := st.QueryRowContext(ctx, args...).Scan(dest...)
+	if err == nil {
+		held, unit := new(big.Int), new(big.Int).Exp(big.NewInt(10), big.NewInt(limbDigits), nil)
+		for i := limbs - 1; i >= 0; i-- {
+			held.Mul(held, unit).Add(held, big.NewInt(parts[i]))
+		}
+		return held, nil
+	}
+	if !strings.Contains(err.Error(), "integer overflow") {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, holdsOf, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	held := new(big.Int)
+	for rows.Next() {
+		var amount string
+		if err := rows.Scan(&amount); err != nil {
+			return nil, err
+		}
+		if v, ok := new(big.Int).SetString(amount, 10); ok && v.Sign() > 0 {
+			held.Add(held, v)
+		}
+	}
+	return held, rows.Err()
 }
 
 // deleteReservation deletes the reservation of key, inside a write

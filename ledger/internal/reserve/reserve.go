@@ -74,6 +74,11 @@ func (t *Tally) Settlement(nonce string, status ledger.Status, amount string) {
 	t.add(amount)
 }
 
+// Held adds v, a sum of holds the store computed itself, to what is held.
+func (t *Tally) Held(v *big.Int) {
+	t.held.Add(&t.held, v)
+}
+
 // add adds a stored decimal amount. A malformed one (never written by
 // this module) counts as nothing rather than blocking the payer forever.
 func (t *Tally) add(amount string) {
