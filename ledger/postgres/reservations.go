@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"math/big"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -54,30 +55,39 @@ func reserveTx(ctx context.Context, tx pgx.Tx, r *ledger.Reservation) (ledger.Re
 	}
 	k := r.Key
 	// Read after the lock is held (a new statement, so a new snapshot
-	// under READ COMMITTED): reservations first, then settlements.
-	rows, err := tx.Query(ctx, `SELECT 0, nonce, '', amount FROM reservations
-			WHERE network = $1 AND asset = $2 AND payer = $3 AND expires_at > statement_timestamp()
-		UNION ALL
-		SELECT 1, nonce, status, amount FROM settlements
-			WHERE network = $1 AND asset = $2 AND payer = $3 AND (nonce = $4 OR status IN ('settling', 'pending'))
-		ORDER BY 1`, string(k.Network), k.Asset, k.Payer, k.Nonce)
+	// under READ COMMITTED): the key's own reservation and settlement, and
+	// the sum, in the database, of what else holds the payer's funds
+	// (unexpired reservations, and unfinished settlements without one).
+	var reserved, status *string
+	var held string
+	err := tx.QueryRow(ctx, `SELECT
+		(SELECT amount FROM reservations WHERE network = $1 AND asset = $2 AND payer = $3 AND nonce = $4
+			AND expires_at > statement_timestamp()),
+		(SELECT status FROM settlements WHERE network = $1 AND asset = $2 AND payer = $3 AND nonce = $4),
+		(SELECT COALESCE(SUM(CASE WHEN amount ~ '^[0-9]+$' THEN amount::numeric END), 0)::text FROM (
+			SELECT amount FROM reservations
+				WHERE network = $1 AND asset = $2 AND payer = $3 AND nonce <> $4 AND expires_at > statement_timestamp()
+			UNION ALL
+			SELECT amount FROM settlements s
+				WHERE network = $1 AND asset = $2 AND payer = $3 AND nonce <> $4 AND status IN ('settling', 'pending')
+				AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.network = s.network AND r.asset = s.asset
+					AND r.payer = s.payer AND r.nonce = s.nonce AND r.expires_at > statement_timestamp())
+		) h)`, string(k.Network), k.Asset, k.Payer, k.Nonce).Scan(&reserved, &status, &held)
 	if err != nil {
 		return ledger.ReserveResult{}, err
 	}
 	t := reserve.New(r)
-	var kind int
-	var nonce, status, amount string
-	_, err = pgx.ForEachRow(rows, []any{&kind, &nonce, &status, &amount}, func() error {
-		if kind == 0 {
-			t.Reservation(nonce, amount)
-		} else {
-			t.Settlement(nonce, ledger.Status(status), amount)
-		}
-		return nil
-	})
-	if err != nil {
-		return ledger.ReserveResult{}, err
+	if reserved != nil {
+		t.Reservation(k.Nonce, *reserved)
 	}
+	if status != nil {
+		t.Settlement(k.Nonce, ledger.Status(*status), "")
+	}
+	h, ok := new(big.Int).SetString(held, 10)
+	if !ok {
+		return ledger.ReserveResult{}, fmt.Errorf("reading the sum of holds: %q is not an integer", held)
+	}
+	t.Held(h)
 	res := t.Result()
 	if !res.Reserved || res.Taken { // refused, or held already
 		return res, nil
