@@ -57,7 +57,9 @@
 // so that the check of the payer's free funds and the insert are one
 // atomic step. The Reserves of concurrent calls are group-committed with
 // the events (one transaction, evaluated in arrival order, bounded by
-// Config.MaxEventBatch), since every verify writes both. Update to a final status and Release delete the
+// Config.MaxEventBatch), since every verify writes both. The payer's
+// holds are summed in SQL, amounts cut into 15-digit pieces (SQLite has no
+// integer wider than 64 bits). Update to a final status and Release delete the
 // key's reservation in their own transaction.
 //
 // Times are kept to the microsecond, in UTC.
