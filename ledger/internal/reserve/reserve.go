@@ -29,8 +29,10 @@ func Check(r *ledger.Reservation) error {
 }
 
 // Tally adds up what a payer's funds are held for, for one new
-// reservation. Feed it the payer's unexpired reservations first, then
-// the settlements of the payer that are unfinished or have the new key.
+// reservation. Feed it the key's own unexpired reservation and settlement
+// (Reservation and Settlement with the key's nonce), and what else holds
+// the payer's funds: either row by row (the unexpired reservations first,
+// then the unfinished settlements), or as a sum the store computed (Held).
 type Tally struct {
 	r      *ledger.Reservation
 	seen   map[string]bool
