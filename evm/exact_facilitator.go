@@ -179,27 +179,16 @@ type checked struct {
 	auth  *Authorization // shared with the payment's decoded payload: read-only
 	sig   Signature
 	asset common.Address
+	// balance is the payer's balance, once checkChain has read it.
+	balance *big.Int
 }
 
 // Verify checks a payment without moving funds. A bad payment is a verdict
 // (IsValid false); an error means a chain read failed and no verdict was
 // reached.
 func (f *ExactFacilitator) Verify(ctx context.Context, p *x402.Payment) (*x402.VerifyResponse, error) {
-	c, rej := f.checkLocal(p)
-	if rej == nil {
-		var err error
-		if rej, err = f.checkChain(ctx, c, !f.cfg.SkipSimulation); err != nil {
-			return nil, err
-		}
-	}
-	resp := &x402.VerifyResponse{IsValid: rej == nil}
-	if c != nil {
-		resp.Payer = c.auth.From.Hex()
-	}
-	if rej != nil {
-		resp.InvalidReason, resp.InvalidMessage = rej.reason, rej.msg
-	}
-	return resp, nil
+	resp, _, err := f.VerifyFunds(ctx, p)
+	return resp, err
 }
 
 // Settle verifies the payment again and sends transferWithAuthorization.
@@ -476,7 +465,9 @@ func (f *ExactFacilitator) checkChain(ctx context.Context, c *checked, simulate 
 	if rej != nil || err != nil {
 		return rej, err
 	}
-	if bal := new(big.Int).SetBytes(out); bal.Cmp(c.auth.Value) < 0 {
+	bal := new(big.Int).SetBytes(out)
+	c.balance = bal // reported by VerifyFunds
+	if bal.Cmp(c.auth.Value) < 0 {
 		return reject(x402.ReasonExactEVMInsufficientBalance, "payer balance %s is less than %s", bal, c.auth.Value), nil
 	}
 	if sim == nil || sim.err == nil {

@@ -39,6 +39,22 @@
 // dropped transaction. A request waiting for a settlement repairs it the
 // same way rather than wait forever.
 //
+// # Reserving funds
+//
+// For schemes that report what their verify read ([x402.FundsVerifier]),
+// a valid Verify also reserves the payment's amount in the ledger
+// ([ledger.Store.Reserve]): the verify stays valid only if the payer's
+// balance, less what their other verified but unsettled payments (and
+// settlements under way) hold on the same asset, covers it, and if the
+// authorization is not settling or settled already (the same authorization
+// verified again is held once, not twice). The check
+// and the write are atomic per payer across instances sharing a database.
+// A reservation ends when its settlement is recorded final or released,
+// and stops counting when the authorization expires; the reconciler
+// deletes expired ones. Verify refuses an authorization the ledger shows
+// settled without asking the chain, whose answer may lag behind the
+// settlement.
+//
 // # Ledger events
 //
 // Verify and Settle each append an event to the ledger before they return,

@@ -183,6 +183,12 @@ func (f *Facilitator) RunReconciler(ctx context.Context, interval time.Duration)
 }
 
 func (f *Facilitator) reconcile(ctx context.Context, startup bool) (int, error) {
+	// Reservations of expired authorizations no longer count; delete them.
+	if n, err := f.cfg.Store.PurgeReservations(ctx, f.cfg.Now()); err != nil {
+		f.log.Warn("purging expired reservations", "err", err)
+	} else if n > 0 {
+		f.log.Debug("purged expired reservations", "deleted", n)
+	}
 	recs, err := f.cfg.Store.Unfinished(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("facilitator: listing unfinished settlements: %w", err)

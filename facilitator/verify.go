@@ -9,7 +9,11 @@ import (
 	"github.com/go402/go402/x402"
 )
 
-// Verify checks a payment without moving funds.
+// Verify checks a payment without moving funds. For a scheme that reports
+// what it read of the payer's funds ([x402.FundsVerifier]), a valid
+// payment also reserves its amount in the ledger until it settles (see
+// the package documentation): a payer's verified payments never add up to
+// more than their balance.
 func (f *Facilitator) Verify(ctx context.Context, req *x402.FacilitatorRequest) (*x402.VerifyResponse, error) {
 	start := f.cfg.Now()
 	s, p, rej := f.resolve(req)
@@ -35,12 +39,22 @@ func (f *Facilitator) Verify(ctx context.Context, req *x402.FacilitatorRequest) 
 	return resp, err
 }
 
+// ReservesFunds reports that this facilitator bounds a payer's exposure
+// itself: a verify answers valid only for funds not held by the payer's
+// other verified, unsettled payments. A resource server's middleware asks
+// for it through interface{ ReservesFunds() bool }.
+func (f *Facilitator) ReservesFunds() bool { return true }
+
 // verifyAgainstLedger runs the scheme's verify, and refuses an
-// authorization whose settlement is under way: until it is mined the chain
-// still shows it unused, and serving it twice would give away a resource.
-// A settlement left unfinished (abandoned by its owner, or pending on a
-// transaction since mined or dropped) is first checked with the chain.
+// authorization that the ledger shows settled, or whose settlement is
+// under way: until it is mined the chain still shows it unused, and a
+// lagging chain read may show a settled one unused too; serving it twice
+// would give away a resource. A settlement left unfinished (abandoned by
+// its owner, or pending on a transaction since mined or dropped) is first
+// checked with the chain. A reverted (failed) settlement leaves the answer
+// to the chain.
 func (f *Facilitator) verifyAgainstLedger(ctx context.Context, s x402.SchemeFacilitator, p *x402.Payment) (*x402.VerifyResponse, error) {
+	fv, _ := s.(x402.FundsVerifier)
 	if id, ok := s.(x402.Identifier); ok {
 		if key, _, err := id.Identify(p); err == nil {
 			rec, err := f.cfg.Store.Get(ctx, key)
@@ -53,6 +67,8 @@ func (f *Facilitator) verifyAgainstLedger(ctx context.Context, s x402.SchemeFaci
 				}
 			}
 			switch {
+			case err == nil && rec.Status == ledger.StatusSettled:
+				return settledAnswer(fv, payerOf(rec.Response), rec.TxHash), nil
 			case err == nil && !rec.Status.Final():
 				return &x402.VerifyResponse{Payer: payerOf(rec.Response), InvalidReason: x402.ReasonDuplicateSettlement,
 					InvalidMessage: "this authorization is already being settled"}, nil
@@ -61,5 +77,54 @@ func (f *Facilitator) verifyAgainstLedger(ctx context.Context, s x402.SchemeFaci
 			}
 		}
 	}
-	return s.Verify(ctx, p)
+	if fv == nil {
+		return s.Verify(ctx, p)
+	}
+	resp, funds, err := fv.VerifyFunds(ctx, p)
+	if err != nil || !resp.IsValid || funds == nil {
+		return resp, err
+	}
+	return f.reserve(ctx, fv, resp, funds)
+}
+
+// settledAnswer refuses an authorization the ledger shows settled.
+func settledAnswer(fv x402.FundsVerifier, payer, tx string) *x402.VerifyResponse {
+	reason := x402.ReasonDuplicateSettlement
+	if fv != nil {
+		_, reason = fv.FundsReasons()
+	}
+	return &x402.VerifyResponse{Payer: payer, InvalidReason: reason,
+		InvalidMessage: fmt.Sprintf("this authorization was already settled by this facilitator (transaction %s)", tx)}
+}
+
+// reserve holds the funds of a payment the scheme found valid, and turns
+// the answer into invalid if they are held by the payer's other verified
+// payments, or if the authorization was settled meanwhile. The same
+// authorization verified again is valid: its funds are held once.
+func (f *Facilitator) reserve(ctx context.Context, fv x402.FundsVerifier, resp *x402.VerifyResponse, funds *x402.Funds) (*x402.VerifyResponse, error) {
+	res, err := f.cfg.Store.Reserve(ctx, &ledger.Reservation{
+		Key: funds.Key, Amount: funds.Amount, Balance: funds.Balance, Expires: funds.Expires,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("facilitator: reserving the payment's funds: %w", err)
+	}
+	insufficient, _ := fv.FundsReasons()
+	out := &x402.VerifyResponse{Payer: resp.Payer}
+	switch {
+	case res.Reserved:
+		return resp, nil
+	case res.Taken:
+		out.InvalidReason = x402.ReasonDuplicateSettlement
+		out.InvalidMessage = "this authorization nonce is already reserved for a payment of a smaller amount"
+	case res.Settlement == ledger.StatusSettled:
+		return settledAnswer(fv, resp.Payer, ""), nil
+	case res.Settlement != "":
+		out.InvalidReason = x402.ReasonDuplicateSettlement
+		out.InvalidMessage = "this authorization is already being settled"
+	default:
+		out.InvalidReason = insufficient
+		out.InvalidMessage = fmt.Sprintf("payer balance %s less %s reserved by other payments verified but not yet settled is less than %s",
+			funds.Balance, res.Held, funds.Amount)
+	}
+	return out, nil
 }

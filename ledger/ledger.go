@@ -150,7 +150,8 @@ type Store interface {
 
 	// Update applies u if the settlement's status is u.From (and its
 	// ClaimID is u.ClaimID, when set), and returns ErrConflict otherwise
-	// (ErrNotFound if there is no settlement).
+	// (ErrNotFound if there is no settlement). An update to a final status
+	// deletes the key's reservation (see Reserve) in the same transaction.
 	Update(ctx context.Context, key x402.SettlementKey, u Update) error
 
 	// Release deletes a claim whose settlement moved no funds, so that the
@@ -160,7 +161,8 @@ type Store interface {
 	// not empty, the ClaimID equals claimID; it returns ErrConflict
 	// otherwise (ErrNotFound if there is no settlement). The caller passes
 	// the hash it has established cannot be mined (never broadcast, or
-	// rejected by the node and unknown to the chain).
+	// rejected by the node and unknown to the chain). A successful Release
+	// deletes the key's reservation (see Reserve) in the same transaction.
 	Release(ctx context.Context, key x402.SettlementKey, txHash, claimID string) error
 
 	// Unfinished returns the settlements in status StatusSettling or
@@ -176,6 +178,32 @@ type Store interface {
 
 	// Events returns recorded events, newest first.
 	Events(ctx context.Context, f EventFilter) ([]*Event, error)
+
+	// Reserve atomically holds r.Amount of the payer's funds for r.Key, if
+	// the key has no settlement (or only a StatusFailed one) and either is
+	// reserved already for at least r.Amount (the same authorization
+	// verified again: nothing changes), or is not reserved and r.Balance
+	// minus what the payer's other holds
+	// on (r.Key.Network, r.Key.Asset, r.Key.Payer) add up to is at least
+	// r.Amount. The holds are the reservations not yet expired and the
+	// settlements in StatusSettling or StatusPending (whose transfer the
+	// balance may not show yet) that have no reservation. The check and the
+	// write must be one atomic step per payer across every process sharing
+	// the database (SQLite's write lock; a PostgreSQL transaction holding a
+	// per-payer advisory lock): of concurrent Reserves that together
+	// overdraw the balance, only those that fit succeed. A store may
+	// evaluate the Reserves of concurrent calls in one transaction, in
+	// order (group commit). Reserving a key whose reservation expired
+	// replaces it.
+	//
+	// A reservation ends with its key's settlement: Update to a final
+	// status and Release delete it in the same transaction.
+	Reserve(ctx context.Context, r *Reservation) (ReserveResult, error)
+
+	// PurgeReservations deletes the reservations that expired before t
+	// (they no longer count; this only reclaims space) and returns how many
+	// it deleted.
+	PurgeReservations(ctx context.Context, t time.Time) (int64, error)
 
 	// Close releases the store's resources.
 	Close() error

@@ -14,7 +14,8 @@
 // Record sets the event's ID, and its Time when zero; concurrent Records
 // (which a store may write in one transaction) each store their event
 // exactly once, and a store's times follow the order in which one caller
-// recorded its events.
+// recorded its events; Reserve compares expiry with the store's clock;
+// [ReserveRace] runs the reservation check across several stores.
 package ledgertest
 
 import (
@@ -60,6 +61,14 @@ func Run(t *testing.T, open func(t *testing.T) ledger.Store) {
 		{"EventsDefaultLimit", testEventsDefaultLimit},
 		{"RecordConcurrent", testRecordConcurrent},
 		{"CancelledContext", testCancelledContext},
+		{"ReserveHolds", testReserveHolds},
+		{"ReserveTaken", testReserveTaken},
+		{"ReserveSettlement", testReserveSettlement},
+		{"ReserveUnfinishedHolds", testReserveUnfinishedHolds},
+		{"ReserveEnds", testReserveEnds},
+		{"ReserveExpiry", testReserveExpiry},
+		{"ReserveInvalid", testReserveInvalid},
+		{"ReserveConcurrent", testReserveConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

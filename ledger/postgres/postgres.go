@@ -27,6 +27,12 @@
 // field) fails alone: the others are sent again without it. Settlement
 // writes are never batched.
 //
+// [Store.Reserve] runs in a transaction holding a transaction-scoped
+// advisory lock on the payer (network, asset, payer), so that checking the
+// payer's free funds and inserting the reservation are one step across
+// every process sharing the database. Update to a final status and Release
+// delete the key's reservation in the same statement.
+//
 // Times come from the database clock, except an event's Time set by the
 // caller, and are kept to the microsecond.
 package postgres
@@ -290,7 +296,8 @@ func (s *Store) Get(ctx context.Context, key x402.SettlementKey) (*ledger.Settle
 // [ledger.Store.Update]. It is one statement: a compare-and-set UPDATE and,
 // in the same snapshot, whether the key exists, to tell ErrConflict from
 // ErrNotFound. UpdatedAt always advances, by a microsecond if the clock did
-// not.
+// not. An update to a final status deletes the key's reservation in the
+// same statement.
 func (s *Store) Update(ctx context.Context, key x402.SettlementKey, u ledger.Update) error {
 	resp, err := encodeResponse(u.Response)
 	if err != nil {
@@ -305,6 +312,8 @@ func (s *Store) Update(ctx context.Context, key x402.SettlementKey, u ledger.Upd
 				updated_at = GREATEST(statement_timestamp(), updated_at + interval '1 microsecond')
 			`+whereKey+` AND status = $5 AND ($9::text = '' OR claim_id = $9::text)
 			RETURNING 1
+		), d AS (
+			DELETE FROM reservations`+whereKey+` AND $6 IN ('settled', 'failed') AND EXISTS (SELECT 1 FROM u)
 		)
 		SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM settlements`+whereKey+`)`,
 		append(keyArgs(key), string(u.From), string(u.Status), u.TxHash, resp, u.ClaimID)...).Scan(&changed, &exists)
@@ -315,16 +324,19 @@ func (s *Store) Update(ctx context.Context, key x402.SettlementKey, u ledger.Upd
 }
 
 // Release deletes a settling claim whose recorded transaction is txHash
-// (and whose claim id is claimID, if set); see [ledger.Store.Release]. It
-// returns an error wrapping [ledger.ErrConflict] if the settlement is past
-// settling, records another transaction or is another claim, and one
-// wrapping [ledger.ErrNotFound] if there is no settlement.
+// (and whose claim id is claimID, if set), and the key's reservation in
+// the same statement; see [ledger.Store.Release]. It returns an error
+// wrapping [ledger.ErrConflict] if the settlement is past settling,
+// records another transaction or is another claim, and one wrapping
+// [ledger.ErrNotFound] if there is no settlement.
 func (s *Store) Release(ctx context.Context, key x402.SettlementKey, txHash, claimID string) error {
 	var deleted, exists bool
 	err := s.pool.QueryRow(ctx, `WITH d AS (
 			DELETE FROM settlements`+whereKey+` AND status = 'settling' AND tx_hash = $5
 				AND ($6::text = '' OR claim_id = $6::text)
 			RETURNING 1
+		), r AS (
+			DELETE FROM reservations`+whereKey+` AND EXISTS (SELECT 1 FROM d)
 		)
 		SELECT EXISTS (SELECT 1 FROM d), EXISTS (SELECT 1 FROM settlements`+whereKey+`)`,
 		append(keyArgs(key), txHash, claimID)...).Scan(&deleted, &exists)

@@ -2,11 +2,13 @@ package sqlite
 
 import (
 	"fmt"
+	"math/big"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go402/go402/ledger"
+	"github.com/go402/go402/x402"
 )
 
 // benchEvent is a verify event the size of the facilitator's.
@@ -51,4 +53,41 @@ func BenchmarkRecordParallel(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// benchReservation is the reservation of verify number i: each of its own
+// payer, so that every one fits.
+func benchReservation(i int64) *ledger.Reservation {
+	return &ledger.Reservation{
+		Key: x402.SettlementKey{Network: "eip155:84532", Asset: "0x036cbd53842c5426634e7929541ec2318f3dcf7e",
+			Payer: fmt.Sprintf("0x%040x", i), Nonce: fmt.Sprintf("0x%064x", i)},
+		Amount: big.NewInt(1000), Balance: big.NewInt(1000), Expires: time.Now().Add(time.Hour),
+	}
+}
+
+// BenchmarkVerifyWritesParallel is what a valid verify writes to the
+// ledger since verifies reserve funds: a reservation, then the verify
+// event, from many goroutines at once. Compare with
+// BenchmarkRecordParallel, which is what a verify wrote before.
+func BenchmarkVerifyWritesParallel(b *testing.B) {
+	s := openPath(b, tempPath(b))
+	defer s.Close()
+	var n atomic.Int64
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			res, err := s.Reserve(b.Context(), benchReservation(i))
+			if err != nil || !res.Reserved {
+				b.Errorf("Reserve: %+v, %v", res, err)
+				return
+			}
+			if err := s.Record(b.Context(), benchEvent(i)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "verifies/s")
 }

@@ -19,13 +19,14 @@ const eventColumns = `id, time, kind, version, scheme, network, asset, payer, pa
 	amount, resource, tx_hash, status, reason, message`
 
 // Record appends e to the event log, and returns once it is committed.
-// It sets e.ID, and e.Time when it is zero. The events of concurrent calls
-// are written in one transaction (see the package documentation).
+// It sets e.ID, and e.Time when it is zero. The events (and reservations)
+// of concurrent calls are written in one transaction (see the package
+// documentation).
 func (s *Store) Record(ctx context.Context, e *ledger.Event) error {
 	if e == nil {
 		return errors.New("ledger/sqlite: record: nil event")
 	}
-	if err := s.events.Do(ctx, e); err != nil {
+	if err := s.writes.Do(ctx, &write{ev: e}); err != nil {
 		return fail(ctx, "record", err)
 	}
 	return nil
@@ -35,21 +36,54 @@ const insertEvent = `INSERT INTO events (time, kind, version, scheme, network, a
 		pay_to, amount, resource, tx_hash, status, reason, message)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
 
-// writeEvents writes a batch of events in one transaction, in order, and
-// sets their IDs (and zero Times) once it is committed. The time given to
-// events without one is taken with the write lock held, so that times
-// follow the order of the ids.
-func (s *Store) writeEvents(ctx context.Context, evs []*ledger.Event) error {
-	ids := make([]int64, len(evs))
+// write is one group-committed write: an event (Record) or a
+// reservation (Reserve), which share transactions since every verify
+// writes both.
+type write struct {
+	ev *ledger.Event
+	rv *reserveOp
+}
+
+// writeBatch writes a batch of events and reservations in one transaction,
+// in order (each reservation sees those before it), and sets the events'
+// IDs (and zero Times) once it is committed. The time given to events
+// without one is taken with the write lock held, so that times follow the
+// order of the ids.
+func (s *Store) writeBatch(ctx context.Context, ws []*write) error {
+	ids := make([]int64, len(ws))
 	var now time.Time
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		now = time.Now()
-		stmt, err := tx.PrepareContext(ctx, insertEvent)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for i, e := range evs {
+		var stmt *sql.Stmt
+		var rs *reserveStmts
+		defer func() {
+			if stmt != nil {
+				stmt.Close()
+			}
+			rs.close()
+		}()
+		for i, w := range ws {
+			if w.rv != nil {
+				if rs == nil {
+					var err error
+					if rs, err = prepareReserve(ctx, tx); err != nil {
+						return err
+					}
+				}
+				res, err := reserveTx(ctx, tx, rs, w.rv.r, micros(now))
+				if err != nil {
+					return err
+				}
+				w.rv.res = res
+				continue
+			}
+			if stmt == nil {
+				var err error
+				if stmt, err = tx.PrepareContext(ctx, insertEvent); err != nil {
+					return err
+				}
+			}
+			e := w.ev
 			t := e.Time
 			if t.IsZero() {
 				t = now
@@ -68,10 +102,12 @@ func (s *Store) writeEvents(ctx context.Context, evs []*ledger.Event) error {
 	if err != nil {
 		return err
 	}
-	for i, e := range evs {
-		e.ID = ids[i]
-		if e.Time.IsZero() {
-			e.Time = fromMicros(micros(now))
+	for i, w := range ws {
+		if e := w.ev; e != nil {
+			e.ID = ids[i]
+			if e.Time.IsZero() {
+				e.Time = fromMicros(micros(now))
+			}
 		}
 	}
 	return nil

@@ -92,7 +92,8 @@ func (s *Store) Get(ctx context.Context, key x402.SettlementKey) (*ledger.Settle
 
 // Update applies u if the settlement's status is u.From; see
 // [ledger.Store.Update]. UpdatedAt always advances, by a microsecond if
-// the clock did not.
+// the clock did not. An update to a final status deletes the key's
+// reservation in the same transaction.
 func (s *Store) Update(ctx context.Context, key x402.SettlementKey, u ledger.Update) error {
 	resp, err := encodeResponse(u.Response)
 	if err != nil {
@@ -111,7 +112,10 @@ func (s *Store) Update(ctx context.Context, key x402.SettlementKey, u ledger.Upd
 		if err != nil {
 			return err
 		}
-		return changedOne(ctx, tx, res, key)
+		if err := changedOne(ctx, tx, res, key); err != nil || !u.Status.Final() {
+			return err
+		}
+		return deleteReservation(ctx, tx, key)
 	})
 	if err != nil {
 		return s.opError(ctx, "update", err)
@@ -121,7 +125,8 @@ func (s *Store) Update(ctx context.Context, key x402.SettlementKey, u ledger.Upd
 
 // Release deletes a settling claim whose recorded transaction is txHash
 // (and whose claim id is claimID, if set); see [ledger.Store.Release]. It
-// returns an error wrapping [ledger.ErrConflict] if the settlement is past
+// deletes the key's reservation in the same transaction. It returns an
+// error wrapping [ledger.ErrConflict] if the settlement is past
 // settling, records another transaction or is another claim, and one
 // wrapping [ledger.ErrNotFound] if there is no settlement.
 func (s *Store) Release(ctx context.Context, key x402.SettlementKey, txHash, claimID string) error {
@@ -132,7 +137,10 @@ func (s *Store) Release(ctx context.Context, key x402.SettlementKey, txHash, cla
 		if err != nil {
 			return err
 		}
-		return changedOne(ctx, tx, res, key)
+		if err := changedOne(ctx, tx, res, key); err != nil {
+			return err
+		}
+		return deleteReservation(ctx, tx, key)
 	})
 	if err != nil {
 		return s.opError(ctx, "release", err)

@@ -50,6 +50,18 @@
 // Settlement writes (Claim, Update, Release) are never batched: each is its
 // own transaction, committed before the call returns.
 //
+// # Reservations
+//
+// [Store.Reserve] decides and writes a reservation in a write transaction,
+// which SQLite's write lock serialises across connections and processes,
+// so that the check of the payer's free funds and the insert are one
+// atomic step. The Reserves of concurrent calls are group-committed with
+// the events (one transaction, evaluated in arrival order, bounded by
+// Config.MaxEventBatch), since every verify writes both. The payer's
+// holds are summed in SQL, amounts cut into 15-digit pieces (SQLite has no
+// integer wider than 64 bits). Update to a final status and Release delete the
+// key's reservation in their own transaction.
+//
 // Times are kept to the microsecond, in UTC.
 package sqlite
 
@@ -101,9 +113,9 @@ type Config struct {
 	BusyTimeout time.Duration
 	// Logger receives migration and retry messages; nil discards them.
 	Logger *slog.Logger
-	// MaxEventBatch bounds how many events of concurrent Record calls are
-	// written in one transaction; 0 means DefaultMaxEventBatch, and 1
-	// writes each event in its own transaction.
+	// MaxEventBatch bounds how many events and reservations of concurrent
+	// Record and Reserve calls are written in one transaction; 0 means
+	// DefaultMaxEventBatch, and 1 writes each in its own transaction.
 	MaxEventBatch int
 }
 
@@ -114,7 +126,7 @@ type Store struct {
 	w      *sql.DB // one connection; every write goes through it
 	r      *sql.DB // read-only connections
 	log    *slog.Logger
-	events *groupcommit.Group[*ledger.Event]
+	writes *groupcommit.Group[*write] // events and reservations
 
 	closeOnce sync.Once
 	closeErr  error
@@ -153,7 +165,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
 	s := &Store{w: w, log: log}
-	s.events = groupcommit.New(cfg.MaxEventBatch, s.writeEvents)
+	s.writes = groupcommit.New(cfg.MaxEventBatch, s.writeBatch)
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("ledger/sqlite: open %s: %w", cfg.Path, err)

@@ -58,6 +58,7 @@ func TestTwoStoresOneFile(t *testing.T) {
 	closeStore(t, a)
 	closeStore(t, b)
 	ledgertest.ClaimRace(t, []ledger.Store{a, b}, 100)
+	ledgertest.ReserveRace(t, []ledger.Store{a, b}, 50)
 }
 
 func TestPragmas(t *testing.T) {
@@ -111,8 +112,8 @@ func TestMigrationsOnce(t *testing.T) {
 			`SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &v); err != nil {
 			t.Fatal(err)
 		}
-		if n != 2 || v != 2 {
-			t.Errorf("schema_migrations: %d rows, version %d; want 2, 2", n, v)
+		if n != 3 || v != 3 {
+			t.Errorf("schema_migrations: %d rows, version %d; want 3, 3", n, v)
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
@@ -141,8 +142,8 @@ func TestConcurrentOpen(t *testing.T) {
 	if err := stores[0].r.QueryRowContext(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	if n != 2 {
-		t.Errorf("schema_migrations has %d rows, want 2", n)
+	if n != 3 {
+		t.Errorf("schema_migrations has %d rows, want 3", n)
 	}
 }
 
@@ -171,8 +172,8 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	}
 	defer db.Close()
 	var n int
-	if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 3 {
-		t.Errorf("schema_migrations after the refused Open: %d rows, %v; want 3", n, err)
+	if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 4 {
+		t.Errorf("schema_migrations after the refused Open: %d rows, %v; want 4", n, err)
 	}
 }
 
@@ -252,7 +253,7 @@ func TestOpenRejectsBadPaths(t *testing.T) {
 func waitFor(t *testing.T, s *Store, what string, cond func() bool) {
 	t.Helper()
 	for {
-		changed := s.events.Changed()
+		changed := s.writes.Changed()
 		if cond() {
 			return
 		}
@@ -268,8 +269,8 @@ func waitFor(t *testing.T, s *Store, what string, cond func() bool) {
 // limit, and counts the transactions that write events.
 func countCommits(s *Store, limit int) *atomic.Int64 {
 	var n atomic.Int64
-	s.events = groupcommit.New(limit, func(ctx context.Context, evs []*ledger.Event) error {
-		err := s.writeEvents(ctx, evs)
+	s.writes = groupcommit.New(limit, func(ctx context.Context, ws []*write) error {
+		err := s.writeBatch(ctx, ws)
 		if err == nil {
 			n.Add(1)
 		}
@@ -308,11 +309,11 @@ func TestRecordGroupCommit(t *testing.T) {
 				wg.Go(func() { errs[i] = s.Record(t.Context(), events[i]) })
 			}
 			record(0)
-			waitFor(t, s, "the first event's transaction", func() bool { return s.events.InFlight() == 1 })
+			waitFor(t, s, "the first event's transaction", func() bool { return s.writes.InFlight() == 1 })
 			for i := 1; i < n; i++ {
 				record(i)
 			}
-			waitFor(t, s, "the other events to queue", func() bool { return s.events.Waiting() == n-1 })
+			waitFor(t, s, "the other events to queue", func() bool { return s.writes.Waiting() == n-1 })
 			unlock()
 			wg.Wait()
 
