@@ -46,8 +46,9 @@
 // ([ledger.Store.Reserve]): the verify stays valid only if the payer's
 // balance, less what their other verified but unsettled payments (and
 // settlements under way) hold on the same asset, covers it, and if the
-// authorization is not settling or settled already (the same authorization
-// verified again is held once, not twice). The check
+// authorization is not settling, settled or reserved already (an
+// authorization verified once is refused by a second verify, from any
+// server or instance, until it is settled or expires). The check
 // and the write are atomic per payer across instances sharing a database.
 // A reservation ends when its settlement is recorded final or released,
 // and stops counting when the authorization expires; the reconciler

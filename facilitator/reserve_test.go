@@ -75,11 +75,12 @@ func TestConcurrentVerifiesReserveFunds(t *testing.T) {
 			t.Fatal("no verify was valid")
 		}
 
-		// The same authorization verified again (a retry) is valid: its
-		// funds are held once, and the others are still refused.
+		// The same authorization verified again (a replica of the server,
+		// another route, a replay) is refused: it is reserved for the
+		// response it was verified for. The others are still refused.
 		again, err := facs[1-valid%2].Verify(ctx, reqs[valid])
-		if err != nil || !again.IsValid {
-			t.Errorf("verify of the reserved authorization again: %+v, %v; want valid", again, err)
+		if err != nil || again.IsValid || again.InvalidReason != x402.ReasonDuplicateSettlement {
+			t.Errorf("verify of the reserved authorization again: %+v, %v; want invalid, %s", again, err, x402.ReasonDuplicateSettlement)
 		}
 		if r, err := facs[1-valid%2].Verify(ctx, reqs[(valid+1)%n]); err != nil || r.IsValid {
 			t.Errorf("verify of another authorization after the retry: %+v, %v; want invalid", r, err)

@@ -99,8 +99,12 @@ func settledAnswer(fv x402.FundsVerifier, payer, tx string) *x402.VerifyResponse
 
 // reserve holds the funds of a payment the scheme found valid, and turns
 // the answer into invalid if they are held by the payer's other verified
-// payments, or if the authorization was settled meanwhile. The same
-// authorization verified again is valid: its funds are held once.
+// payments, or if the authorization was settled meanwhile, or if it was
+// verified before and is still reserved: a verified authorization is
+// being used for one response (by this server or another sharing this
+// facilitator's ledger), and a second verify of it, from a replica of the
+// server, a second route or a replay, must not buy a second one. Its
+// reservation ends when it is settled, or when it expires.
 func (f *Facilitator) reserve(ctx context.Context, fv x402.FundsVerifier, resp *x402.VerifyResponse, funds *x402.Funds) (*x402.VerifyResponse, error) {
 	res, err := f.cfg.Store.Reserve(ctx, &ledger.Reservation{
 		Key: funds.Key, Amount: funds.Amount, Balance: funds.Balance, Expires: funds.Expires,
@@ -111,11 +115,11 @@ func (f *Facilitator) reserve(ctx context.Context, fv x402.FundsVerifier, resp *
 	insufficient, _ := fv.FundsReasons()
 	out := &x402.VerifyResponse{Payer: resp.Payer}
 	switch {
-	case res.Reserved:
-		return resp, nil
 	case res.Taken:
 		out.InvalidReason = x402.ReasonDuplicateSettlement
-		out.InvalidMessage = "this authorization nonce is already reserved for a payment of a smaller amount"
+		out.InvalidMessage = "this authorization was verified already and is reserved for that payment until it is settled or expires"
+	case res.Reserved:
+		return resp, nil
 	case res.Settlement == ledger.StatusSettled:
 		return settledAnswer(fv, resp.Payer, ""), nil
 	case res.Settlement != "":
