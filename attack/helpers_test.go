@@ -159,6 +159,8 @@ type facOptions struct {
 	signer   int    // devnet account index; 0 means the last
 	instance string
 	backend  evm.ChainBackend // nil means the devnet's client
+	// sqlitePath is the SQLite ledger's file; "" means a new one.
+	sqlitePath string
 }
 
 // facilitator runs a facilitator service on c with the default
@@ -185,7 +187,10 @@ func (c *chain) facilitator(t testing.TB, opts facOptions) *service.Service {
 		t.Cleanup(func() { _ = st.Close() })
 		deps.Store = st
 	default:
-		cfg.Database.SQLite = filepath.Join(t.TempDir(), "ledger.db")
+		cfg.Database.SQLite = opts.sqlitePath
+		if cfg.Database.SQLite == "" {
+			cfg.Database.SQLite = filepath.Join(t.TempDir(), "ledger.db")
+		}
 	}
 	nc := c.dev.NetworkConfig()
 	backend := opts.backend
