@@ -120,6 +120,7 @@ func TestFacilitatorKilledMidSettlement(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the facilitator as a subprocess")
 	}
+	t.Parallel() // it mostly waits for blocks: overlap it with the other tests
 	for _, l := range ledgers {
 		t.Run(string(l), func(t *testing.T) { killedMidSettlement(t, l) })
 	}

@@ -21,6 +21,7 @@ func TestQueueKeepsUpWithSlowBlocks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for blocks mined every 2 s")
 	}
+	t.Parallel() // it mostly waits for blocks: overlap it with the other tests
 	const requests = 36
 	c := newChain(t, devnet.Config{Accounts: 3, BlockTime: 2 * time.Second, NoAutoMine: true})
 	svc := c.facilitator(t, facOptions{})
