@@ -196,6 +196,14 @@ type Store interface {
 	// order (group commit). Reserving a key whose reservation expired
 	// replaces it.
 	//
+	// If r.Event is set, the event it returns for the outcome is recorded
+	// in the same transaction (see [Reservation.Event]): a verify's
+	// reservation and its event are one durable write.
+	//
+	// The cost of a Reserve must not grow with the payer's number of
+	// reservations: stores keep each payer's total held and remove the
+	// payer's expired reservations when it is read.
+	//
 	// A reservation ends with its key's settlement: Update to a final
 	// status and Release delete it in the same transaction.
 	Reserve(ctx context.Context, r *Reservation) (ReserveResult, error)

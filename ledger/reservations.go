@@ -21,6 +21,18 @@ type Reservation struct {
 	// Expires is when the authorization stops being valid: from then on
 	// it cannot be settled, and the reservation no longer counts.
 	Expires time.Time
+	// Event, if not nil, makes the verify's event part of the same write:
+	// [Store.Reserve] calls it with the outcome, inside the transaction
+	// that decides it, and records the event it returns (nil: none) in
+	// that transaction, so that a verify costs one durable write, not
+	// two. It must only build the event (no I/O, no call to the store),
+	// and may be called more than once (a store may run a transaction
+	// again); the event of the outcome Reserve returns is the one
+	// recorded. When Reserve returns nil, the event is durable and its ID
+	// (and Time, if it was zero) set, as by [Store.Record], unless
+	// [ReserveResult.EventErr] is set; when Reserve fails, nothing of it
+	// was recorded.
+	Event func(ReserveResult) *Event
 }
 
 // ReserveResult is the outcome of [Store.Reserve].
@@ -41,4 +53,8 @@ type ReserveResult struct {
 	// settlements of the same network and asset hold. When Reserved,
 	// Taken and Settlement are all unset, Balance - Held < Amount.
 	Held *big.Int
+	// EventErr is set when the store refused, for its content, the event
+	// that Reservation.Event returned (as it would have refused it from
+	// Record): the outcome stands, decided and written without it.
+	EventErr error
 }

@@ -68,6 +68,9 @@ func Run(t *testing.T, open func(t *testing.T) ledger.Store) {
 		{"ReserveEnds", testReserveEnds},
 		{"ReserveExpiry", testReserveExpiry},
 		{"ReserveInvalid", testReserveInvalid},
+		{"ReserveEvent", testReserveEvent},
+		{"ReserveEventRefusedOutcome", testReserveEventOutcomes},
+		{"ReserveHeldAfterExpiry", testReserveHeldAfterExpiry},
 		{"ReserveConcurrent", testReserveConcurrent},
 	}
 	for _, tc := range tests {

@@ -150,17 +150,24 @@ func testReserveExpiry(t *testing.T, s ledger.Store) {
 	// An expired authorization holds nothing.
 	reserve(t, s, reservation(key("x-a"), 100, 100, past), reserved)
 	reserve(t, s, reservation(key("x-b"), 100, 100, past), reserved)
+	// Another payer's, which no Reserve of its own removes.
+	other := key("x-d")
+	other.Payer = "0x00000000000000000000000000000000000000d0"
+	reserve(t, s, reservation(other, 100, 100, past), reserved)
 	// Its key may be reserved again (the row is replaced).
 	reserve(t, s, reservation(key("x-a"), 100, 100, time.Time{}), reserved)
 	reserve(t, s, reservation(key("x-c"), 1, 100, time.Time{}), short(100))
 
+	// A store may already have removed the payer's own expired
+	// reservations (x-b); the other payer's is left to the purge.
 	n, err := s.PurgeReservations(ctx, time.Now())
 	if err != nil {
 		t.Fatalf("PurgeReservations: %v", err)
 	}
-	if n != 1 {
-		t.Errorf("PurgeReservations deleted %d, want 1 (x-b)", n)
+	if n < 1 || n > 2 {
+		t.Errorf("PurgeReservations deleted %d, want 1 or 2 (x-d, and x-b unless removed already)", n)
 	}
+	reserve(t, s, reservation(other, 100, 100, time.Time{}), ledger.ReserveResult{Reserved: true, Held: big.NewInt(0)})
 	reserve(t, s, reservation(key("x-a"), 100, 100, time.Time{}), ledger.ReserveResult{Reserved: true, Taken: true})
 }
 

@@ -37,53 +37,67 @@ const insertEvent = `INSERT INTO events (time, kind, version, scheme, network, a
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
 
 // write is one group-committed write: an event (Record) or a
-// reservation (Reserve), which share transactions since every verify
-// writes both.
+// reservation (Reserve) and the event its Event callback returns, which
+// share transactions since every verify writes both.
 type write struct {
 	ev *ledger.Event
 	rv *reserveOp
 }
 
+// eventRefused is a reservation's event that SQLite refused: the batch
+// is written again without it.
+type eventRefused struct {
+	op  *reserveOp
+	err error
+}
+
+func (e *eventRefused) Error() string { return e.err.Error() }
+
 // writeBatch writes a batch of events and reservations in one transaction,
 // in order (each reservation sees those before it), and sets the events'
 // IDs (and zero Times) once it is committed. The time given to events
 // without one is taken with the write lock held, so that times follow the
-// order of the ids.
+// order of the ids. A reservation's event that SQLite refuses for its
+// content is left out (and reported in its ReserveResult.EventErr), and
+// the batch written again.
 func (s *Store) writeBatch(ctx context.Context, ws []*write) error {
+	for {
+		err := s.writeBatchOnce(ctx, ws)
+		var refused *eventRefused
+		if !errors.As(err, &refused) {
+			return err
+		}
+		refused.op.noEvent, refused.op.ev = true, nil
+		refused.op.res.EventErr = refused.err
+	}
+}
+
+func (s *Store) writeBatchOnce(ctx context.Context, ws []*write) error {
 	ids := make([]int64, len(ws))
 	var now time.Time
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		now = time.Now()
 		var stmt *sql.Stmt
-		var rs *reserveStmts
-		defer func() {
-			if stmt != nil {
-				stmt.Close()
-			}
-			rs.close()
-		}()
 		for i, w := range ws {
-			if w.rv != nil {
-				if rs == nil {
-					var err error
-					if rs, err = prepareReserve(ctx, tx); err != nil {
-						return err
-					}
-				}
-				res, err := reserveTx(ctx, tx, rs, w.rv.r, micros(now))
+			e := w.ev
+			if op := w.rv; op != nil {
+				res, err := s.reserveTx(ctx, tx, op.r, micros(now))
 				if err != nil {
 					return err
 				}
-				w.rv.res = res
-				continue
+				res.EventErr = op.res.EventErr
+				op.res, op.ev = res, nil
+				if op.r.Event == nil || op.noEvent {
+					continue
+				}
+				if e = op.r.Event(res); e == nil {
+					continue
+				}
+				op.ev = e
 			}
 			if stmt == nil {
-				var err error
-				if stmt, err = tx.PrepareContext(ctx, insertEvent); err != nil {
-					return err
-				}
+				stmt = tx.StmtContext(ctx, s.insertEvent)
 			}
-			e := w.ev
 			t := e.Time
 			if t.IsZero() {
 				t = now
@@ -91,10 +105,13 @@ func (s *Store) writeBatch(ctx context.Context, ws []*write) error {
 			if err := stmt.QueryRowContext(ctx, micros(t), string(e.Kind), e.Version, e.Scheme,
 				string(e.Network), e.Asset, e.Payer, e.PayTo, e.Amount, e.Resource, e.TxHash,
 				e.Status, string(e.Reason), e.Message).Scan(&ids[i]); err != nil {
-				if refusesRow(err) {
-					return &groupcommit.ItemError{Index: i, Err: err}
+				switch {
+				case !refusesRow(err):
+					return err
+				case w.rv != nil:
+					return &eventRefused{op: w.rv, err: err}
 				}
-				return err
+				return &groupcommit.ItemError{Index: i, Err: err}
 			}
 		}
 		return nil
@@ -103,7 +120,11 @@ func (s *Store) writeBatch(ctx context.Context, ws []*write) error {
 		return err
 	}
 	for i, w := range ws {
-		if e := w.ev; e != nil {
+		e := w.ev
+		if w.rv != nil {
+			e = w.rv.ev
+		}
+		if e != nil {
 			e.ID = ids[i]
 			if e.Time.IsZero() {
 				e.Time = fromMicros(micros(now))

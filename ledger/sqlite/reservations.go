@@ -17,6 +17,11 @@ import (
 type reserveOp struct {
 	r   *ledger.Reservation
 	res ledger.ReserveResult
+	// ev is the event r.Event returned for res, written with it.
+	ev *ledger.Event
+	// noEvent: the store refused ev; the reservation is decided again
+	// and written without it.
+	noEvent bool
 }
 
 // Reserve holds r.Amount of the payer's funds for r.Key if they are free;
@@ -24,8 +29,9 @@ type reserveOp struct {
 // transaction (BEGIN IMMEDIATE), which SQLite's write lock makes atomic
 // across every connection and process on the file. The Reserves of
 // concurrent calls are evaluated one after the other in one transaction,
-// together with the events of concurrent Records (group commit), so that a
-// verify's reservation and event cost a share of the same fsyncs.
+// together with the events of concurrent Records (group commit), and the
+// event of r.Event is written right after its reservation, in the same
+// transaction: a verify costs a share of one fsync.
 func (s *Store) Reserve(ctx context.Context, r *ledger.Reservation) (ledger.ReserveResult, error) {
 	if err := reserve.Check(r); err != nil {
 		return ledger.ReserveResult{}, fmt.Errorf("ledger/sqlite: reserve: %w", err)
@@ -42,39 +48,56 @@ func (s *Store) Reserve(ctx context.Context, r *ledger.Reservation) (ledger.Rese
 // text of up to 78 digits (uint256), so each amount is cut into pieces of
 // 15 digits, each summed as an INTEGER (without overflow up to about 9,000
 // holds of one payer; beyond, SUM fails and the rows are summed in Go).
+// Only a payer's reservations made before its running total existed (see
+// migration 0004) are summed this way, once.
 const (
 	limbDigits = 15
 	limbs      = 6 // 6 × 15 ≥ 78
 )
 
-// Statements of a reservation, prepared once per transaction.
-var (
-	// selectKey reads the key's own unexpired reservation and settlement.
-	selectKey = `SELECT 0, amount, '' FROM reservations
+// Statements of a reservation, prepared once on the writer. ?1–?3 are the
+// payer (network, asset, payer), ?4 the nonce, ?5 the time.
+var reserveQueries = [...]string{
+	// expire deletes the payer's expired reservations.
+	qExpire: `DELETE FROM reservations
+		WHERE network = ?1 AND asset = ?2 AND payer = ?3 AND expires_at <= ?4 RETURNING amount`,
+	// total is the payer's running total of reservations.
+	qTotal: `SELECT held FROM reservation_holds WHERE network = ?1 AND asset = ?2 AND payer = ?3`,
+	// sum sums the payer's reservations, when it has no running total.
+	qSum: sumLimbs(payerRows),
+	// key reads the key's own unexpired reservation and settlement.
+	qKey: `SELECT 0, amount, '' FROM reservations
 			WHERE network = ?1 AND asset = ?2 AND payer = ?3 AND nonce = ?4 AND expires_at > ?5
 		UNION ALL
 		SELECT 1, '', status FROM settlements
-			WHERE network = ?1 AND asset = ?2 AND payer = ?3 AND nonce = ?4`
-	// holdsOf is what holds the payer's funds, besides the key: unexpired
-	// reservations, and unfinished settlements without one.
-	holdsOf = `SELECT amount FROM reservations
-			WHERE network = ?1 AND asset = ?2 AND payer = ?3 AND nonce <> ?4 AND expires_at > ?5
-		UNION ALL
-		SELECT amount FROM settlements s
-			WHERE network = ?1 AND asset = ?2 AND payer = ?3 AND nonce <> ?4 AND status IN ('settling', 'pending')
-			AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.network = s.network AND r.asset = s.asset
-				AND r.payer = s.payer AND r.nonce = s.nonce AND r.expires_at > ?5)`
-	// sumHolds sums holdsOf in SQL, piece by piece (see limbDigits).
-	sumHolds = sumLimbs()
-	// insertReservation replaces a row still there for the key, which is
-	// an expired reservation.
-	insertReservation = `INSERT INTO reservations (network, asset, payer, nonce, amount, balance, expires_at, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET amount = excluded.amount,
-			balance = excluded.balance, expires_at = excluded.expires_at, created_at = excluded.created_at`
+			WHERE network = ?1 AND asset = ?2 AND payer = ?3 AND nonce = ?4`,
+	// unfinished is what the payer's unfinished settlements without a
+	// reservation hold, besides the key (few: those being settled).
+	qUnfinished: `SELECT amount FROM settlements s
+		WHERE network = ?1 AND asset = ?2 AND payer = ?3 AND status IN ('settling', 'pending') AND nonce <> ?4
+		AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.network = s.network AND r.asset = s.asset
+			AND r.payer = s.payer AND r.nonce = s.nonce AND r.expires_at > ?5)`,
+	qInsert: `INSERT INTO reservations (network, asset, payer, nonce, amount, balance, expires_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	qSetTotal: `INSERT INTO reservation_holds (network, asset, payer, held) VALUES (?, ?, ?, ?)
+		ON CONFLICT (network, asset, payer) DO UPDATE SET held = excluded.held`,
+}
+
+const (
+	qExpire = iota
+	qTotal
+	qSum
+	qKey
+	qUnfinished
+	qInsert
+	qSetTotal
+	nReserveQueries
 )
 
-func sumLimbs() string {
+// payerRows are the amounts of a payer's reservations.
+const payerRows = `SELECT amount FROM reservations WHERE network = ?1 AND asset = ?2 AND payer = ?3`
+
+func sumLimbs(rows string) string {
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	for i := range limbs {
@@ -83,37 +106,26 @@ func sumLimbs() string {
 		}
 		fmt.Fprintf(&b, "COALESCE(SUM(CAST(substr(amount, %d, %d) AS INTEGER)), 0)", -limbDigits*(i+1), limbDigits)
 	}
-	b.WriteString(" FROM (" + holdsOf + ")")
+	b.WriteString(" FROM (" + rows + ")")
 	return b.String()
 }
 
-// reserveStmts are the prepared statements of reservations in one write
-// transaction.
-type reserveStmts struct {
-	key, sum, insert *sql.Stmt
-}
-
-func prepareReserve(ctx context.Context, tx *sql.Tx) (*reserveStmts, error) {
-	rs := &reserveStmts{}
-	for _, p := range []struct {
-		stmt **sql.Stmt
-		q    string
-	}{{&rs.key, selectKey}, {&rs.sum, sumHolds}, {&rs.insert, insertReservation}} {
-		st, err := tx.PrepareContext(ctx, p.q)
+// prepareReserve prepares the reservation statements on the writer.
+func prepareReserve(ctx context.Context, w *sql.DB) ([nReserveQueries]*sql.Stmt, error) {
+	var sts [nReserveQueries]*sql.Stmt
+	for i, q := range reserveQueries {
+		st, err := w.PrepareContext(ctx, q)
 		if err != nil {
-			rs.close()
-			return nil, err
+			closeStmts(sts[:])
+			return sts, err
 		}
-		*p.stmt = st
+		sts[i] = st
 	}
-	return rs, nil
+	return sts, nil
 }
 
-func (rs *reserveStmts) close() {
-	if rs == nil {
-		return
-	}
-	for _, st := range []*sql.Stmt{rs.key, rs.sum, rs.insert} {
+func closeStmts(sts []*sql.Stmt) {
+	for _, st := range sts {
 		if st != nil {
 			st.Close()
 		}
@@ -121,33 +133,78 @@ func (rs *reserveStmts) close() {
 }
 
 // reserveTx decides one reservation inside a write transaction, and
-// inserts it if it fits.
-func reserveTx(ctx context.Context, tx *sql.Tx, rs *reserveStmts, r *ledger.Reservation, now int64) (ledger.ReserveResult, error) {
+// inserts it if it fits. The payer's expired reservations are deleted
+// first, so that its running total is what its unexpired ones hold.
+func (s *Store) reserveTx(ctx context.Context, tx *sql.Tx, r *ledger.Reservation, now int64) (ledger.ReserveResult, error) {
 	k := r.Key
-	args := []any{string(k.Network), k.Asset, k.Payer, k.Nonce, now}
-	t := reserve.New(r)
-	if err := scanKey(ctx, rs.key, args, t); err != nil {
-		return ledger.ReserveResult{}, err
-	}
-	held, err := sumHeld(ctx, tx, rs.sum, args)
+	payer := []any{string(k.Network), k.Asset, k.Payer}
+	st := func(i int) *sql.Stmt { return tx.StmtContext(ctx, s.reserveStmts[i]) }
+	total, known, err := s.payerTotal(ctx, tx, payer, now)
 	if err != nil {
 		return ledger.ReserveResult{}, err
 	}
-	t.Held(held)
-	res := t.Result()
-	if !res.Reserved || res.Taken { // refused, or held already
-		return res, nil
+	args := []any{string(k.Network), k.Asset, k.Payer, k.Nonce, now}
+	t := reserve.New(r)
+	own, err := scanKey(ctx, st(qKey), args, t)
+	if err != nil {
+		return ledger.ReserveResult{}, err
 	}
-	_, err = rs.insert.ExecContext(ctx, string(k.Network), k.Asset, k.Payer, k.Nonce,
-		r.Amount.String(), r.Balance.String(), micros(r.Expires), now)
+	unfinished, err := sumRows(ctx, st(qUnfinished), args)
+	if err != nil {
+		return ledger.ReserveResult{}, err
+	}
+	t.Held(new(big.Int).Sub(total, own))
+	t.Held(unfinished)
+	res := t.Result()
+	insert := res.Reserved && !res.Taken
+	if insert {
+		if _, err := st(qInsert).ExecContext(ctx, string(k.Network), k.Asset, k.Payer, k.Nonce,
+			r.Amount.String(), r.Balance.String(), micros(r.Expires), now); err != nil {
+			return res, err
+		}
+		total.Add(total, r.Amount)
+	}
+	if insert || !known {
+		_, err = st(qSetTotal).ExecContext(ctx, append(payer, total.String())...)
+	}
 	return res, err
 }
 
-// scanKey feeds the key's own reservation and settlement to t.
-func scanKey(ctx context.Context, st *sql.Stmt, args []any, t *reserve.Tally) error {
+// payerTotal deletes the payer's expired reservations and returns what
+// its others hold, from its running total (known), or summed from its
+// rows if it has none yet.
+func (s *Store) payerTotal(ctx context.Context, tx *sql.Tx, payer []any, now int64) (total *big.Int, known bool, err error) {
+	expired, err := sumRows(ctx, tx.StmtContext(ctx, s.reserveStmts[qExpire]), append(payer[:3:3], now))
+	if err != nil {
+		return nil, false, err
+	}
+	var held string
+	err = tx.StmtContext(ctx, s.reserveStmts[qTotal]).QueryRowContext(ctx, payer...).Scan(&held)
+	switch {
+	case err == sql.ErrNoRows:
+		total, err = sumHeld(ctx, tx, tx.StmtContext(ctx, s.reserveStmts[qSum]), payerRows, payer)
+		return total, false, err
+	case err != nil:
+		return nil, false, err
+	}
+	total, ok := new(big.Int).SetString(held, 10)
+	if !ok {
+		return nil, false, fmt.Errorf("reading the payer's total held: %q is not an integer", held)
+	}
+	if expired.Sign() > 0 {
+		total.Sub(total, expired)
+		_, err = tx.StmtContext(ctx, s.reserveStmts[qSetTotal]).ExecContext(ctx, append(payer[:3:3], total.String())...)
+	}
+	return total, true, err
+}
+
+// scanKey feeds the key's own reservation and settlement to t, and
+// returns the amount the key is reserved for (0 if none).
+func scanKey(ctx context.Context, st *sql.Stmt, args []any, t *reserve.Tally) (*big.Int, error) {
+	own := new(big.Int)
 	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rows.Close()
 	nonce := args[3].(string)
@@ -155,20 +212,48 @@ func scanKey(ctx context.Context, st *sql.Stmt, args []any, t *reserve.Tally) er
 		var kind int
 		var amount, status string
 		if err := rows.Scan(&kind, &amount, &status); err != nil {
-			return err
+			return nil, err
 		}
 		if kind == 0 {
 			t.Reservation(nonce, amount)
+			addAmount(own, amount)
 		} else {
 			t.Settlement(nonce, ledger.Status(status), "")
 		}
 	}
-	return rows.Err()
+	return own, rows.Err()
 }
 
-// sumHeld sums what holds the payer's funds: in SQL, or, if a piece's
-// sum overflows 64 bits, row by row in Go.
-func sumHeld(ctx context.Context, tx *sql.Tx, st *sql.Stmt, args []any) (*big.Int, error) {
+// addAmount adds a stored decimal amount to sum. A malformed one (never
+// written by this module) counts as nothing, as in reserve.Tally.
+func addAmount(sum *big.Int, amount string) {
+	if v, ok := new(big.Int).SetString(amount, 10); ok && v.Sign() > 0 {
+		sum.Add(sum, v)
+	}
+}
+
+// sumRows sums the amounts a query returns, row by row.
+func sumRows(ctx context.Context, st *sql.Stmt, args []any) (*big.Int, error) {
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	sum := new(big.Int)
+	for rows.Next() {
+		var amount string
+		if err := rows.Scan(&amount); err != nil {
+			return nil, err
+		}
+		addAmount(sum, amount)
+	}
+	return sum, rows.Err()
+}
+
+// sumHeld sums the amounts of the query rows: in SQL, with st (rows
+// summed by sumLimbs), or, if a piece's sum overflows 64 bits, row by row
+// in Go.
+func sumHeld(ctx context.Context, tx *sql.Tx, st *sql.Stmt, rows string, args []any) (*big.Int, error) {
 	var parts [limbs]int64
 	dest := make([]any, limbs)
 	for i := range parts {
@@ -185,28 +270,78 @@ func sumHeld(ctx context.Context, tx *sql.Tx, st *sql.Stmt, args []any) (*big.In
 	if !strings.Contains(err.Error(), "integer overflow") {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, holdsOf, args...)
+	q, err := tx.PrepareContext(ctx, rows)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	held := new(big.Int)
-	for rows.Next() {
-		var amount string
-		if err := rows.Scan(&amount); err != nil {
-			return nil, err
+	defer q.Close()
+	return sumRows(ctx, q, args)
+}
+
+// subtractHeld subtracts amounts deleted from reservations from their
+// payers' running totals (those that have one), inside the write
+// transaction that deleted them.
+func subtractHeld(ctx context.Context, tx *sql.Tx, deleted map[[3]string]*big.Int) error {
+	for p, amount := range deleted {
+		if amount.Sign() == 0 {
+			continue
 		}
-		if v, ok := new(big.Int).SetString(amount, 10); ok && v.Sign() > 0 {
-			held.Add(held, v)
+		var held string
+		err := tx.QueryRowContext(ctx, `SELECT held FROM reservation_holds WHERE network = ? AND asset = ? AND payer = ?`,
+			p[0], p[1], p[2]).Scan(&held)
+		if err == sql.ErrNoRows {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		total, ok := new(big.Int).SetString(held, 10)
+		if !ok {
+			return fmt.Errorf("reading the payer's total held: %q is not an integer", held)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE reservation_holds SET held = ? WHERE network = ? AND asset = ? AND payer = ?`,
+			total.Sub(total, amount).String(), p[0], p[1], p[2]); err != nil {
+			return err
 		}
 	}
-	return held, rows.Err()
+	return nil
+}
+
+// deleteRows runs a DELETE … RETURNING network, asset, payer, amount and
+// subtracts what it deleted from the payers' running totals.
+func deleteRows(ctx context.Context, tx *sql.Tx, q string, args ...any) (int64, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	deleted := map[[3]string]*big.Int{}
+	var n int64
+	for rows.Next() {
+		var p [3]string
+		var amount string
+		if err := rows.Scan(&p[0], &p[1], &p[2], &amount); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		n++
+		if deleted[p] == nil {
+			deleted[p] = new(big.Int)
+		}
+		addAmount(deleted[p], amount)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	return n, subtractHeld(ctx, tx, deleted)
 }
 
 // deleteReservation deletes the reservation of key, inside a write
 // transaction that ended its settlement.
 func deleteReservation(ctx context.Context, tx *sql.Tx, key x402.SettlementKey) error {
-	_, err := tx.ExecContext(ctx, `DELETE FROM reservations`+whereKey, keyArgs(key)...)
+	_, err := deleteRows(ctx, tx, `DELETE FROM reservations`+whereKey+` RETURNING network, asset, payer, amount`, keyArgs(key)...)
 	return err
 }
 
@@ -215,11 +350,8 @@ func deleteReservation(ctx context.Context, tx *sql.Tx, key x402.SettlementKey) 
 func (s *Store) PurgeReservations(ctx context.Context, t time.Time) (int64, error) {
 	var n int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM reservations WHERE expires_at <= ?`, micros(t))
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
+		var err error
+		n, err = deleteRows(ctx, tx, `DELETE FROM reservations WHERE expires_at <= ? RETURNING network, asset, payer, amount`, micros(t))
 		return err
 	})
 	if err != nil {

@@ -134,6 +134,10 @@ type Store struct {
 	// get is Get's query, prepared once on the readers: parsing it was
 	// most of the cost of the read that every verify makes.
 	get *sql.Stmt
+	// insertEvent and reserveStmts are prepared once on the writer, and
+	// bound to each write transaction (tx.StmtContext reuses them).
+	insertEvent  *sql.Stmt
+	reserveStmts [nReserveQueries]*sql.Stmt
 }
 
 var _ ledger.Store = (*Store)(nil)
@@ -171,6 +175,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("ledger/sqlite: open %s: %w", cfg.Path, err)
 	}
 
+	if err := s.prepareWrites(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("ledger/sqlite: open %s: %w", cfg.Path, err)
+	}
+
 	// Opened after the writer put the file in WAL mode (a read-only
 	// connection could not).
 	r, err := sql.Open("sqlite", dsn(cfg.Path, busy, false))
@@ -189,11 +198,32 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	get, err := r.PrepareContext(ctx, selectByKey)
 	if err != nil {
 		r.Close()
+		s.closeWrites()
 		w.Close()
 		return nil, fmt.Errorf("ledger/sqlite: open %s: %w", cfg.Path, err)
 	}
 	s.r, s.get = r, get
 	return s, nil
+}
+
+// prepareWrites prepares the statements of group-committed writes on the
+// writer, after the migrations created their tables.
+func (s *Store) prepareWrites(ctx context.Context) error {
+	sts, err := prepareReserve(ctx, s.w)
+	if err != nil {
+		return err
+	}
+	ins, err := s.w.PrepareContext(ctx, insertEvent)
+	if err != nil {
+		closeStmts(sts[:])
+		return err
+	}
+	s.reserveStmts, s.insertEvent = sts, ins
+	return nil
+}
+
+func (s *Store) closeWrites() {
+	closeStmts(append(s.reserveStmts[:], s.insertEvent))
 }
 
 // dsn returns the data source name of path for the writer or a reader.
@@ -218,6 +248,7 @@ func (s *Store) Close() error {
 		if s.r != nil {
 			errs = append(errs, s.get.Close(), s.r.Close())
 		}
+		s.closeWrites()
 		errs = append(errs, s.w.Close())
 		if err := errors.Join(errs...); err != nil {
 			s.closeErr = fmt.Errorf("ledger/sqlite: close: %w", err)
