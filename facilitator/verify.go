@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/go402/go402/internal/redact"
 	"github.com/go402/go402/ledger"
 	"github.com/go402/go402/x402"
 )
@@ -17,15 +18,26 @@ import (
 func (f *Facilitator) Verify(ctx context.Context, req *x402.FacilitatorRequest) (*x402.VerifyResponse, error) {
 	start := f.cfg.Now()
 	s, p, rej := f.resolve(req)
+	ev := f.event(ledger.EventVerify, req, p)
 	var resp *x402.VerifyResponse
+	var recorded bool
 	var err error
 	switch {
 	case rej != nil:
 		resp = &x402.VerifyResponse{InvalidReason: rej.Reason, InvalidMessage: rej.Message}
 	default:
-		resp, err = f.verifyAgainstLedger(ctx, s, p)
+		resp, recorded, err = f.verifyAgainstLedger(ctx, s, p, ev)
 	}
-	ev := f.event(ledger.EventVerify, req, p)
+	if !recorded {
+		verifyEvent(ev, resp, err)
+		f.record(ctx, ev)
+	}
+	f.log.Debug("verify", "status", ev.Status, "reason", ev.Reason, "network", ev.Network, "payer", ev.Payer, "elapsed", f.cfg.Now().Sub(start))
+	return resp, err
+}
+
+// verifyEvent fills ev with a verify's outcome.
+func verifyEvent(ev *ledger.Event, resp *x402.VerifyResponse, err error) {
 	switch {
 	case err != nil:
 		ev.Status, ev.Message = "error", err.Error()
@@ -34,9 +46,7 @@ func (f *Facilitator) Verify(ctx context.Context, req *x402.FacilitatorRequest) 
 	default:
 		ev.Status, ev.Payer, ev.Reason, ev.Message = "invalid", resp.Payer, resp.InvalidReason, resp.InvalidMessage
 	}
-	f.record(ctx, ev)
-	f.log.Debug("verify", "status", ev.Status, "reason", ev.Reason, "network", ev.Network, "payer", ev.Payer, "elapsed", f.cfg.Now().Sub(start))
-	return resp, err
+	ev.Message = redact.Text(ev.Message)
 }
 
 // ReservesFunds reports that this facilitator bounds a payer's exposure
@@ -52,8 +62,9 @@ func (f *Facilitator) ReservesFunds() bool { return true }
 // would give away a resource. A settlement left unfinished (abandoned by
 // its owner, or pending on a transaction since mined or dropped) is first
 // checked with the chain. A reverted (failed) settlement leaves the answer
-// to the chain.
-func (f *Facilitator) verifyAgainstLedger(ctx context.Context, s x402.SchemeFacilitator, p *x402.Payment) (*x402.VerifyResponse, error) {
+// to the chain. recorded reports that ev was filled and recorded with the
+// payment's reservation.
+func (f *Facilitator) verifyAgainstLedger(ctx context.Context, s x402.SchemeFacilitator, p *x402.Payment, ev *ledger.Event) (_ *x402.VerifyResponse, recorded bool, _ error) {
 	fv, _ := s.(x402.FundsVerifier)
 	if id, ok := s.(x402.Identifier); ok {
 		if key, _, err := id.Identify(p); err == nil {
@@ -68,23 +79,24 @@ func (f *Facilitator) verifyAgainstLedger(ctx context.Context, s x402.SchemeFaci
 			}
 			switch {
 			case err == nil && rec.Status == ledger.StatusSettled:
-				return settledAnswer(fv, payerOf(rec.Response), rec.TxHash), nil
+				return settledAnswer(fv, payerOf(rec.Response), rec.TxHash), false, nil
 			case err == nil && !rec.Status.Final():
 				return &x402.VerifyResponse{Payer: payerOf(rec.Response), InvalidReason: x402.ReasonDuplicateSettlement,
-					InvalidMessage: "this authorization is already being settled"}, nil
+					InvalidMessage: "this authorization is already being settled"}, false, nil
 			case err != nil && !errors.Is(err, ledger.ErrNotFound):
-				return nil, fmt.Errorf("facilitator: reading ledger: %w", err)
+				return nil, false, fmt.Errorf("facilitator: reading ledger: %w", err)
 			}
 		}
 	}
 	if fv == nil {
-		return s.Verify(ctx, p)
+		resp, err := s.Verify(ctx, p)
+		return resp, false, err
 	}
 	resp, funds, err := fv.VerifyFunds(ctx, p)
 	if err != nil || !resp.IsValid || funds == nil {
-		return resp, err
+		return resp, false, err
 	}
-	return f.reserve(ctx, fv, resp, funds)
+	return f.reserve(ctx, fv, resp, funds, ev)
 }
 
 // settledAnswer refuses an authorization the ledger shows settled.
@@ -105,13 +117,35 @@ func settledAnswer(fv x402.FundsVerifier, payer, tx string) *x402.VerifyResponse
 // facilitator's ledger), and a second verify of it, from a replica of the
 // server, a second route or a replay, must not buy a second one. Its
 // reservation ends when it is settled, or when it expires.
-func (f *Facilitator) reserve(ctx context.Context, fv x402.FundsVerifier, resp *x402.VerifyResponse, funds *x402.Funds) (*x402.VerifyResponse, error) {
+//
+// The verify's event ev is filled from the answer and recorded in the
+// same write as the reservation (recorded); if the Reserve fails, it is
+// left to the caller, which records the error.
+func (f *Facilitator) reserve(ctx context.Context, fv x402.FundsVerifier, resp *x402.VerifyResponse, funds *x402.Funds, ev *ledger.Event) (*x402.VerifyResponse, bool, error) {
+	var out *x402.VerifyResponse
 	res, err := f.cfg.Store.Reserve(ctx, &ledger.Reservation{
 		Key: funds.Key, Amount: funds.Amount, Balance: funds.Balance, Expires: funds.Expires,
+		Event: func(res ledger.ReserveResult) *ledger.Event {
+			out = reserveAnswer(fv, resp, funds, res)
+			verifyEvent(ev, out, nil)
+			return ev
+		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("facilitator: reserving the payment's funds: %w", err)
+		return nil, false, fmt.Errorf("facilitator: reserving the payment's funds: %w", err)
 	}
+	if res.EventErr != nil {
+		f.log.Error("recording ledger event", "kind", ev.Kind, "err", res.EventErr)
+	}
+	if out == nil { // a store that did not call Event
+		return reserveAnswer(fv, resp, funds, res), false, nil
+	}
+	return out, true, nil
+}
+
+// reserveAnswer is the answer to a verify whose funds' reservation had
+// outcome res.
+func reserveAnswer(fv x402.FundsVerifier, resp *x402.VerifyResponse, funds *x402.Funds, res ledger.ReserveResult) *x402.VerifyResponse {
 	insufficient, _ := fv.FundsReasons()
 	out := &x402.VerifyResponse{Payer: resp.Payer}
 	switch {
@@ -119,9 +153,9 @@ func (f *Facilitator) reserve(ctx context.Context, fv x402.FundsVerifier, resp *
 		out.InvalidReason = x402.ReasonDuplicateSettlement
 		out.InvalidMessage = "this authorization was verified already and is reserved for that payment until it is settled or expires"
 	case res.Reserved:
-		return resp, nil
+		return resp
 	case res.Settlement == ledger.StatusSettled:
-		return settledAnswer(fv, resp.Payer, ""), nil
+		return settledAnswer(fv, resp.Payer, "")
 	case res.Settlement != "":
 		out.InvalidReason = x402.ReasonDuplicateSettlement
 		out.InvalidMessage = "this authorization is already being settled"
@@ -130,5 +164,5 @@ func (f *Facilitator) reserve(ctx context.Context, fv x402.FundsVerifier, resp *
 		out.InvalidMessage = fmt.Sprintf("payer balance %s less %s reserved by other payments verified but not yet settled is less than %s",
 			funds.Balance, res.Held, funds.Amount)
 	}
-	return out, nil
+	return out
 }

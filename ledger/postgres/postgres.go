@@ -314,7 +314,8 @@ func (s *Store) Update(ctx context.Context, key x402.SettlementKey, u ledger.Upd
 			RETURNING 1
 		), d AS (
 			DELETE FROM reservations`+whereKey+` AND $6 IN ('settled', 'failed') AND EXISTS (SELECT 1 FROM u)
-		)
+			RETURNING amount
+		), h AS (`+subtractHeld("d")+`)
 		SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM settlements`+whereKey+`)`,
 		append(keyArgs(key), string(u.From), string(u.Status), u.TxHash, resp, u.ClaimID)...).Scan(&changed, &exists)
 	if err != nil {
@@ -337,13 +338,22 @@ func (s *Store) Release(ctx context.Context, key x402.SettlementKey, txHash, cla
 			RETURNING 1
 		), r AS (
 			DELETE FROM reservations`+whereKey+` AND EXISTS (SELECT 1 FROM d)
-		)
+			RETURNING amount
+		), h AS (`+subtractHeld("r")+`)
 		SELECT EXISTS (SELECT 1 FROM d), EXISTS (SELECT 1 FROM settlements`+whereKey+`)`,
 		append(keyArgs(key), txHash, claimID)...).Scan(&deleted, &exists)
 	if err != nil {
 		return fail(ctx, "release", err)
 	}
 	return outcome(key, deleted, exists)
+}
+
+// subtractHeld is a statement, for a WITH clause, subtracting the
+// reservation the CTE named deleted deleted (if any) from the key's
+// payer's running total.
+func subtractHeld(deleted string) string {
+	return `UPDATE reservation_holds SET held = held - (SELECT SUM(` + amountSQL + `) FROM ` + deleted + `)
+		WHERE network = $1 AND asset = $2 AND payer = $3 AND EXISTS (SELECT 1 FROM ` + deleted + `)`
 }
 
 // outcome is the result of a conditional change: nil if a row changed,
@@ -408,12 +418,7 @@ const insertEvent = `INSERT INTO events ("time", kind, version, scheme, network,
 func (s *Store) writeEvents(ctx context.Context, evs []*ledger.Event) error {
 	b := &pgx.Batch{}
 	for _, e := range evs {
-		var t any // NULL: the database's time
-		if !e.Time.IsZero() {
-			t = e.Time
-		}
-		b.Queue(insertEvent, t, string(e.Kind), e.Version, e.Scheme, string(e.Network), e.Asset,
-			e.Payer, e.PayTo, e.Amount, e.Resource, e.TxHash, e.Status, string(e.Reason), e.Message)
+		queueEvent(b, e)
 	}
 	ids := make([]int64, len(evs))
 	times := make([]time.Time, len(evs))
@@ -439,6 +444,16 @@ func (s *Store) writeEvents(ctx context.Context, evs []*ledger.Event) error {
 		}
 	}
 	return nil
+}
+
+// queueEvent queues the insert of e, which returns its id and time.
+func queueEvent(b *pgx.Batch, e *ledger.Event) {
+	var t any // NULL: the database's time
+	if !e.Time.IsZero() {
+		t = e.Time
+	}
+	b.Queue(insertEvent, t, string(e.Kind), e.Version, e.Scheme, string(e.Network), e.Asset,
+		e.Payer, e.PayTo, e.Amount, e.Resource, e.TxHash, e.Status, string(e.Reason), e.Message)
 }
 
 // refusesRow reports whether err is the server refusing one row for its

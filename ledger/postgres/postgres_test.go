@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
 	"strings"
 	"sync"
@@ -158,8 +159,8 @@ func checkMigrations(t *testing.T, s *Store) {
 		`SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &v); err != nil {
 		t.Fatal(err)
 	}
-	if n != 3 || v != 3 {
-		t.Errorf("schema_migrations: %d rows, version %d; want 3, 3", n, v)
+	if n != 4 || v != 4 {
+		t.Errorf("schema_migrations: %d rows, version %d; want 4, 4", n, v)
 	}
 }
 
@@ -187,8 +188,8 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	}
 	defer conn.Close(context.Background())
 	var n int
-	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM `+pgx.Identifier{schema, "schema_migrations"}.Sanitize()).Scan(&n); err != nil || n != 4 {
-		t.Errorf("schema_migrations after the refused Open: %d rows, %v; want 4", n, err)
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM `+pgx.Identifier{schema, "schema_migrations"}.Sanitize()).Scan(&n); err != nil || n != 5 {
+		t.Errorf("schema_migrations after the refused Open: %d rows, %v; want 5", n, err)
 	}
 }
 
@@ -385,5 +386,26 @@ func TestRecordGroupCommit(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// An event the server refuses (a NUL byte in a text) does not undo the
+// reservation it was to be recorded with: the outcome stands, and
+// ReserveResult.EventErr says the event was not recorded.
+func TestReserveEventRefused(t *testing.T) {
+	needServer(t)
+	s := openSchema(t, newSchema(t))
+	k := x402.SettlementKey{Network: "eip155:84532", Asset: "0xa", Payer: "0xb", Nonce: "0x1"}
+	r := &ledger.Reservation{Key: k, Amount: big.NewInt(10), Balance: big.NewInt(10), Expires: time.Now().Add(time.Hour),
+		Event: func(ledger.ReserveResult) *ledger.Event {
+			return &ledger.Event{Kind: ledger.EventVerify, Payer: "0xb", Status: "valid", Message: "nul \x00 byte"}
+		}}
+	res, err := s.Reserve(t.Context(), r)
+	if err != nil || !res.Reserved || res.EventErr == nil {
+		t.Fatalf("Reserve = %+v, %v; want reserved, with EventErr", res, err)
+	}
+	r.Key.Nonce = "0x2"
+	if res, err := s.Reserve(t.Context(), r); err != nil || res.Reserved || res.Held.Int64() != 10 {
+		t.Fatalf("second Reserve = %+v, %v; want refused, 10 held", res, err)
 	}
 }

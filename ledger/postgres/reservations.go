@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/big"
@@ -20,22 +21,40 @@ import (
 // the other, each reading the reservations and unfinished settlements the
 // ones before it committed, and inserting its own only if the balance less
 // those covers its amount. Reserves of different payers do not wait for
-// each other. Expiry is judged by the database clock.
+// each other. Expiry is judged by the database clock. The event of
+// r.Event is inserted in the same transaction, which takes four round
+// trips: BEGIN, the lock and the reads (pipelined), the inserts
+// (pipelined), COMMIT.
 func (s *Store) Reserve(ctx context.Context, r *ledger.Reservation) (ledger.ReserveResult, error) {
 	if err := reserve.Check(r); err != nil {
 		return ledger.ReserveResult{}, fmt.Errorf("ledger/postgres: reserve: %w", err)
 	}
-	var res ledger.ReserveResult
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		res, err = reserveTx(ctx, tx, r)
-		return err
-	})
-	if err != nil {
-		return ledger.ReserveResult{}, fail(ctx, "reserve", err)
+	var eventErr error
+	for {
+		var res ledger.ReserveResult
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			var err error
+			res, err = reserveTx(ctx, tx, r, eventErr == nil)
+			return err
+		})
+		var refused *eventRefused
+		if errors.As(err, &refused) && eventErr == nil {
+			eventErr = refused.err // decide again, without the event
+			continue
+		}
+		if err != nil {
+			return ledger.ReserveResult{}, fail(ctx, "reserve", err)
+		}
+		res.EventErr = eventErr
+		return res, nil
 	}
-	return res, nil
 }
+
+// eventRefused is a reservation's event the server refused for its
+// content.
+type eventRefused struct{ err error }
+
+func (e *eventRefused) Error() string { return e.err.Error() }
 
 // payerLock is the advisory lock key of a payer's funds on one asset.
 func payerLock(r *ledger.Reservation) int64 {
@@ -47,66 +66,163 @@ func payerLock(r *ledger.Reservation) int64 {
 	return int64(h.Sum64())
 }
 
-// reserveTx decides one reservation in tx, holding the payer's lock, and
-// inserts it if it fits.
-func reserveTx(ctx context.Context, tx pgx.Tx, r *ledger.Reservation) (ledger.ReserveResult, error) {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, payerLock(r)); err != nil {
-		return ledger.ReserveResult{}, err
-	}
-	k := r.Key
-	// Read after the lock is held (a new statement, so a new snapshot
-	// under READ COMMITTED): the key's own reservation and settlement, and
-	// the sum, in the database, of what else holds the payer's funds
-	// (unexpired reservations, and unfinished settlements without one).
-	var reserved, status *string
-	var held string
-	err := tx.QueryRow(ctx, `SELECT
+// amountSQL is a stored amount as numeric; a malformed one (never
+// written by this module) counts as nothing.
+const amountSQL = `CASE WHEN amount ~ '^[0-9]+$' THEN amount::numeric ELSE 0 END`
+
+// readHolds deletes the payer's expired reservations (subtracting them
+// from its running total), and reads the key's own reservation and
+// settlement, the payer's running total, and what its unfinished
+// settlements without a reservation hold besides the key.
+const readHolds = `WITH gone AS (
+		DELETE FROM reservations WHERE network = $1 AND asset = $2 AND payer = $3
+			AND expires_at <= statement_timestamp()
+		RETURNING amount
+	), upd AS (
+		UPDATE reservation_holds SET held = held - (SELECT SUM(` + amountSQL + `) FROM gone)
+		WHERE network = $1 AND asset = $2 AND payer = $3 AND EXISTS (SELECT 1 FROM gone)
+		RETURNING held
+	)
+	SELECT
 		(SELECT amount FROM reservations WHERE network = $1 AND asset = $2 AND payer = $3 AND nonce = $4
 			AND expires_at > statement_timestamp()),
 		(SELECT status FROM settlements WHERE network = $1 AND asset = $2 AND payer = $3 AND nonce = $4),
-		(SELECT COALESCE(SUM(CASE WHEN amount ~ '^[0-9]+$' THEN amount::numeric END), 0)::text FROM (
-			SELECT amount FROM reservations
-				WHERE network = $1 AND asset = $2 AND payer = $3 AND nonce <> $4 AND expires_at > statement_timestamp()
-			UNION ALL
-			SELECT amount FROM settlements s
-				WHERE network = $1 AND asset = $2 AND payer = $3 AND nonce <> $4 AND status IN ('settling', 'pending')
-				AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.network = s.network AND r.asset = s.asset
-					AND r.payer = s.payer AND r.nonce = s.nonce AND r.expires_at > statement_timestamp())
-		) h)`, string(k.Network), k.Asset, k.Payer, k.Nonce).Scan(&reserved, &status, &held)
+		COALESCE((SELECT held FROM upd),
+			(SELECT held FROM reservation_holds WHERE network = $1 AND asset = $2 AND payer = $3), 0)::text,
+		(SELECT COALESCE(SUM(` + amountSQL + `), 0)::text FROM settlements s
+			WHERE network = $1 AND asset = $2 AND payer = $3 AND status IN ('settling', 'pending') AND nonce <> $4
+			AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.network = s.network AND r.asset = s.asset
+				AND r.payer = s.payer AND r.nonce = s.nonce AND r.expires_at > statement_timestamp()))`
+
+// insertReservation inserts a reservation and adds it to its payer's
+// running total. No row is left for the key: an expired one was deleted
+// by readHolds.
+const insertReservation = `WITH ins AS (
+		INSERT INTO reservations (network, asset, payer, nonce, amount, balance, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		RETURNING 1
+	)
+	INSERT INTO reservation_holds (network, asset, payer, held)
+	SELECT $1, $2, $3, ($5::text)::numeric FROM ins
+	ON CONFLICT (network, asset, payer) DO UPDATE SET held = reservation_holds.held + excluded.held`
+
+// reserveTx decides one reservation in tx, holding the payer's lock,
+// inserts it if it fits and, if withEvent, inserts the event r.Event
+// returns for the outcome.
+func reserveTx(ctx context.Context, tx pgx.Tx, r *ledger.Reservation, withEvent bool) (ledger.ReserveResult, error) {
+	k := r.Key
+	// The reads run after the lock is held (a new statement, so a new
+	// snapshot under READ COMMITTED), pipelined with it.
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock($1)`, payerLock(r))
+	b.Queue(readHolds, string(k.Network), k.Asset, k.Payer, k.Nonce)
+	br := tx.SendBatch(ctx, b)
+	var reserved, status *string
+	var total, unfinished string
+	_, err := br.Exec()
+	if err == nil {
+		err = br.QueryRow().Scan(&reserved, &status, &total, &unfinished)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return ledger.ReserveResult{}, err
 	}
-	t := reserve.New(r)
-	if reserved != nil {
-		t.Reservation(k.Nonce, *reserved)
+	res, err := decide(r, reserved, status, total, unfinished)
+	if err != nil {
+		return res, err
 	}
-	if status != nil {
-		t.Settlement(k.Nonce, ledger.Status(*status), "")
+	var ev *ledger.Event
+	if withEvent && r.Event != nil {
+		ev = r.Event(res)
 	}
-	h, ok := new(big.Int).SetString(held, 10)
-	if !ok {
-		return ledger.ReserveResult{}, fmt.Errorf("reading the sum of holds: %q is not an integer", held)
-	}
-	t.Held(h)
-	res := t.Result()
-	if !res.Reserved || res.Taken { // refused, or held already
-		return res, nil
-	}
-	// A row still there for the key is an expired reservation: replace it.
-	_, err = tx.Exec(ctx, `INSERT INTO reservations (network, asset, payer, nonce, amount, balance, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET amount = excluded.amount,
-			balance = excluded.balance, expires_at = excluded.expires_at, created_at = excluded.created_at`,
-		string(k.Network), k.Asset, k.Payer, k.Nonce, r.Amount.String(), r.Balance.String(), r.Expires)
-	return res, err
+	return res, writeReservation(ctx, tx, r, res.Reserved && !res.Taken, ev)
 }
 
-// PurgeReservations deletes the reservations that expired before t; see
+// decide feeds what reserveTx read to a tally.
+func decide(r *ledger.Reservation, reserved, status *string, total, unfinished string) (ledger.ReserveResult, error) {
+	t := reserve.New(r)
+	held, ok := new(big.Int).SetString(total, 10)
+	if !ok {
+		return ledger.ReserveResult{}, fmt.Errorf("reading the payer's total held: %q is not an integer", total)
+	}
+	if reserved != nil {
+		t.Reservation(r.Key.Nonce, *reserved)
+		if v, ok := new(big.Int).SetString(*reserved, 10); ok && v.Sign() > 0 {
+			held.Sub(held, v)
+		}
+	}
+	if status != nil {
+		t.Settlement(r.Key.Nonce, ledger.Status(*status), "")
+	}
+	u, ok := new(big.Int).SetString(unfinished, 10)
+	if !ok {
+		return ledger.ReserveResult{}, fmt.Errorf("reading the sum of unfinished settlements: %q is not an integer", unfinished)
+	}
+	t.Held(held)
+	t.Held(u)
+	return t.Result(), nil
+}
+
+// writeReservation inserts the reservation (if insert) and the event (if
+// not nil), pipelined, and sets the event's ID and Time.
+func writeReservation(ctx context.Context, tx pgx.Tx, r *ledger.Reservation, insert bool, ev *ledger.Event) error {
+	if !insert && ev == nil {
+		return nil
+	}
+	k := r.Key
+	b := &pgx.Batch{}
+	if insert {
+		b.Queue(insertReservation, string(k.Network), k.Asset, k.Payer, k.Nonce, r.Amount.String(), r.Balance.String(), r.Expires)
+	}
+	if ev != nil {
+		queueEvent(b, ev)
+	}
+	br := tx.SendBatch(ctx, b)
+	var err error
+	if insert {
+		_, err = br.Exec()
+	}
+	if err == nil && ev != nil {
+		var id int64
+		var t time.Time
+		if err = br.QueryRow().Scan(&id, &t); err == nil {
+			ev.ID, ev.Time = id, pick(ev.Time, t)
+		} else if refusesRow(err) {
+			err = &eventRefused{err: err}
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// pick returns t, or db (the database's time) when t is zero.
+func pick(t, db time.Time) time.Time {
+	if t.IsZero() {
+		return db.UTC()
+	}
+	return t
+}
+
+// PurgeReservations deletes the reservations that expired before t, and
+// subtracts them from their payers' running totals; see
 // [ledger.Store.PurgeReservations].
 func (s *Store) PurgeReservations(ctx context.Context, t time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM reservations WHERE expires_at <= $1`, t)
+	var n int64
+	err := s.pool.QueryRow(ctx, `WITH gone AS (
+			DELETE FROM reservations WHERE expires_at <= $1 RETURNING network, asset, payer, amount
+		), per AS (
+			SELECT network, asset, payer, SUM(`+amountSQL+`) AS amount FROM gone GROUP BY network, asset, payer
+		), upd AS (
+			UPDATE reservation_holds h SET held = h.held - per.amount FROM per
+			WHERE h.network = per.network AND h.asset = per.asset AND h.payer = per.payer
+		)
+		SELECT count(*) FROM gone`, t).Scan(&n)
 	if err != nil {
 		return 0, fail(ctx, "purge reservations", err)
 	}
-	return tag.RowsAffected(), nil
+	return n, nil
 }
