@@ -191,12 +191,15 @@ func (r *benchRig) benchVerify(ctx context.Context, rep *benchReport) error {
 	cfg := r.cfg
 	payTo := r.acc.payee().Address
 	r.progress("signing %d payments for /verify", cfg.Payments)
-	verifyBodies, err := signPayments(ctx, r.nets, r.network, r.acc.payers, payTo, cfg.Payments)
+	// A warm-up on each, so neither pays for its first connections or JIT,
+	// with payments of its own: go402 refuses a second verify of a
+	// payment it verified (its funds are reserved for the first).
+	const warmups = 50
+	bodies, err := signPayments(ctx, r.nets, r.network, r.acc.payers, payTo, cfg.Payments+warmups)
 	if err != nil {
 		return err
 	}
-	// A warm-up on each, so neither pays for its first connections or JIT.
-	warm := verifyBodies[:min(len(verifyBodies), 50)]
+	warm, verifyBodies := bodies[:warmups], bodies[warmups:]
 	type target struct{ name, url string }
 	verifyTargets := []target{{"go402", r.goURL}}
 	if r.ts != nil {
