@@ -142,7 +142,10 @@ func (r *FacilitatorRequest) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON decodes a request of either version. A missing top-level
 // x402Version is taken from the payload.
-func (r *FacilitatorRequest) UnmarshalJSON(b []byte) error {
+func (r *FacilitatorRequest) UnmarshalJSON(b []byte) error { return r.decode(b) }
+
+// decode implements UnmarshalJSON.
+func (r *FacilitatorRequest) decode(b []byte) error {
 	var w struct {
 		X402Version         *int            `json:"x402Version"`
 		PaymentPayload      json.RawMessage `json:"paymentPayload"`
@@ -154,7 +157,7 @@ func (r *FacilitatorRequest) UnmarshalJSON(b []byte) error {
 	if isJSONNull(w.PaymentPayload) || isJSONNull(w.PaymentRequirements) {
 		return fmt.Errorf("%w: paymentPayload or paymentRequirements is missing", ErrInvalidMessage)
 	}
-	pv, err := DetectVersion(w.PaymentPayload)
+	pv, err := detectPayloadVersion(w.PaymentPayload)
 	if err != nil {
 		return err
 	}
@@ -176,6 +179,23 @@ func (r *FacilitatorRequest) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal(w.PaymentRequirements, r.RequirementsV1)
 }
 
+// detectPayloadVersion is DetectVersion in one walk of data, which checks
+// its keys (checkJSON) and finds x402Version together, as DecodePayment
+// does; DetectVersion reports what is wrong when it finds no supported
+// version.
+func detectPayloadVersion(data []byte) (int, error) {
+	raw, err := walkKeys(data, false)
+	if err == nil {
+		switch string(raw) {
+		case "1":
+			return V1, nil
+		case "2":
+			return V2, nil
+		}
+	}
+	return DetectVersion(data)
+}
+
 // DecodeFacilitatorRequest decodes and validates a /verify or /settle body
 // with the same hostile-input checks as the header decoders. Errors are
 // *Error values with reason invalid_payload, invalid_payment_requirements or
@@ -187,8 +207,10 @@ func DecodeFacilitatorRequest(body []byte) (*FacilitatorRequest, error) {
 	if err := checkJSON(body); err != nil {
 		return nil, newError(ReasonInvalidPayload, err, "undecodable request")
 	}
+	// Decoded directly rather than through json.Unmarshal, which would
+	// validate the whole body once more before calling UnmarshalJSON.
 	var r FacilitatorRequest
-	if err := json.Unmarshal(body, &r); err != nil {
+	if err := r.decode(body); err != nil {
 		return nil, newError(reasonFor(err, ReasonInvalidPayload), err, "undecodable request")
 	}
 	if err := r.Validate(); err != nil {

@@ -1,6 +1,7 @@
 package x402
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,5 +45,27 @@ func BenchmarkDecodePayment(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkDecodeFacilitatorRequest decodes a /verify body, as the
+// facilitator does for every verify and settle.
+func BenchmarkDecodeFacilitatorRequest(b *testing.B) {
+	payload, err := decodeBase64(benchHeader(b, "v2_payment_signature"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var p struct {
+		Accepted json.RawMessage `json:"accepted"`
+	}
+	if err := json.Unmarshal(payload, &p); err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"x402Version":2,"paymentPayload":` + string(payload) + `,"paymentRequirements":` + string(p.Accepted) + `}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeFacilitatorRequest(body); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
