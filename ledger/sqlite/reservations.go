@@ -58,38 +58,38 @@ const (
 // Statements of a reservation, prepared once on the writer. ?1–?3 are the
 // payer (network, asset, payer), ?4 the nonce, ?5 the time.
 var reserveQueries = [...]string{
+	// read reads, in one statement: the payer's running total of
+	// reservations (NULL if it has none yet); whether it has expired
+	// reservations; the key's own unexpired reservation and its
+	// settlement; and the amounts of the payer's unfinished settlements
+	// without a reservation besides the key (few: those being settled).
+	qRead: `SELECT
+		(SELECT held FROM reservation_holds WHERE network = ?1 AND asset = ?2 AND payer = ?3),
+		EXISTS (SELECT 1 FROM reservations WHERE network = ?1 AND asset = ?2 AND payer = ?3 AND expires_at <= ?5),
+		(SELECT amount FROM reservations WHERE network = ?1 AND asset = ?2 AND payer = ?3 AND nonce = ?4 AND expires_at > ?5),
+		(SELECT status FROM settlements WHERE network = ?1 AND asset = ?2 AND payer = ?3 AND nonce = ?4),
+		(SELECT group_concat(amount) FROM settlements s INDEXED BY settlements_unfinished
+			WHERE network = ?1 AND asset = ?2 AND payer = ?3 AND status IN ('settling', 'pending') AND nonce <> ?4
+			AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.network = s.network AND r.asset = s.asset
+				AND r.payer = s.payer AND r.nonce = s.nonce AND r.expires_at > ?5))`,
 	// expire deletes the payer's expired reservations.
 	qExpire: `DELETE FROM reservations
 		WHERE network = ?1 AND asset = ?2 AND payer = ?3 AND expires_at <= ?4 RETURNING amount`,
-	// total is the payer's running total of reservations.
-	qTotal: `SELECT held FROM reservation_holds WHERE network = ?1 AND asset = ?2 AND payer = ?3`,
 	// sum sums the payer's reservations, when it has no running total.
 	qSum: sumLimbs(payerRows),
-	// key reads the key's own unexpired reservation and settlement.
-	qKey: `SELECT 0, amount, '' FROM reservations
-			WHERE network = ?1 AND asset = ?2 AND payer = ?3 AND nonce = ?4 AND expires_at > ?5
-		UNION ALL
-		SELECT 1, '', status FROM settlements
-			WHERE network = ?1 AND asset = ?2 AND payer = ?3 AND nonce = ?4`,
-	// unfinished is what the payer's unfinished settlements without a
-	// reservation hold, besides the key (few: those being settled).
-	qUnfinished: `SELECT amount FROM settlements s
-		WHERE network = ?1 AND asset = ?2 AND payer = ?3 AND status IN ('settling', 'pending') AND nonce <> ?4
-		AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.network = s.network AND r.asset = s.asset
-			AND r.payer = s.payer AND r.nonce = s.nonce AND r.expires_at > ?5)`,
 	qInsert: `INSERT INTO reservations (network, asset, payer, nonce, amount, balance, expires_at, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	qUpdateTotal: `UPDATE reservation_holds SET held = ?4 WHERE network = ?1 AND asset = ?2 AND payer = ?3`,
 	qSetTotal: `INSERT INTO reservation_holds (network, asset, payer, held) VALUES (?, ?, ?, ?)
 		ON CONFLICT (network, asset, payer) DO UPDATE SET held = excluded.held`,
 }
 
 const (
-	qExpire = iota
-	qTotal
+	qRead = iota
+	qExpire
 	qSum
-	qKey
-	qUnfinished
 	qInsert
+	qUpdateTotal
 	qSetTotal
 	nReserveQueries
 )
@@ -133,95 +133,80 @@ func closeStmts(sts []*sql.Stmt) {
 }
 
 // reserveTx decides one reservation inside a write transaction, and
-// inserts it if it fits. The payer's expired reservations are deleted
-// first, so that its running total is what its unexpired ones hold.
+// inserts it if it fits. One statement reads what the decision needs; the
+// payer's expired reservations, if it has any, are deleted and subtracted
+// from its running total first.
 func (s *Store) reserveTx(ctx context.Context, tx *sql.Tx, r *ledger.Reservation, now int64) (ledger.ReserveResult, error) {
 	k := r.Key
-	payer := []any{string(k.Network), k.Asset, k.Payer}
 	st := func(i int) *sql.Stmt { return tx.StmtContext(ctx, s.reserveStmts[i]) }
-	total, known, err := s.payerTotal(ctx, tx, payer, now)
+	var held, own, status, unfinished sql.NullString
+	var expired bool
+	if err := st(qRead).QueryRowContext(ctx, string(k.Network), k.Asset, k.Payer, k.Nonce, now).Scan(
+		&held, &expired, &own, &status, &unfinished); err != nil {
+		return ledger.ReserveResult{}, err
+	}
+	payer := []any{string(k.Network), k.Asset, k.Payer}
+	total, known, dirty, err := s.payerTotal(ctx, tx, payer, held, expired, now)
 	if err != nil {
 		return ledger.ReserveResult{}, err
 	}
-	args := []any{string(k.Network), k.Asset, k.Payer, k.Nonce, now}
 	t := reserve.New(r)
-	own, err := scanKey(ctx, st(qKey), args, t)
-	if err != nil {
-		return ledger.ReserveResult{}, err
+	others := new(big.Int).Set(total)
+	if own.Valid {
+		t.Reservation(k.Nonce, own.String)
+		v := new(big.Int)
+		addAmount(v, own.String)
+		others.Sub(others, v)
 	}
-	unfinished, err := sumRows(ctx, st(qUnfinished), args)
-	if err != nil {
-		return ledger.ReserveResult{}, err
+	if status.Valid {
+		t.Settlement(k.Nonce, ledger.Status(status.String), "")
 	}
-	t.Held(new(big.Int).Sub(total, own))
-	t.Held(unfinished)
+	t.Held(others)
+	if unfinished.Valid {
+		u := new(big.Int)
+		for _, a := range strings.Split(unfinished.String, ",") {
+			addAmount(u, a)
+		}
+		t.Held(u)
+	}
 	res := t.Result()
-	insert := res.Reserved && !res.Taken
-	if insert {
+	if res.Reserved && !res.Taken {
 		if _, err := st(qInsert).ExecContext(ctx, string(k.Network), k.Asset, k.Payer, k.Nonce,
 			r.Amount.String(), r.Balance.String(), micros(r.Expires), now); err != nil {
 			return res, err
 		}
 		total.Add(total, r.Amount)
+		dirty = true
 	}
-	if insert || !known {
+	switch {
+	case dirty && known:
+		_, err = st(qUpdateTotal).ExecContext(ctx, append(payer, total.String())...)
+	case dirty:
 		_, err = st(qSetTotal).ExecContext(ctx, append(payer, total.String())...)
 	}
 	return res, err
 }
 
-// payerTotal deletes the payer's expired reservations and returns what
-// its others hold, from its running total (known), or summed from its
-// rows if it has none yet.
-func (s *Store) payerTotal(ctx context.Context, tx *sql.Tx, payer []any, now int64) (total *big.Int, known bool, err error) {
-	expired, err := sumRows(ctx, tx.StmtContext(ctx, s.reserveStmts[qExpire]), append(payer[:3:3], now))
-	if err != nil {
-		return nil, false, err
+// payerTotal returns what the payer's reservations hold, from its running
+// total held (known) less its expired reservations, which it deletes, or,
+// if it has no running total yet, summed from its rows. dirty says the
+// total is to be written.
+func (s *Store) payerTotal(ctx context.Context, tx *sql.Tx, payer []any, held sql.NullString, expired bool, now int64) (total *big.Int, known, dirty bool, err error) {
+	gone := new(big.Int)
+	if expired {
+		if gone, err = sumRows(ctx, tx.StmtContext(ctx, s.reserveStmts[qExpire]), append(payer[:3:3], now)); err != nil {
+			return nil, false, false, err
+		}
 	}
-	var held string
-	err = tx.StmtContext(ctx, s.reserveStmts[qTotal]).QueryRowContext(ctx, payer...).Scan(&held)
-	switch {
-	case err == sql.ErrNoRows:
+	if !held.Valid {
 		total, err = sumHeld(ctx, tx, tx.StmtContext(ctx, s.reserveStmts[qSum]), payerRows, payer)
-		return total, false, err
-	case err != nil:
-		return nil, false, err
+		return total, false, true, err
 	}
-	total, ok := new(big.Int).SetString(held, 10)
+	total, ok := new(big.Int).SetString(held.String, 10)
 	if !ok {
-		return nil, false, fmt.Errorf("reading the payer's total held: %q is not an integer", held)
+		return nil, false, false, fmt.Errorf("reading the payer's total held: %q is not an integer", held.String)
 	}
-	if expired.Sign() > 0 {
-		total.Sub(total, expired)
-		_, err = tx.StmtContext(ctx, s.reserveStmts[qSetTotal]).ExecContext(ctx, append(payer[:3:3], total.String())...)
-	}
-	return total, true, err
-}
-
-// scanKey feeds the key's own reservation and settlement to t, and
-// returns the amount the key is reserved for (0 if none).
-func scanKey(ctx context.Context, st *sql.Stmt, args []any, t *reserve.Tally) (*big.Int, error) {
-	own := new(big.Int)
-	rows, err := st.QueryContext(ctx, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	nonce := args[3].(string)
-	for rows.Next() {
-		var kind int
-		var amount, status string
-		if err := rows.Scan(&kind, &amount, &status); err != nil {
-			return nil, err
-		}
-		if kind == 0 {
-			t.Reservation(nonce, amount)
-			addAmount(own, amount)
-		} else {
-			t.Settlement(nonce, ledger.Status(status), "")
-		}
-	}
-	return own, rows.Err()
+	return total.Sub(total, gone), true, gone.Sign() != 0, nil
 }
 
 // addAmount adds a stored decimal amount to sum. A malformed one (never

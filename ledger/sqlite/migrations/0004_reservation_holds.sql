@@ -25,5 +25,5 @@ DROP INDEX reservations_expires;
 
 -- A payer's unfinished settlements, which hold funds too, without reading
 -- every settlement the payer ever made.
-CREATE INDEX settlements_unfinished ON settlements (network, asset, payer)
+CREATE INDEX settlements_unfinished ON settlements (network, asset, payer, nonce, amount)
     WHERE status IN ('settling', 'pending');
