@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
@@ -168,7 +167,7 @@ func (s *Service) dialNetwork(ctx context.Context, n config.Network, key *ecdsa.
 	ctx, cancel := context.WithTimeout(ctx, networkSetupTimeout)
 	defer cancel()
 	rpcURL := n.RPCURLs[0]
-	client, err := ethclient.DialContext(ctx, rpcURL)
+	client, err := DialRPC(ctx, rpcURL)
 	if err != nil {
 		// The dial error may quote the URL, and with it an API key.
 		return Network{}, fmt.Errorf("cannot connect to %s", redact.URL(rpcURL))

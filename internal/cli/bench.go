@@ -136,7 +136,7 @@ func startBenchRig(ctx context.Context, cfg benchConfig, log *slog.Logger, clean
 	progress("devnet %s at %s", network, d.RPCURL())
 
 	// Both facilitators reach the chain the same way: JSON-RPC over HTTP.
-	rpc, err := ethclient.DialContext(ctx, d.RPCURL())
+	rpc, err := service.DialRPC(ctx, d.RPCURL())
 	if err != nil {
 		return nil, err
 	}
