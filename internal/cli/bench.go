@@ -190,13 +190,16 @@ func (r *benchRig) startGo402(ctx context.Context, run int, batch bool) (string,
 func (r *benchRig) benchVerify(ctx context.Context, rep *benchReport) error {
 	cfg := r.cfg
 	payTo := r.acc.payee().Address
-	r.progress("signing %d payments for /verify", cfg.Payments)
-	verifyBodies, err := signPayments(ctx, r.nets, r.network, r.acc.payers, payTo, cfg.Payments)
+	// A warm-up on each, so neither pays for its first connections or JIT,
+	// with payments of its own: go402's facilitator refuses a second
+	// verify of an authorization it reserved.
+	nWarm := min(cfg.Payments, 50)
+	r.progress("signing %d payments for /verify", cfg.Payments+nWarm)
+	bodies, err := signPayments(ctx, r.nets, r.network, r.acc.payers, payTo, cfg.Payments+nWarm)
 	if err != nil {
 		return err
 	}
-	// A warm-up on each, so neither pays for its first connections or JIT.
-	warm := verifyBodies[:min(len(verifyBodies), 50)]
+	warm, verifyBodies := bodies[:nWarm], bodies[nWarm:]
 	type target struct{ name, url string }
 	verifyTargets := []target{{"go402", r.goURL}}
 	if r.ts != nil {
