@@ -36,11 +36,22 @@ routes:
   - path: GET /api/*
     upstream: %[3]s
 `, c.network, c.payee.Hex(), upstream, price)
+	// The free wildcard that catches the priced path's other spellings is
+	// refused unless the configuration says the overlap is intended...
+	deps := gateway.Deps{Facilitator: svc.Facilitator(), Networks: []evm.NetworkConfig{c.dev.NetworkConfig()}}
+	if cfg, err := gateway.Parse("gateway.yaml", []byte(yaml), nil); err == nil {
+		if g, err := gateway.New(t.Context(), cfg, deps); err == nil {
+			_ = g.Close()
+			t.Errorf("a free GET /api/* after a priced GET /api/premium was accepted without shadowsPriced")
+		}
+	}
+	// ...and even then, the spellings are not free.
+	yaml += "    shadowsPriced: true\n"
 	cfg, err := gateway.Parse("gateway.yaml", []byte(yaml), nil)
 	if err != nil {
 		t.Fatalf("parse: %v\n%s", err, yaml)
 	}
-	g, err := gateway.New(t.Context(), cfg, gateway.Deps{Facilitator: svc.Facilitator(), Networks: []evm.NetworkConfig{c.dev.NetworkConfig()}})
+	g, err := gateway.New(t.Context(), cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -194,7 +194,7 @@ func (c *Client) conclude(req *http.Request, resp *http.Response, delivered bool
 		// The server reports that the settlement failed, or answers with
 		// an error without a settlement (x402 servers settle only
 		// successful answers): believed if the chain agrees.
-		res.claimedUnspent(ctx)
+		receipt.Unspent = res.claimedUnspent(ctx)
 	default:
 		// Pending, served without a settlement report, or an answer that
 		// a gateway or a server may give while the facilitator still

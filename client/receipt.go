@@ -16,6 +16,11 @@ type Receipt struct {
 	// or X-PAYMENT-RESPONSE: its Transaction is the transaction hash. Nil
 	// if the server sent none.
 	Settlement *x402.SettleResponse
+	// Unspent reports that the server answered with an error and no
+	// settlement (or a failed one), and the chain then showed the
+	// authorization unused, so the client's budget released it. False
+	// when the payment was settled, or may still be (it stays counted).
+	Unspent bool
 }
 
 // receiptKey is the context key of the *Receipt of a paid request.

@@ -285,56 +285,11 @@ func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, e
 
 	rt := &router{health: strings.ToLower(path.Clean(cfg.HealthPath))}
 	for i := range cfg.Routes {
-		r := &cfg.Routes[i]
-		key := fmt.Sprintf("routes[%d]", i)
-		log := g.log.With("route", r.Path)
-		var h http.Handler
-		if r.Dir != "" {
-			if fi, err := os.Stat(r.Dir); err != nil || !fi.IsDir() {
-				log.Warn("the directory of a route does not exist (yet): its files answer 404", "dir", r.Dir)
-			}
-			h = &fileServer{dir: r.Dir, prefix: pats[i].Prefix, listing: r.Listing, log: log}
-		} else {
-			target, _ := url.Parse(r.Upstream) // valid: checked by Validate
-			strip := 0
-			if r.StripPrefix {
-				strip = pats[i].Prefix
-			}
-			h = g.proxy(target, strip, log)
+		h, err := g.routeHandler(cfg, i, pats[i], fac, schemes, queue)
+		if err != nil {
+			return nil, err
 		}
-		if !r.Free() {
-			mw, err := x402http.New(x402http.Config{
-				Facilitator:    fac,
-				Schemes:        schemes,
-				Queue:          queue,
-				BackPressure:   cfg.Queue.BackPressure,
-				SettleWorkers:  cfg.Queue.Workers,
-				MaxBufferBytes: cfg.MaxBufferBytes,
-				Claims:         g.claims,
-				CORS:           cfg.CORS.middleware(),
-				Logger:         log,
-				Now:            g.deps.Now,
-				// The router has matched the request already: the
-				// middleware charges whatever it is given.
-				Routes: []x402http.Route{{
-					Pattern:           "/*",
-					Accepts:           options(cfg, r),
-					Description:       r.Description,
-					MimeType:          r.MimeType,
-					MaxTimeoutSeconds: r.MaxTimeoutSeconds,
-					Policy:            policy(r.Policy),
-					Charge:            charge(r.Charge),
-				}},
-			})
-			if err != nil {
-				return nil, cfg.fieldError(key, "%v", err)
-			}
-			h = mw.Handler(h)
-		}
-		if r.Dir != "" {
-			h = readOnly(h)
-		}
-		rt.routes = append(rt.routes, &route{pat: pats[i], priced: !r.Free(), handler: h})
+		rt.routes = append(rt.routes, &route{pat: pats[i], priced: !cfg.Routes[i].Free(), handler: h})
 	}
 
 	// The settler is kept across reloads unless its facilitator or its
@@ -354,6 +309,61 @@ func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, e
 		}
 	}
 	return st, nil
+}
+
+// routeHandler builds the handler of cfg.Routes[i]: its file server or
+// proxy, behind the payment middleware when the route is priced.
+func (g *Gateway) routeHandler(cfg *Config, i int, pat *routepattern.Pattern, fac x402.Facilitator, schemes *x402.Registry[x402.SchemeServer], queue x402http.Queue) (http.Handler, error) {
+	r := &cfg.Routes[i]
+	key := fmt.Sprintf("routes[%d]", i)
+	log := g.log.With("route", r.Path)
+	var h http.Handler
+	if r.Dir != "" {
+		if fi, err := os.Stat(r.Dir); err != nil || !fi.IsDir() {
+			log.Warn("the directory of a route does not exist (yet): its files answer 404", "dir", r.Dir)
+		}
+		h = &fileServer{dir: r.Dir, prefix: pat.Prefix, listing: r.Listing, log: log}
+	} else {
+		target, _ := url.Parse(r.Upstream) // valid: checked by Validate
+		strip := 0
+		if r.StripPrefix {
+			strip = pat.Prefix
+		}
+		h = g.proxy(target, strip, log)
+	}
+	if !r.Free() {
+		mw, err := x402http.New(x402http.Config{
+			Facilitator:    fac,
+			Schemes:        schemes,
+			Queue:          queue,
+			BackPressure:   cfg.Queue.BackPressure,
+			SettleWorkers:  cfg.Queue.Workers,
+			MaxBufferBytes: cfg.MaxBufferBytes,
+			Claims:         g.claims,
+			CORS:           cfg.CORS.middleware(),
+			Logger:         log,
+			Now:            g.deps.Now,
+			// The router has matched the request already: the
+			// middleware charges whatever it is given.
+			Routes: []x402http.Route{{
+				Pattern:           "/*",
+				Accepts:           options(cfg, r),
+				Description:       r.Description,
+				MimeType:          r.MimeType,
+				MaxTimeoutSeconds: r.MaxTimeoutSeconds,
+				Policy:            policy(r.Policy),
+				Charge:            charge(r.Charge),
+			}},
+		})
+		if err != nil {
+			return nil, cfg.fieldError(key, "%v", err)
+		}
+		h = mw.Handler(h)
+	}
+	if r.Dir != "" {
+		h = readOnly(h)
+	}
+	return h, nil
 }
 
 // facilitator returns the facilitator cfg selects, and a key identifying

@@ -312,6 +312,13 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compil
 		m.paymentRequired(w, r, ans, res, msg, nil, x402.V2)
 		return
 	}
+	if route.Policy == ServeThenSettle && !m.settleable(cands[0].id.Expires) {
+		// Refused before it is verified, so that the facilitator holds
+		// nothing for it: the queue could not settle it after serving.
+		m.log.Info("payment expires too soon to be settled after serving; refusing", "expires", cands[0].id.Expires)
+		m.paymentRequired(w, r, ans, res, "payment expires too soon to be settled", nil, cands[0].freq.X402Version)
+		return
+	}
 	v, ok := m.verify(w, r, cands, ans, res)
 	if !ok {
 		return

@@ -71,6 +71,12 @@ func (m *Middleware) settleBeforeServe(w http.ResponseWriter, r *http.Request, n
 // beyond the start of its response, for the queue to settle it.
 const settleMargin = 30 * time.Second
 
+// settleable reports whether a payment expiring at expires (zero: the
+// payload does not say) can still be settled after serving.
+func (m *Middleware) settleable(expires time.Time) bool {
+	return expires.IsZero() || m.cfg.Now().Add(settleMargin).Before(expires)
+}
+
 // serveThenSettle serves right after verification and queues the
 // settlement durably once the handler commits to a charged status. It
 // records in *out what became of the payment as soon as it is known, so
@@ -78,12 +84,12 @@ const settleMargin = 30 * time.Second
 func (m *Middleware) serveThenSettle(w http.ResponseWriter, r *http.Request, next http.Handler, route *compiledRoute, v *verified, out *payOutcome) {
 	pay, expires, key := v.pay, v.expires, v.key
 	sw := &streamWriter{ResponseWriter: w, base: w.Header().Clone()}
-	hasExpiry := !expires.IsZero()
 	// The queue must still be able to settle the payment after the
 	// response: the facilitator refuses an authorization with only seconds
-	// left, so one that expires within settleMargin is refused before the
-	// handler runs, and again if the handler took that long.
-	settleable := func() bool { return !hasExpiry || m.cfg.Now().Add(settleMargin).Before(expires) }
+	// left, so one that expires within settleMargin is refused before it
+	// is verified (serve), here if verifying took that long, and again if
+	// the handler did.
+	settleable := func() bool { return m.settleable(expires) }
 	if !settleable() {
 		m.log.Info("payment expires too soon to be settled after serving; refusing", "payer", pay.Payer, "expires", expires)
 		sw.fail(http.StatusPaymentRequired, "payment expires too soon to be settled")

@@ -190,16 +190,16 @@ func (r *benchRig) startGo402(ctx context.Context, run int, batch bool) (string,
 func (r *benchRig) benchVerify(ctx context.Context, rep *benchReport) error {
 	cfg := r.cfg
 	payTo := r.acc.payee().Address
-	r.progress("signing %d payments for /verify", cfg.Payments)
 	// A warm-up on each, so neither pays for its first connections or JIT,
-	// with payments of its own: go402 refuses a second verify of a
-	// payment it verified (its funds are reserved for the first).
-	const warmups = 50
-	bodies, err := signPayments(ctx, r.nets, r.network, r.acc.payers, payTo, cfg.Payments+warmups)
+	// with payments of its own: go402's facilitator refuses a second
+	// verify of an authorization it reserved.
+	nWarm := min(cfg.Payments, 50)
+	r.progress("signing %d payments for /verify", cfg.Payments+nWarm)
+	bodies, err := signPayments(ctx, r.nets, r.network, r.acc.payers, payTo, cfg.Payments+nWarm)
 	if err != nil {
 		return err
 	}
-	warm, verifyBodies := bodies[:warmups], bodies[warmups:]
+	warm, verifyBodies := bodies[:nWarm], bodies[nWarm:]
 	type target struct{ name, url string }
 	verifyTargets := []target{{"go402", r.goURL}}
 	if r.ts != nil {

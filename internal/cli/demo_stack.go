@@ -117,25 +117,8 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 	if err != nil {
 		return nil, err
 	}
-	settling := make(chan struct{})
-	sctx, stopSettling := context.WithCancel(context.WithoutCancel(ctx))
-	go func() { defer close(settling); _ = mw.RunSettlements(sctx) }()
-	// Runs before the facilitator and the queue close (cleanup is LIFO),
-	// once the API server has stopped: what is queued stays in the queue.
-	cleanup.add(func() error { stopSettling(); <-settling; return nil })
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /weather", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"city":"Lisbon","forecast":"sunny","celsius":22}`)
-	})
-	mux.HandleFunc("GET /report", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"quarter":"Q3","revenue":"1.2M","growth":"12%"}`)
-	})
-	mux.HandleFunc("GET /ticker", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"pair":"ETH-USD","price":"3120.55"}`)
-	})
+	runStackSettlements(ctx, mw, cleanup)
+	mux := stackAPI()
 	apiAddr := opts.apiAddr
 	if apiAddr == "" {
 		apiAddr = "127.0.0.1:0"
@@ -194,4 +177,34 @@ func openStackQueue(ctx context.Context, cleanup *closers) (*sqlitequeue.Queue, 
 	}
 	cleanup.add(q.Close)
 	return q, nil
+}
+
+// stackAPI is the sample paid API's handler: weather, a report and a
+// price ticker.
+func stackAPI() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /weather", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"city":"Lisbon","forecast":"sunny","celsius":22}`)
+	})
+	mux.HandleFunc("GET /report", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"quarter":"Q3","revenue":"1.2M","growth":"12%"}`)
+	})
+	mux.HandleFunc("GET /ticker", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"pair":"ETH-USD","price":"3120.55"}`)
+	})
+	return mux
+}
+
+// runStackSettlements settles the serve-then-settle route's queue until
+// cleanup, which runs it before the facilitator and the queue close
+// (cleanup is LIFO) and once the API server has stopped: what is still
+// queued stays in the queue.
+func runStackSettlements(ctx context.Context, mw *x402http.Middleware, cleanup *closers) {
+	settling := make(chan struct{})
+	sctx, stopSettling := context.WithCancel(context.WithoutCancel(ctx))
+	go func() { defer close(settling); _ = mw.RunSettlements(sctx) }()
+	cleanup.add(func() error { stopSettling(); <-settling; return nil })
 }

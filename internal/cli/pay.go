@@ -117,13 +117,15 @@ Exit codes:
   4  payment rejected by the server (verification or settlement failed),
      and nothing can have been taken: the chain shows the payment unused
      (read through --rpc or --devnet-info)
-  5  HTTP error status (non-2xx after paying, or an error other than 402),
-     or a network error or timeout before the payment was sent
+  5  HTTP error status other than 402 of a free request, or after paying
+     when the chain showed the payment unused (nothing taken), or a
+     network error or timeout before the payment was sent
   6  payment sent and not confirmed: the server rejected it but the chain
      could not show it unused (no --rpc for the network, or it was used),
      or its answer was lost (a network error or timeout), the server
      refused the same payment sent again after such a loss, or it answered
-     502 or 504 without a settlement. The payment may have been or still
+     502, 504 or another error status without a settlement and the chain
+     could not show the payment unused. The payment may have been or still
      be charged until it expires, and --budget counts it. Check the
      balance before paying again.`
 
@@ -248,14 +250,16 @@ func readPayResponse(e env, o *payOptions, resp *http.Response, res *payResult) 
 // payStatusError returns the error the status of the final response
 // means, nil for a 2xx.
 func payStatusError(resp *http.Response, res *payResult) error {
-	_, sent := client.ReceiptFromResponse(resp)
+	receipt, sent := client.ReceiptFromResponse(resp)
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode <= 299:
 		return nil
-	case sent && res.Transaction == "" && !res.Paid && client.SettlementMayFollow(resp.StatusCode):
-		// A server or a proxy gives these while the facilitator (or the
-		// upstream) is unreachable or slow: the settlement may still
-		// happen.
+	case sent && res.Transaction == "" && !res.Paid && (client.SettlementMayFollow(resp.StatusCode) || !receipt.Unspent):
+		// A server or a proxy gives 502 and 504 while the facilitator (or
+		// the upstream) is unreachable or slow: the settlement may still
+		// happen. After another error, the payment sent is a bearer
+		// instrument the server may still settle unless the chain showed
+		// it unused.
 		res.OutcomeUnknown = true
 		return &exitCodeError{code: ExitUnknown, err: fmt.Errorf("HTTP %s after paying, without a settlement: %w", resp.Status, client.ErrPaymentOutcomeUnknown)}
 	case resp.StatusCode == http.StatusPaymentRequired && !res.Paid:
