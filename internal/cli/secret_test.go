@@ -100,6 +100,12 @@ func (f *faultyRPC) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// secretWait is how long the test waits for a component talking to a
+// hanging RPC (the "timeout" mode) before it moves on: long enough for the
+// component's own request to be under way, short enough that the many
+// hanging cases do not make the test slow.
+const secretWait = 1500 * time.Millisecond
+
 // secretOutput collects everything the components under test show: logs,
 // errors, HTTP answers (headers decoded from base64 too).
 type secretOutput struct {
@@ -178,7 +184,7 @@ func TestSecretsNeverShow(t *testing.T) {
 				u = refusedURL
 			}
 			rpc.set(mode)
-			ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+			ctx, cancel := context.WithTimeout(t.Context(), secretWait)
 			svc, err := startSecretFacilitator(ctx, t, d, u, out)
 			cancel()
 			out.add("%s, start-up, %s: %v", name, mode, err)
@@ -291,7 +297,7 @@ func startSecretGateway(t *testing.T, d *devnet.Devnet, facURL string, out *secr
 // secretPayments drives a verify and a settle on the facilitator, and a
 // paid request through the gateway, recording every answer.
 func secretPayments(t *testing.T, d *devnet.Devnet, facURL, gwURL string, out *secretOutput, what string) {
-	client := &http.Client{Timeout: 3 * time.Second}
+	client := &http.Client{Timeout: secretWait}
 	tok := d.Token()
 	asset := evm.Asset{Address: tok.Address, Name: tok.Name, Version: tok.Version, Decimals: tok.Decimals, Symbol: "USDC"}
 	key := hex.EncodeToString(crypto.FromECDSA(d.Accounts()[0].PrivateKey))
@@ -337,7 +343,7 @@ func secretPayments(t *testing.T, d *devnet.Devnet, facURL, gwURL string, out *s
 
 // walletBalance runs go402 wallet balance against rpcURL.
 func walletBalance(t *testing.T, d *devnet.Devnet, rpcURL string, out *secretOutput, what string) {
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), secretWait)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	code := Run(ctx, []string{"wallet", "balance", "--rpc", rpcURL, "--network", d.Network(), "--asset", d.Token().Address.Hex(),
