@@ -122,25 +122,26 @@ func settledAnswer(fv x402.FundsVerifier, payer, tx string) *x402.VerifyResponse
 // same write as the reservation (recorded); if the Reserve fails, it is
 // left to the caller, which records the error.
 func (f *Facilitator) reserve(ctx context.Context, fv x402.FundsVerifier, resp *x402.VerifyResponse, funds *x402.Funds, ev *ledger.Event) (*x402.VerifyResponse, bool, error) {
-	var out *x402.VerifyResponse
+	called := false
 	res, err := f.cfg.Store.Reserve(ctx, &ledger.Reservation{
 		Key: funds.Key, Amount: funds.Amount, Balance: funds.Balance, Expires: funds.Expires,
 		Event: func(res ledger.ReserveResult) *ledger.Event {
-			out = reserveAnswer(fv, resp, funds, res)
-			verifyEvent(ev, out, nil)
+			called = true
+			verifyEvent(ev, reserveAnswer(fv, resp, funds, res), nil)
 			return ev
 		},
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("facilitator: reserving the payment's funds: %w", err)
 	}
+	// The answer is what the store returned, never what Event was told:
+	// a store that could not write the event decides the reservation again
+	// without it, and the outcome may have changed in between.
+	out := reserveAnswer(fv, resp, funds, res)
 	if res.EventErr != nil {
 		f.log.Error("recording ledger event", "kind", ev.Kind, "err", res.EventErr)
 	}
-	if out == nil { // a store that did not call Event
-		return reserveAnswer(fv, resp, funds, res), false, nil
-	}
-	return out, true, nil
+	return out, called && res.EventErr == nil, nil
 }
 
 // reserveAnswer is the answer to a verify whose funds' reservation had

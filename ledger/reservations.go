@@ -31,7 +31,9 @@ type Reservation struct {
 	// recorded. When Reserve returns nil, the event is durable and its ID
 	// (and Time, if it was zero) set, as by [Store.Record], unless
 	// [ReserveResult.EventErr] is set; when Reserve fails, nothing of it
-	// was recorded.
+	// was recorded. Only the ReserveResult that Reserve returns is
+	// authoritative: when EventErr is set, the outcome Event last saw may
+	// have been rolled back and decided again without it.
 	Event func(ReserveResult) *Event
 }
 
