@@ -103,10 +103,11 @@ func (s *budgetState) usage(host string) usage {
 			u.host = u.host.Add(r.Amount)
 		}
 	}
+	// Every outstanding authorization counts, released ones too: one the
+	// chain showed unused is still a bearer instrument until it expires,
+	// and a server that keeps it (answering 402 each time) could settle
+	// many of them later. Reclaim drops it once it expired unused.
 	for _, o := range s.Outstanding {
-		if o.Released {
-			continue
-		}
 		u.total = u.total.Add(o.Amount)
 		if o.Host == host {
 			u.host = u.host.Add(o.Amount)

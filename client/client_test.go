@@ -215,9 +215,12 @@ func TestSettlementFailureIsRejectedAndNotCharged(t *testing.T) {
 	if s.balance(t, s.payees[0]).Cmp(before) != 0 {
 		t.Error("funds moved")
 	}
-	// The whole budget is still there.
-	if resp, err := s.get(t, c, s.srv.URL+"/weather"); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("paying within the budget after a failure: %v", err)
+	// The refused authorization is still a bearer instrument until it
+	// expires: the budget keeps counting it, so the server that refused it
+	// cannot have the client sign another one past the budget.
+	var pol *client.PolicyError
+	if _, err := s.get(t, c, s.srv.URL+"/weather"); !errors.As(err, &pol) || pol.Rule != client.RuleBudget {
+		t.Fatalf("paying again while the refused authorization is live: %v, want a budget refusal", err)
 	}
 }
 

@@ -43,9 +43,10 @@
 // proven unspent on chain, through the JSON-RPC endpoints of
 // [Config.RPCURLs]: when the server says it did not take it (402, a failed
 // settlement, an error other than 502/504 without a settlement), the
-// authorization's state is read at once, and an unused one is released
-// ([PaymentError.Unspent]) but watched until it expires, in case the
-// server settles it later. Any other sent payment (settled, pending, an
+// authorization's state is read at once, and an unused one is marked
+// released ([PaymentError.Unspent]) but still counted and watched until it
+// expires: until then the server could settle it, and one that kept
+// refused authorizations could otherwise collect more than the budget. Any other sent payment (settled, pending, an
 // unknown outcome reported as an [*OutcomeUnknownError], 502/504, a
 // rejection the chain could not check, which also wraps
 // [ErrPaymentOutcomeUnknown]) counts until the chain shows it used or
