@@ -145,6 +145,11 @@ func (m *Middleware) RunSettlements(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	slots := make(chan struct{}, m.cfg.SettleWorkers)
+	// The items being settled here: a queue whose lease ran out while an
+	// item was still being settled (a slow chain) hands it out again, and
+	// a second worker must not settle it beside the first.
+	var mu sync.Mutex
+	busy := map[string]bool{}
 	for {
 		select {
 		case slots <- struct{}{}:
@@ -165,8 +170,22 @@ func (m *Middleware) RunSettlements(ctx context.Context) error {
 			}
 			continue
 		}
+		mu.Lock()
+		if busy[it.ID] {
+			mu.Unlock()
+			<-slots
+			m.log.Warn("queued settlement handed out again while still being settled; the queue's lease is shorter than a settlement", "id", it.ID)
+			continue
+		}
+		busy[it.ID] = true
+		mu.Unlock()
 		wg.Go(func() {
-			defer func() { <-slots }()
+			defer func() {
+				mu.Lock()
+				delete(busy, it.ID)
+				mu.Unlock()
+				<-slots
+			}()
 			m.settleQueued(ctx, it)
 		})
 	}

@@ -48,7 +48,7 @@ import (
 
 // Defaults.
 const (
-	DefaultLease        = time.Minute
+	DefaultLease        = 3 * time.Minute
 	DefaultPollInterval = 200 * time.Millisecond
 	maxBackoff          = 5 * time.Minute
 )
@@ -72,7 +72,10 @@ const pruneInterval = time.Minute
 // Config configures [Open]. Path is required.
 type Config struct {
 	Path string
-	// Lease is how long a worker holds an item; if zero, DefaultLease.
+	// Lease is how long a worker holds an item before another may take
+	// it (the worker crashed); if zero, DefaultLease. It should exceed the
+	// longest settlement (x402http bounds one at 2 minutes), or a slow
+	// settlement is handed to a worker of another process beside it.
 	Lease time.Duration
 	// PollInterval is how often Next looks for due items; if zero,
 	// DefaultPollInterval.
