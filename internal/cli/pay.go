@@ -115,8 +115,10 @@ Exit codes:
   3  refused by the policy (--max, --budget, --allow-network): nothing
      signed, nothing paid
   4  payment rejected by the server (verification or settlement failed),
-     and nothing can have been taken: the chain shows the payment unused
-     (read through --rpc or --devnet-info)
+     and not taken: the chain showed the payment unused when the server
+     refused it (read through --rpc or --devnet-info). Until it expires
+     the server still holds a valid authorization, so --budget keeps
+     counting it until then
   5  HTTP error status other than 402 of a free request, or after paying
      when the chain showed the payment unused (nothing taken), or a
      network error or timeout before the payment was sent
