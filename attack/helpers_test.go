@@ -20,9 +20,9 @@ import (
 
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
-	"github.com/go402/go402/facilitator/config"
 	"github.com/go402/go402/facilitator/remote"
 	"github.com/go402/go402/facilitator/service"
+	"github.com/go402/go402/internal/stacktest"
 	"github.com/go402/go402/ledger/postgres"
 	"github.com/go402/go402/x402"
 	"github.com/go402/go402/x402http"
@@ -172,10 +172,8 @@ func (c *chain) facilitator(t testing.TB, opts facOptions) *service.Service {
 	if i == 0 {
 		i = len(c.accts) - 1
 	}
-	cfg := &config.Config{Instance: opts.instance}
-	deps := service.Deps{}
-	switch opts.ledger {
-	case onPostgres:
+	so := stacktest.Options{Instance: opts.instance, Backend: opts.backend, SQLitePath: opts.sqlitePath, PollInterval: 20 * time.Millisecond}
+	if opts.ledger == onPostgres {
 		schema := opts.schema
 		if schema == "" {
 			schema = newSchema(t)
@@ -185,32 +183,9 @@ func (c *chain) facilitator(t testing.TB, opts facOptions) *service.Service {
 			t.Fatalf("opening the PostgreSQL ledger: %v", err)
 		}
 		t.Cleanup(func() { _ = st.Close() })
-		deps.Store = st
-	default:
-		cfg.Database.SQLite = opts.sqlitePath
-		if cfg.Database.SQLite == "" {
-			cfg.Database.SQLite = filepath.Join(t.TempDir(), "ledger.db")
-		}
+		so.Store = st
 	}
-	nc := c.dev.NetworkConfig()
-	backend := opts.backend
-	if backend == nil {
-		backend = c.dev.Client()
-	}
-	deps.Networks = []service.Network{{
-		Network: nc.Network, Backend: backend, Key: c.accts[i].PrivateKey, Assets: nc.Assets, PollInterval: 20 * time.Millisecond,
-	}}
-	svc, err := service.New(t.Context(), cfg, deps)
-	if err != nil {
-		t.Fatalf("starting the facilitator: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_ = svc.Shutdown(ctx)
-		_ = svc.Close()
-	})
-	return svc
+	return stacktest.FacilitatorOn(t, c.dev, c.accts[i], so)
 }
 
 // serveHTTP serves h on loopback until the test ends.

@@ -21,6 +21,7 @@ import (
 	"github.com/go402/go402/facilitator"
 	"github.com/go402/go402/facilitator/config"
 	"github.com/go402/go402/facilitator/service"
+	"github.com/go402/go402/ledger"
 	"github.com/go402/go402/x402"
 	"github.com/go402/go402/x402http"
 )
@@ -55,6 +56,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the facilitator's clock; nil means time.Now.
 	Now func() time.Time
+	// Store is the ledger; nil means SQLite at SQLitePath.
+	Store ledger.Store
+	// SQLitePath is the SQLite ledger's file when Store is nil; "" means a
+	// new file in the test's temporary directory.
+	SQLitePath string
+	// Backend reads and writes the chain; nil means the devnet's client.
+	Backend evm.ChainBackend
 }
 
 // Stack is a devnet with a facilitator.
@@ -114,11 +122,21 @@ func FacilitatorOn(t testing.TB, d *devnet.Devnet, signer devnet.Account, opts O
 		poll = DefaultPollInterval
 	}
 	nc := d.NetworkConfig()
-	cfg := &config.Config{Instance: opts.Instance, Database: config.Database{SQLite: filepath.Join(t.TempDir(), "ledger.db")}}
+	cfg := &config.Config{Instance: opts.Instance}
+	if opts.Store == nil {
+		cfg.Database.SQLite = opts.SQLitePath
+		if cfg.Database.SQLite == "" {
+			cfg.Database.SQLite = filepath.Join(t.TempDir(), "ledger.db")
+		}
+	}
+	backend := opts.Backend
+	if backend == nil {
+		backend = d.Client()
+	}
 	svc, err := service.New(t.Context(), cfg, service.Deps{
-		Logger: opts.Logger, Now: opts.Now,
+		Logger: opts.Logger, Now: opts.Now, Store: opts.Store,
 		Networks: []service.Network{{
-			Network: nc.Network, Backend: d.Client(), Key: signer.PrivateKey, Assets: nc.Assets,
+			Network: nc.Network, Backend: backend, Key: signer.PrivateKey, Assets: nc.Assets,
 			Batch: opts.Batch, PollInterval: poll,
 		}},
 	})
