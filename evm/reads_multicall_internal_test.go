@@ -3,6 +3,7 @@ package evm
 import (
 	"bytes"
 	"math/big"
+	"slices"
 	"testing"
 
 	"github.com/ethereum/go-ethereum"
@@ -116,7 +117,7 @@ func TestPlanAggregates(t *testing.T) {
 		t.Fatalf("aggregates %v, want %v", got, want)
 	}
 	for i := range want {
-		if !equalInts(got[i], want[i]) {
+		if !slices.Equal(got[i], want[i]) {
 			t.Errorf("aggregates %v, want %v", got, want)
 			break
 		}
@@ -125,16 +126,4 @@ func TestPlanAggregates(t *testing.T) {
 	if aggs, _ := planAggregates([]*ethCall{read(tokA), read(tokA), read(tokA)}, 2); len(aggs) != 2 {
 		t.Errorf("%d aggregates for 3 reads of at most 2", len(aggs))
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

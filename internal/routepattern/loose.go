@@ -1,6 +1,7 @@
 package routepattern
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -85,7 +86,7 @@ func lenientReadings(segs []string) []reading {
 		last := base[len(base)-1]
 		for k := len(last); k > 0; k = strings.LastIndexByte(last[:k], '.') {
 			r := append(append([]string(nil), base[:len(base)-1]...), last[:k])
-			if !equalSegs(r, segs) {
+			if !slices.Equal(r, segs) {
 				out = append(out, reading{segs: r, trimmed: trimmed})
 			}
 		}
@@ -153,15 +154,3 @@ func mayLoosenClean(p string) bool {
 
 // isBlank reports whether r is whitespace or a control character.
 func isBlank(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
-
-func equalSegs(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
