@@ -152,7 +152,9 @@ func EncodeRefundWithSignature(cfg *ChannelConfig, amount, nonce x402.Amount, si
 func EncodeMulticall(calls ...[]byte) ([]byte, error) { return pack("multicall", calls) }
 
 // EncodeChannels returns the calldata of channels(channelId).
-func EncodeChannels(channelID common.Hash) ([]byte, error) { return pack("channels", [32]byte(channelID)) }
+func EncodeChannels(channelID common.Hash) ([]byte, error) {
+	return pack("channels", [32]byte(channelID))
+}
 
 // DecodeChannels decodes the result of channels(channelId): balance and
 // totalClaimed.
