@@ -42,10 +42,10 @@ func (s *Server) Scheme() string { return Scheme }
 // Validate checks the configuration.
 func (s *Server) Validate() error {
 	if s.ReceiverAuthorizer == (common.Address{}) {
-		return errors.New("batchsettlement: server: ReceiverAuthorizer is required")
+		return errors.New("evm/batchsettlement: server: ReceiverAuthorizer is required")
 	}
 	if d := s.withdrawDelay(); d < MinWithdrawDelay || d > MaxWithdrawDelay {
-		return fmt.Errorf("batchsettlement: server: WithdrawDelay %d is outside [%d, %d] seconds", d, MinWithdrawDelay, MaxWithdrawDelay)
+		return fmt.Errorf("evm/batchsettlement: server: WithdrawDelay %d is outside [%d, %d] seconds", d, MinWithdrawDelay, MaxWithdrawDelay)
 	}
 	return nil
 }
@@ -67,7 +67,7 @@ func (s *Server) Requirements(network x402.Network, price x402.Price, payTo stri
 	}
 	to, ok := addressOf(payTo)
 	if !ok || to == (common.Address{}) {
-		return x402.PaymentRequirements{}, fmt.Errorf("batchsettlement: payTo %.64q is not a non-zero address", payTo)
+		return x402.PaymentRequirements{}, fmt.Errorf("evm/batchsettlement: payTo %.64q is not a non-zero address", payTo)
 	}
 	nets := s.Networks
 	if nets == nil {
@@ -78,10 +78,10 @@ func (s *Server) Requirements(network x402.Network, price x402.Price, payTo stri
 		return x402.PaymentRequirements{}, err
 	}
 	if asset.Method() != evm.TransferEIP3009 {
-		return x402.PaymentRequirements{}, fmt.Errorf("batchsettlement: asset %s moves by %s; only EIP-3009 deposits are supported", asset.Address.Hex(), asset.Method())
+		return x402.PaymentRequirements{}, fmt.Errorf("evm/batchsettlement: asset %s moves by %s; only EIP-3009 deposits are supported", asset.Address.Hex(), asset.Method())
 	}
 	if !fitsUint128(amount) {
-		return x402.PaymentRequirements{}, fmt.Errorf("batchsettlement: price %s exceeds uint128", amount)
+		return x402.PaymentRequirements{}, fmt.Errorf("evm/batchsettlement: price %s exceeds uint128", amount)
 	}
 	extra := RequirementsExtra{
 		ReceiverAuthorizer: s.ReceiverAuthorizer,

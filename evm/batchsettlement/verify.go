@@ -12,7 +12,7 @@ import (
 // channel whose payerAuthorizer is the zero address: its vouchers are
 // verified against the payer, possibly a smart wallet (EIP-1271), which
 // takes a chain call, so the facilitator must verify them.
-var ErrNeedsFacilitator = errors.New("batchsettlement: voucher must be verified by the facilitator (payerAuthorizer is zero)")
+var ErrNeedsFacilitator = errors.New("evm/batchsettlement: voucher must be verified by the facilitator (payerAuthorizer is zero)")
 
 // ChannelVerifier verifies vouchers of one channel locally, without a
 // chain call: the server's hot path. It holds the channel's config (which
