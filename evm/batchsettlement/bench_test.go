@@ -94,3 +94,25 @@ func BenchmarkChannelID(b *testing.B) {
 		_ = ChannelID(cfg, 84532)
 	}
 }
+
+// BenchmarkDecodeAndVerifyVoucher is a paid request's whole scheme cost
+// on the server: decoding the payload object and verifying the voucher.
+func BenchmarkDecodeAndVerifyVoucher(b *testing.B) {
+	v, vo, e := benchChannel(b)
+	o, err := Object(&VoucherPayload{ChannelConfig: v.Config(), Voucher: vo})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	start := processCPU()
+	for b.Loop() {
+		p, err := ParseChannelPayload(o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := v.Verify(p.SignedVoucher(), &e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, start)
+}

@@ -366,7 +366,7 @@ func flexUintField(raw json.RawMessage, field string) (x402.Amount, error) {
 
 // hexFixed decodes s, "0x" or "0X" followed by exactly 2*len(dst) hex
 // digits of either case, into dst.
-func hexFixed(s string, dst []byte) bool {
+func hexFixed[T string | []byte](s T, dst []byte) bool {
 	if len(s) != 2+2*len(dst) || s[0] != '0' || (s[1] != 'x' && s[1] != 'X') {
 		return false
 	}
