@@ -36,6 +36,16 @@ type Server struct {
 
 var _ x402.SchemeServer = (*Server)(nil)
 
+// RegisterServer validates s and registers it in a server-side scheme
+// registry for x402 v2 "batch-settlement" on every eip155 network (the
+// scheme has no v1 form).
+func RegisterServer(reg *x402.Registry[x402.SchemeServer], s *Server) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	return reg.Register(x402.V2, Scheme, "eip155:*", s)
+}
+
 // Scheme returns "batch-settlement".
 func (s *Server) Scheme() string { return Scheme }
 

@@ -105,3 +105,14 @@ func TestServerIdentify(t *testing.T) {
 		t.Fatalf("malformed: %v", err)
 	}
 }
+
+func TestRegisterServer(t *testing.T) {
+	reg := new(x402.Registry[x402.SchemeServer])
+	if err := RegisterServer(reg, &Server{}); err == nil {
+		t.Fatal("registered a server without a receiver authorizer")
+	}
+	s := &Server{ReceiverAuthorizer: common.HexToAddress("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC")}
+	if err := RegisterServer(reg, s); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -235,7 +235,8 @@ func (c *VoucherClaim) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Entry returns the ClaimBatch row of the claim on chainID.
+// Entry returns the ClaimBatch row of the claim, given the separator of
+// the scheme's domain on the chain ([DomainSeparator]).
 func (c *VoucherClaim) Entry(domainSeparator common.Hash) ClaimEntry {
 	return ClaimEntry{ChannelID: ChannelIDWithSeparator(c.Channel, domainSeparator), MaxClaimableAmount: c.MaxClaimableAmount, TotalClaimed: c.TotalClaimed}
 }
