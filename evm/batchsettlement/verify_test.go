@@ -203,3 +203,83 @@ func TestVerifyConcurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestBindChannel(t *testing.T) {
+	ps := samplePayloads(t)
+	p := ps[TypeVoucher].(*VoucherPayload)
+	v, err := BindChannel(p, 84532)
+	if err != nil || v.ChannelID() != p.Voucher.ChannelID {
+		t.Fatalf("%v", err)
+	}
+	if _, err := BindChannel(p, 1); x402.ReasonOf(err) != x402.ReasonBatchChannelIDMismatch {
+		t.Fatalf("other chain: %v", err)
+	}
+	q := *p
+	q.ChannelConfig.Salt[0] ^= 1
+	if _, err := BindChannel(&q, 84532); x402.ReasonOf(err) != x402.ReasonBatchChannelIDMismatch {
+		t.Fatalf("altered config: %v", err)
+	}
+}
+
+func TestCheckDepositWindow(t *testing.T) {
+	a := &ERC3009Authorization{ValidAfter: x402.NewAmount(100), ValidBefore: x402.NewAmount(200)}
+	for _, tc := range []struct {
+		now  uint64
+		want x402.Reason
+	}{{100, ""}, {194, ""}, {195, x402.ReasonBatchValidBefore}, {99, x402.ReasonBatchValidAfter}} {
+		if got := x402.ReasonOf(CheckDepositWindow(a, tc.now)); got != tc.want {
+			t.Errorf("now %d: %q, want %q", tc.now, got, tc.want)
+		}
+	}
+}
+
+func TestVerifyERC3009Deposit(t *testing.T) {
+	good := samplePayloads(t)[TypeDeposit].(*DepositPayload)
+	token := evm.Domain{Name: "USDC", Version: "2", ChainID: 84532, VerifyingContract: good.ChannelConfig.Token}
+	id := ChannelID(good.ChannelConfig, 84532)
+	clone := func() *DepositPayload {
+		p := *good
+		a := *good.Deposit.Authorization.ERC3009Authorization
+		a.Signature = append([]byte(nil), a.Signature...)
+		p.Deposit.Authorization.ERC3009Authorization = &a
+		return &p
+	}
+	tests := []struct {
+		name  string
+		mod   func(*DepositPayload)
+		token evm.Domain
+		want  x402.Reason
+		other bool
+	}{
+		{name: "valid"},
+		{name: "amount changed", mod: func(p *DepositPayload) { p.Deposit.Amount = x402.NewAmount(100001) }, want: x402.ReasonBatchReceiveAuthSignature},
+		{name: "salt changed", mod: func(p *DepositPayload) { p.Deposit.Authorization.ERC3009Authorization.Salt[31] ^= 1 }, want: x402.ReasonBatchReceiveAuthSignature},
+		{name: "validBefore changed", mod: func(p *DepositPayload) { p.Deposit.Authorization.ERC3009Authorization.ValidBefore = x402.NewAmount(1) }, want: x402.ReasonBatchReceiveAuthSignature},
+		{name: "payer changed", mod: func(p *DepositPayload) { p.ChannelConfig.Payer[0] ^= 1 }, want: x402.ReasonBatchReceiveAuthSignature},
+		{name: "token name differs", token: evm.Domain{Name: "USD Coin", Version: "2", ChainID: 84532, VerifyingContract: good.ChannelConfig.Token}, want: x402.ReasonBatchReceiveAuthSignature},
+		{name: "other channel", other: true, want: x402.ReasonBatchReceiveAuthSignature},
+		{name: "64-byte signature", mod: func(p *DepositPayload) {
+			a := p.Deposit.Authorization.ERC3009Authorization
+			a.Signature = a.Signature[:64]
+		}, want: x402.ReasonBatchReceiveAuthSignature},
+		{name: "no authorization", mod: func(p *DepositPayload) { p.Deposit.Authorization.ERC3009Authorization = nil }, want: x402.ReasonBatchERC3009AuthorizationNeeded},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := clone()
+			if tc.mod != nil {
+				tc.mod(p)
+			}
+			tok, cid := token, id
+			if tc.token.Name != "" {
+				tok = tc.token
+			}
+			if tc.other {
+				cid[0] ^= 1
+			}
+			if got := x402.ReasonOf(VerifyERC3009Deposit(tok, p, cid)); got != tc.want {
+				t.Fatalf("reason %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
