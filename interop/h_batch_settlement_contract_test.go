@@ -232,4 +232,3 @@ func bigOf(t *testing.T, s string) *big.Int {
 	}
 	return n
 }
-
