@@ -7,6 +7,7 @@ import (
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
@@ -135,4 +136,57 @@ func wantRevertAt(t *testing.T, e *bsEnv, from devnet.Account, to common.Address
 	if got := revertData(err); len(got) < 4 || hexutil.Encode(got[:4]) != hexutil.Encode(selector(errSig)) {
 		t.Fatalf("reverted with %x (%v), want %s", got, err, errSig)
 	}
+}
+
+// TestBatchSettlementReentrancy uses a collector that calls back into the
+// settlement contract (settle(0, 0)) and bubbles up the revert: the
+// transient-storage guard refuses the nested call.
+func TestBatchSettlementReentrancy(t *testing.T) {
+	t.Parallel()
+	e := newBSEnv(t)
+	sel := selector("settle(address,address)")
+	// mstore(0, sel << 224); ok := call(gas, settlement, 0, 0, 0x44, 0, 0);
+	// if !ok { returndatacopy(0, 0, returndatasize); revert(0, returndatasize) }
+	code := append([]byte{0x63}, sel...)
+	code = append(code, 0x60, 0xe0, 0x1b, 0x5f, 0x52, 0x5f, 0x5f, 0x60, 0x44, 0x5f, 0x5f, 0x73)
+	code = append(code, evm.BatchSettlementAddress().Bytes()...)
+	code = append(code, 0x5a, 0xf1, 0x60, 0x31, 0x57, 0x3d, 0x5f, 0x5f, 0x3e, 0x3d, 0x5f, 0xfd, 0x5b, 0x00)
+	if code[0x31] != 0x5b {
+		t.Fatalf("jump destination misplaced in %x", code)
+	}
+	reenter := deployCode(t, e, code)
+
+	c := e.config(1)
+	e.send(e.payer, e.depositCall(c, e.payer.PrivateKey, 1000, 1))
+	e.wantRevert(e.payer, e.pack("deposit", c, big.NewInt(1), reenter, []byte{}), "ReentrancyGuardReentrantCall()")
+	// Outside a guarded call the same settle(0, 0) is fine.
+	e.send(e.payer, e.pack("settle", common.Address{}, common.Address{}))
+}
+
+// deployCode deploys runtime code with a minimal init code (CODECOPY and
+// RETURN) from the relayer and returns its address.
+func deployCode(t *testing.T, e *bsEnv, runtime []byte) common.Address {
+	t.Helper()
+	n := byte(len(runtime))
+	initCode := append([]byte{0x60, n, 0x60, 0x0a, 0x5f, 0x39, 0x60, n, 0x5f, 0xf3}, runtime...)
+	ctx := t.Context()
+	key := e.relayer.PrivateKey
+	nonce, err := e.d.Client().PendingNonceAt(ctx, e.relayer.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := types.SignNewTx(key, types.LatestSignerForChainID(e.d.ChainID()), &types.DynamicFeeTx{
+		ChainID: e.d.ChainID(), Nonce: nonce, GasTipCap: big.NewInt(1e9), GasFeeCap: big.NewInt(100e9), Gas: 200_000, Data: initCode,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.d.Client().SendTransaction(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.d.WaitMined(ctx, tx.Hash())
+	if err != nil || r.Status != types.ReceiptStatusSuccessful {
+		t.Fatalf("deploy: %+v %v", r, err)
+	}
+	return r.ContractAddress
 }
