@@ -175,7 +175,9 @@ type sendOutcome struct {
 func (f *Facilitator) transact(ctx context.Context, data []byte, hooks x402.SettleHooks, resp *x402.SettleResponse, simReason, txReason x402.Reason) (*sendOutcome, error) {
 	var hook evm.BeforeBroadcast
 	if hooks.BeforeBroadcast != nil {
-		hook = func(ctx context.Context, tx *types.Transaction) error { return hooks.BeforeBroadcast(ctx, tx.Hash().Hex()) }
+		hook = func(ctx context.Context, tx *types.Transaction) error {
+			return hooks.BeforeBroadcast(ctx, tx.Hash().Hex())
+		}
 	}
 	tx, err := f.cfg.Sender.SendWithHook(ctx, SettlementContract(), data, hook)
 	var rev *evm.RevertError

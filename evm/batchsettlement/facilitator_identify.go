@@ -231,4 +231,3 @@ func (f *Facilitator) reconcileRefund(ctx context.Context, r *RefundPayload, res
 	resp.ErrorReason, resp.ErrorMessage = x402.ReasonBatchRefundTransactionFailed, "the refund nonce was used by another transaction; this refund was not made"
 	return resp, nil
 }
-

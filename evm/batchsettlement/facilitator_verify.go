@@ -204,4 +204,3 @@ func (f *Facilitator) verifyVoucher(ctx context.Context, p *x402.Payment, cfg *C
 	}
 	return f.valid(cfg.Payer, st.snapshot(id))
 }
-
