@@ -186,6 +186,10 @@ func (f *Facilitator) transact(ctx context.Context, data []byte, hooks x402.Sett
 	case errors.As(err, &rev):
 		resp.ErrorReason, resp.ErrorMessage = simReason, "the settlement contract refused the call: "+rev.Error()
 		return &sendOutcome{resp: resp}, nil
+	case errors.Is(err, evm.ErrGasCapExceeded):
+		// Deterministic: the same payload would need the same gas again.
+		resp.ErrorReason, resp.ErrorMessage = simReason, "the transaction needs more gas than this facilitator's cap allows; send fewer claims per payload"
+		return &sendOutcome{resp: resp}, nil
 	case tx != nil && errors.Is(err, evm.ErrSendUnknown):
 		f.log.Warn("transaction broadcast outcome unknown", "tx", tx.Hash(), "err", err)
 		return &sendOutcome{tx: tx.Hash(), resp: pendingAnswer(resp, tx.Hash())}, nil
