@@ -84,6 +84,9 @@ func (s *Service) startNetworks(ctx context.Context, deps Deps) ([]networkScheme
 		if err != nil {
 			return nil, err
 		}
+		if n.ReceiverAuthorizer, err = s.cfg.ReceiverAuthorizer.Load(getenv(deps)); err != nil {
+			return nil, err
+		}
 		nets = []Network{n}
 	default:
 		var err error
@@ -152,6 +155,16 @@ func (s *Service) dialNetworks(ctx context.Context, env func(string) string) ([]
 	if err != nil {
 		return nil, err
 	}
+	ra, err := s.cfg.ReceiverAuthorizer.Load(env)
+	if err != nil {
+		return nil, err
+	}
+	if ra != nil {
+		s.log.Info("batch-settlement receiver authorizer loaded", "address", crypto.PubkeyToAddress(ra.PublicKey).Hex(), "source", "environment variable "+s.cfg.ReceiverAuthorizer.PrivateKeyEnv)
+		if len(s.cfg.Auth.APIKeyHashes) == 0 {
+			s.log.Warn("a receiver-authorizer key without auth.apiKeyHashes: anyone who can reach /settle can have it sign refunds of the channels that name it")
+		}
+	}
 	s.log.Info("settlement key loaded", "address", crypto.PubkeyToAddress(key.PublicKey).Hex(), "source", s.cfg.Signer.Source())
 	var nets []Network
 	for i, n := range s.cfg.Networks {
@@ -159,6 +172,7 @@ func (s *Service) dialNetworks(ctx context.Context, env func(string) string) ([]
 		if err != nil {
 			return nil, fmt.Errorf("networks[%d] (%s): %w", i, n.Network, err)
 		}
+		dialed.ReceiverAuthorizer = ra
 		nets = append(nets, dialed)
 	}
 	return nets, nil
