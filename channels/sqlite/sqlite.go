@@ -34,6 +34,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -75,6 +76,10 @@ type Store struct {
 	mu    sync.Mutex
 	cache map[string]*channels.Channel // every channel loaded or written
 
+	commitStmt *sql.Stmt // Commit's UPDATE, prepared on db
+
+	batches, written atomic.Int64 // see Stats
+
 	writes chan *write
 	done   chan struct{} // closed by Close
 	exited chan struct{} // closed by the writer when it has stopped
@@ -113,6 +118,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		db.SetConnMaxLifetime(0)
 		_, err = db.ExecContext(ctx, schemaSQL)
 	}
+	var commitStmt *sql.Stmt
+	if err == nil {
+		commitStmt, err = db.PrepareContext(ctx, "UPDATE channels SET charged = ?, signed_max = ?, signature = ?, last_request_at = ? WHERE id = ? AND charged = ?")
+	}
 	if err != nil {
 		if db != nil {
 			db.Close()
@@ -120,7 +129,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		_ = lk.Unlock()
 		return nil, fmt.Errorf("channels/sqlite: open %s: %w", cfg.Path, err)
 	}
-	s := &Store{path: cfg.Path, db: db, lock: lk, log: cfg.Logger, max: cfg.MaxBatch, cache: map[string]*channels.Channel{},
+	s := &Store{path: cfg.Path, db: db, commitStmt: commitStmt, lock: lk, log: cfg.Logger, max: cfg.MaxBatch, cache: map[string]*channels.Channel{},
 		writes: make(chan *write, 1024), done: make(chan struct{}), exited: make(chan struct{})}
 	s.r, err = sql.Open("sqlite", cfg.Path+"?_pragma=busy_timeout(5000)&_query_only=1")
 	if err != nil {
@@ -144,7 +153,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.done)
 		<-s.exited
-		s.closeErr = errors.Join(s.r.Close(), s.db.Close(), s.lock.Unlock())
+		s.closeErr = errors.Join(s.r.Close(), s.commitStmt.Close(), s.db.Close(), s.lock.Unlock())
 	})
 	return s.closeErr
 }
@@ -177,41 +186,37 @@ func (s *Store) writer() {
 			}
 		}
 		s.commitBatch(batch)
+		s.batches.Add(1)
+		s.written.Add(int64(len(batch)))
 	}
 }
 
-// commitBatch runs a batch in one transaction. A write whose apply fails
-// is rolled back alone (savepoint); a failed commit fails them all.
+// commitBatch runs a batch in one transaction. A write that changes
+// nothing reports channels.ErrConflict and leaves the others be; any other
+// failure rolls the batch back and fails every write of it.
 func (s *Store) commitBatch(batch []*write) {
 	errs := make([]error, len(batch))
 	tx, err := s.db.Begin()
 	if err == nil {
 		for i, w := range batch {
-			errs[i] = applyOne(tx, w)
+			errs[i] = w.apply(tx)
+			if errs[i] != nil && !errors.Is(errs[i], channels.ErrConflict) {
+				err = errs[i]
+				break
+			}
 		}
-		err = tx.Commit()
+		if err == nil {
+			err = tx.Commit()
+		} else {
+			_ = tx.Rollback()
+		}
 	}
 	for i, w := range batch {
 		if err != nil {
-			errs[i] = fmt.Errorf("channels/sqlite: commit: %w", err)
+			errs[i] = fmt.Errorf("channels/sqlite: write: %w", err)
 		}
 		w.err <- errs[i]
 	}
-}
-
-func applyOne(tx *sql.Tx, w *write) error {
-	if _, err := tx.Exec("SAVEPOINT w"); err != nil {
-		return err
-	}
-	if err := w.apply(tx); err != nil {
-		if _, rerr := tx.Exec("ROLLBACK TO w"); rerr != nil {
-			return errors.Join(err, rerr)
-		}
-		_, _ = tx.Exec("RELEASE w")
-		return err
-	}
-	_, err := tx.Exec("RELEASE w")
-	return err
 }
 
 // do queues apply and waits for its transaction to commit.
@@ -359,8 +364,7 @@ func (s *Store) Commit(ctx context.Context, c channels.Charge) (channels.Channel
 	s.mu.Unlock()
 	exp, next, max, at := c.Expected.String(), c.Charged.String(), c.SignedMax.String(), codec.Millis(c.At)
 	err = s.do(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec("UPDATE channels SET charged = ?, signed_max = ?, signature = ?, last_request_at = ? WHERE id = ? AND charged = ?",
-			next, max, c.Signature, at, id, exp)
+		res, err := tx.Stmt(s.commitStmt).Exec(next, max, c.Signature, at, id, exp)
 		if err != nil {
 			return err
 		}
@@ -452,3 +456,7 @@ func (s *Store) Unclaimed(ctx context.Context) ([]channels.Channel, error) {
 
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
+
+// Stats reports how many write transactions the store committed and how
+// many writes they held (group commit's batching).
+func (s *Store) Stats() (transactions, writes int64) { return s.batches.Load(), s.written.Load() }

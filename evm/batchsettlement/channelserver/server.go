@@ -84,8 +84,13 @@ type Server struct {
 	prefix string
 	seq    atomic.Uint64
 	// wake is signalled when the claimer should run at once (a payer
-	// asked to withdraw); buffered 1.
+	// asked to withdraw, the threshold is reached); buffered 1.
 	wake chan struct{}
+	// threshold is the claimer's ClaimConfig.Threshold once it runs;
+	// sinceClaim what was charged since the last claim round.
+	threshold  atomic.Pointer[x402.Amount]
+	chargedMu  sync.Mutex
+	sinceClaim x402.Amount
 }
 
 var (

@@ -162,6 +162,7 @@ func (c *charge) commit(ctx context.Context) (*x402.SettleResponse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("channelserver: committing the charge: %w", err)
 	}
+	c.s.noteCharged(c.rq.price)
 	st := channelState(&c.ch, next)
 	price := c.rq.price
 	extra, err := x402.NewObject(batchsettlement.ResponseExtra{ChargedAmount: &price, ChannelState: &st})
