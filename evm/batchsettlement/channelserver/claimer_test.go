@@ -183,5 +183,3 @@ func TestRunClaims(t *testing.T) {
 		t.Fatalf("unclaimed after shutdown: %v %v", list, err)
 	}
 }
-
-

@@ -242,5 +242,3 @@ func (s *Server) Wake() {
 	default:
 	}
 }
-
-
