@@ -71,7 +71,7 @@ func (r *Row) Channel() (channels.Channel, error) {
 	}{{&ch.Charged, r.Charged}, {&ch.SignedMax, r.SignedMax}, {&ch.Onchain.Balance, r.Balance}, {&ch.Onchain.TotalClaimed, r.TotalClaimed}} {
 		a, err := x402.ParseAmount(f.src)
 		if err != nil {
-			return channels.Channel{}, fmt.Errorf("channels: channel %s: %w", r.ID, err)
+			return channels.Channel{}, fmt.Errorf("channels/internal/codec: channel %s: %w", r.ID, err)
 		}
 		*f.dst = a
 	}

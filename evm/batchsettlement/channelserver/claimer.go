@@ -176,7 +176,7 @@ func (s *Server) Claim(ctx context.Context, cc ClaimConfig, all bool) (ClaimResu
 	cc = claimDefaults(cc)
 	list, err := s.cfg.Store.Unclaimed(ctx)
 	if err != nil {
-		return ClaimResult{}, fmt.Errorf("channelserver: listing unclaimed channels: %w", err)
+		return ClaimResult{}, fmt.Errorf("evm/batchsettlement/channelserver: listing unclaimed channels: %w", err)
 	}
 	s.chargedMu.Lock()
 	s.sinceClaim = x402.Amount{}
@@ -236,7 +236,7 @@ func (s *Server) claimGroup(ctx context.Context, g *group, per int, res *ClaimRe
 		}
 		tx, err := s.settleOwn(ctx, g, &p)
 		if err != nil {
-			return fmt.Errorf("channelserver: claim: %w", err)
+			return fmt.Errorf("evm/batchsettlement/channelserver: claim: %w", err)
 		}
 		res.Transactions = append(res.Transactions, tx)
 		for i := start; i < end; i++ {
@@ -252,7 +252,7 @@ func (s *Server) claimGroup(ctx context.Context, g *group, per int, res *ClaimRe
 	}
 	tx, err := s.settleOwn(ctx, g, &batchsettlement.SettlePayload{Receiver: g.receiver, Token: g.token})
 	if err != nil {
-		return fmt.Errorf("channelserver: settle: %w", err)
+		return fmt.Errorf("evm/batchsettlement/channelserver: settle: %w", err)
 	}
 	res.Transactions = append(res.Transactions, tx)
 	return nil

@@ -28,7 +28,7 @@ func (s *Server) admitNew(ctx context.Context, rq *request, holder string, relea
 		}
 		vr, err := s.cfg.Facilitator.Verify(ctx, facilitatorRequest(rq.p))
 		if err != nil {
-			return nil, fmt.Errorf("channelserver: facilitator verify: %w", err)
+			return nil, fmt.Errorf("evm/batchsettlement/channelserver: facilitator verify: %w", err)
 		}
 		if !vr.IsValid {
 			return &x402.Admission{Payer: rq.payer, Refused: vr}, nil
@@ -58,7 +58,7 @@ func (s *Server) open(ctx context.Context, rq *request, charged x402.Amount, ext
 		// Another replica opened it meanwhile.
 		return ch, refuse(rq.payer, x402.ReasonBatchChannelBusy, "channel is being opened by another request"), nil
 	} else if err != nil {
-		return ch, nil, fmt.Errorf("channelserver: recording the channel: %w", err)
+		return ch, nil, fmt.Errorf("evm/batchsettlement/channelserver: recording the channel: %w", err)
 	}
 	ch, err = s.reserve(ctx, rq.id, holder)
 	if errors.Is(err, channels.ErrBusy) {
@@ -85,7 +85,7 @@ func (s *Server) admitDeposit(ctx context.Context, rq *request, ch *channels.Cha
 	req := facilitatorRequest(rq.p)
 	vr, err := s.cfg.Facilitator.Verify(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("channelserver: facilitator verify: %w", err)
+		return nil, fmt.Errorf("evm/batchsettlement/channelserver: facilitator verify: %w", err)
 	}
 	if !vr.IsValid {
 		return &x402.Admission{Payer: rq.payer, Refused: vr}, nil
@@ -101,7 +101,7 @@ func (s *Server) admitDeposit(ctx context.Context, rq *request, ch *channels.Cha
 	c.settle = func(ctx context.Context) (*x402.SettleResponse, error) {
 		sr, err := s.cfg.Facilitator.Settle(ctx, req)
 		if err != nil {
-			return nil, fmt.Errorf("channelserver: settling the deposit: %w", err)
+			return nil, fmt.Errorf("evm/batchsettlement/channelserver: settling the deposit: %w", err)
 		}
 		if !sr.Success {
 			return sr, nil
@@ -109,7 +109,7 @@ func (s *Server) admitDeposit(ctx context.Context, rq *request, ch *channels.Cha
 		if st, ok := snapshot(sr.Extra); ok {
 			applySnapshot(&c.ch.Onchain, st, s.cfg.Now())
 			if err := s.cfg.Store.Sync(ctx, rq.id, c.ch.Onchain); err != nil {
-				return nil, fmt.Errorf("channelserver: recording the deposit: %w", err)
+				return nil, fmt.Errorf("evm/batchsettlement/channelserver: recording the deposit: %w", err)
 			}
 		}
 		return sr, nil
@@ -177,7 +177,7 @@ func (s *Server) completeRefund(ctx context.Context, rq *request, ch *channels.C
 	p.Payload = obj
 	sr, err := s.cfg.Facilitator.Settle(ctx, facilitatorRequest(&p))
 	if err != nil {
-		return nil, fmt.Errorf("channelserver: settling the refund: %w", err)
+		return nil, fmt.Errorf("evm/batchsettlement/channelserver: settling the refund: %w", err)
 	}
 	if !sr.Success {
 		return &x402.Operation{Response: sr}, nil

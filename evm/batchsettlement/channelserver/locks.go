@@ -19,7 +19,7 @@ type keyedLock struct {
 	n   int           // holders and waiters
 }
 
-var errLockTimeout = errors.New("channelserver: timed out waiting for the channel")
+var errLockTimeout = errors.New("evm/batchsettlement/channelserver: timed out waiting for the channel")
 
 // acquire takes key's lock, waiting at most wait (or until ctx ends), and
 // returns its release, which is safe to call more than once.

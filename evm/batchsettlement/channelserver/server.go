@@ -102,17 +102,17 @@ var (
 func New(cfg Config) (*Server, error) {
 	switch {
 	case cfg.Scheme == nil:
-		return nil, errors.New("channelserver: Config.Scheme is required")
+		return nil, errors.New("evm/batchsettlement/channelserver: Config.Scheme is required")
 	case cfg.Store == nil:
-		return nil, errors.New("channelserver: Config.Store is required")
+		return nil, errors.New("evm/batchsettlement/channelserver: Config.Store is required")
 	case cfg.Facilitator == nil:
-		return nil, errors.New("channelserver: Config.Facilitator is required")
+		return nil, errors.New("evm/batchsettlement/channelserver: Config.Facilitator is required")
 	}
 	if err := cfg.Scheme.Validate(); err != nil {
 		return nil, err
 	}
 	if cfg.Authorizer != nil && cfg.Authorizer.Address() != cfg.Scheme.ReceiverAuthorizer {
-		return nil, fmt.Errorf("channelserver: Authorizer %s is not the scheme's ReceiverAuthorizer %s", cfg.Authorizer.Address().Hex(), cfg.Scheme.ReceiverAuthorizer.Hex())
+		return nil, fmt.Errorf("evm/batchsettlement/channelserver: Authorizer %s is not the scheme's ReceiverAuthorizer %s", cfg.Authorizer.Address().Hex(), cfg.Scheme.ReceiverAuthorizer.Hex())
 	}
 	if cfg.OnchainTTL <= 0 {
 		d := cfg.Scheme.WithdrawDelay

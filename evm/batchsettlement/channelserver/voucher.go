@@ -49,7 +49,7 @@ func (s *Server) admitVoucher(ctx context.Context, rq *request, ch *channels.Cha
 	} else {
 		vr, err := s.cfg.Facilitator.Verify(ctx, facilitatorRequest(rq.p))
 		if err != nil {
-			return nil, fmt.Errorf("channelserver: facilitator verify: %w", err)
+			return nil, fmt.Errorf("evm/batchsettlement/channelserver: facilitator verify: %w", err)
 		}
 		if !vr.IsValid {
 			return &x402.Admission{Payer: rq.payer, Refused: vr}, nil
@@ -99,7 +99,7 @@ func channelState(ch *channels.Channel, charged x402.Amount) batchsettlement.Cha
 func decodeHash(s string, dst []byte) error {
 	b, err := hexutil.Decode(s)
 	if err != nil || len(b) != len(dst) {
-		return errors.Join(errors.New("channelserver: bad channel id"), err)
+		return errors.Join(errors.New("evm/batchsettlement/channelserver: bad channel id"), err)
 	}
 	copy(dst, b)
 	return nil
@@ -137,7 +137,7 @@ func (c *charge) Commit(ctx context.Context) (sr *x402.SettleResponse, err error
 		}
 	})
 	if !done {
-		return nil, errors.New("channelserver: charge already committed or aborted")
+		return nil, errors.New("evm/batchsettlement/channelserver: charge already committed or aborted")
 	}
 	return sr, err
 }
@@ -160,7 +160,7 @@ func (c *charge) commit(ctx context.Context) (*x402.SettleResponse, error) {
 			ErrorMessage: "the channel was charged concurrently"}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("channelserver: committing the charge: %w", err)
+		return nil, fmt.Errorf("evm/batchsettlement/channelserver: committing the charge: %w", err)
 	}
 	c.s.noteCharged(c.rq.price)
 	st := channelState(&c.ch, next)
@@ -199,12 +199,12 @@ func (s *Server) syncFrom(ctx context.Context, id string, extra x402.Object, now
 	}
 	cur, err := s.cfg.Store.Get(ctx, id)
 	if err != nil {
-		return fmt.Errorf("channelserver: %w", err)
+		return fmt.Errorf("evm/batchsettlement/channelserver: %w", err)
 	}
 	o := cur.Onchain
 	applySnapshot(&o, st, now)
 	if err := s.cfg.Store.Sync(ctx, id, o); err != nil {
-		return fmt.Errorf("channelserver: recording chain state: %w", err)
+		return fmt.Errorf("evm/batchsettlement/channelserver: recording chain state: %w", err)
 	}
 	return nil
 }
