@@ -33,6 +33,17 @@ func (e *RefundError) Error() string {
 	return s
 }
 
+// RefundResult is a refund the server reports done.
+type RefundResult struct {
+	Network   x402.Network
+	Asset     string
+	ChannelID common.Hash
+	// Refunded is what the payer counts as returned to its wallet: the
+	// amount asked, or the unclaimed balance it knew of.
+	Refunded   x402.Amount
+	Settlement *x402.SettleResponse
+}
+
 // Refund asks the server at url for a cooperative refund of the payer's
 // channel there: of amount, or of the whole unclaimed balance when amount is
 // nil. It reads the server's batch-settlement requirements with a request
@@ -41,7 +52,7 @@ func (e *RefundError) Error() string {
 // recovered from once. want, when not the zero hash, is the channel to
 // refund: the server's requirements must lead to it. hc sends the requests
 // (http.DefaultClient if nil); it must not pay by itself.
-func (p *Payer) Refund(ctx context.Context, hc *http.Client, url string, want common.Hash, amount *x402.Amount) (*x402.SettleResponse, error) {
+func (p *Payer) Refund(ctx context.Context, hc *http.Client, url string, want common.Hash, amount *x402.Amount) (*RefundResult, error) {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
@@ -112,7 +123,7 @@ func (p *Payer) refundTerms(pr *x402.PaymentRequired, want common.Hash) (*terms,
 }
 
 // refundOnce signs and sends one refund payload under the channel's lock.
-func (p *Payer) refundOnce(ctx context.Context, hc *http.Client, url string, pr *x402.PaymentRequired, t *terms, amount *x402.Amount) (*x402.SettleResponse, bool, error) {
+func (p *Payer) refundOnce(ctx context.Context, hc *http.Client, url string, pr *x402.PaymentRequired, t *terms, amount *x402.Amount) (*RefundResult, bool, error) {
 	key := recordKey(t.req.Network, t.id)
 	if err := p.acquire(ctx, key); err != nil {
 		return nil, false, err
@@ -132,6 +143,10 @@ func (p *Payer) refundOnce(ctx context.Context, hc *http.Client, url string, pr 
 	}
 	if rec.Balance.Cmp(rec.Charged) <= 0 {
 		return nil, false, fmt.Errorf("%w (balance %s, charged %s)", ErrNothingToRefund, rec.Balance, rec.Charged)
+	}
+	refunded := rec.Unclaimed()
+	if amount != nil && amount.Cmp(refunded) < 0 {
+		refunded = *amount
 	}
 	vo, err := SignVoucher(ctx, p.cfg.Signer, t.chainID, t.id, rec.Charged)
 	if err != nil {
@@ -163,9 +178,9 @@ func (p *Payer) refundOnce(ctx context.Context, hc *http.Client, url string, pr 
 		} else if ans.Required != nil {
 			re.Reason = x402.Reason(ans.Required.Error)
 		}
-		return sr, false, re
+		return nil, false, re
 	}
-	return sr, false, nil
+	return &RefundResult{Network: t.req.Network.Canonical(), Asset: t.req.Asset, ChannelID: t.id, Refunded: refunded, Settlement: sr}, false, nil
 }
 
 // send sends the refund request and reads what the answer says.
