@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/go402/go402/x402"
 )
@@ -58,6 +59,9 @@ func answerOf(req *http.Request, resp *http.Response, delivered bool) x402.Payme
 	}
 	ans.StatusCode = resp.StatusCode
 	ans.Settlement = settlementFrom(resp.Header)
+	if ans.Settlement == nil {
+		ans.Settlement, _ = x402.DecodeChannelPaymentResponse(resp.Header.Get(x402.HeaderPaymentResponse))
+	}
 	if h := resp.Header.Get(x402.HeaderPaymentRequired); h != "" && resp.StatusCode == http.StatusPaymentRequired {
 		if pr, err := x402.DecodePaymentRequired(h); err == nil {
 			ans.Required = pr
@@ -84,6 +88,9 @@ func (c *Client) concludeChannel(req *http.Request, off *offer, b body, res *pay
 		return nil, fmt.Errorf("client: sending the paid request to %s: %w", redact(req.URL), sendErr)
 	}
 	out, err := c.conclude(req, resp, delivered, res, receipt)
+	if receipt.Settlement == nil {
+		receipt.Settlement = ans.Settlement
+	}
 	if cerr != nil {
 		// The server broke the scheme's rules: the scheme signs nothing
 		// more on the channel, and the caller must know.
@@ -105,9 +112,13 @@ func (c *Client) concludeChannel(req *http.Request, off *offer, b body, res *pay
 // network) that a cooperative refund of a payment channel returned to the
 // wallet: deposits are counted as spent when made, and what comes back is
 // no longer spent. host is the host the deposits were counted on (the
-// per-host budget); "" credits only the total. Spending never goes below
-// zero.
-func (c *Client) Refunded(ctx context.Context, network x402.Network, asset string, amount x402.Amount, host string) error {
+// per-host budget) given as a URL of the server; nil credits only the
+// total. Spending never goes below zero.
+func (c *Client) Refunded(ctx context.Context, network x402.Network, asset string, amount x402.Amount, server *url.URL) error {
+	host := ""
+	if server != nil {
+		host = hostKey(server)
+	}
 	whole, unit := wholeUnits(amount, 0), unitAtomic+" "+assetKey(network, asset)
 	if a, ok := c.assets.Lookup(network, asset); ok {
 		whole, unit = wholeUnits(amount, a.Decimals), ""

@@ -1,6 +1,9 @@
 package x402
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+)
 
 // ChannelSchemeClient is a [SchemeClient] whose payments draw on money the
 // payer deposited earlier into an escrow (a payment channel, such as the
@@ -46,4 +49,38 @@ type PaymentAnswer struct {
 	// Delivered is false when the payment certainly never reached the
 	// server (the connection could not be made).
 	Delivered bool
+}
+
+// DecodeChannelPaymentResponse decodes a PAYMENT-RESPONSE header of a
+// channel scheme's payment as @x402/evm's batch-settlement server writes it
+// for a voucher, which [DecodePaymentResponse] refuses: a success with
+// "transaction":"" (a voucher is no transaction) and "amount":"" (read as
+// absent). It still requires the network.
+func DecodeChannelPaymentResponse(h string) (*SettleResponse, error) {
+	if sr, err := DecodePaymentResponse(h); err == nil {
+		return sr, nil
+	}
+	data, err := headerJSON(h, ReasonInvalidResponse)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, newError(ReasonInvalidResponse, ErrInvalidMessage, "PAYMENT-RESPONSE is not a JSON object")
+	}
+	if string(m["amount"]) == `""` {
+		delete(m, "amount")
+	}
+	fixed, err := json.Marshal(m)
+	if err != nil {
+		return nil, newError(ReasonInvalidResponse, ErrInvalidMessage, "PAYMENT-RESPONSE: %v", err)
+	}
+	var sr SettleResponse
+	if err := json.Unmarshal(fixed, &sr); err != nil {
+		return nil, newError(ReasonInvalidResponse, ErrInvalidMessage, "PAYMENT-RESPONSE: %v", err)
+	}
+	if sr.Network == "" {
+		return nil, newError(ReasonInvalidResponse, ErrInvalidMessage, "PAYMENT-RESPONSE names no network")
+	}
+	return &sr, nil
 }

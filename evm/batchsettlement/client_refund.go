@@ -198,7 +198,7 @@ func send(ctx context.Context, hc *http.Client, url, header string) (x402.Paymen
 	_ = resp.Body.Close()
 	ans := x402.PaymentAnswer{StatusCode: resp.StatusCode, Delivered: true}
 	if v := resp.Header.Get(x402.HeaderPaymentResponse); v != "" {
-		if sr, err := x402.DecodePaymentResponse(v); err == nil {
+		if sr, err := x402.DecodeChannelPaymentResponse(v); err == nil {
 			ans.Settlement = sr
 		}
 	}
