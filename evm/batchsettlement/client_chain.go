@@ -15,7 +15,7 @@ import (
 
 // ErrNoRPC is returned when no JSON-RPC endpoint is configured for a network:
 // the channel cannot be read from the chain.
-var ErrNoRPC = errors.New("batchsettlement: no JSON-RPC endpoint configured for the network")
+var ErrNoRPC = errors.New("evm/batchsettlement: no JSON-RPC endpoint configured for the network")
 
 // ChannelReader reads a channel's on-chain state: channels(channelId) on
 // x402BatchSettlement.
@@ -65,16 +65,16 @@ func (r *RPCChannelReader) client(ctx context.Context, network x402.Network) (*e
 	}
 	ec, err := ethclient.DialContext(ctx, url)
 	if err != nil {
-		return nil, fmt.Errorf("batchsettlement: connecting to the RPC endpoint of %s: %w", network, scrubURL(err, url))
+		return nil, fmt.Errorf("evm/batchsettlement: connecting to the RPC endpoint of %s: %w", network, scrubURL(err, url))
 	}
 	got, err := ec.ChainID(ctx)
 	if err != nil {
 		ec.Close()
-		return nil, fmt.Errorf("batchsettlement: reading the chain id of the RPC endpoint of %s: %w", network, scrubURL(err, url))
+		return nil, fmt.Errorf("evm/batchsettlement: reading the chain id of the RPC endpoint of %s: %w", network, scrubURL(err, url))
 	}
 	if !got.IsUint64() || got.Uint64() != want {
 		ec.Close()
-		return nil, fmt.Errorf("batchsettlement: the RPC endpoint configured for %s is on chain %s", network, got)
+		return nil, fmt.Errorf("evm/batchsettlement: the RPC endpoint configured for %s is on chain %s", network, got)
 	}
 	r.dial[network] = ec
 	return ec, nil
@@ -96,7 +96,7 @@ func (r *RPCChannelReader) ReadChannel(ctx context.Context, network x402.Network
 	to := SettlementContract()
 	out, err := ec.CallContract(ctx, ethereum.CallMsg{To: &to, Data: data}, nil)
 	if err != nil {
-		return balance, totalClaimed, fmt.Errorf("batchsettlement: channels() on %s: %w", network, err)
+		return balance, totalClaimed, fmt.Errorf("evm/batchsettlement: channels() on %s: %w", network, err)
 	}
 	return DecodeChannels(out)
 }

@@ -13,7 +13,7 @@ import (
 
 // ErrNothingToRefund refuses a refund of a channel whose balance is all
 // charged.
-var ErrNothingToRefund = errors.New("batchsettlement: the channel has no unclaimed balance to refund")
+var ErrNothingToRefund = errors.New("evm/batchsettlement: the channel has no unclaimed balance to refund")
 
 // RefundError is a refund the server refused.
 type RefundError struct {
@@ -23,7 +23,7 @@ type RefundError struct {
 }
 
 func (e *RefundError) Error() string {
-	s := fmt.Sprintf("batchsettlement: refund refused (HTTP %d)", e.StatusCode)
+	s := fmt.Sprintf("evm/batchsettlement: refund refused (HTTP %d)", e.StatusCode)
 	if e.Reason != "" {
 		s += ": " + string(e.Reason)
 	}
@@ -57,7 +57,7 @@ func (p *Payer) Refund(ctx context.Context, hc *http.Client, url string, want co
 		hc = http.DefaultClient
 	}
 	if amount != nil && amount.IsZero() {
-		return nil, errors.New("batchsettlement: a refund amount must be positive")
+		return nil, errors.New("evm/batchsettlement: a refund amount must be positive")
 	}
 	for attempt := 0; ; attempt++ {
 		pr, err := probe(ctx, hc, url)
@@ -71,7 +71,7 @@ func (p *Payer) Refund(ctx context.Context, hc *http.Client, url string, want co
 		sr, retry, err := p.refundOnce(ctx, hc, url, pr, t, amount)
 		if err != nil || !retry || attempt > 0 {
 			if err == nil && retry {
-				err = errors.New("batchsettlement: refund refused again after recovering the channel state")
+				err = errors.New("evm/batchsettlement: refund refused again after recovering the channel state")
 			}
 			return sr, err
 		}
@@ -86,17 +86,17 @@ func probe(ctx context.Context, hc *http.Client, url string) (*x402.PaymentRequi
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("batchsettlement: refund probe: %w", err)
+		return nil, fmt.Errorf("evm/batchsettlement: refund probe: %w", err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
 	h := resp.Header.Get(x402.HeaderPaymentRequired)
 	if resp.StatusCode != http.StatusPaymentRequired || h == "" {
-		return nil, fmt.Errorf("batchsettlement: refund probe of %s: expected a 402 with %s, got HTTP %d", resp.Request.URL.Redacted(), x402.HeaderPaymentRequired, resp.StatusCode)
+		return nil, fmt.Errorf("evm/batchsettlement: refund probe of %s: expected a 402 with %s, got HTTP %d", resp.Request.URL.Redacted(), x402.HeaderPaymentRequired, resp.StatusCode)
 	}
 	pr, err := x402.DecodePaymentRequired(h)
 	if err != nil {
-		return nil, fmt.Errorf("batchsettlement: refund probe: %w", err)
+		return nil, fmt.Errorf("evm/batchsettlement: refund probe: %w", err)
 	}
 	return pr, nil
 }
@@ -117,9 +117,9 @@ func (p *Payer) refundTerms(pr *x402.PaymentRequired, want common.Hash) (*terms,
 		}
 	}
 	if want != (common.Hash{}) {
-		return nil, fmt.Errorf("batchsettlement: the server offers no batch-settlement terms for channel %s", want.Hex())
+		return nil, fmt.Errorf("evm/batchsettlement: the server offers no batch-settlement terms for channel %s", want.Hex())
 	}
-	return nil, errors.New("batchsettlement: the server offers no batch-settlement terms the payer can use")
+	return nil, errors.New("evm/batchsettlement: the server offers no batch-settlement terms the payer can use")
 }
 
 // refundOnce signs and sends one refund payload under the channel's lock.
@@ -192,7 +192,7 @@ func send(ctx context.Context, hc *http.Client, url, header string) (x402.Paymen
 	req.Header.Set(x402.HeaderPaymentSignature, header)
 	resp, err := hc.Do(req)
 	if err != nil {
-		return x402.PaymentAnswer{}, fmt.Errorf("batchsettlement: sending the refund: %w", err)
+		return x402.PaymentAnswer{}, fmt.Errorf("evm/batchsettlement: sending the refund: %w", err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()

@@ -24,21 +24,21 @@ const DefaultDepositMultiplier = 5
 var (
 	// ErrServerViolation is wrapped by a *ViolationError: the server broke
 	// one of the spec's client verification rules.
-	ErrServerViolation = errors.New("batchsettlement: the server broke the scheme's rules")
+	ErrServerViolation = errors.New("evm/batchsettlement: the server broke the scheme's rules")
 	// ErrChannelBroken refuses a payment on a channel where the server was
 	// caught breaking the rules: the payer signs nothing more on it (refund
 	// or withdraw what it holds).
-	ErrChannelBroken = errors.New("batchsettlement: the payer stopped signing on this channel")
+	ErrChannelBroken = errors.New("evm/batchsettlement: the payer stopped signing on this channel")
 	// ErrDepositCap refuses a payment whose least deposit exceeds
 	// PayerConfig.MaxDeposit.
-	ErrDepositCap = errors.New("batchsettlement: the deposit needed exceeds the payer's maximum deposit")
+	ErrDepositCap = errors.New("evm/batchsettlement: the deposit needed exceeds the payer's maximum deposit")
 	// ErrFundingChanged refuses a payment whose deposit, decided before
 	// signing, no longer covers what the channel needs (another payment
 	// moved it meanwhile).
-	ErrFundingChanged = errors.New("batchsettlement: the channel changed since the deposit was decided")
+	ErrFundingChanged = errors.New("evm/batchsettlement: the channel changed since the deposit was decided")
 	// ErrUnsupported refuses requirements the payer cannot pay (a Permit2
 	// deposit, a missing EIP-712 domain, an x402 v1 offer).
-	ErrUnsupported = errors.New("batchsettlement: requirements not supported by the payer")
+	ErrUnsupported = errors.New("evm/batchsettlement: requirements not supported by the payer")
 )
 
 // ViolationError reports a server that broke a client verification rule
@@ -50,7 +50,7 @@ type ViolationError struct {
 }
 
 func (e *ViolationError) Error() string {
-	return fmt.Sprintf("batchsettlement: server broke the rules on channel %s (%s): %s", e.ChannelID.Hex(), e.Network, e.Rule)
+	return fmt.Sprintf("evm/batchsettlement: server broke the rules on channel %s (%s): %s", e.ChannelID.Hex(), e.Network, e.Rule)
 }
 
 // Unwrap returns ErrServerViolation.
@@ -108,7 +108,7 @@ type pendingPayment struct {
 // NewPayer validates cfg and returns a Payer.
 func NewPayer(cfg PayerConfig) (*Payer, error) {
 	if cfg.Signer == nil {
-		return nil, errors.New("batchsettlement: PayerConfig.Signer is required")
+		return nil, errors.New("evm/batchsettlement: PayerConfig.Signer is required")
 	}
 	if cfg.Store == nil {
 		cfg.Store = NewMemoryChannelStore()
@@ -234,7 +234,7 @@ func (p *Payer) record(ctx context.Context, t *terms) (ChannelRecord, error) {
 func (p *Payer) syncFromChain(ctx context.Context, t *terms) (ChannelRecord, error) {
 	bal, claimed, err := p.cfg.Reader.ReadChannel(ctx, t.req.Network, t.id)
 	if err != nil {
-		return ChannelRecord{}, fmt.Errorf("batchsettlement: reading channel %s: %w", t.id.Hex(), err)
+		return ChannelRecord{}, fmt.Errorf("evm/batchsettlement: reading channel %s: %w", t.id.Hex(), err)
 	}
 	var out ChannelRecord
 	err = p.cfg.Store.Update(ctx, t.req.Network, t.id, func(rec ChannelRecord, ok bool) (*ChannelRecord, error) {
@@ -259,7 +259,7 @@ func (p *Payer) sizeDeposit(t *terms, rec *ChannelRecord) (want, need x402.Amoun
 	price := t.req.Amount
 	maxClaimable, ok := rec.Charged.Add(price)
 	if !ok || !fitsUint128(maxClaimable) {
-		return want, need, fmt.Errorf("batchsettlement: cumulative amount overflows on channel %s", t.id.Hex())
+		return want, need, fmt.Errorf("evm/batchsettlement: cumulative amount overflows on channel %s", t.id.Hex())
 	}
 	if maxClaimable.Cmp(rec.Balance) <= 0 && !rec.Balance.IsZero() {
 		return want, need, nil
@@ -403,7 +403,7 @@ func (p *Payer) signPayment(ctx context.Context, t *terms, deposit x402.Amount) 
 func (p *Payer) signDeposit(ctx context.Context, t *terms, deposit x402.Amount, vo Voucher) (*DepositPayload, error) {
 	var salt common.Hash
 	if _, err := rand.Read(salt[:]); err != nil {
-		return nil, fmt.Errorf("batchsettlement: deposit salt: %w", err)
+		return nil, fmt.Errorf("evm/batchsettlement: deposit salt: %w", err)
 	}
 	timeout := t.req.MaxTimeoutSeconds
 	if timeout <= 0 {

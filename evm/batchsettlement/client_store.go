@@ -108,10 +108,10 @@ func NewMemoryChannelStore() *ChannelStore {
 func OpenChannelStore(path string) (*ChannelStore, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return nil, fmt.Errorf("batchsettlement: channel file %s: %w", path, err)
+		return nil, fmt.Errorf("evm/batchsettlement: channel file %s: %w", path, err)
 	}
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
-		return nil, fmt.Errorf("batchsettlement: channel file %s: %w", path, err)
+		return nil, fmt.Errorf("evm/batchsettlement: channel file %s: %w", path, err)
 	}
 	s := &ChannelStore{path: abs, lock: flock.New(abs+".lock", flock.SetPermissions(0o600))}
 	if _, err := s.List(context.Background()); err != nil {
@@ -142,7 +142,7 @@ func (s *ChannelStore) update(ctx context.Context, fn func(m map[string]ChannelR
 		return err
 	}
 	if err := s.lock.Lock(); err != nil {
-		return fmt.Errorf("batchsettlement: locking channel file %s: %w", s.path, err)
+		return fmt.Errorf("evm/batchsettlement: locking channel file %s: %w", s.path, err)
 	}
 	defer func() { _ = s.lock.Unlock() }()
 	m, err := s.load()
@@ -164,25 +164,25 @@ func (s *ChannelStore) load() (map[string]ChannelRecord, error) {
 		return map[string]ChannelRecord{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("batchsettlement: channel file: %w", err)
+		return nil, fmt.Errorf("evm/batchsettlement: channel file: %w", err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxStoreFile+1))
 	if err != nil {
-		return nil, fmt.Errorf("batchsettlement: channel file: %w", err)
+		return nil, fmt.Errorf("evm/batchsettlement: channel file: %w", err)
 	}
 	if len(data) > maxStoreFile {
-		return nil, fmt.Errorf("batchsettlement: channel file %s is larger than %d bytes", s.path, maxStoreFile)
+		return nil, fmt.Errorf("evm/batchsettlement: channel file %s is larger than %d bytes", s.path, maxStoreFile)
 	}
 	cf := channelFile{Channels: map[string]ChannelRecord{}}
 	if len(data) == 0 {
 		return cf.Channels, nil
 	}
 	if err := json.Unmarshal(data, &cf); err != nil {
-		return nil, fmt.Errorf("batchsettlement: channel file %s is corrupt (refusing to pay): %w", s.path, err)
+		return nil, fmt.Errorf("evm/batchsettlement: channel file %s is corrupt (refusing to pay): %w", s.path, err)
 	}
 	if cf.Version != channelFileVersion {
-		return nil, fmt.Errorf("batchsettlement: channel file %s has unknown version %d", s.path, cf.Version)
+		return nil, fmt.Errorf("evm/batchsettlement: channel file %s has unknown version %d", s.path, cf.Version)
 	}
 	if cf.Channels == nil {
 		cf.Channels = map[string]ChannelRecord{}
@@ -193,11 +193,11 @@ func (s *ChannelStore) load() (map[string]ChannelRecord, error) {
 func (s *ChannelStore) store(m map[string]ChannelRecord) error {
 	data, err := json.MarshalIndent(channelFile{Version: channelFileVersion, Channels: m}, "", "  ")
 	if err != nil {
-		return fmt.Errorf("batchsettlement: encoding channel file: %w", err)
+		return fmt.Errorf("evm/batchsettlement: encoding channel file: %w", err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(s.path), "."+filepath.Base(s.path)+".tmp*")
 	if err != nil {
-		return fmt.Errorf("batchsettlement: writing channel file: %w", err)
+		return fmt.Errorf("evm/batchsettlement: writing channel file: %w", err)
 	}
 	name := tmp.Name()
 	_, err = tmp.Write(append(data, '\n'))
@@ -212,7 +212,7 @@ func (s *ChannelStore) store(m map[string]ChannelRecord) error {
 	}
 	if err != nil {
 		_ = os.Remove(name)
-		return fmt.Errorf("batchsettlement: writing channel file: %w", err)
+		return fmt.Errorf("evm/batchsettlement: writing channel file: %w", err)
 	}
 	return nil
 }
