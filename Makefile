@@ -3,7 +3,7 @@ GO            ?= go
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME      ?= 20s
 # Packages that contain fuzz targets; `make fuzz` runs every Fuzz* in them.
-FUZZ_PKGS     ?= ./x402 ./evm ./x402http
+FUZZ_PKGS     ?= ./x402 ./evm ./evm/batchsettlement ./x402http
 
 .PHONY: all build test fmt-check vet staticcheck unit fuzz tidy-check contracts interop bench gobench
 
@@ -58,4 +58,4 @@ bench: interop
 ## gobench: the Go benchmarks of the hot paths (EIP-712, recovery, verify,
 ## middleware), for spotting regressions.
 gobench:
-	$(GO) test -run '^$$' -bench . -benchmem ./evm/ ./x402http/ ./x402/
+	$(GO) test -run '^$$' -bench . -benchmem ./evm/ ./evm/batchsettlement/ ./x402http/ ./x402/

@@ -13,6 +13,16 @@
 //     letting a relayer settle several EIP-3009 authorizations in one
 //     transaction. A failing call whose allowFailure is false reverts the
 //     batch with Error("Multicall3: call failed"), as the canonical one does.
+//   - x402BatchSettlement and ERC3009DepositCollector, go402's own
+//     implementations of the x402 batch-settlement escrow and its EIP-3009
+//     deposit collector, with the functions, events and custom errors of the
+//     x402 reference contracts. Neither has a constructor, immutables or
+//     initialised storage (the EIP-712 domain separator is computed from
+//     block.chainid and address(this); the collector's settlement address is
+//     a constant), so their runtime bytecode is embedded and the devnet places
+//     them in genesis at the canonical addresses
+//     0x4020074e9dF2ce1deE5A9C1b5c3f541D02a10003 and
+//     0x4020806089470a89826cB9fB1f4059150b550004.
 //
 // The Solidity sources live in src/ and are compiled by build.mjs with the
 // solc-js and OpenZeppelin versions locked in package-lock.json (run
@@ -49,14 +59,7 @@ func TestUSDCABI() string { return testUSDCABIJSON }
 
 // TestUSDCParsedABI returns TestUSDC's ABI, freshly parsed on every call so
 // callers may keep and modify it.
-func TestUSDCParsedABI() abi.ABI {
-	a, err := abi.JSON(strings.NewReader(testUSDCABIJSON))
-	if err != nil {
-		// The artifact is embedded at build time and checked by the tests.
-		panic(fmt.Sprintf("contracts: embedded TestUSDC.abi.json does not parse: %v", err))
-	}
-	return a
-}
+func TestUSDCParsedABI() abi.ABI { return parseABI("TestUSDC.abi.json", testUSDCABIJSON) }
 
 // TestUSDCBytecode returns TestUSDC's creation bytecode (without constructor
 // arguments). Each call returns a fresh copy that the caller may modify.
@@ -97,4 +100,74 @@ func decodeHex(name, s string) []byte {
 		panic(fmt.Sprintf("contracts: embedded %s is not valid hex (%d chars): %v", name, len(s), err))
 	}
 	return b
+}
+
+//go:embed artifacts/x402BatchSettlement.abi.json
+var batchSettlementABIJSON string
+
+//go:embed artifacts/x402BatchSettlement.runtime.bin
+var batchSettlementRuntimeBin string
+
+// BatchSettlementABI returns the JSON ABI of go402's x402BatchSettlement, the
+// escrow of the x402 batch-settlement scheme, as written by build.mjs. Its
+// functions, events and custom errors are those of the x402 reference
+// contract.
+func BatchSettlementABI() string { return batchSettlementABIJSON }
+
+// BatchSettlementParsedABI returns x402BatchSettlement's ABI, freshly parsed
+// on every call so callers may keep and modify it.
+func BatchSettlementParsedABI() abi.ABI {
+	return parseABI("x402BatchSettlement.abi.json", batchSettlementABIJSON)
+}
+
+// BatchSettlementRuntimeBytecode returns x402BatchSettlement's runtime
+// (deployed) bytecode, to be placed directly in a genesis allocation: it has
+// no constructor, immutables or initialised storage. Each call returns a
+// fresh copy that the caller may modify.
+func BatchSettlementRuntimeBytecode() []byte {
+	return append([]byte(nil), batchSettlementRuntimeBytecode()...)
+}
+
+var batchSettlementRuntimeBytecode = sync.OnceValue(func() []byte {
+	return decodeHex("x402BatchSettlement.runtime.bin", batchSettlementRuntimeBin)
+})
+
+//go:embed artifacts/ERC3009DepositCollector.abi.json
+var erc3009CollectorABIJSON string
+
+//go:embed artifacts/ERC3009DepositCollector.runtime.bin
+var erc3009CollectorRuntimeBin string
+
+// ERC3009DepositCollectorABI returns the JSON ABI of go402's
+// ERC3009DepositCollector (collect and x402BatchSettlement), as written by
+// build.mjs.
+func ERC3009DepositCollectorABI() string { return erc3009CollectorABIJSON }
+
+// ERC3009DepositCollectorParsedABI returns ERC3009DepositCollector's ABI,
+// freshly parsed on every call so callers may keep and modify it.
+func ERC3009DepositCollectorParsedABI() abi.ABI {
+	return parseABI("ERC3009DepositCollector.abi.json", erc3009CollectorABIJSON)
+}
+
+// ERC3009DepositCollectorRuntimeBytecode returns ERC3009DepositCollector's
+// runtime bytecode, to be placed directly in a genesis allocation. The
+// settlement contract it serves is compiled in as a constant: the canonical
+// x402BatchSettlement address 0x4020074e9dF2ce1deE5A9C1b5c3f541D02a10003.
+// Each call returns a fresh copy that the caller may modify.
+func ERC3009DepositCollectorRuntimeBytecode() []byte {
+	return append([]byte(nil), erc3009CollectorRuntimeBytecode()...)
+}
+
+var erc3009CollectorRuntimeBytecode = sync.OnceValue(func() []byte {
+	return decodeHex("ERC3009DepositCollector.runtime.bin", erc3009CollectorRuntimeBin)
+})
+
+// parseABI parses an embedded ABI artifact.
+func parseABI(name, s string) abi.ABI {
+	a, err := abi.JSON(strings.NewReader(s))
+	if err != nil {
+		// The artifact is embedded at build time and checked by the tests.
+		panic(fmt.Sprintf("contracts: embedded %s does not parse: %v", name, err))
+	}
+	return a
 }

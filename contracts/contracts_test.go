@@ -61,7 +61,11 @@ func TestArtifactsFresh(t *testing.T) {
 	// The build must write exactly the committed files, byte for byte: a
 	// missing, extra or different file is stale.
 	built, committed := dirFiles(t, outDir), dirFiles(t, "artifacts")
-	for _, name := range []string{"TestUSDC.abi.json", "TestUSDC.bin", "Multicall3.abi.json", "Multicall3.runtime.bin"} {
+	for _, name := range []string{
+		"TestUSDC.abi.json", "TestUSDC.bin", "Multicall3.abi.json", "Multicall3.runtime.bin",
+		"x402BatchSettlement.abi.json", "x402BatchSettlement.runtime.bin",
+		"ERC3009DepositCollector.abi.json", "ERC3009DepositCollector.runtime.bin",
+	} {
 		if !slices.Contains(built, name) {
 			t.Errorf("build.mjs did not write %s", name)
 		}

@@ -44,6 +44,16 @@
 // chain. Only aggregate3, getBlockNumber and getCurrentBlockTimestamp are
 // implemented.
 //
+// # x402 batch settlement
+//
+// Genesis also holds go402's x402BatchSettlement escrow and its
+// ERC3009DepositCollector (see package contracts) at the canonical addresses
+// [evm.BatchSettlementAddress] (0x4020074e9dF2ce1deE5A9C1b5c3f541D02a10003)
+// and [evm.ERC3009DepositCollectorAddress]
+// (0x4020806089470a89826cB9fB1f4059150b550004), so the official x402
+// batch-settlement clients work against the devnet unchanged. Their withdraw
+// delay (at least 900 s) can be skipped in tests with [Devnet.AdvanceTime].
+//
 // # JSON-RPC
 //
 // With Config.RPCAddr set, the node's standard eth, net and web3 JSON-RPC
@@ -100,8 +110,11 @@ type Devnet struct {
 	client *ethclient.Client
 	rpcURL string
 
-	mineMu   sync.Mutex // serialises block production (SimulatedBeacon is not concurrency-safe)
-	deployMu sync.Mutex // serialises deployer transactions (nonces)
+	mineMu sync.Mutex // serialises block production (SimulatedBeacon is not concurrency-safe)
+	// timeShift is the total AdvanceTime has moved the chain's clock ahead
+	// of the wall clock; guarded by mineMu.
+	timeShift time.Duration
+	deployMu  sync.Mutex // serialises deployer transactions (nonces)
 
 	stop      chan struct{} // closed by Close
 	loopsDone sync.WaitGroup
@@ -245,7 +258,11 @@ func (d *Devnet) startNode() error {
 		d.deployer.addr: {Balance: deployerETH()},
 		// Runtime code placed directly, like the system contracts (nonce 1,
 		// as if created).
-		evm.Multicall3Address(): {Nonce: 1, Code: contracts.Multicall3RuntimeBytecode(), Balance: new(big.Int)},
+		evm.Multicall3Address():      {Nonce: 1, Code: contracts.Multicall3RuntimeBytecode(), Balance: new(big.Int)},
+		evm.BatchSettlementAddress(): {Nonce: 1, Code: contracts.BatchSettlementRuntimeBytecode(), Balance: new(big.Int)},
+		evm.ERC3009DepositCollectorAddress(): {
+			Nonce: 1, Code: contracts.ERC3009DepositCollectorRuntimeBytecode(), Balance: new(big.Int),
+		},
 	})
 	for _, a := range d.accounts {
 		if d.cfg.ETHBalance.Sign() > 0 {

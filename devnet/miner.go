@@ -1,6 +1,7 @@
 package devnet
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/ethereum/go-ethereum/core"
@@ -79,6 +80,11 @@ func (d *Devnet) forwardTxEvents(work chan<- struct{}) {
 func (d *Devnet) minePending() {
 	d.mineMu.Lock()
 	defer d.mineMu.Unlock()
+	d.minePendingLocked()
+}
+
+// minePendingLocked is minePending for a caller that holds mineMu.
+func (d *Devnet) minePendingLocked() {
 	for {
 		if err := d.eth.TxPool().Sync(); err != nil {
 			return // pool is shutting down
@@ -103,7 +109,7 @@ func (d *Devnet) minePending() {
 func (d *Devnet) mineInterval() {
 	d.mineMu.Lock()
 	defer d.mineMu.Unlock()
-	if d.eth.BlockChain().CurrentBlock().Time >= uint64(time.Now().Unix()) {
+	if d.eth.BlockChain().CurrentBlock().Time >= d.clockLocked() {
 		return
 	}
 	d.commit()
@@ -116,12 +122,12 @@ func (d *Devnet) waitTimestampLead() bool {
 	maxLead := uint64(d.cfg.TimestampLead / time.Second)
 	for {
 		next := d.eth.BlockChain().CurrentBlock().Time + 1 // the beacon uses max(now, parent+1)
-		now := uint64(time.Now().Unix())
+		now := d.clockLocked()
 		if next <= now+maxLead {
 			return true
 		}
 		d.log.Debug("block timestamps ahead of wall clock; delaying next block", "lead", time.Duration(next-now)*time.Second)
-		t := time.NewTimer(time.Until(time.Unix(int64(next-maxLead), 0)))
+		t := time.NewTimer(time.Until(time.Unix(int64(next-maxLead), 0).Add(-d.timeShift)))
 		select {
 		case <-d.stop:
 			t.Stop()
@@ -148,4 +154,50 @@ func (d *Devnet) commit() *types.Block {
 	}
 	d.log.Debug("mined block", "number", blk.NumberU64(), "txs", len(blk.Transactions()), "time", blk.Time(), "gasUsed", blk.GasUsed())
 	return blk
+}
+
+// clockLocked is the chain's notion of now, in Unix seconds: the wall clock
+// plus whatever AdvanceTime added. The caller holds mineMu.
+func (d *Devnet) clockLocked() uint64 {
+	return uint64(time.Now().Add(d.timeShift).Unix())
+}
+
+// advanceTimeAttempts bounds AdvanceTime's retries when transactions keep
+// arriving between mining them and sealing the empty time-shift block.
+const advanceTimeAttempts = 5
+
+// AdvanceTime moves the chain's clock forward by d, rounded down to whole
+// seconds (d must be at least 1 s), for tests of time locks such as the
+// batch-settlement withdraw delay. It mines the pending transactions, then
+// an empty block whose timestamp is the head's plus d, and returns once that
+// block is the head. Later blocks are sealed at max(wall clock, parent + 1 s)
+// as before, so after an advance their timestamps go up one second per block
+// until the wall clock catches up (never, in practice); Config.TimestampLead
+// then caps their lead over the wall clock plus the total advanced.
+//
+// EIP-3009 authorizations (and anything else) whose validity window was
+// computed from the wall clock before the advance may be expired on chain
+// after it; sign them from the head block's timestamp instead.
+func (d *Devnet) AdvanceTime(dur time.Duration) error {
+	secs := dur / time.Second
+	if secs < 1 {
+		return fmt.Errorf("devnet: AdvanceTime(%v): the chain's clock moves in whole seconds, at least 1s", dur)
+	}
+	d.mineMu.Lock()
+	defer d.mineMu.Unlock()
+	var err error
+	for range advanceTimeAttempts {
+		select {
+		case <-d.stop:
+			return ErrClosed
+		default:
+		}
+		d.minePendingLocked()
+		if err = d.beacon.AdjustTime(secs * time.Second); err == nil {
+			d.timeShift += secs * time.Second
+			d.log.Debug("advanced chain time", "by", secs*time.Second, "head", d.eth.BlockChain().CurrentBlock().Time)
+			return nil
+		}
+	}
+	return fmt.Errorf("devnet: advance time by %v: %w", secs*time.Second, err)
 }

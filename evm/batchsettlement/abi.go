@@ -101,7 +101,7 @@ func pack(method string, args ...any) ([]byte, error) {
 	}
 	data, err := a.Pack(method, args...)
 	if err != nil {
-		return nil, fmt.Errorf("batchsettlement: encoding %s: %w", method, err)
+		return nil, fmt.Errorf("evm/batchsettlement: encoding %s: %w", method, err)
 	}
 	return data, nil
 }
@@ -165,12 +165,12 @@ func DecodeChannels(ret []byte) (balance, totalClaimed x402.Amount, err error) {
 	}
 	out, err := a.Unpack("channels", ret)
 	if err != nil || len(out) != 2 {
-		return balance, totalClaimed, fmt.Errorf("batchsettlement: decoding channels(): %v", err)
+		return balance, totalClaimed, fmt.Errorf("evm/batchsettlement: decoding channels(): %v", err)
 	}
 	b, ok1 := out[0].(*big.Int)
 	t, ok2 := out[1].(*big.Int)
 	if !ok1 || !ok2 {
-		return balance, totalClaimed, fmt.Errorf("batchsettlement: decoding channels(): unexpected types")
+		return balance, totalClaimed, fmt.Errorf("evm/batchsettlement: decoding channels(): unexpected types")
 	}
 	if balance, err = x402.AmountFromBig(b); err != nil {
 		return balance, totalClaimed, err

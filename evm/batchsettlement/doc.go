@@ -22,13 +22,29 @@
 //     [SignRefund], [SignClaimBatch], [SignERC3009Deposit]);
 //   - the server's hot path: [ChannelVerifier], which verifies a voucher
 //     against a channel whose config the server already trusts, in one
-//     ECDSA recovery and without allocating beyond it;
+//     ECDSA recovery and without allocating beyond it, after
+//     [ParsePayload] decoded the canonical voucher payload in one
+//     allocation (a fast path; other forms take the general decoder);
 //   - [Server], the scheme's [x402.SchemeServer]: requirements with the
 //     scheme's extra. It keeps no channel state: that belongs to the
 //     channel store built on top of this package.
 //
-// The ABI encodings a facilitator needs to submit deposits and claims are
-// in abi.go ([ERC3009CollectorData], [EncodeDeposit], [EncodeClaimWithSignature]…).
+// The ABI encodings a facilitator needs to submit deposits, claims,
+// settlements and refunds, and to read channels, are here too
+// ([ERC3009CollectorData], [EncodeDeposit], [EncodeClaimWithSignature],
+// [EncodeRefundWithSignature], [EncodeSettle], [EncodeMulticall],
+// [EncodeChannels], [DecodeChannels]); [SettlementABI] documents how the
+// official facilitator uses them.
+//
+// Where the spec and @x402/evm 2.27 differ, the latter is followed: the
+// reason codes are the union of both lists (x402.ReasonBatch…; the spec's
+// channel_state_read_failed is rpc_read_failed in the code); the official
+// client treats an absent extra.withdrawDelay as 900 and ignores one sent as
+// a string ([RequirementsExtra.EffectiveWithdrawDelay]); withdrawRequestedAt
+// and refundNonce are read as a number or a string, as the official server
+// reads them; and every [ChannelState] field is optional when read, because
+// the official server merges {chargedCumulativeAmount} into whatever
+// snapshot the facilitator returned, possibly none.
 package batchsettlement
 
 import (

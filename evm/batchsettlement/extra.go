@@ -16,9 +16,9 @@ import (
 // On the wire (as @x402/evm writes it): channelId 0x-hex, balance and
 // totalClaimed decimal strings, withdrawRequestedAt a JSON number,
 // refundNonce a decimal string, chargedCumulativeAmount a decimal string.
-// Every field is optional when reading, because @x402/evm sends partial
-// snapshots (a deposit's PAYMENT-RESPONSE merges {chargedCumulativeAmount}
-// into the facilitator's snapshot); Has* say which were present. Reading
+// Every field is optional when reading, because @x402/evm can send partial
+// snapshots (its server merges {chargedCumulativeAmount} into whatever
+// snapshot the facilitator returned); Has* say which were present. Reading
 // accepts withdrawRequestedAt and refundNonce as a number or a string, as
 // @x402/evm does.
 type ChannelState struct {
@@ -281,6 +281,24 @@ func (e *RequirementsExtra) EffectiveWithdrawDelay() uint64 {
 type ResponseExtra struct {
 	ChargedAmount *x402.Amount  `json:"chargedAmount,omitempty"`
 	ChannelState  *ChannelState `json:"channelState,omitempty"`
+}
+
+// Object returns the extra as an x402.Object.
+func (e ResponseExtra) Object() (x402.Object, error) { return x402.NewObject(e) }
+
+// ParseChannelState reads a channel snapshot object: a facilitator's
+// /verify or deposit/refund extra.channelState, or a /verify response's
+// extra itself, which carries the same keys at the top level. The error is
+// an *x402.Error with reason x402.ReasonInvalidPayload.
+func ParseChannelState(o x402.Object) (*ChannelState, error) {
+	var s ChannelState
+	if o.IsNull() {
+		return &s, nil
+	}
+	if err := o.Decode(&s); err != nil {
+		return nil, &x402.Error{Reason: x402.ReasonInvalidPayload, Message: "batch-settlement channel state", Err: err}
+	}
+	return &s, nil
 }
 
 // ParseResponseExtra reads a PAYMENT-RESPONSE extra; an absent extra yields

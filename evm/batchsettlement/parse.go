@@ -41,6 +41,14 @@ type payloadJSON struct {
 // …RefundAmountInvalid, …ERC3009AuthorizationNeeded for a Permit2 deposit,
 // which is not supported yet). It never panics.
 func ParsePayload(o x402.Object) (Payload, error) {
+	if p, ok := parseVoucherFast(o); ok {
+		return p, nil
+	}
+	return parseGeneral(o)
+}
+
+// parseGeneral is ParsePayload without the fast path.
+func parseGeneral(o x402.Object) (Payload, error) {
 	var w payloadJSON
 	if o.IsNull() {
 		return nil, errf(x402.ReasonBatchPayloadType, "payload is absent")

@@ -36,16 +36,26 @@ type Server struct {
 
 var _ x402.SchemeServer = (*Server)(nil)
 
+// RegisterServer validates s and registers it in a server-side scheme
+// registry for x402 v2 "batch-settlement" on every eip155 network (the
+// scheme has no v1 form).
+func RegisterServer(reg *x402.Registry[x402.SchemeServer], s *Server) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	return reg.Register(x402.V2, Scheme, "eip155:*", s)
+}
+
 // Scheme returns "batch-settlement".
 func (s *Server) Scheme() string { return Scheme }
 
 // Validate checks the configuration.
 func (s *Server) Validate() error {
 	if s.ReceiverAuthorizer == (common.Address{}) {
-		return errors.New("batchsettlement: server: ReceiverAuthorizer is required")
+		return errors.New("evm/batchsettlement: server: ReceiverAuthorizer is required")
 	}
 	if d := s.withdrawDelay(); d < MinWithdrawDelay || d > MaxWithdrawDelay {
-		return fmt.Errorf("batchsettlement: server: WithdrawDelay %d is outside [%d, %d] seconds", d, MinWithdrawDelay, MaxWithdrawDelay)
+		return fmt.Errorf("evm/batchsettlement: server: WithdrawDelay %d is outside [%d, %d] seconds", d, MinWithdrawDelay, MaxWithdrawDelay)
 	}
 	return nil
 }
@@ -67,7 +77,7 @@ func (s *Server) Requirements(network x402.Network, price x402.Price, payTo stri
 	}
 	to, ok := addressOf(payTo)
 	if !ok || to == (common.Address{}) {
-		return x402.PaymentRequirements{}, fmt.Errorf("batchsettlement: payTo %.64q is not a non-zero address", payTo)
+		return x402.PaymentRequirements{}, fmt.Errorf("evm/batchsettlement: payTo %.64q is not a non-zero address", payTo)
 	}
 	nets := s.Networks
 	if nets == nil {
@@ -78,10 +88,10 @@ func (s *Server) Requirements(network x402.Network, price x402.Price, payTo stri
 		return x402.PaymentRequirements{}, err
 	}
 	if asset.Method() != evm.TransferEIP3009 {
-		return x402.PaymentRequirements{}, fmt.Errorf("batchsettlement: asset %s moves by %s; only EIP-3009 deposits are supported", asset.Address.Hex(), asset.Method())
+		return x402.PaymentRequirements{}, fmt.Errorf("evm/batchsettlement: asset %s moves by %s; only EIP-3009 deposits are supported", asset.Address.Hex(), asset.Method())
 	}
 	if !fitsUint128(amount) {
-		return x402.PaymentRequirements{}, fmt.Errorf("batchsettlement: price %s exceeds uint128", amount)
+		return x402.PaymentRequirements{}, fmt.Errorf("evm/batchsettlement: price %s exceeds uint128", amount)
 	}
 	extra := RequirementsExtra{
 		ReceiverAuthorizer: s.ReceiverAuthorizer,

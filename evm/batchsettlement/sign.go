@@ -14,11 +14,11 @@ import (
 // carries it. maxClaimableAmount must fit a uint128.
 func SignVoucher(ctx context.Context, s evm.Signer, chainID uint64, channelID common.Hash, maxClaimableAmount x402.Amount) (Voucher, error) {
 	if !fitsUint128(maxClaimableAmount) {
-		return Voucher{}, fmt.Errorf("batchsettlement: maxClaimableAmount %s exceeds uint128", maxClaimableAmount)
+		return Voucher{}, fmt.Errorf("evm/batchsettlement: maxClaimableAmount %s exceeds uint128", maxClaimableAmount)
 	}
 	sig, err := evm.SignDigest(ctx, s, VoucherDigest(DomainSeparator(chainID), channelID, maxClaimableAmount))
 	if err != nil {
-		return Voucher{}, fmt.Errorf("batchsettlement: signing voucher: %w", err)
+		return Voucher{}, fmt.Errorf("evm/batchsettlement: signing voucher: %w", err)
 	}
 	return Voucher{ChannelID: channelID, MaxClaimableAmount: maxClaimableAmount, Signature: sig[:]}, nil
 }
@@ -28,11 +28,11 @@ func SignVoucher(ctx context.Context, s evm.Signer, chainID uint64, channelID co
 // completed refund payload (refundWithSignature's signature).
 func SignRefund(ctx context.Context, s evm.Signer, chainID uint64, channelID common.Hash, nonce, amount x402.Amount) (evm.Signature, error) {
 	if !fitsUint128(amount) {
-		return evm.Signature{}, fmt.Errorf("batchsettlement: refund amount %s exceeds uint128", amount)
+		return evm.Signature{}, fmt.Errorf("evm/batchsettlement: refund amount %s exceeds uint128", amount)
 	}
 	sig, err := evm.SignDigest(ctx, s, RefundDigest(DomainSeparator(chainID), channelID, nonce, amount))
 	if err != nil {
-		return evm.Signature{}, fmt.Errorf("batchsettlement: signing refund: %w", err)
+		return evm.Signature{}, fmt.Errorf("evm/batchsettlement: signing refund: %w", err)
 	}
 	return sig, nil
 }
@@ -46,7 +46,7 @@ func SignClaimBatch(ctx context.Context, s evm.Signer, chainID uint64, claims []
 	sep := DomainSeparator(chainID)
 	sig, err := evm.SignDigest(ctx, s, ClaimBatchDigest(sep, ClaimEntries(sep, claims)))
 	if err != nil {
-		return evm.Signature{}, fmt.Errorf("batchsettlement: signing claim batch: %w", err)
+		return evm.Signature{}, fmt.Errorf("evm/batchsettlement: signing claim batch: %w", err)
 	}
 	return sig, nil
 }
@@ -94,10 +94,10 @@ func ReceiveAuthorization(payer common.Address, channelID common.Hash, amount x4
 // contract).
 func SignERC3009Deposit(ctx context.Context, s evm.Signer, token evm.Domain, cfg ChannelConfig, t DepositTerms) (*ERC3009Authorization, error) {
 	if s == nil || s.Address() != cfg.Payer {
-		return nil, fmt.Errorf("batchsettlement: %w: the deposit must be signed by the channel's payer %s", evm.ErrSignerMismatch, cfg.Payer)
+		return nil, fmt.Errorf("evm/batchsettlement: %w: the deposit must be signed by the channel's payer %s", evm.ErrSignerMismatch, cfg.Payer)
 	}
 	if !fitsUint128(t.Amount) || t.Amount.IsZero() {
-		return nil, fmt.Errorf("batchsettlement: deposit amount %s is zero or exceeds uint128", t.Amount)
+		return nil, fmt.Errorf("evm/batchsettlement: deposit amount %s is zero or exceeds uint128", t.Amount)
 	}
 	id := ChannelID(cfg, token.ChainID)
 	va, vb := x402.NewAmount(t.ValidAfter), x402.NewAmount(t.ValidBefore)
@@ -108,7 +108,7 @@ func SignERC3009Deposit(ctx context.Context, s evm.Signer, token evm.Domain, cfg
 	}
 	sig, err := evm.SignDigest(ctx, s, digest)
 	if err != nil {
-		return nil, fmt.Errorf("batchsettlement: signing deposit authorization: %w", err)
+		return nil, fmt.Errorf("evm/batchsettlement: signing deposit authorization: %w", err)
 	}
 	return &ERC3009Authorization{ValidAfter: va, ValidBefore: vb, Salt: t.Salt, Signature: sig[:]}, nil
 }

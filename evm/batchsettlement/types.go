@@ -235,7 +235,8 @@ func (c *VoucherClaim) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Entry returns the ClaimBatch row of the claim on chainID.
+// Entry returns the ClaimBatch row of the claim, given the separator of
+// the scheme's domain on the chain ([DomainSeparator]).
 func (c *VoucherClaim) Entry(domainSeparator common.Hash) ClaimEntry {
 	return ClaimEntry{ChannelID: ChannelIDWithSeparator(c.Channel, domainSeparator), MaxClaimableAmount: c.MaxClaimableAmount, TotalClaimed: c.TotalClaimed}
 }
@@ -366,7 +367,7 @@ func flexUintField(raw json.RawMessage, field string) (x402.Amount, error) {
 
 // hexFixed decodes s, "0x" or "0X" followed by exactly 2*len(dst) hex
 // digits of either case, into dst.
-func hexFixed(s string, dst []byte) bool {
+func hexFixed[T string | []byte](s T, dst []byte) bool {
 	if len(s) != 2+2*len(dst) || s[0] != '0' || (s[1] != 'x' && s[1] != 'X') {
 		return false
 	}

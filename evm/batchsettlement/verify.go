@@ -12,7 +12,7 @@ import (
 // channel whose payerAuthorizer is the zero address: its vouchers are
 // verified against the payer, possibly a smart wallet (EIP-1271), which
 // takes a chain call, so the facilitator must verify them.
-var ErrNeedsFacilitator = errors.New("batchsettlement: voucher must be verified by the facilitator (payerAuthorizer is zero)")
+var ErrNeedsFacilitator = errors.New("evm/batchsettlement: voucher must be verified by the facilitator (payerAuthorizer is zero)")
 
 // ChannelVerifier verifies vouchers of one channel locally, without a
 // chain call: the server's hot path. It holds the channel's config (which
@@ -173,4 +173,30 @@ func CheckChannelTerms(c *ChannelConfig, req *x402.PaymentRequirements, extra *R
 func addressOf(s string) (common.Address, bool) {
 	var a common.Address
 	return a, hexFixed(s, a[:])
+}
+
+// BindChannel returns the verifier of the channel p names on chainID,
+// after checking that the voucher's channelId is that config's id
+// (x402.ReasonBatchChannelIDMismatch otherwise): the first check of any
+// payer payload, before the channel is known to the server's store.
+func BindChannel(p ChannelPayload, chainID uint64) (*ChannelVerifier, error) {
+	v := NewChannelVerifier(*p.Channel(), chainID)
+	if got := p.SignedVoucher().ChannelID; got != v.id {
+		return nil, errf(x402.ReasonBatchChannelIDMismatch, "voucher names channel %s, the config hashes to %s", got.Hex(), v.id.Hex())
+	}
+	return v, nil
+}
+
+// CheckDepositWindow checks an ERC-3009 deposit authorization's validity
+// window at now (unix seconds) as @x402/evm's facilitator does: validBefore
+// must be at least 6 seconds ahead (x402.ReasonBatchValidBefore) and
+// validAfter not in the future (x402.ReasonBatchValidAfter).
+func CheckDepositWindow(a *ERC3009Authorization, now uint64) error {
+	if a.ValidBefore.Cmp(x402.NewAmount(now+6)) < 0 {
+		return errf(x402.ReasonBatchValidBefore, "deposit authorization expires at %s, before now + 6 s", a.ValidBefore)
+	}
+	if a.ValidAfter.Cmp(x402.NewAmount(now)) > 0 {
+		return errf(x402.ReasonBatchValidAfter, "deposit authorization is valid only after %s", a.ValidAfter)
+	}
+	return nil
 }

@@ -51,18 +51,19 @@ func xcheckConfig(payer common.Address) ChannelConfig {
 }
 
 type xcheckOut struct {
-	Address       common.Address  `json:"address"`
-	ChannelID     common.Hash     `json:"channelId"`
-	Voucher       json.RawMessage `json:"voucher"`
-	VoucherDigest common.Hash     `json:"voucherDigest"`
-	RefundSig     hexutil.Bytes   `json:"refundSig"`
-	RefundDigest  common.Hash     `json:"refundDigest"`
-	ClaimSig      hexutil.Bytes   `json:"claimSig"`
-	ClaimDigest   common.Hash     `json:"claimDigest"`
-	DepositNonce  common.Hash     `json:"depositNonce"`
-	CollectorData hexutil.Bytes   `json:"collectorData"`
-	Deposit       x402.Object     `json:"deposit"`
-	Guards        map[string]any  `json:"guardResults"`
+	Address       common.Address           `json:"address"`
+	ChannelID     common.Hash              `json:"channelId"`
+	Voucher       json.RawMessage          `json:"voucher"`
+	VoucherDigest common.Hash              `json:"voucherDigest"`
+	RefundSig     hexutil.Bytes            `json:"refundSig"`
+	RefundDigest  common.Hash              `json:"refundDigest"`
+	ClaimSig      hexutil.Bytes            `json:"claimSig"`
+	ClaimDigest   common.Hash              `json:"claimDigest"`
+	DepositNonce  common.Hash              `json:"depositNonce"`
+	CollectorData hexutil.Bytes            `json:"collectorData"`
+	Deposit       x402.Object              `json:"deposit"`
+	Guards        map[string]any           `json:"guardResults"`
+	Calldata      map[string]hexutil.Bytes `json:"calldata"`
 }
 
 // TestCrossCheckOfficial compares, byte for byte, the channel id, the
@@ -108,14 +109,16 @@ func TestCrossCheckOfficial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	goDeposit := &DepositPayload{ChannelConfig: cfg, Voucher: voucher, Deposit: Deposit{Amount: x402.NewAmount(10_000_000), Authorization: DepositAuthorization{ERC3009Authorization: dep}}}
+	goRefund := &RefundPayload{ChannelConfig: cfg, Voucher: voucher, Amount: &refundAmount, RefundNonce: &refundNonce,
+		Claims: claims[:1], RefundAuthorizerSignature: refundSig[:], ClaimAuthorizerSignature: claimSig[:]}
 	goPayloads := map[string]any{
-		"deposit": &DepositPayload{ChannelConfig: cfg, Voucher: voucher, Deposit: Deposit{Amount: x402.NewAmount(10_000_000), Authorization: DepositAuthorization{ERC3009Authorization: dep}}},
-		"voucher": &VoucherPayload{ChannelConfig: cfg, Voucher: voucher},
-		"refund":  &RefundPayload{ChannelConfig: cfg, Voucher: voucher},
-		"enrichedRefund": &RefundPayload{ChannelConfig: cfg, Voucher: voucher, Amount: &refundAmount, RefundNonce: &refundNonce,
-			Claims: claims[:1], RefundAuthorizerSignature: refundSig[:], ClaimAuthorizerSignature: claimSig[:]},
-		"claim":  &ClaimPayload{Claims: claims, ClaimAuthorizerSignature: claimSig[:]},
-		"settle": &SettlePayload{Receiver: cfg.Receiver, Token: cfg.Token},
+		"deposit":        goDeposit,
+		"voucher":        &VoucherPayload{ChannelConfig: cfg, Voucher: voucher},
+		"refund":         &RefundPayload{ChannelConfig: cfg, Voucher: voucher},
+		"enrichedRefund": goRefund,
+		"claim":          &ClaimPayload{Claims: claims, ClaimAuthorizerSignature: claimSig[:]},
+		"settle":         &SettlePayload{Receiver: cfg.Receiver, Token: cfg.Token},
 	}
 	in, err := json.Marshal(map[string]any{
 		"key": xcheckKey, "chainId": chainID, "config": cfg, "maxClaimable": maxClaimable,
@@ -191,6 +194,40 @@ func TestCrossCheckOfficial(t *testing.T) {
 	}
 	if _, err := EncodeDeposit(d); err != nil {
 		t.Errorf("encoding the official deposit: %v", err)
+	}
+
+	// The calldata of the contract calls, as the official facilitator
+	// encodes them from go402's payloads.
+	calls := map[string]func() ([]byte, error){
+		"deposit":            func() ([]byte, error) { return EncodeDeposit(goDeposit) },
+		"claimWithSignature": func() ([]byte, error) { return EncodeClaimWithSignature(claims, claimSig[:]) },
+		"refundWithSignature": func() ([]byte, error) {
+			return EncodeRefundWithSignature(&cfg, refundAmount, refundNonce, refundSig[:])
+		},
+		"settle":   func() ([]byte, error) { return EncodeSettle(cfg.Receiver, cfg.Token) },
+		"channels": func() ([]byte, error) { return EncodeChannels(id) },
+		"multicall": func() ([]byte, error) {
+			c, err := EncodeClaimWithSignature(claims, claimSig[:])
+			if err != nil {
+				return nil, err
+			}
+			r, err := EncodeRefundWithSignature(&cfg, refundAmount, refundNonce, refundSig[:])
+			if err != nil {
+				return nil, err
+			}
+			return EncodeMulticall(c, r)
+		},
+	}
+	for name, enc := range calls {
+		got, err := enc()
+		if err != nil {
+			t.Errorf("encoding %s: %v", name, err)
+			continue
+		}
+		if len(out.Calldata[name]) == 0 {
+			t.Errorf("no official calldata for %s", name)
+		}
+		check(name+" calldata", got, out.Calldata[name])
 	}
 
 	for _, k := range []string{"deposit", "voucher", "refund", "enrichedRefund", "claim", "settle"} {

@@ -11,11 +11,12 @@ const esm = path.join(nm, "@x402/evm/dist/esm");
 const load = (p) => import(pathToFileURL(p).href);
 
 // The official helpers that the package does not export publicly live in
-// hashed chunk files: find the chunk that defines a function by its name.
-async function moduleDefining(fn) {
+// hashed chunk files: find the chunk that defines a function (or a
+// variable) by its name.
+async function moduleDefining(fn, decl = `function ${fn}(`) {
   for (const f of fs.readdirSync(esm).sort()) {
     if (!f.endsWith(".mjs")) continue;
-    if (fs.readFileSync(path.join(esm, f), "utf8").includes(`function ${fn}(`)) {
+    if (fs.readFileSync(path.join(esm, f), "utf8").includes(decl)) {
       return load(path.join(esm, f));
     }
   }
@@ -30,6 +31,7 @@ const consts = await moduleDefining("computeChannelId");
 const authz = await moduleDefining("signClaimBatch");
 const nonces = await moduleDefining("buildErc3009DepositNonce");
 const guards = await moduleDefining("isBatchSettlementDepositPayload");
+const { batchSettlementABI } = await moduleDefining("batchSettlementABI", "var batchSettlementABI =");
 
 const account = accounts.privateKeyToAccount(input.key);
 const network = `eip155:${input.chainId}`;
@@ -83,7 +85,29 @@ const guardResults = {
   depositBinding: consts.channelIdBindingError(go.deposit.channelConfig, go.deposit.voucher.channelId, network) ?? "",
 };
 
+// The calldata the official facilitator builds for go402's payloads.
+const contractConfig = (c) => ({ ...c, payer: viem.getAddress(c.payer), payerAuthorizer: viem.getAddress(c.payerAuthorizer),
+  receiver: viem.getAddress(c.receiver), receiverAuthorizer: viem.getAddress(c.receiverAuthorizer), token: viem.getAddress(c.token) });
+const claimArgs = (cs) => cs.map((c) => ({
+  voucher: { channel: contractConfig(c.voucher.channel), maxClaimableAmount: BigInt(c.voucher.maxClaimableAmount) },
+  signature: c.signature, totalClaimed: BigInt(c.totalClaimed),
+}));
+const encode = (functionName, args) => viem.encodeFunctionData({ abi: batchSettlementABI, functionName, args });
+const gd = go.deposit, ga = gd.deposit.authorization.erc3009Authorization, gr = go.enrichedRefund;
+const claimCall = encode("claimWithSignature", [claimArgs(go.claim.claims), go.claim.claimAuthorizerSignature]);
+const refundCall = encode("refundWithSignature", [contractConfig(gr.channelConfig), BigInt(gr.amount), BigInt(gr.refundNonce), gr.refundAuthorizerSignature]);
+const calldata = {
+  deposit: encode("deposit", [contractConfig(gd.channelConfig), BigInt(gd.deposit.amount), viem.getAddress(consts.ERC3009_DEPOSIT_COLLECTOR_ADDRESS),
+    nonces.buildErc3009CollectorData(ga.validAfter, ga.validBefore, ga.salt, ga.signature)]),
+  claimWithSignature: claimCall,
+  refundWithSignature: refundCall,
+  settle: encode("settle", [viem.getAddress(go.settle.receiver), viem.getAddress(go.settle.token)]),
+  multicall: encode("multicall", [[claimCall, refundCall]]),
+  channels: encode("channels", [channelId]),
+};
+
 process.stdout.write(JSON.stringify({
+  calldata,
   address: account.address, channelId, voucher, voucherDigest, refundSig, refundDigest,
   claimSig, claimDigest, depositNonce, collectorData, deposit: deposit.payload, guardResults,
 }));
