@@ -15,7 +15,8 @@
 // resolution) and strictly increase, so bursts of blocks may run ahead of the
 // wall clock; the lead is capped at Config.TimestampLead (by default
 // MaxTimestampLead, 10 s) by delaying the next block, which keeps EIP-3009
-// validAfter/validBefore windows meaningful.
+// validAfter/validBefore windows meaningful. Tests of time locks can move
+// the chain's clock forward with Devnet.AdvanceTime.
 //
 // # Accounts (PUBLIC keys, development only)
 //
