@@ -1,11 +1,14 @@
 package channelserver_test
 
 import (
+	"context"
 	"net/http"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/go402/go402/x402"
 )
 
 // BenchmarkPaidVoucherHTTP measures paid calls through the x402http
@@ -75,4 +78,60 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkAdmitCommit measures the channel server alone, at the seam:
+// decoding the voucher payload, checking it against the channel (one
+// signature recovery), reserving the channel and committing the charge
+// durably (SQLite, group commit), for 64 channels in parallel, without
+// HTTP.
+//
+//	go test -run '^$' -bench AdmitCommit -benchtime 20000x ./evm/batchsettlement/channelserver/
+func BenchmarkAdmitCommit(b *testing.B) {
+	const clients = 64
+	w := newWorld(b, worldOptions{})
+	per := b.N/clients + 1
+	pays := make([][]*x402.Payment, clients)
+	for i := range pays {
+		p := w.openChannel(uint64(per+1) * 1000)
+		pays[i] = make([]*x402.Payment, per)
+		for k := range per {
+			dec, err := x402.DecodePayment(w.header(p, p.key, times(uint64(k+1))))
+			if err != nil {
+				b.Fatal(err)
+			}
+			pays[i][k], err = x402.NewFacilitatorRequest(dec.V2, &w.req).Payment()
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	start, cpu0 := time.Now(), cpuTime(b)
+	var wg sync.WaitGroup
+	for i := range clients {
+		n := b.N / clients
+		if i < b.N%clients {
+			n++
+		}
+		wg.Go(func() {
+			for k := range n {
+				adm, err := w.srv.Admit(ctx, pays[i][k])
+				if err != nil || adm.Charge == nil {
+					b.Errorf("admit %d/%d: %+v %v", i, k, adm, err)
+					return
+				}
+				if sr, err := adm.Charge.Commit(ctx); err != nil || !sr.Success {
+					b.Errorf("commit %d/%d: %+v %v", i, k, sr, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
+	b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/call")
 }
