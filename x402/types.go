@@ -175,7 +175,7 @@ const batchScheme = "batch-settlement"
 type anySchemeSettleResponse SettleResponse
 
 func (s *anySchemeSettleResponse) Validate() error {
-	if batchVoucherAnswer((*SettleResponse)(s)) {
+	if s.Success && s.Transaction == "" && batchVoucherAnswer((*SettleResponse)(s)) {
 		return (*SettleResponse)(s).ValidateFor(batchScheme)
 	}
 	return (*SettleResponse)(s).ValidateFor(uptoScheme)
