@@ -31,8 +31,15 @@ type PaymentRequirements struct {
 	Extra             Object  `json:"extra,omitempty"`
 }
 
+// batchSettlementScheme is the name of the reference "batch-settlement"
+// scheme, whose servers send their own claim and settle payloads to the
+// facilitator with maxTimeoutSeconds 0 (@x402/evm 2.27's channel manager):
+// nothing in them expires.
+const batchSettlementScheme = "batch-settlement"
+
 // Validate checks the fields every scheme relies on: scheme, a CAIP-2-shaped
-// network, asset, payTo and a positive maxTimeoutSeconds.
+// network, asset, payTo and a positive maxTimeoutSeconds (0 is accepted for
+// the "batch-settlement" scheme, whose server-authored payloads carry it).
 func (r *PaymentRequirements) Validate() error {
 	switch {
 	case r.Scheme == "":
@@ -43,7 +50,7 @@ func (r *PaymentRequirements) Validate() error {
 		return fmt.Errorf("%w: asset is missing", ErrInvalidMessage)
 	case r.PayTo == "":
 		return fmt.Errorf("%w: payTo is missing", ErrInvalidMessage)
-	case r.MaxTimeoutSeconds <= 0:
+	case r.MaxTimeoutSeconds < 0 || r.MaxTimeoutSeconds == 0 && r.Scheme != batchSettlementScheme:
 		return fmt.Errorf("%w: maxTimeoutSeconds must be positive", ErrInvalidMessage)
 	}
 	return nil
