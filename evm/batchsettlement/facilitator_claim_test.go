@@ -24,7 +24,11 @@ func TestFacilitatorClaimSettleRefund(t *testing.T) {
 	req := f.requirements(ra, 10)
 	cfg := f.fund(ra, 1000)
 
-	claim := f.request(&bs.ClaimPayload{Claims: []bs.VoucherClaim{f.claim(cfg, 300, 300)}}, req)
+	// Claims and settles carry the requirements @x402/evm's channel
+	// manager sends: amount 0, maxTimeoutSeconds 0, extra {}.
+	mgr := x402.PaymentRequirements{Scheme: bs.Scheme, Network: req.Network, Amount: x402.NewAmount(0), Asset: req.Asset,
+		PayTo: req.PayTo, MaxTimeoutSeconds: 0, Extra: x402.Object(`{}`)}
+	claim := f.request(&bs.ClaimPayload{Claims: []bs.VoucherClaim{f.claim(cfg, 300, 300)}}, mgr)
 	c := f.settle(claim)
 	if !c.Success || c.Transaction == "" || c.Amount != nil {
 		t.Fatalf("claim: %+v", c)
@@ -36,7 +40,7 @@ func TestFacilitatorClaimSettleRefund(t *testing.T) {
 		t.Fatalf("replayed claim: %+v (first %s)", again, c.Transaction)
 	}
 
-	sweep := f.request(&bs.SettlePayload{Receiver: f.receiver, Token: f.token.Address}, req)
+	sweep := f.request(&bs.SettlePayload{Receiver: f.receiver, Token: f.token.Address}, mgr)
 	before := f.balanceOf(f.receiver)
 	s := f.settle(sweep)
 	if !s.Success || !amountIs(s.Amount, 300) {
