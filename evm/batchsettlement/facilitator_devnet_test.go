@@ -123,14 +123,11 @@ func TestFacilitatorHostile(t *testing.T) {
 	otherRA := f.deposit(f.channel(f.facRA.Address()), 1000, 10)
 	tooRich := f.deposit(f.channel(ra), 1<<60, 10)
 	overdraw := f.deposit(f.channel(ra), 100, 101)
-	wrongKey := f.request(&bs.VoucherPayload{ChannelConfig: funded, Voucher: f.voucher(funded, 20)}, req)
-	{
-		v, err := bs.SignVoucher(f.ctx, otherPayer, f.chainID, f.id(funded), x402.NewAmount(20))
-		if err != nil {
-			t.Fatal(err)
-		}
-		wrongKey = f.request(&bs.VoucherPayload{ChannelConfig: funded, Voucher: v}, req)
+	byOther, err := bs.SignVoucher(f.ctx, otherPayer, f.chainID, f.id(funded), x402.NewAmount(20))
+	if err != nil {
+		t.Fatal(err)
 	}
+	wrongKey := f.request(&bs.VoucherPayload{ChannelConfig: funded, Voucher: byOther}, req)
 	unfunded := f.channel(ra)
 	cases := []struct {
 		name   string
