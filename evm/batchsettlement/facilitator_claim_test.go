@@ -39,6 +39,15 @@ func TestFacilitatorClaimSettleRefund(t *testing.T) {
 	if again := f.settle(claim); !again.Success || again.Transaction != c.Transaction {
 		t.Fatalf("replayed claim: %+v (first %s)", again, c.Transaction)
 	}
+	// An unsigned claim of a channel that names another receiver
+	// authorizer is not signed by the facilitator.
+	foreign := f.fund(f.serverRA.Address(), 100)
+	if c := f.settle(f.request(&bs.ClaimPayload{Claims: []bs.VoucherClaim{f.claim(foreign, 50, 50)}}, mgr)); c.Success || c.ErrorReason != x402.ReasonBatchAuthorizerAddressMismatch {
+		t.Fatalf("claim of a channel with another authorizer: %+v", c)
+	}
+	if _, claimed := f.channelOnChain(foreign); !claimed.IsZero() {
+		t.Fatalf("claimed %s", claimed)
+	}
 
 	sweep := f.request(&bs.SettlePayload{Receiver: f.receiver, Token: f.token.Address}, mgr)
 	before := f.balanceOf(f.receiver)
