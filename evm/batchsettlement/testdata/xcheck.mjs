@@ -73,6 +73,17 @@ const requirements = {
 const deposit = await client.createBatchSettlementEIP3009DepositPayload(
   account, 2, requirements, cfg, input.depositAmount, input.maxClaimable);
 
+// The official client paying go402's 402 requirements (Server.Requirements):
+// with no stored channel and no chain reads it signs a deposit.
+const officialScheme = new client.BatchSettlementEvmScheme(account);
+const fromGoRequirements = (await officialScheme.createPaymentPayload(2, input.goRequirements)).payload;
+
+// The official server's 402 requirements, for go402's client-side parser.
+const server = await load(path.join(esm, "batch-settlement/server/index.mjs"));
+const officialServer = new server.BatchSettlementEvmScheme(cfg.receiver, { receiverAuthorizerSigner: account });
+const officialRequirements = await officialServer.enhancePaymentRequirements(
+  { ...requirements, amount: "10000" }, { x402Version: 2, scheme: "batch-settlement", network });
+
 // go402's payloads through the official type guards and channel-id binding.
 const go = input.goPayloads;
 const guardResults = {
@@ -107,7 +118,7 @@ const calldata = {
 };
 
 process.stdout.write(JSON.stringify({
-  calldata,
+  calldata, fromGoRequirements, officialRequirements,
   address: account.address, channelId, voucher, voucherDigest, refundSig, refundDigest,
   claimSig, claimDigest, depositNonce, collectorData, deposit: deposit.payload, guardResults,
 }));
