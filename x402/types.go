@@ -32,7 +32,9 @@ type PaymentRequirements struct {
 }
 
 // Validate checks the fields every scheme relies on: scheme, a CAIP-2-shaped
-// network, asset, payTo and a positive maxTimeoutSeconds.
+// network, asset, payTo and a positive maxTimeoutSeconds (0 is accepted for
+// the "batch-settlement" scheme: @x402/evm 2.27's channel manager sends
+// its claim and settle payloads with it, and nothing in them expires).
 func (r *PaymentRequirements) Validate() error {
 	switch {
 	case r.Scheme == "":
@@ -43,7 +45,7 @@ func (r *PaymentRequirements) Validate() error {
 		return fmt.Errorf("%w: asset is missing", ErrInvalidMessage)
 	case r.PayTo == "":
 		return fmt.Errorf("%w: payTo is missing", ErrInvalidMessage)
-	case r.MaxTimeoutSeconds <= 0:
+	case r.MaxTimeoutSeconds < 0 || r.MaxTimeoutSeconds == 0 && r.Scheme != batchScheme:
 		return fmt.Errorf("%w: maxTimeoutSeconds must be positive", ErrInvalidMessage)
 	}
 	return nil
