@@ -159,4 +159,3 @@ func ExamplePayer() {
 	_, _ = p.Conclude(ctx, x402.V2, req, payload, x402.PaymentAnswer{})
 	// Output: deposit of 10000 with a voucher for 1000
 }
-
