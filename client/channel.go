@@ -87,10 +87,8 @@ func (c *Client) concludeChannel(req *http.Request, off *offer, b body, res *pay
 		res.finish(ctx, resolvedUnspent)
 		return nil, fmt.Errorf("client: sending the paid request to %s: %w", redact(req.URL), sendErr)
 	}
+	res.channelSR = ans.Settlement
 	out, err := c.conclude(req, resp, delivered, res, receipt)
-	if receipt.Settlement == nil {
-		receipt.Settlement = ans.Settlement
-	}
 	if cerr != nil {
 		// The server broke the scheme's rules: the scheme signs nothing
 		// more on the channel, and the caller must know.

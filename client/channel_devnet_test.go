@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 	"testing"
@@ -105,6 +106,20 @@ func TestChannelDevnetDepositAndColdStart(t *testing.T) {
 		return p, c
 	}
 	p1, c1 := mk()
+	// A deposit the server refuses (its submission fails) is proven unused
+	// on chain: the payment error says so, and the budget does not count
+	// it as spent.
+	relayDeposit := peer.onDeposit
+	peer.onDeposit = func(*batchsettlement.DepositPayload) error { return errors.New("relayer down") }
+	err = get(t, c1, peer.url())
+	var pe *client.PaymentError
+	if !errors.As(err, &pe) || !pe.Unspent {
+		t.Fatalf("refused deposit: %v, want a PaymentError proven unspent", err)
+	}
+	if sp, _ := c1.Spending(ctx); sp.Spent != "0" {
+		t.Fatalf("spent %s after a refused deposit", sp.Spent)
+	}
+	peer.onDeposit = relayDeposit
 	for range 3 {
 		if err := get(t, c1, peer.url()); err != nil {
 			t.Fatal(err)
