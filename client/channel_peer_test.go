@@ -35,6 +35,11 @@ type channelPeer struct {
 	tamper func(ex *batchsettlement.ResponseExtra)
 	// forge, if set, edits the voucherState of a corrective 402.
 	forge func(vs *batchsettlement.VoucherState)
+	// onDeposit, if set, submits a deposit (on a devnet); an error
+	// refuses the payment.
+	onDeposit func(dp *batchsettlement.DepositPayload) error
+	token     evm.Domain
+	chainID   uint64
 }
 
 type peerChannel struct {
@@ -50,16 +55,24 @@ var (
 
 func newChannelPeer(t *testing.T, price string) *channelPeer {
 	t.Helper()
-	s := &batchsettlement.Server{ReceiverAuthorizer: peerAuthorizer}
+	tok := evm.Domain{Name: "USDC", Version: "2", ChainID: 84532, VerifyingContract: common.HexToAddress("0x036CbD53842c5426634e7929541eC2318f3dCF7e")}
+	return newChannelPeerOn(t, price, nil, tok, peerPayTo)
+}
+
+// newChannelPeerOn is a peer on the network of tok, priced with nets (nil:
+// the built-in networks), paid to payTo.
+func newChannelPeerOn(t *testing.T, price string, nets *evm.Networks, tok evm.Domain, payTo common.Address) *channelPeer {
+	t.Helper()
+	s := &batchsettlement.Server{ReceiverAuthorizer: peerAuthorizer, Networks: nets}
 	p, err := x402.ParsePrice(price)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := s.Requirements("eip155:84532", p, peerPayTo.Hex(), 60)
+	req, err := s.Requirements(x402.EIP155(tok.ChainID), p, payTo.Hex(), 60)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp := &channelPeer{t: t, req: req, chs: map[common.Hash]*peerChannel{}}
+	cp := &channelPeer{t: t, req: req, chs: map[common.Hash]*peerChannel{}, token: tok, chainID: tok.ChainID}
 	cp.srv = httptest.NewServer(http.HandlerFunc(cp.serve))
 	t.Cleanup(cp.srv.Close)
 	return cp
@@ -105,7 +118,7 @@ func (cp *channelPeer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	v := batchsettlement.NewChannelVerifier(*pl.Channel(), 84532)
+	v := batchsettlement.NewChannelVerifier(*pl.Channel(), cp.chainID)
 	if err := v.CheckRequirements(&cp.req, mustExtra(cp.t, cp.req)); err != nil {
 		cp.required(w, string(x402.ReasonInvalidPayload), cp.req)
 		return
@@ -118,12 +131,23 @@ func (cp *channelPeer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	balance := c.balance
 	if dp, ok := pl.(*batchsettlement.DepositPayload); ok {
-		tok := evm.Domain{Name: "USDC", Version: "2", ChainID: 84532, VerifyingContract: common.HexToAddress(cp.req.Asset)}
-		if err := batchsettlement.VerifyERC3009Deposit(tok, dp, id); err != nil {
+		if err := batchsettlement.VerifyERC3009Deposit(cp.token, dp, id); err != nil {
 			cp.required(w, string(x402.ReasonBatchReceiveAuthSignature), cp.req)
 			return
 		}
 		balance, _ = balance.Add(dp.Deposit.Amount)
+		if cp.onDeposit != nil {
+			// Verify the voucher before the money moves.
+			if err := v.Verify(pl.SignedVoucher(), &batchsettlement.Expectation{Charged: c.charged, Price: cp.req.Amount, Balance: balance}); err != nil {
+				cp.required(w, string(x402.ReasonInvalidPayload), cp.req)
+				return
+			}
+			if err := cp.onDeposit(dp); err != nil {
+				cp.t.Logf("deposit refused: %v", err)
+				cp.required(w, string(x402.ReasonBatchDepositTransactionFailed), cp.req)
+				return
+			}
+		}
 	}
 	_, refund := pl.(*batchsettlement.RefundPayload)
 	price := cp.req.Amount

@@ -98,7 +98,9 @@ func (p *Payer) afterSettle(ctx context.Context, t *terms, pl ChannelPayload, sr
 	if charged.Cmp(price) > 0 {
 		return p.violation(ctx, t, "chargedAmount %s exceeds the price %s", charged, price)
 	}
-	if sr.Amount != nil && sr.Amount.Cmp(price) > 0 {
+	// A deposit's answer reports the deposit as its amount (its
+	// transaction moved it); a voucher's may not exceed the price.
+	if _, dep := pl.(*DepositPayload); !dep && sr.Amount != nil && sr.Amount.Cmp(price) > 0 {
 		return p.violation(ctx, t, "amount %s exceeds the price %s", sr.Amount, price)
 	}
 	cs := ex.ChannelState
