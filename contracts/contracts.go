@@ -7,7 +7,8 @@
 //     embedded; the devnet deploys it.
 //   - Multicall3, a small call batcher written for go402 that is
 //     ABI-compatible with the canonical Multicall3 for aggregate3,
-//     getBlockNumber and getCurrentBlockTimestamp (and has nothing else). It
+//     tryAggregate (the official x402 facilitators batch their reads with
+//     it), getBlockNumber and getCurrentBlockTimestamp (and has nothing else). It
 //     has no constructor and no storage, so its runtime bytecode is embedded
 //     and the devnet places it in genesis at the canonical Multicall3 address,
 //     letting a relayer settle several EIP-3009 authorizations in one

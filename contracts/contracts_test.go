@@ -211,9 +211,10 @@ func TestEmbeddedMulticall3(t *testing.T) {
 		selector string
 		outputs  string
 	}{
-		"aggregate3((address,bool,bytes)[])": {"82ad56cb", "returnData:(bool,bytes)[]"},
-		"getBlockNumber()":                   {"42cbb15c", "blockNumber:uint256"},
-		"getCurrentBlockTimestamp()":         {"0f28c97d", "timestamp:uint256"},
+		"aggregate3((address,bool,bytes)[])":   {"82ad56cb", "returnData:(bool,bytes)[]"},
+		"tryAggregate(bool,(address,bytes)[])": {"bce38bd7", "returnData:(bool,bytes)[]"},
+		"getBlockNumber()":                     {"42cbb15c", "blockNumber:uint256"},
+		"getCurrentBlockTimestamp()":           {"0f28c97d", "timestamp:uint256"},
 	} {
 		id := crypto.Keccak256([]byte(sig))[:4]
 		if got := fmt.Sprintf("%x", id); got != want.selector {
@@ -239,8 +240,8 @@ func TestEmbeddedMulticall3(t *testing.T) {
 	if m := a.Methods["aggregate3"]; m.StateMutability != "payable" {
 		t.Errorf("aggregate3 is %s, want payable", m.StateMutability)
 	}
-	if len(a.Methods) != 3 || len(a.Events) != 0 || strings.Contains(Multicall3ABI(), `"constructor"`) {
-		t.Errorf("ABI has %d methods, %d events, constructor %v; want exactly the 3 methods and nothing else", len(a.Methods), len(a.Events), strings.Contains(Multicall3ABI(), `"constructor"`))
+	if len(a.Methods) != 4 || len(a.Events) != 0 || strings.Contains(Multicall3ABI(), `"constructor"`) {
+		t.Errorf("ABI has %d methods, %d events, constructor %v; want exactly the 4 methods and nothing else", len(a.Methods), len(a.Events), strings.Contains(Multicall3ABI(), `"constructor"`))
 	}
 	if in := a.Methods["aggregate3"].Inputs[0].Type.Elem.TupleRawNames; !slices.Equal(in, []string{"target", "allowFailure", "callData"}) {
 		t.Errorf("Call3 fields %v", in)

@@ -41,7 +41,7 @@
 // Multicall3 address 0xcA11bde05977b3631167028862bE2a173976CA11
 // ([evm.Multicall3Address]), so a relayer can settle several EIP-3009
 // authorizations in one transaction with aggregate3, as it would on a live
-// chain. Only aggregate3, getBlockNumber and getCurrentBlockTimestamp are
+// chain. Only aggregate3, tryAggregate, getBlockNumber and getCurrentBlockTimestamp are
 // implemented.
 //
 // # x402 batch settlement

@@ -3,9 +3,11 @@ pragma solidity 0.8.30;
 
 /// @title Multicall3
 /// @notice A small call batcher for go402's devnet, ABI-compatible with the
-/// widely deployed Multicall3 for aggregate3, getBlockNumber and
-/// getCurrentBlockTimestamp only. It lets a relayer settle several EIP-3009
-/// authorizations in one transaction. Development and tests only.
+/// widely deployed Multicall3 for aggregate3, tryAggregate, getBlockNumber
+/// and getCurrentBlockTimestamp only. It lets a relayer settle several
+/// EIP-3009 authorizations in one transaction, and lets readers such as the
+/// official x402 batch-settlement facilitator batch their eth_calls
+/// (tryAggregate). Development and tests only.
 /// @dev It has no constructor, immutables or storage: its runtime code is
 /// placed directly in the devnet's genesis at the canonical Multicall3
 /// address. Calls are made with msg.sender = this contract, so it suits
@@ -16,6 +18,12 @@ contract Multicall3 {
     struct Call3 {
         address target;
         bool allowFailure;
+        bytes callData;
+    }
+
+    /// @notice One call of a tryAggregate batch.
+    struct Call {
+        address target;
         bytes callData;
     }
 
@@ -39,6 +47,31 @@ contract Multicall3 {
                 revert("Multicall3: call failed");
             }
             // Fill the element allocated above rather than allocating another.
+            Result memory r = returnData[i];
+            r.success = success;
+            r.returnData = ret;
+            unchecked {
+                ++i;
+            }
+        }
+    }
+
+    /// @notice Calls every target in order. If requireSuccess is true and a
+    /// call fails, the whole batch reverts with Error("Multicall3: call
+    /// failed"); otherwise every outcome is returned.
+    function tryAggregate(bool requireSuccess, Call[] calldata calls)
+        external
+        payable
+        returns (Result[] memory returnData)
+    {
+        uint256 n = calls.length;
+        returnData = new Result[](n);
+        for (uint256 i; i < n;) {
+            Call calldata c = calls[i];
+            (bool success, bytes memory ret) = c.target.call(c.callData);
+            if (requireSuccess && !success) {
+                revert("Multicall3: call failed");
+            }
             Result memory r = returnData[i];
             r.success = success;
             r.returnData = ret;
