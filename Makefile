@@ -40,7 +40,7 @@ fuzz:
 	  done; \
 	done
 
-## contracts: rebuilds contracts/artifacts (the embedded test token) with the pinned solc-js.
+## contracts: rebuilds contracts/artifacts (the embedded test token, Multicall3 and the batch-settlement contracts) with the pinned solc-js.
 contracts:
 	cd contracts && npm ci && node build.mjs artifacts
 

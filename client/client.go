@@ -262,6 +262,10 @@ type choice struct {
 	options []Option     // every payable option, in preference order
 	allowed []Option     // those the policy allows, in preference order
 	refusal *PolicyError // the most relevant refusal, if none is allowed
+	// schemeErr is why a channel scheme could not pay an option (a
+	// channel it stopped, a deposit above its cap); reported when no
+	// option is allowed.
+	schemeErr error
 }
 
 // choose applies the policy to the payable options of off, with the
@@ -278,11 +282,18 @@ func (c *Client) choose(ctx context.Context, off *offer, host string) (*choice, 
 	}
 	ch := &choice{options: opts}
 	for i := range opts {
-		if pe := c.policy.check(&opts[i], u); pe != nil {
+		o := &opts[i]
+		if o.channel != nil {
+			if pe := c.checkChannel(ctx, off.version, o, u, ch); pe != nil {
+				ch.refusal = moreRelevant(ch.refusal, pe)
+			}
+			continue
+		}
+		if pe := c.policy.check(o, u); pe != nil {
 			ch.refusal = moreRelevant(ch.refusal, pe)
 			continue
 		}
-		ch.allowed = append(ch.allowed, opts[i])
+		ch.allowed = append(ch.allowed, *o)
 	}
 	return ch, nil
 }
@@ -303,6 +314,9 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 	if err != nil {
 		return nil, err
 	}
+	if len(ch.allowed) == 0 && ch.schemeErr != nil {
+		return nil, ch.schemeErr
+	}
 	res, err := c.reserveFirst(ctx, ch, host)
 	if err != nil {
 		c.log.DebugContext(ctx, "payment refused by policy", "url", redact(req.URL), "err", err)
@@ -317,7 +331,7 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 			return nil, &PolicyError{Rule: RuleApproval, Price: chosen.Price, Option: &oc, Err: err}
 		}
 	}
-	name, value, auth, err := c.sign(ctx, off, chosen)
+	name, value, auth, obj, err := c.sign(ctx, off, chosen)
 	if err != nil {
 		res.finish(ctx, resolvedUnspent)
 		return nil, err
@@ -331,6 +345,9 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 		receipt.Payer = p.Payer()
 	}
 	resp, delivered, err := c.sendPaid(req, b, name, value, receipt)
+	if chosen.channel != nil {
+		return c.concludeChannel(req, off, b, res, receipt, obj, resp, delivered, err)
+	}
 	if err != nil {
 		// Only a payment that never left is certainly unspent; one that
 		// may have reached the server may be settled by it.
@@ -348,7 +365,7 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 
 // sign creates the payment header for o: its name and value, and the
 // authorization signed when its scheme can read its state on chain.
-func (c *Client) sign(ctx context.Context, off *offer, o *Option) (string, string, *outstanding, error) {
+func (c *Client) sign(ctx context.Context, off *offer, o *Option) (_, _ string, _ *outstanding, _ x402.Object, rerr error) {
 	// Sign the server's own entry, not the copy handed to callbacks, with
 	// a validity window no longer than the policy allows; the payload
 	// still names the server's entry as the one accepted.
@@ -357,25 +374,38 @@ func (c *Client) sign(ctx context.Context, off *offer, o *Option) (string, strin
 	if max := int(c.policy.maxValidity / time.Second); signed.MaxTimeoutSeconds > max {
 		signed.MaxTimeoutSeconds = max
 	}
-	obj, err := o.scheme.CreatePayload(ctx, off.version, signed)
+	var obj x402.Object
+	var err error
+	if o.channel != nil {
+		obj, err = o.channel.CreateFundedPayload(ctx, off.version, signed, o.deposit)
+	} else {
+		obj, err = o.scheme.CreatePayload(ctx, off.version, signed)
+	}
 	if err != nil {
-		return "", "", nil, fmt.Errorf("client: signing the payment: %w", err)
+		return "", "", nil, nil, fmt.Errorf("client: signing the payment: %w", err)
+	}
+	if o.channel != nil {
+		defer func() {
+			if rerr != nil { // the payload never leaves: release its channel
+				_, _ = o.channel.Conclude(ctx, off.version, req, obj, x402.PaymentAnswer{})
+			}
+		}()
 	}
 	auth := c.authorizationOf(ctx, off.version, o, req, obj)
 	if off.version == x402.V1 {
 		v1 := off.v1[o.index]
 		h, err := x402.EncodeXPayment(&x402.PaymentPayloadV1{X402Version: x402.V1, Scheme: v1.Scheme, Network: v1.Network, Payload: obj})
 		if err != nil {
-			return "", "", nil, fmt.Errorf("client: encoding X-PAYMENT: %w", err)
+			return "", "", nil, nil, fmt.Errorf("client: encoding X-PAYMENT: %w", err)
 		}
-		return x402.HeaderXPayment, h, auth, nil
+		return x402.HeaderXPayment, h, auth, obj, nil
 	}
 	res := off.resource
 	h, err := x402.EncodePaymentSignature(&x402.PaymentPayload{X402Version: x402.V2, Resource: &res, Accepted: req, Payload: obj, Extensions: off.extensions})
 	if err != nil {
-		return "", "", nil, fmt.Errorf("client: encoding PAYMENT-SIGNATURE: %w", err)
+		return "", "", nil, nil, fmt.Errorf("client: encoding PAYMENT-SIGNATURE: %w", err)
 	}
-	return x402.HeaderPaymentSignature, h, auth, nil
+	return x402.HeaderPaymentSignature, h, auth, obj, nil
 }
 
 // authorizationOf describes the authorization in a signed payload, for the

@@ -35,6 +35,13 @@ type Option struct {
 	known  bool              // Asset comes from the registry
 	priced bool              // the decimals are known: whole is the price
 	whole  decimal           // price in whole units
+	dec    uint8             // the decimals whole was computed with
+
+	// Paid through a payment channel (x402.ChannelSchemeClient): the
+	// deposit this payment makes, which is what leaves the wallet and what
+	// the budgets count instead of the price.
+	channel x402.ChannelSchemeClient
+	deposit x402.Amount
 }
 
 // Cheapest orders options by their price in whole units, cheapest first;
@@ -174,17 +181,18 @@ func (c *Client) option(version, index int, req x402.PaymentRequirements) (Optio
 		}
 	}
 	o.scheme = sc
+	o.channel, _ = sc.(x402.ChannelSchemeClient)
 	o.asset, _ = parseAddress(req.Asset)
 	o.payTo, _ = parseAddress(req.PayTo)
 	if a, ok := c.assets.Lookup(req.Network, req.Asset); ok {
 		o.Asset, o.known, o.priced = a, true, true
-		o.whole = wholeUnits(req.Amount, a.Decimals)
+		o.whole, o.dec = wholeUnits(req.Amount, a.Decimals), a.Decimals
 		o.Price = req.Amount.Format(a.Decimals) + " " + symbolOrAddress(&o)
 		return o, nil
 	}
 	if d, ok := extraDecimals(req.Extra); ok {
 		o.priced = true
-		o.whole = wholeUnits(req.Amount, d)
+		o.whole, o.dec = wholeUnits(req.Amount, d), d
 		o.Price = req.Amount.Format(d) + " of token " + req.Asset
 		return o, nil
 	}

@@ -252,6 +252,20 @@ func (l *limit) price(o *Option) (price, max decimal) {
 	return wholeUnits(o.Requirements.Amount, 0), l.value
 }
 
+// cost is price for the budgets: what paying o takes out of the wallet,
+// which for a payment through a channel is its deposit (zero for a
+// voucher against the balance), not its price.
+func (l *limit) cost(o *Option) (cost, max decimal) {
+	price, max := l.price(o)
+	if o.channel == nil {
+		return price, max
+	}
+	if l.unit == unitAtomic && !o.known {
+		return wholeUnits(o.deposit, 0), max
+	}
+	return wholeUnits(o.deposit, o.dec), max
+}
+
 // usdStablecoin reports whether an asset symbol is a US dollar
 // stablecoin's: the dollar assets of evm.DefaultNetworks and the common
 // ones beside them. EURC and other currencies are not. It marks the
@@ -362,15 +376,19 @@ func (p *policy) onlyAtomicFor(o *Option) bool {
 // under limits in atomic units of its asset, its atomic amount. An option
 // of an unknown asset paid without limits is not counted.
 func (p *policy) charge(o *Option) (amount decimal, unit string, counted bool) {
+	whole, atomic := o.whole, o.Requirements.Amount
+	if o.channel != nil {
+		whole, atomic = wholeUnits(o.deposit, o.dec), o.deposit
+	}
 	switch {
 	case o.known:
-		return o.whole, "", true
+		return whole, "", true
 	case p.hasMoneyLimit():
 		// check allowed it: every limit is in atomic units of its asset,
 		// which is what is counted.
-		return wholeUnits(o.Requirements.Amount, 0), unitAtomic + " " + assetKey(o.Requirements.Network, o.Requirements.Asset), true
+		return wholeUnits(atomic, 0), unitAtomic + " " + assetKey(o.Requirements.Network, o.Requirements.Asset), true
 	case o.priced:
-		return o.whole, "", true
+		return whole, "", true
 	}
 	return decimal{}, "", false
 }
@@ -463,7 +481,7 @@ func (p *policy) checkBudget(pe *PolicyError, l *limit, o *Option, spent decimal
 	if !l.appliesTo(o) {
 		return p.symbolMismatch(pe, l, o)
 	}
-	if price, max := l.price(o); spent.Add(price).Cmp(max) <= 0 {
+	if cost, max := l.cost(o); spent.Add(cost).Cmp(max) <= 0 {
 		return nil
 	}
 	pe.Limit = l.text

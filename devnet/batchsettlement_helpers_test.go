@@ -200,6 +200,14 @@ func (e *bsEnv) headTime() int64 {
 // (nonce keccak256(abi.encode(channelId, salt))), as the x402 client does.
 func (e *bsEnv) depositCall(c channelConfig, payerKey *ecdsa.PrivateKey, amount int64, salt int64) []byte {
 	e.t.Helper()
+	return e.depositCallSigned(c, amount, salt, func(a authorization) []byte {
+		return signAuth(e.t, e.d, payerKey, "ReceiveWithAuthorization", a)
+	})
+}
+
+// depositCallSigned is depositCall with the authorization signed by signer.
+func (e *bsEnv) depositCallSigned(c channelConfig, amount, salt int64, signer func(authorization) []byte) []byte {
+	e.t.Helper()
 	id := e.channelID(c)
 	nonceInput, err := abi.Arguments{{Type: abiType(e.t, "bytes32")}, {Type: abiType(e.t, "uint256")}}.Pack(id, big.NewInt(salt))
 	if err != nil {
@@ -210,7 +218,7 @@ func (e *bsEnv) depositCall(c channelConfig, payerKey *ecdsa.PrivateKey, amount 
 		From: c.Payer, To: evm.ERC3009DepositCollectorAddress(), Value: big.NewInt(amount),
 		ValidAfter: big.NewInt(0), ValidBefore: big.NewInt(now + 3600), Nonce: crypto.Keccak256Hash(nonceInput),
 	}
-	sig := signAuth(e.t, e.d, payerKey, "ReceiveWithAuthorization", a)
+	sig := signer(a)
 	data, err := abi.Arguments{
 		{Type: abiType(e.t, "uint256")}, {Type: abiType(e.t, "uint256")}, {Type: abiType(e.t, "uint256")}, {Type: abiType(e.t, "bytes")},
 	}.Pack(a.ValidAfter, a.ValidBefore, big.NewInt(salt), sig)
@@ -259,18 +267,31 @@ func (e *bsEnv) wantRevert(acct devnet.Account, data []byte, errSig string) {
 	if err == nil {
 		e.t.Fatalf("call succeeded, want revert %s", errSig)
 	}
-	var de rpc.DataError
-	if !errors.As(err, &de) {
-		e.t.Fatalf("error %v carries no revert data, want %s", err, errSig)
+	got := revertData(err)
+	if len(got) < 4 {
+		e.t.Fatalf("error %v carries no revert selector, want %s", err, errSig)
 	}
-	s, _ := de.ErrorData().(string)
-	got, derr := hexutil.Decode(s)
-	if derr != nil || len(got) < 4 {
-		e.t.Fatalf("revert data %q (%v), want %s", s, derr, errSig)
-	}
-	if want := crypto.Keccak256([]byte(errSig))[:4]; [4]byte(got[:4]) != [4]byte(want) {
+	if want := selector(errSig); [4]byte(got[:4]) != [4]byte(want) {
 		e.t.Fatalf("reverted with selector %x (%s), want %x (%s)", got[:4], errName(got), want, errSig)
 	}
+}
+
+// selector is the 4-byte selector of a signature such as "EmptyBatch()".
+func selector(sig string) []byte { return crypto.Keccak256([]byte(sig))[:4] }
+
+// revertData extracts the revert data of a JSON-RPC execution-reverted
+// error, or nil.
+func revertData(err error) []byte {
+	var de rpc.DataError
+	if !errors.As(err, &de) {
+		return nil
+	}
+	s, _ := de.ErrorData().(string)
+	data, derr := hexutil.Decode(s)
+	if derr != nil {
+		return nil
+	}
+	return data
 }
 
 // errName names a custom error of any go402 contract from revert data.

@@ -252,7 +252,15 @@ func (f *Facilitator) knowsScheme(version int, scheme string) bool {
 	return false
 }
 
-// Supported lists the kinds of payment this facilitator handles, and the
+// SupportedExtraer is implemented by a scheme whose /supported kind
+// carries an extra (batch-settlement's receiverAuthorizer, say).
+type SupportedExtraer interface {
+	// SupportedExtra returns the kind's extra on network, or nil.
+	SupportedExtra(network x402.Network) x402.Object
+}
+
+// Supported lists the kinds of payment this facilitator handles, with the
+// extra of the schemes that have one ([SupportedExtraer]), and the
 // addresses that settle them.
 func (f *Facilitator) Supported(context.Context) (*x402.SupportedResponse, error) {
 	resp := &x402.SupportedResponse{Kinds: []x402.SupportedKind{}, Extensions: []string{}, Signers: map[string][]string{}}
@@ -264,8 +272,14 @@ func (f *Facilitator) Supported(context.Context) (*x402.SupportedResponse, error
 				network = x402.Network(name)
 			}
 		}
-		resp.Kinds = append(resp.Kinds, x402.SupportedKind{X402Version: k.Version, Scheme: k.Scheme, Network: network})
 		s, _, err := f.schemes.Lookup(k.Version, k.Scheme, k.Network)
+		kind := x402.SupportedKind{X402Version: k.Version, Scheme: k.Scheme, Network: network}
+		if err == nil {
+			if se, ok := s.(SupportedExtraer); ok {
+				kind.Extra = se.SupportedExtra(k.Network)
+			}
+		}
+		resp.Kinds = append(resp.Kinds, kind)
 		if err != nil {
 			continue
 		}

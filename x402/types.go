@@ -154,21 +154,44 @@ func (s *SettleResponse) ValidateFor(scheme string) error {
 	if s.Network == "" {
 		return fmt.Errorf("%w: network is missing", ErrInvalidMessage)
 	}
-	if s.Success && s.Transaction == "" && (scheme != uptoScheme || s.Amount == nil || !s.Amount.IsZero()) {
-		return fmt.Errorf("%w: a successful settlement has no transaction (only an %q settlement of amount 0 may have none)", ErrInvalidMessage, uptoScheme)
+	if s.Success && s.Transaction == "" && scheme != batchScheme && (scheme != uptoScheme || s.Amount == nil || !s.Amount.IsZero()) {
+		return fmt.Errorf("%w: a successful settlement has no transaction (only an %q settlement of amount 0, or a %q voucher, may have none)", ErrInvalidMessage, uptoScheme, batchScheme)
 	}
 	return nil
 }
 
+// batchScheme is the name of the reference "batch-settlement" scheme,
+// whose answer to a request paid by a voucher reports success with
+// "transaction":"": the voucher is claimed on chain later, in a batch.
+const batchScheme = "batch-settlement"
+
 // anySchemeSettleResponse is a SettleResponse as the PAYMENT-RESPONSE
 // header codecs check it. The header does not name the scheme, so they
-// accept what any scheme may send, a $0 "upto" success included; a client
+// accept what any scheme may send, a $0 "upto" success and a
+// "batch-settlement" voucher's success without a transaction (extra with
+// a channelState) included; a client
 // checks a decoded response with [SettleResponse.ValidateFor] and the
 // scheme it paid with.
 type anySchemeSettleResponse SettleResponse
 
 func (s *anySchemeSettleResponse) Validate() error {
+	if batchVoucherAnswer((*SettleResponse)(s)) {
+		return (*SettleResponse)(s).ValidateFor(batchScheme)
+	}
 	return (*SettleResponse)(s).ValidateFor(uptoScheme)
+}
+
+// batchVoucherAnswer reports whether s has the shape of a
+// "batch-settlement" answer to a voucher: its extra names the channel
+// state (extra.channelState), which no other scheme sends.
+func batchVoucherAnswer(s *SettleResponse) bool {
+	if s.Extra.IsNull() {
+		return false
+	}
+	var w struct {
+		ChannelState json.RawMessage `json:"channelState"`
+	}
+	return json.Unmarshal(s.Extra, &w) == nil && len(w.ChannelState) > 0 && string(w.ChannelState) != "null"
 }
 
 // SupportedKind is one (version, scheme, network) a facilitator can verify

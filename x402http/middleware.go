@@ -312,6 +312,10 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compil
 		m.paymentRequired(w, r, ans, res, msg, nil, x402.V2)
 		return
 	}
+	if a, ok := cands[0].srv.(x402.ChargeAdmitter); ok {
+		m.serveAdmitted(w, r, next, route, a, &cands[0], ans, res)
+		return
+	}
 	if route.Policy == ServeThenSettle && !m.settleable(cands[0].id.Expires) {
 		// Refused before it is verified, so that the facilitator holds
 		// nothing for it: the queue could not settle it after serving.

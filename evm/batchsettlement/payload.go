@@ -143,10 +143,22 @@ func (p DepositPayload) MarshalJSON() ([]byte, error) {
 	return marshalTyped(TypeDeposit, plain(p))
 }
 
-// MarshalJSON writes the payload with its "type".
+// MarshalJSON writes the payload with its "type". A completed refund
+// (refundNonce set) always carries claims, [] when there are none:
+// @x402/evm's facilitator settles only a refund whose claims is an array.
 func (p RefundPayload) MarshalJSON() ([]byte, error) {
 	type plain RefundPayload
-	return marshalTyped(TypeRefund, plain(p))
+	if p.RefundNonce == nil {
+		return marshalTyped(TypeRefund, plain(p))
+	}
+	claims := p.Claims
+	if claims == nil {
+		claims = []VoucherClaim{}
+	}
+	return marshalTyped(TypeRefund, struct {
+		plain
+		Claims []VoucherClaim `json:"claims"`
+	}{plain(p), claims})
 }
 
 // MarshalJSON writes the payload with its "type"; claims is always an array.

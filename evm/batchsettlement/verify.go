@@ -89,6 +89,12 @@ type Expectation struct {
 //
 // Rejections are *x402.Error values. A successful verification allocates
 // only inside the signature recovery.
+//
+// Verify is about the voucher alone. Whether to serve on a channel whose
+// payer has requested a withdrawal (withdrawRequestedAt ≠ 0: claim before
+// the delay ends, x402 issue #3464), or whose mirrored balance counts a
+// deposit that is not yet mined (#2559), is the channel store's policy;
+// e.Balance must be a balance the server trusts.
 func (v *ChannelVerifier) Verify(vo *Voucher, e *Expectation) error {
 	if vo.ChannelID != v.id {
 		return errf(x402.ReasonBatchChannelIDMismatch, "voucher is for channel %s, not %s", vo.ChannelID.Hex(), v.id.Hex())

@@ -64,6 +64,7 @@ type xcheckOut struct {
 	Deposit       x402.Object              `json:"deposit"`
 	Guards        map[string]any           `json:"guardResults"`
 	Calldata      map[string]hexutil.Bytes `json:"calldata"`
+	FromGoReq     x402.Object              `json:"fromGoRequirements"`
 }
 
 // TestCrossCheckOfficial compares, byte for byte, the channel id, the
@@ -120,8 +121,15 @@ func TestCrossCheckOfficial(t *testing.T) {
 		"claim":          &ClaimPayload{Claims: claims, ClaimAuthorizerSignature: claimSig[:]},
 		"settle":         &SettlePayload{Receiver: cfg.Receiver, Token: cfg.Token},
 	}
+	srv := &Server{ReceiverAuthorizer: cfg.ReceiverAuthorizer, WithdrawDelay: cfg.WithdrawDelay}
+	price, _ := x402.ParsePrice("$0.01")
+	goReq, err := srv.Requirements("eip155:84532", price, cfg.Receiver.Hex(), 120)
+	if err != nil {
+		t.Fatal(err)
+	}
 	in, err := json.Marshal(map[string]any{
-		"key": xcheckKey, "chainId": chainID, "config": cfg, "maxClaimable": maxClaimable,
+		"goRequirements": goReq,
+		"key":            xcheckKey, "chainId": chainID, "config": cfg, "maxClaimable": maxClaimable,
 		"refundNonce": refundNonce, "refundAmount": refundAmount, "claims": claims,
 		"salt": salt.Hex(), "validAfter": "0", "validBefore": "1900000000", "depositSignature": hexutil.Encode(dep.Signature),
 		"tokenName": token.Name, "tokenVersion": token.Version, "depositAmount": "10000000",
@@ -230,6 +238,8 @@ func TestCrossCheckOfficial(t *testing.T) {
 		check(name+" calldata", got, out.Calldata[name])
 	}
 
+	checkOfficialPaysGoRequirements(t, out.FromGoReq, &goReq, token)
+
 	for _, k := range []string{"deposit", "voucher", "refund", "enrichedRefund", "claim", "settle"} {
 		if out.Guards[k] != true {
 			t.Errorf("official type guard rejects go402's %s payload (%v)", k, out.Guards[k])
@@ -237,5 +247,42 @@ func TestCrossCheckOfficial(t *testing.T) {
 	}
 	if b := out.Guards["depositBinding"]; b != "" {
 		t.Errorf("official channel-id binding of go402's deposit: %v", b)
+	}
+}
+
+// checkOfficialPaysGoRequirements checks the deposit the official client
+// signed for go402's requirements: it binds to a channel on go402's terms,
+// deposits the announced minDeposit, and signs a voucher for the price.
+func checkOfficialPaysGoRequirements(t *testing.T, obj x402.Object, req *x402.PaymentRequirements, token evm.Domain) {
+	t.Helper()
+	p, err := ParseChannelPayload(obj)
+	if err != nil {
+		t.Fatalf("official payment of go402's requirements does not parse: %v\n%s", err, obj)
+	}
+	d, ok := p.(*DepositPayload)
+	if !ok {
+		t.Fatalf("official client sent a %s payload, want a deposit", p.Type())
+	}
+	extra, err := ParseRequirementsExtra(req.Extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := BindChannel(d, 84532)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.CheckRequirements(req, extra); err != nil {
+		t.Errorf("official channel config is not on go402's terms: %v", err)
+	}
+	if d.Deposit.Amount != *extra.MinDeposit {
+		t.Errorf("official deposit %s, announced minDeposit %s", d.Deposit.Amount, extra.MinDeposit)
+	}
+	t.Logf("official client deposits %s and signs a voucher for %s on go402's terms", d.Deposit.Amount, d.Voucher.MaxClaimableAmount)
+	e := Expectation{Price: req.Amount, Balance: d.Deposit.Amount}
+	if err := v.Verify(&d.Voucher, &e); err != nil {
+		t.Errorf("official first voucher: %v", err)
+	}
+	if err := VerifyERC3009Deposit(token, d, v.ChannelID()); err != nil {
+		t.Errorf("official deposit authorization: %v", err)
 	}
 }

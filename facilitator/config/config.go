@@ -84,6 +84,9 @@ type Config struct {
 	Auth Auth
 	// Signer says where the settlement key comes from. Key "signer".
 	Signer Signer
+	// ReceiverAuthorizer is the batch-settlement receiver-authorizer key
+	// the facilitator offers servers. Key "receiverAuthorizer".
+	ReceiverAuthorizer ReceiverAuthorizer
 	// Networks are the chains served. Key "networks".
 	Networks []Network
 	// Instance names this facilitator in the ledger. It must be unique
@@ -151,6 +154,20 @@ type Signer struct {
 	// AllowInsecureKeyInConfig permits PrivateKey. Key
 	// "signer.allowInsecureKeyInConfig".
 	AllowInsecureKeyInConfig bool
+}
+
+// ReceiverAuthorizer says where the batch-settlement receiver-authorizer
+// key comes from. With one, /supported advertises its address as the
+// batch-settlement kind's extra.receiverAuthorizer, and the facilitator
+// signs the claim batches and refunds of the servers whose channels name
+// it (those that omit the signature). Without one (the default, as in the
+// reference facilitator), servers sign their own. A facilitator holding it
+// signs a refund for whoever can call /settle: set auth.apiKeyHashes.
+type ReceiverAuthorizer struct {
+	// PrivateKeyEnv names the environment variable holding the hex
+	// private key; empty means no receiver authorizer. Key
+	// "receiverAuthorizer.privateKeyEnv".
+	PrivateKeyEnv string
 }
 
 // Network is one chain served by the facilitator.
@@ -273,7 +290,7 @@ var envOverrides = yamlconf.Env{
 	Keys: []string{
 		"listen", "database.sqlite", "database.postgres", "auth.apiKeyHashes",
 		"signer.privateKeyEnv", "signer.keystore", "signer.passwordEnv", "signer.passwordFile",
-		"instance", "settleTimeout", "reconcileInterval", "shutdownTimeout", "logLevel", "logFormat",
+		"receiverAuthorizer.privateKeyEnv", "instance", "settleTimeout", "reconcileInterval", "shutdownTimeout", "logLevel", "logFormat",
 		"devnet.enabled", "devnet.chainId", "devnet.batch.enabled",
 	},
 	Exclusive: [][]string{{"database.sqlite", "database.postgres"}},
@@ -298,7 +315,8 @@ func EnvOverrides() [][2]string {
 // records source (such as "--listen") for error messages. Keys are the
 // YAML paths: listen, database.sqlite, database.postgres,
 // auth.apiKeyHashes (comma-separated), signer.privateKeyEnv,
-// signer.keystore, signer.passwordEnv, signer.passwordFile, instance,
+// signer.keystore, signer.passwordEnv, signer.passwordFile,
+// receiverAuthorizer.privateKeyEnv, instance,
 // settleTimeout, reconcileInterval, shutdownTimeout, logLevel, logFormat,
 // devnet.enabled, devnet.chainId, devnet.batch.enabled. Setting one of the
 // database keys replaces the whole database choice; likewise a signer key
@@ -339,6 +357,8 @@ func (c *Config) set(key, value string) error {
 		c.Signer.PasswordEnv, c.Signer.PasswordFile = value, ""
 	case "signer.passwordFile":
 		c.Signer.PasswordFile, c.Signer.PasswordEnv = value, ""
+	case "receiverAuthorizer.privateKeyEnv":
+		c.ReceiverAuthorizer.PrivateKeyEnv = value
 	case "instance":
 		c.Instance = value
 	case "settleTimeout", "reconcileInterval", "shutdownTimeout":

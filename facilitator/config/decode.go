@@ -24,6 +24,11 @@ func (c *Config) schema() yamlconf.Fields {
 			})
 		},
 		"signer": func(v yamlconf.Value) { v.Fields(c.Signer.schema()) },
+		"receiverAuthorizer": func(v yamlconf.Value) {
+			v.Fields(yamlconf.Fields{
+				"privateKeyEnv": func(v yamlconf.Value) { v.String(&c.ReceiverAuthorizer.PrivateKeyEnv) },
+			})
+		},
 		"networks": func(v yamlconf.Value) {
 			v.List(func(v yamlconf.Value) { c.Networks = append(c.Networks, decodeNetwork(v)) })
 		},

@@ -90,3 +90,23 @@ func (s *Signer) loadKeystore(env func(string) string) (*ecdsa.PrivateKey, error
 	}
 	return key.PrivateKey, nil
 }
+
+// Load reads the receiver-authorizer key, or returns nil when none is
+// configured. Errors name the variable, never its value.
+func (r *ReceiverAuthorizer) Load(env func(string) string) (*ecdsa.PrivateKey, error) {
+	if r.PrivateKeyEnv == "" {
+		return nil, nil
+	}
+	if env == nil {
+		env = func(string) string { return "" }
+	}
+	v := env(r.PrivateKeyEnv)
+	if strings.TrimSpace(v) == "" {
+		return nil, fmt.Errorf("receiverAuthorizer: environment variable %s is not set", r.PrivateKeyEnv)
+	}
+	k, err := evm.ParsePrivateKey(v)
+	if err != nil {
+		return nil, fmt.Errorf("receiverAuthorizer: environment variable %s: %w", r.PrivateKeyEnv, err)
+	}
+	return k, nil
+}

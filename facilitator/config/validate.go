@@ -46,6 +46,10 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateSigner(v)
+	if e := c.ReceiverAuthorizer.PrivateKeyEnv; e != "" && !yamlconf.IsEnvName(e) {
+		// Never quote the value: a key pasted here by mistake must not leak.
+		v.Failf("receiverAuthorizer.privateKeyEnv", "must be the name of an environment variable (letters, digits and _), not the key itself")
+	}
 	if c.SettleTimeout <= 0 {
 		v.Failf("settleTimeout", "must be a positive duration such as 2m")
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
+	"github.com/go402/go402/evm/batchsettlement"
 	"github.com/go402/go402/facilitator/config"
 	"github.com/go402/go402/internal/redact"
 	"github.com/go402/go402/ledger"
@@ -74,13 +75,16 @@ func closeLedger(st ledger.Store) func() error {
 
 // startNetworks builds the scheme of every network served: the host's,
 // the embedded devnet, or the configured ones. It fills s.nets.
-func (s *Service) startNetworks(ctx context.Context, deps Deps) ([]*evm.ExactFacilitator, error) {
+func (s *Service) startNetworks(ctx context.Context, deps Deps) ([]networkSchemes, error) {
 	nets, configured := deps.Networks, false
 	switch {
 	case len(nets) > 0:
 	case s.cfg.Devnet.Enabled:
 		n, err := s.startDevnet(ctx)
 		if err != nil {
+			return nil, err
+		}
+		if n.ReceiverAuthorizer, err = s.cfg.ReceiverAuthorizer.Load(getenv(deps)); err != nil {
 			return nil, err
 		}
 		nets = []Network{n}
@@ -91,9 +95,9 @@ func (s *Service) startNetworks(ctx context.Context, deps Deps) ([]*evm.ExactFac
 		}
 		configured = true
 	}
-	schemes := make([]*evm.ExactFacilitator, 0, len(nets))
+	schemes := make([]networkSchemes, 0, len(nets))
 	for i, n := range nets {
-		sch, err := s.newScheme(ctx, n)
+		sch, err := s.newSchemes(ctx, n)
 		if err != nil && configured {
 			err = fmt.Errorf("networks[%d] (%s): %w", i, n.Network, redact.Scrub(err, s.cfg.Networks[i].RPCURLs[0]))
 		}
@@ -151,6 +155,16 @@ func (s *Service) dialNetworks(ctx context.Context, env func(string) string) ([]
 	if err != nil {
 		return nil, err
 	}
+	ra, err := s.cfg.ReceiverAuthorizer.Load(env)
+	if err != nil {
+		return nil, err
+	}
+	if ra != nil {
+		s.log.Info("batch-settlement receiver authorizer loaded", "address", crypto.PubkeyToAddress(ra.PublicKey).Hex(), "source", "environment variable "+s.cfg.ReceiverAuthorizer.PrivateKeyEnv)
+		if len(s.cfg.Auth.APIKeyHashes) == 0 {
+			s.log.Warn("a receiver-authorizer key without auth.apiKeyHashes: anyone who can reach /settle can have it sign refunds of the channels that name it")
+		}
+	}
 	s.log.Info("settlement key loaded", "address", crypto.PubkeyToAddress(key.PublicKey).Hex(), "source", s.cfg.Signer.Source())
 	var nets []Network
 	for i, n := range s.cfg.Networks {
@@ -158,6 +172,7 @@ func (s *Service) dialNetworks(ctx context.Context, env func(string) string) ([]
 		if err != nil {
 			return nil, fmt.Errorf("networks[%d] (%s): %w", i, n.Network, err)
 		}
+		dialed.ReceiverAuthorizer = ra
 		nets = append(nets, dialed)
 	}
 	return nets, nil
@@ -197,29 +212,48 @@ func (s *Service) dialNetwork(ctx context.Context, n config.Network, key *ecdsa.
 	}, nil
 }
 
-// newScheme builds the transaction sender and the exact scheme of one
-// chain.
-func (s *Service) newScheme(ctx context.Context, n Network) (*evm.ExactFacilitator, error) {
+// networkSchemes are the schemes of one network, sharing its sender.
+type networkSchemes struct {
+	exact *evm.ExactFacilitator
+	batch *batchsettlement.Facilitator
+}
+
+// newSchemes builds the transaction sender of one chain and its schemes:
+// exact, and batch-settlement (x402 v2 only), which share the sender so
+// that its nonces stay its own.
+func (s *Service) newSchemes(ctx context.Context, n Network) (networkSchemes, error) {
 	id, err := n.Network.ChainID()
 	if err != nil {
-		return nil, err
+		return networkSchemes{}, err
 	}
 	if n.Key == nil || n.Backend == nil {
-		return nil, fmt.Errorf("network %s: a backend and a settlement key are required", n.Network)
+		return networkSchemes{}, fmt.Errorf("network %s: a backend and a settlement key are required", n.Network)
 	}
 	sender, err := evm.NewSender(ctx, evm.SenderConfig{
 		Backend: n.Backend, Key: n.Key, ChainID: new(big.Int).SetUint64(id), PollInterval: n.PollInterval,
 		Logger: s.log.With("component", "sender", "network", string(n.Network)),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("creating the transaction sender for %s: %w", n.Network, err)
+		return networkSchemes{}, fmt.Errorf("creating the transaction sender for %s: %w", n.Network, err)
 	}
-	sch, err := evm.NewExactFacilitator(ctx, evm.ExactFacilitatorConfig{
+	exact, err := evm.NewExactFacilitator(ctx, evm.ExactFacilitatorConfig{
 		Network: n.Network, Backend: n.Backend, Sender: sender, Assets: n.Assets, Logger: s.log, Batch: n.Batch,
 		RPC: n.RPC, ReadBatchSize: n.ReadBatchSize,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("creating the exact scheme for %s: %w", n.Network, err)
+		return networkSchemes{}, fmt.Errorf("creating the exact scheme for %s: %w", n.Network, err)
 	}
-	return sch, nil
+	bcfg := batchsettlement.FacilitatorConfig{Network: n.Network, Backend: n.Backend, Sender: sender, Logger: s.log}
+	if n.ReceiverAuthorizer != nil {
+		ra, err := evm.NewPrivateKeySignerFromECDSA(n.ReceiverAuthorizer)
+		if err != nil {
+			return networkSchemes{}, fmt.Errorf("the receiver-authorizer key: %w", err)
+		}
+		bcfg.ReceiverAuthorizer = ra
+	}
+	batch, err := batchsettlement.NewFacilitator(ctx, bcfg)
+	if err != nil {
+		return networkSchemes{}, fmt.Errorf("creating the batch-settlement scheme for %s: %w", n.Network, err)
+	}
+	return networkSchemes{exact: exact, batch: batch}, nil
 }

@@ -87,6 +87,11 @@ type Network struct {
 	// PollInterval is how often a receipt is polled for; 0 means the
 	// evm.Sender's default.
 	PollInterval time.Duration
+	// ReceiverAuthorizer, if set, is the batch-settlement
+	// receiver-authorizer key: /supported advertises its address, and it
+	// signs the claim batches and refunds servers delegate (see
+	// batchsettlement.FacilitatorConfig). Nil advertises none.
+	ReceiverAuthorizer *ecdsa.PrivateKey
 }
 
 // NetworkInfo describes one network a [Service] serves.
@@ -157,9 +162,13 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *Service, err er
 	}
 	for i, sch := range schemes {
 		for _, v := range []int{x402.V1, x402.V2} {
-			if err := s.fac.Register(v, s.nets[i].Network, sch); err != nil {
+			if err := s.fac.Register(v, s.nets[i].Network, sch.exact); err != nil {
 				return nil, fmt.Errorf("registering %s for x402 v%d: %w", s.nets[i].Network, v, err)
 			}
+		}
+		// batch-settlement exists in x402 v2 only.
+		if err := s.fac.Register(x402.V2, s.nets[i].Network, sch.batch); err != nil {
+			return nil, fmt.Errorf("registering batch-settlement on %s: %w", s.nets[i].Network, err)
 		}
 	}
 	if err := s.startReconciler(ctx); err != nil {

@@ -74,6 +74,7 @@ func runFacilitator(ctx context.Context, e env, args []string) error {
 	chainID := fs.Uint64("chain-id", 0, "with --devnet: the devnet's chain `id` (default 31337; 84532 lets x402 v1 clients say base-sepolia)")
 	db := fs.String("db", "", "ledger database: a SQLite file `path`, or a postgres:// URL (prefer GO402_DATABASE_POSTGRES for URLs with passwords)")
 	infoFile := fs.String("info-file", "", "once listening, write {url, signer, network, networks, database, devnet} as JSON to `path` (mode 0600); removed on exit")
+	raKeyEnv := fs.String("receiver-authorizer-key-env", "", "batch-settlement: the environment `variable` holding the receiver-authorizer key the facilitator advertises in /supported and signs delegated claims and refunds with (default none)")
 	printSample := fs.Bool("print-sample-config", false, "print the sample configuration file, with every key documented, on standard output and exit")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -99,6 +100,7 @@ func runFacilitator(ctx context.Context, e env, args []string) error {
 		{"devnet", "devnet.enabled", strconv.FormatBool(*useDevnet)},
 		{"chain-id", "devnet.chainId", strconv.FormatUint(*chainID, 10)},
 		{"db", dbKey(*db), *db},
+		{"receiver-authorizer-key-env", "receiverAuthorizer.privateKeyEnv", *raKeyEnv},
 	}
 	for _, o := range overrides {
 		if !set[o.flag] {

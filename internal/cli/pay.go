@@ -108,6 +108,16 @@ it, and by a later run once it has expired (--max-validity, default 3m,
 caps how long a payment stays valid). The --budget-file records such
 payments (network, token, payer, nonce, expiry; never the signature).
 
+Payment channels: a server asking for the "batch-settlement" scheme is paid
+through a channel: the first call deposits (the server's minDeposit, else 5 x
+the price, or only what the call needs when --budget cannot cover more), each
+call signs a voucher for the cumulative amount, and the channel is topped up
+when low. The budget counts the deposits (money leaving the wallet), not the
+vouchers. --channel-file FILE (default $GO402_CHANNEL_FILE) keeps channels
+across runs; --channels lists them and --refund CHANNELID|all asks their
+servers for a cooperative refund of the unclaimed balance (both without URL).
+A server caught breaking the scheme's rules stops its channel (exit 1).
+
 Exit codes:
   0  success: a 2xx response (after paying, or free)
   1  any other failure (payer key, devnet info, -o file, ...)
@@ -135,6 +145,9 @@ func runPay(ctx context.Context, e env, args []string) error {
 	o, err := parsePayFlags(e, args)
 	if err != nil {
 		return err
+	}
+	if o.listChannels || o.refund != "" {
+		return runPayChannels(ctx, e, o)
 	}
 	res := &payResult{URL: o.url.String()}
 	err = pay(ctx, e, o, res)
@@ -184,8 +197,13 @@ func newPayClient(e env, o *payOptions, res *payResult) (*client.Client, error) 
 	if o.verbose {
 		logLevel = slog.LevelDebug
 	}
+	reg, err := channelSchemes(o, signer)
+	if err != nil {
+		return nil, err
+	}
 	c, err := client.NewEVM(signer, client.Config{
-		Assets: assets,
+		Schemes: reg,
+		Assets:  assets,
 		Policy: client.Policy{
 			MaxPerRequest: o.max,
 			Budget:        o.budget,

@@ -38,6 +38,10 @@ type payOptions struct {
 	validity   time.Duration
 	rpc        map[x402.Network]string // --rpc, and a devnet's endpoint
 	keys       keyFlags
+	// Payment channels (batch-settlement): see pay_channels.go.
+	channelFile  string
+	listChannels bool
+	refund       string
 }
 
 // listFlag is a repeatable string flag.
@@ -65,6 +69,9 @@ func parsePayFlags(e env, args []string) (*payOptions, error) {
 	}
 	if err := o.keys.check(fs); err != nil {
 		return nil, err
+	}
+	if o.listChannels || o.refund != "" {
+		return o, o.checkChannelFlags(pos, l.rpc)
 	}
 	if o.url, err = parsePayURL(pos); err != nil {
 		return nil, err
@@ -111,6 +118,7 @@ func newPayFlagSet(e env, o *payOptions, l *payFlagLists) *flag.FlagSet {
 	fs.DurationVar(&o.validity, "max-validity", client.DefaultMaxValidity, "sign payments valid for at most this `duration` (the server's maxTimeoutSeconds if shorter)")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "give up after this `duration` (the whole exchange, payment included)")
 	o.keys.register(fs)
+	registerChannelFlags(fs, o)
 	return fs
 }
 

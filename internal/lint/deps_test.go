@@ -25,10 +25,12 @@ var depRules = []struct {
 	{pkg: "x402http", forbidden: []string{"evm", "ledger", "facilitator", "gateway", "client", "devnet"}},
 	{pkg: "x402http/paywall", forbidden: []string{"evm", "ledger", "facilitator", "gateway", "client", "devnet"}},
 	{pkg: "client", forbidden: []string{"x402http", "facilitator", "ledger", "gateway", "devnet"}},
-	{pkg: "facilitator", forbidden: []string{"evm", "devnet", "x402http", "gateway", "client"}},
+	{pkg: "facilitator", forbidden: []string{"evm", "devnet", "x402http", "gateway", "client", "channels"}},
 	{pkg: "facilitator/remote", forbidden: []string{"evm", "ledger", "devnet", "x402http", "gateway", "client"}},
 	{pkg: "evm", forbidden: []string{"ledger", "facilitator", "x402http", "gateway", "client", "devnet"}},
 	{pkg: "ledger", forbidden: []string{"evm", "facilitator", "x402http", "gateway", "client", "devnet"}},
+	// The resource server's channel record: no scheme, no facilitator.
+	{pkg: "channels", forbidden: []string{"evm", "ledger", "facilitator", "x402http", "gateway", "client", "devnet"}},
 }
 
 // TestDependencyRules fails when a package depends on one its role must not

@@ -9,6 +9,7 @@ package stacktest
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -63,6 +64,9 @@ type Options struct {
 	SQLitePath string
 	// Backend reads and writes the chain; nil means the devnet's client.
 	Backend evm.ChainBackend
+	// ReceiverAuthorizer is the batch-settlement receiver-authorizer key
+	// the facilitator holds; nil means none.
+	ReceiverAuthorizer *ecdsa.PrivateKey
 }
 
 // Stack is a devnet with a facilitator.
@@ -137,7 +141,7 @@ func FacilitatorOn(t testing.TB, d *devnet.Devnet, signer devnet.Account, opts O
 		Logger: opts.Logger, Now: opts.Now, Store: opts.Store,
 		Networks: []service.Network{{
 			Network: nc.Network, Backend: backend, Key: signer.PrivateKey, Assets: nc.Assets,
-			Batch: opts.Batch, PollInterval: poll,
+			Batch: opts.Batch, PollInterval: poll, ReceiverAuthorizer: opts.ReceiverAuthorizer,
 		}},
 	})
 	if err != nil {

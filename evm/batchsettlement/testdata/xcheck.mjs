@@ -73,6 +73,11 @@ const requirements = {
 const deposit = await client.createBatchSettlementEIP3009DepositPayload(
   account, 2, requirements, cfg, input.depositAmount, input.maxClaimable);
 
+// The official client paying go402's 402 requirements (Server.Requirements):
+// with no stored channel and no chain reads it signs a deposit.
+const officialScheme = new client.BatchSettlementEvmScheme(account);
+const fromGoRequirements = (await officialScheme.createPaymentPayload(2, input.goRequirements)).payload;
+
 // go402's payloads through the official type guards and channel-id binding.
 const go = input.goPayloads;
 const guardResults = {
@@ -107,7 +112,7 @@ const calldata = {
 };
 
 process.stdout.write(JSON.stringify({
-  calldata,
+  calldata, fromGoRequirements,
   address: account.address, channelId, voucher, voucherDigest, refundSig, refundDigest,
   claimSig, claimDigest, depositNonce, collectorData, deposit: deposit.payload, guardResults,
 }));

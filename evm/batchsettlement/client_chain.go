@@ -1,0 +1,110 @@
+package batchsettlement
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/go402/go402/x402"
+)
+
+// ErrNoRPC is returned when no JSON-RPC endpoint is configured for a network:
+// the channel cannot be read from the chain.
+var ErrNoRPC = errors.New("evm/batchsettlement: no JSON-RPC endpoint configured for the network")
+
+// ChannelReader reads a channel's on-chain state: channels(channelId) on
+// x402BatchSettlement.
+type ChannelReader interface {
+	ReadChannel(ctx context.Context, network x402.Network, channelID common.Hash) (balance, totalClaimed x402.Amount, err error)
+}
+
+// RPCChannelReader reads channels through JSON-RPC endpoints by network
+// ("eip155:8453"), dialled on first use; each endpoint's chain id is checked
+// once, so that a URL of another chain cannot report a channel. It is safe
+// for concurrent use.
+type RPCChannelReader struct {
+	urls map[x402.Network]string
+
+	mu   sync.Mutex
+	dial map[x402.Network]*ethclient.Client
+}
+
+// NewRPCChannelReader returns a reader of the endpoints urls.
+func NewRPCChannelReader(urls map[x402.Network]string) *RPCChannelReader {
+	m := make(map[x402.Network]string, len(urls))
+	for n, u := range urls {
+		m[n.Canonical()] = u
+	}
+	return &RPCChannelReader{urls: m, dial: map[x402.Network]*ethclient.Client{}}
+}
+
+// Has reports whether an endpoint is configured for network.
+func (r *RPCChannelReader) Has(network x402.Network) bool {
+	return r != nil && r.urls[network.Canonical()] != ""
+}
+
+func (r *RPCChannelReader) client(ctx context.Context, network x402.Network) (*ethclient.Client, error) {
+	network = network.Canonical()
+	url := r.urls[network]
+	if url == "" {
+		return nil, fmt.Errorf("%w: %s", ErrNoRPC, network)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ec := r.dial[network]; ec != nil {
+		return ec, nil
+	}
+	want, err := network.ChainID()
+	if err != nil {
+		return nil, err
+	}
+	ec, err := ethclient.DialContext(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("evm/batchsettlement: connecting to the RPC endpoint of %s: %w", network, scrubURL(err, url))
+	}
+	got, err := ec.ChainID(ctx)
+	if err != nil {
+		ec.Close()
+		return nil, fmt.Errorf("evm/batchsettlement: reading the chain id of the RPC endpoint of %s: %w", network, scrubURL(err, url))
+	}
+	if !got.IsUint64() || got.Uint64() != want {
+		ec.Close()
+		return nil, fmt.Errorf("evm/batchsettlement: the RPC endpoint configured for %s is on chain %s", network, got)
+	}
+	r.dial[network] = ec
+	return ec, nil
+}
+
+// ReadChannel calls channels(channelID) at the latest block.
+func (r *RPCChannelReader) ReadChannel(ctx context.Context, network x402.Network, channelID common.Hash) (balance, totalClaimed x402.Amount, err error) {
+	if r == nil {
+		return balance, totalClaimed, fmt.Errorf("%w: %s", ErrNoRPC, network)
+	}
+	ec, err := r.client(ctx, network)
+	if err != nil {
+		return balance, totalClaimed, err
+	}
+	data, err := EncodeChannels(channelID)
+	if err != nil {
+		return balance, totalClaimed, err
+	}
+	to := SettlementContract()
+	out, err := ec.CallContract(ctx, ethereum.CallMsg{To: &to, Data: data}, nil)
+	if err != nil {
+		return balance, totalClaimed, fmt.Errorf("evm/batchsettlement: channels() on %s: %w", network, err)
+	}
+	return DecodeChannels(out)
+}
+
+// scrubURL keeps an endpoint URL, which may hold an API key, out of an error.
+func scrubURL(err error, url string) error {
+	if url == "" || !strings.Contains(err.Error(), url) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), url, "<rpc url>"))
+}
