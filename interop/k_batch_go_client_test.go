@@ -153,7 +153,6 @@ func (w *world) batchRequirements(url string) x402.PaymentRequirements {
 	return x402.PaymentRequirements{}
 }
 
-
 // TestGoBatchClientPaysOfficialServer: the go402 batch-settlement client
 // pays an official @x402/express batch-settlement server that delegates
 // the receiver authorizer to go402's facilitator, and one that uses the
