@@ -24,11 +24,16 @@ func NewObject(v any) (Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	var o Object
-	if err := o.UnmarshalJSON(b); err != nil {
-		return nil, err
+	// json.Marshal's output is valid and already compact (it compacts
+	// what MarshalJSON methods return), so it is kept as it is: only its
+	// kind is checked, as UnmarshalJSON would.
+	if string(b) == "null" {
+		return nil, nil
 	}
-	return o, nil
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return nil, fmt.Errorf("%w: want a JSON object, got %s", ErrMalformedJSON, jsonKind(b))
+	}
+	return Object(b), nil
 }
 
 // MarshalJSON returns the object's bytes, or null when it is nil.
