@@ -17,6 +17,7 @@ import (
 	"github.com/go402/go402/evm/batchsettlement"
 	"github.com/go402/go402/evm/batchsettlement/channelserver"
 	"github.com/go402/go402/facilitator"
+	"github.com/go402/go402/facilitator/remote"
 	"github.com/go402/go402/gateway"
 	"github.com/go402/go402/internal/stacktest"
 	"github.com/go402/go402/x402"
@@ -37,8 +38,8 @@ func (w *world) goBatchFacilitator() (*facilitator.Facilitator, string) {
 // goBatchServer serves GET /weather, paid by batch-settlement vouchers,
 // behind go402's x402http middleware with a channelserver (SQLite channel
 // store) using fac; the receiver authorizer is delegated to the
-// facilitator (acctGoFac).
-func (w *world) goBatchServer(fac x402.Facilitator) (*httptest.Server, *channelserver.Server) {
+// facilitator, whose key is account authorizer's.
+func (w *world) goBatchServer(fac x402.Facilitator, authorizer int) (*httptest.Server, *channelserver.Server) {
 	t := w.t
 	t.Helper()
 	store, err := sqlite.Open(w.ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "channels.db")})
@@ -46,7 +47,7 @@ func (w *world) goBatchServer(fac x402.Facilitator) (*httptest.Server, *channels
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	scheme := &batchsettlement.Server{Networks: w.nets, ReceiverAuthorizer: w.addr(acctGoFac)}
+	scheme := &batchsettlement.Server{Networks: w.nets, ReceiverAuthorizer: w.addr(authorizer)}
 	cs, err := channelserver.New(channelserver.Config{Scheme: scheme, Store: store, Facilitator: fac})
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +153,7 @@ func TestOfficialBatchClientPaysGoServer(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, 0)
 	fac, _ := w.goBatchFacilitator()
-	srv, cs := w.goBatchServer(fac)
+	srv, cs := w.goBatchServer(fac, acctGoFac)
 	w.officialClientBatchFlow(srv.URL+"/weather", func() {
 		r := w.claimAll(cs)
 		t.Logf("claimed %d vouchers: %v", r.Vouchers, r.Transactions)
@@ -213,6 +214,24 @@ routes:
 		if err != nil {
 			t.Fatalf("claim: %v", err)
 		}
+		t.Logf("claimed %d vouchers: %v", r.Vouchers, r.Transactions)
+	})
+}
+
+// TestGoBatchServerWithOfficialFacilitator: a go402 x402http
+// batch-settlement route whose deposits, claims and refunds go to the
+// official facilitator (facilitator/remote), which holds the receiver
+// authorizer; paid by the official client.
+func TestGoBatchServerWithOfficialFacilitator(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 0)
+	fac, err := remote.New(remote.Config{URL: w.officialBatchFacilitator()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, cs := w.goBatchServer(fac, acctNodeFac)
+	w.officialClientBatchFlow(srv.URL+"/weather", func() {
+		r := w.claimAll(cs)
 		t.Logf("claimed %d vouchers: %v", r.Vouchers, r.Transactions)
 	})
 }
