@@ -87,10 +87,8 @@ func (c *Client) concludeChannel(req *http.Request, off *offer, b body, res *pay
 		res.finish(ctx, resolvedUnspent)
 		return nil, fmt.Errorf("client: sending the paid request to %s: %w", redact(req.URL), sendErr)
 	}
+	res.channelSR = ans.Settlement
 	out, err := c.conclude(req, resp, delivered, res, receipt)
-	if receipt.Settlement == nil {
-		receipt.Settlement = ans.Settlement
-	}
 	if cerr != nil {
 		// The server broke the scheme's rules: the scheme signs nothing
 		// more on the channel, and the caller must know.
@@ -103,9 +101,11 @@ func (c *Client) concludeChannel(req *http.Request, off *offer, b body, res *pay
 	if !retry || ans.Required == nil || ctx.Value(retriedKey{}) != nil {
 		return out, err
 	}
-	next := &offer{version: x402.V2, errMsg: ans.Required.Error, resource: ans.Required.Resource, extensions: ans.Required.Extensions, accepts: ans.Required.Accepts}
+	// Pay again on the original terms: the corrective 402's carry the
+	// channel's state in extra, which the server does not match a payment's
+	// accepted requirements against.
 	c.log.DebugContext(ctx, "channel state recovered from a corrective 402; paying again", "url", redact(req.URL))
-	return c.pay(req.WithContext(context.WithValue(ctx, retriedKey{}, true)), next, b)
+	return c.pay(req.WithContext(context.WithValue(ctx, retriedKey{}, true)), off, b)
 }
 
 // Refunded credits the budgets with amount (atomic units of asset on

@@ -35,8 +35,11 @@ type channelPeer struct {
 	tamper func(ex *batchsettlement.ResponseExtra)
 	// forge, if set, edits the voucherState of a corrective 402.
 	forge func(vs *batchsettlement.VoucherState)
-	// amount, if set, is the PAYMENT-RESPONSE "amount" of a paid call.
-	amount string
+	// onDeposit, if set, submits a deposit (on a devnet); an error
+	// refuses the payment.
+	onDeposit func(dp *batchsettlement.DepositPayload) error
+	token     evm.Domain
+	chainID   uint64
 }
 
 type peerChannel struct {
@@ -52,16 +55,24 @@ var (
 
 func newChannelPeer(t *testing.T, price string) *channelPeer {
 	t.Helper()
-	s := &batchsettlement.Server{ReceiverAuthorizer: peerAuthorizer}
+	tok := evm.Domain{Name: "USDC", Version: "2", ChainID: 84532, VerifyingContract: common.HexToAddress("0x036CbD53842c5426634e7929541eC2318f3dCF7e")}
+	return newChannelPeerOn(t, price, nil, tok, peerPayTo)
+}
+
+// newChannelPeerOn is a peer on the network of tok, priced with nets (nil:
+// the built-in networks), paid to payTo.
+func newChannelPeerOn(t *testing.T, price string, nets *evm.Networks, tok evm.Domain, payTo common.Address) *channelPeer {
+	t.Helper()
+	s := &batchsettlement.Server{ReceiverAuthorizer: peerAuthorizer, Networks: nets}
 	p, err := x402.ParsePrice(price)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := s.Requirements("eip155:84532", p, peerPayTo.Hex(), 60)
+	req, err := s.Requirements(x402.EIP155(tok.ChainID), p, payTo.Hex(), 60)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp := &channelPeer{t: t, req: req, chs: map[common.Hash]*peerChannel{}}
+	cp := &channelPeer{t: t, req: req, chs: map[common.Hash]*peerChannel{}, token: tok, chainID: tok.ChainID}
 	cp.srv = httptest.NewServer(http.HandlerFunc(cp.serve))
 	t.Cleanup(cp.srv.Close)
 	return cp
@@ -107,7 +118,7 @@ func (cp *channelPeer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	v := batchsettlement.NewChannelVerifier(*pl.Channel(), 84532)
+	v := batchsettlement.NewChannelVerifier(*pl.Channel(), cp.chainID)
 	if err := v.CheckRequirements(&cp.req, mustExtra(cp.t, cp.req)); err != nil {
 		cp.required(w, string(x402.ReasonInvalidPayload), cp.req)
 		return
@@ -120,12 +131,23 @@ func (cp *channelPeer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	balance := c.balance
 	if dp, ok := pl.(*batchsettlement.DepositPayload); ok {
-		tok := evm.Domain{Name: "USDC", Version: "2", ChainID: 84532, VerifyingContract: common.HexToAddress(cp.req.Asset)}
-		if err := batchsettlement.VerifyERC3009Deposit(tok, dp, id); err != nil {
+		if err := batchsettlement.VerifyERC3009Deposit(cp.token, dp, id); err != nil {
 			cp.required(w, string(x402.ReasonBatchReceiveAuthSignature), cp.req)
 			return
 		}
 		balance, _ = balance.Add(dp.Deposit.Amount)
+		if cp.onDeposit != nil {
+			// Verify the voucher before the money moves.
+			if err := v.Verify(pl.SignedVoucher(), &batchsettlement.Expectation{Charged: c.charged, Price: cp.req.Amount, Balance: balance}); err != nil {
+				cp.required(w, string(x402.ReasonInvalidPayload), cp.req)
+				return
+			}
+			if err := cp.onDeposit(dp); err != nil {
+				cp.t.Logf("deposit refused: %v", err)
+				cp.required(w, string(x402.ReasonBatchDepositTransactionFailed), cp.req)
+				return
+			}
+		}
 	}
 	_, refund := pl.(*batchsettlement.RefundPayload)
 	price := cp.req.Amount
@@ -157,24 +179,16 @@ func (cp *channelPeer) serve(w http.ResponseWriter, r *http.Request) {
 	if cp.tamper != nil && !refund {
 		cp.tamper(&ex)
 	}
-	// As @x402/evm's server answers a deposit: "amount" is the deposit.
-	amount := ""
-	if dp, ok := pl.(*batchsettlement.DepositPayload); ok {
-		amount = dp.Deposit.Amount.String()
-	}
-	if cp.amount != "" && !refund {
-		amount = cp.amount
-	}
-	cp.settled(w, ex, amount)
+	cp.settled(w, ex)
 }
 
-func (cp *channelPeer) settled(w http.ResponseWriter, ex batchsettlement.ResponseExtra, amount string) {
+func (cp *channelPeer) settled(w http.ResponseWriter, ex batchsettlement.ResponseExtra) {
 	obj, err := x402.NewObject(ex)
 	if err != nil {
 		cp.t.Error(err)
 	}
 	// As @x402/evm's server answers a voucher: no transaction, "amount":"".
-	data, err := json.Marshal(map[string]any{"success": true, "payer": "", "transaction": "", "network": cp.req.Network, "amount": amount, "extra": obj})
+	data, err := json.Marshal(map[string]any{"success": true, "payer": "", "transaction": "", "network": cp.req.Network, "amount": "", "extra": obj})
 	if err != nil {
 		cp.t.Error(err)
 	}

@@ -30,6 +30,9 @@ type payHold struct {
 	// recorded says that the reservation became an outstanding
 	// authorization in the budget.
 	recorded bool
+	// channelSR is the settlement report of a payment through a channel,
+	// as its scheme read it (see concludeChannel).
+	channelSR *x402.SettleResponse
 }
 
 // reserveFirst reserves the budget of the first allowed option whose price
@@ -159,6 +162,9 @@ func (h *payHold) claimedUnspent(ctx context.Context) bool {
 func (c *Client) conclude(req *http.Request, resp *http.Response, delivered bool, res *payHold, receipt *Receipt) (*http.Response, error) {
 	ctx, chosen := req.Context(), res.option
 	sr := settlementFrom(resp.Header)
+	if sr == nil {
+		sr = res.channelSR
+	}
 	receipt.Settlement = sr
 	if sr != nil && sr.Payer != "" {
 		receipt.Payer = sr.Payer

@@ -6,9 +6,8 @@
 //     cancelAuthorization and an owner-only mint. Its creation bytecode is
 //     embedded; the devnet deploys it.
 //   - Multicall3, a small call batcher written for go402 that is
-//     ABI-compatible with the canonical Multicall3 for aggregate3,
-//     tryAggregate (the official x402 facilitators batch their reads with
-//     it), getBlockNumber and getCurrentBlockTimestamp (and has nothing else). It
+//     ABI-compatible with the canonical Multicall3 for aggregate3, tryAggregate,
+//     getBlockNumber and getCurrentBlockTimestamp (and has nothing else). It
 //     has no constructor and no storage, so its runtime bytecode is embedded
 //     and the devnet places it in genesis at the canonical Multicall3 address,
 //     letting a relayer settle several EIP-3009 authorizations in one
@@ -78,7 +77,7 @@ var multicall3ABIJSON string
 var multicall3RuntimeBin string
 
 // Multicall3ABI returns the JSON ABI of Multicall3, as written by build.mjs:
-// aggregate3, getBlockNumber and getCurrentBlockTimestamp.
+// aggregate3, tryAggregate, getBlockNumber and getCurrentBlockTimestamp.
 func Multicall3ABI() string { return multicall3ABIJSON }
 
 // Multicall3RuntimeBytecode returns Multicall3's runtime (deployed) bytecode,

@@ -240,6 +240,9 @@ func TestEmbeddedMulticall3(t *testing.T) {
 	if m := a.Methods["aggregate3"]; m.StateMutability != "payable" {
 		t.Errorf("aggregate3 is %s, want payable", m.StateMutability)
 	}
+	if m := a.Methods["tryAggregate"]; m.StateMutability != "payable" {
+		t.Errorf("tryAggregate is %s, want payable", m.StateMutability)
+	}
 	if len(a.Methods) != 4 || len(a.Events) != 0 || strings.Contains(Multicall3ABI(), `"constructor"`) {
 		t.Errorf("ABI has %d methods, %d events, constructor %v; want exactly the 4 methods and nothing else", len(a.Methods), len(a.Events), strings.Contains(Multicall3ABI(), `"constructor"`))
 	}

@@ -15,7 +15,8 @@
 // resolution) and strictly increase, so bursts of blocks may run ahead of the
 // wall clock; the lead is capped at Config.TimestampLead (by default
 // MaxTimestampLead, 10 s) by delaying the next block, which keeps EIP-3009
-// validAfter/validBefore windows meaningful.
+// validAfter/validBefore windows meaningful. Tests of time locks can move
+// the chain's clock forward with Devnet.AdvanceTime.
 //
 // # Accounts (PUBLIC keys, development only)
 //
@@ -41,7 +42,8 @@
 // Multicall3 address 0xcA11bde05977b3631167028862bE2a173976CA11
 // ([evm.Multicall3Address]), so a relayer can settle several EIP-3009
 // authorizations in one transaction with aggregate3, as it would on a live
-// chain. Only aggregate3, tryAggregate, getBlockNumber and getCurrentBlockTimestamp are
+// chain. Only aggregate3, tryAggregate (through which the x402 TypeScript
+// packages read chain state), getBlockNumber and getCurrentBlockTimestamp are
 // implemented.
 //
 // # x402 batch settlement

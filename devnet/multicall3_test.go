@@ -388,3 +388,47 @@ func countEvents(r *types.Receipt, name string) int {
 	}
 	return n
 }
+
+// call2 mirrors Multicall3's Call struct (tryAggregate) for the ABI encoder.
+type call2 struct {
+	Target   common.Address
+	CallData []byte
+}
+
+// TestMulticall3TryAggregate reads through tryAggregate as the x402
+// TypeScript packages do: without requireSuccess a failing call is
+// reported, with it the batch reverts.
+func TestMulticall3TryAggregate(t *testing.T) {
+	t.Parallel()
+	d := start(t, devnet.Config{Accounts: 1})
+	acct := d.Accounts()[0].Address
+	calls := []call2{
+		{Target: d.Token().Address, CallData: pack(t, "balanceOf(address)", acct)},
+		{Target: d.Token().Address, CallData: pack(t, "mint(address,uint256)", acct, big.NewInt(1))}, // not the owner
+	}
+	to := evm.Multicall3Address()
+	data, err := multicallABI.Pack("tryAggregate", false, calls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := d.Client().CallContract(t.Context(), ethereum.CallMsg{To: &to, Data: data}, nil)
+	if err != nil {
+		t.Fatalf("eth_call tryAggregate: %v", err)
+	}
+	var res []result3
+	if err := multicallABI.UnpackIntoInterface(&res, "tryAggregate", out); err != nil {
+		t.Fatalf("unpack tryAggregate: %v", err)
+	}
+	if len(res) != 2 || !res[0].Success || new(big.Int).SetBytes(res[0].ReturnData).Cmp(balance(t, d, acct)) != 0 || res[1].Success {
+		t.Fatalf("tryAggregate results %+v", res)
+	}
+
+	data, err = multicallABI.Pack("tryAggregate", true, calls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.Client().CallContract(t.Context(), ethereum.CallMsg{To: &to, Data: data}, nil)
+	if got := revertReason(t, err); got != "Multicall3: call failed" {
+		t.Fatalf("tryAggregate(requireSuccess) error %v (reason %q), want Multicall3: call failed", err, got)
+	}
+}

@@ -69,6 +69,11 @@ type bsOfficialResult struct {
 		Refund     common.Hash `json:"refund"`
 		ClaimBatch common.Hash `json:"claimBatch"`
 	} `json:"digests"`
+	Verify struct {
+		IsValid       bool            `json:"isValid"`
+		InvalidReason string          `json:"invalidReason"`
+		Extra         json.RawMessage `json:"extra"`
+	} `json:"verify"`
 }
 
 // TestOfficialBatchSettlementClientAgainstGoContracts has the official
@@ -77,7 +82,8 @@ type bsOfficialResult struct {
 // ERC3009DepositCollector accept them unchanged: the same channel id and
 // EIP-712 digests, the deposit collected from the client's
 // ReceiveWithAuthorization, its vouchers claimed, and the client's read of
-// channels(bytes32) turning its next payment into a voucher.
+// channels(bytes32) turning its next payment into a voucher, and the
+// official facilitator verifying both payloads against the devnet.
 func TestOfficialBatchSettlementClientAgainstGoContracts(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, 31337)
@@ -85,12 +91,17 @@ func TestOfficialBatchSettlementClientAgainstGoContracts(t *testing.T) {
 	env := map[string]string{
 		"PRIVATE_KEY": w.key(payer), "PRICE_AMOUNT": "1000",
 		"RECEIVER": w.addr(receiver).Hex(), "RECEIVER_AUTHORIZER": w.addr(relayer).Hex(),
+		"FACILITATOR_KEY": w.key(acctNodeFac),
 	}
 
 	first := w.runBatchSettlementScript(env)
 	p := first.Payload
 	if p.Type != "deposit" || p.Deposit == nil {
 		t.Fatalf("first payload is %q, want a deposit", p.Type)
+	}
+	// The official facilitator accepts the deposit it would submit.
+	if !first.Verify.IsValid {
+		t.Fatalf("official facilitator: deposit invalid: %s", first.Verify.InvalidReason)
 	}
 	cfg := p.ChannelConfig
 	if got := w.bsView("getChannelId", cfg)[0].([32]byte); got != p.Voucher.ChannelID {
@@ -131,6 +142,12 @@ func TestOfficialBatchSettlementClientAgainstGoContracts(t *testing.T) {
 	if second.Payload.Type != "voucher" || second.Payload.Voucher.ChannelID != p.Voucher.ChannelID {
 		t.Fatalf("second payload is %q for %s, want a voucher for %s", second.Payload.Type, second.Payload.Voucher.ChannelID, p.Voucher.ChannelID)
 	}
+	// The official facilitator reads the channel from the go402 contracts
+	// (through Multicall3.tryAggregate) and accepts the voucher.
+	if !second.Verify.IsValid {
+		t.Fatalf("official facilitator: voucher invalid: %s (extra %s)", second.Verify.InvalidReason, second.Verify.Extra)
+	}
+	t.Logf("official facilitator verified the voucher; channel state %s", second.Verify.Extra)
 	max2 := bigOf(t, second.Payload.Voucher.MaxClaimableAmount)
 	if want := new(big.Int).Add(max, big.NewInt(1000)); max2.Cmp(want) != 0 {
 		t.Fatalf("second voucher for %v, want %v", max2, want)

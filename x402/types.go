@@ -32,12 +32,10 @@ type PaymentRequirements struct {
 }
 
 // Validate checks the fields every scheme relies on: scheme, a CAIP-2-shaped
-// network, asset, payTo and a positive maxTimeoutSeconds.
-func (r *PaymentRequirements) Validate() error { return r.validate(false) }
-
-// validate is Validate; with zeroTimeout a maxTimeoutSeconds of 0 passes
-// (see FacilitatorRequest.Validate).
-func (r *PaymentRequirements) validate(zeroTimeout bool) error {
+// network, asset, payTo and a positive maxTimeoutSeconds (0 is accepted for
+// the "batch-settlement" scheme: @x402/evm 2.27's channel manager sends
+// its claim and settle payloads with it, and nothing in them expires).
+func (r *PaymentRequirements) Validate() error {
 	switch {
 	case r.Scheme == "":
 		return fmt.Errorf("%w: scheme is missing", ErrInvalidMessage)
@@ -47,7 +45,7 @@ func (r *PaymentRequirements) validate(zeroTimeout bool) error {
 		return fmt.Errorf("%w: asset is missing", ErrInvalidMessage)
 	case r.PayTo == "":
 		return fmt.Errorf("%w: payTo is missing", ErrInvalidMessage)
-	case r.MaxTimeoutSeconds < 0 || (r.MaxTimeoutSeconds == 0 && !zeroTimeout):
+	case r.MaxTimeoutSeconds < 0 || r.MaxTimeoutSeconds == 0 && r.Scheme != batchScheme:
 		return fmt.Errorf("%w: maxTimeoutSeconds must be positive", ErrInvalidMessage)
 	}
 	return nil
@@ -96,13 +94,11 @@ type PaymentPayload struct {
 
 // Validate checks a v2 payload: version 2, valid accepted requirements and a
 // payload object.
-func (p *PaymentPayload) Validate() error { return p.validate(false) }
-
-func (p *PaymentPayload) validate(zeroTimeout bool) error {
+func (p *PaymentPayload) Validate() error {
 	if p.X402Version != V2 {
 		return fmt.Errorf("%w: %d in a v2 PaymentPayload", ErrUnsupportedVersion, p.X402Version)
 	}
-	if err := p.Accepted.validate(zeroTimeout); err != nil {
+	if err := p.Accepted.Validate(); err != nil {
 		return fmt.Errorf("accepted: %w", err)
 	}
 	if p.Payload.IsNull() {
@@ -181,7 +177,7 @@ const batchScheme = "batch-settlement"
 type anySchemeSettleResponse SettleResponse
 
 func (s *anySchemeSettleResponse) Validate() error {
-	if batchVoucherAnswer((*SettleResponse)(s)) {
+	if s.Success && s.Transaction == "" && batchVoucherAnswer((*SettleResponse)(s)) {
 		return (*SettleResponse)(s).ValidateFor(batchScheme)
 	}
 	return (*SettleResponse)(s).ValidateFor(uptoScheme)

@@ -130,6 +130,24 @@
 // itself; the facilitator verifies the rest and settles every payment. A
 // payment's header is decoded once, and its payload once per request.
 //
+// # Stateful schemes
+//
+// A scheme server that implements [x402.ChargeAdmitter] (EVM
+// "batch-settlement", whose payments are cumulative vouchers against a
+// payment channel: evm/batchsettlement/channelserver) takes its payments
+// over: the middleware hands each one to Admit instead of verifying it
+// with the facilitator, and follows the decision. A reserved charge runs
+// the handler with its answer held back (as SettleBeforeServe does, and
+// whatever the route's Policy); a chargeable answer is released only once
+// the charge is committed, with the scheme's SettleResponse in
+// PAYMENT-RESPONSE, and any other outcome (a handler error, a panic, a
+// refused or failed commit) charges nothing. A refusal is answered 402,
+// with the scheme's corrected requirements when it gives some (a
+// corrective 402); a payload that is an operation of the scheme (a
+// cooperative refund) is answered without running the handler. The claims
+// and the queue below do not apply: the scheme's state makes a payment
+// buy one response.
+//
 // # One payment, one response
 //
 // The facilitator only learns that an authorization is spent when it

@@ -5,25 +5,17 @@ pragma solidity 0.8.30;
 /// @notice A small call batcher for go402's devnet, ABI-compatible with the
 /// widely deployed Multicall3 for aggregate3, tryAggregate, getBlockNumber
 /// and getCurrentBlockTimestamp only. It lets a relayer settle several
-/// EIP-3009 authorizations in one transaction, and lets readers such as the
-/// official x402 batch-settlement facilitator batch their eth_calls
-/// (tryAggregate). Development and tests only.
+/// EIP-3009 authorizations in one transaction. Development and tests only.
 /// @dev It has no constructor, immutables or storage: its runtime code is
 /// placed directly in the devnet's genesis at the canonical Multicall3
 /// address. Calls are made with msg.sender = this contract, so it suits
 /// calls that do not depend on the caller, such as transferWithAuthorization.
-/// Ether sent with aggregate3 is not forwarded and stays here.
+/// Ether sent with aggregate3 or tryAggregate is not forwarded and stays here.
 contract Multicall3 {
     /// @notice One call of a batch.
     struct Call3 {
         address target;
         bool allowFailure;
-        bytes callData;
-    }
-
-    /// @notice One call of a tryAggregate batch.
-    struct Call {
-        address target;
         bytes callData;
     }
 
@@ -56,9 +48,16 @@ contract Multicall3 {
         }
     }
 
-    /// @notice Calls every target in order. If requireSuccess is true and a
-    /// call fails, the whole batch reverts with Error("Multicall3: call
-    /// failed"); otherwise every outcome is returned.
+    /// @notice One call of a tryAggregate batch.
+    struct Call {
+        address target;
+        bytes callData;
+    }
+
+    /// @notice Calls every target in order, like aggregate3 with one failure
+    /// policy for the whole batch: with requireSuccess a failing call reverts
+    /// it with Error("Multicall3: call failed"), without it every outcome is
+    /// returned. The x402 TypeScript packages read chain state through it.
     function tryAggregate(bool requireSuccess, Call[] calldata calls)
         external
         payable

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/go402/go402/x402"
 )
@@ -107,4 +110,39 @@ func scrubURL(err error, url string) error {
 		return err
 	}
 	return errors.New(strings.ReplaceAll(err.Error(), url, "<rpc url>"))
+}
+
+// authorizationStateSelector is the selector of EIP-3009's
+// authorizationState(address authorizer, bytes32 nonce).
+var authorizationStateSelector = crypto.Keccak256([]byte("authorizationState(address,bytes32)"))[:4]
+
+// AuthorizationState reads whether the EIP-3009 authorization (authorizer,
+// nonce) of token is used, and whether it can no longer be: the latest
+// block's timestamp is at or past validBefore. Both reads are at one block.
+func (r *RPCChannelReader) AuthorizationState(ctx context.Context, network x402.Network, token, authorizer common.Address, nonce common.Hash, validBefore time.Time) (used, expired bool, err error) {
+	if r == nil {
+		return false, false, fmt.Errorf("%w: %s", ErrNoRPC, network)
+	}
+	ec, err := r.client(ctx, network)
+	if err != nil {
+		return false, false, err
+	}
+	head, err := ec.HeaderByNumber(ctx, nil)
+	if err != nil {
+		return false, false, fmt.Errorf("evm/batchsettlement: reading the latest block of %s: %w", network, err)
+	}
+	data := make([]byte, 0, 68)
+	data = append(data, authorizationStateSelector...)
+	data = append(data, common.LeftPadBytes(authorizer.Bytes(), 32)...)
+	data = append(data, nonce.Bytes()...)
+	out, err := ec.CallContract(ctx, ethereum.CallMsg{To: &token, Data: data}, head.Number)
+	if err != nil {
+		return false, false, fmt.Errorf("evm/batchsettlement: authorizationState on %s: %w", network, err)
+	}
+	if len(out) != 32 {
+		return false, false, fmt.Errorf("evm/batchsettlement: token %s answered authorizationState with %d bytes", token.Hex(), len(out))
+	}
+	used = new(big.Int).SetBytes(out).Sign() != 0
+	expired = validBefore.Unix() > 0 && head.Time >= uint64(validBefore.Unix())
+	return used, expired, nil
 }

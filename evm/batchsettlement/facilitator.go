@@ -96,15 +96,15 @@ type Facilitator struct {
 // configured chain.
 func NewFacilitator(ctx context.Context, cfg FacilitatorConfig) (*Facilitator, error) {
 	if cfg.Backend == nil {
-		return nil, errors.New("batchsettlement: facilitator: a Backend is required")
+		return nil, errors.New("evm/batchsettlement: facilitator: a Backend is required")
 	}
 	chainID, err := cfg.Network.ChainID()
 	if err != nil {
-		return nil, fmt.Errorf("batchsettlement: facilitator: %w", err)
+		return nil, fmt.Errorf("evm/batchsettlement: facilitator: %w", err)
 	}
 	got, err := cfg.Backend.ChainID(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("batchsettlement: facilitator: reading chain id: %w", redact.Wrap(err))
+		return nil, fmt.Errorf("evm/batchsettlement: facilitator: reading chain id: %w", redact.Wrap(err))
 	}
 	if !got.IsUint64() || got.Uint64() != chainID {
 		return nil, fmt.Errorf("%w: configured %s, backend is on chain %s", evm.ErrChainIDMismatch, cfg.Network, got)
@@ -189,7 +189,7 @@ func (f *Facilitator) Verify(ctx context.Context, p *x402.Payment) (*x402.Verify
 // was broadcast and no verdict was reached.
 func (f *Facilitator) Settle(ctx context.Context, p *x402.Payment, hooks x402.SettleHooks) (*x402.SettleResponse, error) {
 	if f.cfg.Sender == nil {
-		return nil, errors.New("batchsettlement: the facilitator has no Sender and cannot settle")
+		return nil, errors.New("evm/batchsettlement: the facilitator has no Sender and cannot settle")
 	}
 	pl, rej := f.decode(p)
 	if rej != nil {

@@ -31,7 +31,7 @@ var (
 
 // errReadReverted marks a chain read the contract refused (no code at the
 // address, a token without the function): a verdict, not an outage.
-var errReadReverted = errors.New("batchsettlement: chain read reverted")
+var errReadReverted = errors.New("evm/batchsettlement: chain read reverted")
 
 // call makes one eth_call to to at block (nil: latest) and returns its
 // output. A revert or an empty answer wraps errReadReverted; any other
@@ -42,7 +42,7 @@ func (f *Facilitator) call(ctx context.Context, to common.Address, data []byte, 
 		return nil, fmt.Errorf("%w: %s", errReadReverted, rev.Error())
 	}
 	if err != nil {
-		return nil, fmt.Errorf("batchsettlement: eth_call to %s: %w", to.Hex(), redact.Wrap(err))
+		return nil, fmt.Errorf("evm/batchsettlement: eth_call to %s: %w", to.Hex(), redact.Wrap(err))
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%w: %s answered nothing (no contract?)", errReadReverted, to.Hex())
@@ -89,7 +89,7 @@ func (f *Facilitator) readState(ctx context.Context, id common.Hash, block *big.
 	if block == nil {
 		h, err := f.cfg.Backend.HeaderByNumber(ctx, nil)
 		if err != nil {
-			return st, fmt.Errorf("batchsettlement: reading the head: %w", redact.Wrap(err))
+			return st, fmt.Errorf("evm/batchsettlement: reading the head: %w", redact.Wrap(err))
 		}
 		block = h.Number
 	}
@@ -194,7 +194,7 @@ func (f *Facilitator) transact(ctx context.Context, data []byte, hooks x402.Sett
 		f.log.Warn("transaction broadcast outcome unknown", "tx", tx.Hash(), "err", err)
 		return &sendOutcome{tx: tx.Hash(), resp: pendingAnswer(resp, tx.Hash())}, nil
 	default:
-		return nil, fmt.Errorf("batchsettlement: transaction not sent: %w", err)
+		return nil, fmt.Errorf("evm/batchsettlement: transaction not sent: %w", err)
 	}
 	f.log.Info("transaction sent", "tx", tx.Hash(), "payer", resp.Payer)
 	receipt, err := f.cfg.Sender.WaitReceipt(ctx, tx.Hash())

@@ -24,7 +24,11 @@ func TestFacilitatorClaimSettleRefund(t *testing.T) {
 	req := f.requirements(ra, 10)
 	cfg := f.fund(ra, 1000)
 
-	claim := f.request(&bs.ClaimPayload{Claims: []bs.VoucherClaim{f.claim(cfg, 300, 300)}}, req)
+	// Claims and settles carry the requirements @x402/evm's channel
+	// manager sends: amount 0, maxTimeoutSeconds 0, extra {}.
+	mgr := x402.PaymentRequirements{Scheme: bs.Scheme, Network: req.Network, Amount: x402.NewAmount(0), Asset: req.Asset,
+		PayTo: req.PayTo, MaxTimeoutSeconds: 0, Extra: x402.Object(`{}`)}
+	claim := f.request(&bs.ClaimPayload{Claims: []bs.VoucherClaim{f.claim(cfg, 300, 300)}}, mgr)
 	c := f.settle(claim)
 	if !c.Success || c.Transaction == "" || c.Amount != nil {
 		t.Fatalf("claim: %+v", c)
@@ -35,8 +39,17 @@ func TestFacilitatorClaimSettleRefund(t *testing.T) {
 	if again := f.settle(claim); !again.Success || again.Transaction != c.Transaction {
 		t.Fatalf("replayed claim: %+v (first %s)", again, c.Transaction)
 	}
+	// An unsigned claim of a channel that names another receiver
+	// authorizer is not signed by the facilitator.
+	foreign := f.fund(f.serverRA.Address(), 100)
+	if c := f.settle(f.request(&bs.ClaimPayload{Claims: []bs.VoucherClaim{f.claim(foreign, 50, 50)}}, mgr)); c.Success || c.ErrorReason != x402.ReasonBatchAuthorizerAddressMismatch {
+		t.Fatalf("claim of a channel with another authorizer: %+v", c)
+	}
+	if _, claimed := f.channelOnChain(foreign); !claimed.IsZero() {
+		t.Fatalf("claimed %s", claimed)
+	}
 
-	sweep := f.request(&bs.SettlePayload{Receiver: f.receiver, Token: f.token.Address}, req)
+	sweep := f.request(&bs.SettlePayload{Receiver: f.receiver, Token: f.token.Address}, mgr)
 	before := f.balanceOf(f.receiver)
 	s := f.settle(sweep)
 	if !s.Success || !amountIs(s.Amount, 300) {

@@ -2,6 +2,7 @@ package batchsettlement_test
 
 import (
 	"math/big"
+	"sync"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -123,14 +124,11 @@ func TestFacilitatorHostile(t *testing.T) {
 	otherRA := f.deposit(f.channel(f.facRA.Address()), 1000, 10)
 	tooRich := f.deposit(f.channel(ra), 1<<60, 10)
 	overdraw := f.deposit(f.channel(ra), 100, 101)
-	wrongKey := f.request(&bs.VoucherPayload{ChannelConfig: funded, Voucher: f.voucher(funded, 20)}, req)
-	{
-		v, err := bs.SignVoucher(f.ctx, otherPayer, f.chainID, f.id(funded), x402.NewAmount(20))
-		if err != nil {
-			t.Fatal(err)
-		}
-		wrongKey = f.request(&bs.VoucherPayload{ChannelConfig: funded, Voucher: v}, req)
+	byOther, err := bs.SignVoucher(f.ctx, otherPayer, f.chainID, f.id(funded), x402.NewAmount(20))
+	if err != nil {
+		t.Fatal(err)
 	}
+	wrongKey := f.request(&bs.VoucherPayload{ChannelConfig: funded, Voucher: byOther}, req)
 	unfunded := f.channel(ra)
 	cases := []struct {
 		name   string
@@ -186,5 +184,30 @@ func TestFacilitatorHostile(t *testing.T) {
 	}
 	if got := f.balanceOf(bs.SettlementContract()); got.Cmp(escrow) != 0 {
 		t.Fatalf("escrow moved from %s to %s", escrow, got)
+	}
+}
+
+// TestFacilitatorConcurrentDeposit: the same deposit settled by 8
+// concurrent requests is sent once; every request gets its transaction.
+func TestFacilitatorConcurrentDeposit(t *testing.T) {
+	f := newFixture(t, false)
+	ra := f.serverRA.Address()
+	dep := f.request(f.deposit(f.channel(ra), 250, 10), f.requirements(ra, 10))
+	escrow := f.balanceOf(bs.SettlementContract())
+	const n = 8
+	answers := make([]*x402.SettleResponse, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { answers[i], errs[i] = f.fac.Settle(f.ctx, dep) })
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || !answers[i].Success || answers[i].Transaction != answers[0].Transaction {
+			t.Fatalf("settle %d: %+v %v (first %+v)", i, answers[i], errs[i], answers[0])
+		}
+	}
+	if d := new(big.Int).Sub(f.balanceOf(bs.SettlementContract()), escrow); d.Int64() != 250 {
+		t.Fatalf("escrow got %s, want 250 once", d)
 	}
 }

@@ -22,7 +22,7 @@ import (
 // settle payloads (settle(receiver, token) pays what is due when it runs;
 // a repeat pays only what was claimed since, or answers
 // nothing_to_settle).
-var ErrNoSettlementKey = errors.New("batchsettlement: this payload has no settle-once key")
+var ErrNoSettlementKey = errors.New("evm/batchsettlement: this payload has no settle-once key")
 
 // reconcileLookback is how many recent blocks are searched for the
 // transaction that used a deposit authorization.
@@ -71,7 +71,7 @@ func (f *Facilitator) Identify(p *x402.Payment) (x402.SettlementKey, string, err
 	}
 	body, err := json.Marshal(pl)
 	if err != nil {
-		return x402.SettlementKey{}, "", fmt.Errorf("batchsettlement: fingerprint: %w", err)
+		return x402.SettlementKey{}, "", fmt.Errorf("evm/batchsettlement: fingerprint: %w", err)
 	}
 	h := sha256.New()
 	h.Write([]byte(string(p.Requirements.Network) + "\x00"))
@@ -101,7 +101,7 @@ func (f *Facilitator) Reconcile(ctx context.Context, p *x402.Payment, key x402.S
 	if tx != "" {
 		receipt, err = f.cfg.Backend.TransactionReceipt(ctx, common.HexToHash(tx))
 		if err != nil && !errors.Is(err, ethereum.NotFound) {
-			return nil, fmt.Errorf("batchsettlement: reconcile: receipt of %s: %w", tx, redact.Wrap(err))
+			return nil, fmt.Errorf("evm/batchsettlement: reconcile: receipt of %s: %w", tx, redact.Wrap(err))
 		}
 	}
 	ok := receipt != nil && receipt.Status == types.ReceiptStatusSuccessful
@@ -133,7 +133,7 @@ func (f *Facilitator) unmined(ctx context.Context, resp *x402.SettleResponse, re
 	case err == nil && isPending:
 		return pendingAnswer(resp, common.HexToHash(tx)), nil
 	case err != nil && !errors.Is(err, ethereum.NotFound):
-		return nil, fmt.Errorf("batchsettlement: reconcile: looking up %s: %w", tx, redact.Wrap(err))
+		return nil, fmt.Errorf("evm/batchsettlement: reconcile: looking up %s: %w", tx, redact.Wrap(err))
 	}
 	return nil, x402.ErrNotSettled
 }
@@ -158,7 +158,7 @@ func (f *Facilitator) reconcileDeposit(ctx context.Context, d *DepositPayload, r
 	nonce := ERC3009DepositNonce(id, d.Deposit.Authorization.ERC3009Authorization.Salt)
 	used, err := f.readWord(ctx, cfg.Token, packAddressCall(selAuthorizationState, cfg.Payer[:], nonce[:]), nil)
 	if err != nil {
-		return nil, fmt.Errorf("batchsettlement: reconcile: authorizationState: %w", err)
+		return nil, fmt.Errorf("evm/batchsettlement: reconcile: authorizationState: %w", err)
 	}
 	if used.Sign() == 0 {
 		return f.unmined(ctx, resp, receipt, tx)
@@ -167,12 +167,12 @@ func (f *Facilitator) reconcileDeposit(ctx context.Context, d *DepositPayload, r
 	// the payer's own use or cancellation of the nonce.
 	h, found, err := f.findAuthorizationUse(ctx, cfg.Token, cfg.Payer, nonce)
 	if err != nil {
-		return nil, fmt.Errorf("batchsettlement: reconcile: looking for the deposit: %w", err)
+		return nil, fmt.Errorf("evm/batchsettlement: reconcile: looking for the deposit: %w", err)
 	}
 	if found {
 		r, err := f.cfg.Backend.TransactionReceipt(ctx, h)
 		if err != nil {
-			return nil, fmt.Errorf("batchsettlement: reconcile: receipt of %s: %w", h.Hex(), redact.Wrap(err))
+			return nil, fmt.Errorf("evm/batchsettlement: reconcile: receipt of %s: %w", h.Hex(), redact.Wrap(err))
 		}
 		if deposited(r, id) {
 			return f.depositAnswer(ctx, resp, d, id, h, nil)
@@ -220,7 +220,7 @@ func (f *Facilitator) reconcileRefund(ctx context.Context, r *RefundPayload, res
 	}
 	st, err := f.readState(ctx, id, nil)
 	if err != nil {
-		return nil, fmt.Errorf("batchsettlement: reconcile: %w", err)
+		return nil, fmt.Errorf("evm/batchsettlement: reconcile: %w", err)
 	}
 	if st.refundNonce.Cmp(*r.RefundNonce) <= 0 {
 		return f.unmined(ctx, resp, receipt, tx)

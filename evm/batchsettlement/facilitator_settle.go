@@ -258,7 +258,7 @@ func (f *Facilitator) refundAnswer(ctx context.Context, resp *x402.SettleRespons
 		st.refundNonce, _ = r.RefundNonce.Add(x402.NewAmount(1))
 	}
 	if err := setChannelState(resp, st.snapshot(id)); err != nil {
-		return nil, fmt.Errorf("batchsettlement: refund answer: %w", err)
+		return nil, fmt.Errorf("evm/batchsettlement: refund answer: %w", err)
 	}
 	return resp, nil
 }

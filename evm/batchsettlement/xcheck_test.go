@@ -65,6 +65,7 @@ type xcheckOut struct {
 	Guards        map[string]any           `json:"guardResults"`
 	Calldata      map[string]hexutil.Bytes `json:"calldata"`
 	FromGoReq     x402.Object              `json:"fromGoRequirements"`
+	OfficialReq   x402.PaymentRequirements `json:"officialRequirements"`
 }
 
 // TestCrossCheckOfficial compares, byte for byte, the channel id, the
@@ -239,6 +240,16 @@ func TestCrossCheckOfficial(t *testing.T) {
 	}
 
 	checkOfficialPaysGoRequirements(t, out.FromGoReq, &goReq, token)
+
+	// The official server's requirements parse, with its defaults.
+	ox, err := ParseRequirementsExtra(out.OfficialReq.Extra)
+	if err != nil {
+		t.Fatalf("official 402 extra: %v (%s)", err, out.OfficialReq.Extra)
+	}
+	if ox.ReceiverAuthorizer != signer.Address() || ox.WithdrawDelay != DefaultWithdrawDelay || ox.MinDeposit == nil ||
+		*ox.MinDeposit != x402.NewAmount(100000) || ox.Name != token.Name || ox.Version != token.Version {
+		t.Errorf("official 402 extra read as %+v (%s)", ox, out.OfficialReq.Extra)
+	}
 
 	for _, k := range []string{"deposit", "voucher", "refund", "enrichedRefund", "claim", "settle"} {
 		if out.Guards[k] != true {

@@ -87,6 +87,9 @@ func (s *Service) startNetworks(ctx context.Context, deps Deps) ([]networkScheme
 		if n.ReceiverAuthorizer, err = s.cfg.ReceiverAuthorizer.Load(getenv(deps)); err != nil {
 			return nil, err
 		}
+		if n.ReceiverAuthorizer != nil {
+			s.log.Info("batch-settlement receiver authorizer loaded", "address", crypto.PubkeyToAddress(n.ReceiverAuthorizer.PublicKey).Hex())
+		}
 		nets = []Network{n}
 	default:
 		var err error

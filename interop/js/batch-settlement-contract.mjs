@@ -1,15 +1,26 @@
 // Asks the official batch-settlement client (@x402/evm) for one payment
 // payload against the go402 devnet, and computes with the official EIP-712
 // types the digests go402's x402BatchSettlement must reproduce. Prints one
-// JSON line {ok, payload, digests}; exit 0 iff ok.
+// JSON line {ok, payload, digests, verify}; exit 0 iff ok.
 //
 // The client reads channels(channelId) on the devnet's x402BatchSettlement
 // first: with no balance it returns a deposit payload (ERC-3009
 // ReceiveWithAuthorization to the ERC3009DepositCollector plus a voucher),
-// with a balance a voucher-only payload.
+// with a balance a voucher-only payload. The official batch-settlement
+// facilitator (key FACILITATOR_KEY) then verifies the payload: it reads the
+// channel through Multicall3.tryAggregate (channels, pendingWithdrawals,
+// refundNonce) and, for a deposit, checks the ERC-3009 authorization.
 import { BatchSettlementEvmScheme } from "@x402/evm/batch-settlement/client";
-import { toClientEvmSigner, voucherTypes, refundTypes, claimBatchTypes, BATCH_SETTLEMENT_ADDRESS } from "@x402/evm";
-import { createPublicClient, http, hashTypedData } from "viem";
+import { BatchSettlementEvmScheme as FacilitatorScheme } from "@x402/evm/batch-settlement/facilitator";
+import {
+  toClientEvmSigner,
+  toFacilitatorEvmSigner,
+  voucherTypes,
+  refundTypes,
+  claimBatchTypes,
+  BATCH_SETTLEMENT_ADDRESS,
+} from "@x402/evm";
+import { createPublicClient, createWalletClient, http, hashTypedData, publicActions } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { env, devnetChain, printResult } from "./common.mjs";
 
@@ -47,7 +58,20 @@ async function main() {
       message: { claims: [{ channelId, maxClaimableAmount: max, totalClaimed: max - 1n }] },
     }),
   };
-  printResult({ ok: true, payload, digests });
+  const facAccount = privateKeyToAccount(env("FACILITATOR_KEY"));
+  const wallet = createWalletClient({ account: facAccount, chain, transport: http(env("RPC_URL")) }).extend(publicActions);
+  const facSigner = toFacilitatorEvmSigner({
+    address: facAccount.address,
+    readContract: (args) => wallet.readContract({ ...args, args: args.args ?? [] }),
+    verifyTypedData: (args) => wallet.verifyTypedData(args),
+    writeContract: (args) => wallet.writeContract({ ...args, args: args.args ?? [] }),
+    sendTransaction: (args) => wallet.sendTransaction(args),
+    waitForTransactionReceipt: (args) => wallet.waitForTransactionReceipt(args),
+    getCode: (args) => wallet.getCode(args),
+  });
+  const facilitator = new FacilitatorScheme(facSigner);
+  const verify = await facilitator.verify({ x402Version: 2, accepted: requirements, payload }, requirements);
+  printResult({ ok: true, payload, digests, verify });
 }
 
 main().catch((err) => {

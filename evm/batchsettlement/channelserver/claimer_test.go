@@ -183,3 +183,55 @@ func TestRunClaims(t *testing.T) {
 		t.Fatalf("unclaimed after shutdown: %v %v", list, err)
 	}
 }
+
+// A payer asks to withdraw while its calls are served: the server claims
+// the channel's vouchers at once (not at the next interval), keeps serving
+// while the withdrawal is far off, and refuses vouchers it could no longer
+// claim before the withdrawal can be finalised.
+func TestWithdrawalWatcher(t *testing.T) {
+	w, fac := newClaimWorld(t)
+	p := w.openChannel(1_000_000)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.srv.RunClaims(ctx, channelserver.ClaimConfig{Interval: time.Hour, Idle: time.Hour}) }()
+	w.payN(p, 1, 2)
+	id := hexutil.Encode(p.id[:])
+	setWithdraw := func(at time.Time) {
+		ch, err := w.store.Get(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := ch.Onchain
+		o.WithdrawRequestedAt = at.Unix()
+		if err := w.store.Sync(t.Context(), id, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setWithdraw(time.Now()) // finalisable in 15 minutes
+	w.payN(p, 3, 3)         // served, and wakes the claimer
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		fac.mu.Lock()
+		got := fac.claimed[p.id]
+		fac.mu.Unlock()
+		if got == times(3) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("withdrawal requested: claimed %s, want %s", got, times(3))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	setWithdraw(time.Now().Add(-14 * time.Minute)) // finalisable in a minute
+	r, err := w.pay(http.DefaultClient, w.header(p, p.key, times(4)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.status != http.StatusPaymentRequired || w.charged(p) != times(3) {
+		t.Fatalf("voucher on a channel about to be withdrawn: %d, charged %s", r.status, w.charged(p))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -36,10 +36,14 @@ func (s *Server) admitVoucher(ctx context.Context, rq *request, ch *channels.Cha
 	if !ok || vo.MaxClaimableAmount != next {
 		return s.corrective(rq, ch, x402.ReasonBatchCumulativeAmountMismatch, "voucher does not sign charged + price"), nil
 	}
-	if s.withdrawing(ch) {
-		s.Wake()
-	}
 	now := s.cfg.Now()
+	if s.withdrawing(ch) {
+		if s.withdrawalDue(rq, ch, now) {
+			// The payer could finalise the withdrawal before this voucher
+			// is claimed: serving on it would be serving unpaid.
+			return refuse(rq.payer, x402.ReasonBatchChannelBusy, "the payer is withdrawing the channel"), nil
+		}
+	}
 	fresh := !ch.Onchain.SyncedAt.IsZero() && now.Sub(ch.Onchain.SyncedAt) <= s.cfg.OnchainTTL
 	if fresh && rq.verifier.LocallyVerifiable() {
 		e := batchsettlement.Expectation{Charged: ch.Charged, Price: rq.price, Balance: ch.Onchain.Balance, TotalClaimed: ch.Onchain.TotalClaimed}
@@ -63,6 +67,18 @@ func (s *Server) admitVoucher(ctx context.Context, rq *request, ch *channels.Cha
 
 // withdrawing reports whether the payer asked to withdraw the channel.
 func (s *Server) withdrawing(ch *channels.Channel) bool { return ch.Onchain.WithdrawRequestedAt != 0 }
+
+// WithdrawMargin is how long before a requested withdrawal can be
+// finalised the server stops accepting the channel's vouchers: the time it
+// needs to claim them.
+const WithdrawMargin = 5 * time.Minute
+
+// withdrawalDue reports whether the channel's requested withdrawal can be
+// finalised within WithdrawMargin of now.
+func (s *Server) withdrawalDue(rq *request, ch *channels.Channel, now time.Time) bool {
+	at := time.Unix(ch.Onchain.WithdrawRequestedAt, 0).Add(time.Duration(rq.verifier.Config().WithdrawDelay) * time.Second)
+	return !now.Add(WithdrawMargin).Before(at)
+}
 
 // corrective is a corrective 402: the requirements the payment accepted,
 // with the channel's state and the server's last voucher in extra, so
@@ -163,6 +179,9 @@ func (c *charge) commit(ctx context.Context) (*x402.SettleResponse, error) {
 		return nil, fmt.Errorf("evm/batchsettlement/channelserver: committing the charge: %w", err)
 	}
 	c.s.noteCharged(c.rq.price)
+	if c.s.withdrawing(&c.ch) {
+		c.s.Wake() // claim this voucher now: the payer is leaving
+	}
 	st := channelState(&c.ch, next)
 	price := c.rq.price
 	extra, err := x402.NewObject(batchsettlement.ResponseExtra{ChargedAmount: &price, ChannelState: &st})

@@ -78,6 +78,12 @@ const deposit = await client.createBatchSettlementEIP3009DepositPayload(
 const officialScheme = new client.BatchSettlementEvmScheme(account);
 const fromGoRequirements = (await officialScheme.createPaymentPayload(2, input.goRequirements)).payload;
 
+// The official server's 402 requirements, for go402's client-side parser.
+const server = await load(path.join(esm, "batch-settlement/server/index.mjs"));
+const officialServer = new server.BatchSettlementEvmScheme(cfg.receiver, { receiverAuthorizerSigner: account });
+const officialRequirements = await officialServer.enhancePaymentRequirements(
+  { ...requirements, amount: "10000" }, { x402Version: 2, scheme: "batch-settlement", network });
+
 // go402's payloads through the official type guards and channel-id binding.
 const go = input.goPayloads;
 const guardResults = {
@@ -112,7 +118,7 @@ const calldata = {
 };
 
 process.stdout.write(JSON.stringify({
-  calldata, fromGoRequirements,
+  calldata, fromGoRequirements, officialRequirements,
   address: account.address, channelId, voucher, voucherDigest, refundSig, refundDigest,
   claimSig, claimDigest, depositNonce, collectorData, deposit: deposit.payload, guardResults,
 }));
