@@ -50,7 +50,7 @@ func TestReserveAnswersWhatTheStoreDecided(t *testing.T) {
 	valid := &x402.VerifyResponse{IsValid: true, Payer: "0xp"}
 	funds := &x402.Funds{Key: x402.SettlementKey{Network: "eip155:1", Asset: "0xa", Payer: "0xp", Nonce: "0x1"},
 		Amount: big.NewInt(100), Balance: big.NewInt(100), Expires: time.Now().Add(time.Minute)}
-	out, recorded, err := f.reserve(t.Context(), reasons{}, valid, funds, &ledger.Event{Kind: ledger.EventVerify})
+	out, recorded, _, err := f.reserve(t.Context(), reasons{}, valid, funds, &ledger.Event{Kind: ledger.EventVerify})
 	if err != nil {
 		t.Fatal(err)
 	}

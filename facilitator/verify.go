@@ -64,39 +64,93 @@ func (f *Facilitator) ReservesFunds() bool { return true }
 // checked with the chain. A reverted (failed) settlement leaves the answer
 // to the chain. recorded reports that ev was filled and recorded with the
 // payment's reservation.
+//
+// For a scheme that reports its funds, the ledger is read in the
+// reservation's own transaction, which sees the key's settlement (see
+// [ledger.ReserveResult.Settlement]): a valid payment costs no separate
+// ledger read. Only when that transaction finds a settlement, or when the
+// scheme's verdict is not valid, is the settlement read (and repaired if
+// abandoned) to answer as before.
 func (f *Facilitator) verifyAgainstLedger(ctx context.Context, s x402.SchemeFacilitator, p *x402.Payment, ev *ledger.Event) (_ *x402.VerifyResponse, recorded bool, _ error) {
 	fv, _ := s.(x402.FundsVerifier)
+	var key x402.SettlementKey
+	identified := false
 	if id, ok := s.(x402.Identifier); ok {
-		if key, _, err := id.Identify(p); err == nil {
-			rec, err := f.cfg.Store.Get(ctx, key)
-			// Only an abandoned claim or a dropped transaction can turn the
-			// answer into "valid": a pending one still being mined is left
-			// to the reconciler, so replayed verifies cost no chain reads.
-			if err == nil && f.flight(key) == nil && f.mayBeFree(rec) {
-				if f.repair(ctx, rec, "checked by a verify") != repairUnchanged {
-					rec, err = f.cfg.Store.Get(ctx, key)
-				}
-			}
-			switch {
-			case err == nil && rec.Status == ledger.StatusSettled:
-				return settledAnswer(fv, payerOf(rec.Response), rec.TxHash), false, nil
-			case err == nil && !rec.Status.Final():
-				return &x402.VerifyResponse{Payer: payerOf(rec.Response), InvalidReason: x402.ReasonDuplicateSettlement,
-					InvalidMessage: "this authorization is already being settled"}, false, nil
-			case err != nil && !errors.Is(err, ledger.ErrNotFound):
-				return nil, false, fmt.Errorf("facilitator: reading ledger: %w", err)
-			}
+		if k, _, err := id.Identify(p); err == nil {
+			key, identified = k, true
 		}
 	}
 	if fv == nil {
+		if identified {
+			if out, _, err := f.ledgerAnswer(ctx, key, nil); out != nil || err != nil {
+				return out, false, err
+			}
+		}
 		resp, err := s.Verify(ctx, p)
 		return resp, false, err
 	}
-	resp, funds, err := fv.VerifyFunds(ctx, p)
-	if err != nil || !resp.IsValid || funds == nil {
-		return resp, false, err
+	// At most twice: once more only after a repair freed the key.
+	for attempt := 0; ; attempt++ {
+		resp, funds, err := fv.VerifyFunds(ctx, p)
+		if err != nil || !resp.IsValid || funds == nil {
+			if identified {
+				if out, _, lerr := f.ledgerAnswer(ctx, key, fv); out != nil || lerr != nil {
+					return out, false, lerr
+				}
+			}
+			return resp, false, err
+		}
+		out, recorded, settlement, err := f.reserve(ctx, fv, resp, funds, ev)
+		if err != nil || settlement == "" {
+			return out, recorded, err
+		}
+		// The key has a settlement: answer from it, as before, after
+		// repairing it if abandoned.
+		ans, repaired, err := f.ledgerAnswer(ctx, funds.Key, fv)
+		switch {
+		case err != nil:
+			return nil, false, err
+		case ans != nil:
+			return ans, false, nil
+		case attempt > 0 || !repaired:
+			// Gone between the reservation's read and ours (finished as
+			// failed, or given back): decided as being settled, the safe
+			// answer; the payer may verify again.
+			return out, false, nil
+		}
 	}
-	return f.reserve(ctx, fv, resp, funds, ev)
+}
+
+// ledgerAnswer reads the settlement of key and answers a verify from it:
+// settled, or being settled (after checking an abandoned claim or a
+// dropped transaction with the chain: only those can turn the answer into
+// "valid"; a pending one still being mined is left to the reconciler). It
+// returns nil when the ledger leaves the answer to the scheme (no
+// settlement, or a failed one); repaired reports that a repair changed the
+// settlement. fv may be nil.
+func (f *Facilitator) ledgerAnswer(ctx context.Context, key x402.SettlementKey, fv x402.FundsVerifier) (_ *x402.VerifyResponse, repaired bool, _ error) {
+	rec, err := f.cfg.Store.Get(ctx, key)
+	if err == nil && f.flight(key) == nil && f.mayBeFree(rec) {
+		if f.repair(ctx, rec, "checked by a verify") != repairUnchanged {
+			repaired = true
+			rec, err = f.cfg.Store.Get(ctx, key)
+		}
+	}
+	switch {
+	case err == nil && rec.Status == ledger.StatusSettled:
+		return settledAnswer(fv, payerOf(rec.Response), rec.TxHash), repaired, nil
+	case err == nil && !rec.Status.Final():
+		return beingSettled(payerOf(rec.Response)), repaired, nil
+	case err != nil && !errors.Is(err, ledger.ErrNotFound):
+		return nil, repaired, fmt.Errorf("facilitator: reading ledger: %w", err)
+	}
+	return nil, repaired, nil
+}
+
+// beingSettled refuses an authorization whose settlement is under way.
+func beingSettled(payer string) *x402.VerifyResponse {
+	return &x402.VerifyResponse{Payer: payer, InvalidReason: x402.ReasonDuplicateSettlement,
+		InvalidMessage: "this authorization is already being settled"}
 }
 
 // settledAnswer refuses an authorization the ledger shows settled.
@@ -120,19 +174,24 @@ func settledAnswer(fv x402.FundsVerifier, payer, tx string) *x402.VerifyResponse
 //
 // The verify's event ev is filled from the answer and recorded in the
 // same write as the reservation (recorded); if the Reserve fails, it is
-// left to the caller, which records the error.
-func (f *Facilitator) reserve(ctx context.Context, fv x402.FundsVerifier, resp *x402.VerifyResponse, funds *x402.Funds, ev *ledger.Event) (*x402.VerifyResponse, bool, error) {
+// left to the caller, which records the error. When the ledger has a
+// settlement of the key (settlement, not ""), nothing is reserved and no
+// event written: the caller answers from the settlement and records ev.
+func (f *Facilitator) reserve(ctx context.Context, fv x402.FundsVerifier, resp *x402.VerifyResponse, funds *x402.Funds, ev *ledger.Event) (_ *x402.VerifyResponse, recorded bool, settlement ledger.Status, _ error) {
 	called := false
 	res, err := f.cfg.Store.Reserve(ctx, &ledger.Reservation{
 		Key: funds.Key, Amount: funds.Amount, Balance: funds.Balance, Expires: funds.Expires,
 		Event: func(res ledger.ReserveResult) *ledger.Event {
+			if res.Settlement != "" {
+				return nil // answered from the settlement by the caller
+			}
 			called = true
 			verifyEvent(ev, reserveAnswer(fv, resp, funds, res), nil)
 			return ev
 		},
 	})
 	if err != nil {
-		return nil, false, fmt.Errorf("facilitator: reserving the payment's funds: %w", err)
+		return nil, false, "", fmt.Errorf("facilitator: reserving the payment's funds: %w", err)
 	}
 	// The answer is what the store returned, never what Event was told:
 	// a store that could not write the event decides the reservation again
@@ -141,7 +200,10 @@ func (f *Facilitator) reserve(ctx context.Context, fv x402.FundsVerifier, resp *
 	if res.EventErr != nil {
 		f.log.Error("recording ledger event", "kind", ev.Kind, "err", res.EventErr)
 	}
-	return out, called && res.EventErr == nil, nil
+	if res.Settlement != "" {
+		return out, false, res.Settlement, nil
+	}
+	return out, called && res.EventErr == nil, "", nil
 }
 
 // reserveAnswer is the answer to a verify whose funds' reservation had
@@ -158,8 +220,7 @@ func reserveAnswer(fv x402.FundsVerifier, resp *x402.VerifyResponse, funds *x402
 	case res.Settlement == ledger.StatusSettled:
 		return settledAnswer(fv, resp.Payer, "")
 	case res.Settlement != "":
-		out.InvalidReason = x402.ReasonDuplicateSettlement
-		out.InvalidMessage = "this authorization is already being settled"
+		return beingSettled(resp.Payer)
 	default:
 		out.InvalidReason = insufficient
 		out.InvalidMessage = fmt.Sprintf("payer balance %s less %s reserved by other payments verified but not yet settled is less than %s",

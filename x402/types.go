@@ -32,10 +32,12 @@ type PaymentRequirements struct {
 }
 
 // Validate checks the fields every scheme relies on: scheme, a CAIP-2-shaped
-// network, asset, payTo and a positive maxTimeoutSeconds (0 is accepted for
-// the "batch-settlement" scheme: @x402/evm 2.27's channel manager sends
-// its claim and settle payloads with it, and nothing in them expires).
-func (r *PaymentRequirements) Validate() error {
+// network, asset, payTo and a positive maxTimeoutSeconds.
+func (r *PaymentRequirements) Validate() error { return r.validate(false) }
+
+// validate is Validate; with zeroTimeout a maxTimeoutSeconds of 0 passes
+// (see FacilitatorRequest.Validate).
+func (r *PaymentRequirements) validate(zeroTimeout bool) error {
 	switch {
 	case r.Scheme == "":
 		return fmt.Errorf("%w: scheme is missing", ErrInvalidMessage)
@@ -45,7 +47,7 @@ func (r *PaymentRequirements) Validate() error {
 		return fmt.Errorf("%w: asset is missing", ErrInvalidMessage)
 	case r.PayTo == "":
 		return fmt.Errorf("%w: payTo is missing", ErrInvalidMessage)
-	case r.MaxTimeoutSeconds < 0 || r.MaxTimeoutSeconds == 0 && r.Scheme != batchScheme:
+	case r.MaxTimeoutSeconds < 0 || (r.MaxTimeoutSeconds == 0 && !zeroTimeout):
 		return fmt.Errorf("%w: maxTimeoutSeconds must be positive", ErrInvalidMessage)
 	}
 	return nil
@@ -94,11 +96,13 @@ type PaymentPayload struct {
 
 // Validate checks a v2 payload: version 2, valid accepted requirements and a
 // payload object.
-func (p *PaymentPayload) Validate() error {
+func (p *PaymentPayload) Validate() error { return p.validate(false) }
+
+func (p *PaymentPayload) validate(zeroTimeout bool) error {
 	if p.X402Version != V2 {
 		return fmt.Errorf("%w: %d in a v2 PaymentPayload", ErrUnsupportedVersion, p.X402Version)
 	}
-	if err := p.Accepted.Validate(); err != nil {
+	if err := p.Accepted.validate(zeroTimeout); err != nil {
 		return fmt.Errorf("accepted: %w", err)
 	}
 	if p.Payload.IsNull() {

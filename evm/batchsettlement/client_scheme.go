@@ -102,7 +102,6 @@ type pendingPayment struct {
 	deposit      x402.Amount
 	maxClaimable x402.Amount
 	refund       bool
-	url          string
 }
 
 // NewPayer validates cfg and returns a Payer.

@@ -447,3 +447,41 @@ func TestMigrationSumsExistingReservations(t *testing.T) {
 		t.Fatalf("Reserve of the other payer = %+v, %v; want reserved, 7 held", res, err)
 	}
 }
+
+// A reservation whose transaction fails between its two pipelined round
+// trips (here: the caller goes away after the reads) writes nothing and
+// leaves neither an open transaction nor the payer's lock behind: another
+// instance reserves the same payer at once, and sees nothing held.
+func TestReserveFailureMidwayLeavesNothing(t *testing.T) {
+	needServer(t)
+	schema := newSchema(t)
+	a, b := openSchema(t, schema), openSchema(t, schema)
+	k := x402.SettlementKey{Network: "eip155:84532", Asset: "0xa", Payer: "0xb", Nonce: "0x1"}
+	ctx, cancel := context.WithCancel(t.Context())
+	r := &ledger.Reservation{Key: k, Amount: big.NewInt(10), Balance: big.NewInt(10), Expires: time.Now().Add(time.Hour),
+		Event: func(ledger.ReserveResult) *ledger.Event {
+			cancel() // after the reads, before the writes and COMMIT
+			return &ledger.Event{Kind: ledger.EventVerify, Payer: "0xb", Status: "valid"}
+		}}
+	if res, err := a.Reserve(ctx, r); err == nil {
+		t.Fatalf("Reserve whose caller went away midway = %+v, nil; want an error", res)
+	}
+	for _, s := range []*Store{b, a} {
+		wctx, wcancel := context.WithTimeout(t.Context(), 5*time.Second)
+		r2 := &ledger.Reservation{Key: k, Amount: big.NewInt(10), Balance: big.NewInt(10), Expires: time.Now().Add(time.Hour)}
+		r2.Key.Nonce = "0x2"
+		if s == a {
+			r2.Key.Nonce = "0x3"
+			r2.Balance = big.NewInt(20)
+		}
+		res, err := s.Reserve(wctx, r2)
+		wcancel()
+		if err != nil || !res.Reserved {
+			t.Fatalf("Reserve of the same payer after the failed one = %+v, %v; want reserved (nothing held by the failed one)", res, err)
+		}
+	}
+	evs, err := b.Events(t.Context(), ledger.EventFilter{Payer: "0xb"})
+	if err != nil || len(evs) != 0 {
+		t.Errorf("events after the failed reservation: %d, %v; want none", len(evs), err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/go402/go402/ledger"
 	"github.com/go402/go402/ledger/internal/reserve"
@@ -22,21 +23,16 @@ import (
 // ones before it committed, and inserting its own only if the balance less
 // those covers its amount. Reserves of different payers do not wait for
 // each other. Expiry is judged by the database clock. The event of
-// r.Event is inserted in the same transaction, which takes four round
-// trips: BEGIN, the lock and the reads (pipelined), the inserts
-// (pipelined), COMMIT.
+// r.Event is inserted in the same transaction, which takes two round
+// trips: BEGIN, the lock and the reads (pipelined), then the inserts and
+// COMMIT (pipelined).
 func (s *Store) Reserve(ctx context.Context, r *ledger.Reservation) (ledger.ReserveResult, error) {
 	if err := reserve.Check(r); err != nil {
 		return ledger.ReserveResult{}, fmt.Errorf("ledger/postgres: reserve: %w", err)
 	}
 	var eventErr error
 	for {
-		var res ledger.ReserveResult
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			var err error
-			res, err = reserveTx(ctx, tx, r, eventErr == nil)
-			return err
-		})
+		res, err := s.reserveOnce(ctx, r, eventErr == nil)
 		var refused *eventRefused
 		if errors.As(err, &refused) && eventErr == nil {
 			eventErr = refused.err // decide again, without the event
@@ -48,6 +44,32 @@ func (s *Store) Reserve(ctx context.Context, r *ledger.Reservation) (ledger.Rese
 		res.EventErr = eventErr
 		return res, nil
 	}
+}
+
+// reserveOnce runs one reservation transaction on a connection of its
+// own. A transaction a failure left open is rolled back; if that fails
+// too, the connection, not idle, is closed by the pool on release.
+func (s *Store) reserveOnce(ctx context.Context, r *ledger.Reservation, withEvent bool) (ledger.ReserveResult, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return ledger.ReserveResult{}, err
+	}
+	defer conn.Release()
+	res, err := reserveTx(ctx, conn.Conn(), r, withEvent)
+	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' && !conn.Conn().IsClosed() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+		_, _ = conn.Exec(rctx, "ROLLBACK")
+		cancel()
+	}
+	return res, err
+}
+
+// rollbackTimeout bounds the ROLLBACK of a failed reservation transaction.
+const rollbackTimeout = 5 * time.Second
+
+// batchSender sends pipelined statements: a connection or a transaction.
+type batchSender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // eventRefused is a reservation's event the server refused for its
@@ -106,20 +128,26 @@ const insertReservation = `WITH ins AS (
 	SELECT $1, $2, $3, ($5::text)::numeric FROM ins
 	ON CONFLICT (network, asset, payer) DO UPDATE SET held = reservation_holds.held + excluded.held`
 
-// reserveTx decides one reservation in tx, holding the payer's lock,
-// inserts it if it fits and, if withEvent, inserts the event r.Event
-// returns for the outcome.
-func reserveTx(ctx context.Context, tx pgx.Tx, r *ledger.Reservation, withEvent bool) (ledger.ReserveResult, error) {
+// reserveTx decides one reservation in a transaction it opens on conn,
+// holding the payer's lock, inserts it if it fits and, if withEvent,
+// inserts the event r.Event returns for the outcome, and commits. On
+// failure the transaction may be left open (aborted): the caller rolls
+// it back.
+func reserveTx(ctx context.Context, conn batchSender, r *ledger.Reservation, withEvent bool) (ledger.ReserveResult, error) {
 	k := r.Key
 	// The reads run after the lock is held (a new statement, so a new
-	// snapshot under READ COMMITTED), pipelined with it.
+	// snapshot under READ COMMITTED), pipelined with it and the BEGIN.
 	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
 	b.Queue(`SELECT pg_advisory_xact_lock($1)`, payerLock(r))
 	b.Queue(readHolds, string(k.Network), k.Asset, k.Payer, k.Nonce)
-	br := tx.SendBatch(ctx, b)
+	br := conn.SendBatch(ctx, b)
 	var reserved, status *string
 	var total, unfinished string
 	_, err := br.Exec()
+	if err == nil {
+		_, err = br.Exec()
+	}
 	if err == nil {
 		err = br.QueryRow().Scan(&reserved, &status, &total, &unfinished)
 	}
@@ -137,7 +165,7 @@ func reserveTx(ctx context.Context, tx pgx.Tx, r *ledger.Reservation, withEvent 
 	if withEvent && r.Event != nil {
 		ev = r.Event(res)
 	}
-	return res, writeReservation(ctx, tx, r, res.Reserved && !res.Taken, ev)
+	return res, writeReservation(ctx, conn, r, res.Reserved && !res.Taken, ev)
 }
 
 // decide feeds what reserveTx read to a tally.
@@ -166,11 +194,8 @@ func decide(r *ledger.Reservation, reserved, status *string, total, unfinished s
 }
 
 // writeReservation inserts the reservation (if insert) and the event (if
-// not nil), pipelined, and sets the event's ID and Time.
-func writeReservation(ctx context.Context, tx pgx.Tx, r *ledger.Reservation, insert bool, ev *ledger.Event) error {
-	if !insert && ev == nil {
-		return nil
-	}
+// not nil), and commits, pipelined, and sets the event's ID and Time.
+func writeReservation(ctx context.Context, conn batchSender, r *ledger.Reservation, insert bool, ev *ledger.Event) error {
 	k := r.Key
 	b := &pgx.Batch{}
 	if insert {
@@ -179,22 +204,31 @@ func writeReservation(ctx context.Context, tx pgx.Tx, r *ledger.Reservation, ins
 	if ev != nil {
 		queueEvent(b, ev)
 	}
-	br := tx.SendBatch(ctx, b)
+	b.Queue(`COMMIT`)
+	br := conn.SendBatch(ctx, b)
 	var err error
 	if insert {
 		_, err = br.Exec()
 	}
+	var id int64
+	var t time.Time
 	if err == nil && ev != nil {
-		var id int64
-		var t time.Time
-		if err = br.QueryRow().Scan(&id, &t); err == nil {
-			ev.ID, ev.Time = id, pick(ev.Time, t)
-		} else if refusesRow(err) {
+		if err = br.QueryRow().Scan(&id, &t); err != nil && refusesRow(err) {
 			err = &eventRefused{err: err}
+		}
+	}
+	if err == nil {
+		var tag pgconn.CommandTag
+		// COMMIT of a transaction that failed answers ROLLBACK.
+		if tag, err = br.Exec(); err == nil && tag.String() != "COMMIT" {
+			err = fmt.Errorf("reservation transaction not committed: %s", tag)
 		}
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil && ev != nil {
+		ev.ID, ev.Time = id, pick(ev.Time, t)
 	}
 	return err
 }
