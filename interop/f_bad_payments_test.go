@@ -268,7 +268,10 @@ func TestBadPaymentsRejectedByBothFacilitators(t *testing.T) {
 			refused("invalid_exact_evm_payload_authorization_valid_before"), refused("invalid_exact_evm_payload_authorization_valid_before")},
 		// go402 answers a repeated settle of an authorization it settled
 		// with the first result: the same transaction, nothing moves again.
-		{"replayed", func() map[string]any { return replayed }, "invalid_exact_evm_nonce_already_used", "invalid_exact_evm_transaction_simulation_failed",
+		// The official facilitator names the replay after its failed
+		// simulation, from authorizationState read through
+		// Multicall3.tryAggregate.
+		{"replayed", func() map[string]any { return replayed }, "invalid_exact_evm_nonce_already_used", "invalid_exact_evm_nonce_already_used",
 			settleWant{tx: first.Transaction}, refused(officialUsed)},
 		{"foreign signer", func() map[string]any {
 			m := w.signedRequest(w.accts[acctForeign].PrivateKey, req, nil)

@@ -90,16 +90,20 @@ type facilitatorRequestWire struct {
 }
 
 // Validate checks that the request holds valid messages of its version.
+// In a v2 request maxTimeoutSeconds may be 0: @x402/evm's batch-settlement
+// server sends its own claim, settle and refund payloads to /settle with
+// requirements {amount "0", maxTimeoutSeconds 0}; a scheme that needs a
+// positive timeout (exact) checks it itself.
 func (r *FacilitatorRequest) Validate() error {
 	switch r.X402Version {
 	case V2:
 		if r.Payload == nil || r.Requirements == nil {
 			return fmt.Errorf("%w: paymentPayload or paymentRequirements is missing", ErrInvalidMessage)
 		}
-		if err := r.Payload.Validate(); err != nil {
+		if err := r.Payload.validate(true); err != nil {
 			return fmt.Errorf("paymentPayload: %w", err)
 		}
-		if err := r.Requirements.Validate(); err != nil {
+		if err := r.Requirements.validate(true); err != nil {
 			return fmt.Errorf("paymentRequirements: %w", err)
 		}
 	case V1:

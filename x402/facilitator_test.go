@@ -24,6 +24,7 @@ func TestFacilitatorRequestRejects(t *testing.T) {
 		{"bad requirements amount", strings.Replace(v2, `"amount": "10000",`, `"amount": "ten",`, 1), x402.ReasonInvalidPayload},
 		{"duplicate key", strings.Replace(v2, `"x402Version": 2,`, `"x402Version": 2, "X402VERSION": 1,`, 1), x402.ReasonInvalidPayload},
 		{"too large", `{"x402Version":2,"pad":"` + strings.Repeat("x", x402.MaxJSONSize) + `"}`, x402.ReasonInvalidPayload},
+		{"negative timeout", strings.ReplaceAll(v2, `"maxTimeoutSeconds": 60`, `"maxTimeoutSeconds": -1`), x402.ReasonInvalidPayload},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -32,6 +33,20 @@ func TestFacilitatorRequestRejects(t *testing.T) {
 				t.Errorf("reason %q, want %q: %v", got, tt.reason, err)
 			}
 		})
+	}
+}
+
+// @x402/evm's batch-settlement server sends its claim, settle and refund
+// payloads to /settle with maxTimeoutSeconds 0 (and amount "0"): a v2
+// facilitator request takes it, a PaymentRequired does not.
+func TestFacilitatorRequestZeroTimeout(t *testing.T) {
+	v2 := strings.ReplaceAll(string(readGolden(t, "v2_facilitator_request.json")), `"maxTimeoutSeconds": 60`, `"maxTimeoutSeconds": 0`)
+	r, err := x402.DecodeFacilitatorRequest([]byte(v2))
+	if err != nil || r.Requirements.MaxTimeoutSeconds != 0 || r.Payload.Accepted.MaxTimeoutSeconds != 0 {
+		t.Fatalf("%+v %v", r, err)
+	}
+	if err := r.Requirements.Validate(); err == nil {
+		t.Fatal("PaymentRequirements.Validate took maxTimeoutSeconds 0")
 	}
 }
 
