@@ -35,6 +35,8 @@ type channelPeer struct {
 	tamper func(ex *batchsettlement.ResponseExtra)
 	// forge, if set, edits the voucherState of a corrective 402.
 	forge func(vs *batchsettlement.VoucherState)
+	// amount, if set, is the PAYMENT-RESPONSE "amount" of a paid call.
+	amount string
 }
 
 type peerChannel struct {
@@ -155,16 +157,24 @@ func (cp *channelPeer) serve(w http.ResponseWriter, r *http.Request) {
 	if cp.tamper != nil && !refund {
 		cp.tamper(&ex)
 	}
-	cp.settled(w, ex)
+	// As @x402/evm's server answers a deposit: "amount" is the deposit.
+	amount := ""
+	if dp, ok := pl.(*batchsettlement.DepositPayload); ok {
+		amount = dp.Deposit.Amount.String()
+	}
+	if cp.amount != "" && !refund {
+		amount = cp.amount
+	}
+	cp.settled(w, ex, amount)
 }
 
-func (cp *channelPeer) settled(w http.ResponseWriter, ex batchsettlement.ResponseExtra) {
+func (cp *channelPeer) settled(w http.ResponseWriter, ex batchsettlement.ResponseExtra, amount string) {
 	obj, err := x402.NewObject(ex)
 	if err != nil {
 		cp.t.Error(err)
 	}
 	// As @x402/evm's server answers a voucher: no transaction, "amount":"".
-	data, err := json.Marshal(map[string]any{"success": true, "payer": "", "transaction": "", "network": cp.req.Network, "amount": "", "extra": obj})
+	data, err := json.Marshal(map[string]any{"success": true, "payer": "", "transaction": "", "network": cp.req.Network, "amount": amount, "extra": obj})
 	if err != nil {
 		cp.t.Error(err)
 	}

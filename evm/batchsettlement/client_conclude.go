@@ -98,16 +98,23 @@ func (p *Payer) afterSettle(ctx context.Context, t *terms, pl ChannelPayload, sr
 	if charged.Cmp(price) > 0 {
 		return p.violation(ctx, t, "chargedAmount %s exceeds the price %s", charged, price)
 	}
-	if sr.Amount != nil && sr.Amount.Cmp(price) > 0 {
-		return p.violation(ctx, t, "amount %s exceeds the price %s", sr.Amount, price)
+	var deposit x402.Amount
+	if dp, ok := pl.(*DepositPayload); ok {
+		deposit = dp.Deposit.Amount
+	}
+	// "amount" is informative: @x402/evm's facilitator (and so its server)
+	// reports a deposit's amount there, extra.chargedAmount being the
+	// charge. A voucher's answer may not report more than the price.
+	limit := price
+	if deposit.Cmp(limit) > 0 {
+		limit = deposit
+	}
+	if sr.Amount != nil && sr.Amount.Cmp(limit) > 0 {
+		return p.violation(ctx, t, "amount %s exceeds the price %s and the deposit %s", sr.Amount, price, deposit)
 	}
 	cs := ex.ChannelState
 	if cs != nil && cs.HasChannelID && cs.ChannelID != t.id {
 		return p.violation(ctx, t, "channelState.channelId %s is not the channel paid", cs.ChannelID.Hex())
-	}
-	var deposit x402.Amount
-	if dp, ok := pl.(*DepositPayload); ok {
-		deposit = dp.Deposit.Amount
 	}
 	var rule string
 	err = p.cfg.Store.Update(ctx, t.req.Network, t.id, func(rec ChannelRecord, ok bool) (*ChannelRecord, error) {
