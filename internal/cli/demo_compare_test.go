@@ -100,3 +100,58 @@ func TestDemoCompareTable(t *testing.T) {
 		}
 	}
 }
+
+// exactSettleGas is one exact settlement on the devnet
+// (transferWithAuthorization), the reference of the gas targets.
+const exactSettleGas = 68_574
+
+// TestChannelGasPerCall measures, on the devnet, the gas per call of a
+// batch-settlement channel used for 100 and for 1,000 calls through the
+// middleware over HTTP: (deposit + claim + settle) / calls, from the
+// receipts. The claim is one row per channel whatever the number of
+// vouchers. Targets (issue 14): ≤ 3% of exact at 100, ≤ 0.5% at 1,000.
+//
+//	go test -run TestChannelGasPerCall -v ./internal/cli
+func TestChannelGasPerCall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("devnet test")
+	}
+	var cleanup closers
+	defer func() { _ = cleanup.close() }()
+	st, err := startStack(t.Context(), &demoSteps{}, slog.New(slog.DiscardHandler), &cleanup, stackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	accts := st.devnet.Accounts()
+	// The first channel deposits into an empty escrow (its token balance
+	// goes from zero: a cold storage write), the next ones into a used one.
+	for i, n := range []int{100, 100, 1000} {
+		a := accts[1+i]
+		p, err := newDemoChannelPayer(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run, err := demoSchemeCalls(t.Context(), st, a, p, stackChannelPath, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(run.Transactions) != 3 || receiptsGas(t, st, run.Transactions) != run.GasTotal {
+			t.Fatalf("%d calls: transactions %v", n, run.Transactions)
+		}
+		share := 100 * run.GasPerCall / exactSettleGas
+		var each []uint64
+		for _, tx := range run.Transactions {
+			r, err := st.devnet.Client().TransactionReceipt(t.Context(), common.HexToHash(tx))
+			if err != nil {
+				t.Fatal(err)
+			}
+			each = append(each, r.GasUsed)
+		}
+		t.Logf("channel %d, %d calls: deposit + claim + settle = %v = %d gas, %.1f gas per call = %.2f%% of exact's %d; p50 %.2f ms, p99 %.2f ms",
+			i+1, n, each, run.GasTotal, run.GasPerCall, share, exactSettleGas, run.P50Ms, run.P99Ms)
+		// The three transactions do not depend on the number of calls.
+		if n == 1000 && share > 0.5 {
+			t.Errorf("1,000 calls: %.2f%% of exact, above the 0.5%% target", share)
+		}
+	}
+}
