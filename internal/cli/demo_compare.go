@@ -36,10 +36,13 @@ type demoSchemeRun struct {
 	PayeeReceived string `json:"payeeReceived"`
 }
 
-// Bounds of --compare.
+// Bounds of --compare. Every exact call mines a block one second after
+// the previous one, and the stack's chain may run only
+// stackTimestampLead (120 s) ahead of the clock: beyond about 120 blocks
+// in a burst, settlements would be paced at one per second.
 const (
 	demoDefaultCompare = 100
-	demoMaxCompare     = 200
+	demoMaxCompare     = 100
 )
 
 // demoCompare pays n calls at $0.001 with exact (settled before serve,
