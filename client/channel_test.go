@@ -206,6 +206,23 @@ func TestChannelHostileResponse(t *testing.T) {
 	}
 }
 
+// PAYMENT-RESPONSE "amount" is the deposit in @x402/evm's answer to a
+// deposit (every test's first call pays one and the peer answers so), but a
+// voucher's answer reporting more than the price breaks the rules.
+func TestChannelResponseAmount(t *testing.T) {
+	peer := newChannelPeer(t, "$0.001")
+	payer := newPayer(t, newSigner(t), nil)
+	c := channelClient(t, payer, client.Policy{})
+	if err := get(t, c, peer.url()); err != nil {
+		t.Fatalf("deposit answered with amount = deposit: %v", err)
+	}
+	peer.amount = "1001"
+	var ve *batchsettlement.ViolationError
+	if err := get(t, c, peer.url()); !errors.As(err, &ve) {
+		t.Fatalf("voucher answered with amount above the price: %v, want a ViolationError", err)
+	}
+}
+
 // A payer that lost its state is answered with a corrective 402; it checks
 // the server's voucherState against its own signature, adopts the charged
 // total and pays again.
