@@ -71,6 +71,9 @@ type Config struct {
 	// Routes are matched in order; the first match serves the request.
 	// Key "routes".
 	Routes []Route
+	// Channels configures batch-settlement routes' payment channels. Key
+	// "channels".
+	Channels Channels
 
 	name    string              // the configuration's name, for messages
 	origins yamlconf.Origins    // where each key's value came from
@@ -187,6 +190,12 @@ type Route struct {
 	// Price is what one request costs, such as "$0.001" or "0.25 USDC"; an
 	// empty price makes the route free. Key "routes[i].price".
 	Price string
+	// Scheme is how the route is paid: "exact" (the default, one
+	// on-chain transfer per request) or "batch-settlement" (payment
+	// channels: one deposit, then an off-chain voucher per request,
+	// verified locally and claimed in batches; needs Config.Channels).
+	// Key "routes[i].scheme".
+	Scheme string
 	// PayTo overrides Config.PayTo. Key "routes[i].payTo".
 	PayTo string
 	// Network overrides Config.Network. Key "routes[i].network".

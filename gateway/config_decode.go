@@ -52,6 +52,19 @@ func (c *Config) schema(base string) yamlconf.Fields {
 		"routes": func(v yamlconf.Value) {
 			v.List(func(v yamlconf.Value) { c.Routes = append(c.Routes, decodeRoute(v, base)) })
 		},
+		"channels": func(v yamlconf.Value) { v.Fields(c.Channels.schema(base)) },
+	}
+}
+
+func (ch *Channels) schema(base string) yamlconf.Fields {
+	return yamlconf.Fields{
+		"sqlite":                   func(v yamlconf.Value) { pathValue(v, base, &ch.SQLite) },
+		"postgres":                 func(v yamlconf.Value) { v.String(&ch.Postgres) },
+		"receiverAuthorizerKeyEnv": func(v yamlconf.Value) { v.String(&ch.ReceiverAuthorizerKeyEnv) },
+		"withdrawDelaySeconds":     func(v yamlconf.Value) { v.Int(64, func(x int64) { ch.WithdrawDelaySeconds = x }) },
+		"claimIntervalSeconds":     func(v yamlconf.Value) { v.Int(32, func(x int64) { ch.ClaimIntervalSeconds = int(x) }) },
+		"claimIdleSeconds":         func(v yamlconf.Value) { v.Int(32, func(x int64) { ch.ClaimIdleSeconds = int(x) }) },
+		"claimThreshold":           func(v yamlconf.Value) { v.String(&ch.ClaimThreshold) },
 	}
 }
 
@@ -74,6 +87,7 @@ func decodeRoute(v yamlconf.Value, base string) Route {
 		"listing":     func(v yamlconf.Value) { v.Bool(&r.Listing) },
 		"price":       func(v yamlconf.Value) { v.String(&r.Price) },
 		"payTo":       func(v yamlconf.Value) { v.String(&r.PayTo) },
+		"scheme":      func(v yamlconf.Value) { v.String(&r.Scheme) },
 		"network":     func(v yamlconf.Value) { networkValue(v, &r.Network) },
 		"networks": func(v yamlconf.Value) {
 			v.List(func(v yamlconf.Value) {

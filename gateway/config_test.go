@@ -39,6 +39,8 @@ func TestSampleConfig(t *testing.T) {
 		"payTo:", "queue:", "sqlite:", "workers:", "backPressure:", "maxBufferBytes:", "logLevel:", "logFormat:",
 		"routes:", "path:", "upstream:", "stripPrefix:", "dir:", "listing:", "price:", "description:", "mimeType:",
 		"policy:", "maxTimeoutSeconds:", "charge:", "cors:", "allowOrigins:", "allowHeaders:", "allowCredentials:", "maxAgeSeconds:",
+		"channels:", "postgres:", "receiverAuthorizerKeyEnv:", "withdrawDelaySeconds:", "claimIntervalSeconds:", "claimIdleSeconds:",
+		"claimThreshold:", "scheme:",
 	} {
 		if !strings.Contains(string(data), key) {
 			t.Errorf("sample-gateway.yaml does not document %s", key)
@@ -158,6 +160,12 @@ func TestConfigErrors(t *testing.T) {
 		{"queue path", head + "queue: {sqlite: ':memory:'}\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: queue.sqlite: must be a plain file path"},
 		{"queue workers", head + "queue: {sqlite: q.db, workers: -1}\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: queue.workers: must be between 0"},
 		{"back-pressure range", head + "queue: {sqlite: q.db, backPressure: 1.5}\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: queue.backPressure: must be between 0"},
+		{"scheme", head + "routes:\n  - path: /a\n    upstream: http://u\n    price: $1\n    scheme: upto\n", "gw.yaml:8: routes[0].scheme: must be exact or batch-settlement"},
+		{"channel store needed", head + "routes:\n  - path: /a\n    upstream: http://u\n    price: $1\n    scheme: batch-settlement\n", "channels: a batch-settlement route needs a channel store"},
+		{"two channel stores", head + "channels: {sqlite: c.db, postgres: 'postgres://x'}\nroutes: [{path: /a, upstream: http://u, price: $1, scheme: batch-settlement}]\n", "channels: a batch-settlement route needs a channel store: set exactly one"},
+		{"batch serve-then-settle", head + "queue: {sqlite: q.db}\nchannels: {sqlite: c.db}\nroutes: [{path: /a, upstream: http://u, price: $1, scheme: batch-settlement, policy: serve-then-settle}]\n", "routes[0].policy: a batch-settlement route verifies vouchers locally"},
+		{"withdraw delay", head + "channels: {sqlite: c.db, withdrawDelaySeconds: 60}\nroutes: [{path: /a, upstream: http://u, price: $1, scheme: batch-settlement}]\n", "gw.yaml:4: channels.withdrawDelaySeconds: must be between 900"},
+		{"claim threshold", head + "channels: {sqlite: c.db, claimThreshold: lots}\nroutes: [{path: /a, upstream: http://u, price: $1, scheme: batch-settlement}]\n", "gw.yaml:4: channels.claimThreshold:"},
 		{"back-pressure number", head + "queue: {sqlite: q.db, backPressure: half}\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: queue.backPressure: must be a number"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -188,6 +196,7 @@ func TestBuildErrors(t *testing.T) {
 		{"unknown asset", head + "network: eip155:84532\nroutes:\n  - path: /a\n    upstream: http://u\n    price: 1 EURC\n", "gw.yaml:7: routes[0].price: 1 EURC cannot be paid on eip155:84532"},
 		{"embedded", "network: eip155:84532\npayTo: 0x209693bc6afc0c5328ba36faf03c514ef312287c\nfacilitator: {embedded: {devnet: true}}\nroutes: [{path: /a, upstream: http://u, price: $1}]\n", "gw.yaml:3: facilitator.embedded: the embedded facilitator is started by `go402 gateway`"},
 		{"api key unset", "facilitator: {url: https://f.example, apiKeyEnv: NOPE}\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:1: facilitator.apiKeyEnv: environment variable NOPE is not set"},
+		{"receiver authorizer key unset", head + "network: eip155:84532\nchannels: {sqlite: c.db, receiverAuthorizerKeyEnv: NOPE}\nroutes: [{path: /a, upstream: http://u, price: $1, scheme: batch-settlement}]\n", "gw.yaml:4: channels.receiverAuthorizerKeyEnv: environment variable NOPE: not a private key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := gateway.Parse("gw.yaml", []byte(tc.yaml), nil)

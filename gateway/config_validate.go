@@ -55,6 +55,7 @@ func (c *Config) Validate() error {
 		v.fail("logFormat", "must be text or json")
 	}
 	v.routes()
+	c.Channels.validate(v, c)
 	return v.Err()
 }
 
@@ -303,6 +304,15 @@ func (v *validator) routePayment(r *Route, p string) {
 		}
 	case c.Network == "":
 		v.fail(p+".network", "required: set network on the route or at the top level")
+	}
+	switch r.Scheme {
+	case "", SchemeExact:
+	case SchemeBatchSettlement:
+		if r.Policy == PolicyServeThenSettle {
+			v.fail(p+".policy", "a batch-settlement route verifies vouchers locally before serving: serve-then-settle does not apply")
+		}
+	default:
+		v.fail(p+".scheme", "must be %s or %s", SchemeExact, SchemeBatchSettlement)
 	}
 	switch r.Policy {
 	case "", PolicySettleBeforeServe:

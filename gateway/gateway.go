@@ -116,6 +116,7 @@ type Gateway struct {
 	queuePath string
 	remote    *remote.Client // the remote facilitator client, kept across reloads
 	remoteKey string         // what remote was built from
+	chans     *channelState  // batch-settlement channels, built once
 }
 
 // state is one loaded configuration: immutable once built.
@@ -150,6 +151,7 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
 	st, err := g.build(ctx, cfg, nil)
 	if err != nil {
 		g.closeQueue()
+		_ = g.closeChannels()
 		return nil, err
 	}
 	g.cur.Store(st)
@@ -191,7 +193,17 @@ func (g *Gateway) Reload(ctx context.Context, cfg *Config) error {
 // x402http.Middleware.RunSettlements). Settlements queued before a restart
 // are settled when it runs again. Without a queue it waits for a reload
 // that configures one.
+//
+// It also claims batch-settlement vouchers (channels.claimIntervalSeconds,
+// channels.claimThreshold, and every one left when ctx ends).
 func (g *Gateway) RunSettlements(ctx context.Context) error {
+	claimsDone := make(chan error, 1)
+	go func() { claimsDone <- g.runClaims(ctx) }()
+	err := g.runSettlements(ctx)
+	return errors.Join(err, <-claimsDone)
+}
+
+func (g *Gateway) runSettlements(ctx context.Context) error {
 	for ctx.Err() == nil {
 		st := g.cur.Load()
 		if st.settler == nil {
@@ -226,12 +238,12 @@ func (g *Gateway) RunSettlements(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the settlement queue. Call it once the server has shut
-// down and RunSettlements has returned.
+// Close releases the settlement queue and the channel store. Call it once
+// the server has shut down and RunSettlements has returned.
 func (g *Gateway) Close() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.closeQueue()
+	return errors.Join(g.closeQueue(), g.closeChannels())
 }
 
 func (g *Gateway) closeQueue() error {
@@ -262,6 +274,15 @@ func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, e
 	schemes, err := g.schemes(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.usesChannels() {
+		srv, err := g.channelServer(ctx, cfg, fac, g.networks(cfg))
+		if err != nil {
+			return nil, err
+		}
+		if err := registerChannels(cfg, schemes, srv); err != nil {
+			return nil, err
+		}
 	}
 	var errs []error
 	pats := make([]*routepattern.Pattern, len(cfg.Routes))
@@ -407,6 +428,20 @@ func (g *Gateway) facilitator(cfg *Config) (x402.Facilitator, string, error) {
 	return c, key, nil
 }
 
+// networks is the networks registry: built-in, configured, then Deps
+// (errors are reported by schemes).
+func (g *Gateway) networks(cfg *Config) *evm.Networks {
+	nets := evm.DefaultNetworks()
+	for _, n := range cfg.Networks {
+		id, _ := n.Network.ChainID()
+		_ = nets.Add(evm.NetworkConfig{Network: n.Network, ChainID: id, Assets: n.Assets})
+	}
+	for _, nc := range g.deps.Networks {
+		_ = nets.Add(nc)
+	}
+	return nets
+}
+
 // schemes returns Deps.Schemes, or the EVM "exact" scheme server over the
 // networks registry: built-in, configured, then Deps.
 func (g *Gateway) schemes(cfg *Config) (*x402.Registry[x402.SchemeServer], error) {
@@ -446,7 +481,7 @@ func checkPrices(cfg *Config, i int, schemes *x402.Registry[x402.SchemeServer]) 
 		case r.Network != "":
 			key = p + ".network"
 		}
-		srv, _, err := schemes.Lookup(x402.V2, evm.SchemeExact, n)
+		srv, _, err := schemes.Lookup(x402.V2, r.routeScheme(), n)
 		if err == nil {
 			_, err = srv.Requirements(n, price, cfg.EffectivePayTo(r), 0)
 		}
@@ -485,7 +520,7 @@ func (g *Gateway) openQueue(ctx context.Context, cfg *Config) error {
 func options(cfg *Config, r *Route) []x402http.PaymentOption {
 	var opts []x402http.PaymentOption
 	for _, n := range cfg.EffectiveNetworks(r) {
-		opts = append(opts, x402http.PaymentOption{Network: n, Price: r.Price, PayTo: cfg.EffectivePayTo(r)})
+		opts = append(opts, x402http.PaymentOption{Scheme: r.Scheme, Network: n, Price: r.Price, PayTo: cfg.EffectivePayTo(r)})
 	}
 	return opts
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/go402/go402/channels/sqlite"
@@ -16,6 +17,8 @@ import (
 	"github.com/go402/go402/evm/batchsettlement"
 	"github.com/go402/go402/evm/batchsettlement/channelserver"
 	"github.com/go402/go402/facilitator"
+	"github.com/go402/go402/facilitator/remote"
+	"github.com/go402/go402/gateway"
 	"github.com/go402/go402/internal/stacktest"
 	"github.com/go402/go402/x402"
 	"github.com/go402/go402/x402http"
@@ -35,8 +38,8 @@ func (w *world) goBatchFacilitator() (*facilitator.Facilitator, string) {
 // goBatchServer serves GET /weather, paid by batch-settlement vouchers,
 // behind go402's x402http middleware with a channelserver (SQLite channel
 // store) using fac; the receiver authorizer is delegated to the
-// facilitator (acctGoFac).
-func (w *world) goBatchServer(fac x402.Facilitator) (*httptest.Server, *channelserver.Server) {
+// facilitator, whose key is account authorizer's.
+func (w *world) goBatchServer(fac x402.Facilitator, authorizer int) (*httptest.Server, *channelserver.Server) {
 	t := w.t
 	t.Helper()
 	store, err := sqlite.Open(w.ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "channels.db")})
@@ -44,7 +47,7 @@ func (w *world) goBatchServer(fac x402.Facilitator) (*httptest.Server, *channels
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	scheme := &batchsettlement.Server{Networks: w.nets, ReceiverAuthorizer: w.addr(acctGoFac)}
+	scheme := &batchsettlement.Server{Networks: w.nets, ReceiverAuthorizer: w.addr(authorizer)}
 	cs, err := channelserver.New(channelserver.Config{Scheme: scheme, Store: store, Facilitator: fac})
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +153,83 @@ func TestOfficialBatchClientPaysGoServer(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, 0)
 	fac, _ := w.goBatchFacilitator()
-	srv, cs := w.goBatchServer(fac)
+	srv, cs := w.goBatchServer(fac, acctGoFac)
+	w.officialClientBatchFlow(srv.URL+"/weather", func() {
+		r := w.claimAll(cs)
+		t.Logf("claimed %d vouchers: %v", r.Vouchers, r.Transactions)
+	})
+}
+
+// TestOfficialBatchClientPaysGoGateway: the official batch-settlement
+// client pays a go402 gateway route configured with scheme:
+// batch-settlement, the gateway signing claims and refunds with its own
+// receiver-authorizer key (channels.receiverAuthorizerKeyEnv).
+func TestOfficialBatchClientPaysGoGateway(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 0)
+	fac, _ := w.goBatchFacilitator()
+	upstream := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(rw, `{"path":%q}`, r.URL.Path)
+	}))
+	t.Cleanup(upstream.Close)
+	text := fmt.Sprintf(`facilitator: {embedded: {devnet: true}}
+network: %s
+payTo: %s
+channels:
+  sqlite: %s
+  receiverAuthorizerKeyEnv: GW_AUTHORIZER_KEY
+  claimIntervalSeconds: 3600
+routes:
+  - path: /api/*
+    upstream: %s
+    price: %s
+    scheme: batch-settlement
+`, w.network(), w.addr(acctPayee).Hex(), filepath.Join(t.TempDir(), "channels.db"), upstream.URL, price)
+	env := map[string]string{"GW_AUTHORIZER_KEY": w.key(acctPayee)}
+	gw := func(text string) (*gateway.Gateway, string) {
+		cfg, err := gateway.Parse("gw.yaml", []byte(text), func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatalf("gateway config: %v\n%s", err, text)
+		}
+		g, err := gateway.New(w.ctx, cfg, gateway.Deps{Facilitator: fac, Networks: []evm.NetworkConfig{w.dev.NetworkConfig()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = g.Close() })
+		srv := httptest.NewServer(g)
+		t.Cleanup(srv.Close)
+		return g, srv.URL
+	}
+	// Without a key the role is delegated to the facilitator's advertised
+	// receiverAuthorizer.
+	_, delegated := gw(strings.Replace(text, "  receiverAuthorizerKeyEnv: GW_AUTHORIZER_KEY\n", "", 1))
+	ex, err := batchsettlement.ParseRequirementsExtra(w.batchRequirements(delegated + "/api/weather").Extra)
+	if err != nil || ex.ReceiverAuthorizer != w.addr(acctGoFac) {
+		t.Fatalf("delegated receiverAuthorizer: %+v %v, want %s", ex, err, w.addr(acctGoFac))
+	}
+	g, url := gw(strings.Replace(text, "channels.db", "channels2.db", 1))
+	w.officialClientBatchFlow(url+"/api/weather", func() {
+		r, err := g.ClaimChannels(w.ctx)
+		if err != nil {
+			t.Fatalf("claim: %v", err)
+		}
+		t.Logf("claimed %d vouchers: %v", r.Vouchers, r.Transactions)
+	})
+}
+
+// TestGoBatchServerWithOfficialFacilitator: a go402 x402http
+// batch-settlement route whose deposits, claims and refunds go to the
+// official facilitator (facilitator/remote), which holds the receiver
+// authorizer; paid by the official client.
+func TestGoBatchServerWithOfficialFacilitator(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 0)
+	fac, err := remote.New(remote.Config{URL: w.officialBatchFacilitator()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, cs := w.goBatchServer(fac, acctNodeFac)
 	w.officialClientBatchFlow(srv.URL+"/weather", func() {
 		r := w.claimAll(cs)
 		t.Logf("claimed %d vouchers: %v", r.Vouchers, r.Transactions)

@@ -38,9 +38,14 @@ func TestFacilitatorRequestRejects(t *testing.T) {
 
 // @x402/evm's batch-settlement server sends its claim, settle and refund
 // payloads to /settle with maxTimeoutSeconds 0 (and amount "0"): a v2
-// facilitator request takes it, a PaymentRequired does not.
+// batch-settlement facilitator request takes it; an exact one and
+// PaymentRequirements.Validate do not.
 func TestFacilitatorRequestZeroTimeout(t *testing.T) {
-	v2 := strings.ReplaceAll(string(readGolden(t, "v2_facilitator_request.json")), `"maxTimeoutSeconds": 60`, `"maxTimeoutSeconds": 0`)
+	exact := strings.ReplaceAll(string(readGolden(t, "v2_facilitator_request.json")), `"maxTimeoutSeconds": 60`, `"maxTimeoutSeconds": 0`)
+	if _, err := x402.DecodeFacilitatorRequest([]byte(exact)); err == nil {
+		t.Fatal("an exact request took maxTimeoutSeconds 0")
+	}
+	v2 := strings.ReplaceAll(exact, `"scheme": "exact"`, `"scheme": "batch-settlement"`)
 	r, err := x402.DecodeFacilitatorRequest([]byte(v2))
 	if err != nil || r.Requirements.MaxTimeoutSeconds != 0 || r.Payload.Accepted.MaxTimeoutSeconds != 0 {
 		t.Fatalf("%+v %v", r, err)

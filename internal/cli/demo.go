@@ -21,6 +21,7 @@ import (
 	"github.com/go402/go402/client"
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
+	"github.com/go402/go402/evm/batchsettlement"
 	"github.com/go402/go402/gateway"
 	"github.com/go402/go402/x402"
 )
@@ -58,14 +59,18 @@ type demoSummary struct {
 	FacilitatorAccount  string      `json:"facilitatorAccount"`
 	AgentBudget         string      `json:"agentBudget"`
 	AgentBudgetRefusals int         `json:"agentBudgetRefusals"`
+	// Comparison is --compare's: the same calls paid with exact and with
+	// batch-settlement.
+	Comparison []demoSchemeRun `json:"comparison,omitempty"`
 	// Error says why the demo failed; "" when OK.
 	Error string `json:"error"`
 }
 
 // demoSteps prints each step of the flow as it happens (text mode).
 type demoSteps struct {
-	mu  sync.Mutex
-	out io.Writer // nil in --json mode
+	mu    sync.Mutex
+	out   io.Writer // nil in --json mode
+	muted bool      // the observers' traces are off (the comparison's calls)
 }
 
 func (s *demoSteps) printf(format string, args ...any) {
@@ -77,6 +82,25 @@ func (s *demoSteps) printf(format string, args ...any) {
 	fmt.Fprintf(s.out, format, args...)
 }
 
+// tracef prints an observer's trace of a call, unless muted.
+func (s *demoSteps) tracef(format string, args ...any) {
+	if s.out == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.muted {
+		fmt.Fprintf(s.out, format, args...)
+	}
+}
+
+// mute turns the observers' traces off or on.
+func (s *demoSteps) mute(m bool) {
+	s.mu.Lock()
+	s.muted = m
+	s.mu.Unlock()
+}
+
 // observingTransport reports the agent's side of the handshake.
 type observingTransport struct {
 	base  http.RoundTripper
@@ -85,15 +109,15 @@ type observingTransport struct {
 
 func (t observingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.Header.Get(x402.HeaderPaymentSignature) != "" {
-		t.steps.printf("     → authorization signed (EIP-3009, EIP-712); retrying with PAYMENT-SIGNATURE\n")
+		t.steps.tracef("     → authorization signed (EIP-3009, EIP-712); retrying with PAYMENT-SIGNATURE\n")
 	} else {
-		t.steps.printf("   GET %s\n", r.URL.Path)
+		t.steps.tracef("   GET %s\n", r.URL.Path)
 	}
 	resp, err := t.base.RoundTrip(r)
 	if err == nil && resp.StatusCode == http.StatusPaymentRequired && r.Header.Get(x402.HeaderPaymentSignature) == "" {
 		if pr, derr := x402.DecodePaymentRequired(resp.Header.Get(x402.HeaderPaymentRequired)); derr == nil && len(pr.Accepts) > 0 {
 			a := pr.Accepts[0]
-			t.steps.printf("     ← 402 Payment Required: %s atomic units (%s USDC) to %s on %s\n", a.Amount, a.Amount.Format(6), short(a.PayTo), a.Network)
+			t.steps.tracef("     ← 402 Payment Required: %s atomic units (%s USDC) to %s on %s\n", a.Amount, a.Amount.Format(6), short(a.PayTo), a.Network)
 		}
 	}
 	return resp, err
@@ -108,18 +132,18 @@ type observingFacilitator struct {
 func (f observingFacilitator) Verify(ctx context.Context, req *x402.FacilitatorRequest) (*x402.VerifyResponse, error) {
 	v, err := f.Facilitator.Verify(ctx, req)
 	if err == nil && v.IsValid {
-		f.steps.printf("     ✓ verified by the facilitator (payer %s)\n", short(v.Payer))
+		f.steps.tracef("     ✓ verified by the facilitator (payer %s)\n", short(v.Payer))
 	} else if err == nil {
-		f.steps.printf("     ✗ rejected by the facilitator: %s %s\n", v.InvalidReason, v.InvalidMessage)
+		f.steps.tracef("     ✗ rejected by the facilitator: %s %s\n", v.InvalidReason, v.InvalidMessage)
 	}
 	return v, err
 }
 
 func (f observingFacilitator) Settle(ctx context.Context, req *x402.FacilitatorRequest) (*x402.SettleResponse, error) {
-	f.steps.printf("     ✓ served by the API (response held until the payment settles)\n")
+	f.steps.tracef("     ✓ served by the API (response held until the payment settles)\n")
 	s, err := f.Facilitator.Settle(ctx, req)
 	if err == nil && s.Success {
-		f.steps.printf("     ✓ settled on chain: tx %s\n", s.Transaction)
+		f.steps.tracef("     ✓ settled on chain: tx %s\n", s.Transaction)
 	}
 	return s, err
 }
@@ -136,7 +160,7 @@ func short(addr string) string {
 // (stackTimestampLead) keeps it from waiting for the clock.
 const (
 	demoMaxCalls       = 50
-	demoDefaultTimeout = 60 * time.Second
+	demoDefaultTimeout = 120 * time.Second
 )
 
 // demoTimeoutError is the cause of a demo cut short by --timeout.
@@ -147,13 +171,18 @@ func (e demoTimeoutError) Error() string {
 }
 
 func runDemo(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet(e, "demo", `demo [--json] [--calls N] [--timeout D]
+	fs := newFlagSet(e, "demo", `demo [--json] [--calls N] [--compare N] [--timeout D]
 
 Runs a complete paid x402 flow on an embedded devnet, offline, and prints
 each step: an agent with a budget pays a sample API through a go402
-facilitator, and the balances are checked. --json prints one JSON summary.`)
+facilitator, and the balances are checked. Then it pays --compare calls at
+$0.001 with "exact" (one settlement per call) and with "batch-settlement"
+(one deposit, a voucher per call, one claim and one settle) and prints, for
+each, the on-chain transactions, the gas per call and the latency per
+call. --json prints one JSON summary.`)
 	jsonOut := fs.Bool("json", false, "print one JSON summary instead of the step-by-step text")
 	calls := fs.Int("calls", 3, fmt.Sprintf("number of weather calls the agent makes (plus one report), 1 to %d", demoMaxCalls))
+	compare := fs.Int("compare", demoDefaultCompare, fmt.Sprintf("number of calls paid with each scheme in the exact/batch-settlement comparison, 0 (none) to %d", demoMaxCompare))
 	timeout := fs.Duration("timeout", demoDefaultTimeout, "give up when the whole demo takes longer than this")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -164,12 +193,15 @@ facilitator, and the balances are checked. --json prints one JSON summary.`)
 	if *calls < 1 || *calls > demoMaxCalls {
 		return usagef("--calls must be between 1 and %d", demoMaxCalls)
 	}
+	if *compare < 0 || *compare > demoMaxCompare {
+		return usagef("--compare must be between 0 and %d", demoMaxCompare)
+	}
 	if *timeout <= 0 {
 		return usagef("--timeout must be positive")
 	}
 	dctx, cancel := context.WithTimeoutCause(ctx, *timeout, demoTimeoutError{*timeout})
 	defer cancel()
-	sum, err := demo(dctx, e, *calls, *jsonOut)
+	sum, err := demo(dctx, e, *calls, *compare, *jsonOut)
 	if err != nil {
 		var te demoTimeoutError
 		if cause := context.Cause(dctx); errors.As(cause, &te) {
@@ -193,7 +225,7 @@ facilitator, and the balances are checked. --json prints one JSON summary.`)
 	return nil
 }
 
-func demo(ctx context.Context, e env, calls int, jsonOut bool) (*demoSummary, error) {
+func demo(ctx context.Context, e env, calls, compare int, jsonOut bool) (*demoSummary, error) {
 	start := time.Now()
 	steps := &demoSteps{out: e.stdout}
 	if jsonOut {
@@ -259,6 +291,12 @@ func demo(ctx context.Context, e env, calls int, jsonOut bool) (*demoSummary, er
 	sum.TotalPaid = formatUnits(paid, decimals) + " USDC"
 	sum.GasPerSettlement = gasTotal / uint64(len(sum.Calls))
 	sum.AverageLatencyMs = float64(totalLatency.Microseconds()) / 1000 / float64(len(sum.Calls))
+	if compare > 0 {
+		if sum.Comparison, err = demoCompare(ctx, steps, stack, compare); err != nil {
+			return sum, err
+		}
+		printDemoComparison(steps, sum.Comparison)
+	}
 	sum.ElapsedMs = float64(time.Since(start).Microseconds()) / 1000
 	sum.OK = true
 	printDemoSummary(steps, sum)
@@ -375,8 +413,9 @@ type devInfo struct {
 
 // devEndpoint is one paid endpoint of an info file: its URL, method and
 // price, the payee, the payment scheme and when the payment is settled
-// ("settle-before-serve" or "serve-then-settle"), so that a client can
-// pick one of each policy.
+// ("settle-before-serve" or "serve-then-settle" for exact,
+// "serve-then-claim" for batch-settlement), so that a client can pick one
+// of each policy.
 type devEndpoint struct {
 	URL    string `json:"url"`
 	Method string `json:"method"`
@@ -384,14 +423,24 @@ type devEndpoint struct {
 	PayTo  string `json:"payTo"`
 	Scheme string `json:"scheme"`
 	Policy string `json:"policy"`
+	// SettleIntervalSeconds is, for a batch-settlement endpoint, how often
+	// the server claims its idle channels' vouchers on chain.
+	SettleIntervalSeconds int `json:"settleIntervalSeconds,omitempty"`
 }
+
+// policyServeThenClaim is the policy of a batch-settlement endpoint: each
+// call's voucher is verified locally against the escrowed deposit before
+// it is served, and claimed on chain later, many vouchers per transaction.
+const policyServeThenClaim = "serve-then-claim"
 
 const devUsage = `dev [--listen ADDR] [--info-file PATH]
 
 Runs, until interrupted (Ctrl-C), a devnet, a go402 facilitator and a
 sample paid API (GET /weather at $0.001 and GET /report at $0.05, settled
-before they are served; GET /ticker at $0.001, served and then settled),
-all on loopback, and prints the line to pay the API with "go402 pay" from another
+before they are served; GET /ticker at $0.001, served and then settled; GET /metered at $0.001
+paid by batch-settlement vouchers on a payment channel, claimed on chain
+every 30 s once the channel is idle for 5 s, and at exit), all on
+loopback, and prints the line to pay the API with "go402 pay" from another
 terminal. The paid API listens on --listen; the devnet's JSON-RPC and the
 facilitator on free loopback ports (see the info file). DEV ONLY: the
 devnet keys are public.`
@@ -422,7 +471,10 @@ func runDev(ctx context.Context, e env, args []string) error {
 		{URL: st.apiURL + "/weather", Method: http.MethodGet, Price: "$0.001", PayTo: st.seller.Address.Hex(), Scheme: evm.SchemeExact, Policy: gateway.PolicySettleBeforeServe},
 		{URL: st.apiURL + "/report", Method: http.MethodGet, Price: "$0.05", PayTo: st.seller.Address.Hex(), Scheme: evm.SchemeExact, Policy: gateway.PolicySettleBeforeServe},
 		{URL: st.apiURL + "/ticker", Method: http.MethodGet, Price: "$0.001", PayTo: st.seller.Address.Hex(), Scheme: evm.SchemeExact, Policy: gateway.PolicyServeThenSettle},
+		{URL: st.apiURL + stackChannelPath, Method: http.MethodGet, Price: "$0.001", PayTo: st.seller.Address.Hex(), Scheme: batchsettlement.Scheme,
+			Policy: policyServeThenClaim, SettleIntervalSeconds: int(devClaimInterval / time.Second)},
 	}}
+	runStackClaims(ctx, st.channels, quiet, &cleanup)
 	infoPath, err := devInfoPath(*infoFile)
 	if err != nil {
 		return err
@@ -436,7 +488,8 @@ func runDev(ctx context.Context, e env, args []string) error {
 	steps.printf("payers       accounts 0-%d (keys in the info file; these keys are public, DEV ONLY)\n\n", stackPayers-1)
 	steps.printf("try it:\n")
 	steps.printf("  curl -i %s/weather\n", st.apiURL)
-	steps.printf("  GO402_PAYER_KEY=%s %s pay --devnet-info %s %s/weather\n\n", hexKey(st.payer), selfCommand(os.Args[0]), shellQuote(infoPath), st.apiURL)
+	steps.printf("  GO402_PAYER_KEY=%s %s pay --devnet-info %s %s/weather\n", hexKey(st.payer), selfCommand(os.Args[0]), shellQuote(infoPath), st.apiURL)
+	steps.printf("  (batch-settlement: add --channel-file channels.json --max '$2' and pay %s%s)\n\n", st.apiURL, stackChannelPath)
 	steps.printf("Press Ctrl-C to stop.\n")
 	<-ctx.Done()
 	return nil

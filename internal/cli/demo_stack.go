@@ -13,6 +13,8 @@ import (
 
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
+	"github.com/go402/go402/evm/batchsettlement"
+	"github.com/go402/go402/evm/batchsettlement/channelserver"
 	"github.com/go402/go402/facilitator/config"
 	"github.com/go402/go402/facilitator/remote"
 	"github.com/go402/go402/facilitator/service"
@@ -48,6 +50,8 @@ type stack struct {
 	nets                  *evm.Networks
 	payer, seller, facKey devnet.Account
 	facURL, apiURL        string
+	// channels is the batch-settlement server of GET /metered.
+	channels *channelserver.Server
 }
 
 // startStack starts the devnet, the facilitator (over HTTP) and the sample
@@ -102,9 +106,17 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 	if err != nil {
 		return nil, err
 	}
+	chs, err := newStackChannels(ctx, nets, facClient, seller, quiet, cleanup)
+	if err != nil {
+		return nil, err
+	}
+	schemes := evm.ServerSchemes(nets)
+	if err := schemes.Register(x402.V2, batchsettlement.Scheme, network, chs); err != nil {
+		return nil, err
+	}
 	mw, err := x402http.New(x402http.Config{
 		Facilitator: observingFacilitator{facClient, steps},
-		Schemes:     evm.ServerSchemes(nets),
+		Schemes:     schemes,
 		Logger:      quiet,
 		Queue:       queue,
 		Routes: []x402http.Route{
@@ -112,6 +124,8 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 			{Pattern: "GET /report", Accepts: opt("$0.05"), Description: "Quarterly report", MimeType: "application/json"},
 			{Pattern: "GET /ticker", Accepts: opt("$0.001"), Description: "Latest price tick (served, then settled)", MimeType: "application/json",
 				Policy: x402http.ServeThenSettle},
+			{Pattern: "GET " + stackChannelPath, Description: "Metered weather, paid with vouchers on a payment channel", MimeType: "application/json",
+				Accepts: []x402http.PaymentOption{{Scheme: batchsettlement.Scheme, Network: network, Price: "$0.001", PayTo: seller.Address.Hex()}}},
 		},
 	})
 	if err != nil {
@@ -127,9 +141,9 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 	if err != nil {
 		return nil, err
 	}
-	steps.printf("3. paid API   %s  GET /weather $0.001, GET /report $0.05, GET /ticker $0.001 serve-then-settle (payTo %s)\n", apiURL, short(seller.Address.Hex()))
+	steps.printf("3. paid API   %s  GET /weather $0.001, GET /report $0.05, GET /ticker $0.001 serve-then-settle, GET %s $0.001 batch-settlement (payTo %s)\n", apiURL, stackChannelPath, short(seller.Address.Hex()))
 
-	return &stack{devnet: d, network: network, nets: nets, payer: payer, seller: seller, facKey: facKey, facURL: facURL, apiURL: apiURL}, nil
+	return &stack{devnet: d, network: network, nets: nets, payer: payer, seller: seller, facKey: facKey, facURL: facURL, apiURL: apiURL, channels: chs}, nil
 }
 
 // stackOptions are what `go402 dev` changes in the stack; the zero value
@@ -190,6 +204,10 @@ func stackAPI() *http.ServeMux {
 	mux.HandleFunc("GET /report", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"quarter":"Q3","revenue":"1.2M","growth":"12%"}`)
+	})
+	mux.HandleFunc("GET "+stackChannelPath, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"city":"Lisbon","celsius":22,"metered":true}`)
 	})
 	mux.HandleFunc("GET /ticker", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

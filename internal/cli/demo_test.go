@@ -24,7 +24,7 @@ import (
 
 func TestDemo(t *testing.T) {
 	var out, errOut bytes.Buffer
-	code := Run(t.Context(), []string{"demo", "--json", "--calls", "2"}, strings.NewReader(""), &out, &errOut)
+	code := Run(t.Context(), []string{"demo", "--json", "--calls", "2", "--compare", "0"}, strings.NewReader(""), &out, &errOut)
 	if code != 0 {
 		t.Fatalf("exit %d: %s %s", code, out.String(), errOut.String())
 	}
@@ -46,7 +46,7 @@ func TestDemo(t *testing.T) {
 
 	// The human-readable flow names every step.
 	out.Reset()
-	if code := Run(t.Context(), []string{"demo", "--calls", "1"}, strings.NewReader(""), &out, &errOut); code != 0 {
+	if code := Run(t.Context(), []string{"demo", "--calls", "1", "--compare", "0"}, strings.NewReader(""), &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	for _, step := range []string{"402 Payment Required", "authorization signed", "verified", "served", "settled on chain: tx 0x", "refused by the agent's policy", "summary:"} {
@@ -84,7 +84,7 @@ func TestDemoMaxCallsIsNotPacedByTheClock(t *testing.T) {
 	}
 
 	var out, errOut bytes.Buffer
-	code := Run(t.Context(), []string{"demo", "--json", "--calls", "50"}, strings.NewReader(""), &out, &errOut)
+	code := Run(t.Context(), []string{"demo", "--json", "--calls", "50", "--compare", "0"}, strings.NewReader(""), &out, &errOut)
 	if code != 0 {
 		t.Fatalf("exit %d: %s %s", code, out.String(), errOut.String())
 	}
@@ -210,7 +210,7 @@ func TestDevAndPay(t *testing.T) {
 	if err := json.Unmarshal(raw, &di); err != nil {
 		t.Fatal(err)
 	}
-	if di.RPCURL == "" || di.FacilitatorURL == "" || len(di.Endpoints) != 3 || len(di.Accounts) != stackAccounts || di.Endpoints[0].Price != "$0.001" || di.Endpoints[0].URL != url {
+	if di.RPCURL == "" || di.FacilitatorURL == "" || len(di.Endpoints) != 4 || len(di.Accounts) != stackAccounts || di.Endpoints[0].Price != "$0.001" || di.Endpoints[0].URL != url {
 		t.Fatalf("info %+v", di)
 	}
 	// Every existing field is still there, and "payers" is added.
@@ -222,6 +222,9 @@ func TestDevAndPay(t *testing.T) {
 		if _, ok := fields[k]; !ok {
 			t.Errorf("info file lacks %q: %s", k, raw)
 		}
+	}
+	if !bytes.Contains(raw, []byte(`"settleIntervalSeconds"`)) || !bytes.Contains(raw, []byte(`"batch-settlement"`)) {
+		t.Errorf("info file lacks the batch-settlement endpoint: %s", raw)
 	}
 	if di.Payers != 4 || di.Accounts[0].PrivateKey != key {
 		t.Fatalf("payers %d, first key %s; the pay line's key %s", di.Payers, di.Accounts[0].PrivateKey, key)
@@ -319,14 +322,24 @@ func checkDevPolicies(t *testing.T, ctx context.Context, ec *ethclient.Client, d
 	t.Helper()
 	byPolicy := map[string]devEndpoint{}
 	for _, ep := range di.Endpoints {
-		if ep.Scheme != "exact" || ep.Method != http.MethodGet {
-			t.Errorf("endpoint %+v: want an exact GET endpoint", ep)
+		want := "exact"
+		if ep.Policy == policyServeThenClaim {
+			want = "batch-settlement"
+			if ep.SettleIntervalSeconds < 30 || !strings.HasSuffix(ep.URL, stackChannelPath) {
+				t.Errorf("batch-settlement endpoint %+v: want settleIntervalSeconds ≥ 30", ep)
+			}
+		} else if ep.SettleIntervalSeconds != 0 {
+			t.Errorf("exact endpoint %+v has a settleIntervalSeconds", ep)
+		}
+		if ep.Scheme != want || ep.Method != http.MethodGet {
+			t.Errorf("endpoint %+v: want a %s GET endpoint", ep, want)
 		}
 		byPolicy[ep.Policy] = ep
 	}
 	sts, ok := byPolicy["serve-then-settle"]
-	if _, sbs := byPolicy["settle-before-serve"]; !sbs || !ok || len(byPolicy) != 2 {
-		t.Fatalf("endpoints by policy %v: want settle-before-serve and serve-then-settle", byPolicy)
+	_, sbs := byPolicy["settle-before-serve"]
+	if _, stc := byPolicy[policyServeThenClaim]; !stc || !sbs || !ok || len(byPolicy) != 3 {
+		t.Fatalf("endpoints by policy %v: want settle-before-serve, serve-then-settle and serve-then-claim", byPolicy)
 	}
 	token, payTo := common.HexToAddress(di.Token.Address), common.HexToAddress(sts.PayTo)
 	before := tokenBalance(t, ctx, ec, token, payTo)
