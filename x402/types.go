@@ -194,10 +194,19 @@ func batchVoucherAnswer(s *SettleResponse) bool {
 	if s.Extra.IsNull() {
 		return false
 	}
+	if v, ok := lastMember(s.Extra, "channelState"); ok {
+		return v != nil && string(v) != "null"
+	}
+	return hasMemberSlow(s.Extra)
+}
+
+// hasMemberSlow is batchVoucherAnswer's reference: what encoding/json
+// decodes from o into a field named channelState.
+func hasMemberSlow(o Object) bool {
 	var w struct {
 		ChannelState json.RawMessage `json:"channelState"`
 	}
-	return json.Unmarshal(s.Extra, &w) == nil && len(w.ChannelState) > 0 && string(w.ChannelState) != "null"
+	return json.Unmarshal(o, &w) == nil && len(w.ChannelState) > 0 && string(w.ChannelState) != "null"
 }
 
 // SupportedKind is one (version, scheme, network) a facilitator can verify
