@@ -52,26 +52,7 @@ type channelStateJSON struct {
 
 // MarshalJSON writes the fields that are present.
 func (s ChannelState) MarshalJSON() ([]byte, error) {
-	var w channelStateJSON
-	if s.HasChannelID {
-		w.ChannelID = s.ChannelID.Hex()
-	}
-	if s.HasBalance {
-		w.Balance = &s.Balance
-	}
-	if s.HasTotalClaimed {
-		w.TotalClaimed = &s.TotalClaimed
-	}
-	if s.HasWithdrawRequestedAt {
-		w.WithdrawRequestedAt = &s.WithdrawRequestedAt
-	}
-	if s.HasRefundNonce {
-		w.RefundNonce = &s.RefundNonce
-	}
-	if s.HasCharged {
-		w.ChargedCumulativeAmount = &s.ChargedCumulativeAmount
-	}
-	return json.Marshal(w)
+	return appendChannelState(make([]byte, 0, 256), &s), nil
 }
 
 // UnmarshalJSON reads a snapshot; absent fields stay zero with Has* false.
@@ -284,7 +265,25 @@ type ResponseExtra struct {
 }
 
 // Object returns the extra as an x402.Object.
-func (e ResponseExtra) Object() (x402.Object, error) { return x402.NewObject(e) }
+func (e ResponseExtra) Object() (x402.Object, error) {
+	// What x402.NewObject(e) gives, without reflection: a voucher's
+	// answer carries one.
+	b := make([]byte, 0, 320)
+	b = append(b, '{')
+	if e.ChargedAmount != nil {
+		b = append(b, `"chargedAmount":"`...)
+		b = append(b, e.ChargedAmount.String()...)
+		b = append(b, '"')
+	}
+	if e.ChannelState != nil {
+		if e.ChargedAmount != nil {
+			b = append(b, ',')
+		}
+		b = append(b, `"channelState":`...)
+		b = appendChannelState(b, e.ChannelState)
+	}
+	return x402.Object(append(b, '}')), nil
+}
 
 // ParseChannelState reads a channel snapshot object: a facilitator's
 // /verify or deposit/refund extra.channelState, or a /verify response's

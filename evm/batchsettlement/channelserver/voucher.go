@@ -184,7 +184,7 @@ func (c *charge) commit(ctx context.Context) (*x402.SettleResponse, error) {
 	}
 	st := channelState(&c.ch, next)
 	price := c.rq.price
-	extra, err := x402.NewObject(batchsettlement.ResponseExtra{ChargedAmount: &price, ChannelState: &st})
+	extra, err := batchsettlement.ResponseExtra{ChargedAmount: &price, ChannelState: &st}.Object()
 	if err != nil {
 		return nil, err
 	}
