@@ -59,15 +59,24 @@ func devClaimConfig() channelserver.ClaimConfig {
 	return channelserver.ClaimConfig{Interval: devClaimInterval, Idle: devClaimIdle}
 }
 
+// watchedClaimConfig is devClaimConfig with the withdrawal watcher: at each
+// round the claimer reads the channels' state on st's devnet and claims a
+// channel whose payer asked to withdraw at once, idle or not.
+func watchedClaimConfig(st *stack) channelserver.ClaimConfig {
+	cc := devClaimConfig()
+	cc.Chain = &channelserver.ChainState{Caller: st.devnet.Client(), Network: st.network}
+	return cc
+}
+
 // runStackClaims runs the claimer of srv until cleanup, which stops it
 // (after its shutdown claim) before the facilitator and the channel store
 // close (cleanup is LIFO).
-func runStackClaims(ctx context.Context, srv *channelserver.Server, logger *slog.Logger, cleanup *closers) {
+func runStackClaims(ctx context.Context, srv *channelserver.Server, cc channelserver.ClaimConfig, logger *slog.Logger, cleanup *closers) {
 	done := make(chan struct{})
 	cctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	go func() {
 		defer close(done)
-		if err := srv.RunClaims(cctx, devClaimConfig()); err != nil {
+		if err := srv.RunClaims(cctx, cc); err != nil {
 			logger.Error("the shutdown claim failed", "err", err)
 		}
 	}()
