@@ -34,6 +34,12 @@ const (
 // at cleanup, the seller's key as receiver authorizer (it signs the claim
 // batches), deposits, claims and settlements through fac.
 func newStackChannels(ctx context.Context, nets *evm.Networks, fac x402.Facilitator, seller devnet.Account, logger *slog.Logger, cleanup *closers) (*channelserver.Server, error) {
+	return openChannelServer(ctx, nets, fac, seller, stackChannelMinDeposit, logger, cleanup)
+}
+
+// openChannelServer is newStackChannels with the minimum deposit (atomic
+// units) it announces.
+func openChannelServer(ctx context.Context, nets *evm.Networks, fac x402.Facilitator, seller devnet.Account, minDeposit uint64, logger *slog.Logger, cleanup *closers) (*channelserver.Server, error) {
 	auth, err := evm.NewPrivateKeySignerFromECDSA(seller.PrivateKey)
 	if err != nil {
 		return nil, err
@@ -48,7 +54,7 @@ func newStackChannels(ctx context.Context, nets *evm.Networks, fac x402.Facilita
 		return nil, fmt.Errorf("opening the channel store: %w", err)
 	}
 	cleanup.add(store.Close)
-	scheme := &batchsettlement.Server{Networks: nets, ReceiverAuthorizer: auth.Address(), MinDeposit: x402.NewAmount(stackChannelMinDeposit)}
+	scheme := &batchsettlement.Server{Networks: nets, ReceiverAuthorizer: auth.Address(), MinDeposit: x402.NewAmount(minDeposit)}
 	return channelserver.New(channelserver.Config{Scheme: scheme, Store: store, Facilitator: fac, Authorizer: auth, Logger: logger})
 }
 
