@@ -32,12 +32,6 @@ const (
 // USDC atomic units.
 const benchChannelPrice = 1000
 
-// benchClaimBatch bounds the channels of one claim transaction. A claim
-// entry costs about 24,000 gas, and the go402 facilitator refuses a
-// transaction above its gas cap (evm.DefaultGasCap, 1,000,000): the
-// channel server's default of 100 claims per transaction fails beyond
-// about 40 channels.
-const benchClaimBatch = 32
 
 // channelResult is the batch-settlement scenario: Channels payers each
 // open one channel and make CallsPerChannel paid calls on it (the first
@@ -171,7 +165,7 @@ func (r *benchRig) channelRun(ctx context.Context, srv *channelserver.Server, ur
 	txs = append(txs, calls.txs...)
 
 	r.progress("batch-settlement: claiming and settling")
-	claimed, err := srv.Claim(ctx, channelserver.ClaimConfig{MaxPerBatch: benchClaimBatch}, true)
+	claimed, err := srv.Claim(ctx, channelserver.ClaimConfig{}, true)
 	if err != nil {
 		return nil, fmt.Errorf("claiming: %w", err)
 	}
