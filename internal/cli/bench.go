@@ -35,7 +35,8 @@ const (
 	facGo402Batch = 1
 	facTS         = 2
 	facE2E        = 3
-	benchFacs     = 4
+	facChannel    = 4
+	benchFacs     = 5
 	benchPayees   = 8 // settlement runs and end-to-end policies
 )
 
@@ -120,14 +121,18 @@ func bench(ctx context.Context, e env, rep *benchReport, quiet *slog.Logger) err
 
 // startBenchRig starts the devnet and connects to it.
 func startBenchRig(ctx context.Context, cfg benchConfig, log *slog.Logger, cleanup *closers, progress func(string, ...any)) (*benchRig, error) {
-	d, err := devnet.Start(ctx, devnet.Config{Accounts: cfg.Payers + benchFacs + benchPayees, RPCAddr: "127.0.0.1:0", TimestampLead: benchTimestampLead})
+	payers := cfg.Payers
+	if cfg.Scheme == benchSchemeChannel {
+		payers = cfg.Channels // one channel per payer
+	}
+	d, err := devnet.Start(ctx, devnet.Config{Accounts: payers + benchFacs + benchPayees, RPCAddr: "127.0.0.1:0", TimestampLead: benchTimestampLead})
 	if err != nil {
 		return nil, fmt.Errorf("starting the devnet: %w", err)
 	}
 	cleanup.add(d.Close)
 	all := d.Accounts()
-	acc := &benchAccounts{payers: all[:cfg.Payers], payees: all[cfg.Payers+benchFacs:]}
-	copy(acc.fac[:], all[cfg.Payers:])
+	acc := &benchAccounts{payers: all[:payers], payees: all[payers+benchFacs:]}
+	copy(acc.fac[:], all[payers:])
 	network := x402.Network(d.Network())
 	nets := &evm.Networks{}
 	if err := d.Register(nets); err != nil {

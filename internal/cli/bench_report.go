@@ -19,19 +19,22 @@ import (
 
 // benchConfig is what `go402 bench` was asked to run.
 type benchConfig struct {
-	Payments     int           `json:"payments"`      // distinct payments sent to each /verify
-	Settlements  int           `json:"settlements"`   // payments settled through each /settle
-	Concurrency  int           `json:"concurrency"`   // requests in flight against a facilitator
-	Calls        int           `json:"calls"`         // end-to-end paid calls per settlement policy
-	Payers       int           `json:"payers"`        // distinct payer accounts
-	MicroTime    time.Duration `json:"-"`             // how long each in-process measurement runs
-	PollInterval time.Duration `json:"-"`             // receipt polling of both facilitators
-	InteropDir   string        `json:"-"`             // where the official TS packages are installed
-	SkipTS       bool          `json:"skipTS"`        // do not run the TS facilitator
-	BatchWindow  time.Duration `json:"-"`             // go402 batched settlement window
-	PollMs       float64       `json:"pollMs"`        // PollInterval, for the report
-	BatchMs      float64       `json:"batchWindowMs"` // BatchWindow, for the report
-	cpuProfile   string        // --cpuprofile
+	Scheme          string        `json:"scheme"`          // exact (facilitators and middleware) or batch-settlement
+	Channels        int           `json:"channels"`        // batch-settlement: payers, one channel each
+	CallsPerChannel int           `json:"callsPerChannel"` // batch-settlement: paid calls per channel, the deposit's included
+	Payments        int           `json:"payments"`        // distinct payments sent to each /verify
+	Settlements     int           `json:"settlements"`     // payments settled through each /settle
+	Concurrency     int           `json:"concurrency"`     // requests in flight against a facilitator
+	Calls           int           `json:"calls"`           // end-to-end paid calls per settlement policy
+	Payers          int           `json:"payers"`          // distinct payer accounts
+	MicroTime       time.Duration `json:"-"`               // how long each in-process measurement runs
+	PollInterval    time.Duration `json:"-"`               // receipt polling of both facilitators
+	InteropDir      string        `json:"-"`               // where the official TS packages are installed
+	SkipTS          bool          `json:"skipTS"`          // do not run the TS facilitator
+	BatchWindow     time.Duration `json:"-"`               // go402 batched settlement window
+	PollMs          float64       `json:"pollMs"`          // PollInterval, for the report
+	BatchMs         float64       `json:"batchWindowMs"`   // BatchWindow, for the report
+	cpuProfile      string        // --cpuprofile
 }
 
 // benchReport is the JSON `go402 bench` prints (--json) or writes (--out);
@@ -47,6 +50,7 @@ type benchReport struct {
 	Verify   []loadResult   `json:"verify"`
 	Settle   []settleResult `json:"settle"`
 	EndToEnd []e2eResult    `json:"endToEnd"`
+	Channels *channelResult `json:"batchSettlement,omitempty"` // --scheme batch-settlement
 }
 
 type benchHost struct {
@@ -90,11 +94,23 @@ facilitator /verify throughput and latency over HTTP for go402 and the
 official TypeScript facilitator (interop/, installed by "make interop"),
 settlement throughput and gas per payment from one facilitator key, and
 end-to-end paid calls for both settlement policies. Everything runs on an
-embedded devnet that both facilitators reach over JSON-RPC on loopback.`
+embedded devnet that both facilitators reach over JSON-RPC on loopback.
+
+--scheme batch-settlement measures payment channels instead: --channels
+payers each open one channel on a batch-settlement route (x402http and the
+channel server, SQLite store) with one deposit, make the rest of their
+--calls-per-channel paid calls with vouchers, all channels at once, over
+HTTP on loopback; then the server claims and settles. It reports paid
+calls/s and p50/p99 latency of the voucher calls, and the transactions and
+gas per call of the deposits, claim and settle (from their receipts), and
+fails unless the payee received exactly channels x calls x $0.001.`
 
 func runBench(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "bench", benchUsage)
 	cfg := benchConfig{}
+	fs.StringVar(&cfg.Scheme, "scheme", benchSchemeExact, "what to measure: exact (middleware, facilitators, end to end) or batch-settlement (payment channels)")
+	fs.IntVar(&cfg.Channels, "channels", 16, "batch-settlement: payers, each opening one channel")
+	fs.IntVar(&cfg.CallsPerChannel, "calls-per-channel", 100, "batch-settlement: paid calls per channel, the first of which deposits")
 	fs.IntVar(&cfg.Payments, "payments", 1000, "distinct valid payments sent to each facilitator's /verify")
 	fs.IntVar(&cfg.Settlements, "settlements", 200, "payments settled through each facilitator's /settle")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 32, "requests in flight against a facilitator")
@@ -116,6 +132,12 @@ func runBench(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	switch {
+	case cfg.Scheme != benchSchemeExact && cfg.Scheme != benchSchemeChannel:
+		return usagef("--scheme must be %s or %s", benchSchemeExact, benchSchemeChannel)
+	case cfg.Channels < 1 || cfg.Channels > 200:
+		return usagef("--channels must be between 1 and 200")
+	case cfg.CallsPerChannel < 2 || cfg.CallsPerChannel > 1_000_000:
+		return usagef("--calls-per-channel must be between 2 and 1000000")
 	case cfg.Payments < 1 || cfg.Settlements < 1 || cfg.Calls < 1:
 		return usagef("--payments, --settlements and --calls must be at least 1")
 	case cfg.Concurrency < 1 || cfg.Concurrency > 1024:
@@ -137,7 +159,11 @@ func runBench(ctx context.Context, e env, args []string) error {
 	if *verbose {
 		log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	if err := bench(ctx, e, rep, log); err != nil {
+	run := bench
+	if cfg.Scheme == benchSchemeChannel {
+		run = benchChannels
+	}
+	if err := run(ctx, e, rep, log); err != nil {
 		return err
 	}
 	if *outPath != "" {
@@ -190,6 +216,10 @@ func hostInfo() benchHost {
 // printBench prints the report as tables.
 func printBench(w io.Writer, r *benchReport) {
 	fmt.Fprintf(w, "\ngo402 bench: %s/%s, %d CPUs (%s), %s, cgo %v\n", r.Machine.GOOS, r.Machine.GOARCH, r.Machine.CPUs, r.Machine.CPU, r.Machine.Go, r.Machine.CGO)
+	if r.Channels != nil {
+		printBenchChannels(w, r.Channels)
+		return
+	}
 	if r.TSPeer != nil {
 		fmt.Fprintf(w, "official TS facilitator: %s on node %s\n", r.TSPeer.Packages, r.TSPeer.Node)
 	} else {

@@ -474,7 +474,7 @@ func runDev(ctx context.Context, e env, args []string) error {
 		{URL: st.apiURL + stackChannelPath, Method: http.MethodGet, Price: "$0.001", PayTo: st.seller.Address.Hex(), Scheme: batchsettlement.Scheme,
 			Policy: policyServeThenClaim, SettleIntervalSeconds: int(devClaimInterval / time.Second)},
 	}}
-	runStackClaims(ctx, st.channels, quiet, &cleanup)
+	runStackClaims(ctx, st.channels, watchedClaimConfig(st), quiet, &cleanup)
 	infoPath, err := devInfoPath(*infoFile)
 	if err != nil {
 		return err

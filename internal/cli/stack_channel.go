@@ -34,6 +34,12 @@ const (
 // at cleanup, the seller's key as receiver authorizer (it signs the claim
 // batches), deposits, claims and settlements through fac.
 func newStackChannels(ctx context.Context, nets *evm.Networks, fac x402.Facilitator, seller devnet.Account, logger *slog.Logger, cleanup *closers) (*channelserver.Server, error) {
+	return openChannelServer(ctx, nets, fac, seller, stackChannelMinDeposit, logger, cleanup)
+}
+
+// openChannelServer is newStackChannels with the minimum deposit (atomic
+// units) it announces.
+func openChannelServer(ctx context.Context, nets *evm.Networks, fac x402.Facilitator, seller devnet.Account, minDeposit uint64, logger *slog.Logger, cleanup *closers) (*channelserver.Server, error) {
 	auth, err := evm.NewPrivateKeySignerFromECDSA(seller.PrivateKey)
 	if err != nil {
 		return nil, err
@@ -48,7 +54,7 @@ func newStackChannels(ctx context.Context, nets *evm.Networks, fac x402.Facilita
 		return nil, fmt.Errorf("opening the channel store: %w", err)
 	}
 	cleanup.add(store.Close)
-	scheme := &batchsettlement.Server{Networks: nets, ReceiverAuthorizer: auth.Address(), MinDeposit: x402.NewAmount(stackChannelMinDeposit)}
+	scheme := &batchsettlement.Server{Networks: nets, ReceiverAuthorizer: auth.Address(), MinDeposit: x402.NewAmount(minDeposit)}
 	return channelserver.New(channelserver.Config{Scheme: scheme, Store: store, Facilitator: fac, Authorizer: auth, Logger: logger})
 }
 
@@ -59,15 +65,24 @@ func devClaimConfig() channelserver.ClaimConfig {
 	return channelserver.ClaimConfig{Interval: devClaimInterval, Idle: devClaimIdle}
 }
 
+// watchedClaimConfig is devClaimConfig with the withdrawal watcher: at each
+// round the claimer reads the channels' state on st's devnet and claims a
+// channel whose payer asked to withdraw at once, idle or not.
+func watchedClaimConfig(st *stack) channelserver.ClaimConfig {
+	cc := devClaimConfig()
+	cc.Chain = &channelserver.ChainState{Caller: st.devnet.Client(), Network: st.network}
+	return cc
+}
+
 // runStackClaims runs the claimer of srv until cleanup, which stops it
 // (after its shutdown claim) before the facilitator and the channel store
 // close (cleanup is LIFO).
-func runStackClaims(ctx context.Context, srv *channelserver.Server, logger *slog.Logger, cleanup *closers) {
+func runStackClaims(ctx context.Context, srv *channelserver.Server, cc channelserver.ClaimConfig, logger *slog.Logger, cleanup *closers) {
 	done := make(chan struct{})
 	cctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	go func() {
 		defer close(done)
-		if err := srv.RunClaims(cctx, devClaimConfig()); err != nil {
+		if err := srv.RunClaims(cctx, cc); err != nil {
 			logger.Error("the shutdown claim failed", "err", err)
 		}
 	}()

@@ -20,10 +20,15 @@ import (
 const (
 	DefaultClaimInterval = time.Minute
 	DefaultIdle          = 5 * time.Second
-	DefaultMaxPerBatch   = 100
+	// DefaultMaxPerBatch keeps a claim transaction under go402's
+	// facilitator gas cap (evm.DefaultGasCap, 1,000,000): a claimed
+	// channel costs about 22,000-25,000 gas, so 32 channels need about
+	// 800,000. A larger batch would be refused as over the cap.
+	DefaultMaxPerBatch = 32
 	// claimTimeoutSeconds is the maxTimeoutSeconds of the requirements of
 	// a server-authored claim or settle (@x402/evm sends 0, which go402's
-	// message validation refuses; nothing expires in these payloads).
+	// facilitator also accepts for batch-settlement; nothing expires in
+	// these payloads).
 	claimTimeoutSeconds = 60
 )
 
