@@ -32,7 +32,6 @@ const (
 // USDC atomic units.
 const benchChannelPrice = 1000
 
-
 // channelResult is the batch-settlement scenario: Channels payers each
 // open one channel and make CallsPerChannel paid calls on it (the first
 // deposits, the others carry vouchers), then the server claims and
