@@ -99,9 +99,6 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 	if err := d.Register(nets); err != nil {
 		return nil, err
 	}
-	opt := func(price string) []x402http.PaymentOption {
-		return []x402http.PaymentOption{{Network: network, Price: price, PayTo: seller.Address.Hex()}}
-	}
 	queue, err := openStackQueue(ctx, cleanup)
 	if err != nil {
 		return nil, err
@@ -119,14 +116,7 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 		Schemes:     schemes,
 		Logger:      quiet,
 		Queue:       queue,
-		Routes: []x402http.Route{
-			{Pattern: "GET /weather", Accepts: opt("$0.001"), Description: "Current weather", MimeType: "application/json"},
-			{Pattern: "GET /report", Accepts: opt("$0.05"), Description: "Quarterly report", MimeType: "application/json"},
-			{Pattern: "GET /ticker", Accepts: opt("$0.001"), Description: "Latest price tick (served, then settled)", MimeType: "application/json",
-				Policy: x402http.ServeThenSettle},
-			{Pattern: "GET " + stackChannelPath, Description: "Metered weather, paid with vouchers on a payment channel", MimeType: "application/json",
-				Accepts: []x402http.PaymentOption{{Scheme: batchsettlement.Scheme, Network: network, Price: "$0.001", PayTo: seller.Address.Hex()}}},
-		},
+		Routes:      stackRoutes(network, seller.Address.Hex()),
 	})
 	if err != nil {
 		return nil, err
@@ -144,6 +134,23 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 	steps.printf("3. paid API   %s  GET /weather $0.001, GET /report $0.05, GET /ticker $0.001 serve-then-settle, GET %s $0.001 batch-settlement (payTo %s)\n", apiURL, stackChannelPath, short(seller.Address.Hex()))
 
 	return &stack{devnet: d, network: network, nets: nets, payer: payer, seller: seller, facKey: facKey, facURL: facURL, apiURL: apiURL, channels: chs}, nil
+}
+
+// stackRoutes are the sample API's paid routes, paid to payTo on network:
+// weather at $0.001, a report at $0.05, a ticker served then settled, and
+// metered weather paid through a payment channel.
+func stackRoutes(network x402.Network, payTo string) []x402http.Route {
+	opt := func(price string) []x402http.PaymentOption {
+		return []x402http.PaymentOption{{Network: network, Price: price, PayTo: payTo}}
+	}
+	return []x402http.Route{
+		{Pattern: "GET /weather", Accepts: opt("$0.001"), Description: "Current weather", MimeType: "application/json"},
+		{Pattern: "GET /report", Accepts: opt("$0.05"), Description: "Quarterly report", MimeType: "application/json"},
+		{Pattern: "GET /ticker", Accepts: opt("$0.001"), Description: "Latest price tick (served, then settled)", MimeType: "application/json",
+			Policy: x402http.ServeThenSettle},
+		{Pattern: "GET " + stackChannelPath, Description: "Metered weather, paid with vouchers on a payment channel", MimeType: "application/json",
+			Accepts: []x402http.PaymentOption{{Scheme: batchsettlement.Scheme, Network: network, Price: "$0.001", PayTo: payTo}}},
+	}
 }
 
 // stackOptions are what `go402 dev` changes in the stack; the zero value
