@@ -118,7 +118,7 @@ type ExactClient struct {
 	now     func() time.Time
 	rand    io.Reader
 	domains *DomainCache
-	chains  *chainClients
+	chains  *ChainClients
 }
 
 // ExactClientConfig configures an [ExactClient]. Signer is required.
@@ -140,7 +140,7 @@ func NewExactClient(cfg ExactClientConfig) (*ExactClient, error) {
 	if cfg.Signer == nil {
 		return nil, errors.New("evm: exact client: a Signer is required")
 	}
-	c := &ExactClient{signer: cfg.Signer, now: cfg.Now, rand: cfg.Rand, domains: NewDomainCache(0), chains: newChainClients(cfg.RPCURLs)}
+	c := &ExactClient{signer: cfg.Signer, now: cfg.Now, rand: cfg.Rand, domains: NewDomainCache(0), chains: NewChainClients(cfg.RPCURLs)}
 	if c.now == nil {
 		c.now = time.Now
 	}

@@ -56,51 +56,41 @@ func (c *ExactClient) Authorization(req x402.PaymentRequirements, payload x402.O
 // id is checked once, so that a URL of another chain cannot report a
 // payment unused.
 func (c *ExactClient) AuthorizationState(ctx context.Context, key x402.SettlementKey, validBefore time.Time) (used, expired bool, err error) {
-	ec, err := c.chains.client(ctx, key.Network)
-	if err != nil {
-		return false, false, err
-	}
-	asset, ok := hexAddress(key.Asset)
-	payer, ok2 := hexAddress(key.Payer)
-	nonce, err := hexutil.Decode(key.Nonce)
-	if !ok || !ok2 || err != nil || len(nonce) != 32 {
-		return false, false, fmt.Errorf("evm: authorization key %+v is malformed", key)
-	}
-	head, err := ec.HeaderByNumber(ctx, nil)
-	if err != nil {
-		return false, false, fmt.Errorf("evm: reading the latest block of %s: %w", key.Network, err)
-	}
-	out, err := ec.CallContract(ctx, ethereum.CallMsg{To: &asset, Data: packAuthorizationState(payer, [32]byte(nonce))}, head.Number)
-	if err != nil {
-		return false, false, fmt.Errorf("evm: authorizationState on %s: %w", key.Network, err)
-	}
-	if len(out) != 32 {
-		return false, false, fmt.Errorf("evm: token %s answered authorizationState with %d bytes; is it an EIP-3009 token?", asset.Hex(), len(out))
-	}
-	used = new(big.Int).SetBytes(out).Sign() != 0
-	expired = validBefore.Unix() > 0 && head.Time >= uint64(validBefore.Unix())
-	return used, expired, nil
+	return c.chains.AuthorizationState(ctx, key, validBefore)
 }
 
-// chainClients dials the JSON-RPC endpoints of an [ExactClient] on first
-// use and keeps one client per network.
-type chainClients struct {
+// ChainClients dials JSON-RPC endpoints by network on first use, checks
+// each endpoint's chain id once (so that a URL of another chain cannot
+// answer for a network), and keeps one client per network. Errors never
+// carry the URL, which may hold an API key. It is safe for concurrent use;
+// [ExactClient] and the batch-settlement payer read the chain through it.
+type ChainClients struct {
 	urls map[x402.Network]string
 
 	mu   sync.Mutex
 	dial map[x402.Network]*ethclient.Client
 }
 
-func newChainClients(urls map[x402.Network]string) *chainClients {
+// NewChainClients returns the clients of the endpoints urls.
+func NewChainClients(urls map[x402.Network]string) *ChainClients {
 	m := make(map[x402.Network]string, len(urls))
 	for n, u := range urls {
 		m[n.Canonical()] = u
 	}
-	return &chainClients{urls: m, dial: map[x402.Network]*ethclient.Client{}}
+	return &ChainClients{urls: m, dial: map[x402.Network]*ethclient.Client{}}
 }
 
-// client returns the client of network, dialled and checked on first use.
-func (cc *chainClients) client(ctx context.Context, network x402.Network) (*ethclient.Client, error) {
+// Has reports whether an endpoint is configured for network.
+func (cc *ChainClients) Has(network x402.Network) bool {
+	return cc != nil && cc.urls[network.Canonical()] != ""
+}
+
+// Client returns the client of network, dialled and checked on first use;
+// [ErrNoRPC] when no endpoint is configured for it.
+func (cc *ChainClients) Client(ctx context.Context, network x402.Network) (*ethclient.Client, error) {
+	if cc == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNoRPC, network)
+	}
 	network = network.Canonical()
 	url, ok := cc.urls[network]
 	if !ok || url == "" {
@@ -138,4 +128,35 @@ func scrub(err error, url string) error {
 		return err
 	}
 	return errors.New(strings.ReplaceAll(err.Error(), url, "<rpc url>"))
+}
+
+// AuthorizationState reads, at the latest block of key.Network, whether the
+// EIP-3009 authorization of key (network, token, authorizer, nonce) is used,
+// and whether its validBefore is at or before that block's timestamp: see
+// [ExactClient.AuthorizationState], which is this read.
+func (cc *ChainClients) AuthorizationState(ctx context.Context, key x402.SettlementKey, validBefore time.Time) (used, expired bool, err error) {
+	ec, err := cc.Client(ctx, key.Network)
+	if err != nil {
+		return false, false, err
+	}
+	asset, ok := hexAddress(key.Asset)
+	payer, ok2 := hexAddress(key.Payer)
+	nonce, err := hexutil.Decode(key.Nonce)
+	if !ok || !ok2 || err != nil || len(nonce) != 32 {
+		return false, false, fmt.Errorf("evm: authorization key %+v is malformed", key)
+	}
+	head, err := ec.HeaderByNumber(ctx, nil)
+	if err != nil {
+		return false, false, fmt.Errorf("evm: reading the latest block of %s: %w", key.Network, err)
+	}
+	out, err := ec.CallContract(ctx, ethereum.CallMsg{To: &asset, Data: packAuthorizationState(payer, [32]byte(nonce))}, head.Number)
+	if err != nil {
+		return false, false, fmt.Errorf("evm: authorizationState on %s: %w", key.Network, err)
+	}
+	if len(out) != 32 {
+		return false, false, fmt.Errorf("evm: token %s answered authorizationState with %d bytes; is it an EIP-3009 token?", asset.Hex(), len(out))
+	}
+	used = new(big.Int).SetBytes(out).Sign() != 0
+	expired = validBefore.Unix() > 0 && head.Time >= uint64(validBefore.Unix())
+	return used, expired, nil
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/go402/go402/x402"
 )
@@ -19,7 +18,7 @@ var errNoAuthorization = errors.New("evm/batchsettlement: the payload moves no m
 // authorizationStateReader is a ChannelReader that can also read EIP-3009
 // authorizations (RPCChannelReader).
 type authorizationStateReader interface {
-	AuthorizationState(ctx context.Context, network x402.Network, token, authorizer common.Address, nonce common.Hash, validBefore time.Time) (used, expired bool, err error)
+	AuthorizationState(ctx context.Context, key x402.SettlementKey, validBefore time.Time) (used, expired bool, err error)
 }
 
 // Authorization returns the on-chain key of the deposit authorization in a
@@ -58,9 +57,5 @@ func (p *Payer) AuthorizationState(ctx context.Context, key x402.SettlementKey, 
 	if !ok {
 		return false, false, fmt.Errorf("%w: %s", ErrNoRPC, key.Network)
 	}
-	nonce, err := hexutil.Decode(key.Nonce)
-	if err != nil || len(nonce) != 32 || !common.IsHexAddress(key.Asset) || !common.IsHexAddress(key.Payer) {
-		return false, false, fmt.Errorf("evm/batchsettlement: authorization key %+v is malformed", key)
-	}
-	return r.AuthorizationState(ctx, key.Network, common.HexToAddress(key.Asset), common.HexToAddress(key.Payer), common.Hash(nonce), validBefore)
+	return r.AuthorizationState(ctx, key, validBefore)
 }
