@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go402/go402/internal/atomicfile"
 	"github.com/gofrs/flock"
 )
 
@@ -257,23 +258,7 @@ func (l *budgetStore) store(st *budgetState) error {
 	if err != nil {
 		return fmt.Errorf("client: encoding budget file: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(l.path), "."+filepath.Base(l.path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("client: writing budget file: %w", err)
-	}
-	name := tmp.Name()
-	_, err = tmp.Write(append(data, '\n'))
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(name, l.path)
-	}
-	if err != nil {
-		_ = os.Remove(name)
+	if err := atomicfile.Write(l.path, append(data, '\n')); err != nil {
 		return fmt.Errorf("client: writing budget file: %w", err)
 	}
 	return nil

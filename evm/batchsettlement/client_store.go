@@ -15,6 +15,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/go402/go402/internal/atomicfile"
 	"github.com/go402/go402/x402"
 	"github.com/gofrs/flock"
 )
@@ -195,23 +196,7 @@ func (s *ChannelStore) store(m map[string]ChannelRecord) error {
 	if err != nil {
 		return fmt.Errorf("evm/batchsettlement: encoding channel file: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(s.path), "."+filepath.Base(s.path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("evm/batchsettlement: writing channel file: %w", err)
-	}
-	name := tmp.Name()
-	_, err = tmp.Write(append(data, '\n'))
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(name, s.path)
-	}
-	if err != nil {
-		_ = os.Remove(name)
+	if err := atomicfile.Write(s.path, append(data, '\n')); err != nil {
 		return fmt.Errorf("evm/batchsettlement: writing channel file: %w", err)
 	}
 	return nil
