@@ -113,13 +113,21 @@ func (d *Devnet) fees() (tip, feeCap *big.Int) {
 // WaitMined waits until the transaction is mined and returns its receipt
 // (which may have a failed status). It polls the in-process chain every few
 // milliseconds, unlike bind.WaitMined which polls once a second.
+//
+// It returns only once the receipt's block is the chain head or behind it:
+// geth indexes a block's receipts a moment before it moves the head, and a
+// caller that reads state at "latest" right after WaitMined must see the
+// transaction's effects.
 func (d *Devnet) WaitMined(ctx context.Context, txHash common.Hash) (*types.Receipt, error) {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for {
 		r, err := d.client.TransactionReceipt(ctx, txHash)
-		if err == nil {
+		if err == nil && r.BlockNumber != nil && d.eth.BlockChain().CurrentBlock().Number.Cmp(r.BlockNumber) >= 0 {
 			return r, nil
+		}
+		if err == nil {
+			err = fmt.Errorf("block %v is not the head yet", r.BlockNumber)
 		}
 		select {
 		case <-ctx.Done():
