@@ -51,7 +51,7 @@ contract Permit2 is ISignatureTransfer {
         "PermitWitnessTransferFrom(TokenPermissions permitted,address spender,uint256 nonce,uint256 deadline,";
 
     /// @inheritdoc ISignatureTransfer
-    mapping(address owner => mapping(uint256 wordPos => uint256 bits)) public nonceBitmap;
+    mapping(address => mapping(uint256 => uint256)) public nonceBitmap;
 
     /// @notice The EIP-712 domain separator of this chain and address.
     function DOMAIN_SEPARATOR() public view returns (bytes32) {
