@@ -37,6 +37,10 @@ type (
 		Nonce     *big.Int
 		Deadline  *big.Int
 	}
+	transferDetails struct {
+		To              common.Address
+		RequestedAmount *big.Int
+	}
 	exactWitness struct {
 		To         common.Address
 		ValidAfter *big.Int
@@ -106,6 +110,13 @@ func newP2Env(t *testing.T) *p2Env {
 		payer: a[0], payee: a[1], facilitator: a[2], other: a[3],
 		permit2: evm.Permit2Address(), exactProxy: evm.ExactPermit2ProxyAddress(), upto: evm.UptoPermit2ProxyAddress(),
 	}
+}
+
+// at returns a copy of the env reporting to t, for use in a subtest.
+func (e *p2Env) at(t *testing.T) *p2Env {
+	c := *e
+	c.t = t
+	return &c
 }
 
 // headTime is the latest block's timestamp.
