@@ -99,4 +99,3 @@ func TestPermit2Gas(t *testing.T) {
 		t.Errorf("settling in a used nonce word (%d, %d) is not cheaper than in a fresh one (%d, %d)", exactWarm, uptoWarm, exactGas, uptoGas)
 	}
 }
-
