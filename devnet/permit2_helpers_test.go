@@ -255,7 +255,12 @@ func (e *p2Env) tokenBalance(addr common.Address) int64 {
 // approvePermit2 has acct approve Permit2 for the env's token, without limit.
 func (e *p2Env) approvePermit2(acct devnet.Account) {
 	e.t.Helper()
-	e.mustSend(acct, e.token, packABI(e.t, permitTokenABI, "approve", e.permit2, math.MaxBig256))
+	if err := e.d.ApprovePermit2(e.t.Context(), acct, e.token, math.MaxBig256); err != nil {
+		e.t.Fatal(err)
+	}
+	if got := e.tokenView("allowance", acct.Address, e.permit2)[0].(*big.Int); got.Cmp(math.MaxBig256) != 0 {
+		e.t.Fatalf("Permit2 allowance %v after ApprovePermit2", got)
+	}
 }
 
 // mustSend sends calldata to `to` from acct and requires success.

@@ -209,7 +209,9 @@ func TestPermit2ERC1271Owner(t *testing.T) {
 	t.Parallel()
 	e := newP2Env(t)
 	wallet := deploy1271Wallet(t, e, e.other.PrivateKey)
-	e.mustSend(e.d.Deployer(), e.token, packABI(t, permitTokenABI, "mint", wallet, big.NewInt(5000)))
+	if err := e.d.MintToken(t.Context(), e.token, wallet, big.NewInt(5000)); err != nil {
+		t.Fatal(err)
+	}
 
 	p := e.permit(2000)
 	w := exactWitness{To: e.payee.Address, ValidAfter: big.NewInt(0)}
