@@ -238,11 +238,16 @@ func TestGasSponsoringRoundTrip(t *testing.T) {
 			t.Errorf("%s: %v %v", name, g, err)
 		}
 	}
+	// The official client merges the 402's info.description in.
+	withDesc := strings.Replace(string(ext), `"version":"1"`, `"version":"1","description":"x"`, 1)
+	if g, err := permit2.ParseGasSponsoring(x402.Object(withDesc)); err != nil || g == nil {
+		t.Fatalf("info with description: %v", err)
+	}
 	info := string(ext)
 	for name, tc := range map[string][2]string{
 		"short sig":   {v.EIP2612.Signature.String()[:20], "0x1122"},
 		"bad version": {`"version":"1"`, `"version":"v1"`},
-		"unknown":     {`"version":"1"`, `"version":"1","x":"y"`},
+		"case twin":   {`"version":"1"`, `"version":"1","Version":"2"`},
 		"no from":     {`"from"`, `"fro"`},
 		"bad amount":  {`"amount":"5"`, `"amount":"5.0"`},
 	} {

@@ -71,7 +71,8 @@ var versionRE = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*$`)
 // payment's extensions. It returns nil, nil when the extension is absent
 // (no extensions, no key, or no info, as the official facilitator treats
 // them). A present but malformed info is an error wrapping [ErrMalformed]:
-// every field required, unknown keys refused, addresses 0x-hex, integers
+// every field required (other keys, such as the description the official
+// client merges in from the 402, are ignored), addresses 0x-hex, integers
 // decimal uint256, a 65-byte hex signature and a dotted numeric version.
 // The caller checks owner, asset, spender and deadline against the
 // payment.
@@ -96,9 +97,11 @@ func ParseGasSponsoring(extensions x402.Object) (*GasSponsoring, error) {
 	if err := json.Unmarshal(ext.Info, &obj); err != nil {
 		return nil, fmt.Errorf("%w: %s.info is not an object", ErrMalformed, GasSponsoringKey)
 	}
+	// Unknown keys are allowed here: the official client deep-merges the
+	// server's declaration (info.description) into the payer's info.
 	var info GasSponsoringInfo
-	if err := strictDecode(obj, &info); err != nil {
-		return nil, err
+	if err := obj.Decode(&info); err != nil {
+		return nil, fmt.Errorf("%w: %s.info: %v", ErrMalformed, GasSponsoringKey, err)
 	}
 	return parseInfo(&info)
 }
