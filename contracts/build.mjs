@@ -29,6 +29,8 @@ const targets = [
   { unit: "src/Multicall3.sol", name: "Multicall3", code: "deployedBytecode", file: "Multicall3.runtime.bin", what: "runtime code" },
   { unit: "src/x402BatchSettlement.sol", name: "x402BatchSettlement", code: "deployedBytecode", file: "x402BatchSettlement.runtime.bin", what: "runtime code" },
   { unit: "src/ERC3009DepositCollector.sol", name: "ERC3009DepositCollector", code: "deployedBytecode", file: "ERC3009DepositCollector.runtime.bin", what: "runtime code" },
+  { unit: "src/SmartWallet.sol", name: "SmartWallet", code: "bytecode", file: "SmartWallet.bin", what: "creation code" },
+  { unit: "src/SmartWalletFactory.sol", name: "SmartWalletFactory", code: "deployedBytecode", file: "SmartWalletFactory.runtime.bin", what: "runtime code" },
 ];
 
 const expectedCompiler = "0.8.30";
