@@ -266,6 +266,7 @@ func (d *Devnet) startNode() error {
 			Nonce: 1, Code: contracts.ERC3009DepositCollectorRuntimeBytecode(), Balance: new(big.Int),
 		},
 	})
+	maps.Copy(alloc, walletAllocs())
 	for _, a := range d.accounts {
 		if d.cfg.ETHBalance.Sign() > 0 {
 			alloc[a.addr] = types.Account{Balance: new(big.Int).Set(d.cfg.ETHBalance)}
