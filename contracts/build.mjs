@@ -34,6 +34,8 @@ const targets = [
   { unit: "src/x402ExactPermit2Proxy.sol", name: "x402ExactPermit2Proxy", code: "deployedBytecode", file: "x402ExactPermit2Proxy.runtime.bin", what: "runtime code" },
   { unit: "src/x402UptoPermit2Proxy.sol", name: "x402UptoPermit2Proxy", code: "deployedBytecode", file: "x402UptoPermit2Proxy.runtime.bin", what: "runtime code" },
   { unit: "src/TestPermitToken.sol", name: "TestPermitToken", code: "bytecode", file: "TestPermitToken.bin", what: "creation code" },
+  { unit: "src/SmartWallet.sol", name: "SmartWallet", code: "bytecode", file: "SmartWallet.bin", what: "creation code" },
+  { unit: "src/SmartWalletFactory.sol", name: "SmartWalletFactory", code: "deployedBytecode", file: "SmartWalletFactory.runtime.bin", what: "runtime code" },
 ];
 
 const expectedCompiler = "0.8.30";

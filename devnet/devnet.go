@@ -282,6 +282,7 @@ func (d *Devnet) startNode() error {
 		},
 	})
 	maps.Copy(alloc, permit2Alloc()) // Permit2 and the x402 Permit2 proxies
+	maps.Copy(alloc, walletAllocs())
 	for _, a := range d.accounts {
 		if d.cfg.ETHBalance.Sign() > 0 {
 			alloc[a.addr] = types.Account{Balance: new(big.Int).Set(d.cfg.ETHBalance)}
