@@ -7,9 +7,11 @@ import (
 
 	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/math"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 
+	"github.com/go402/go402/contracts"
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
 )
@@ -252,4 +254,44 @@ func errorString(t *testing.T, data []byte) string {
 		t.Fatalf("revert data %x: %v", data, err)
 	}
 	return reason
+}
+
+// TestPermit2SmartWallet: the devnet's SmartWallet (EIP-1271, owner key)
+// pays through Permit2 and both proxies once it has approved Permit2 with
+// execute; after its owner is revoked it says no, which Permit2 reports as
+// InvalidContractSignature.
+func TestPermit2SmartWallet(t *testing.T) {
+	t.Parallel()
+	e := newP2Env(t)
+	owner := e.other
+	wallet, err := e.d.DeploySmartWallet(t.Context(), owner.Address, big.NewInt(42))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.d.MintToken(t.Context(), e.token, wallet, big.NewInt(10_000)); err != nil {
+		t.Fatal(err)
+	}
+	walletABI := contracts.SmartWalletParsedABI()
+	approve := packABI(t, permitTokenABI, "approve", e.permit2, math.MaxBig256)
+	e.mustSend(owner, wallet, packABI(t, walletABI, "execute", e.token, big.NewInt(0), approve))
+
+	before := e.tokenBalance(e.payee.Address)
+	for _, k := range proxyKinds {
+		p := e.permit(1000)
+		w := k.witness(e, e.payee.Address, 0)
+		sig := e.signPermit2(owner.PrivateKey, p, k.addr(e), w) // the owner signs the digest as is
+		e.mustSend(e.facilitator, k.addr(e), k.settle(t, p, 400, wallet, w, sig))
+	}
+	// exact moves the permitted 1000, upto the 400 settled.
+	if got := e.tokenBalance(e.payee.Address) - before; got != 1400 {
+		t.Errorf("payee received %d from the wallet, want 1400", got)
+	}
+	if got := e.tokenBalance(wallet); got != 10_000-1400 {
+		t.Errorf("wallet balance %d, want %d", got, 10_000-1400)
+	}
+
+	e.mustSend(owner, wallet, packABI(t, walletABI, "setOwner", common.Address{}))
+	p := e.permit(1000)
+	w := exactWitness{To: e.payee.Address, ValidAfter: big.NewInt(0)}
+	e.wantRevertAt(e.facilitator, e.exactProxy, packABI(t, exactProxyABI, "settle", p, wallet, w, e.signPermit2(owner.PrivateKey, p, e.exactProxy, w)), "InvalidContractSignature()")
 }
