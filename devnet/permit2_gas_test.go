@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common/math"
+
+	"github.com/go402/go402/contracts"
 )
 
 // Gas ceilings of the Permit2 settlements on the devnet, well above the
@@ -70,6 +72,21 @@ func TestPermit2Gas(t *testing.T) {
 	exactWithPermit := withPermit(exact, 1000)
 	uptoWithPermit := withPermit(upto, 600)
 
+	// exact over Permit2 from the devnet's EIP-1271 SmartWallet (deployed,
+	// Permit2 approved through execute).
+	wallet, err := e.d.DeploySmartWallet(t.Context(), fresh.Address, big.NewInt(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.d.MintToken(t.Context(), e.token, wallet, big.NewInt(10_000)); err != nil {
+		t.Fatal(err)
+	}
+	e.mustSend(fresh, wallet, packABI(t, contracts.SmartWalletParsedABI(), "execute", e.token, big.NewInt(0),
+		packABI(t, permitTokenABI, "approve", e.permit2, math.MaxBig256)))
+	p := e.permit(1000)
+	w := exact.witness(e, payee, 0)
+	walletGas := e.mustSend(e.facilitator, e.exactProxy, exact.settle(t, p, 1000, wallet, w, e.signPermit2(fresh.PrivateKey, p, e.exactProxy, w))).GasUsed
+
 	pct := func(g uint64) float64 { return 100 * float64(g) / float64(eip3009) }
 	t.Logf("exact, EIP-3009 transferWithAuthorization:          %6d gas", eip3009)
 	t.Logf("exact, Permit2 settle (fresh nonce word):           %6d gas (%.0f%% of EIP-3009)", exactGas, pct(exactGas))
@@ -78,6 +95,7 @@ func TestPermit2Gas(t *testing.T) {
 	t.Logf("upto, Permit2 settle (nonce word already used):     %6d gas (%.0f%%)", uptoWarm, pct(uptoWarm))
 	t.Logf("exact, settleWithPermit (EIP-2612, no allowance):   %6d gas (%.0f%%)", exactWithPermit, pct(exactWithPermit))
 	t.Logf("upto, settleWithPermit 600 of 1000:                 %6d gas (%.0f%%)", uptoWithPermit, pct(uptoWithPermit))
+	t.Logf("exact, Permit2 settle from an EIP-1271 wallet:      %6d gas (%.0f%%)", walletGas, pct(walletGas))
 	t.Logf("one-time approve(Permit2, max) by the payer:        %6d gas", approve)
 
 	for _, c := range []struct {
@@ -85,6 +103,7 @@ func TestPermit2Gas(t *testing.T) {
 		gas, max uint64
 	}{
 		{"exact Permit2 settle", exactGas, maxExactPermit2Gas},
+		{"exact Permit2 settle from a wallet", walletGas, maxSettleWithPermit2612G},
 		{"upto Permit2 settle", uptoGas, maxUptoPermit2Gas},
 		{"exact settleWithPermit", exactWithPermit, maxSettleWithPermit2612G},
 		{"upto settleWithPermit", uptoWithPermit, maxSettleWithPermit2612G},
