@@ -26,7 +26,7 @@ func ExampleVerifyTypedSignature() {
 		log.Fatal(err)
 	}
 	wallet := net.SmartWalletSigner(owner, big.NewInt(1)) // ERC-6492 until deployed
-	digest := common.Hash{0x42}                            // an EIP-712 digest
+	digest := common.Hash{0x42}                           // an EIP-712 digest
 	sig, err := wallet.SignDigest(ctx, digest)
 	if err != nil {
 		log.Fatal(err)
