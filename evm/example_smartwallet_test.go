@@ -51,3 +51,20 @@ func ExampleVerifyTypedSignature() {
 	// eip6492_factory_not_allowed
 	// eoa <nil>
 }
+
+// An ERC-6492 wrapper: the factory and calldata that deploy the wallet,
+// around the wallet's own signature.
+func ExampleParseERC6492() {
+	w := &evm.ERC6492Signature{
+		Factory:         evm.DevnetWalletFactoryAddress(),
+		FactoryCalldata: []byte{0x5f, 0xbf, 0xb9, 0xcf}, // createAccount(...), shortened
+		Signature:       make([]byte, 65),
+	}
+	sig := w.Bytes()
+	fmt.Println(len(sig), evm.IsERC6492(sig))
+	parsed, err := evm.ParseERC6492(sig)
+	fmt.Println(parsed.Factory, len(parsed.FactoryCalldata), len(parsed.Signature), err)
+	// Output:
+	// 320 true
+	// 0x6492FAC700000000000000000000000000000001 4 65 <nil>
+}
