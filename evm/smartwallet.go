@@ -291,20 +291,29 @@ func CheckTypedSignature(ctx context.Context, caller ethereum.ContractCaller, si
 	if err != nil {
 		return nil, err
 	}
+	if opts.factoryAllowed(w.Factory) && opts.Multicall != (common.Address{}) {
+		// One eth_call asks a deployed wallet and simulates deploying an
+		// undeployed one.
+		deployed, err := checkERC6492(ctx, caller, signer, digest, w, opts)
+		if err != nil {
+			return nil, err
+		}
+		c := &SignatureCheck{Kind: SignatureERC6492, Signature: w.Signature}
+		if !deployed {
+			c.Deploy = w
+		}
+		return c, nil
+	}
 	err = isValidSignature(ctx, caller, signer, digest, w.Signature, opts.From)
 	switch {
 	case err == nil: // deployed already: a plain EIP-1271 check of the inner signature
 		return &SignatureCheck{Kind: SignatureERC6492, Signature: w.Signature}, nil
 	case !errors.Is(err, ErrWalletNotDeployed):
 		return nil, err
-	}
-	if !opts.factoryAllowed(w.Factory) {
+	case !opts.factoryAllowed(w.Factory):
 		return nil, invalidSignature(ErrFactoryNotAllowed, fmt.Sprintf("factory %s is not on this facilitator's allowlist", w.Factory.Hex()))
 	}
-	if err := simulateDeployment(ctx, caller, signer, digest, w, opts); err != nil {
-		return nil, err
-	}
-	return &SignatureCheck{Kind: SignatureERC6492, Signature: w.Signature, Deploy: w}, nil
+	return nil, invalidSignature(ErrNoSimulator, "wallet "+signer.Hex()+" is not deployed")
 }
 
 // selIsValidSignature is EIP-1271 isValidSignature(bytes32,bytes).
@@ -345,44 +354,49 @@ func magicAnswer(out []byte, signer common.Address) error {
 	return invalidSignature(ErrSignatureRefused, fmt.Sprintf("wallet %s's isValidSignature did not return the EIP-1271 magic value", signer.Hex()))
 }
 
-// simulateDeployment runs, in one eth_call through Multicall3's aggregate3,
-// the factory call and then isValidSignature of the inner signature.
-func simulateDeployment(ctx context.Context, caller ethereum.ContractCaller, signer common.Address, digest [32]byte, w *ERC6492Signature, opts SignatureOptions) error {
-	if opts.Multicall == (common.Address{}) {
-		return invalidSignature(ErrNoSimulator, "wallet "+signer.Hex()+" is not deployed")
-	}
+// checkERC6492 runs, in one eth_call through Multicall3's aggregate3,
+// isValidSignature of the inner signature, the factory call and
+// isValidSignature again. If the first call finds the wallet deployed, it
+// decides (deployed is true); otherwise the factory call must deploy the
+// signer, which must then accept the signature.
+func checkERC6492(ctx context.Context, caller ethereum.ContractCaller, signer common.Address, digest [32]byte, w *ERC6492Signature, opts SignatureOptions) (deployed bool, err error) {
+	check := packIsValidSignature(digest, w.Signature)
 	data, err := packCalls([]call3{
+		{Target: signer, AllowFailure: true, CallData: check},
 		{Target: w.Factory, AllowFailure: true, CallData: w.FactoryCalldata},
-		{Target: signer, AllowFailure: true, CallData: packIsValidSignature(digest, w.Signature)},
+		{Target: signer, AllowFailure: true, CallData: check},
 	})
 	if err != nil {
-		return invalidSignature(ErrERC6492Encoding, err.Error())
+		return false, invalidSignature(ErrERC6492Encoding, err.Error())
 	}
 	out, err := caller.CallContract(ctx, ethereum.CallMsg{From: opts.From, To: &opts.Multicall, Data: data}, nil)
 	if err != nil {
-		return fmt.Errorf("evm: simulating the ERC-6492 deployment of %s: %w", signer.Hex(), err)
+		return false, fmt.Errorf("evm: simulating the ERC-6492 deployment of %s: %w", signer.Hex(), err)
 	}
-	res, err := decodeAggregate3(out, 2)
+	res, err := decodeAggregate3(out, 3)
 	if err != nil {
-		return fmt.Errorf("evm: simulating the ERC-6492 deployment of %s: %w", signer.Hex(), err)
+		return false, fmt.Errorf("evm: simulating the ERC-6492 deployment of %s: %w", signer.Hex(), err)
 	}
-	deploy, check := res[0], res[1]
-	if !deploy.success {
-		return invalidSignature(ErrDeploymentFailed, fmt.Sprintf("the call to factory %s reverts", w.Factory.Hex()))
+	before, deploy, after := res[0], res[1], res[2]
+	switch {
+	case !before.success:
+		return true, invalidSignature(ErrSignatureRefused, "isValidSignature reverted")
+	case len(before.data) > 0: // deployed already: its answer decides
+		return true, magicAnswer(before.data, signer)
+	case !deploy.success:
+		return false, invalidSignature(ErrDeploymentFailed, fmt.Sprintf("the call to factory %s reverts", w.Factory.Hex()))
+	case len(deploy.data) == 32 && allZero(deploy.data[:12]) && common.Address(deploy.data[12:32]) != signer:
+		return false, invalidSignature(ErrDeploymentMismatch, fmt.Sprintf("factory %s deploys %s, not the payer %s", w.Factory.Hex(), common.Address(deploy.data[12:32]).Hex(), signer.Hex()))
+	case !after.success:
+		return false, invalidSignature(ErrSignatureRefused, "isValidSignature reverted after the deployment")
 	}
-	if len(deploy.data) == 32 && allZero(deploy.data[:12]) && common.Address(deploy.data[12:32]) != signer {
-		return invalidSignature(ErrDeploymentMismatch, fmt.Sprintf("factory %s deploys %s, not the payer %s", w.Factory.Hex(), common.Address(deploy.data[12:32]).Hex(), signer.Hex()))
-	}
-	if !check.success {
-		return invalidSignature(ErrSignatureRefused, "isValidSignature reverted after the deployment")
-	}
-	if err := magicAnswer(check.data, signer); err != nil {
+	if err := magicAnswer(after.data, signer); err != nil {
 		if errors.Is(err, ErrWalletNotDeployed) {
-			return invalidSignature(ErrDeploymentMismatch, fmt.Sprintf("the call to factory %s leaves no code at the payer %s", w.Factory.Hex(), signer.Hex()))
+			return false, invalidSignature(ErrDeploymentMismatch, fmt.Sprintf("the call to factory %s leaves no code at the payer %s", w.Factory.Hex(), signer.Hex()))
 		}
-		return err
+		return false, err
 	}
-	return nil
+	return false, nil
 }
 
 // packCalls encodes Multicall3 aggregate3(calls).
