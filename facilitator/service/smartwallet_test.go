@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/go402/go402/client"
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
 	"github.com/go402/go402/internal/stacktest"
@@ -117,5 +118,52 @@ func TestServiceSmartWalletPays(t *testing.T) {
 	}
 	if got := new(big.Int).Sub(balance(payee.Address), payeeBefore); got.Cmp(big.NewInt(20_000)) != 0 {
 		t.Errorf("payee received %s, want 20000 (two payments of $0.01)", got)
+	}
+}
+
+// go402's own client pays as a smart wallet: evm.SmartWalletSigner is an
+// evm.Signer for client.NewEVM. The first payment deploys the wallet, the
+// second is an EIP-1271 one.
+func TestServiceGo402ClientPaysAsSmartWallet(t *testing.T) {
+	st := stacktest.New(t, stacktest.Config{Devnet: devnet.Config{Accounts: 3},
+		Facilitator: stacktest.Options{ERC6492Factories: []common.Address{evm.DevnetWalletFactoryAddress()}}})
+	ctx := t.Context()
+	owner, payee := st.Accounts[0], st.Accounts[1]
+	_, srv := st.Serve(t, x402http.Config{Routes: []x402http.Route{
+		{Pattern: "GET /data", Accepts: []x402http.PaymentOption{st.Option("$0.01", payee.Address.Hex())}},
+	}}, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "paid data") }))
+	key, err := evm.NewPrivateKeySignerFromECDSA(owner.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wallet := st.Devnet.SmartWalletSigner(key, big.NewInt(7))
+	if err := st.Devnet.Mint(ctx, wallet.Wallet, big.NewInt(1_000_000)); err != nil {
+		t.Fatal(err)
+	}
+	assets, err := client.AssetsFromNetworks(st.Networks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err := client.NewEVM(wallet, client.Config{Assets: assets, Policy: client.Policy{MaxPerRequest: "$0.01"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		resp, err := agent.HTTPClient().Get(srv.URL + "/data")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		rcpt, ok := client.ReceiptFromResponse(resp)
+		if resp.StatusCode != http.StatusOK || !ok || rcpt.Settlement == nil || !rcpt.Settlement.Success ||
+			rcpt.Settlement.Payer != wallet.Wallet.Hex() {
+			t.Fatalf("payment %d: status %d, receipt %+v", i, resp.StatusCode, rcpt)
+		}
+	}
+	if code, err := st.Devnet.Client().CodeAt(ctx, wallet.Wallet, nil); err != nil || len(code) == 0 {
+		t.Errorf("the wallet is not deployed: %d bytes, %v", len(code), err)
+	}
+	if got, err := st.Devnet.BalanceOf(ctx, wallet.Wallet); err != nil || got.Cmp(big.NewInt(1_000_000-20_000)) != 0 {
+		t.Errorf("wallet balance %s (%v), want 980000", got, err)
 	}
 }
