@@ -159,9 +159,10 @@ func (c *checked) transferCalldata() []byte {
 	switch {
 	case c.sw == nil:
 	case c.sw.check != nil:
-		if c.sw.check.Kind != SignatureEOA {
-			return TransferWithAuthorizationBytesCalldata(c.auth, c.sw.check.Signature)
+		if c.sw.check.Kind == SignatureEOA { // an EIP-2098 compact one, expanded
+			return TransferWithAuthorizationCalldata(c.auth, Signature(c.sw.check.Signature))
 		}
+		return TransferWithAuthorizationBytesCalldata(c.auth, c.sw.check.Signature)
 	case c.sw.plan != nil && c.sw.plan.wrapped != nil:
 		return TransferWithAuthorizationBytesCalldata(c.auth, c.sw.plan.wrapped.Signature)
 	default:

@@ -314,6 +314,7 @@ func TestVerifyTypedSignatureKinds(t *testing.T) {
 		reason x402.Reason // for a refusal
 	}{
 		{"eoa", owner.Address(), ownerSig, evm.SignatureOptions{}, evm.SignatureEOA, ""},
+		{"eoa eip-2098 compact", owner.Address(), compact(ownerSig), evm.SignatureOptions{}, evm.SignatureEOA, ""},
 		{"eip1271", deployed, ownerSig, evm.SignatureOptions{}, evm.SignatureEIP1271, ""},
 		{"erc6492 deployed wallet, no allowlist needed", deployed, wrap(10), evm.SignatureOptions{}, evm.SignatureERC6492, ""},
 		{"erc6492 undeployed", undeployed, wrap(11), allow, evm.SignatureERC6492, ""},
@@ -388,5 +389,30 @@ func TestSmartWalletPaymentsWithBatching(t *testing.T) {
 	}
 	if out[2].Transaction == out[0].Transaction || out[2].Transaction == out[1].Transaction {
 		t.Error("the deploying ERC-6492 settlement shared a batch")
+	}
+}
+
+// compact is the EIP-2098 form of a 65-byte signature.
+func compact(sig []byte) []byte {
+	out := append([]byte(nil), sig[:64]...)
+	if sig[64] == 28 || sig[64] == 1 {
+		out[32] |= 0x80
+	}
+	return out
+}
+
+// An EOA's EIP-2098 compact signature is verified locally and settled
+// through the (v, r, s) overload.
+func TestCompactSignaturePays(t *testing.T) {
+	w := newWorld(t, 0, nil)
+	for range 2 { // both parities, most likely
+		p := mutatePayload(t, pay(t, w.client, w.requirements(t, "$0.001")), func(e *evm.ExactPayload) {
+			e.Signature = hexutil.Encode(compact(hexutil.MustDecode(e.Signature)))
+		})
+		if sig := signatureOf(t, p); len(sig) != evm.CompactSignatureLength {
+			t.Fatalf("signature is %d bytes", len(sig))
+		}
+		w.settleOK(t, p, w.payer.Address)
+		w.expectRefused(t, p, x402.ReasonExactEVMNonceAlreadyUsed)
 	}
 }

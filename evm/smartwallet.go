@@ -234,8 +234,9 @@ type SignatureCheck struct {
 // VerifyTypedSignature checks that sig is signer's signature of digest (an
 // EIP-712 digest) and says how it was checked:
 //
-//   - a 65-byte ECDSA signature recovering to signer: [SignatureEOA],
-//     without any chain access (the fast path);
+//   - a 65-byte ECDSA signature (or a 64-byte EIP-2098 compact one)
+//     recovering to signer: [SignatureEOA], without any chain access (the
+//     fast path); the check's Signature is then the 65-byte r ‖ s ‖ v;
 //   - otherwise, if signer has code: EIP-1271 isValidSignature(digest,
 //     sig) through caller must return the magic value ([SignatureEIP1271]);
 //   - a signature ending with the ERC-6492 magic suffix: its inner
@@ -248,8 +249,8 @@ type SignatureCheck struct {
 // A refused signature is an error wrapping [ErrInvalidSignature] and one of
 // the errors above ([SignatureReason] gives its reason code); any other
 // error is a failed chain read, with no verdict. The digest is passed to the
-// wallet as is, as EIP-3009 and Permit2 contracts do (OpenZeppelin's
-// SignatureChecker).
+// wallet as is, as EIP-3009 tokens (OpenZeppelin's SignatureChecker) and
+// Permit2 do.
 func VerifyTypedSignature(ctx context.Context, caller ethereum.ContractCaller, signer common.Address, digest [32]byte, sig []byte, opts SignatureOptions) (SignatureKind, error) {
 	c, err := CheckTypedSignature(ctx, caller, signer, digest, sig, opts)
 	if err != nil {
@@ -270,6 +271,23 @@ func CheckTypedSignature(ctx context.Context, caller ethereum.ContractCaller, si
 	return plan.judge(out, err)
 }
 
+// CompactSignatureLength is the length of an EIP-2098 compact signature
+// r ‖ yParity·2²⁵⁵+s.
+const CompactSignatureLength = 64
+
+// signatureFromEOABytes is SignatureFromBytes, also taking an EIP-2098
+// compact signature, which it expands to r ‖ s ‖ v.
+func signatureFromEOABytes(b []byte) (Signature, error) {
+	if len(b) != CompactSignatureLength {
+		return SignatureFromBytes(b)
+	}
+	var full [SignatureLength]byte
+	copy(full[:64], b)
+	full[64] = 27 + full[32]>>7
+	full[32] &= 0x7f
+	return SignatureFromBytes(full[:])
+}
+
 // sigPlan is a signature check decided by one eth_call: msg, whose answer
 // (or error) judge turns into the verdict.
 type sigPlan struct {
@@ -285,8 +303,8 @@ type sigPlan struct {
 // eth_call that decides.
 func planSignature(signer common.Address, digest [32]byte, sig []byte, opts SignatureOptions) (*SignatureCheck, *sigPlan, error) {
 	var recovered *common.Address
-	if len(sig) == SignatureLength {
-		if s, err := SignatureFromBytes(sig); err == nil {
+	if len(sig) == SignatureLength || len(sig) == CompactSignatureLength {
+		if s, err := signatureFromEOABytes(sig); err == nil {
 			if got, err := RecoverSigner(digest, s); err == nil {
 				if got == signer {
 					return &SignatureCheck{Kind: SignatureEOA, Signature: s.Bytes()}, nil, nil
