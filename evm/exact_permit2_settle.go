@@ -48,7 +48,9 @@ func (f *ExactFacilitator) settlePermit2(ctx context.Context, p *x402.Payment, h
 	}
 	var hook BeforeBroadcast
 	if hooks.BeforeBroadcast != nil {
-		hook = func(ctx context.Context, tx *types.Transaction) error { return hooks.BeforeBroadcast(ctx, tx.Hash().Hex()) }
+		hook = func(ctx context.Context, tx *types.Transaction) error {
+			return hooks.BeforeBroadcast(ctx, tx.Hash().Hex())
+		}
 	}
 	tx, err := f.cfg.Sender.SendWithHook(ctx, permit2Spender(), data, hook)
 	var rev *RevertError
