@@ -188,6 +188,15 @@ func (c *ExactClient) CreatePayload(ctx context.Context, version int, req x402.P
 		return nil, fmt.Errorf("evm: reading a random nonce: %w", err)
 	}
 	domain := Domain{Name: extra.Name, Version: extra.Version, ChainID: chainID, VerifyingContract: asset}
+	if ws, ok := c.signer.(WalletSigner); ok {
+		raw, err := SignWalletAuthorization(ctx, ws, domain, auth)
+		if err != nil {
+			return nil, err
+		}
+		p := EncodeExactPayload(auth, Signature{})
+		p.Signature = walletSignatureHex(raw)
+		return x402.NewObject(p)
+	}
 	sig, err := SignAuthorization(ctx, c.signer, domain, auth)
 	if err != nil {
 		return nil, err
