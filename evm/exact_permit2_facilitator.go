@@ -2,6 +2,7 @@ package evm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 
@@ -38,7 +39,8 @@ func (f *ExactFacilitator) SupportedExtensions() []string {
 // p2checked is a Permit2 payment that passed the local checks.
 type p2checked struct {
 	s       *permit2.Signed // shared with the payment's memo: read-only
-	sig     []byte          // the signature as the contract takes it
+	sig     []byte          // an EOA signature as the contract takes it
+	sw      *walletSig      // a signature the owner's wallet must accept
 	asset   common.Address
 	to      common.Address
 	sponsor *permit2.GasSponsoring // the payer's EIP-2612 permit, if any
@@ -65,16 +67,15 @@ func (f *ExactFacilitator) checkPermit2Local(p *x402.Payment) (*p2checked, *payl
 	if err != nil {
 		return c, reject(x402.ReasonExactEVMPayload, "%v", err)
 	}
-	signer, err := permit2.Recover(digest, s.Signature)
-	if err != nil {
-		return c, reject(x402.ReasonPermit2Signature, "%v", err)
-	}
-	if signer != s.From {
-		return c, reject(x402.ReasonPermit2Signature, "signature is by %s, not by the owner %s", signer.Hex(), s.From.Hex())
-	}
-	c.sig = append([]byte(nil), s.Signature...)
-	if c.sig[64] < 27 {
-		c.sig[64] += 27 // Permit2 hands v to ecrecover, which wants 27 or 28
+	if signer, err := permit2.Recover(digest, s.Signature); err == nil && signer == s.From {
+		c.sig = append([]byte(nil), s.Signature...)
+		if c.sig[64] < 27 {
+			c.sig[64] += 27 // Permit2 hands v to ecrecover, which wants 27 or 28
+		}
+	} else {
+		// Not the owner's ECDSA signature: maybe its smart wallet's
+		// (EIP-1271, ERC-6492), which checkPermit2Chain asks first.
+		c.sw = &walletSig{digest: digest, sig: s.Signature}
 	}
 	if !f.cfg.Permit2.NoGasSponsoring {
 		if c.sponsor, rej = f.checkSponsor(p, c); rej != nil {
@@ -193,7 +194,55 @@ var (
 
 // settlement returns the proxy call that settles c.
 func (c *p2checked) settlement() *permit2.Settlement {
-	return &permit2.Settlement{Owner: c.s.From, Permit: &c.s.Permit, Signature: c.sig, Sponsor: c.sponsor}
+	sig := c.sig
+	if c.sw != nil && c.sw.check != nil {
+		sig = c.sw.check.Signature // for ERC-6492, the inner signature
+	}
+	return &permit2.Settlement{Owner: c.s.From, Permit: &c.s.Permit, Signature: sig, Sponsor: c.sponsor}
+}
+
+// settleCall is the call that settles c: the proxy call or, for an
+// undeployed smart wallet (ERC-6492), aggregate3 of the wallet's
+// deployment (allowed to fail: someone may have deployed it meanwhile)
+// and the proxy call (required to succeed), so that neither happens
+// without the other.
+func (c *p2checked) settleCall(multicall common.Address) (common.Address, []byte, error) {
+	data, err := permit2.PackSettle(c.settlement())
+	if err != nil {
+		return common.Address{}, nil, err
+	}
+	if c.sw == nil || c.sw.check == nil || c.sw.check.Deploy == nil {
+		return permit2Spender(), data, nil
+	}
+	if multicall == (common.Address{}) {
+		return common.Address{}, nil, fmt.Errorf("evm: deploying wallet %s: %w", c.s.From.Hex(), ErrNoSimulator)
+	}
+	d := c.sw.check.Deploy
+	agg, err := packCalls([]call3{
+		{Target: d.Factory, AllowFailure: true, CallData: d.FactoryCalldata},
+		{Target: permit2Spender(), AllowFailure: false, CallData: data},
+	})
+	if err != nil {
+		return common.Address{}, nil, err
+	}
+	return multicall, agg, nil
+}
+
+// checkPermit2Wallet asks the owner's wallet about a signature that is
+// not its ECDSA one (once per checked payment).
+func (f *ExactFacilitator) checkPermit2Wallet(ctx context.Context, c *p2checked) (*payloadError, error) {
+	if c.sw == nil || c.sw.check != nil {
+		return nil, nil
+	}
+	chk, err := CheckTypedSignature(ctx, f.cfg.Backend, c.s.From, c.sw.digest, c.sw.sig, f.walletSigOptions())
+	if err != nil {
+		if errors.Is(err, ErrInvalidSignature) {
+			return reject(SignatureReason(err, x402.ReasonPermit2Signature), "%v", err), nil
+		}
+		return nil, err
+	}
+	c.sw.check = chk
+	return nil, nil
 }
 
 // checkPermit2Chain reads, in one round trip where the backend allows, the
@@ -202,6 +251,9 @@ func (c *p2checked) settlement() *permit2.Settlement {
 // verdict follows: proxy deployed, nonce unused, balance, allowance (unless
 // an EIP-2612 permit comes with the payment), simulation.
 func (f *ExactFacilitator) checkPermit2Chain(ctx context.Context, c *p2checked, simulate bool) (*payloadError, error) {
+	if rej, err := f.checkPermit2Wallet(ctx, c); rej != nil || err != nil {
+		return rej, err
+	}
 	proxy, p2, owner := permit2Spender(), permit2.Address(), c.s.From
 	reads := []*ethCall{
 		{msg: ethereum.CallMsg{To: &proxy, Data: selPERMIT2[:]}},
@@ -212,11 +264,11 @@ func (f *ExactFacilitator) checkPermit2Chain(ctx context.Context, c *p2checked, 
 	calls := reads
 	var sim *ethCall
 	if simulate {
-		data, err := permit2.PackSettle(c.settlement())
+		to, data, err := c.settleCall(f.walletMulticall)
 		if err != nil {
 			return reject(x402.ReasonExactEVMPayload, "%v", err), nil
 		}
-		sim = &ethCall{msg: ethereum.CallMsg{To: &proxy, Data: data}, transfer: true, payer: owner, payee: c.to}
+		sim = &ethCall{msg: ethereum.CallMsg{To: &to, Data: data}, transfer: true, payer: owner, payee: c.to}
 		calls = append(calls, sim)
 	}
 	if err := f.reads.call(ctx, calls...); err != nil {

@@ -42,7 +42,7 @@ func (f *ExactFacilitator) settlePermit2(ctx context.Context, p *x402.Payment, h
 		resp.ErrorReason, resp.ErrorMessage = rej.reason, rej.msg
 		return resp, nil
 	}
-	data, err := permit2.PackSettle(c.settlement())
+	to, data, err := c.settleCall(f.walletMulticall)
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +52,7 @@ func (f *ExactFacilitator) settlePermit2(ctx context.Context, p *x402.Payment, h
 			return hooks.BeforeBroadcast(ctx, tx.Hash().Hex())
 		}
 	}
-	tx, err := f.cfg.Sender.SendWithHook(ctx, permit2Spender(), data, hook)
+	tx, err := f.cfg.Sender.SendWithHook(ctx, to, data, hook)
 	var rev *RevertError
 	switch {
 	case err == nil:
