@@ -152,7 +152,10 @@ func TestPermit2PayVerifySettleReplay(t *testing.T) {
 	// Replay: the Permit2 nonce is spent.
 	for name, f := range map[string]func() (x402.Reason, error){
 		"verify": func() (x402.Reason, error) { v, err := w.fac.Verify(ctx, p); return v.InvalidReason, err },
-		"settle": func() (x402.Reason, error) { s, err := w.fac.Settle(ctx, p, x402.SettleHooks{}); return s.ErrorReason, err },
+		"settle": func() (x402.Reason, error) {
+			s, err := w.fac.Settle(ctx, p, x402.SettleHooks{})
+			return s.ErrorReason, err
+		},
 	} {
 		if r, err := f(); err != nil || r != x402.ReasonPermit2InvalidNonce {
 			t.Errorf("replayed %s: %s %v", name, r, err)
