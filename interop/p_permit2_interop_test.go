@@ -78,6 +78,21 @@ func (w *world) permit2Paid(payer common.Address, beforePayer, beforePayee *big.
 // facilitator settles it with settleWithPermit.
 func TestOfficialClientPaysGoPermit2Route(t *testing.T) {
 	w := newWorld(t, 0)
+	srv := w.goPermit2Server()
+	payer := w.addr(acctNodePayer)
+	beforePayer, beforePayee := w.permit2Word("balanceOf(address)", payer), w.permit2Word("balanceOf(address)", w.addr(acctPayee))
+	r := w.runClient("client-v2.mjs", w.permit2Env(map[string]string{"PRIVATE_KEY": w.key(acctNodePayer), "URL": srv.URL + "/forecast"}))
+	if r.Status != 200 || r.Body != `{"forecast":"cloudy"}` {
+		t.Fatalf("paid: %d %q", r.Status, r.Body)
+	}
+	w.checkSettled(r.PaymentResponse, w.dev.Network())
+	w.permit2Paid(payer, beforePayer, beforePayee, 1000)
+}
+
+// goPermit2Server serves GET /forecast, priced 0.001 TPD and declaring
+// eip2612GasSponsoring, behind x402http with go402's facilitator.
+func (w *world) goPermit2Server() *httptest.Server {
+	w.t.Helper()
 	fac, _ := w.goFacilitator()
 	mw, err := x402http.New(x402http.Config{
 		Facilitator: fac,
@@ -89,33 +104,21 @@ func TestOfficialClientPaysGoPermit2Route(t *testing.T) {
 		}},
 	})
 	if err != nil {
-		t.Fatal(err)
+		w.t.Fatal(err)
 	}
 	srv := httptest.NewServer(mw.Handler(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(rw, `{"forecast":"cloudy"}`)
 	})))
-	t.Cleanup(srv.Close)
-	payer := w.addr(acctNodePayer)
-	beforePayer, beforePayee := w.permit2Word("balanceOf(address)", payer), w.permit2Word("balanceOf(address)", w.addr(acctPayee))
-	r := w.runClient("client-v2.mjs", w.permit2Env(map[string]string{"PRIVATE_KEY": w.key(acctNodePayer), "URL": srv.URL + "/forecast"}))
-	if r.Status != 200 || r.Body != `{"forecast":"cloudy"}` {
-		t.Fatalf("paid: %d %q", r.Status, r.Body)
-	}
-	w.checkSettled(r.PaymentResponse, w.dev.Network())
-	w.permit2Paid(payer, beforePayer, beforePayee, 1000)
+	w.t.Cleanup(srv.Close)
+	return srv
 }
 
-// TestGoClientPaysOfficialPermit2Server: the go402 client pays an
-// @x402/express server whose route is priced in the Permit2 token and
-// declares eip2612GasSponsoring (with @x402/extensions), verified and
-// settled by the official facilitator (@x402/evm 2.27).
-func TestGoClientPaysOfficialPermit2Server(t *testing.T) {
-	w := newWorld(t, 0)
-	facURL := w.officialFacilitator()
-	srv := w.start("server-v2.mjs", "Server", w.permit2Env(map[string]string{
-		"FACILITATOR_URL": facURL, "PAY_TO": w.addr(acctPayee).Hex(), "PRICE_AMOUNT": "1000", "DECLARE_EIP2612": "1",
-	}))
-	signer, err := evm.NewPrivateKeySignerFromECDSA(w.accts[acctGoPayer].PrivateKey)
+// goPermit2Pay pays url with the go402 client (reading the devnet's
+// chain) as account i and returns the status and the settlement.
+func (w *world) goPermit2Pay(i int, url string) (int, *x402.SettleResponse) {
+	t := w.t
+	t.Helper()
+	signer, err := evm.NewPrivateKeySignerFromECDSA(w.accts[i].PrivateKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,19 +131,75 @@ func TestGoClientPaysOfficialPermit2Server(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	payer := w.addr(acctGoPayer)
-	beforePayer, beforePayee := w.permit2Word("balanceOf(address)", payer), w.permit2Word("balanceOf(address)", w.addr(acctPayee))
-	req, _ := http.NewRequestWithContext(w.ctx, http.MethodGet, srv.url("/paid"), nil)
+	req, _ := http.NewRequestWithContext(w.ctx, http.MethodGet, url, nil)
 	resp, err := c.HTTPClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	rcpt, ok := client.ReceiptFromResponse(resp)
-	if resp.StatusCode != 200 || !ok {
-		t.Fatalf("paid: %d, receipt %v", resp.StatusCode, ok)
+	if !ok {
+		t.Fatalf("no receipt: %d", resp.StatusCode)
 	}
-	w.checkSettled(rcpt.Settlement, w.dev.Network())
+	return resp.StatusCode, rcpt.Settlement
+}
+
+// TestGoClientPaysGoPermit2Route: the go402 client pays a go402 x402http
+// route (over HTTP) settled by go402's facilitator, in the Permit2 token: first
+// without a Permit2 allowance (EIP-2612 permit, settleWithPermit), then,
+// once the payer approved Permit2, without the extension (settle).
+func TestGoClientPaysGoPermit2Route(t *testing.T) {
+	w := newWorld(t, 0)
+	srv := w.goPermit2Server()
+	payer := w.addr(acctGoPayer)
+	beforePayer, beforePayee := w.permit2Word("balanceOf(address)", payer), w.permit2Word("balanceOf(address)", w.addr(acctPayee))
+	status, s := w.goPermit2Pay(acctGoPayer, srv.URL+"/forecast")
+	if status != 200 {
+		t.Fatalf("sponsored payment: %d %+v", status, s)
+	}
+	w.checkSettled(s, w.dev.Network())
+	w.permit2Paid(payer, beforePayer, beforePayee, 1000)
+
+	// Approve Permit2, then pay again: no permit (the EIP-2612 nonce
+	// stays 1), the funds move.
+	sender, err := evm.NewSender(w.ctx, evm.SenderConfig{Backend: w.dev.Client(), Key: w.accts[acctGoPayer].PrivateKey, ChainID: w.dev.ChainID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	approve := append(crypto.Keccak256([]byte("approve(address,uint256)"))[:4], common.LeftPadBytes(permit2.Address().Bytes(), 32)...)
+	approve = append(approve, common.LeftPadBytes(big.NewInt(1_000_000).Bytes(), 32)...)
+	tx, err := sender.Send(w.ctx, w.dev.PermitToken().Address, approve)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sender.WaitReceipt(w.ctx, tx.Hash()); err != nil {
+		t.Fatal(err)
+	}
+	status, s = w.goPermit2Pay(acctGoPayer, srv.URL+"/forecast")
+	if status != 200 {
+		t.Fatalf("approved payment: %d %+v", status, s)
+	}
+	w.checkSettled(s, w.dev.Network())
+	w.permit2Paid(payer, beforePayer, beforePayee, 2000)
+}
+
+// TestGoClientPaysOfficialPermit2Server: the go402 client pays an
+// @x402/express server whose route is priced in the Permit2 token and
+// declares eip2612GasSponsoring (with @x402/extensions), verified and
+// settled by the official facilitator (@x402/evm 2.27).
+func TestGoClientPaysOfficialPermit2Server(t *testing.T) {
+	w := newWorld(t, 0)
+	facURL := w.officialFacilitator()
+	srv := w.start("server-v2.mjs", "Server", w.permit2Env(map[string]string{
+		"FACILITATOR_URL": facURL, "PAY_TO": w.addr(acctPayee).Hex(), "PRICE_AMOUNT": "1000", "DECLARE_EIP2612": "1",
+	}))
+	payer := w.addr(acctGoPayer)
+	beforePayer, beforePayee := w.permit2Word("balanceOf(address)", payer), w.permit2Word("balanceOf(address)", w.addr(acctPayee))
+	status, s := w.goPermit2Pay(acctGoPayer, srv.url("/paid"))
+	if status != 200 {
+		t.Fatalf("paid: %d %+v", status, s)
+	}
+	w.checkSettled(s, w.dev.Network())
 	w.permit2Paid(payer, beforePayer, beforePayee, 1000)
 }
 
