@@ -29,3 +29,31 @@ func TestMergeExtensions(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMergeExtensions: merging never panics, and a merge of two objects is
+// an object holding every key of both.
+func FuzzMergeExtensions(f *testing.F) {
+	f.Add([]byte(`{"a":{"info":{"x":1}}}`), []byte(`{"a":{"info":{"y":2}},"b":3}`))
+	f.Add([]byte(`{}`), []byte(`{"a":[1,{"b":2}]}`))
+	f.Fuzz(func(t *testing.T, d, a []byte) {
+		var od, oa x402.Object
+		if od.UnmarshalJSON(d) != nil || oa.UnmarshalJSON(a) != nil {
+			return
+		}
+		m, err := mergeExtensions(od, oa)
+		if err != nil {
+			return
+		}
+		for _, src := range []x402.Object{od, oa} {
+			var keys map[string]any
+			if src.IsNull() || src.Decode(&keys) != nil {
+				continue
+			}
+			for k := range keys {
+				if _, ok := m.Field(k); !ok {
+					t.Fatalf("merge of %s and %s lost %q: %s", od, oa, k, m)
+				}
+			}
+		}
+	})
+}
