@@ -10,7 +10,9 @@ import (
 // TestPermit2RevertReason: the custom errors a Permit2 settlement can
 // revert with map to the reason codes of @x402/evm 2.27.
 func TestPermit2RevertReason(t *testing.T) {
-	revert := func(sig string) *RevertError { return &RevertError{Data: append(crypto.Keccak256([]byte(sig))[:4], make([]byte, 32)...)} }
+	revert := func(sig string) *RevertError {
+		return &RevertError{Data: append(crypto.Keccak256([]byte(sig))[:4], make([]byte, 32)...)}
+	}
 	for _, tc := range []struct {
 		sig       string
 		simulated bool
