@@ -76,6 +76,9 @@ type ExactFacilitatorConfig struct {
 	ReadMulticall common.Address
 	// NoReadMulticall makes every read its own eth_call.
 	NoReadMulticall bool
+	// Permit2 configures "exact" payments over Permit2
+	// (assetTransferMethod "permit2"); the zero value accepts them.
+	Permit2 Permit2Config
 	// Batch, when its Multicall address is set, settles the
 	// authorizations that queue up together in one transaction (see
 	// [BatchConfig]). The zero value sends one transaction per payment.
@@ -213,6 +216,9 @@ func (f *ExactFacilitator) Verify(ctx context.Context, p *x402.Payment) (*x402.V
 func (f *ExactFacilitator) Settle(ctx context.Context, p *x402.Payment, hooks x402.SettleHooks) (*x402.SettleResponse, error) {
 	if f.cfg.Sender == nil {
 		return nil, errors.New("evm: exact facilitator has no Sender and cannot settle")
+	}
+	if isPermit2Payload(p) {
+		return f.settlePermit2(ctx, p, hooks)
 	}
 	resp := &x402.SettleResponse{Network: responseNetwork(p)}
 	c, rej := f.checkLocal(p)

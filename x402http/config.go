@@ -67,6 +67,13 @@ type Route struct {
 	// Description and MimeType describe the resource in the 402 answer.
 	Description string
 	MimeType    string
+	// Extensions are the extensions the 402 answer declares
+	// (PaymentRequired.extensions), as a JSON object keyed by extension:
+	// for example evm/permit2.GasSponsoringDeclaration() under
+	// "eip2612GasSponsoring" when the facilitator accepts EIP-2612 gas
+	// sponsoring (its /supported extensions list it), so that a payer
+	// without a Permit2 allowance can still pay a Permit2 asset.
+	Extensions x402.Object
 	// MaxTimeoutSeconds is how long a payment authorization stays valid.
 	// If zero, 300.
 	MaxTimeoutSeconds int

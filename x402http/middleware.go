@@ -112,7 +112,7 @@ func New(cfg Config) (*Middleware, error) {
 			if err != nil {
 				return nil, fmt.Errorf("x402http: route %q: %w", r.Pattern, err)
 			}
-			if c.static, err = newAnswer(reqs, r.Description, r.MimeType); err != nil {
+			if c.static, err = newAnswer(reqs, r.Description, r.MimeType, r.Extensions); err != nil {
 				return nil, fmt.Errorf("x402http: route %q: %w", r.Pattern, err)
 			}
 		}
@@ -211,7 +211,7 @@ func (m *Middleware) requirements(r *http.Request, route *compiledRoute) (*stati
 	if err != nil {
 		return nil, nil, false, err
 	}
-	ans, err := newAnswer(reqs, route.Description, route.MimeType)
+	ans, err := newAnswer(reqs, route.Description, route.MimeType, route.Extensions)
 	if err != nil {
 		return nil, nil, false, err
 	}

@@ -176,7 +176,7 @@ func (m *Middleware) paymentRequired(w http.ResponseWriter, r *http.Request, ans
 	}
 	h.Set("Cache-Control", "no-store")
 	if strings.Contains(r.Header.Get("Accept"), "text/html") && r.Header.Get(x402.HeaderPaymentSignature) == "" && r.Header.Get(x402.HeaderXPayment) == "" {
-		m.paywall(w, r, &x402.PaymentRequired{X402Version: x402.V2, Error: msg, Resource: *res, Accepts: slices.Clone(ans.reqs)})
+		m.paywall(w, r, &x402.PaymentRequired{X402Version: x402.V2, Error: msg, Resource: *res, Accepts: slices.Clone(ans.reqs), Extensions: ans.extensions})
 		return
 	}
 	h.Set("Content-Type", "application/json")

@@ -120,7 +120,7 @@ func New(t testing.TB, cfg Config) *Stack {
 }
 
 // FacilitatorOn runs a facilitator service on d (for x402 v1 and v2, with
-// d's assets), settling from signer, with a SQLite ledger in a temporary
+// d's assets and its Permit2 test token), settling from signer, with a SQLite ledger in a temporary
 // directory. It is closed, its settlements drained, when the test ends,
 // before d is (if d was started before the call).
 func FacilitatorOn(t testing.TB, d *devnet.Devnet, signer devnet.Account, opts Options) *service.Service {
@@ -144,7 +144,7 @@ func FacilitatorOn(t testing.TB, d *devnet.Devnet, signer devnet.Account, opts O
 	svc, err := service.New(t.Context(), cfg, service.Deps{
 		Logger: opts.Logger, Now: opts.Now, Store: opts.Store,
 		Networks: []service.Network{{
-			Network: nc.Network, Backend: backend, Key: signer.PrivateKey, Assets: nc.Assets,
+			Network: nc.Network, Backend: backend, Key: signer.PrivateKey, Assets: append(nc.Assets, d.PermitTokenAsset()),
 			Batch: opts.Batch, PollInterval: poll, ReceiverAuthorizer: opts.ReceiverAuthorizer,
 			ERC6492Factories: opts.ERC6492Factories,
 		}},
