@@ -1,0 +1,193 @@
+package upto
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/go402/go402/evm"
+	"github.com/go402/go402/x402"
+)
+
+// ClientConfig configures a [Client]. Signer is required.
+type ClientConfig struct {
+	// Signer signs the Permit2 authorizations; its address is the payer.
+	Signer evm.Signer
+	// Now returns the current time. If nil, time.Now.
+	Now func() time.Time
+	// Rand is the source of Permit2 nonces. If nil, crypto/rand.
+	Rand io.Reader
+	// RPCURLs are JSON-RPC endpoints by network, with which
+	// [Client.AuthorizationState] reads whether a Permit2 nonce it signed
+	// was used. Optional.
+	RPCURLs map[x402.Network]string
+}
+
+// Client is the payer's side of the scheme: it signs a Permit2 witness
+// transfer of up to the requirements' amount to payTo, settleable only by
+// the facilitator the requirements name. It implements [x402.SchemeClient].
+//
+// A spend policy must count an upto payment at its maximum (the
+// requirements' amount): the server may charge any amount up to it. The
+// go402 client does (it counts the price of the option paid); the settle
+// response's amount says what was charged.
+//
+// The payer needs an ERC-20 allowance to Permit2 for the asset; the client
+// never sends an approve itself.
+type Client struct {
+	signer evm.Signer
+	now    func() time.Time
+	rand   io.Reader
+	chains *evm.ChainClients
+}
+
+var _ x402.SchemeClient = (*Client)(nil)
+
+// NewClient checks cfg and returns a Client.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	if cfg.Signer == nil {
+		return nil, errors.New("upto: client: a Signer is required")
+	}
+	c := &Client{signer: cfg.Signer, now: cfg.Now, rand: cfg.Rand, chains: evm.NewChainClients(cfg.RPCURLs)}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.rand == nil {
+		c.rand = rand.Reader
+	}
+	return c, nil
+}
+
+// RegisterClient registers a [Client] built from cfg for x402 v2 "upto" on
+// every eip155 network.
+func RegisterClient(reg *x402.Registry[x402.SchemeClient], cfg ClientConfig) error {
+	c, err := NewClient(cfg)
+	if err != nil {
+		return err
+	}
+	return reg.Register(x402.V2, Scheme, "eip155:*", c)
+}
+
+// Scheme returns "upto".
+func (c *Client) Scheme() string { return Scheme }
+
+// Payer returns the payer's address in hex.
+func (c *Client) Payer() string { return c.signer.Address().Hex() }
+
+// terms are the checked terms of upto requirements.
+type terms struct {
+	chainID           uint64
+	asset, payTo, fac common.Address
+	maxTimeout        int64
+}
+
+// CanPay reports whether c can sign for req: x402 v2, an eip155 network,
+// address asset and payTo, a positive timeout and extra.facilitatorAddress.
+func (c *Client) CanPay(version int, req x402.PaymentRequirements) error {
+	_, err := checkTerms(version, req)
+	return err
+}
+
+func checkTerms(version int, req x402.PaymentRequirements) (terms, error) {
+	var t terms
+	if version != x402.V2 {
+		return t, fmt.Errorf("upto: the scheme has no x402 v%d form", version)
+	}
+	if req.Scheme != Scheme {
+		return t, fmt.Errorf("upto: requirements are for scheme %q", req.Scheme)
+	}
+	id, err := req.Network.ChainID()
+	if err != nil {
+		return t, fmt.Errorf("upto: %w", err)
+	}
+	t.chainID = id
+	var extra Extra
+	if !req.Extra.IsNull() {
+		if err := req.Extra.Decode(&extra); err != nil {
+			return t, fmt.Errorf("upto: requirements extra: %w", err)
+		}
+	}
+	for _, f := range []struct {
+		name, s string
+		dst     *common.Address
+	}{{"asset", req.Asset, &t.asset}, {"payTo", req.PayTo, &t.payTo}, {"extra.facilitatorAddress", extra.FacilitatorAddress, &t.fac}} {
+		if f.s == "" || !common.IsHexAddress(f.s) {
+			return t, fmt.Errorf("upto: requirements %s %.64q is not an address", f.name, f.s)
+		}
+		*f.dst = common.HexToAddress(f.s)
+	}
+	if req.MaxTimeoutSeconds <= 0 {
+		return t, fmt.Errorf("upto: maxTimeoutSeconds %d is not positive", req.MaxTimeoutSeconds)
+	}
+	t.maxTimeout = int64(req.MaxTimeoutSeconds)
+	return t, nil
+}
+
+// CreatePayload signs an authorization of up to req.Amount: Permit2 nonce
+// random, deadline now + maxTimeoutSeconds, validAfter 0 (as @x402/evm
+// signs them).
+func (c *Client) CreatePayload(ctx context.Context, version int, req x402.PaymentRequirements) (x402.Object, error) {
+	t, err := checkTerms(version, req)
+	if err != nil {
+		return nil, err
+	}
+	var nonce [32]byte
+	if _, err := io.ReadFull(c.rand, nonce[:]); err != nil {
+		return nil, fmt.Errorf("upto: drawing a nonce: %w", err)
+	}
+	p := &Permit{
+		From: c.signer.Address(), Token: t.asset, Amount: req.Amount.Big(), Spender: ProxyAddress(),
+		Nonce: new(big.Int).SetBytes(nonce[:]), Deadline: big.NewInt(c.now().Unix() + t.maxTimeout),
+		To: t.payTo, Facilitator: t.fac, ValidAfter: new(big.Int),
+	}
+	sig, err := evm.SignDigest(ctx, c.signer, p.Digest(t.chainID))
+	if err != nil {
+		return nil, fmt.Errorf("upto: signing: %w", err)
+	}
+	return x402.NewObject(Encode(p, sig[:]))
+}
+
+// Authorization returns the settle-once key of a payload c signed for req
+// and its deadline, after which it can no longer be settled.
+func (c *Client) Authorization(req x402.PaymentRequirements, payload x402.Object) (x402.SettlementKey, time.Time, error) {
+	d, err := Decode(payload)
+	if err != nil {
+		return x402.SettlementKey{}, time.Time{}, err
+	}
+	if !d.Permit.Deadline.IsInt64() {
+		return x402.SettlementKey{}, time.Time{}, errors.New("upto: deadline out of range")
+	}
+	return key(req.Network.Canonical(), &d.Permit), time.Unix(d.Permit.Deadline.Int64(), 0), nil
+}
+
+// AuthorizationState reads whether the Permit2 nonce of key was used, and
+// whether the chain is past deadline (it can no longer be).
+func (c *Client) AuthorizationState(ctx context.Context, k x402.SettlementKey, deadline time.Time) (used, expired bool, err error) {
+	cl, err := c.chains.Client(ctx, k.Network)
+	if err != nil {
+		return false, false, err
+	}
+	nonce, ok := new(big.Int).SetString(k.Nonce, 10)
+	if !ok || !common.IsHexAddress(k.Payer) {
+		return false, false, fmt.Errorf("upto: malformed key %s", k)
+	}
+	head, err := cl.HeaderByNumber(ctx, nil)
+	if err != nil {
+		return false, false, fmt.Errorf("upto: reading the head: %w", err)
+	}
+	p2 := Permit2Address()
+	out, err := cl.CallContract(ctx, ethereum.CallMsg{To: &p2, Data: packNonceBitmap(common.HexToAddress(k.Payer), nonce)}, head.Number)
+	if err != nil {
+		return false, false, fmt.Errorf("upto: reading Permit2 nonceBitmap: %w", err)
+	}
+	if len(out) != 32 {
+		return false, false, fmt.Errorf("upto: Permit2 answered nonceBitmap with %d bytes", len(out))
+	}
+	return nonceUsed(out, nonce), head.Time > uint64(deadline.Unix()), nil
+}
