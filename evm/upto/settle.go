@@ -47,7 +47,9 @@ func (f *Facilitator) Settle(ctx context.Context, p *x402.Payment, hooks x402.Se
 	}
 	var hook evm.BeforeBroadcast
 	if hooks.BeforeBroadcast != nil {
-		hook = func(ctx context.Context, tx *types.Transaction) error { return hooks.BeforeBroadcast(ctx, tx.Hash().Hex()) }
+		hook = func(ctx context.Context, tx *types.Transaction) error {
+			return hooks.BeforeBroadcast(ctx, tx.Hash().Hex())
+		}
 	}
 	pm := &c.d.Permit
 	tx, err := f.cfg.Sender.SendWithHook(ctx, ProxyAddress(), SettleCalldata(pm, amount.Big(), c.d.Signature), hook)
