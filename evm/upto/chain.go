@@ -66,7 +66,11 @@ func (f *Facilitator) checkChain(ctx context.Context, c *checked, amount *big.In
 	if !simulate {
 		return nil, nil
 	}
-	_, err = f.call(ctx, ProxyAddress(), SettleCalldata(pm, amount, c.d.Signature))
+	data, err := SettleCalldata(pm, amount, c.sig.Signature)
+	if err != nil {
+		return reject(x402.ReasonInvalidPayload, "%v", err), nil
+	}
+	_, err = f.call(ctx, ProxyAddress(), data)
 	if rev := evm.AsRevert(err); rev != nil {
 		reason := reasonForRevert(rev)
 		if reason == x402.ReasonUptoTransactionFailed {

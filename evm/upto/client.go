@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/go402/go402/evm"
+	"github.com/go402/go402/evm/permit2"
 	"github.com/go402/go402/x402"
 )
 
@@ -137,20 +138,28 @@ func (c *Client) CreatePayload(ctx context.Context, version int, req x402.Paymen
 	if err != nil {
 		return nil, err
 	}
-	var nonce [32]byte
-	if _, err := io.ReadFull(c.rand, nonce[:]); err != nil {
+	nonce, err := permit2.NewNonce(c.rand)
+	if err != nil {
 		return nil, fmt.Errorf("upto: drawing a nonce: %w", err)
 	}
 	p := &Permit{
 		From: c.signer.Address(), Token: t.asset, Amount: req.Amount.Big(), Spender: ProxyAddress(),
-		Nonce: new(big.Int).SetBytes(nonce[:]), Deadline: big.NewInt(c.now().Unix() + t.maxTimeout),
+		Nonce: nonce, Deadline: big.NewInt(c.now().Unix() + t.maxTimeout),
 		To: t.payTo, Facilitator: t.fac, ValidAfter: new(big.Int),
 	}
-	sig, err := evm.SignDigest(ctx, c.signer, p.Digest(t.chainID))
+	digest, err := p.Digest(t.chainID)
+	if err != nil {
+		return nil, fmt.Errorf("upto: %w", err)
+	}
+	sig, err := evm.SignDigest(ctx, c.signer, digest)
 	if err != nil {
 		return nil, fmt.Errorf("upto: signing: %w", err)
 	}
-	return x402.NewObject(Encode(p, sig[:]))
+	wire, err := Encode(p, sig[:])
+	if err != nil {
+		return nil, fmt.Errorf("upto: %w", err)
+	}
+	return x402.NewObject(wire)
 }
 
 // Authorization returns the settle-once key of a payload c signed for req

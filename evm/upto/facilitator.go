@@ -10,6 +10,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/go402/go402/evm"
+	"github.com/go402/go402/evm/permit2"
 	"github.com/go402/go402/x402"
 )
 
@@ -35,6 +36,13 @@ type FacilitatorConfig struct {
 	Now func() time.Time
 	// Logger receives settlement events. If nil, logs are discarded.
 	Logger *slog.Logger
+	// ERC6492Factories are the wallet factories whose ERC-6492
+	// counterfactual signatures are accepted (their deployment is
+	// simulated through Multicall3 at verify and sent before the
+	// settlement). Empty refuses every undeployed wallet's signature
+	// (eip6492_factory_not_allowed); deployed EIP-1271 wallets are always
+	// accepted.
+	ERC6492Factories []common.Address
 }
 
 // Facilitator is the facilitator's side of the "upto" scheme on one EVM
@@ -123,6 +131,7 @@ func reject(reason x402.Reason, format string, args ...any) *rejection {
 // checked is a payment that passed the local checks.
 type checked struct {
 	d       *Decoded
+	sig     *evm.SignatureCheck // set once checkSignature accepted it
 	balance *big.Int // set once checkChain read it
 }
 
@@ -137,11 +146,15 @@ func (f *Facilitator) Verify(ctx context.Context, p *x402.Payment) (*x402.Verify
 // go402's facilitator holds the maximum until the payment settles.
 func (f *Facilitator) VerifyFunds(ctx context.Context, p *x402.Payment) (*x402.VerifyResponse, *x402.Funds, error) {
 	c, rej := f.checkLocal(p, false)
+	var err error
 	if rej == nil {
-		var err error
-		if rej, err = f.checkChain(ctx, c, c.d.Permit.Amount, !f.cfg.SkipSimulation); err != nil {
-			return nil, nil, err
-		}
+		rej, err = f.checkSignature(ctx, c)
+	}
+	if rej == nil && err == nil {
+		rej, err = f.checkChain(ctx, c, c.d.Permit.Amount, !f.cfg.SkipSimulation)
+	}
+	if err != nil {
+		return nil, nil, err
 	}
 	resp := &x402.VerifyResponse{IsValid: rej == nil}
 	if c != nil {
@@ -198,7 +211,7 @@ func (f *Facilitator) checkLocal(p *x402.Payment, settle bool) (*checked, *rejec
 	now := f.cfg.Now()
 	switch {
 	case pm.Spender != ProxyAddress():
-		return c, reject(x402.ReasonPermit2Spender, "spender is %s, not the upto proxy %s", pm.Spender.Hex(), ProxyAddressHex)
+		return c, reject(x402.ReasonPermit2Spender, "spender is %s, not the upto proxy %s", pm.Spender.Hex(), permit2.UptoProxyHex)
 	case pm.To != payTo:
 		return c, reject(x402.ReasonPermit2RecipientMismatch, "witness pays %s but the requirements say payTo %s", pm.To.Hex(), payTo.Hex())
 	case pm.Facilitator != f.Address():
@@ -218,24 +231,33 @@ func (f *Facilitator) checkLocal(p *x402.Payment, settle bool) (*checked, *rejec
 	case pm.Token != asset:
 		return c, reject(x402.ReasonPermit2TokenMismatch, "permitted token %s is not the asset %s", pm.Token.Hex(), asset.Hex())
 	}
-	return c, f.checkSignature(pm, d.Signature)
+	return c, nil
 }
 
-// checkSignature checks that the payer signed the permit (an EOA's 65-byte
-// signature over its EIP-712 digest).
-func (f *Facilitator) checkSignature(pm *Permit, sig []byte) *rejection {
-	s, err := evm.SignatureFromBytes(sig)
+// checkSignature checks that the payer signed the permit: an EOA's
+// 65-byte signature over its EIP-712 digest without chain access, else a
+// smart wallet's (EIP-1271, or ERC-6492 from an allowed factory) through
+// the chain (see [evm.CheckTypedSignature]). It records in c the signature
+// to submit and any wallet deployment the settlement needs first.
+func (f *Facilitator) checkSignature(ctx context.Context, c *checked) (*rejection, error) {
+	pm := &c.d.Permit
+	digest, err := pm.Digest(f.chainID)
 	if err != nil {
-		return reject(x402.ReasonPermit2Signature, "%v", err)
+		return reject(x402.ReasonInvalidPayload, "%v", err), nil
 	}
-	signer, err := evm.RecoverSigner(pm.Digest(f.chainID), s)
+	opts := evm.SignatureOptions{AllowedFactories: f.cfg.ERC6492Factories, From: f.Address()}
+	if len(f.cfg.ERC6492Factories) > 0 {
+		opts.Multicall = evm.Multicall3Address()
+	}
+	chk, err := evm.CheckTypedSignature(ctx, f.cfg.Backend, pm.From, digest, c.d.Signature, opts)
+	if errors.Is(err, evm.ErrInvalidSignature) {
+		return reject(evm.SignatureReason(err, x402.ReasonPermit2Signature), "%v", err), nil
+	}
 	if err != nil {
-		return reject(x402.ReasonPermit2Signature, "%v", err)
+		return nil, fmt.Errorf("upto: checking the signature: %w", err)
 	}
-	if signer != pm.From {
-		return reject(x402.ReasonPermit2Signature, "signature is by %s, not by the payer %s", signer.Hex(), pm.From.Hex())
-	}
-	return nil
+	c.sig = chk
+	return nil, nil
 }
 
 func (f *Facilitator) accepts(asset common.Address) bool {

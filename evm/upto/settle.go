@@ -27,24 +27,41 @@ func (f *Facilitator) Settle(ctx context.Context, p *x402.Payment, hooks x402.Se
 	if c != nil {
 		resp.Payer = c.d.Permit.From.Hex()
 	}
+	var err error
+	if rej == nil {
+		rej, err = f.checkSignature(ctx, c)
+	}
 	amount := p.Requirements.Amount
-	if rej == nil && amount.IsZero() {
+	if rej == nil && err == nil && amount.IsZero() {
 		// Nothing used, nothing moved: the authorization expires unused.
 		resp.Success, resp.Amount = true, &amount
 		f.log.Info("upto settlement of 0: nothing sent", "payer", resp.Payer)
 		return resp, nil
 	}
-	if rej == nil {
+	if rej == nil && err == nil {
 		// Gas estimation simulates the settlement: no eth_call here.
-		var err error
-		if rej, err = f.checkChain(ctx, c, amount.Big(), false); err != nil {
-			return nil, err
-		}
+		rej, err = f.checkChain(ctx, c, amount.Big(), false)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if rej != nil {
 		resp.ErrorReason, resp.ErrorMessage = rej.reason, rej.msg
 		return resp, nil
 	}
+	if c.sig.Deploy != nil {
+		if rej, err := f.deployWallet(ctx, c.sig.Deploy); rej != nil || err != nil {
+			if rej != nil {
+				resp.ErrorReason, resp.ErrorMessage = rej.reason, rej.msg
+			}
+			return resp, err
+		}
+	}
+	return f.send(ctx, c, amount, resp, hooks)
+}
+
+// send broadcasts the proxy's settle of amount and waits for its receipt.
+func (f *Facilitator) send(ctx context.Context, c *checked, amount x402.Amount, resp *x402.SettleResponse, hooks x402.SettleHooks) (*x402.SettleResponse, error) {
 	var hook evm.BeforeBroadcast
 	if hooks.BeforeBroadcast != nil {
 		hook = func(ctx context.Context, tx *types.Transaction) error {
@@ -52,7 +69,12 @@ func (f *Facilitator) Settle(ctx context.Context, p *x402.Payment, hooks x402.Se
 		}
 	}
 	pm := &c.d.Permit
-	tx, err := f.cfg.Sender.SendWithHook(ctx, ProxyAddress(), SettleCalldata(pm, amount.Big(), c.d.Signature), hook)
+	data, err := SettleCalldata(pm, amount.Big(), c.sig.Signature)
+	if err != nil {
+		resp.ErrorReason, resp.ErrorMessage = x402.ReasonInvalidPayload, err.Error()
+		return resp, nil
+	}
+	tx, err := f.cfg.Sender.SendWithHook(ctx, ProxyAddress(), data, hook)
 	if rev := evm.AsRevert(err); rev != nil {
 		resp.ErrorReason, resp.ErrorMessage = reasonForRevert(rev), "the proxy refused the settlement: "+rev.Error()
 		return resp, nil
@@ -77,6 +99,25 @@ func (f *Facilitator) Settle(ctx context.Context, p *x402.Payment, hooks x402.Se
 	}
 	resp.Success, resp.Transaction, resp.Amount = true, tx.Hash().Hex(), &amount
 	return resp, nil
+}
+
+// deployWallet deploys the payer's counterfactual (ERC-6492) wallet with
+// its factory call, so that Permit2 can check its signature. It moves no
+// funds, and a wallet deployed meanwhile makes it a no-op for the
+// settlement, so it is sent without the settlement's ledger hook.
+func (f *Facilitator) deployWallet(ctx context.Context, w *evm.ERC6492Signature) (*rejection, error) {
+	tx, err := f.cfg.Sender.Send(ctx, w.Factory, w.FactoryCalldata)
+	if rev := evm.AsRevert(err); rev != nil {
+		return reject(x402.ReasonSmartWalletDeploymentFailed, "the wallet factory reverted: %s", rev.Error()), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("upto: deploying the payer's wallet: %w", err)
+	}
+	r, err := f.cfg.Sender.WaitReceipt(ctx, tx.Hash())
+	if err != nil || r.Status != types.ReceiptStatusSuccessful {
+		return reject(x402.ReasonSmartWalletDeploymentFailed, "the wallet deployment %s did not succeed: %v", tx.Hash().Hex(), err), nil
+	}
+	return nil, nil
 }
 
 func pending(resp *x402.SettleResponse, tx string) *x402.SettleResponse {

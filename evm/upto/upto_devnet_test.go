@@ -122,11 +122,19 @@ func (e *env) signed(t *testing.T, key devnet.Account, req x402.PaymentRequireme
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig, err := evm.SignDigest(t.Context(), s, pm.Digest(e.net.ChainID().Uint64()))
+	digest, err := pm.Digest(e.net.ChainID().Uint64())
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj, err := x402.NewObject(upto.Encode(pm, sig[:]))
+	sig, err := evm.SignDigest(t.Context(), s, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wire, err := upto.Encode(pm, sig[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := x402.NewObject(wire)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +199,10 @@ func TestProxyRequiresWitnessFacilitator(t *testing.T) {
 		t.Fatal(err)
 	}
 	to := upto.ProxyAddress()
-	data := upto.SettleCalldata(&d.Permit, big.NewInt(10), d.Signature)
+	data, err := upto.SettleCalldata(&d.Permit, big.NewInt(10), d.Signature)
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, err = e.net.Client().CallContract(t.Context(), ethereum.CallMsg{From: e.payee, To: &to, Data: data}, nil)
 	rev := evm.AsRevert(err)
 	sel, ok := [4]byte{}, false
