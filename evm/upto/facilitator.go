@@ -132,7 +132,7 @@ func reject(reason x402.Reason, format string, args ...any) *rejection {
 type checked struct {
 	d       *Decoded
 	sig     *evm.SignatureCheck // set once checkSignature accepted it
-	balance *big.Int // set once checkChain read it
+	balance *big.Int            // set once checkChain read it
 }
 
 // Verify checks a payment without moving funds.

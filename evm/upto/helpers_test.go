@@ -1,13 +1,11 @@
 package upto_test
 
 import (
-	"context"
 	"math/big"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -182,14 +180,3 @@ func (e *env) gasUsed(t *testing.T, h string) uint64 {
 	return r.GasUsed
 }
 
-// headTime is the time of the chain's head.
-func (e *env) headTime(ctx context.Context, t *testing.T) time.Time {
-	t.Helper()
-	h, err := e.net.Client().HeaderByNumber(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return time.Unix(int64(h.Time), 0)
-}
-
-var _ = ethereum.NotFound

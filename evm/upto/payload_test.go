@@ -2,7 +2,7 @@ package upto_test
 
 import (
 	"errors"
-		"strings"
+	"strings"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
