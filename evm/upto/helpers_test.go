@@ -179,4 +179,3 @@ func (e *env) gasUsed(t *testing.T, h string) uint64 {
 	}
 	return r.GasUsed
 }
-
