@@ -265,7 +265,9 @@ func (s *Service) newSchemes(ctx context.Context, n Network) (networkSchemes, er
 	}
 	// upto: any ERC-20 through Permit2; the sender is the facilitator
 	// address payers name in their witness.
-	up, err := upto.NewFacilitator(ctx, upto.FacilitatorConfig{Network: n.Network, Backend: n.Backend, Sender: sender, Logger: s.log})
+	up, err := upto.NewFacilitator(ctx, upto.FacilitatorConfig{
+		Network: n.Network, Backend: n.Backend, Sender: sender, Logger: s.log, ERC6492Factories: n.ERC6492Factories,
+	})
 	if err != nil {
 		return networkSchemes{}, fmt.Errorf("creating the upto scheme for %s: %w", n.Network, err)
 	}
