@@ -151,11 +151,11 @@ func (c *Client) CreatePayload(ctx context.Context, version int, req x402.Paymen
 	if err != nil {
 		return nil, fmt.Errorf("upto: %w", err)
 	}
-	sig, err := evm.SignDigest(ctx, c.signer, digest)
+	sig, err := c.sign(ctx, digest)
 	if err != nil {
 		return nil, fmt.Errorf("upto: signing: %w", err)
 	}
-	wire, err := Encode(p, sig[:])
+	wire, err := Encode(p, sig)
 	if err != nil {
 		return nil, fmt.Errorf("upto: %w", err)
 	}
@@ -199,4 +199,18 @@ func (c *Client) AuthorizationState(ctx context.Context, k x402.SettlementKey, d
 		return false, false, fmt.Errorf("upto: Permit2 answered nonceBitmap with %d bytes", len(out))
 	}
 	return nonceUsed(out, nonce), head.Time > uint64(deadline.Unix()), nil
+}
+
+// sign signs digest: an EOA's checked 65-byte signature, or a smart
+// wallet's signature as its signer makes it (EIP-1271, ERC-6492 wrapped),
+// which the facilitator checks on chain.
+func (c *Client) sign(ctx context.Context, digest common.Hash) ([]byte, error) {
+	if ws, ok := c.signer.(evm.WalletSigner); ok {
+		return ws.SignDigest(ctx, digest)
+	}
+	sig, err := evm.SignDigest(ctx, c.signer, digest)
+	if err != nil {
+		return nil, err
+	}
+	return sig[:], nil
 }

@@ -86,6 +86,11 @@ func (e *env) newClient(t *testing.T, a devnet.Account) *upto.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e.newClientFor(t, s)
+}
+
+func (e *env) newClientFor(t *testing.T, s evm.Signer) *upto.Client {
+	t.Helper()
 	c, err := upto.NewClient(upto.ClientConfig{Signer: s})
 	if err != nil {
 		t.Fatal(err)
@@ -179,3 +184,5 @@ func (e *env) gasUsed(t *testing.T, h string) uint64 {
 	}
 	return r.GasUsed
 }
+
+func evmPermit2() common.Address { return upto.Permit2Address() }
