@@ -8,6 +8,7 @@ import (
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/go402/go402/evm"
+	"github.com/go402/go402/evm/permit2"
 	"github.com/go402/go402/x402"
 )
 
@@ -60,13 +61,20 @@ func (f *Facilitator) checkChain(ctx context.Context, c *checked, amount *big.In
 	if rej != nil || err != nil {
 		return rej, err
 	}
-	if new(big.Int).SetBytes(allow).Cmp(amount) < 0 {
-		return reject(x402.ReasonPermit2AllowanceRequired, "the payer's allowance to Permit2 is %s, less than %s: approve Permit2 once", new(big.Int).SetBytes(allow), amount), nil
+	if a := new(big.Int).SetBytes(allow); a.Cmp(amount) < 0 {
+		// Without an allowance, only the payer's EIP-2612 permit to
+		// Permit2 (the eip2612GasSponsoring extension) can pay.
+		if rej := f.sponsor(c); rej != nil {
+			return rej, nil
+		}
+		if c.sponsor == nil {
+			return reject(x402.ReasonPermit2AllowanceRequired, "the payer's allowance to Permit2 is %s, less than %s: approve Permit2 once", a, amount), nil
+		}
 	}
 	if !simulate {
 		return nil, nil
 	}
-	data, err := SettleCalldata(pm, amount, c.sig.Signature)
+	data, err := settleCalldata(pm, amount, c.sig.Signature, c.sponsor)
 	if err != nil {
 		return reject(x402.ReasonInvalidPayload, "%v", err), nil
 	}
@@ -82,6 +90,35 @@ func (f *Facilitator) checkChain(ctx context.Context, c *checked, amount *big.In
 		return nil, fmt.Errorf("upto: simulating the settlement: %w", err)
 	}
 	return nil, nil
+}
+
+// sponsor reads the payment's eip2612GasSponsoring extension, if any, into
+// c.sponsor, after checking it against the permit: owner the payer, the
+// permit's token, spender Permit2, value the permitted amount (as the proxy
+// requires), a deadline at least DeadlineMargin ahead.
+func (f *Facilitator) sponsor(c *checked) *rejection {
+	g, err := permit2.ParseGasSponsoring(c.extensions)
+	if err != nil {
+		return reject(x402.ReasonEIP2612InvalidFormat, "%v", err)
+	}
+	if g == nil {
+		return nil
+	}
+	pm := &c.d.Permit
+	switch {
+	case g.Permit.Owner != pm.From:
+		return reject(x402.ReasonEIP2612FromMismatch, "the EIP-2612 permit is from %s, not the payer %s", g.Permit.Owner.Hex(), pm.From.Hex())
+	case g.Asset != pm.Token:
+		return reject(x402.ReasonEIP2612AssetMismatch, "the EIP-2612 permit is for %s, not %s", g.Asset.Hex(), pm.Token.Hex())
+	case g.Permit.Spender != Permit2Address():
+		return reject(x402.ReasonEIP2612SpenderNotPermit2, "the EIP-2612 permit's spender is %s, not Permit2", g.Permit.Spender.Hex())
+	case cmpUnix(g.Permit.Deadline, f.cfg.Now().Add(f.cfg.DeadlineMargin).Unix()) < 0:
+		return reject(x402.ReasonEIP2612DeadlineExpired, "the EIP-2612 permit expires at %s", g.Permit.Deadline)
+	case g.Permit.Value.Cmp(pm.Amount) != 0:
+		return reject(x402.ReasonPermit2EIP2612AmountMismatch, "the EIP-2612 permit's value %s differs from the permitted %s", g.Permit.Value, pm.Amount)
+	}
+	c.sponsor = g
+	return nil
 }
 
 // revertReasons maps the custom errors of the upto proxy and of Permit2 to

@@ -48,7 +48,7 @@ type Client struct {
 	chains *evm.ChainClients
 }
 
-var _ x402.SchemeClient = (*Client)(nil)
+var _ x402.ExtensionsClient = (*Client)(nil)
 
 // NewClient checks cfg and returns a Client.
 func NewClient(cfg ClientConfig) (*Client, error) {
@@ -86,6 +86,7 @@ type terms struct {
 	chainID           uint64
 	asset, payTo, fac common.Address
 	maxTimeout        int64
+	name, version     string // the token's EIP-712 domain, for EIP-2612
 }
 
 // CanPay reports whether c can sign for req: x402 v2, an eip155 network,
@@ -127,6 +128,7 @@ func checkTerms(version int, req x402.PaymentRequirements) (terms, error) {
 		return t, fmt.Errorf("upto: maxTimeoutSeconds %d is not positive", req.MaxTimeoutSeconds)
 	}
 	t.maxTimeout = int64(req.MaxTimeoutSeconds)
+	t.name, t.version = extra.Name, extra.Version
 	return t, nil
 }
 
@@ -138,9 +140,16 @@ func (c *Client) CreatePayload(ctx context.Context, version int, req x402.Paymen
 	if err != nil {
 		return nil, err
 	}
+	payload, _, err := c.create(ctx, req, t)
+	return payload, err
+}
+
+// create signs the upto authorization of req and returns its payload and
+// deadline.
+func (c *Client) create(ctx context.Context, req x402.PaymentRequirements, t terms) (x402.Object, *big.Int, error) {
 	nonce, err := permit2.NewNonce(c.rand)
 	if err != nil {
-		return nil, fmt.Errorf("upto: drawing a nonce: %w", err)
+		return nil, nil, fmt.Errorf("upto: drawing a nonce: %w", err)
 	}
 	p := &Permit{
 		From: c.signer.Address(), Token: t.asset, Amount: req.Amount.Big(), Spender: ProxyAddress(),
@@ -149,17 +158,95 @@ func (c *Client) CreatePayload(ctx context.Context, version int, req x402.Paymen
 	}
 	digest, err := p.Digest(t.chainID)
 	if err != nil {
-		return nil, fmt.Errorf("upto: %w", err)
+		return nil, nil, fmt.Errorf("upto: %w", err)
 	}
 	sig, err := c.sign(ctx, digest)
 	if err != nil {
-		return nil, fmt.Errorf("upto: signing: %w", err)
+		return nil, nil, fmt.Errorf("upto: signing: %w", err)
 	}
 	wire, err := Encode(p, sig)
 	if err != nil {
-		return nil, fmt.Errorf("upto: %w", err)
+		return nil, nil, fmt.Errorf("upto: %w", err)
 	}
-	return x402.NewObject(wire)
+	payload, err := x402.NewObject(wire)
+	return payload, p.Deadline, err
+}
+
+// ErrPermit2AllowanceRequired is wrapped by the error of
+// [Client.CreatePayloadExtensions] when the payer's allowance to Permit2 is
+// below the maximum and the 402 declares no eip2612GasSponsoring: the payer
+// must approve Permit2 for the token first (the client never does).
+var ErrPermit2AllowanceRequired = errors.New("upto: the payer's Permit2 allowance is short and the server declares no eip2612GasSponsoring (approve Permit2 for the token first)")
+
+// CreatePayloadExtensions implements [x402.ExtensionsClient]: it is
+// CreatePayload and, when a JSON-RPC endpoint is configured for the network
+// (ClientConfig.RPCURLs) and the payer's allowance to Permit2 is below the
+// maximum, it signs an EIP-2612 permit of Permit2 for the maximum into the
+// eip2612GasSponsoring extension if the 402 declares it (the facilitator
+// submits it before the transfer), or fails with an error wrapping
+// [ErrPermit2AllowanceRequired].
+func (c *Client) CreatePayloadExtensions(ctx context.Context, version int, req x402.PaymentRequirements, declared x402.Object) (x402.Object, x402.Object, error) {
+	t, err := checkTerms(version, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	payload, deadline, err := c.create(ctx, req, t)
+	if err != nil || !c.chains.Has(req.Network) {
+		return payload, nil, err
+	}
+	ext, err := c.sponsorIfNeeded(ctx, req, t, deadline, declared)
+	if err != nil {
+		return nil, nil, err
+	}
+	return payload, ext, nil
+}
+
+// sponsorIfNeeded signs the EIP-2612 permit when the allowance is short
+// (see CreatePayloadExtensions).
+func (c *Client) sponsorIfNeeded(ctx context.Context, req x402.PaymentRequirements, t terms, deadline *big.Int, declared x402.Object) (x402.Object, error) {
+	owner := c.signer.Address()
+	ec, err := c.chains.Client(ctx, req.Network)
+	if err != nil {
+		return nil, err
+	}
+	allowance, err := callWord(ctx, ec, t.asset, packAddresses(selAllowance, owner, Permit2Address()))
+	if err != nil {
+		return nil, fmt.Errorf("upto: reading the Permit2 allowance: %w", err)
+	}
+	if allowance.Cmp(req.Amount.Big()) >= 0 {
+		return nil, nil
+	}
+	if _, ok := declared.Field(permit2.GasSponsoringKey); declared.IsNull() || !ok {
+		return nil, fmt.Errorf("%w: allowance %s, maximum %s", ErrPermit2AllowanceRequired, allowance, req.Amount)
+	}
+	tokenNonce, err := callWord(ctx, ec, t.asset, packAddresses(selNonces, owner))
+	if err != nil {
+		return nil, fmt.Errorf("upto: reading the EIP-2612 nonce: %w", err)
+	}
+	g := &permit2.GasSponsoring{
+		Asset: t.asset, Version: permit2.GasSponsoringVersion,
+		Permit: permit2.EIP2612Permit{Owner: owner, Spender: Permit2Address(), Value: req.Amount.Big(), Nonce: tokenNonce, Deadline: deadline},
+	}
+	digest, err := g.Permit.Digest(permit2.TokenDomainSeparator(t.name, t.version, t.chainID, t.asset))
+	if err != nil {
+		return nil, err
+	}
+	if g.Signature, err = permit2.SignDigest(ctx, c.signer, digest); err != nil {
+		return nil, fmt.Errorf("upto: signing the EIP-2612 permit: %w", err)
+	}
+	return g.Extension()
+}
+
+// callWord makes an eth_call returning one uint256.
+func callWord(ctx context.Context, cc ethereum.ContractCaller, to common.Address, data []byte) (*big.Int, error) {
+	out, err := cc.CallContract(ctx, ethereum.CallMsg{To: &to, Data: data}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) != 32 {
+		return nil, fmt.Errorf("%d-byte answer", len(out))
+	}
+	return new(big.Int).SetBytes(out), nil
 }
 
 // Authorization returns the settle-once key of a payload c signed for req

@@ -10,11 +10,13 @@ import (
 
 // Token, Permit2 and proxy function selectors of the facilitator's reads.
 var (
-	selSettle      = selector("settle(((address,uint256),uint256,uint256),uint256,address,(address,address,uint256),bytes)")
-	selPermit2     = selector("PERMIT2()")
-	selBalanceOf   = selector("balanceOf(address)")
-	selAllowance   = selector("allowance(address,address)")
-	selNonceBitmap = selector("nonceBitmap(address,uint256)")
+	selSettle           = selector("settle(((address,uint256),uint256,uint256),uint256,address,(address,address,uint256),bytes)")
+	selSettleWithPermit = selector("settleWithPermit((uint256,uint256,bytes32,bytes32,uint8),((address,uint256),uint256,uint256),uint256,address,(address,address,uint256),bytes)")
+	selPermit2          = selector("PERMIT2()")
+	selBalanceOf        = selector("balanceOf(address)")
+	selAllowance        = selector("allowance(address,address)")
+	selNonceBitmap      = selector("nonceBitmap(address,uint256)")
+	selNonces           = selector("nonces(address)")
 )
 
 func selector(sig string) [4]byte { return [4]byte(crypto.Keccak256([]byte(sig))[:4]) }
@@ -23,16 +25,35 @@ func selector(sig string) [4]byte { return [4]byte(crypto.Keccak256([]byte(sig))
 // owner, witness, signature) transferring amount (at most p.Amount) under
 // p ([permit2.PackSettle]).
 func SettleCalldata(p *Permit, amount *big.Int, sig []byte) ([]byte, error) {
-	return permit2.PackSettle(&permit2.Settlement{Owner: p.From, Permit: p.Message(), Signature: sig, Amount: amount})
+	return settleCalldata(p, amount, sig, nil)
 }
 
-// parseSettleCalldata reads the owner, nonce and amount of a settle call
-// (ok false if data is not one).
+// settleCalldata is SettleCalldata, or settleWithPermit submitting the
+// payer's EIP-2612 permit to Permit2 first when sponsor is set.
+func settleCalldata(p *Permit, amount *big.Int, sig []byte, sponsor *permit2.GasSponsoring) ([]byte, error) {
+	return permit2.PackSettle(&permit2.Settlement{Owner: p.From, Permit: p.Message(), Signature: sig, Amount: amount, Sponsor: sponsor})
+}
+
+// parseSettleCalldata reads the owner, nonce and amount of a settle or
+// settleWithPermit call (ok false if data is neither).
 func parseSettleCalldata(data []byte) (owner common.Address, nonce, amount *big.Int, ok bool) {
-	if len(data) < 4+11*32 || [4]byte(data[:4]) != selSettle {
+	if len(data) < 4 {
 		return common.Address{}, nil, nil, false
 	}
 	w := data[4:]
+	switch [4]byte(data[:4]) {
+	case selSettle:
+	case selSettleWithPermit:
+		if len(w) < 5*32 {
+			return common.Address{}, nil, nil, false
+		}
+		w = w[5*32:] // the EIP-2612 permit (value, deadline, r, s, v) comes first
+	default:
+		return common.Address{}, nil, nil, false
+	}
+	if len(w) < 11*32 {
+		return common.Address{}, nil, nil, false
+	}
 	return common.BytesToAddress(w[160:192]), new(big.Int).SetBytes(w[64:96]), new(big.Int).SetBytes(w[128:160]), true
 }
 

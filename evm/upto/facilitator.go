@@ -130,9 +130,13 @@ func reject(reason x402.Reason, format string, args ...any) *rejection {
 
 // checked is a payment that passed the local checks.
 type checked struct {
-	d       *Decoded
-	sig     *evm.SignatureCheck // set once checkSignature accepted it
-	balance *big.Int            // set once checkChain read it
+	d   *Decoded
+	sig *evm.SignatureCheck // set once checkSignature accepted it
+	// extensions are the payment's; sponsor is its eip2612GasSponsoring
+	// permit, set by checkChain when the allowance is short.
+	extensions x402.Object
+	sponsor    *permit2.GasSponsoring
+	balance    *big.Int // set once checkChain read it
 }
 
 // Verify checks a payment without moving funds.
@@ -206,7 +210,7 @@ func (f *Facilitator) checkLocal(p *x402.Payment, settle bool) (*checked, *rejec
 	if err != nil {
 		return nil, reject(x402.ReasonInvalidPayload, "%v", err)
 	}
-	c := &checked{d: d}
+	c := &checked{d: d, extensions: p.Extensions}
 	pm := &d.Permit
 	now := f.cfg.Now()
 	switch {

@@ -38,7 +38,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := t.Context()
-	net, err := devnet.Start(ctx, devnet.Config{Accounts: 4})
+	net, err := devnet.Start(ctx, devnet.Config{Accounts: 4, RPCAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/go402/go402/evm"
+	"github.com/go402/go402/evm/permit2"
 	"github.com/go402/go402/x402"
 )
 
@@ -69,7 +70,7 @@ func (f *Facilitator) send(ctx context.Context, c *checked, amount x402.Amount, 
 		}
 	}
 	pm := &c.d.Permit
-	data, err := SettleCalldata(pm, amount.Big(), c.sig.Signature)
+	data, err := settleCalldata(pm, amount.Big(), c.sig.Signature, c.sponsor)
 	if err != nil {
 		resp.ErrorReason, resp.ErrorMessage = x402.ReasonInvalidPayload, err.Error()
 		return resp, nil
@@ -145,11 +146,15 @@ func (f *Facilitator) Identify(p *x402.Payment) (x402.SettlementKey, string, err
 		resource = p.Resource.URL
 	}
 	k := key(p.Requirements.Network, pm)
+	sponsor := ""
+	if g, err := permit2.ParseGasSponsoring(p.Extensions); err == nil && g != nil {
+		sponsor = fmt.Sprintf("%s|%s|%s|%x", g.Permit.Value, g.Permit.Nonce, g.Permit.Deadline, g.Signature[:])
+	}
 	h := sha256.New()
 	for _, field := range []string{
 		resource, string(p.Requirements.Network), strings.ToLower(p.Requirements.Asset), strings.ToLower(p.Requirements.PayTo),
 		p.Requirements.Amount.String(), k.Payer, k.Asset, pm.Amount.String(), pm.Spender.Hex(), k.Nonce, pm.Deadline.String(),
-		pm.To.Hex(), pm.Facilitator.Hex(), pm.ValidAfter.String(), hex.EncodeToString(d.Signature),
+		pm.To.Hex(), pm.Facilitator.Hex(), pm.ValidAfter.String(), hex.EncodeToString(d.Signature), sponsor,
 	} {
 		h.Write([]byte(field))
 		h.Write([]byte{0})
