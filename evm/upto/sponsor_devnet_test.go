@@ -57,6 +57,7 @@ func TestGasSponsoring(t *testing.T) {
 	if !s.Success {
 		t.Fatalf("settle: %+v", s)
 	}
+	t.Logf("gas of the sponsored settlement (settleWithPermit: EIP-2612 permit, then the transfer): %d", e.gasUsed(t, s.Transaction))
 	if d := new(big.Int).Sub(before, e.balance(t, e.other.Address)); d.Int64() != 3_000 {
 		t.Errorf("payer paid %s, want 3000", d)
 	}
