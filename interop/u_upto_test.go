@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/go402/go402/client"
 	"github.com/go402/go402/evm"
+	"github.com/go402/go402/evm/permit2"
 	"github.com/go402/go402/evm/upto"
 	"github.com/go402/go402/x402"
 )
@@ -202,3 +203,6 @@ func TestOfficialUptoClientWithGoFacilitator(t *testing.T) {
 		})
 	}
 }
+
+// newNonce is a random Permit2 nonce.
+func newNonce() (*big.Int, error) { return permit2.NewNonce(nil) }
