@@ -99,6 +99,34 @@ func (w *world) officialUptoServer(facURL string, used int64) *proc {
 	}))
 }
 
+// TestOfficialUptoClientSponsoredByGoFacilitator: a payer without a
+// Permit2 allowance pays an @x402/express upto route that declares
+// eip2612GasSponsoring: the official upto client signs an EIP-2612 permit
+// of Permit2, and go402's facilitator submits it with the transfer
+// (settleWithPermit).
+func TestOfficialUptoClientSponsoredByGoFacilitator(t *testing.T) {
+	w := newWorld(t, 0)
+	_, facURL := w.goFacilitator()
+	srv := w.start("server-upto.mjs", "Server", w.uptoEnv(map[string]string{
+		"FACILITATOR_URL": facURL, "PAY_TO": w.addr(acctPayee).Hex(), "SPONSOR": "1",
+		"PRICE_AMOUNT": fmt.Sprint(uptoMaxAtoms), "USED_AMOUNT": fmt.Sprint(uptoUsedAtoms),
+	}))
+	b := w.tokenSnapshot(w.addr(acctNodePayer), w.addr(acctPayee))
+	r := w.runClient("client-upto.mjs", w.uptoEnv(map[string]string{"PRIVATE_KEY": w.key(acctNodePayer), "URL": srv.url("/upto")}))
+	if r.Status != 200 {
+		t.Fatalf("paid: %d %q", r.Status, r.Body)
+	}
+	w.checkUptoSettled(r.PaymentResponse, uptoUsedAtoms)
+	b.moved(uptoUsedAtoms)
+	tx, _, err := w.dev.Client().TransactionByHash(w.ctx, common.HexToHash(r.PaymentResponse.Transaction))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sel := tx.Data()[:4]; [4]byte(sel) != [4]byte(crypto.Keccak256([]byte("settleWithPermit((uint256,uint256,bytes32,bytes32,uint8),((address,uint256),uint256,uint256),uint256,address,(address,address,uint256),bytes)"))[:4]) {
+		t.Errorf("settled with selector %x, want settleWithPermit", sel)
+	}
+}
+
 // goPayUpto pays url with the go402 client (exact and upto registered) as
 // account i.
 func (w *world) goPayUpto(i int, url string) (int, string, *client.Receipt) {

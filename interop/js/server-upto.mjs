@@ -2,11 +2,13 @@
 // @x402/express with the @x402/evm upto scheme protecting GET /upto at a
 // maximum of PRICE_AMOUNT atoms of ASSET, settled through the facilitator at
 // FACILITATOR_URL. The handler reports USED_AMOUNT as the amount to settle
-// (setSettlementOverrides). Logs "Server listening <port>".
+// (setSettlementOverrides). SPONSOR=1 declares the eip2612GasSponsoring
+// extension in the 402. Logs "Server listening <port>".
 import express from "express";
 import { paymentMiddleware, x402ResourceServer, setSettlementOverrides } from "@x402/express";
 import { HTTPFacilitatorClient } from "@x402/core/server";
 import { UptoEvmScheme } from "@x402/evm/upto/server";
+import { declareEip2612GasSponsoringExtension } from "@x402/extensions";
 import { env, price, listening, exitOnSignal } from "./common.mjs";
 
 exitOnSignal();
@@ -23,6 +25,7 @@ app.use(
         accepts: { scheme: "upto", network, payTo: env("PAY_TO"), price: price(), maxTimeoutSeconds: 60 },
         description: "interop metered resource",
         mimeType: "application/json",
+        ...(process.env.SPONSOR === "1" ? { extensions: declareEip2612GasSponsoringExtension() } : {}),
       },
     },
     resourceServer,
