@@ -25,7 +25,7 @@ func (f *Facilitator) word(ctx context.Context, to common.Address, data []byte, 
 		return nil, reject(reason, "%s reverted: %s", what, rev.Error()), nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("upto: reading %s: %w", what, err)
+		return nil, nil, fmt.Errorf("evm/upto: reading %s: %w", what, err)
 	}
 	if len(out) < 32 {
 		return nil, reject(reason, "%s answered %d bytes", what, len(out)), nil
@@ -87,7 +87,7 @@ func (f *Facilitator) checkChain(ctx context.Context, c *checked, amount *big.In
 		return reject(reason, "simulated settlement reverted: %s", rev.Error()), nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("upto: simulating the settlement: %w", err)
+		return nil, fmt.Errorf("evm/upto: simulating the settlement: %w", err)
 	}
 	return nil, nil
 }

@@ -53,7 +53,7 @@ var _ x402.ExtensionsClient = (*Client)(nil)
 // NewClient checks cfg and returns a Client.
 func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Signer == nil {
-		return nil, errors.New("upto: client: a Signer is required")
+		return nil, errors.New("evm/upto: client: a Signer is required")
 	}
 	c := &Client{signer: cfg.Signer, now: cfg.Now, rand: cfg.Rand, chains: evm.NewChainClients(cfg.RPCURLs)}
 	if c.now == nil {
@@ -99,20 +99,20 @@ func (c *Client) CanPay(version int, req x402.PaymentRequirements) error {
 func checkTerms(version int, req x402.PaymentRequirements) (terms, error) {
 	var t terms
 	if version != x402.V2 {
-		return t, fmt.Errorf("upto: the scheme has no x402 v%d form", version)
+		return t, fmt.Errorf("evm/upto: the scheme has no x402 v%d form", version)
 	}
 	if req.Scheme != Scheme {
-		return t, fmt.Errorf("upto: requirements are for scheme %q", req.Scheme)
+		return t, fmt.Errorf("evm/upto: requirements are for scheme %q", req.Scheme)
 	}
 	id, err := req.Network.ChainID()
 	if err != nil {
-		return t, fmt.Errorf("upto: %w", err)
+		return t, fmt.Errorf("evm/upto: %w", err)
 	}
 	t.chainID = id
 	var extra Extra
 	if !req.Extra.IsNull() {
 		if err := req.Extra.Decode(&extra); err != nil {
-			return t, fmt.Errorf("upto: requirements extra: %w", err)
+			return t, fmt.Errorf("evm/upto: requirements extra: %w", err)
 		}
 	}
 	for _, f := range []struct {
@@ -120,12 +120,12 @@ func checkTerms(version int, req x402.PaymentRequirements) (terms, error) {
 		dst     *common.Address
 	}{{"asset", req.Asset, &t.asset}, {"payTo", req.PayTo, &t.payTo}, {"extra.facilitatorAddress", extra.FacilitatorAddress, &t.fac}} {
 		if f.s == "" || !common.IsHexAddress(f.s) {
-			return t, fmt.Errorf("upto: requirements %s %.64q is not an address", f.name, f.s)
+			return t, fmt.Errorf("evm/upto: requirements %s %.64q is not an address", f.name, f.s)
 		}
 		*f.dst = common.HexToAddress(f.s)
 	}
 	if req.MaxTimeoutSeconds <= 0 {
-		return t, fmt.Errorf("upto: maxTimeoutSeconds %d is not positive", req.MaxTimeoutSeconds)
+		return t, fmt.Errorf("evm/upto: maxTimeoutSeconds %d is not positive", req.MaxTimeoutSeconds)
 	}
 	t.maxTimeout = int64(req.MaxTimeoutSeconds)
 	t.name, t.version = extra.Name, extra.Version
@@ -149,7 +149,7 @@ func (c *Client) CreatePayload(ctx context.Context, version int, req x402.Paymen
 func (c *Client) create(ctx context.Context, req x402.PaymentRequirements, t terms) (x402.Object, *big.Int, error) {
 	nonce, err := permit2.NewNonce(c.rand)
 	if err != nil {
-		return nil, nil, fmt.Errorf("upto: drawing a nonce: %w", err)
+		return nil, nil, fmt.Errorf("evm/upto: drawing a nonce: %w", err)
 	}
 	p := &Permit{
 		From: c.signer.Address(), Token: t.asset, Amount: req.Amount.Big(), Spender: ProxyAddress(),
@@ -158,15 +158,15 @@ func (c *Client) create(ctx context.Context, req x402.PaymentRequirements, t ter
 	}
 	digest, err := p.Digest(t.chainID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("upto: %w", err)
+		return nil, nil, fmt.Errorf("evm/upto: %w", err)
 	}
 	sig, err := c.sign(ctx, digest)
 	if err != nil {
-		return nil, nil, fmt.Errorf("upto: signing: %w", err)
+		return nil, nil, fmt.Errorf("evm/upto: signing: %w", err)
 	}
 	wire, err := Encode(p, sig)
 	if err != nil {
-		return nil, nil, fmt.Errorf("upto: %w", err)
+		return nil, nil, fmt.Errorf("evm/upto: %w", err)
 	}
 	payload, err := x402.NewObject(wire)
 	return payload, p.Deadline, err
@@ -176,7 +176,7 @@ func (c *Client) create(ctx context.Context, req x402.PaymentRequirements, t ter
 // [Client.CreatePayloadExtensions] when the payer's allowance to Permit2 is
 // below the maximum and the 402 declares no eip2612GasSponsoring: the payer
 // must approve Permit2 for the token first (the client never does).
-var ErrPermit2AllowanceRequired = errors.New("upto: the payer's Permit2 allowance is short and the server declares no eip2612GasSponsoring (approve Permit2 for the token first)")
+var ErrPermit2AllowanceRequired = errors.New("evm/upto: the payer's Permit2 allowance is short and the server declares no eip2612GasSponsoring (approve Permit2 for the token first)")
 
 // CreatePayloadExtensions implements [x402.ExtensionsClient]: it is
 // CreatePayload and, when a JSON-RPC endpoint is configured for the network
@@ -211,7 +211,7 @@ func (c *Client) sponsorIfNeeded(ctx context.Context, req x402.PaymentRequiremen
 	}
 	allowance, err := callWord(ctx, ec, t.asset, packAddresses(selAllowance, owner, Permit2Address()))
 	if err != nil {
-		return nil, fmt.Errorf("upto: reading the Permit2 allowance: %w", err)
+		return nil, fmt.Errorf("evm/upto: reading the Permit2 allowance: %w", err)
 	}
 	if allowance.Cmp(req.Amount.Big()) >= 0 {
 		return nil, nil
@@ -221,7 +221,7 @@ func (c *Client) sponsorIfNeeded(ctx context.Context, req x402.PaymentRequiremen
 	}
 	tokenNonce, err := callWord(ctx, ec, t.asset, packAddresses(selNonces, owner))
 	if err != nil {
-		return nil, fmt.Errorf("upto: reading the EIP-2612 nonce: %w", err)
+		return nil, fmt.Errorf("evm/upto: reading the EIP-2612 nonce: %w", err)
 	}
 	g := &permit2.GasSponsoring{
 		Asset: t.asset, Version: permit2.GasSponsoringVersion,
@@ -232,7 +232,7 @@ func (c *Client) sponsorIfNeeded(ctx context.Context, req x402.PaymentRequiremen
 		return nil, err
 	}
 	if g.Signature, err = permit2.SignDigest(ctx, c.signer, digest); err != nil {
-		return nil, fmt.Errorf("upto: signing the EIP-2612 permit: %w", err)
+		return nil, fmt.Errorf("evm/upto: signing the EIP-2612 permit: %w", err)
 	}
 	return g.Extension()
 }
@@ -257,7 +257,7 @@ func (c *Client) Authorization(req x402.PaymentRequirements, payload x402.Object
 		return x402.SettlementKey{}, time.Time{}, err
 	}
 	if !d.Permit.Deadline.IsInt64() {
-		return x402.SettlementKey{}, time.Time{}, errors.New("upto: deadline out of range")
+		return x402.SettlementKey{}, time.Time{}, errors.New("evm/upto: deadline out of range")
 	}
 	return key(req.Network.Canonical(), &d.Permit), time.Unix(d.Permit.Deadline.Int64(), 0), nil
 }
@@ -271,19 +271,19 @@ func (c *Client) AuthorizationState(ctx context.Context, k x402.SettlementKey, d
 	}
 	nonce, ok := new(big.Int).SetString(k.Nonce, 10)
 	if !ok || !common.IsHexAddress(k.Payer) {
-		return false, false, fmt.Errorf("upto: malformed key %s", k)
+		return false, false, fmt.Errorf("evm/upto: malformed key %s", k)
 	}
 	head, err := cl.HeaderByNumber(ctx, nil)
 	if err != nil {
-		return false, false, fmt.Errorf("upto: reading the head: %w", err)
+		return false, false, fmt.Errorf("evm/upto: reading the head: %w", err)
 	}
 	p2 := Permit2Address()
 	out, err := cl.CallContract(ctx, ethereum.CallMsg{To: &p2, Data: packNonceBitmap(common.HexToAddress(k.Payer), nonce)}, head.Number)
 	if err != nil {
-		return false, false, fmt.Errorf("upto: reading Permit2 nonceBitmap: %w", err)
+		return false, false, fmt.Errorf("evm/upto: reading Permit2 nonceBitmap: %w", err)
 	}
 	if len(out) != 32 {
-		return false, false, fmt.Errorf("upto: Permit2 answered nonceBitmap with %d bytes", len(out))
+		return false, false, fmt.Errorf("evm/upto: Permit2 answered nonceBitmap with %d bytes", len(out))
 	}
 	return nonceUsed(out, nonce), head.Time > uint64(deadline.Unix()), nil
 }

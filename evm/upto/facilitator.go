@@ -72,21 +72,21 @@ type Facilitator struct {
 // on the configured chain.
 func NewFacilitator(ctx context.Context, cfg FacilitatorConfig) (*Facilitator, error) {
 	if cfg.Backend == nil || cfg.Sender == nil {
-		return nil, errors.New("upto: facilitator: a Backend and a Sender are required")
+		return nil, errors.New("evm/upto: facilitator: a Backend and a Sender are required")
 	}
 	chainID, err := cfg.Network.ChainID()
 	if err != nil {
-		return nil, fmt.Errorf("upto: facilitator: %w", err)
+		return nil, fmt.Errorf("evm/upto: facilitator: %w", err)
 	}
 	got, err := cfg.Backend.ChainID(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("upto: facilitator: reading chain id: %w", err)
+		return nil, fmt.Errorf("evm/upto: facilitator: reading chain id: %w", err)
 	}
 	if !got.IsUint64() || got.Uint64() != chainID || !cfg.Sender.ChainID().IsUint64() || cfg.Sender.ChainID().Uint64() != chainID {
 		return nil, fmt.Errorf("%w: configured %s, backend on %s, sender for %s", evm.ErrChainIDMismatch, cfg.Network, got, cfg.Sender.ChainID())
 	}
 	if probs := evm.CheckAssets(cfg.Assets); len(probs) > 0 {
-		return nil, fmt.Errorf("upto: facilitator: assets[%d].%s: %s", probs[0].Index, probs[0].Field, probs[0].Message)
+		return nil, fmt.Errorf("evm/upto: facilitator: assets[%d].%s: %s", probs[0].Index, probs[0].Field, probs[0].Message)
 	}
 	if cfg.DeadlineMargin == 0 {
 		cfg.DeadlineMargin = evm.DefaultValidBeforeMargin
@@ -258,7 +258,7 @@ func (f *Facilitator) checkSignature(ctx context.Context, c *checked) (*rejectio
 		return reject(evm.SignatureReason(err, x402.ReasonPermit2Signature), "%v", err), nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("upto: checking the signature: %w", err)
+		return nil, fmt.Errorf("evm/upto: checking the signature: %w", err)
 	}
 	c.sig = chk
 	return nil, nil

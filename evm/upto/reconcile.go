@@ -29,7 +29,7 @@ var topicSettled = crypto.Keccak256Hash([]byte("Settled()"))
 func (f *Facilitator) Reconcile(ctx context.Context, p *x402.Payment, k x402.SettlementKey, tx string) (*x402.SettleResponse, error) {
 	d, err := decode(p)
 	if err != nil {
-		return nil, fmt.Errorf("upto: reconcile: %w", err)
+		return nil, fmt.Errorf("evm/upto: reconcile: %w", err)
 	}
 	pm := &d.Permit
 	resp := &x402.SettleResponse{Network: p.Requirements.Network, Payer: pm.From.Hex()}
@@ -43,7 +43,7 @@ func (f *Facilitator) Reconcile(ctx context.Context, p *x402.Payment, k x402.Set
 		h := common.HexToHash(tx)
 		receipt, err = f.cfg.Backend.TransactionReceipt(ctx, h)
 		if err != nil && !errors.Is(err, ethereum.NotFound) {
-			return nil, fmt.Errorf("upto: reconcile: receipt of %s: %w", tx, err)
+			return nil, fmt.Errorf("evm/upto: reconcile: receipt of %s: %w", tx, err)
 		}
 		if receipt != nil && receipt.Status == types.ReceiptStatusSuccessful {
 			if paid, err := f.settledBy(ctx, h, pm); err != nil || paid != nil {
@@ -56,12 +56,12 @@ func (f *Facilitator) Reconcile(ctx context.Context, p *x402.Payment, k x402.Set
 		return nil, err
 	}
 	if rej != nil {
-		return nil, fmt.Errorf("upto: reconcile: %s", rej.msg)
+		return nil, fmt.Errorf("evm/upto: reconcile: %s", rej.msg)
 	}
 	if nonceUsed(bitmap, pm.Nonce) {
 		h, paid, err := f.findSettlement(ctx, pm)
 		if err != nil {
-			return nil, fmt.Errorf("upto: reconcile: looking for the settlement: %w", err)
+			return nil, fmt.Errorf("evm/upto: reconcile: looking for the settlement: %w", err)
 		}
 		if paid != nil {
 			return success(resp, h, paid), nil
@@ -79,7 +79,7 @@ func (f *Facilitator) Reconcile(ctx context.Context, p *x402.Payment, k x402.Set
 		if _, isPending, err := f.cfg.Backend.TransactionByHash(ctx, common.HexToHash(tx)); err == nil && isPending {
 			return pending(resp, tx), nil
 		} else if err != nil && !errors.Is(err, ethereum.NotFound) {
-			return nil, fmt.Errorf("upto: reconcile: looking up %s: %w", tx, err)
+			return nil, fmt.Errorf("evm/upto: reconcile: looking up %s: %w", tx, err)
 		}
 	}
 	return nil, x402.ErrNotSettled
@@ -102,7 +102,7 @@ func success(resp *x402.SettleResponse, h common.Hash, amount *big.Int) *x402.Se
 func (f *Facilitator) settledBy(ctx context.Context, h common.Hash, pm *Permit) (*big.Int, error) {
 	t, _, err := f.cfg.Backend.TransactionByHash(ctx, h)
 	if err != nil {
-		return nil, fmt.Errorf("upto: reconcile: looking up %s: %w", h.Hex(), err)
+		return nil, fmt.Errorf("evm/upto: reconcile: looking up %s: %w", h.Hex(), err)
 	}
 	if t.To() == nil || *t.To() != ProxyAddress() {
 		return nil, nil

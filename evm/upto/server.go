@@ -58,12 +58,12 @@ func (s *Server) Scheme() string { return Scheme }
 func (s *Server) Requirements(network x402.Network, price x402.Price, payTo string, maxTimeoutSeconds int) (x402.PaymentRequirements, error) {
 	to := common.HexToAddress(payTo)
 	if evm.AddressProblem(payTo) != "" || to == (common.Address{}) {
-		return x402.PaymentRequirements{}, fmt.Errorf("upto: payTo %.64q is not a non-zero address", payTo)
+		return x402.PaymentRequirements{}, fmt.Errorf("evm/upto: payTo %.64q is not a non-zero address", payTo)
 	}
 	network = network.Canonical()
 	fac, ok := s.Facilitators[network]
 	if !ok || fac == (common.Address{}) {
-		return x402.PaymentRequirements{}, fmt.Errorf("upto: no facilitator address for %s (read it from the facilitator's /supported with FacilitatorAddress)", network)
+		return x402.PaymentRequirements{}, fmt.Errorf("evm/upto: no facilitator address for %s (read it from the facilitator's /supported with FacilitatorAddress)", network)
 	}
 	asset, amount, err := resolvePrice(s.Networks, network, price)
 	if err != nil {
@@ -155,7 +155,7 @@ func (s *Server) UsageRequirements(accepted x402.PaymentRequirements, used x402.
 func FacilitatorAddress(ctx context.Context, fac x402.Facilitator, network x402.Network) (common.Address, error) {
 	sup, err := fac.Supported(ctx)
 	if err != nil {
-		return common.Address{}, fmt.Errorf("upto: reading the facilitator's /supported: %w", err)
+		return common.Address{}, fmt.Errorf("evm/upto: reading the facilitator's /supported: %w", err)
 	}
 	network = network.Canonical()
 	for _, k := range sup.Kinds {
@@ -172,4 +172,4 @@ func FacilitatorAddress(ctx context.Context, fac x402.Facilitator, network x402.
 
 // ErrNoFacilitatorAddress: the facilitator announces no "upto" kind with a
 // facilitatorAddress for the network.
-var ErrNoFacilitatorAddress = errors.New("upto: the facilitator announces no upto facilitatorAddress for the network")
+var ErrNoFacilitatorAddress = errors.New("evm/upto: the facilitator announces no upto facilitatorAddress for the network")

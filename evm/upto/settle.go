@@ -85,7 +85,7 @@ func (f *Facilitator) send(ctx context.Context, c *checked, amount x402.Amount, 
 		return pending(resp, tx.Hash().Hex()), nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("upto: settlement not sent: %w", err)
+		return nil, fmt.Errorf("evm/upto: settlement not sent: %w", err)
 	}
 	f.log.Info("upto settlement sent", "tx", tx.Hash(), "payer", resp.Payer, "amount", amount.String(), "max", pm.Amount)
 	receipt, err := f.cfg.Sender.WaitReceipt(ctx, tx.Hash())
@@ -112,7 +112,7 @@ func (f *Facilitator) deployWallet(ctx context.Context, w *evm.ERC6492Signature)
 		return reject(x402.ReasonSmartWalletDeploymentFailed, "the wallet factory reverted: %s", rev.Error()), nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("upto: deploying the payer's wallet: %w", err)
+		return nil, fmt.Errorf("evm/upto: deploying the payer's wallet: %w", err)
 	}
 	r, err := f.cfg.Sender.WaitReceipt(ctx, tx.Hash())
 	if err != nil || r.Status != types.ReceiptStatusSuccessful {
