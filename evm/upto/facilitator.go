@@ -213,6 +213,12 @@ func (f *Facilitator) checkLocal(p *x402.Payment, settle bool) (*checked, *rejec
 	c := &checked{d: d, extensions: p.Extensions}
 	pm := &d.Permit
 	now := f.cfg.Now()
+	timeout := req.MaxTimeoutSeconds
+	if settle && timeout == 0 {
+		// A server may send settle-time requirements without a timeout
+		// (the spec's example does): the accepted one bounds the deadline.
+		timeout = p.Accepted.MaxTimeoutSeconds
+	}
 	switch {
 	case pm.Spender != ProxyAddress():
 		return c, reject(x402.ReasonPermit2Spender, "spender is %s, not the upto proxy %s", pm.Spender.Hex(), permit2.UptoProxyHex)
@@ -222,10 +228,10 @@ func (f *Facilitator) checkLocal(p *x402.Payment, settle bool) (*checked, *rejec
 		return c, reject(x402.ReasonUptoFacilitatorMismatch, "witness names facilitator %s; this facilitator settles from %s", pm.Facilitator.Hex(), f.Address().Hex())
 	case cmpUnix(pm.Deadline, now.Add(f.cfg.DeadlineMargin).Unix()) < 0:
 		return c, reject(x402.ReasonPermit2DeadlineExpired, "deadline %s is less than %s from now", pm.Deadline, f.cfg.DeadlineMargin)
-	case cmpUnix(pm.Deadline, now.Add(evm.ValidBeforeSkew).Unix()+int64(req.MaxTimeoutSeconds)) > 0:
+	case cmpUnix(pm.Deadline, now.Add(evm.ValidBeforeSkew).Unix()+int64(timeout)) > 0:
 		// go402 hardening, as for exact: an authorization valid far beyond
 		// maxTimeoutSeconds could be held and settled much later.
-		return c, reject(x402.ReasonPermit2DeadlineExpired, "deadline %s is later than maxTimeoutSeconds (%d s) plus %s from now", pm.Deadline, req.MaxTimeoutSeconds, evm.ValidBeforeSkew)
+		return c, reject(x402.ReasonPermit2DeadlineExpired, "deadline %s is later than maxTimeoutSeconds (%d s) plus %s from now", pm.Deadline, timeout, evm.ValidBeforeSkew)
 	case cmpUnix(pm.ValidAfter, now.Unix()) > 0:
 		return c, reject(x402.ReasonPermit2NotYetValid, "authorization is not valid until %s", pm.ValidAfter)
 	case !settle && pm.Amount.Cmp(req.Amount.Big()) != 0:

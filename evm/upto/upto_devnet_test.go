@@ -1,6 +1,7 @@
 package upto_test
 
 import (
+	"encoding/json"
 	"math/big"
 	"sync"
 	"testing"
@@ -284,5 +285,34 @@ func TestConcurrentSettle(t *testing.T) {
 	}
 	if d := new(big.Int).Sub(payer0, e.balance(t, e.payer.Address)); d.Uint64() != paid {
 		t.Errorf("payer paid %s, want %d once", d, paid)
+	}
+}
+
+// TestSettleSpecShape: the settle request of the spec's example, whose
+// requirements carry only scheme, network, asset, payTo and the amount
+// used (no maxTimeoutSeconds, no extra), settles.
+func TestSettleSpecShape(t *testing.T) {
+	e := newEnv(t)
+	req := e.requirements(t, "0.02 TPD")
+	p := e.pay(t, e.client, req)
+	bare := x402.PaymentRequirements{Scheme: req.Scheme, Network: req.Network, Asset: req.Asset, PayTo: req.PayTo, Amount: x402.NewAmount(1858)}
+	body, err := json.Marshal(x402.NewFacilitatorRequest(p, &bare))
+	if err != nil {
+		t.Fatal(err)
+	}
+	freq, err := x402.DecodeFacilitatorRequest(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payer0 := e.balance(t, e.payer.Address)
+	s, err := e.fac.Settle(t.Context(), freq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Success || s.Amount == nil || *s.Amount != x402.NewAmount(1858) {
+		t.Fatalf("settle: %+v", s)
+	}
+	if d := new(big.Int).Sub(payer0, e.balance(t, e.payer.Address)); d.Int64() != 1858 {
+		t.Errorf("payer paid %s, want 1858", d)
 	}
 }
