@@ -18,8 +18,9 @@ func ExampleCharge() {
 		results := []string{"a", "b", "c"}
 		// 1000 atomic units (0.001 USDC) a result.
 		if err := x402http.Charge(r, x402.NewAmount(uint64(1000*len(results)))); errors.Is(err, x402http.ErrOverMaximum) {
-			// Charged the maximum: the handler asked for more than the
+			// Charged the maximum: the answer used more than the
 			// payment authorized.
+			results = results[:1]
 		}
 		fmt.Fprintln(w, results)
 	}
