@@ -40,7 +40,7 @@ fuzz:
 	  done; \
 	done
 
-## contracts: rebuilds contracts/artifacts (the embedded test token, Multicall3 and the batch-settlement contracts) with the pinned solc-js.
+## contracts: rebuilds contracts/artifacts (the embedded test tokens, Multicall3, the batch-settlement contracts, Permit2 and the x402 Permit2 proxies) with the pinned solc-js.
 contracts:
 	cd contracts && npm ci && node build.mjs artifacts
 

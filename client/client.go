@@ -374,11 +374,15 @@ func (c *Client) sign(ctx context.Context, off *offer, o *Option) (_, _ string, 
 	if max := int(c.policy.maxValidity / time.Second); signed.MaxTimeoutSeconds > max {
 		signed.MaxTimeoutSeconds = max
 	}
-	var obj x402.Object
+	var obj, added x402.Object
 	var err error
-	if o.channel != nil {
+	ec, withExtensions := o.scheme.(x402.ExtensionsClient)
+	switch {
+	case o.channel != nil:
 		obj, err = o.channel.CreateFundedPayload(ctx, off.version, signed, o.deposit)
-	} else {
+	case withExtensions && off.version == x402.V2:
+		obj, added, err = ec.CreatePayloadExtensions(ctx, off.version, signed, off.extensions)
+	default:
 		obj, err = o.scheme.CreatePayload(ctx, off.version, signed)
 	}
 	if err != nil {
@@ -401,7 +405,11 @@ func (c *Client) sign(ctx context.Context, off *offer, o *Option) (_, _ string, 
 		return x402.HeaderXPayment, h, auth, obj, nil
 	}
 	res := off.resource
-	h, err := x402.EncodePaymentSignature(&x402.PaymentPayload{X402Version: x402.V2, Resource: &res, Accepted: req, Payload: obj, Extensions: off.extensions})
+	exts, err := mergeExtensions(off.extensions, added)
+	if err != nil {
+		return "", "", nil, nil, fmt.Errorf("client: payment extensions: %w", err)
+	}
+	h, err := x402.EncodePaymentSignature(&x402.PaymentPayload{X402Version: x402.V2, Resource: &res, Accepted: req, Payload: obj, Extensions: exts})
 	if err != nil {
 		return "", "", nil, nil, fmt.Errorf("client: encoding PAYMENT-SIGNATURE: %w", err)
 	}

@@ -1,6 +1,7 @@
 // Compiles go402's test contracts (the TestUSDC token, the Multicall3
-// batcher and the x402 batch-settlement escrow with its ERC-3009 deposit
-// collector) with the pinned solc-js and writes the artifacts that the Go
+// batcher, the x402 batch-settlement escrow with its ERC-3009 deposit
+// collector, Permit2's signature transfer, the x402 exact and upto Permit2
+// proxies and the TestPermitToken) with the pinned solc-js and writes the artifacts that the Go
 // package `contracts` embeds.
 //
 //   node build.mjs [outDir]     (default outDir: artifacts, relative to this file)
@@ -21,14 +22,20 @@ const modulesDir = path.join(here, "node_modules");
 const outDir = path.resolve(process.argv[2] ?? path.join(here, "artifacts"));
 
 // Contracts whose artifacts are written. Each target gets <name>.abi.json and
-// <file> holding the hex of the selected bytecode: TestUSDC's creation code
-// (it is deployed by a transaction) and the runtime code of the others (they
+// <file> holding the hex of the selected bytecode: the tokens' creation code
+// (they are deployed by transactions) and the runtime code of the others (they
 // are placed directly in the devnet's genesis).
 const targets = [
   { unit: "src/TestUSDC.sol", name: "TestUSDC", code: "bytecode", file: "TestUSDC.bin", what: "creation code" },
   { unit: "src/Multicall3.sol", name: "Multicall3", code: "deployedBytecode", file: "Multicall3.runtime.bin", what: "runtime code" },
   { unit: "src/x402BatchSettlement.sol", name: "x402BatchSettlement", code: "deployedBytecode", file: "x402BatchSettlement.runtime.bin", what: "runtime code" },
   { unit: "src/ERC3009DepositCollector.sol", name: "ERC3009DepositCollector", code: "deployedBytecode", file: "ERC3009DepositCollector.runtime.bin", what: "runtime code" },
+  { unit: "src/Permit2.sol", name: "Permit2", code: "deployedBytecode", file: "Permit2.runtime.bin", what: "runtime code" },
+  { unit: "src/x402ExactPermit2Proxy.sol", name: "x402ExactPermit2Proxy", code: "deployedBytecode", file: "x402ExactPermit2Proxy.runtime.bin", what: "runtime code" },
+  { unit: "src/x402UptoPermit2Proxy.sol", name: "x402UptoPermit2Proxy", code: "deployedBytecode", file: "x402UptoPermit2Proxy.runtime.bin", what: "runtime code" },
+  { unit: "src/TestPermitToken.sol", name: "TestPermitToken", code: "bytecode", file: "TestPermitToken.bin", what: "creation code" },
+  { unit: "src/SmartWallet.sol", name: "SmartWallet", code: "bytecode", file: "SmartWallet.bin", what: "creation code" },
+  { unit: "src/SmartWalletFactory.sol", name: "SmartWalletFactory", code: "deployedBytecode", file: "SmartWalletFactory.runtime.bin", what: "runtime code" },
 ];
 
 const expectedCompiler = "0.8.30";

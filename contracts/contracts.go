@@ -23,6 +23,20 @@
 //     them in genesis at the canonical addresses
 //     0x4020074e9dF2ce1deE5A9C1b5c3f541D02a10003 and
 //     0x4020806089470a89826cB9fB1f4059150b550004.
+//   - Permit2, go402's implementation of the signature-transfer subset of
+//     Uniswap's Permit2 (nonce bitmap, permitTransferFrom,
+//     permitWitnessTransferFrom; EOA, EIP-2098 and EIP-1271 signatures), and
+//     the x402 exact and upto Permit2 proxies (x402ExactPermit2Proxy,
+//     x402UptoPermit2Proxy) with the functions, events and custom errors of
+//     the x402 reference proxies. None has a constructor or immutables (the
+//     proxies' PERMIT2 is a constant), so the devnet places their runtime
+//     bytecode in genesis at the canonical addresses
+//     0x000000000022D473030F116dDEE9F6B43aC78BA3,
+//     0x402085c248EeA27D92E8b30b2C58ed07f9E20001 and
+//     0x4020A4f3b7b90ccA423B9fabCc0CE57C6C240002.
+//   - TestPermitToken, a plain ERC-20 test token (6 decimals, owner-only
+//     mint) with EIP-2612 permit and without EIP-3009, paid through Permit2.
+//     Its creation bytecode is embedded; the devnet deploys it.
 //
 // The Solidity sources live in src/ and are compiled by build.mjs with the
 // solc-js and OpenZeppelin versions locked in package-lock.json (run

@@ -65,6 +65,10 @@ func TestArtifactsFresh(t *testing.T) {
 		"TestUSDC.abi.json", "TestUSDC.bin", "Multicall3.abi.json", "Multicall3.runtime.bin",
 		"x402BatchSettlement.abi.json", "x402BatchSettlement.runtime.bin",
 		"ERC3009DepositCollector.abi.json", "ERC3009DepositCollector.runtime.bin",
+		"Permit2.abi.json", "Permit2.runtime.bin",
+		"x402ExactPermit2Proxy.abi.json", "x402ExactPermit2Proxy.runtime.bin",
+		"x402UptoPermit2Proxy.abi.json", "x402UptoPermit2Proxy.runtime.bin",
+		"TestPermitToken.abi.json", "TestPermitToken.bin",
 	} {
 		if !slices.Contains(built, name) {
 			t.Errorf("build.mjs did not write %s", name)

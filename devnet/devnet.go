@@ -56,6 +56,21 @@
 // batch-settlement clients work against the devnet unchanged. Their withdraw
 // delay (at least 900 s) can be skipped in tests with [Devnet.AdvanceTime].
 //
+// # Permit2
+//
+// Genesis also holds go402's Permit2 (the signature-transfer subset) and the
+// x402 exact and upto Permit2 proxies (see package contracts) at the
+// canonical addresses [evm.Permit2Address]
+// (0x000000000022D473030F116dDEE9F6B43aC78BA3),
+// [evm.ExactPermit2ProxyAddress]
+// (0x402085c248EeA27D92E8b30b2C58ed07f9E20001) and
+// [evm.UptoPermit2ProxyAddress]
+// (0x4020A4f3b7b90ccA423B9fabCc0CE57C6C240002). The deployer also deploys,
+// as its second transaction, a Permit2 test token without EIP-3009 but with
+// EIP-2612 permit ([Devnet.PermitToken], always at
+// crypto.CreateAddress(deployer, 1)) and mints Config.TokenBalance of it to
+// every funded account. No account has approved Permit2 at start.
+//
 // # JSON-RPC
 //
 // With Config.RPCAddr set, the node's standard eth, net and web3 JSON-RPC
@@ -266,6 +281,8 @@ func (d *Devnet) startNode() error {
 			Nonce: 1, Code: contracts.ERC3009DepositCollectorRuntimeBytecode(), Balance: new(big.Int),
 		},
 	})
+	maps.Copy(alloc, permit2Alloc()) // Permit2 and the x402 Permit2 proxies
+	maps.Copy(alloc, walletAllocs())
 	for _, a := range d.accounts {
 		if d.cfg.ETHBalance.Sign() > 0 {
 			alloc[a.addr] = types.Account{Balance: new(big.Int).Set(d.cfg.ETHBalance)}
@@ -372,11 +389,14 @@ func (d *Devnet) Deployer() Account { return d.deployer.account() }
 // Info is the JSON description of a running devnet, as written by
 // `go402 devnet --info-file`.
 type Info struct {
-	RPCURL   string        `json:"rpcUrl"`
-	ChainID  uint64        `json:"chainId"`
-	Network  string        `json:"network"`
-	Token    InfoToken     `json:"token"`
-	Accounts []InfoAccount `json:"accounts"`
+	RPCURL  string    `json:"rpcUrl"`
+	ChainID uint64    `json:"chainId"`
+	Network string    `json:"network"`
+	Token   InfoToken `json:"token"`
+	// PermitToken is the Permit2 test token (EIP-2612, no EIP-3009; see
+	// [Devnet.PermitToken]).
+	PermitToken InfoToken     `json:"permitToken"`
+	Accounts    []InfoAccount `json:"accounts"`
 }
 
 // InfoToken is the token part of Info.
@@ -408,6 +428,8 @@ func (d *Devnet) Info() Info {
 		},
 		Accounts: make([]InfoAccount, len(d.accounts)),
 	}
+	pt := d.PermitToken()
+	info.PermitToken = InfoToken{Address: pt.Address.Hex(), Name: pt.Name, Version: pt.Version, Decimals: pt.Decimals}
 	for i, kp := range d.accounts {
 		info.Accounts[i] = InfoAccount{Address: kp.addr.Hex(), PrivateKey: hexutil.Encode(kp.key[:])}
 	}

@@ -252,7 +252,7 @@ func TestInfoJSON(t *testing.T) {
 		slices.Sort(ks)
 		return ks
 	}
-	if got, want := keys(m), []string{"accounts", "chainId", "network", "rpcUrl", "token"}; !reflect.DeepEqual(got, want) {
+	if got, want := keys(m), []string{"accounts", "chainId", "network", "permitToken", "rpcUrl", "token"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("keys %v, want %v", got, want)
 	}
 	if m["chainId"] != float64(31337) || m["network"] != "eip155:31337" || m["rpcUrl"] != d.RPCURL() {
@@ -264,6 +264,10 @@ func TestInfoJSON(t *testing.T) {
 	}
 	if tok["address"] != d.Token().Address.Hex() || tok["name"] != "USD Coin" || tok["version"] != "2" || tok["decimals"] != float64(6) {
 		t.Errorf("token: %v", tok)
+	}
+	ptok := m["permitToken"].(map[string]any)
+	if ptok["address"] != d.PermitToken().Address.Hex() || ptok["name"] != devnet.PermitTokenName || ptok["version"] != "1" || ptok["decimals"] != float64(6) {
+		t.Errorf("permitToken: %v", ptok)
 	}
 	accts := m["accounts"].([]any)
 	if len(accts) != 2 {

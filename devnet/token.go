@@ -20,8 +20,8 @@ import (
 // to a fresh account uses about 70,000.
 const mintGas = 100_000
 
-// deployToken deploys TestUSDC (deployer nonce 0) and mints TokenBalance to
-// every funded account (nonces 1..n). All transactions are submitted before
+// deployToken deploys TestUSDC (deployer nonce 0) and TestPermitToken (nonce
+// 1) and mints TokenBalance of both to every funded account (nonces 2..). All transactions are submitted before
 // anything is mined, so they normally land in block 1 together.
 func (d *Devnet) deployToken(ctx context.Context) error {
 	ctorArgs, err := d.tokenABI.Pack("", d.token.Name, d.token.Symbol, d.token.Version, d.deployer.addr)
@@ -33,20 +33,41 @@ func (d *Devnet) deployToken(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("devnet: estimate token deployment gas: %w", err)
 	}
+	holders := make([]common.Address, len(d.accounts))
+	for i, a := range d.accounts {
+		holders[i] = a.addr
+	}
+	permitCode, permitMints, err := d.permitTokenStartup(d.cfg.TokenBalance, holders)
+	if err != nil {
+		return err
+	}
+	permitGas, err := d.client.EstimateGas(ctx, ethereum.CallMsg{From: d.deployer.addr, Data: permitCode})
+	if err != nil {
+		return fmt.Errorf("devnet: estimate permit token deployment gas: %w", err)
+	}
 	tip, feeCap := d.fees()
+	// TestUSDC at nonce 0, TestPermitToken at nonce 1 (permitTokenNonce),
+	// then the mints of both.
 	txs := []*types.DynamicFeeTx{{
 		ChainID: d.ChainID(), Nonce: 0, GasTipCap: tip, GasFeeCap: feeCap,
 		Gas: deployGas + deployGas/10, Data: code,
+	}, {
+		ChainID: d.ChainID(), Nonce: permitTokenNonce, GasTipCap: tip, GasFeeCap: feeCap,
+		Gas: permitGas + permitGas/10, Data: permitCode,
 	}}
+	permitToken := d.PermitToken().Address
 	if d.cfg.TokenBalance.Sign() > 0 {
-		for _, a := range d.accounts {
-			data, err := d.tokenABI.Pack("mint", a.addr, d.cfg.TokenBalance)
+		for i, a := range holders {
+			data, err := packMint(d.tokenABI, a, d.cfg.TokenBalance)
 			if err != nil {
-				return fmt.Errorf("devnet: pack mint: %w", err)
+				return err
 			}
 			txs = append(txs, &types.DynamicFeeTx{
 				ChainID: d.ChainID(), Nonce: uint64(len(txs)), GasTipCap: tip, GasFeeCap: feeCap,
 				Gas: mintGas, To: &d.token.Address, Data: data,
+			}, &types.DynamicFeeTx{
+				ChainID: d.ChainID(), Nonce: uint64(len(txs) + 1), GasTipCap: tip, GasFeeCap: feeCap,
+				Gas: mintGas, To: &permitToken, Data: permitMints[i],
 			})
 		}
 	}
@@ -94,6 +115,8 @@ func (d *Devnet) deployToken(ctx context.Context) error {
 			return fmt.Errorf("devnet: start-up transaction %d (%s) reverted", i, h)
 		case i == 0 && r.ContractAddress != d.token.Address:
 			return fmt.Errorf("devnet: token deployed at %s, expected %s", r.ContractAddress, d.token.Address)
+		case i == permitTokenNonce && r.ContractAddress != permitToken:
+			return fmt.Errorf("devnet: permit token deployed at %s, expected %s", r.ContractAddress, permitToken)
 		}
 	}
 	return nil

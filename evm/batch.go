@@ -85,7 +85,7 @@ type call3 struct {
 func packAggregate3(items []*batchItem, allowFailure bool) ([]byte, error) {
 	calls := make([]call3, len(items))
 	for i, it := range items {
-		calls[i] = call3{Target: it.c.asset, AllowFailure: allowFailure, CallData: TransferWithAuthorizationCalldata(it.c.auth, it.c.sig)}
+		calls[i] = call3{Target: it.c.asset, AllowFailure: allowFailure, CallData: it.c.transferCalldata()}
 	}
 	args, err := aggregate3.Inputs.Pack(calls)
 	if err != nil {
@@ -350,7 +350,11 @@ func hooks(items []*batchItem) BeforeBroadcast {
 }
 
 func (b *batcher) sendOne(ctx context.Context, it *batchItem) (*types.Transaction, error) {
-	return b.f.cfg.Sender.SendWithHook(ctx, it.c.asset, TransferWithAuthorizationCalldata(it.c.auth, it.c.sig), hooks([]*batchItem{it}))
+	to, data, err := it.c.settleCall(b.f.walletMulticall)
+	if err != nil {
+		return nil, err
+	}
+	return b.f.cfg.Sender.SendWithHook(ctx, to, data, hooks([]*batchItem{it}))
 }
 
 // sendMany sends items through aggregate3. Gas is estimated with every
@@ -376,7 +380,7 @@ func (b *batcher) sendMany(ctx context.Context, items []*batchItem) (*types.Tran
 func (b *batcher) dropFailing(ctx context.Context, items []*batchItem) []*batchItem {
 	var keep []*batchItem
 	for _, it := range items {
-		msg := ethereum.CallMsg{From: b.f.cfg.Sender.Address(), To: &it.c.asset, Data: TransferWithAuthorizationCalldata(it.c.auth, it.c.sig)}
+		msg := ethereum.CallMsg{From: b.f.cfg.Sender.Address(), To: &it.c.asset, Data: it.c.transferCalldata()}
 		_, err := b.f.cfg.Backend.CallContract(ctx, msg, nil)
 		if rev := revertFromError(err); rev != nil {
 			out := cloneSettle(it.resp)

@@ -160,12 +160,18 @@ func (c *ExactClient) Address() common.Address { return c.signer.Address() }
 // to = payTo, validAfter = now-600 s, validBefore = now + maxTimeoutSeconds
 // capped at [MaxClientValiditySeconds] (one hour), a random 32-byte nonce,
 // in the domain named by extra.name and extra.version on the chain of
-// req.Network with the asset as verifying contract. It refuses requirements
-// whose extra.assetTransferMethod is not "eip3009".
+// req.Network with the asset as verifying contract. For requirements whose
+// extra.assetTransferMethod is "permit2" it signs a Permit2 transfer
+// instead (see [ExactClient.CreatePayloadExtensions]); any other method is
+// refused.
 func (c *ExactClient) CreatePayload(ctx context.Context, version int, req x402.PaymentRequirements) (x402.Object, error) {
 	t, err := checkExactTerms(req)
 	if err != nil {
 		return nil, err
+	}
+	if t.extra.AssetTransferMethod == TransferPermit2 {
+		payload, _, err := c.createPermit2(ctx, req, t, nil)
+		return payload, err
 	}
 	chainID, asset, payTo, extra := t.chainID, t.asset, t.payTo, t.extra
 	// A server cannot obtain a long-lived authorization: validity is capped.
@@ -182,6 +188,15 @@ func (c *ExactClient) CreatePayload(ctx context.Context, version int, req x402.P
 		return nil, fmt.Errorf("evm: reading a random nonce: %w", err)
 	}
 	domain := Domain{Name: extra.Name, Version: extra.Version, ChainID: chainID, VerifyingContract: asset}
+	if ws, ok := c.signer.(WalletSigner); ok {
+		raw, err := SignWalletAuthorization(ctx, ws, domain, auth)
+		if err != nil {
+			return nil, err
+		}
+		p := EncodeExactPayload(auth, Signature{})
+		p.Signature = walletSignatureHex(raw)
+		return x402.NewObject(p)
+	}
 	sig, err := SignAuthorization(ctx, c.signer, domain, auth)
 	if err != nil {
 		return nil, err
@@ -226,7 +241,7 @@ type exactTerms struct {
 }
 
 // checkExactTerms checks that req can be paid with an EIP-3009
-// authorization and returns what signing needs.
+// authorization or a Permit2 transfer and returns what signing needs.
 func checkExactTerms(req x402.PaymentRequirements) (exactTerms, error) {
 	var t exactTerms
 	if req.Scheme != SchemeExact {
@@ -254,7 +269,7 @@ func checkExactTerms(req x402.PaymentRequirements) (exactTerms, error) {
 	if t.extra.Name == "" || t.extra.Version == "" {
 		return t, errors.New("evm: requirements extra lacks the token's EIP-712 name and version")
 	}
-	if m := t.extra.AssetTransferMethod; m != "" && m != TransferEIP3009 {
+	if m := t.extra.AssetTransferMethod; m != "" && m != TransferEIP3009 && m != TransferPermit2 {
 		return t, fmt.Errorf("evm: transfer method %q is not supported", m)
 	}
 	if req.MaxTimeoutSeconds <= 0 {

@@ -21,7 +21,9 @@ type exactDecoded struct {
 	// after the authorization's own checks, as the reference orders them.
 	sigErr *payloadError
 	rawSig string // the signature as sent, when it does not parse
-	fast   bool   // decoded on the fast path: exactly signature and authorization
+	// wsig is a smart-wallet signature (not 65 bytes), checked on chain.
+	wsig []byte
+	fast bool // decoded on the fast path: exactly signature and authorization
 }
 
 // exactMemo is the key of exactDecoded values in a payment's memo.
@@ -55,9 +57,14 @@ func decodeExactObject(o x402.Object) (*exactDecoded, error) {
 		return nil, err
 	}
 	if d.sig, err = ParseSignature(payload.Signature); err != nil {
+		if w, ok := parseWalletSignature(payload.Signature); ok {
+			// A smart-wallet signature (EIP-1271, ERC-6492): checked on chain.
+			d.wsig, d.sig = w, Signature{}
+			return d, nil
+		}
 		msg := err.Error()
-		if n := len(strings.TrimPrefix(payload.Signature, "0x")) / 2; n > SignatureLength {
-			msg = fmt.Sprintf("%d-byte signature: smart-wallet (EIP-1271/ERC-6492) signatures are not supported yet", n)
+		if n := len(strings.TrimPrefix(payload.Signature, "0x")) / 2; n > MaxSmartWalletSignature {
+			msg = fmt.Sprintf("%d-byte signature, more than the %d accepted", n, MaxSmartWalletSignature)
 		}
 		d.sigErr, d.rawSig = reject(x402.ReasonExactEVMSignature, "%s", msg), payload.Signature
 	}
@@ -70,6 +77,9 @@ func decodeExactObject(o x402.Object) (*exactDecoded, error) {
 func (d *exactDecoded) signatureText() string {
 	if d.sigErr != nil {
 		return strings.ToLower(d.rawSig)
+	}
+	if d.wsig != nil {
+		return walletSignatureHex(d.wsig)
 	}
 	return d.sig.Hex()
 }

@@ -80,6 +80,14 @@ type ExactFacilitatorConfig struct {
 	// authorizations that queue up together in one transaction (see
 	// [BatchConfig]). The zero value sends one transaction per payment.
 	Batch BatchConfig
+	// ERC6492Factories are the wallet factories whose ERC-6492
+	// counterfactual signatures are accepted: the deployment is simulated
+	// at verify and sent, with the transfer, at settlement. Empty refuses
+	// every undeployed wallet's signature (eip6492_factory_not_allowed);
+	// deployed EIP-1271 wallets are accepted either way. Deploying and
+	// simulating need a Multicall3 (ReadMulticall, Batch.Multicall or the
+	// canonical one).
+	ERC6492Factories []common.Address
 }
 
 // ExactFacilitator is the facilitator's side of the "exact" scheme on one
@@ -103,6 +111,8 @@ type ExactFacilitator struct {
 	settler *batcher // sends settlements, alone or in batches
 	reads   *chainReader
 	extras  extraCache
+	// walletMulticall deploys ERC-6492 wallets (see initWalletMulticall).
+	walletMulticall common.Address
 }
 
 // NewExactFacilitator checks the configuration, including that the backend
@@ -156,6 +166,7 @@ func NewExactFacilitator(ctx context.Context, cfg ExactFacilitatorConfig) (*Exac
 		}
 	}
 	f.settler = newBatcher(f, cfg.Batch)
+	f.initWalletMulticall(ctx)
 	return f, nil
 }
 
@@ -181,6 +192,8 @@ type checked struct {
 	asset common.Address
 	// balance is the payer's balance, once checkChain has read it.
 	balance *big.Int
+	// sw is set for a signature checked on chain (a smart wallet's).
+	sw *walletSig
 }
 
 // Verify checks a payment without moving funds. A bad payment is a verdict
@@ -218,7 +231,7 @@ func (f *ExactFacilitator) Settle(ctx context.Context, p *x402.Payment, hooks x4
 		return resp, nil
 	}
 	it := newSettlement(ctx, c, resp, hooks.BeforeBroadcast)
-	if f.cfg.Batch.enabled() && f.batchable(c.asset) {
+	if f.cfg.Batch.enabled() && f.batchable(c.asset) && !c.deploys() {
 		return f.settler.settle(ctx, it)
 	}
 	return f.settler.settleNow(ctx, it)
@@ -313,14 +326,20 @@ func (f *ExactFacilitator) checkLocal(p *x402.Payment) (*checked, *payloadError)
 	if err != nil {
 		return c, reject(x402.ReasonExactEVMPayload, "%v", err)
 	}
+	if d.wsig != nil {
+		c.sw = &walletSig{digest: digest, sig: d.wsig}
+		return c, nil
+	}
 	signer, err := RecoverSigner(digest, sig)
 	if err != nil {
 		return c, reject(x402.ReasonExactEVMSignature, "%v", err)
 	}
-	if signer != auth.From {
-		return c, reject(x402.ReasonExactEVMSignature, "signature is by %s, not by the payer %s", signer.Hex(), auth.From.Hex())
-	}
 	c.sig = sig
+	if signer != auth.From {
+		// Perhaps the payer is a wallet whose owner signed (EIP-1271):
+		// checkChain asks it.
+		c.sw = &walletSig{digest: digest, sig: sig.Bytes()}
+	}
 	return c, nil
 }
 
@@ -437,16 +456,15 @@ func asReject(err error) *payloadError {
 // round trip when the backend takes JSON-RPC batches. The verdict follows
 // the reference order: nonce, balance, simulation.
 func (f *ExactFacilitator) checkChain(ctx context.Context, c *checked, simulate bool) (*payloadError, error) {
+	if rej, err := f.checkWallet(ctx, c); rej != nil || err != nil {
+		return rej, err
+	}
 	state := &ethCall{msg: ethereum.CallMsg{To: &c.asset, Data: packAuthorizationState(c.auth.From, c.auth.Nonce)}}
 	balance := &ethCall{msg: ethereum.CallMsg{To: &c.asset, Data: packBalanceOf(c.auth.From)}}
 	calls := []*ethCall{state, balance}
 	var sim *ethCall
 	if simulate {
-		sim = &ethCall{msg: ethereum.CallMsg{To: &c.asset, Data: TransferWithAuthorizationCalldata(c.auth, c.sig)},
-			transfer: true, payer: c.auth.From, payee: c.auth.To}
-		if f.cfg.Sender != nil {
-			sim.msg.From = f.cfg.Sender.Address()
-		}
+		sim = f.simulation(c)
 		calls = append(calls, sim)
 	}
 	if err := f.reads.call(ctx, calls...); err != nil {

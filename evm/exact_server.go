@@ -1,11 +1,8 @@
 package evm
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go402/go402/x402"
@@ -54,7 +51,8 @@ func (s *ExactServer) Requirements(network x402.Network, price x402.Price, payTo
 // Identify reads an "exact" payload. An EIP-3009 payload is decoded exactly
 // as [ExactFacilitator] decodes it and keyed by the same key (network,
 // asset, payer, nonce); a Permit2 payload is keyed by (network, asset,
-// owner, Permit2 nonce). Either expires at its validBefore or deadline.
+// owner, Permit2 nonce), after the same strict decoding as the
+// facilitator's. Either expires at its validBefore or deadline.
 func (s *ExactServer) Identify(p *x402.Payment) (x402.PaymentID, error) {
 	d, err := decodeExact(p)
 	if err != nil {
@@ -88,61 +86,6 @@ func (s *ExactServer) Identify(p *x402.Payment) (x402.PaymentID, error) {
 	return id, nil
 }
 
-// permit2Payload is the part of a Permit2 "exact" payload a server reads.
-type permit2Payload struct {
-	Permit2 *struct {
-		From      lenientText `json:"from"`
-		Permitted struct {
-			Token  lenientText `json:"token"`
-			Amount lenientText `json:"amount"`
-		} `json:"permitted"`
-		Nonce    lenientText `json:"nonce"`
-		Deadline lenientText `json:"deadline"`
-		Witness  struct {
-			To lenientText `json:"to"`
-		} `json:"witness"`
-	} `json:"permit2Authorization"`
-}
-
-// identifyPermit2 keys a Permit2 payload by its owner and Permit2 nonce.
-func identifyPermit2(p *x402.Payment) (x402.PaymentID, error) {
-	var pl permit2Payload
-	if err := p.Payload.Decode(&pl); err != nil {
-		return x402.PaymentID{}, fmt.Errorf("evm: Permit2 payload: %w", err)
-	}
-	a := pl.Permit2
-	if a == nil || a.From == "" || a.Nonce == "" {
-		return x402.PaymentID{}, errors.New("evm: Permit2 payload has no owner or nonce")
-	}
-	// The owner is keyed as an address, so that no spelling of it makes a
-	// copy look new.
-	owner, ok := hexAddress(string(a.From))
-	if !ok {
-		return x402.PaymentID{}, fmt.Errorf("evm: Permit2 owner %q is not an address", string(a.From))
-	}
-	// The Permit2 nonce is a uint256: "42", "042" and 42 are one nonce, so
-	// they must be one key.
-	nonce, err := x402.ParseAmount(string(a.Nonce))
-	if err != nil {
-		return x402.PaymentID{}, fmt.Errorf("evm: Permit2 nonce: %w", err)
-	}
-	id := x402.PaymentID{
-		Key: x402.SettlementKey{
-			Network: p.Requirements.Network,
-			Asset:   strings.ToLower(p.Requirements.Asset),
-			Payer:   lowerHex(owner[:]),
-			Nonce:   nonce.String(),
-		},
-		PayTo:  string(a.Witness.To),
-		Asset:  string(a.Permitted.Token),
-		Amount: string(a.Permitted.Amount),
-	}
-	if n, err := strconv.ParseInt(string(a.Deadline), 10, 64); err == nil {
-		id.Expires = unixExpiry(n)
-	}
-	return id, nil
-}
-
 // reasoned turns a payload rejection into an *x402.Error with its reason
 // code, the verdict the facilitator would give, so that a server answering
 // it early says the same.
@@ -162,21 +105,4 @@ func unixExpiry(n int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(n, 0)
-}
-
-// lenientText is a JSON string or number, read as its text.
-type lenientText string
-
-func (l *lenientText) UnmarshalJSON(b []byte) error {
-	var s string
-	if json.Unmarshal(b, &s) == nil {
-		*l = lenientText(s)
-		return nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
-		return err
-	}
-	*l = lenientText(n)
-	return nil
 }

@@ -152,16 +152,25 @@ func TestServerIdentifiesPermit2(t *testing.T) {
 	}
 
 	// One uint256 nonce is one key however it is written; a nonce that is
-	// no uint256 is refused.
-	for _, nonce := range []any{"0012345", 12345, "12345"} {
+	// no decimal uint256 string is refused, as the facilitator refuses it.
+	withNonce := func(nonce any) x402.Object {
 		o, err := x402.NewObject(map[string]any{"signature": "0x00", "permit2Authorization": map[string]any{
-			"from": owner, "permitted": map[string]any{"token": token, "amount": "1000"}, "nonce": nonce, "deadline": "1900000000", "witness": map[string]any{"to": payTo}}})
+			"from": owner, "permitted": map[string]any{"token": token, "amount": "1000"}, "spender": "0x3333333333333333333333333333333333333333",
+			"nonce": nonce, "deadline": "1900000000", "witness": map[string]any{"to": payTo, "validAfter": "0"}}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := (&evm.ExactServer{}).Identify(&x402.Payment{Version: x402.V2, Accepted: req, Requirements: req, Payload: o})
+		return o
+	}
+	for _, nonce := range []any{"0012345", "12345"} {
+		got, err := (&evm.ExactServer{}).Identify(&x402.Payment{Version: x402.V2, Accepted: req, Requirements: req, Payload: withNonce(nonce)})
 		if err != nil || got.Key != want {
 			t.Errorf("nonce %v: key %+v %v, want %+v", nonce, got.Key, err, want)
+		}
+	}
+	for _, nonce := range []any{12345, "0x3039", "-1", "1e3", ""} {
+		if _, err := (&evm.ExactServer{}).Identify(&x402.Payment{Version: x402.V2, Accepted: req, Requirements: req, Payload: withNonce(nonce)}); x402.ReasonOf(err) != x402.ReasonExactEVMPayload {
+			t.Errorf("nonce %v: %v", nonce, err)
 		}
 	}
 	// An owner is an address: another spelling of it is not another key.

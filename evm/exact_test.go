@@ -336,8 +336,15 @@ func TestExactVerifyRejections(t *testing.T) {
 		{"bad v", func() *x402.Payment {
 			return mutatePayload(t, good, func(e *evm.ExactPayload) { e.Signature = e.Signature[:len(e.Signature)-2] + "1d" })
 		}, x402.ReasonExactEVMSignature},
-		{"smart-wallet length signature", func() *x402.Payment {
+		{"smart-wallet length signature from an EOA", func() *x402.Payment {
+			// Not 65 bytes, not ERC-6492, and the payer has no code.
 			return mutatePayload(t, good, func(e *evm.ExactPayload) { e.Signature += strings.Repeat("ab", 40) })
+		}, x402.ReasonExactEVMUndeployedSmartWallet},
+		{"oversized signature", func() *x402.Payment {
+			return mutatePayload(t, good, func(e *evm.ExactPayload) { e.Signature += strings.Repeat("ab", evm.MaxSmartWalletSignature) })
+		}, x402.ReasonExactEVMSignature},
+		{"odd-length signature", func() *x402.Payment {
+			return mutatePayload(t, good, func(e *evm.ExactPayload) { e.Signature += "abc" })
 		}, x402.ReasonExactEVMSignature},
 		{"missing signature", func() *x402.Payment {
 			return mutatePayload(t, good, func(e *evm.ExactPayload) { e.Signature = "" })

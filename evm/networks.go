@@ -25,10 +25,11 @@ var ErrUnknownNetwork = errors.New("evm: unknown network")
 var ErrUnknownAsset = errors.New("evm: unknown asset")
 
 // ErrUnsupportedTransferMethod is returned when a price resolves to an asset
-// paid through a transfer method go402 does not implement (Permit2): go402's
-// "exact" scheme pays and settles only EIP-3009 authorizations, so it must
-// not offer requirements that clients would sign and no go402 facilitator
-// could settle.
+// paid through a transfer method go402 does not implement: go402's "exact"
+// scheme pays and settles EIP-3009 authorizations and Permit2 transfers
+// ([TransferEIP3009], [TransferPermit2]) only, so it must not offer
+// requirements that clients would sign and no go402 facilitator could
+// settle.
 var ErrUnsupportedTransferMethod = errors.New("evm: unsupported asset transfer method")
 
 // Asset is a token payable on a network, with the EIP-712 domain its
@@ -63,9 +64,9 @@ func (a Asset) Method() string {
 // version and, for an asset not paid through EIP-3009, its
 // assetTransferMethod, as the reference implementation sends them
 // ({"name":"MegaUSD","version":"1","assetTransferMethod":"permit2"}). With
-// that field, clients and facilitators that implement only EIP-3009
-// (go402's among them) refuse the requirements instead of signing a payment
-// that cannot settle.
+// that field, clients and facilitators that implement only EIP-3009 refuse
+// the requirements instead of signing a payment that cannot settle; go402's
+// client and facilitator pay and settle both.
 func (a Asset) Extra() x402.Object {
 	o, _ := x402.NewObject(struct {
 		Name                string `json:"name"`
@@ -190,9 +191,8 @@ type Networks struct {
 // reference implementation (USDC on Base, Base Sepolia, Polygon, Arbitrum,
 // Arbitrum Sepolia and Monad; USDT0 on Stable), so that prices such as
 // "$0.001" work on those networks. MegaUSD on MegaETH and mUSD on Mezo
-// Testnet are listed too, for display, but they are paid through Permit2,
-// which go402 does not implement: pricing on those networks fails with
-// [ErrUnsupportedTransferMethod].
+// Testnet are paid through Permit2 (the exact Permit2 proxy must be
+// deployed on the chain for a facilitator to settle them).
 func DefaultNetworks() *Networks {
 	n := &Networks{}
 	for _, c := range defaultNetworks() {
@@ -273,11 +273,9 @@ func (n *Networks) Asset(network x402.Network, address common.Address) (Asset, e
 // uses the network's default asset; a price with a symbol ("0.25 USDC")
 // uses the asset with that symbol (case-insensitive).
 //
-// An asset whose transfer method is not EIP-3009 (the reference's Permit2
-// defaults, MegaUSD on MegaETH and mUSD on Mezo Testnet) is an error
-// wrapping [ErrUnsupportedTransferMethod]: go402 cannot be paid in it. Such
-// assets stay in the registry, so that [Networks.Lookup] and
-// [Networks.Asset] can still describe them.
+// An asset whose transfer method is neither EIP-3009 nor Permit2 is an
+// error wrapping [ErrUnsupportedTransferMethod] (CheckAssets refuses such
+// assets, so only a registry built by hand can hold one).
 func (n *Networks) ResolvePrice(network x402.Network, p x402.Price) (Asset, x402.Amount, error) {
 	c, err := n.Lookup(network)
 	if err != nil {
@@ -294,8 +292,8 @@ func (n *Networks) ResolvePrice(network x402.Network, p x402.Price) (Asset, x402
 		}
 		asset = c.Assets[i]
 	}
-	if m := asset.Method(); m != TransferEIP3009 {
-		return Asset{}, x402.Amount{}, fmt.Errorf("%w: %s on %s is paid through %s; go402 implements only %s", ErrUnsupportedTransferMethod, asset.Symbol, network, m, TransferEIP3009)
+	if m := asset.Method(); m != TransferEIP3009 && m != TransferPermit2 {
+		return Asset{}, x402.Amount{}, fmt.Errorf("%w: %s on %s is paid through %s; go402 implements %s and %s", ErrUnsupportedTransferMethod, asset.Symbol, network, m, TransferEIP3009, TransferPermit2)
 	}
 	amount, err := p.Atomic(asset.Decimals)
 	if err != nil {
@@ -307,8 +305,8 @@ func (n *Networks) ResolvePrice(network x402.Network, p x402.Price) (Asset, x402
 // Requirements builds "exact" payment requirements for a price on a network:
 // the asset resolved with [Networks.ResolvePrice], its EIP-712 domain in
 // extra, payTo and the timeout (seconds; 0 means 300, the reference
-// default). Like ResolvePrice, it refuses an asset that is not paid through
-// EIP-3009 with an error wrapping [ErrUnsupportedTransferMethod].
+// default). An asset paid through Permit2 gets
+// extra.assetTransferMethod "permit2" (see [Asset.Extra]).
 func (n *Networks) Requirements(network x402.Network, p x402.Price, payTo common.Address, maxTimeoutSeconds int) (x402.PaymentRequirements, error) {
 	asset, amount, err := n.ResolvePrice(network, p)
 	if err != nil {

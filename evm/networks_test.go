@@ -2,6 +2,7 @@ package evm_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -110,23 +111,21 @@ func TestNetworkConfigValidate(t *testing.T) {
 	}
 }
 
-// TestPermit2AssetsAreNotPriced: the reference's Permit2 default assets are
-// listed (for display) but never turned into requirements, because go402
-// pays and settles only EIP-3009; a price on their networks is a typed
-// error, not requirements that clients would sign and nobody could settle.
-func TestPermit2AssetsAreNotPriced(t *testing.T) {
+// TestPermit2AssetsArePriced: the reference's Permit2 default assets are
+// priced into "exact" requirements whose extra names the Permit2 transfer
+// method, as the reference sends them; an unknown method is a typed error.
+func TestPermit2AssetsArePriced(t *testing.T) {
 	nets := evm.DefaultNetworks()
 	payTo := common.HexToAddress("0x209693Bc6afc0C5328bA36FaF03C514EF312287C")
 	tests := []struct {
 		network x402.Network
 		price   string
-		symbol  string
-		name    string
+		amount  string
+		extra   string
 	}{
-		{"eip155:4326", "$0.01", "MegaUSD", "MegaUSD"},
-		{"eip155:4326", "0.01 megausd", "MegaUSD", "MegaUSD"},
-		{"eip155:31611", "$0.01", "mUSD", "Mezo USD"},
-		{"eip155:31611", "2 mUSD", "mUSD", "Mezo USD"},
+		{"eip155:4326", "$0.01", "10000000000000000", `{"name":"MegaUSD","version":"1","assetTransferMethod":"permit2"}`},
+		{"eip155:4326", "0.01 megausd", "10000000000000000", `{"name":"MegaUSD","version":"1","assetTransferMethod":"permit2"}`},
+		{"eip155:31611", "2 mUSD", "2000000000000000000", `{"name":"Mezo USD","version":"1","assetTransferMethod":"permit2"}`},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.network)+" "+tt.price, func(t *testing.T) {
@@ -134,26 +133,23 @@ func TestPermit2AssetsAreNotPriced(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if a, amt, err := nets.ResolvePrice(tt.network, p); !errors.Is(err, evm.ErrUnsupportedTransferMethod) || a != (evm.Asset{}) || !amt.IsZero() {
-				t.Errorf("ResolvePrice: %+v %v %v", a, amt, err)
-			}
-			if req, err := nets.Requirements(tt.network, p, payTo, 60); !errors.Is(err, evm.ErrUnsupportedTransferMethod) || req.Scheme != "" {
-				t.Errorf("Requirements: %+v %v", req, err)
-			}
-			if req, err := (&evm.ExactServer{Networks: nets}).Requirements(tt.network, p, payTo.Hex(), 60); !errors.Is(err, evm.ErrUnsupportedTransferMethod) || req.Scheme != "" {
-				t.Errorf("ExactServer: %+v %v", req, err)
-			}
-			// Still registered, for display.
-			c, err := nets.Lookup(tt.network)
-			if err != nil || len(c.Assets) != 1 || c.Assets[0].Symbol != tt.symbol || c.Assets[0].Name != tt.name || c.Assets[0].Method() != evm.TransferPermit2 {
-				t.Errorf("Lookup: %+v %v", c, err)
+			for name, get := range map[string]func() (x402.PaymentRequirements, error){
+				"Networks": func() (x402.PaymentRequirements, error) { return nets.Requirements(tt.network, p, payTo, 60) },
+				"ExactServer": func() (x402.PaymentRequirements, error) {
+					return (&evm.ExactServer{Networks: nets}).Requirements(tt.network, p, payTo.Hex(), 60)
+				},
+			} {
+				req, err := get()
+				if err != nil || req.Scheme != evm.SchemeExact || req.Amount.String() != tt.amount || !req.Extra.Equal(x402.Object(tt.extra)) {
+					t.Errorf("%s: %+v %s %v", name, req, req.Extra, err)
+				}
 			}
 		})
 	}
-	// The EIP-3009 networks are unaffected.
-	p, _ := x402.ParsePrice("$0.01")
-	if _, err := nets.Requirements("eip155:8453", p, payTo, 60); err != nil {
-		t.Errorf("Base: %v", err)
+	// An unknown transfer method is refused when the asset is registered.
+	err := (&evm.Networks{}).Add(evm.NetworkConfig{ChainID: 7, Assets: []evm.Asset{{Address: common.HexToAddress("0x01"), Symbol: "X", Name: "X", Version: "1", TransferMethod: "erc7710"}}})
+	if err == nil || !strings.Contains(err.Error(), "transferMethod") {
+		t.Errorf("unknown method: %v", err)
 	}
 }
 

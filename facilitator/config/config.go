@@ -192,6 +192,14 @@ type Network struct {
 	// some providers limit batch sizes). Key "networks[i].readBatchSize";
 	// default DefaultReadBatchSize.
 	ReadBatchSize int
+	// ERC6492Factories are the smart-wallet factories whose ERC-6492
+	// counterfactual signatures are accepted: the facilitator simulates
+	// the factory call at verify and sends it, with the transfer, at
+	// settlement (see evm.ExactFacilitatorConfig.ERC6492Factories). Key
+	// "networks[i].eip6492Factories"; default empty, which refuses every
+	// undeployed wallet's signature (eip6492_factory_not_allowed). The
+	// devnet allows its own factory, evm.DevnetWalletFactoryAddressHex.
+	ERC6492Factories []common.Address
 }
 
 // Batch configures batched settlement on one chain (see

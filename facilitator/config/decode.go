@@ -74,6 +74,13 @@ func decodeNetwork(v yamlconf.Value) Network {
 		},
 		"batch":         func(v yamlconf.Value) { v.Fields(n.Batch.schema()) },
 		"readBatchSize": func(v yamlconf.Value) { v.Uint(31, func(x uint64) { n.ReadBatchSize = int(x) }) },
+		"eip6492Factories": func(v yamlconf.Value) {
+			v.List(func(v yamlconf.Value) {
+				var a common.Address
+				decodeAddress(v, &a)
+				n.ERC6492Factories = append(n.ERC6492Factories, a)
+			})
+		},
 	})
 	return n
 }

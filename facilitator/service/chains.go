@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/go402/go402/devnet"
@@ -145,6 +146,7 @@ func (s *Service) startDevnet(ctx context.Context) (Network, error) {
 	return Network{
 		Network: nc.Network, Backend: d.Client(), Key: accounts[len(accounts)-1].PrivateKey, Assets: nc.Assets,
 		Batch: s.cfg.Devnet.Batch.EVM(), PollInterval: devnetPollInterval,
+		ERC6492Factories: []common.Address{evm.DevnetWalletFactoryAddress()},
 	}, nil
 }
 
@@ -212,6 +214,7 @@ func (s *Service) dialNetwork(ctx context.Context, n config.Network, key *ecdsa.
 	return Network{
 		Network: n.Network, Backend: backend, Key: key, Assets: n.Assets, Batch: n.Batch.EVM(),
 		RPC: ScrubbedBatchCaller(client.Client(), rpcURL), ReadBatchSize: n.ReadBatchSize,
+		ERC6492Factories: n.ERC6492Factories,
 	}, nil
 }
 
@@ -241,7 +244,7 @@ func (s *Service) newSchemes(ctx context.Context, n Network) (networkSchemes, er
 	}
 	exact, err := evm.NewExactFacilitator(ctx, evm.ExactFacilitatorConfig{
 		Network: n.Network, Backend: n.Backend, Sender: sender, Assets: n.Assets, Logger: s.log, Batch: n.Batch,
-		RPC: n.RPC, ReadBatchSize: n.ReadBatchSize,
+		RPC: n.RPC, ReadBatchSize: n.ReadBatchSize, ERC6492Factories: n.ERC6492Factories,
 	})
 	if err != nil {
 		return networkSchemes{}, fmt.Errorf("creating the exact scheme for %s: %w", n.Network, err)

@@ -92,6 +92,9 @@ type Network struct {
 	// signs the claim batches and refunds servers delegate (see
 	// batchsettlement.FacilitatorConfig). Nil advertises none.
 	ReceiverAuthorizer *ecdsa.PrivateKey
+	// ERC6492Factories are the smart-wallet factories whose ERC-6492
+	// signatures are accepted (see evm.ExactFacilitatorConfig).
+	ERC6492Factories []common.Address
 }
 
 // NetworkInfo describes one network a [Service] serves.

@@ -188,11 +188,15 @@ func TestFacilitatorCrashAfterBroadcast(t *testing.T) {
 		t.Skip("runs a devnet and a facilitator as subprocesses")
 	}
 	bin := go402Binary(t)
+	// The two runs are independent (own devnet, facilitator and database)
+	// and spend most of their time waiting for 3 s blocks.
 	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
 		dir := t.TempDir()
 		crashAfterBroadcast(t, bin, dir, sqliteCrashLedger(t, dir))
 	})
 	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
 		crashAfterBroadcast(t, bin, t.TempDir(), postgresCrashLedger(t))
 	})
 }

@@ -113,10 +113,14 @@ func printDevnet(w io.Writer, d *devnet.Devnet, info devnet.Info, infoFile strin
 	fmt.Fprintf(w, "  Network    %s\n", info.Network)
 	fmt.Fprintf(w, "  Token      %s  (name %q, version %q, symbol %s, %d decimals)\n",
 		info.Token.Address, tok.Name, tok.Version, tok.Symbol, tok.Decimals)
+	pt := d.PermitToken()
+	fmt.Fprintf(w, "  Permit tok %s  (name %q, version %q, symbol %s, %d decimals; EIP-2612, no EIP-3009)\n",
+		info.PermitToken.Address, pt.Name, pt.Version, pt.Symbol, pt.Decimals)
 	fmt.Fprintf(w, "  Owner      %s  (deployer; the only account that can mint)\n\n", d.Deployer().Address.Hex())
 
-	fmt.Fprintf(w, "Funded accounts, %s ETH and %s %s each.\n",
-		formatUnits(devnet.DefaultETHBalance(), 18), formatUnits(devnet.DefaultTokenBalance(), int(tok.Decimals)), tok.Symbol)
+	fmt.Fprintf(w, "Funded accounts, %s ETH, %s %s and %s %s each.\n",
+		formatUnits(devnet.DefaultETHBalance(), 18), formatUnits(devnet.DefaultTokenBalance(), int(tok.Decimals)), tok.Symbol,
+		formatUnits(devnet.DefaultTokenBalance(), int(pt.Decimals)), pt.Symbol)
 	fmt.Fprintf(w, "DEV ONLY — these keys are public, never use them on a real network.\n\n")
 	for i, a := range info.Accounts {
 		fmt.Fprintf(w, "  (%d) %s\n      private key %s\n", i, a.Address, a.PrivateKey)

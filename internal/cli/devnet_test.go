@@ -75,6 +75,12 @@ func TestDevnetCommand(t *testing.T) {
 			Version  string `json:"version"`
 			Decimals uint8  `json:"decimals"`
 		} `json:"token"`
+		PermitToken struct {
+			Address  string `json:"address"`
+			Name     string `json:"name"`
+			Version  string `json:"version"`
+			Decimals uint8  `json:"decimals"`
+		} `json:"permitToken"`
 		Accounts []struct {
 			Address    string `json:"address"`
 			PrivateKey string `json:"privateKey"`
@@ -90,6 +96,9 @@ func TestDevnetCommand(t *testing.T) {
 	}
 	if !common.IsHexAddress(info.Token.Address) || info.Token.Name != "USDC" || info.Token.Version != "2" || info.Token.Decimals != 6 {
 		t.Errorf("info token: %+v", info.Token)
+	}
+	if pt := info.PermitToken; !common.IsHexAddress(pt.Address) || pt.Address == info.Token.Address || pt.Name != "Test Permit Dollar" || pt.Version != "1" || pt.Decimals != 6 {
+		t.Errorf("info permitToken: %+v", pt)
 	}
 	if len(info.Accounts) != 10 {
 		t.Fatalf("%d accounts, want 10", len(info.Accounts))

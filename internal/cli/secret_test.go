@@ -168,59 +168,38 @@ func TestSecretsNeverShow(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = d.Close() })
-	rpc := newFaultyRPC(t, d.RPCURL())
-	host := strings.TrimPrefix(rpc.srv.URL, "http://")
 	refusedHost := closedPort(t)
 	out := &secretOutput{}
 	signerKey := hex.EncodeToString(crypto.FromECDSA(d.Accounts()[2].PrivateKey))
 	t.Setenv("GO402_TEST_SECRET_SIGNER", signerKey)
 
-	for name, rpcURL := range secretRPCURLs(host) {
-		refusedURL := strings.Replace(rpcURL, host, refusedHost, 1)
-		// Start-up fails.
-		for _, mode := range append(failureModes, "refused") {
-			u := rpcURL
-			if mode == "refused" {
-				u = refusedURL
-			}
-			rpc.set(mode)
-			ctx, cancel := context.WithTimeout(t.Context(), secretWait)
-			svc, err := startSecretFacilitator(ctx, t, d, u, out)
-			cancel()
-			out.add("%s, start-up, %s: %v", name, mode, err)
-			if err == nil {
-				_ = svc.Close()
-			}
-			walletBalance(t, d, u, out, name+", wallet, "+mode)
+	// Each case has its own faulty endpoint and runs in parallel with the
+	// others: most of the time goes into waiting on hanging RPCs.
+	t.Run("cases", func(t *testing.T) {
+		for name := range secretRPCURLs("") {
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				rpc := newFaultyRPC(t, d.RPCURL())
+				host := strings.TrimPrefix(rpc.srv.URL, "http://")
+				secretRPCCase(t, d, rpc, secretRPCURLs(host)[name], strings.Replace(secretRPCURLs(host)[name], host, refusedHost, 1), name, out)
+			})
 		}
-		// Verify, settle and the gateway's payments fail.
-		rpc.set("ok")
-		svc, err := startSecretFacilitator(t.Context(), t, d, rpcURL, out)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
+		// A gateway whose (remote) facilitator URL carries a key in its
+		// path, with the facilitator down, failing and hanging.
+		for _, mode := range []string{"refused", "500", "garbage", "timeout"} {
+			t.Run("gateway facilitator "+mode, func(t *testing.T) {
+				t.Parallel()
+				rpc := newFaultyRPC(t, d.RPCURL())
+				facURL := "http://" + refusedHost + "/v2/SECRETFAC6"
+				if mode != "refused" {
+					rpc.set(mode)
+					facURL = rpc.srv.URL + "/v2/SECRETFAC6"
+				}
+				gw := startSecretGateway(t, d, facURL, out)
+				secretPayments(t, d, "", gw, out, "gateway, facilitator "+mode)
+			})
 		}
-		facURL := httptest.NewServer(svc.Handler())
-		gw := startSecretGateway(t, d, facURL.URL, out)
-		for _, mode := range failureModes {
-			rpc.set(mode)
-			secretPayments(t, d, facURL.URL, gw, out, name+", "+mode)
-		}
-		rpc.set("ok")
-		facURL.Close()
-		_ = svc.Close()
-	}
-	// A gateway whose (remote) facilitator URL carries a key in its path,
-	// with the facilitator down, failing and hanging.
-	for _, mode := range []string{"refused", "500", "garbage", "timeout"} {
-		facURL := "http://" + refusedHost + "/v2/SECRETFAC6"
-		if mode != "refused" {
-			rpc.set(mode)
-			facURL = "http://" + host + "/v2/SECRETFAC6"
-		}
-		gw := startSecretGateway(t, d, facURL, out)
-		secretPayments(t, d, "", gw, out, "gateway, facilitator "+mode)
-	}
-	rpc.set("ok")
+	})
 	all := out.String()
 	for _, secret := range []string{"SECRETPW1", "SECRETPW2", "SECRETKEY3", "SECRETID4", "SECRETKEY5", "SECRETFAC6"} {
 		low := strings.ToLower(all)
@@ -239,6 +218,43 @@ func TestSecretsNeverShow(t *testing.T) {
 	if t.Failed() {
 		t.Logf("output:\n%s", all)
 	}
+}
+
+// secretRPCCase runs a facilitator, the gateway in front of it and go402
+// wallet balance against the RPC URL rpcURL (on the faulty endpoint rpc)
+// in every failure mode, and refusedURL (the same URL on a closed port).
+func secretRPCCase(t *testing.T, d *devnet.Devnet, rpc *faultyRPC, rpcURL, refusedURL, name string, out *secretOutput) {
+	// Start-up fails.
+	for _, mode := range append(failureModes, "refused") {
+		u := rpcURL
+		if mode == "refused" {
+			u = refusedURL
+		}
+		rpc.set(mode)
+		ctx, cancel := context.WithTimeout(t.Context(), secretWait)
+		svc, err := startSecretFacilitator(ctx, t, d, u, out)
+		cancel()
+		out.add("%s, start-up, %s: %v", name, mode, err)
+		if err == nil {
+			_ = svc.Close()
+		}
+		walletBalance(t, d, u, out, name+", wallet, "+mode)
+	}
+	// Verify, settle and the gateway's payments fail.
+	rpc.set("ok")
+	svc, err := startSecretFacilitator(t.Context(), t, d, rpcURL, out)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	facURL := httptest.NewServer(svc.Handler())
+	defer facURL.Close()
+	defer func() { _ = svc.Close() }()
+	gw := startSecretGateway(t, d, facURL.URL, out)
+	for _, mode := range failureModes {
+		rpc.set(mode)
+		secretPayments(t, d, facURL.URL, gw, out, name+", "+mode)
+	}
+	rpc.set("ok")
 }
 
 // closedPort returns a loopback host:port nothing listens on.

@@ -1,0 +1,134 @@
+package permit2
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/go402/go402/x402"
+)
+
+// GasSponsoringKey is the key of the EIP-2612 gas-sponsoring extension in
+// a 402's extensions (the facilitator accepts a permit) and in a payment's
+// extensions (the payer's permit).
+const GasSponsoringKey = "eip2612GasSponsoring"
+
+// GasSponsoringVersion is the extension version go402 writes.
+const GasSponsoringVersion = "1"
+
+// GasSponsoringInfo is the wire form of extensions.eip2612GasSponsoring.info
+// in a payment: the payer's EIP-2612 permit letting Permit2 spend its
+// tokens. Addresses are 0x-hex, integers decimal strings, the signature the
+// 65-byte r ‖ s ‖ v.
+type GasSponsoringInfo struct {
+	From      string `json:"from"`
+	Asset     string `json:"asset"`
+	Spender   string `json:"spender"`
+	Amount    string `json:"amount"`
+	Nonce     string `json:"nonce"`
+	Deadline  string `json:"deadline"`
+	Signature string `json:"signature"`
+	Version   string `json:"version"`
+}
+
+// GasSponsoring is a parsed [GasSponsoringInfo]: the permit, the token it
+// is signed for, and its signature.
+type GasSponsoring struct {
+	Asset     common.Address
+	Permit    EIP2612Permit
+	Signature [SignatureLength]byte
+	Version   string
+}
+
+// Info returns the wire form of g.
+func (g *GasSponsoring) Info() GasSponsoringInfo {
+	v := g.Version
+	if v == "" {
+		v = GasSponsoringVersion
+	}
+	return GasSponsoringInfo{
+		From:      g.Permit.Owner.Hex(),
+		Asset:     g.Asset.Hex(),
+		Spender:   g.Permit.Spender.Hex(),
+		Amount:    g.Permit.Value.String(),
+		Nonce:     g.Permit.Nonce.String(),
+		Deadline:  g.Permit.Deadline.String(),
+		Signature: fmt.Sprintf("0x%x", g.Signature[:]),
+		Version:   v,
+	}
+}
+
+// Extension returns the payment's extensions entry for g:
+// {"eip2612GasSponsoring": {"info": {...}}}.
+func (g *GasSponsoring) Extension() (x402.Object, error) {
+	return x402.NewObject(map[string]any{GasSponsoringKey: map[string]any{"info": g.Info()}})
+}
+
+var versionRE = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*$`)
+
+// ParseGasSponsoring reads the eip2612GasSponsoring extension from a
+// payment's extensions. It returns nil, nil when the extension is absent
+// (no extensions, no key, or no info, as the official facilitator treats
+// them). A present but malformed info is an error wrapping [ErrMalformed]:
+// every field required (other keys, such as the description the official
+// client merges in from the 402, are ignored), addresses 0x-hex, integers
+// decimal uint256, a 65-byte hex signature and a dotted numeric version.
+// The caller checks owner, asset, spender and deadline against the
+// payment.
+func ParseGasSponsoring(extensions x402.Object) (*GasSponsoring, error) {
+	if extensions.IsNull() {
+		return nil, nil
+	}
+	raw, ok := extensions.Field(GasSponsoringKey)
+	if !ok {
+		return nil, nil
+	}
+	var ext struct {
+		Info json.RawMessage `json:"info"`
+	}
+	if err := json.Unmarshal(raw, &ext); err != nil {
+		return nil, fmt.Errorf("%w: %s is not an object", ErrMalformed, GasSponsoringKey)
+	}
+	if len(ext.Info) == 0 || string(ext.Info) == "null" {
+		return nil, nil
+	}
+	var obj x402.Object
+	if err := json.Unmarshal(ext.Info, &obj); err != nil {
+		return nil, fmt.Errorf("%w: %s.info is not an object", ErrMalformed, GasSponsoringKey)
+	}
+	// Unknown keys are allowed here: the official client deep-merges the
+	// server's declaration (info.description) into the payer's info.
+	var info GasSponsoringInfo
+	if err := obj.Decode(&info); err != nil {
+		return nil, fmt.Errorf("%w: %s.info: %v", ErrMalformed, GasSponsoringKey, err)
+	}
+	return parseInfo(&info)
+}
+
+func parseInfo(info *GasSponsoringInfo) (*GasSponsoring, error) {
+	const p = GasSponsoringKey + ".info."
+	f := fields{}
+	g := &GasSponsoring{Version: info.Version}
+	g.Permit.Owner = f.address(p+"from", info.From)
+	g.Asset = f.address(p+"asset", info.Asset)
+	g.Permit.Spender = f.address(p+"spender", info.Spender)
+	g.Permit.Value = f.uint(p+"amount", info.Amount)
+	g.Permit.Nonce = f.uint(p+"nonce", info.Nonce)
+	g.Permit.Deadline = f.uint(p+"deadline", info.Deadline)
+	if !versionRE.MatchString(info.Version) {
+		f.fail(p+"version", "must be a dotted number such as \"1\"")
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	sig, err := parseHexBytes(p+"signature", info.Signature)
+	if err != nil {
+		return nil, err
+	}
+	if len(sig) != SignatureLength {
+		return nil, fmt.Errorf("%w: %ssignature must be 65 bytes, got %d", ErrMalformed, p, len(sig))
+	}
+	copy(g.Signature[:], sig)
+	return g, nil
+}
