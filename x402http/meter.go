@@ -78,6 +78,11 @@ func Use(r *http.Request, units uint64) error {
 	if m == nil {
 		return ErrNotMetered
 	}
+	return useMeter(m, units)
+}
+
+// useMeter is Use on m.
+func useMeter(m *meter, units uint64) error {
 	if m.unit.IsZero() {
 		return ErrNoUnitPrice
 	}
