@@ -1,9 +1,12 @@
 package devnet
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/big"
 
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -99,4 +102,60 @@ func packMint(a abi.ABI, to common.Address, amount *big.Int) ([]byte, error) {
 		return nil, fmt.Errorf("devnet: pack mint: %w", err)
 	}
 	return data, nil
+}
+
+// MintToken mints amount atomic units of a devnet test token (the test USDC,
+// the Permit2 test token, or one from [Devnet.DeployToken]: the deployer owns
+// them all) to `to`, and waits until the transaction is mined.
+func (d *Devnet) MintToken(ctx context.Context, token, to common.Address, amount *big.Int) error {
+	data, err := packMint(d.tokenABI, to, amount)
+	if err != nil {
+		return err
+	}
+	if _, err := d.sendAndWait(ctx, &token, data); err != nil {
+		return fmt.Errorf("devnet: mint %s: %w", token, err)
+	}
+	return nil
+}
+
+// ApprovePermit2 sends owner's approve(Permit2, amount) on token (any
+// ERC-20) and waits until it is mined: the one-time step that lets Permit2
+// pull owner's tokens for "exact" payments over Permit2 and "upto"
+// payments. Pass 2^256-1 (math.MaxBig256) for no limit. The owner pays the gas, so
+// it needs ETH (every funded account has some). Do not run it concurrently
+// with other transactions of the same owner (they would share a nonce).
+func (d *Devnet) ApprovePermit2(ctx context.Context, owner Account, token common.Address, amount *big.Int) error {
+	if owner.PrivateKey == nil {
+		return errors.New("devnet: approve Permit2: owner has no private key")
+	}
+	data, err := d.tokenABI.Pack("approve", evm.Permit2Address(), amount)
+	if err != nil {
+		return fmt.Errorf("devnet: pack approve: %w", err)
+	}
+	nonce, err := d.client.PendingNonceAt(ctx, owner.Address)
+	if err != nil {
+		return fmt.Errorf("devnet: approve Permit2: nonce: %w", err)
+	}
+	gas, err := d.client.EstimateGas(ctx, ethereum.CallMsg{From: owner.Address, To: &token, Data: data})
+	if err != nil {
+		return fmt.Errorf("devnet: approve Permit2: estimate gas: %w", err)
+	}
+	tip, feeCap := d.fees()
+	tx, err := types.SignNewTx(owner.PrivateKey, types.LatestSignerForChainID(d.chainID), &types.DynamicFeeTx{
+		ChainID: d.ChainID(), Nonce: nonce, GasTipCap: tip, GasFeeCap: feeCap, Gas: gas + gas/10, To: &token, Data: data,
+	})
+	if err != nil {
+		return fmt.Errorf("devnet: approve Permit2: sign: %w", err)
+	}
+	if err := d.client.SendTransaction(ctx, tx); err != nil {
+		return fmt.Errorf("devnet: approve Permit2: send: %w", err)
+	}
+	r, err := d.WaitMined(ctx, tx.Hash())
+	if err != nil {
+		return fmt.Errorf("devnet: approve Permit2: %w", err)
+	}
+	if r.Status != types.ReceiptStatusSuccessful {
+		return fmt.Errorf("devnet: approve Permit2: transaction %s reverted", tx.Hash())
+	}
+	return nil
 }

@@ -37,6 +37,10 @@ type (
 		Nonce     *big.Int
 		Deadline  *big.Int
 	}
+	transferDetails struct {
+		To              common.Address
+		RequestedAmount *big.Int
+	}
 	exactWitness struct {
 		To         common.Address
 		ValidAfter *big.Int
@@ -106,6 +110,13 @@ func newP2Env(t *testing.T) *p2Env {
 		payer: a[0], payee: a[1], facilitator: a[2], other: a[3],
 		permit2: evm.Permit2Address(), exactProxy: evm.ExactPermit2ProxyAddress(), upto: evm.UptoPermit2ProxyAddress(),
 	}
+}
+
+// at returns a copy of the env reporting to t, for use in a subtest.
+func (e *p2Env) at(t *testing.T) *p2Env {
+	c := *e
+	c.t = t
+	return &c
 }
 
 // headTime is the latest block's timestamp.
@@ -244,7 +255,12 @@ func (e *p2Env) tokenBalance(addr common.Address) int64 {
 // approvePermit2 has acct approve Permit2 for the env's token, without limit.
 func (e *p2Env) approvePermit2(acct devnet.Account) {
 	e.t.Helper()
-	e.mustSend(acct, e.token, packABI(e.t, permitTokenABI, "approve", e.permit2, math.MaxBig256))
+	if err := e.d.ApprovePermit2(e.t.Context(), acct, e.token, math.MaxBig256); err != nil {
+		e.t.Fatal(err)
+	}
+	if got := e.tokenView("allowance", acct.Address, e.permit2)[0].(*big.Int); got.Cmp(math.MaxBig256) != 0 {
+		e.t.Fatalf("Permit2 allowance %v after ApprovePermit2", got)
+	}
 }
 
 // mustSend sends calldata to `to` from acct and requires success.
