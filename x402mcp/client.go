@@ -182,7 +182,8 @@ func (s *Session) Quote(ctx context.Context, params *mcp.CallToolParams) (*clien
 		return &client.Quote{Free: true, StatusCode: http.StatusOK}, res, nil
 	}
 	c := &call{cs: s.cs, params: params, required: pr}
-	q, err := s.c.Quote(ctx, s.request(ctx, c))
+	r := s.request(ctx, c)
+	q, err := s.c.Quote(r.Context(), r)
 	if err != nil && !c.handled {
 		return nil, res, errors.Join(ErrNotTransport, err)
 	}
