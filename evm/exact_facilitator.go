@@ -76,6 +76,9 @@ type ExactFacilitatorConfig struct {
 	ReadMulticall common.Address
 	// NoReadMulticall makes every read its own eth_call.
 	NoReadMulticall bool
+	// Permit2 configures "exact" payments over Permit2
+	// (assetTransferMethod "permit2"); the zero value accepts them.
+	Permit2 Permit2Config
 	// Batch, when its Multicall address is set, settles the
 	// authorizations that queue up together in one transaction (see
 	// [BatchConfig]). The zero value sends one transaction per payment.
@@ -213,6 +216,9 @@ func (f *ExactFacilitator) Verify(ctx context.Context, p *x402.Payment) (*x402.V
 func (f *ExactFacilitator) Settle(ctx context.Context, p *x402.Payment, hooks x402.SettleHooks) (*x402.SettleResponse, error) {
 	if f.cfg.Sender == nil {
 		return nil, errors.New("evm: exact facilitator has no Sender and cannot settle")
+	}
+	if isPermit2Payload(p) {
+		return f.settlePermit2(ctx, p, hooks)
 	}
 	resp := &x402.SettleResponse{Network: responseNetwork(p)}
 	c, rej := f.checkLocal(p)
@@ -456,8 +462,9 @@ func asReject(err error) *payloadError {
 // round trip when the backend takes JSON-RPC batches. The verdict follows
 // the reference order: nonce, balance, simulation.
 func (f *ExactFacilitator) checkChain(ctx context.Context, c *checked, simulate bool) (*payloadError, error) {
-	if rej, err := f.checkWallet(ctx, c); rej != nil || err != nil {
-		return rej, err
+	sigCall, rej := f.planWallet(c)
+	if rej != nil {
+		return rej, nil
 	}
 	state := &ethCall{msg: ethereum.CallMsg{To: &c.asset, Data: packAuthorizationState(c.auth.From, c.auth.Nonce)}}
 	balance := &ethCall{msg: ethereum.CallMsg{To: &c.asset, Data: packBalanceOf(c.auth.From)}}
@@ -467,8 +474,15 @@ func (f *ExactFacilitator) checkChain(ctx context.Context, c *checked, simulate 
 		sim = f.simulation(c)
 		calls = append(calls, sim)
 	}
+	if sigCall != nil {
+		calls = append(calls, sigCall)
+	}
 	if err := f.reads.call(ctx, calls...); err != nil {
 		return nil, fmt.Errorf("evm: reading chain state: %w", err)
+	}
+	// A smart wallet's signature first, as the reference orders it.
+	if rej, err := f.judgeWallet(c, sigCall); rej != nil || err != nil {
+		return rej, err
 	}
 	// The authorization's state first: a replayed payment is reported as
 	// such even if the payer has since spent their balance.

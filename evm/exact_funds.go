@@ -14,6 +14,10 @@ import (
 // [x402.FundsVerifier]). Funds is nil when the verify stopped before the
 // balance was read.
 func (f *ExactFacilitator) VerifyFunds(ctx context.Context, p *x402.Payment) (*x402.VerifyResponse, *x402.Funds, error) {
+	if isPermit2Payload(p) {
+		resp, err := f.verifyPermit2(ctx, p) // no funds are reported for Permit2 payments
+		return resp, nil, err
+	}
 	c, rej := f.checkLocal(p)
 	if rej == nil {
 		var err error

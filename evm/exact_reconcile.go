@@ -33,6 +33,9 @@ var topicAuthorizationUsed = crypto.Keccak256Hash([]byte("AuthorizationUsed(addr
 // two resources with the same price and payTo would otherwise settle once
 // and answer both as paid; with it, the second gets duplicate_settlement.
 func (f *ExactFacilitator) Identify(p *x402.Payment) (x402.SettlementKey, string, error) {
+	if isPermit2Payload(p) {
+		return identifyPermit2Settlement(p)
+	}
 	d, err := decodeExact(p)
 	if err != nil {
 		return x402.SettlementKey{}, "", err
@@ -67,6 +70,9 @@ func (f *ExactFacilitator) Identify(p *x402.Payment) (x402.SettlementKey, string
 // transaction tx if it does, else the one that used the authorization
 // (found through its AuthorizationUsed event).
 func (f *ExactFacilitator) Reconcile(ctx context.Context, p *x402.Payment, key x402.SettlementKey, tx string) (*x402.SettleResponse, error) {
+	if isPermit2Payload(p) {
+		return f.reconcilePermit2(ctx, p, key, tx)
+	}
 	resp := &x402.SettleResponse{Network: responseNetwork(p), Payer: common.HexToAddress(key.Payer).Hex()}
 	asset := common.HexToAddress(key.Asset)
 	payer := common.HexToAddress(key.Payer)
@@ -225,10 +231,19 @@ func (t transferOf) isTransfer(l *types.Log) bool {
 }
 
 // calledBy reports whether tx calls the asset's transferWithAuthorization
-// with this payment's payer, payTo, value and nonce.
+// (either overload) with this payment's payer, payTo, value and nonce.
 func (t transferOf) calledBy(tx *types.Transaction) bool {
 	d := tx.Data()
-	if tx.To() == nil || *tx.To() != t.asset || len(d) != 4+9*32 || [4]byte(d[:4]) != selTransferWithAuthorization {
+	if tx.To() == nil || *tx.To() != t.asset || len(d) < 4+8*32 {
+		return false
+	}
+	switch [4]byte(d[:4]) {
+	case selTransferWithAuthorization:
+		if len(d) != 4+9*32 {
+			return false
+		}
+	case selTransferWithAuthorizationBytes: // a smart wallet's payment
+	default:
 		return false
 	}
 	w := d[4:]

@@ -508,8 +508,8 @@ func TestExactClientRefuses(t *testing.T) {
 		"bad asset":    func(r *x402.PaymentRequirements) { r.Asset = "USDC" },
 		"bad payTo":    func(r *x402.PaymentRequirements) { r.PayTo = "0x12" },
 		"no domain":    func(r *x402.PaymentRequirements) { r.Extra = nil },
-		"permit2": func(r *x402.PaymentRequirements) {
-			r.Extra = x402.Object(`{"name":"a","version":"1","assetTransferMethod":"permit2"}`)
+		"unknown transfer method": func(r *x402.PaymentRequirements) {
+			r.Extra = x402.Object(`{"name":"a","version":"1","assetTransferMethod":"erc7710"}`)
 		},
 		"no timeout":      func(r *x402.PaymentRequirements) { r.MaxTimeoutSeconds = 0 },
 		"malformed extra": func(r *x402.PaymentRequirements) { r.Extra = x402.Object(`{"name":1}`) },

@@ -8,6 +8,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/go402/go402/evm"
+	"github.com/go402/go402/evm/permit2"
 	"github.com/go402/go402/x402"
 )
 
@@ -169,8 +170,8 @@ func TestAssetExtra(t *testing.T) {
 			t.Errorf("%+v: %s, want %s", tt.asset, got, tt.want)
 		}
 	}
-	// Every consumer of go402 refuses requirements carrying the Permit2
-	// extra: the client below, the facilitator in exact_outcomes_test.go.
+	// The client pays requirements carrying the Permit2 extra with a
+	// Permit2 transfer to the exact proxy (no RPC: no allowance check).
 	mega, err := evm.DefaultNetworks().Asset("eip155:4326", common.HexToAddress("0xFAfDdbb3FC7688494971a79cc65DCa3EF82079E7"))
 	if err != nil {
 		t.Fatal(err)
@@ -186,8 +187,16 @@ func TestAssetExtra(t *testing.T) {
 	}
 	req := x402.PaymentRequirements{Scheme: "exact", Network: "eip155:4326", Amount: x402.NewAmount(1), Asset: mega.Address.Hex(),
 		PayTo: common.HexToAddress("0x02").Hex(), MaxTimeoutSeconds: 60, Extra: mega.Extra()}
-	if obj, err := c.CreatePayload(t.Context(), x402.V2, req); err == nil {
-		t.Errorf("the client signed a Permit2 requirement: %s", obj)
+	obj, err := c.CreatePayload(t.Context(), x402.V2, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := permit2.ParsePayload(obj, permit2.KindExact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.From != signer.Address() || s.Permit.Spender != permit2.ExactProxy() || s.Permit.Token != mega.Address || s.Permit.Amount.Int64() != 1 {
+		t.Errorf("signed %s", obj)
 	}
 }
 

@@ -259,9 +259,16 @@ type SupportedExtraer interface {
 	SupportedExtra(network x402.Network) x402.Object
 }
 
+// SupportedExtensioner is implemented by a scheme that accepts payment
+// extensions (the exact scheme's eip2612GasSponsoring, say).
+type SupportedExtensioner interface {
+	// SupportedExtensions returns the keys of the extensions it accepts.
+	SupportedExtensions() []string
+}
+
 // Supported lists the kinds of payment this facilitator handles, with the
-// extra of the schemes that have one ([SupportedExtraer]), and the
-// addresses that settle them.
+// extra of the schemes that have one ([SupportedExtraer]), the extensions
+// they accept ([SupportedExtensioner]), and the addresses that settle them.
 func (f *Facilitator) Supported(context.Context) (*x402.SupportedResponse, error) {
 	resp := &x402.SupportedResponse{Kinds: []x402.SupportedKind{}, Extensions: []string{}, Signers: map[string][]string{}}
 	seen := map[string]bool{}
@@ -282,6 +289,14 @@ func (f *Facilitator) Supported(context.Context) (*x402.SupportedResponse, error
 		resp.Kinds = append(resp.Kinds, kind)
 		if err != nil {
 			continue
+		}
+		if se, ok := s.(SupportedExtensioner); ok {
+			for _, e := range se.SupportedExtensions() {
+				if !seen["extension "+e] {
+					seen["extension "+e] = true
+					resp.Extensions = append(resp.Extensions, e)
+				}
+			}
 		}
 		if sg, ok := s.(interface{ Signers() []string }); ok {
 			family := k.Network.Namespace() + ":*"

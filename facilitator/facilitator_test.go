@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -404,6 +405,11 @@ func TestHTTPEndpoints(t *testing.T) {
 			}
 			if !versions[1] || !versions[2] || len(s.Signers["eip155:*"]) != 1 || s.Signers["eip155:*"][0] != e.net.Accounts()[3].Address.Hex() {
 				t.Errorf("%+v", s)
+			}
+			// The exact scheme accepts the EIP-2612 gas-sponsoring
+			// extension (Permit2 payments), listed once.
+			if !slices.Equal(s.Extensions, []string{"eip2612GasSponsoring"}) {
+				t.Errorf("extensions %q", s.Extensions)
 			}
 		})
 		t.Run("health and methods", func(t *testing.T) {

@@ -12,8 +12,10 @@ type ExtensionsClient interface {
 	SchemeClient
 	// CreatePayloadExtensions is CreatePayload given the extensions the
 	// 402 declared (nil when none). It returns the payload and the
-	// extensions of the payment it adds (nil when none): each key it
-	// returns replaces the 402's value of that key in the payment's
-	// extensions, every other declared key is echoed as declared.
+	// extensions it adds to the payment's (nil when none). A client echoes
+	// the declared extensions and merges the added ones in field by field
+	// (objects recursively, any other value of the scheme's replacing the
+	// declared one), so that the fields the server declared and the scheme
+	// does not set are echoed unchanged, as official servers check.
 	CreatePayloadExtensions(ctx context.Context, version int, req PaymentRequirements, declared Object) (payload, extensions Object, err error)
 }

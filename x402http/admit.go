@@ -108,7 +108,7 @@ func (m *Middleware) refused(w http.ResponseWriter, r *http.Request, adm *x402.A
 				reqs[i] = *adm.Corrected
 			}
 		}
-		if own, err := newAnswer(reqs, res.Description, res.MimeType); err == nil {
+		if own, err := newAnswer(reqs, res.Description, res.MimeType, ans.extensions); err == nil {
 			ans = own
 		} else {
 			m.log.Error("corrected requirements are invalid; sending the route's", "err", err)

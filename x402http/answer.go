@@ -17,6 +17,8 @@ import (
 // byte for byte what encoding the whole messages with x402's codecs gives.
 type staticAnswer struct {
 	reqs []x402.PaymentRequirements
+	// extensions are the extensions the 402 declares (Route.Extensions).
+	extensions x402.Object
 	// v2Tail follows the resource URL in the PaymentRequired JSON: the
 	// description and MIME type, then the accepts.
 	v2Tail []byte
@@ -31,8 +33,9 @@ type v1Parts struct {
 }
 
 // newAnswer encodes the static parts of the 402 answer for reqs, offered
-// for a resource with the given description and MIME type.
-func newAnswer(reqs []x402.PaymentRequirements, description, mimeType string) (*staticAnswer, error) {
+// for a resource with the given description and MIME type, declaring
+// extensions (nil: none).
+func newAnswer(reqs []x402.PaymentRequirements, description, mimeType string, extensions x402.Object) (*staticAnswer, error) {
 	if len(reqs) == 0 {
 		return nil, fmt.Errorf("%w: accepts is empty", x402.ErrInvalidMessage)
 	}
@@ -45,7 +48,7 @@ func newAnswer(reqs []x402.PaymentRequirements, description, mimeType string) (*
 	if err != nil {
 		return nil, err
 	}
-	a := &staticAnswer{reqs: reqs}
+	a := &staticAnswer{reqs: reqs, extensions: extensions}
 	var tail []byte
 	if description != "" {
 		tail = append(tail, `,"description":`...)
@@ -57,6 +60,14 @@ func newAnswer(reqs []x402.PaymentRequirements, description, mimeType string) (*
 	}
 	tail = append(tail, `},"accepts":`...)
 	tail = append(tail, accepts...)
+	if !extensions.IsNull() {
+		ext, err := jsonValue(extensions)
+		if err != nil {
+			return nil, err
+		}
+		tail = append(tail, `,"extensions":`...)
+		tail = append(tail, ext...)
+	}
 	a.v2Tail = append(tail, '}')
 	// The smallest header this answer can give, with no error text and a
 	// one-character resource URL, must fit: otherwise no request would

@@ -54,9 +54,14 @@ func TestStaticAnswerIsTheEncodedMessages(t *testing.T) {
 		{Scheme: "exact", Network: "eip155:999999", Amount: x402.NewAmount(5), Asset: "0x01", PayTo: "0x02", MaxTimeoutSeconds: 60}, // no v1 name
 		{Scheme: "exact", Network: "eip155:8453", Amount: x402.NewAmount(1), Asset: "0x03", PayTo: "0x04", MaxTimeoutSeconds: 1},
 	}
-	for _, desc := range tricky {
+	declared := x402.Object(`{"eip2612GasSponsoring":{"info":{"description":"d <&>","version":"1"},"schema":{"type":"object"}}}`)
+	for i, desc := range tricky {
 		for _, mime := range []string{"", "application/json"} {
-			ans, err := newAnswer(reqs, desc, mime)
+			var ext x402.Object
+			if i%2 == 1 {
+				ext = declared
+			}
+			ans, err := newAnswer(reqs, desc, mime, ext)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,7 +69,7 @@ func TestStaticAnswerIsTheEncodedMessages(t *testing.T) {
 				for _, method := range []string{"GET", "head", "post"} {
 					url := "http://api.example/weather?q=" + msg
 					res := x402.ResourceInfo{URL: url, Description: desc, MimeType: mime}
-					want, err := x402.EncodePaymentRequired(&x402.PaymentRequired{X402Version: 2, Error: msg, Resource: res, Accepts: reqs})
+					want, err := x402.EncodePaymentRequired(&x402.PaymentRequired{X402Version: 2, Error: msg, Resource: res, Accepts: reqs, Extensions: ext})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -113,7 +118,7 @@ func TestAnswerHeaderIsBoundLikeEncodePaymentRequired(t *testing.T) {
 	var fitted, refusedAtNew, refusedPerRequest int
 	for n := edge - 80; n <= edge+8; n++ {
 		desc := strings.Repeat("d", n)
-		ans, err := newAnswer(reqs, desc, "")
+		ans, err := newAnswer(reqs, desc, "", nil)
 		_, smallestErr := encode(desc, "", "/")
 		if (err != nil) != (smallestErr != nil) {
 			t.Fatalf("description of %d bytes: newAnswer error %v, but the smallest header encodes with error %v", n, err, smallestErr)

@@ -46,6 +46,10 @@ type PaymentOption struct {
 	Extra  x402.Object
 	// PayTo is the address that receives the payment.
 	PayTo string
+	// UnitAmount is the price of one unit of usage in atomic units of the
+	// option's asset, for [Use] on a metered payment; it overrides
+	// [Route.UnitPrice] for this option.
+	UnitAmount x402.Amount
 }
 
 // Route configures payment for the requests matching Pattern.
@@ -67,6 +71,13 @@ type Route struct {
 	// Description and MimeType describe the resource in the 402 answer.
 	Description string
 	MimeType    string
+	// Extensions are the extensions the 402 answer declares
+	// (PaymentRequired.extensions), as a JSON object keyed by extension:
+	// for example evm/permit2.GasSponsoringDeclaration() under
+	// "eip2612GasSponsoring" when the facilitator accepts EIP-2612 gas
+	// sponsoring (its /supported extensions list it), so that a payer
+	// without a Permit2 allowance can still pay a Permit2 asset.
+	Extensions x402.Object
 	// MaxTimeoutSeconds is how long a payment authorization stays valid.
 	// If zero, 300.
 	MaxTimeoutSeconds int
@@ -85,6 +96,13 @@ type Route struct {
 	// and its payment still buys no other response (see "Charged answers"
 	// in the package documentation).
 	Charge func(status int) bool
+	// UnitPrice is the price of one unit of usage ("$0.00002" a token),
+	// for payments with a metered scheme ("upto", see [x402.MeteredScheme]):
+	// the handler reports units with [Use], and the middleware charges
+	// units times this price, in the asset of the option paid (priced by
+	// the option's scheme server), capped at the maximum the payment
+	// authorized. Empty: no unit price ([Charge] still works).
+	UnitPrice string
 }
 
 // Queue durably holds settlements of ServeThenSettle routes until the

@@ -248,7 +248,7 @@ func TestGasSponsoringRoundTrip(t *testing.T) {
 		"short sig":   {v.EIP2612.Signature.String()[:20], "0x1122"},
 		"bad version": {`"version":"1"`, `"version":"v1"`},
 		"case twin":   {`"version":"1"`, `"version":"1","Version":"2"`},
-		"no from":     {`"from"`, `"fro"`},
+		"empty from":  {`"from":"0x`, `"from":"x`},
 		"bad amount":  {`"amount":"5"`, `"amount":"5.0"`},
 	} {
 		in := strings.Replace(info, tc[0], tc[1], 1)
@@ -258,5 +258,31 @@ func TestGasSponsoringRoundTrip(t *testing.T) {
 		if _, err := permit2.ParseGasSponsoring(x402.Object(in)); !errors.Is(err, permit2.ErrMalformed) {
 			t.Errorf("%s: err = %v", name, err)
 		}
+	}
+}
+
+func TestDeclareGasSponsoring(t *testing.T) {
+	d := permit2.DeclareGasSponsoring()
+	raw, ok := d.Field(permit2.GasSponsoringKey)
+	if !ok {
+		t.Fatalf("%s", d)
+	}
+	var decl struct {
+		Info struct {
+			Description, Version string
+		}
+		Schema struct {
+			Required []string
+		}
+	}
+	if err := x402.Object(raw).Decode(&decl); err != nil {
+		t.Fatal(err)
+	}
+	if decl.Info.Version != "1" || decl.Info.Description == "" || len(decl.Schema.Required) != 8 {
+		t.Fatalf("%s", raw)
+	}
+	// The declaration echoed back is no permit, and no error either.
+	if g, err := permit2.ParseGasSponsoring(d); err != nil || g != nil {
+		t.Fatalf("declaration parsed as %+v, %v", g, err)
 	}
 }

@@ -68,11 +68,13 @@ func (g *GasSponsoring) Extension() (x402.Object, error) {
 var versionRE = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*$`)
 
 // ParseGasSponsoring reads the eip2612GasSponsoring extension from a
-// payment's extensions. It returns nil, nil when the extension is absent
-// (no extensions, no key, or no info, as the official facilitator treats
-// them). A present but malformed info is an error wrapping [ErrMalformed]:
-// every field required (other keys, such as the description the official
-// client merges in from the 402, are ignored), addresses 0x-hex, integers
+// payment's extensions. It returns nil, nil when the extension carries no
+// permit: no extensions, no key, no info, or an info lacking one of the
+// permit's fields (such as the server's declaration echoed back by a
+// client that signed no permit), as the official facilitator reads them.
+// A complete but malformed info is an error wrapping [ErrMalformed]
+// (other keys, such as the description the official client merges in from
+// the 402, are ignored): addresses 0x-hex, integers
 // decimal uint256, a 65-byte hex signature and a dotted numeric version.
 // The caller checks owner, asset, spender and deadline against the
 // payment.
@@ -103,6 +105,12 @@ func ParseGasSponsoring(extensions x402.Object) (*GasSponsoring, error) {
 	if err := obj.Decode(&info); err != nil {
 		return nil, fmt.Errorf("%w: %s.info: %v", ErrMalformed, GasSponsoringKey, err)
 	}
+	if info.From == "" || info.Asset == "" || info.Spender == "" || info.Amount == "" || info.Nonce == "" ||
+		info.Deadline == "" || info.Signature == "" || info.Version == "" {
+		// The server's declaration echoed back, or an incomplete info:
+		// no permit (the official facilitator reads it so too).
+		return nil, nil
+	}
 	return parseInfo(&info)
 }
 
@@ -131,4 +139,46 @@ func parseInfo(info *GasSponsoringInfo) (*GasSponsoring, error) {
 	}
 	copy(g.Signature[:], sig)
 	return g, nil
+}
+
+// gasSponsoringSchema is the JSON Schema of the info a payer returns, as
+// the extension's specification declares it.
+const gasSponsoringSchema = `{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object",` +
+	`"properties":{` +
+	`"from":{"type":"string","pattern":"^0x[a-fA-F0-9]{40}$"},` +
+	`"asset":{"type":"string","pattern":"^0x[a-fA-F0-9]{40}$"},` +
+	`"spender":{"type":"string","pattern":"^0x[a-fA-F0-9]{40}$"},` +
+	`"amount":{"type":"string","pattern":"^[0-9]+$"},` +
+	`"nonce":{"type":"string","pattern":"^[0-9]+$"},` +
+	`"deadline":{"type":"string","pattern":"^[0-9]+$"},` +
+	`"signature":{"type":"string","pattern":"^0x[a-fA-F0-9]+$"},` +
+	`"version":{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)*$"}},` +
+	`"required":["from","asset","spender","amount","nonce","deadline","signature","version"]}`
+
+// GasSponsoringDeclaration returns what a server puts under
+// [GasSponsoringKey] in its 402's extensions to declare that its
+// facilitator accepts EIP-2612 gas sponsoring: {"info": {"description",
+// "version": "1"}, "schema": <the JSON Schema of the payer's info>}.
+func GasSponsoringDeclaration() x402.Object {
+	o, err := x402.NewObject(map[string]any{
+		"info": map[string]string{
+			"description": "The facilitator accepts an EIP-2612 permit to the canonical Permit2 contract and submits it before the transfer, paying its gas.",
+			"version":     GasSponsoringVersion,
+		},
+		"schema": json.RawMessage(gasSponsoringSchema),
+	})
+	if err != nil {
+		panic("permit2: invalid built-in declaration: " + err.Error()) // unreachable: covered by tests
+	}
+	return o
+}
+
+// DeclareGasSponsoring returns a 402 extensions object declaring only the
+// eip2612GasSponsoring extension: {"eip2612GasSponsoring": declaration}.
+func DeclareGasSponsoring() x402.Object {
+	o, err := x402.NewObject(map[string]x402.Object{GasSponsoringKey: GasSponsoringDeclaration()})
+	if err != nil {
+		panic("permit2: invalid built-in declaration: " + err.Error()) // unreachable: covered by tests
+	}
+	return o
 }

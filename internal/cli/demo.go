@@ -439,7 +439,10 @@ Runs, until interrupted (Ctrl-C), a devnet, a go402 facilitator and a
 sample paid API (GET /weather at $0.001 and GET /report at $0.05, settled
 before they are served; GET /ticker at $0.001, served and then settled; GET /metered at $0.001
 paid by batch-settlement vouchers on a payment channel, claimed on chain
-every 30 s once the channel is idle for 5 s, and at exit), all on
+every 30 s once the channel is idle for 5 s, and at exit; GET /forecast
+at 0.002 TPD, a test token without EIP-3009 paid through Permit2, whose
+402 declares EIP-2612 gas sponsoring so that a payer that never approved
+Permit2 can pay), all on
 loopback, and prints the line to pay the API with "go402 pay" from another
 terminal. The paid API listens on --listen; the devnet's JSON-RPC and the
 facilitator on free loopback ports (see the info file). DEV ONLY: the
@@ -473,6 +476,7 @@ func runDev(ctx context.Context, e env, args []string) error {
 		{URL: st.apiURL + "/ticker", Method: http.MethodGet, Price: "$0.001", PayTo: st.seller.Address.Hex(), Scheme: evm.SchemeExact, Policy: gateway.PolicyServeThenSettle},
 		{URL: st.apiURL + stackChannelPath, Method: http.MethodGet, Price: "$0.001", PayTo: st.seller.Address.Hex(), Scheme: batchsettlement.Scheme,
 			Policy: policyServeThenClaim, SettleIntervalSeconds: int(devClaimInterval / time.Second)},
+		{URL: st.apiURL + stackPermit2Path, Method: http.MethodGet, Price: stackPermit2Price, PayTo: st.seller.Address.Hex(), Scheme: evm.SchemeExact, Policy: gateway.PolicySettleBeforeServe},
 	}}
 	runStackClaims(ctx, st.channels, watchedClaimConfig(st), quiet, &cleanup)
 	infoPath, err := devInfoPath(*infoFile)

@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
 	"github.com/go402/go402/evm/batchsettlement"
 	"github.com/go402/go402/evm/batchsettlement/channelserver"
+	"github.com/go402/go402/evm/permit2"
 	"github.com/go402/go402/facilitator/config"
 	"github.com/go402/go402/facilitator/remote"
 	"github.com/go402/go402/facilitator/service"
@@ -77,8 +79,12 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 	steps.printf("1. devnet     chain %s, test USDC %s (EIP-3009)\n", network, tok.Address.Hex())
 
 	// 2. The facilitator, over HTTP on loopback.
+	// The test USDC (EIP-3009) and the Permit2 test token (EIP-2612, no
+	// EIP-3009), paid through Permit2.
+	nc := d.NetworkConfig()
+	nc.Assets = append(nc.Assets, d.PermitTokenAsset())
 	svc, err := service.New(ctx, &config.Config{Instance: "demo"}, service.Deps{Logger: quiet, Networks: []service.Network{{
-		Network: network, Backend: d.Client(), Key: facKey.PrivateKey, Assets: d.NetworkConfig().Assets, PollInterval: 20 * time.Millisecond,
+		Network: network, Backend: d.Client(), Key: facKey.PrivateKey, Assets: nc.Assets, PollInterval: 20 * time.Millisecond,
 	}}})
 	if err != nil {
 		return nil, err
@@ -96,7 +102,11 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 		return nil, err
 	}
 	nets := &evm.Networks{}
-	if err := d.Register(nets); err != nil {
+	if err := nets.Add(nc); err != nil {
+		return nil, err
+	}
+	declared, err := declaredExtensions(ctx, facClient)
+	if err != nil {
 		return nil, err
 	}
 	queue, err := openStackQueue(ctx, cleanup)
@@ -116,7 +126,7 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 		Schemes:     schemes,
 		Logger:      quiet,
 		Queue:       queue,
-		Routes:      stackRoutes(network, seller.Address.Hex()),
+		Routes:      stackRoutes(network, seller.Address.Hex(), declared),
 	})
 	if err != nil {
 		return nil, err
@@ -131,15 +141,36 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 	if err != nil {
 		return nil, err
 	}
-	steps.printf("3. paid API   %s  GET /weather $0.001, GET /report $0.05, GET /ticker $0.001 serve-then-settle, GET %s $0.001 batch-settlement (payTo %s)\n", apiURL, stackChannelPath, short(seller.Address.Hex()))
+	steps.printf("3. paid API   %s  GET /weather $0.001, GET /report $0.05, GET /ticker $0.001 serve-then-settle, GET %s $0.001 batch-settlement, GET %s %s via Permit2 (payTo %s)\n", apiURL, stackChannelPath, stackPermit2Path, stackPermit2Price, short(seller.Address.Hex()))
 
 	return &stack{devnet: d, network: network, nets: nets, payer: payer, seller: seller, facKey: facKey, facURL: facURL, apiURL: apiURL, channels: chs}, nil
 }
 
+// The exact route priced in the Permit2 test token.
+const (
+	stackPermit2Path  = "/forecast"
+	stackPermit2Price = "0.002 " + devnet.PermitTokenSymbol
+)
+
+// declaredExtensions are the extensions the sample API's 402s declare:
+// eip2612GasSponsoring when the facilitator lists it in /supported, so
+// that a payer that never approved Permit2 can pay the Permit2 route.
+func declaredExtensions(ctx context.Context, fac *remote.Client) (x402.Object, error) {
+	sup, err := fac.Supported(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the facilitator's /supported: %w", err)
+	}
+	if slices.Contains(sup.Extensions, permit2.GasSponsoringKey) {
+		return permit2.DeclareGasSponsoring(), nil
+	}
+	return nil, nil
+}
+
 // stackRoutes are the sample API's paid routes, paid to payTo on network:
-// weather at $0.001, a report at $0.05, a ticker served then settled, and
-// metered weather paid through a payment channel.
-func stackRoutes(network x402.Network, payTo string) []x402http.Route {
+// weather at $0.001, a report at $0.05, a ticker served then settled,
+// metered weather paid through a payment channel, and a forecast priced in
+// the Permit2 test token whose 402 declares the extensions declared.
+func stackRoutes(network x402.Network, payTo string, declared x402.Object) []x402http.Route {
 	opt := func(price string) []x402http.PaymentOption {
 		return []x402http.PaymentOption{{Network: network, Price: price, PayTo: payTo}}
 	}
@@ -150,6 +181,8 @@ func stackRoutes(network x402.Network, payTo string) []x402http.Route {
 			Policy: x402http.ServeThenSettle},
 		{Pattern: "GET " + stackChannelPath, Description: "Metered weather, paid with vouchers on a payment channel", MimeType: "application/json",
 			Accepts: []x402http.PaymentOption{{Scheme: batchsettlement.Scheme, Network: network, Price: "$0.001", PayTo: payTo}}},
+		{Pattern: "GET " + stackPermit2Path, Accepts: opt(stackPermit2Price), Description: "Forecast, paid in a token without EIP-3009 (Permit2)", MimeType: "application/json",
+			Extensions: declared},
 	}
 }
 
@@ -215,6 +248,10 @@ func stackAPI() *http.ServeMux {
 	mux.HandleFunc("GET "+stackChannelPath, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"city":"Lisbon","celsius":22,"metered":true}`)
+	})
+	mux.HandleFunc("GET "+stackPermit2Path, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"city":"Lisbon","tomorrow":"cloudy","celsius":19}`)
 	})
 	mux.HandleFunc("GET /ticker", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/go402/go402/evm/permit2"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -210,7 +213,7 @@ func TestDevAndPay(t *testing.T) {
 	if err := json.Unmarshal(raw, &di); err != nil {
 		t.Fatal(err)
 	}
-	if di.RPCURL == "" || di.FacilitatorURL == "" || len(di.Endpoints) != 4 || len(di.Accounts) != stackAccounts || di.Endpoints[0].Price != "$0.001" || di.Endpoints[0].URL != url {
+	if di.RPCURL == "" || di.FacilitatorURL == "" || len(di.Endpoints) != 5 || len(di.Accounts) != stackAccounts || di.Endpoints[0].Price != "$0.001" || di.Endpoints[0].URL != url {
 		t.Fatalf("info %+v", di)
 	}
 	// Every existing field is still there, and "payers" is added.
@@ -265,6 +268,7 @@ func TestDevAndPay(t *testing.T) {
 		t.Errorf("settled by %s, want the last account %s", sender.Hex(), di.Accounts[stackAccounts-1].Address)
 	}
 	checkDevPolicies(t, ctx, ec, di, info, key)
+	checkDevPermit2(t, ctx, ec, di, info)
 
 	cancel()
 	if code := <-done; code != 0 {
@@ -360,5 +364,48 @@ func checkDevPolicies(t *testing.T, ctx context.Context, ec *ethclient.Client, d
 		if got.Cmp(want) > 0 || time.Now().After(deadline) {
 			t.Fatalf("payee balance %s after the serve-then-settle payment, want %s", got, want)
 		}
+	}
+}
+
+// checkDevPermit2: a payer that never approved Permit2 pays the route
+// priced in the Permit2 test token with go402 pay: its 402 declares
+// eip2612GasSponsoring, so the client signs an EIP-2612 permit that the
+// facilitator submits with the transfer.
+func checkDevPermit2(t *testing.T, ctx context.Context, ec *ethclient.Client, di devInfo, info string) {
+	t.Helper()
+	ep := di.Endpoints[4]
+	if ep.Price != stackPermit2Price || !strings.HasSuffix(ep.URL, stackPermit2Path) || ep.Scheme != "exact" {
+		t.Fatalf("Permit2 endpoint %+v", ep)
+	}
+	payer := di.Accounts[1]
+	token := common.HexToAddress(di.PermitToken.Address)
+	word := func(sig string, args ...string) *big.Int {
+		data := crypto.Keccak256([]byte(sig))[:4]
+		for _, a := range args {
+			data = append(data, common.LeftPadBytes(common.HexToAddress(a).Bytes(), 32)...)
+		}
+		out, err := ec.CallContract(ctx, ethereum.CallMsg{To: &token, Data: data}, nil)
+		if err != nil || len(out) != 32 {
+			t.Fatalf("%s: %x %v", sig, out, err)
+		}
+		return new(big.Int).SetBytes(out)
+	}
+	if a := word("allowance(address,address)", payer.Address, permit2.AddressHex); a.Sign() != 0 {
+		t.Fatalf("payer starts with a Permit2 allowance %s", a)
+	}
+	before := word("balanceOf(address)", ep.PayTo)
+	t.Setenv("GO402_PAYER_KEY", payer.PrivateKey)
+	var pout, perr bytes.Buffer
+	if code := Run(ctx, []string{"pay", "--devnet-info", info, "--max", "0.01 TPD", ep.URL}, strings.NewReader(""), &pout, &perr); code != 0 {
+		t.Fatalf("pay %s exit %d: %s", ep.URL, code, perr.String())
+	}
+	if !strings.Contains(pout.String(), "cloudy") {
+		t.Fatalf("pay output: %q / %q", pout.String(), perr.String())
+	}
+	if got := new(big.Int).Sub(word("balanceOf(address)", ep.PayTo), before); got.Int64() != 2000 {
+		t.Errorf("payee received %s TPD units, want 2000", got)
+	}
+	if n := word("nonces(address)", payer.Address); n.Int64() != 1 {
+		t.Errorf("the payer's EIP-2612 nonce is %s: the permit was not used", n)
 	}
 }

@@ -543,6 +543,15 @@ func loadDevnetNetwork(path string) (evm.NetworkConfig, error) {
 			Decimals: info.Token.Decimals,
 		}},
 	}
+	if pt := info.PermitToken; pt.Address != "" {
+		if !common.IsHexAddress(pt.Address) {
+			return evm.NetworkConfig{}, fmt.Errorf("devnet info %s: permitToken.address %q is not an address", path, pt.Address)
+		}
+		nc.Assets = append(nc.Assets, evm.Asset{
+			Address: common.HexToAddress(pt.Address), Symbol: devnet.PermitTokenSymbol, Name: pt.Name, Version: pt.Version,
+			Decimals: pt.Decimals, TransferMethod: evm.TransferPermit2,
+		})
+	}
 	if err := nc.Validate(); err != nil {
 		return evm.NetworkConfig{}, fmt.Errorf("devnet info %s: %w", path, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
 	"github.com/go402/go402/facilitator"
@@ -67,6 +68,9 @@ type Options struct {
 	// ReceiverAuthorizer is the batch-settlement receiver-authorizer key
 	// the facilitator holds; nil means none.
 	ReceiverAuthorizer *ecdsa.PrivateKey
+	// ERC6492Factories are the accepted ERC-6492 wallet factories; nil
+	// means none.
+	ERC6492Factories []common.Address
 }
 
 // Stack is a devnet with a facilitator.
@@ -116,7 +120,7 @@ func New(t testing.TB, cfg Config) *Stack {
 }
 
 // FacilitatorOn runs a facilitator service on d (for x402 v1 and v2, with
-// d's assets), settling from signer, with a SQLite ledger in a temporary
+// d's assets and its Permit2 test token), settling from signer, with a SQLite ledger in a temporary
 // directory. It is closed, its settlements drained, when the test ends,
 // before d is (if d was started before the call).
 func FacilitatorOn(t testing.TB, d *devnet.Devnet, signer devnet.Account, opts Options) *service.Service {
@@ -140,8 +144,9 @@ func FacilitatorOn(t testing.TB, d *devnet.Devnet, signer devnet.Account, opts O
 	svc, err := service.New(t.Context(), cfg, service.Deps{
 		Logger: opts.Logger, Now: opts.Now, Store: opts.Store,
 		Networks: []service.Network{{
-			Network: nc.Network, Backend: backend, Key: signer.PrivateKey, Assets: nc.Assets,
+			Network: nc.Network, Backend: backend, Key: signer.PrivateKey, Assets: append(nc.Assets, d.PermitTokenAsset()),
 			Batch: opts.Batch, PollInterval: poll, ReceiverAuthorizer: opts.ReceiverAuthorizer,
+			ERC6492Factories: opts.ERC6492Factories,
 		}},
 	})
 	if err != nil {

@@ -26,13 +26,13 @@ export function devnetChain() {
 }
 
 // price returns the explicit price of a protected route: an amount in atomic
-// units of the devnet token with its EIP-712 domain.
+// units of the devnet token with its EIP-712 domain (and, with
+// ASSET_TRANSFER_METHOD set, its transfer method, such as "permit2").
 export function price() {
-  return {
-    amount: env("PRICE_AMOUNT"),
-    asset: env("ASSET"),
-    extra: { name: env("TOKEN_NAME", "USDC"), version: env("TOKEN_VERSION", "2") },
-  };
+  const extra = { name: env("TOKEN_NAME", "USDC"), version: env("TOKEN_VERSION", "2") };
+  const method = process.env.ASSET_TRANSFER_METHOD;
+  if (method) extra.assetTransferMethod = method;
+  return { amount: env("PRICE_AMOUNT"), asset: env("ASSET"), extra };
 }
 
 export function printResult(obj) {

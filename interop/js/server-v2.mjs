@@ -1,10 +1,12 @@
 // An official v2 resource server: express + @x402/express protecting GET /paid
 // with an explicit price on eip155:<CHAIN_ID>, settled through the
 // facilitator at FACILITATOR_URL. Logs "Server listening <port>".
+// Optional: ASSET_TRANSFER_METHOD (see common.mjs price) and DECLARE_EIP2612=1.
 import express from "express";
 import { paymentMiddleware, x402ResourceServer } from "@x402/express";
 import { HTTPFacilitatorClient } from "@x402/core/server";
 import { ExactEvmScheme } from "@x402/evm/exact/server";
+import { declareEip2612GasSponsoringExtension } from "@x402/extensions";
 import { env, price, listening, exitOnSignal } from "./common.mjs";
 
 exitOnSignal();
@@ -21,6 +23,9 @@ app.use(
         accepts: { scheme: "exact", network, payTo: env("PAY_TO"), price: price(), maxTimeoutSeconds: 60 },
         description: "interop paid resource",
         mimeType: "application/json",
+        // DECLARE_EIP2612=1: the 402 declares EIP-2612 gas sponsoring
+        // (Permit2 assets), as the official extension helper writes it.
+        ...(process.env.DECLARE_EIP2612 === "1" ? { extensions: declareEip2612GasSponsoringExtension() } : {}),
       },
     },
     resourceServer,
