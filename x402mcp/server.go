@@ -119,6 +119,10 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	claims payclaims.Set
+	// suspended holds the verified payments of calls that asked the client
+	// for input (multi round-trip requests): the same payment comes back
+	// with the answers and continues the call.
+	suspended suspensions
 }
 
 // New checks cfg and returns a Server.
