@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"math/big"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/go402/go402/client"
 	"github.com/go402/go402/x402"
+	"github.com/go402/go402/x402http"
 	"github.com/go402/go402/x402mcp"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -97,5 +100,32 @@ func TestServerAskingAgainIsPaidOnce(t *testing.T) {
 	}
 	if ran.Load() != 2 || withPayment.Load() != 1 || sig.n.Load() != 1 {
 		t.Errorf("calls %d (paid %d), signatures %d; want 2 (1), 1", ran.Load(), withPayment.Load(), sig.n.Load())
+	}
+}
+
+// One go402 client, with x402mcp.Transport as its base, pays for URLs and
+// tools from the same budget.
+func TestOneBudgetForURLsAndTools(t *testing.T) {
+	m := newMarket(t)
+	_, web := m.st.Serve(t, x402http.Config{Routes: []x402http.Route{{Pattern: "GET /report", Accepts: []x402http.PaymentOption{m.st.Option("$0.001", m.payee.Hex())}}}},
+		http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "report") }))
+	conn := m.overHTTP(t)
+	c, sig := m.wallet(t, client.Policy{Budget: "$0.0015"})
+	resp, err := c.HTTPClient().Get(web.URL + "/report")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if r, ok := client.ReceiptFromResponse(resp); resp.StatusCode != 200 || !ok || r.Settlement == nil || !r.Settlement.Success {
+		t.Fatalf("URL: %d %+v", resp.StatusCode, r)
+	}
+	_, _, err = x402mcp.NewSession(c, conn.cs, conn.server).CallTool(t.Context(), &mcp.CallToolParams{Name: "weather"})
+	var pe *client.PolicyError
+	if !errors.As(err, &pe) || pe.Rule != client.RuleBudget || sig.n.Load() != 1 {
+		t.Fatalf("tool after the URL spent the budget: %v (signatures %d)", err, sig.n.Load())
+	}
+	sp, err := c.Spending(t.Context())
+	if err != nil || sp.Spent != "0.001" || sp.Payments != 1 {
+		t.Errorf("spending %+v %v", sp, err)
 	}
 }
