@@ -26,9 +26,14 @@ func offerOf(n int) *offer {
 // content[0].text, as the transport says; a result that is not an error
 // never is one.
 func TestPaymentRequiredFromResult(t *testing.T) {
-	res, err := requiredResult(offerOf(1), "Payment required", nil)
+	off := offerOf(1)
+	off.ext = x402.Object(`{"bazaar":{"info":{"input":{"type":"mcp"}}}}`)
+	res, err := requiredResult(off, "Payment required", nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if pr, ok := PaymentRequiredFromResult(res); !ok || !pr.Extensions.Equal(off.ext) {
+		t.Fatalf("extensions not carried: %+v", pr)
 	}
 	text := res.Content[0].(*mcp.TextContent).Text
 	var structured map[string]any
