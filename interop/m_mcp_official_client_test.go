@@ -195,4 +195,3 @@ func TestOfficialMCPClientPaysGoTool(t *testing.T) {
 		}
 	})
 }
-
