@@ -80,16 +80,22 @@ type mcpClientResult struct {
 	TextMatchesStructured bool                 `json:"textMatchesStructured"`
 	Result                mcpToolResult        `json:"result"`
 	PaymentResponse       *x402.SettleResponse `json:"paymentResponse"`
+	Replay                *mcpToolResult       `json:"replay"`
 	Payer                 string               `json:"payer"`
 	Error                 string               `json:"error"`
 }
 
 // runMCPClient runs mcp-client.mjs against tool and returns its result,
 // failing the test unless the script ran to the end.
-func (w *world) runMCPClient(url, tool string) mcpClientResult {
+// With replay, the script sends the same signed payment once more.
+func (w *world) runMCPClient(url, tool string, replay bool) mcpClientResult {
 	t := w.t
 	t.Helper()
-	p := w.start("mcp-client.mjs", "", map[string]string{"PRIVATE_KEY": w.key(acctNodePayer), "URL": url, "TOOL": tool, "ARGS": `{"city":"Lisbon"}`})
+	env := map[string]string{"PRIVATE_KEY": w.key(acctNodePayer), "URL": url, "TOOL": tool, "ARGS": `{"city":"Lisbon"}`}
+	if replay {
+		env["REPLAY"] = "1"
+	}
+	p := w.start("mcp-client.mjs", "", env)
 	select {
 	case <-p.done:
 	case <-w.ctx.Done():
@@ -150,8 +156,9 @@ func (w *world) checkUnpaid(r mcpClientResult, tool string) {
 
 // TestOfficialMCPClientPaysGoTool: the official TypeScript MCP SDK's
 // client, with the official x402 client signing, pays a go402 x402mcp tool
-// over streamable HTTP, settled by go402's facilitator on the devnet; a
-// tool error result is not charged.
+// over streamable HTTP, settled by go402's facilitator on the devnet, once
+// (the same payment sent again is refused); a tool error result is not
+// charged.
 func TestOfficialMCPClientPaysGoTool(t *testing.T) {
 	w := newWorld(t, 0)
 	fac, _ := w.goFacilitator()
@@ -160,10 +167,21 @@ func TestOfficialMCPClientPaysGoTool(t *testing.T) {
 	t.Run("paid call", func(t *testing.T) {
 		w := w.sub(t)
 		b := w.snapshot(w.addr(acctNodePayer), w.addr(acctPayee))
-		r := w.runMCPClient(tools.url, "weather")
+		r := w.runMCPClient(tools.url, "weather", true)
 		w.checkUnpaid(r, "weather")
 		if r.Result.IsError || len(r.Result.Content) != 1 || r.Result.Content[0].Text != "sunny" {
 			t.Fatalf("paid result %+v", r.Result)
+		}
+		// The same payment sent again is refused with a payment-required
+		// result: the tool does not run again and nothing more moves.
+		rp := r.Replay
+		if rp == nil || !rp.IsError || rp.Meta[x402mcp.MetaPaymentResponse] != nil {
+			t.Fatalf("replayed payment: %+v", rp)
+		}
+		var refused x402.PaymentRequired
+		if err := json.Unmarshal(rp.StructuredContent, &refused); err != nil || refused.X402Version != 2 || len(refused.Accepts) != 1 ||
+			!strings.Contains(refused.Error, "already used") {
+			t.Errorf("replay answer %s (%v)", rp.StructuredContent, err)
 		}
 		if n := tools.weather.Load(); n != 1 {
 			t.Errorf("tool ran %d times, want 1", n)
@@ -179,7 +197,7 @@ func TestOfficialMCPClientPaysGoTool(t *testing.T) {
 	t.Run("tool error is not charged", func(t *testing.T) {
 		w := w.sub(t)
 		payer, payee := w.balance(w.addr(acctNodePayer)), w.balance(w.addr(acctPayee))
-		r := w.runMCPClient(tools.url, "fail")
+		r := w.runMCPClient(tools.url, "fail", false)
 		w.checkUnpaid(r, "fail")
 		if !r.Result.IsError || len(r.Result.Content) != 1 || r.Result.Content[0].Text != "upstream down" {
 			t.Fatalf("paid result %+v", r.Result)

@@ -12,7 +12,7 @@
 //
 // The @x402 packages pinned here have no MCP helper, so the script drives
 // the MCP client itself. It prints one JSON line
-// {ok, unpaid, textMatchesStructured, result, paymentResponse, payer} and
+// {ok, unpaid, textMatchesStructured, result, paymentResponse, replay, payer} and
 // exits 0 iff the flow ran to the end (ok); whether the tool succeeded and
 // was charged is for the caller to judge.
 import { isDeepStrictEqual } from "node:util";
@@ -78,7 +78,10 @@ async function main() {
     const payload = await pay.client.createPaymentPayload(paymentRequired);
     const result = await mcp.callTool({ name, arguments: args, _meta: { [META_PAYMENT]: payload } });
     const paymentResponse = (result._meta && result._meta[META_PAYMENT_RESPONSE]) ?? null;
-    printResult({ ok: true, unpaid, textMatchesStructured, result, paymentResponse, payer: pay.address });
+    // With REPLAY set, the same signed payload is sent once more.
+    let replay = null;
+    if (process.env.REPLAY) replay = await mcp.callTool({ name, arguments: args, _meta: { [META_PAYMENT]: payload } });
+    printResult({ ok: true, unpaid, textMatchesStructured, result, paymentResponse, replay, payer: pay.address });
   } finally {
     await mcp.close();
   }
