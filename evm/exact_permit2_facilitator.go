@@ -283,6 +283,11 @@ func (f *ExactFacilitator) checkPermit2Chain(ctx context.Context, c *p2checked, 
 			words[i] = new(big.Int).SetBytes(r.out)
 		}
 	}
+	if allowance := words[3]; c.sponsor != nil && allowance != nil && allowance.Cmp(c.s.Permit.Amount) >= 0 {
+		// The payer's allowance suffices: settle without submitting the
+		// permit, which would only cost gas (and the permit stays unused).
+		c.sponsor = nil
+	}
 	return permit2Verdict(c, words, sim), nil
 }
 

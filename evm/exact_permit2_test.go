@@ -432,3 +432,36 @@ func TestPermit2SettlementGas(t *testing.T) {
 		t.Errorf("gas EIP-3009 %d, settle %d, settleWithPermit %d: want increasing", eip3009, viaSettle, viaPermit)
 	}
 }
+
+// TestPermit2PermitNotNeeded: a payment carrying an EIP-2612 permit from a
+// payer whose allowance already suffices is settled with the proxy's
+// settle: the permit is not submitted (its nonce stays unused).
+func TestPermit2PermitNotNeeded(t *testing.T) {
+	w := newP2World(t)
+	ctx := t.Context()
+	w.approve(t, w.payer, big.NewInt(1_000_000))
+	req := w.req(t, 500)
+	p := wirePayment(t, req, w.signedPermit(t, w.payer.PrivateKey, req, nil), w.signedSponsor(t, w.payer, 500, nil))
+	if v, err := w.fac.Verify(ctx, p); err != nil || !v.IsValid {
+		t.Fatalf("verify: %+v %v", v, err)
+	}
+	s, err := w.fac.Settle(ctx, p, x402.SettleHooks{})
+	if err != nil || !s.Success {
+		t.Fatalf("settle: %+v %v", s, err)
+	}
+	if n := w.tokenWord(t, "nonces(address)", w.payer.Address); n.Sign() != 0 {
+		t.Errorf("EIP-2612 nonce %s: the permit was submitted", n)
+	}
+	receipt, err := w.net.Client().TransactionReceipt(ctx, common.HexToHash(s.Transaction))
+	if err != nil {
+		t.Fatal(err)
+	}
+	settled := crypto.Keccak256Hash([]byte("Settled()"))
+	found := false
+	for _, l := range receipt.Logs {
+		found = found || (l.Address == permit2.ExactProxy() && len(l.Topics) == 1 && l.Topics[0] == settled)
+	}
+	if !found {
+		t.Error("no Settled event")
+	}
+}
