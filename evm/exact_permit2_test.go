@@ -465,3 +465,91 @@ func TestPermit2PermitNotNeeded(t *testing.T) {
 		t.Error("no Settled event")
 	}
 }
+
+// TestPermit2SmartWallet: a deployed smart-contract wallet (EIP-1271) that
+// approved Permit2 pays over Permit2 with its owner's signature, which
+// Permit2 and the facilitator check with the wallet; once the wallet's
+// owner is rotated, its old owner's payment is refused
+// (invalid_permit2_signature) before anything is sent.
+func TestPermit2SmartWallet(t *testing.T) {
+	w := newP2World(t)
+	ctx := t.Context()
+	owner := w.net.Accounts()[2]
+	ownerSigner, err := evm.NewPrivateKeySignerFromECDSA(owner.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	salt := big.NewInt(7)
+	wallet, err := w.net.DeploySmartWallet(ctx, owner.Address, salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.net.MintToken(ctx, w.token.Address, wallet, big.NewInt(1_000_000)); err != nil {
+		t.Fatal(err)
+	}
+	// The wallet approves Permit2 through its owner (execute).
+	walletCall := func(data []byte) {
+		t.Helper()
+		s, err := evm.NewSender(ctx, evm.SenderConfig{Backend: w.net.Client(), Key: owner.PrivateKey, ChainID: w.net.ChainID()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec := crypto.Keccak256([]byte("execute(address,uint256,bytes)"))[:4]
+		exec = append(exec, common.LeftPadBytes(w.token.Address[:], 32)...)
+		exec = append(exec, make([]byte, 32)...)
+		exec = append(exec, common.LeftPadBytes(big.NewInt(96).Bytes(), 32)...)
+		exec = append(exec, common.LeftPadBytes(big.NewInt(int64(len(data))).Bytes(), 32)...)
+		exec = append(exec, common.RightPadBytes(data, (len(data)+31)/32*32)...)
+		tx, err := s.Send(ctx, wallet, exec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.WaitReceipt(ctx, tx.Hash()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	approve := append(crypto.Keccak256([]byte("approve(address,uint256)"))[:4], common.LeftPadBytes(permit2.Address().Bytes(), 32)...)
+	walletCall(append(approve, common.LeftPadBytes(big.NewInt(1_000_000).Bytes(), 32)...))
+
+	c, err := evm.NewExactClient(evm.ExactClientConfig{Signer: w.net.SmartWalletSigner(ownerSigner, salt),
+		RPCURLs: map[x402.Network]string{w.network: w.rpcURL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := w.req(t, 800)
+	p := payExt(t, c, req, nil)
+	if v, err := w.fac.Verify(ctx, p); err != nil || !v.IsValid || v.Payer != wallet.Hex() {
+		t.Fatalf("verify: %+v %v", v, err)
+	}
+	before := w.tokenBalance(t, w.payee)
+	s, err := w.fac.Settle(ctx, p, x402.SettleHooks{})
+	if err != nil || !s.Success {
+		t.Fatalf("settle: %+v %v", s, err)
+	}
+	if got := new(big.Int).Sub(w.tokenBalance(t, w.payee), before); got.Int64() != 800 {
+		t.Fatalf("payee received %s", got)
+	}
+
+	// The wallet says no: the owner moves to another key, and a payment
+	// signed by the old owner is refused.
+	rotate := crypto.Keccak256([]byte("setOwner(address)"))[:4]
+	rotate = append(rotate, common.LeftPadBytes(w.net.Accounts()[3].Address[:], 32)...)
+	s2, err := evm.NewSender(ctx, evm.SenderConfig{Backend: w.net.Client(), Key: owner.PrivateKey, ChainID: w.net.ChainID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s2.Send(ctx, wallet, rotate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.WaitReceipt(ctx, tx.Hash()); err != nil {
+		t.Fatal(err)
+	}
+	refused := payExt(t, c, req, nil)
+	if v, err := w.fac.Verify(ctx, refused); err != nil || v.IsValid || v.InvalidReason != x402.ReasonPermit2Signature {
+		t.Errorf("verify after rotation: %+v %v", v, err)
+	}
+	if s, err := w.fac.Settle(ctx, refused, x402.SettleHooks{}); err != nil || s.Success || s.ErrorReason != x402.ReasonPermit2Signature || s.Transaction != "" {
+		t.Errorf("settle after rotation: %+v %v", s, err)
+	}
+}
