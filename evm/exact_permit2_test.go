@@ -128,6 +128,15 @@ func wirePayment(t *testing.T, req x402.PaymentRequirements, obj, ext x402.Objec
 	return p
 }
 
+func key2nonce(t *testing.T, k x402.SettlementKey) *big.Int {
+	t.Helper()
+	n, ok := new(big.Int).SetString(k.Nonce, 10)
+	if !ok {
+		t.Fatalf("key nonce %q", k.Nonce)
+	}
+	return n
+}
+
 func TestPermit2PayVerifySettleReplay(t *testing.T) {
 	w := newP2World(t)
 	ctx := t.Context()
@@ -140,6 +149,14 @@ func TestPermit2PayVerifySettleReplay(t *testing.T) {
 	v, err := w.fac.Verify(ctx, p)
 	if err != nil || !v.IsValid || v.Payer != w.payer.Address.Hex() {
 		t.Fatalf("verify: %+v %v", v, err)
+	}
+	// Nothing sent yet: reconciling finds the permit unused.
+	key0, _, err := w.fac.Identify(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := w.fac.Reconcile(ctx, p, key0, ""); !errors.Is(err, x402.ErrNotSettled) {
+		t.Fatalf("reconcile before settling: %+v %v", r, err)
 	}
 	before := w.tokenBalance(t, w.payee)
 	s, err := w.fac.Settle(ctx, p, x402.SettleHooks{})
@@ -174,6 +191,14 @@ func TestPermit2PayVerifySettleReplay(t *testing.T) {
 	r, err := w.fac.Reconcile(ctx, p, key, s.Transaction)
 	if err != nil || !r.Success || r.Transaction != s.Transaction {
 		t.Fatalf("reconcile: %+v %v", r, err)
+	}
+	// Another payment reusing the nonce, with no transaction of its own,
+	// is not paid by the nonce's use.
+	other := wirePayment(t, req, w.signedPermit(t, w.payer.PrivateKey, req, func(q *permit2.Permit, _ *permit2.ExactWitness) {
+		q.Nonce = key2nonce(t, key)
+	}), nil)
+	if r, err := w.fac.Reconcile(ctx, other, key, ""); err != nil || r.Success || r.ErrorReason != x402.ReasonPermit2InvalidNonce {
+		t.Fatalf("reconcile of another payment with the used nonce: %+v %v", r, err)
 	}
 }
 
