@@ -4,14 +4,20 @@ import (
 	"fmt"
 
 	"github.com/go402/go402/evm"
+	"github.com/go402/go402/evm/upto"
 	"github.com/go402/go402/x402"
 )
 
 // NewEVM returns a Client that pays with the EVM "exact" scheme (EIP-3009
-// authorizations signed by signer, x402 v1 and v2, any eip155 network):
-// it registers that scheme client in cfg.Schemes (a new registry if nil)
-// with [evm.RegisterExactClient] and calls [New]. It is the usual way to
-// build a paying client:
+// authorizations signed by signer, x402 v1 and v2, any eip155 network)
+// and the EVM "upto" scheme (a Permit2 authorization of a maximum, of
+// which the server charges what the request used; x402 v2): it registers
+// those scheme clients in cfg.Schemes (a new registry if nil) with
+// [evm.RegisterExactClient] and [upto.RegisterClient], unless the registry
+// has one for the scheme already, and calls [New]. The policy counts an
+// upto payment at its maximum, which the server may charge in full; the
+// receipt's settlement amount says what was charged. It is the usual way
+// to build a paying client:
 //
 //	c, err := client.NewEVM(signer, client.Config{Policy: client.Policy{MaxPerRequest: "$0.10"}})
 func NewEVM(signer evm.Signer, cfg Config) (*Client, error) {
@@ -23,6 +29,11 @@ func NewEVM(signer evm.Signer, cfg Config) (*Client, error) {
 	}
 	if err := evm.RegisterExactClient(cfg.Schemes, evm.ExactClientConfig{Signer: signer, Now: cfg.Now, RPCURLs: cfg.RPCURLs}); err != nil {
 		return nil, fmt.Errorf("client: %w", err)
+	}
+	if _, _, err := cfg.Schemes.Lookup(x402.V2, upto.Scheme, "eip155:1"); err != nil {
+		if err := upto.RegisterClient(cfg.Schemes, upto.ClientConfig{Signer: signer, Now: cfg.Now, RPCURLs: cfg.RPCURLs}); err != nil {
+			return nil, fmt.Errorf("client: %w", err)
+		}
 	}
 	return New(cfg)
 }

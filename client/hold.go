@@ -165,6 +165,9 @@ func (c *Client) conclude(req *http.Request, resp *http.Response, delivered bool
 	if sr == nil {
 		sr = res.channelSR
 	}
+	if sr == nil && resp.StatusCode != http.StatusPaymentRequired {
+		receiptFromTrailer(resp, receipt)
+	}
 	receipt.Settlement = sr
 	if sr != nil && sr.Payer != "" {
 		receipt.Payer = sr.Payer

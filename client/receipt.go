@@ -1,6 +1,7 @@
 package client
 
 import (
+	"io"
 	"net/http"
 
 	"github.com/go402/go402/x402"
@@ -14,7 +15,9 @@ type Receipt struct {
 	Payer string
 	// Settlement is the server's settlement report, from PAYMENT-RESPONSE
 	// or X-PAYMENT-RESPONSE: its Transaction is the transaction hash. Nil
-	// if the server sent none.
+	// if the server sent none. A streamed answer (a metered "upto" route
+	// streaming server-sent events) carries it as an HTTP trailer: it is
+	// set once the body was read to its end.
 	Settlement *x402.SettleResponse
 	// Unspent reports that the server answered with an error and no
 	// settlement (or a failed one), and the chain then showed the
@@ -35,4 +38,43 @@ func ReceiptFromResponse(resp *http.Response) (*Receipt, bool) {
 	}
 	r, ok := resp.Request.Context().Value(receiptKey{}).(*Receipt)
 	return r, ok && r != nil
+}
+
+// receiptFromTrailer arranges for the receipt of a streamed answer, which
+// a server sends as a PAYMENT-RESPONSE trailer (metered "upto" routes of
+// x402http do), to fill receipt.Settlement once the body was read to its
+// end: a trailer is known only then.
+func receiptFromTrailer(resp *http.Response, receipt *Receipt) {
+	declared := false
+	for _, name := range []string{x402.HeaderPaymentResponse, x402.HeaderXPaymentResponse} {
+		if _, ok := resp.Trailer[http.CanonicalHeaderKey(name)]; ok {
+			declared = true
+		}
+	}
+	if !declared || resp.Body == nil {
+		return
+	}
+	resp.Body = &trailerBody{ReadCloser: resp.Body, resp: resp, receipt: receipt}
+}
+
+// trailerBody reads the receipt from the trailers at the body's end.
+type trailerBody struct {
+	io.ReadCloser
+	resp    *http.Response
+	receipt *Receipt
+	done    bool
+}
+
+func (b *trailerBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		if sr := settlementFrom(b.resp.Trailer); sr != nil {
+			b.receipt.Settlement = sr
+			if sr.Payer != "" {
+				b.receipt.Payer = sr.Payer
+			}
+		}
+	}
+	return n, err
 }

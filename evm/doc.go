@@ -22,6 +22,12 @@
 //   - 65-byte r‖s‖v EOA signatures as x402 carries them ([Signature],
 //     [ParseSignature], [RecoverSigner]), with the same malleability rules
 //     (low s, EIP-2) the token contracts enforce;
+//   - smart-wallet signatures ([VerifyTypedSignature]: EIP-1271 for a
+//     deployed wallet, ERC-6492 for an undeployed one, with a factory
+//     allowlist), which the facilitator checks on chain and settles with
+//     the bytes overload of transferWithAuthorization, deploying an
+//     undeployed wallet in the same transaction; [SmartWalletSigner] pays
+//     from such a wallet;
 //   - signers for the paying side ([Signer], [PrivateKeySigner],
 //     [SignAuthorization]);
 //   - settlement transaction sending for the facilitator ([Sender]): gas

@@ -462,8 +462,9 @@ func asReject(err error) *payloadError {
 // round trip when the backend takes JSON-RPC batches. The verdict follows
 // the reference order: nonce, balance, simulation.
 func (f *ExactFacilitator) checkChain(ctx context.Context, c *checked, simulate bool) (*payloadError, error) {
-	if rej, err := f.checkWallet(ctx, c); rej != nil || err != nil {
-		return rej, err
+	sigCall, rej := f.planWallet(c)
+	if rej != nil {
+		return rej, nil
 	}
 	state := &ethCall{msg: ethereum.CallMsg{To: &c.asset, Data: packAuthorizationState(c.auth.From, c.auth.Nonce)}}
 	balance := &ethCall{msg: ethereum.CallMsg{To: &c.asset, Data: packBalanceOf(c.auth.From)}}
@@ -473,8 +474,15 @@ func (f *ExactFacilitator) checkChain(ctx context.Context, c *checked, simulate 
 		sim = f.simulation(c)
 		calls = append(calls, sim)
 	}
+	if sigCall != nil {
+		calls = append(calls, sigCall)
+	}
 	if err := f.reads.call(ctx, calls...); err != nil {
 		return nil, fmt.Errorf("evm: reading chain state: %w", err)
+	}
+	// A smart wallet's signature first, as the reference orders it.
+	if rej, err := f.judgeWallet(c, sigCall); rej != nil || err != nil {
+		return rej, err
 	}
 	// The authorization's state first: a replayed payment is reported as
 	// such even if the payer has since spent their balance.

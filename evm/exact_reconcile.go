@@ -231,10 +231,19 @@ func (t transferOf) isTransfer(l *types.Log) bool {
 }
 
 // calledBy reports whether tx calls the asset's transferWithAuthorization
-// with this payment's payer, payTo, value and nonce.
+// (either overload) with this payment's payer, payTo, value and nonce.
 func (t transferOf) calledBy(tx *types.Transaction) bool {
 	d := tx.Data()
-	if tx.To() == nil || *tx.To() != t.asset || len(d) != 4+9*32 || [4]byte(d[:4]) != selTransferWithAuthorization {
+	if tx.To() == nil || *tx.To() != t.asset || len(d) < 4+8*32 {
+		return false
+	}
+	switch [4]byte(d[:4]) {
+	case selTransferWithAuthorization:
+		if len(d) != 4+9*32 {
+			return false
+		}
+	case selTransferWithAuthorizationBytes: // a smart wallet's payment
+	default:
 		return false
 	}
 	w := d[4:]

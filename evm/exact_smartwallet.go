@@ -57,20 +57,19 @@ func parseWalletSignature(s string) ([]byte, bool) {
 }
 
 // walletSig is a signature checkLocal could not accept on its own:
-// checkChain asks the payer's wallet, and keeps the outcome in check.
+// checkChain asks the payer's wallet, in the JSON-RPC batch of its other
+// reads (plan), and keeps the outcome in check.
 type walletSig struct {
 	digest [32]byte
 	sig    []byte
+	plan   *sigPlan
 	check  *SignatureCheck
 }
 
-// walletSigOptions are the facilitator's [SignatureOptions].
+// walletSigOptions are the facilitator's [SignatureOptions]. The calls
+// have no sender, so that the chain reader may aggregate them.
 func (f *ExactFacilitator) walletSigOptions() SignatureOptions {
-	o := SignatureOptions{AllowedFactories: f.cfg.ERC6492Factories, Multicall: f.walletMulticall}
-	if f.cfg.Sender != nil {
-		o.From = f.cfg.Sender.Address()
-	}
-	return o
+	return SignatureOptions{AllowedFactories: f.cfg.ERC6492Factories, Multicall: f.walletMulticall}
 }
 
 // initWalletMulticall picks the Multicall3 through which undeployed
@@ -89,13 +88,37 @@ func (f *ExactFacilitator) initWalletMulticall(ctx context.Context) {
 	}
 }
 
-// checkWallet checks a pending smart-wallet signature on chain, once per
-// checked payment. rej is the verdict for a refused signature.
-func (f *ExactFacilitator) checkWallet(ctx context.Context, c *checked) (*payloadError, error) {
+// planWallet returns the eth_call that checks c's pending signature, or
+// nil if there is none to make (an EOA payer, or checked already); rej is
+// a signature refused without the chain.
+func (f *ExactFacilitator) planWallet(c *checked) (*ethCall, *payloadError) {
 	if c.sw == nil || c.sw.check != nil {
 		return nil, nil
 	}
-	chk, err := CheckTypedSignature(ctx, f.cfg.Backend, c.auth.From, c.sw.digest, c.sw.sig, f.walletSigOptions())
+	chk, plan, err := planSignature(c.auth.From, c.sw.digest, c.sw.sig, f.walletSigOptions())
+	if err != nil {
+		return nil, reject(SignatureReason(err, x402.ReasonExactEVMSignature), "%v", err)
+	}
+	if chk != nil {
+		c.sw.check = chk
+		return nil, nil
+	}
+	c.sw.plan = plan
+	call := &ethCall{msg: plan.msg}
+	if plan.deploy != nil {
+		// It simulates a deployment: keep it apart from the payer's other
+		// simulated calls (see planAggregates).
+		call.transfer, call.payer, call.payee = true, c.auth.From, c.auth.From
+	}
+	return call, nil
+}
+
+// judgeWallet gives c's pending signature its verdict from call's answer.
+func (f *ExactFacilitator) judgeWallet(c *checked, call *ethCall) (*payloadError, error) {
+	if call == nil {
+		return nil, nil
+	}
+	chk, err := c.sw.plan.judge(call.out, call.err)
 	if err != nil {
 		if errors.Is(err, ErrInvalidSignature) {
 			return reject(SignatureReason(err, x402.ReasonExactEVMSignature), "%v", err), nil
@@ -129,24 +152,41 @@ func TransferWithAuthorizationBytesCalldata(a *Authorization, sig []byte) []byte
 	return out
 }
 
-// transferCalldata is the token call that settles c.
+// transferCalldata is the token call that settles c. Before its wallet
+// signature is judged (a simulation in the same batch), it is the call the
+// signature would need.
 func (c *checked) transferCalldata() []byte {
-	if w := c.walletCheck(); w != nil && w.Kind != SignatureEOA {
-		return TransferWithAuthorizationBytesCalldata(c.auth, w.Signature)
+	switch {
+	case c.sw == nil:
+	case c.sw.check != nil:
+		if c.sw.check.Kind == SignatureEOA { // an EIP-2098 compact one, expanded
+			return TransferWithAuthorizationCalldata(c.auth, Signature(c.sw.check.Signature))
+		}
+		return TransferWithAuthorizationBytesCalldata(c.auth, c.sw.check.Signature)
+	case c.sw.plan != nil && c.sw.plan.wrapped != nil:
+		return TransferWithAuthorizationBytesCalldata(c.auth, c.sw.plan.wrapped.Signature)
+	default:
+		return TransferWithAuthorizationBytesCalldata(c.auth, c.sw.sig)
 	}
 	return TransferWithAuthorizationCalldata(c.auth, c.sig)
 }
 
-// deploys reports whether settling c deploys the payer's wallet first.
-func (c *checked) deploys() bool { w := c.walletCheck(); return w != nil && w.Deploy != nil }
-
-// walletCheck is the outcome of the on-chain signature check, if any.
-func (c *checked) walletCheck() *SignatureCheck {
-	if c.sw == nil {
+// deployment is the ERC-6492 deployment settling c sends first, if any
+// (before the signature is judged: the one it may need).
+func (c *checked) deployment() *ERC6492Signature {
+	switch {
+	case c.sw == nil:
 		return nil
+	case c.sw.check != nil:
+		return c.sw.check.Deploy
+	case c.sw.plan != nil:
+		return c.sw.plan.deploy
 	}
-	return c.sw.check
+	return nil
 }
+
+// deploys reports whether settling c deploys the payer's wallet first.
+func (c *checked) deploys() bool { return c.deployment() != nil }
 
 // settleCall is the call that settles c: the transfer, or for an
 // undeployed wallet, aggregate3 of the deployment and the transfer.
@@ -158,7 +198,7 @@ func (c *checked) settleCall(multicall common.Address) (common.Address, []byte, 
 		return common.Address{}, nil, fmt.Errorf("evm: deploying wallet %s: %w", c.auth.From.Hex(), ErrNoSimulator)
 	}
 	data, err := packCalls([]call3{
-		{Target: c.sw.check.Deploy.Factory, AllowFailure: true, CallData: c.sw.check.Deploy.FactoryCalldata},
+		{Target: c.deployment().Factory, AllowFailure: true, CallData: c.deployment().FactoryCalldata},
 		{Target: c.asset, AllowFailure: false, CallData: c.transferCalldata()},
 	})
 	if err != nil {
@@ -171,7 +211,7 @@ func (c *checked) settleCall(multicall common.Address) (common.Address, []byte, 
 func (f *ExactFacilitator) simulation(c *checked) *ethCall {
 	sim := &ethCall{msg: ethereum.CallMsg{To: &c.asset, Data: c.transferCalldata()}, transfer: true, payer: c.auth.From, payee: c.auth.To}
 	if c.deploys() {
-		// checkWallet accepts an undeployed wallet only with a Multicall3.
+		// Planned only with a Multicall3.
 		if to, data, err := c.settleCall(f.walletMulticall); err == nil {
 			sim.msg.To, sim.msg.Data = &to, data
 		}

@@ -5,6 +5,7 @@ import (
 	"math/big"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
@@ -313,13 +314,18 @@ func TestVerifyTypedSignatureKinds(t *testing.T) {
 		reason x402.Reason // for a refusal
 	}{
 		{"eoa", owner.Address(), ownerSig, evm.SignatureOptions{}, evm.SignatureEOA, ""},
+		{"eoa eip-2098 compact", owner.Address(), compact(ownerSig), evm.SignatureOptions{}, evm.SignatureEOA, ""},
 		{"eip1271", deployed, ownerSig, evm.SignatureOptions{}, evm.SignatureEIP1271, ""},
 		{"erc6492 deployed wallet, no allowlist needed", deployed, wrap(10), evm.SignatureOptions{}, evm.SignatureERC6492, ""},
 		{"erc6492 undeployed", undeployed, wrap(11), allow, evm.SignatureERC6492, ""},
 		{"erc6492 factory not allowed", undeployed, wrap(11), evm.SignatureOptions{Multicall: evm.Multicall3Address()}, 0, x402.ReasonEIP6492FactoryNotAllowed},
 		{"erc6492 without a simulator", undeployed, wrap(11), evm.SignatureOptions{AllowedFactories: allow.AllowedFactories}, 0, x402.ReasonExactEVMUndeployedSmartWallet},
 		{"erc6492 deploys another wallet", undeployed, wrap(12), allow, 0, x402.ReasonExactEVMSignature},
+		{"erc6492 factory call reverts", undeployed, (&evm.ERC6492Signature{Factory: evm.DevnetWalletFactoryAddress(),
+			FactoryCalldata: []byte{0xde, 0xad, 0xbe, 0xef}, Signature: ownerSig}).Bytes(), allow, 0, x402.ReasonSmartWalletDeploymentFailed},
+		{"erc6492 malformed wrapper", undeployed, append([]byte{1}, wrap(11)...), allow, 0, x402.ReasonExactEVMSignature},
 		{"eoa of another key", accts[3].Address, ownerSig, evm.SignatureOptions{}, 0, x402.ReasonExactEVMSignature},
+		{"contract without isValidSignature (reverts)", w.asset.Address, append(ownerSig, 0), evm.SignatureOptions{}, 0, x402.ReasonExactEVMSignature},
 		{"long signature of an eoa", accts[3].Address, append(ownerSig, 0), evm.SignatureOptions{}, 0, x402.ReasonExactEVMUndeployedSmartWallet},
 		{"eip1271 wrong digest signature", deployed, append([]byte{}, ownerSig[:64]...), evm.SignatureOptions{}, 0, x402.ReasonExactEVMSignature},
 	} {
@@ -338,5 +344,75 @@ func TestVerifyTypedSignatureKinds(t *testing.T) {
 	}
 	if len(w.code(t, undeployed)) != 0 {
 		t.Error("verification deployed a wallet")
+	}
+}
+
+// With batched settlement on, EIP-1271 payments share a batch with EOA
+// ones (the bytes overload inside aggregate3), and an ERC-6492 payment that
+// deploys is sent on its own; all are paid once.
+func TestSmartWalletPaymentsWithBatching(t *testing.T) {
+	w := newWorld(t, 0, func(c *evm.ExactFacilitatorConfig) {
+		allowDevnetFactory(c)
+		c.Batch = evm.BatchConfig{Multicall: evm.Multicall3Address(), Window: 300 * time.Millisecond}
+	})
+	ctx := t.Context()
+	accts := w.net.Accounts()
+	if _, err := w.net.DeploySmartWallet(ctx, accts[2].Address, big.NewInt(20)); err != nil {
+		t.Fatal(err)
+	}
+	c1271, s1271 := w.walletClient(t, accts[2], 20)
+	c6492, s6492 := w.walletClient(t, accts[3], 21)
+	req := w.requirements(t, "$0.001")
+	payments := []*x402.Payment{pay(t, w.client, req), pay(t, c1271, req), pay(t, c6492, req)}
+	payers := []common.Address{w.payer.Address, s1271.Wallet, s6492.Wallet}
+	before := make([]*big.Int, len(payers))
+	for i, p := range payers {
+		before[i] = w.balance(t, p)
+	}
+	out := make([]*x402.SettleResponse, len(payments))
+	errs := make([]error, len(payments))
+	var wg sync.WaitGroup
+	for i, p := range payments {
+		wg.Go(func() { out[i], errs[i] = w.fac.Settle(ctx, p, x402.SettleHooks{}) })
+	}
+	wg.Wait()
+	for i := range payments {
+		if errs[i] != nil || !out[i].Success {
+			t.Fatalf("settlement %d: %+v %v", i, out[i], errs[i])
+		}
+		if got := new(big.Int).Sub(before[i], w.balance(t, payers[i])); got.Cmp(req.Amount.Big()) != 0 {
+			t.Errorf("payer %d paid %s, want %s", i, got, req.Amount)
+		}
+	}
+	if out[0].Transaction != out[1].Transaction {
+		t.Logf("the EOA and EIP-1271 payments were not batched together (%s, %s)", out[0].Transaction, out[1].Transaction)
+	}
+	if out[2].Transaction == out[0].Transaction || out[2].Transaction == out[1].Transaction {
+		t.Error("the deploying ERC-6492 settlement shared a batch")
+	}
+}
+
+// compact is the EIP-2098 form of a 65-byte signature.
+func compact(sig []byte) []byte {
+	out := append([]byte(nil), sig[:64]...)
+	if sig[64] == 28 || sig[64] == 1 {
+		out[32] |= 0x80
+	}
+	return out
+}
+
+// An EOA's EIP-2098 compact signature is verified locally and settled
+// through the (v, r, s) overload.
+func TestCompactSignaturePays(t *testing.T) {
+	w := newWorld(t, 0, nil)
+	for range 2 { // both parities, most likely
+		p := mutatePayload(t, pay(t, w.client, w.requirements(t, "$0.001")), func(e *evm.ExactPayload) {
+			e.Signature = hexutil.Encode(compact(hexutil.MustDecode(e.Signature)))
+		})
+		if sig := signatureOf(t, p); len(sig) != evm.CompactSignatureLength {
+			t.Fatalf("signature is %d bytes", len(sig))
+		}
+		w.settleOK(t, p, w.payer.Address)
+		w.expectRefused(t, p, x402.ReasonExactEVMNonceAlreadyUsed)
 	}
 }

@@ -234,8 +234,9 @@ type SignatureCheck struct {
 // VerifyTypedSignature checks that sig is signer's signature of digest (an
 // EIP-712 digest) and says how it was checked:
 //
-//   - a 65-byte ECDSA signature recovering to signer: [SignatureEOA],
-//     without any chain access (the fast path);
+//   - a 65-byte ECDSA signature (or a 64-byte EIP-2098 compact one)
+//     recovering to signer: [SignatureEOA], without any chain access (the
+//     fast path); the check's Signature is then the 65-byte r ‖ s ‖ v;
 //   - otherwise, if signer has code: EIP-1271 isValidSignature(digest,
 //     sig) through caller must return the magic value ([SignatureEIP1271]);
 //   - a signature ending with the ERC-6492 magic suffix: its inner
@@ -248,8 +249,8 @@ type SignatureCheck struct {
 // A refused signature is an error wrapping [ErrInvalidSignature] and one of
 // the errors above ([SignatureReason] gives its reason code); any other
 // error is a failed chain read, with no verdict. The digest is passed to the
-// wallet as is, as EIP-3009 and Permit2 contracts do (OpenZeppelin's
-// SignatureChecker).
+// wallet as is, as EIP-3009 tokens (OpenZeppelin's SignatureChecker) and
+// Permit2 do.
 func VerifyTypedSignature(ctx context.Context, caller ethereum.ContractCaller, signer common.Address, digest [32]byte, sig []byte, opts SignatureOptions) (SignatureKind, error) {
 	c, err := CheckTypedSignature(ctx, caller, signer, digest, sig, opts)
 	if err != nil {
@@ -262,49 +263,87 @@ func VerifyTypedSignature(ctx context.Context, caller ethereum.ContractCaller, s
 // needs as well: the signature to submit and, for an undeployed wallet, the
 // deployment call.
 func CheckTypedSignature(ctx context.Context, caller ethereum.ContractCaller, signer common.Address, digest [32]byte, sig []byte, opts SignatureOptions) (*SignatureCheck, error) {
+	c, plan, err := planSignature(signer, digest, sig, opts)
+	if c != nil || err != nil {
+		return c, err
+	}
+	out, err := caller.CallContract(ctx, plan.msg, nil)
+	return plan.judge(out, err)
+}
+
+// CompactSignatureLength is the length of an EIP-2098 compact signature
+// r ‖ yParity·2²⁵⁵+s.
+const CompactSignatureLength = 64
+
+// signatureFromEOABytes is SignatureFromBytes, also taking an EIP-2098
+// compact signature, which it expands to r ‖ s ‖ v.
+func signatureFromEOABytes(b []byte) (Signature, error) {
+	if len(b) != CompactSignatureLength {
+		return SignatureFromBytes(b)
+	}
+	var full [SignatureLength]byte
+	copy(full[:64], b)
+	full[64] = 27 + full[32]>>7
+	full[32] &= 0x7f
+	return SignatureFromBytes(full[:])
+}
+
+// sigPlan is a signature check decided by one eth_call: msg, whose answer
+// (or error) judge turns into the verdict.
+type sigPlan struct {
+	msg   ethereum.CallMsg
+	judge func(out []byte, err error) (*SignatureCheck, error)
+	// wrapped is the ERC-6492 wrapper, if the signature is one, and
+	// deploy the same when the plan deploys an undeployed wallet.
+	wrapped, deploy *ERC6492Signature
+}
+
+// planSignature decides what it can without the chain: an EOA signature
+// (the check), a malformed one (the error); otherwise it returns the
+// eth_call that decides.
+func planSignature(signer common.Address, digest [32]byte, sig []byte, opts SignatureOptions) (*SignatureCheck, *sigPlan, error) {
 	var recovered *common.Address
-	if len(sig) == SignatureLength {
-		if s, err := SignatureFromBytes(sig); err == nil {
+	if len(sig) == SignatureLength || len(sig) == CompactSignatureLength {
+		if s, err := signatureFromEOABytes(sig); err == nil {
 			if got, err := RecoverSigner(digest, s); err == nil {
 				if got == signer {
-					return &SignatureCheck{Kind: SignatureEOA, Signature: s.Bytes()}, nil
+					return &SignatureCheck{Kind: SignatureEOA, Signature: s.Bytes()}, nil, nil
 				}
 				recovered = &got
 			}
 		}
 	}
 	if len(sig) > MaxSmartWalletSignature {
-		return nil, invalidSignature(ErrSignatureRefused, fmt.Sprintf("%d-byte signature, more than %d", len(sig), MaxSmartWalletSignature))
+		return nil, nil, invalidSignature(ErrSignatureRefused, fmt.Sprintf("%d-byte signature, more than %d", len(sig), MaxSmartWalletSignature))
 	}
 	if !IsERC6492(sig) {
-		err := isValidSignature(ctx, caller, signer, digest, sig, opts.From)
-		if recovered != nil && errors.Is(err, ErrWalletNotDeployed) {
-			// An EOA payer and an ECDSA signature of another key.
-			return nil, invalidSignature(ErrSignatureRefused, fmt.Sprintf("signature is by %s, not by the payer %s", recovered.Hex(), signer.Hex()))
-		}
-		if err != nil {
-			return nil, err
-		}
-		return &SignatureCheck{Kind: SignatureEIP1271, Signature: sig}, nil
+		return nil, plan1271(signer, digest, sig, recovered, opts.From), nil
 	}
 	w, err := ParseERC6492(sig)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	err = isValidSignature(ctx, caller, signer, digest, w.Signature, opts.From)
-	switch {
-	case err == nil: // deployed already: a plain EIP-1271 check of the inner signature
-		return &SignatureCheck{Kind: SignatureERC6492, Signature: w.Signature}, nil
-	case !errors.Is(err, ErrWalletNotDeployed):
-		return nil, err
+	if opts.factoryAllowed(w.Factory) && opts.Multicall != (common.Address{}) {
+		return nil, plan6492(signer, digest, w, opts), nil
 	}
-	if !opts.factoryAllowed(w.Factory) {
-		return nil, invalidSignature(ErrFactoryNotAllowed, fmt.Sprintf("factory %s is not on this facilitator's allowlist", w.Factory.Hex()))
+	// Not deployable here: only a deployed wallet can accept it.
+	p := plan1271(signer, digest, w.Signature, nil, opts.From)
+	p.wrapped = w
+	judge := p.judge
+	p.judge = func(out []byte, callErr error) (*SignatureCheck, error) {
+		c, err := judge(out, callErr)
+		switch {
+		case err == nil:
+			c.Kind = SignatureERC6492
+			return c, nil
+		case !errors.Is(err, ErrWalletNotDeployed):
+			return nil, err
+		case !opts.factoryAllowed(w.Factory):
+			return nil, invalidSignature(ErrFactoryNotAllowed, fmt.Sprintf("factory %s is not on this facilitator's allowlist", w.Factory.Hex()))
+		}
+		return nil, invalidSignature(ErrNoSimulator, "wallet "+signer.Hex()+" is not deployed")
 	}
-	if err := simulateDeployment(ctx, caller, signer, digest, w, opts); err != nil {
-		return nil, err
-	}
-	return &SignatureCheck{Kind: SignatureERC6492, Signature: w.Signature, Deploy: w}, nil
+	return nil, p, nil
 }
 
 // selIsValidSignature is EIP-1271 isValidSignature(bytes32,bytes).
@@ -321,17 +360,89 @@ func packIsValidSignature(digest [32]byte, sig []byte) []byte {
 	return out
 }
 
-// isValidSignature asks the contract at signer; an empty answer means it
-// has no code ([ErrWalletNotDeployed]).
-func isValidSignature(ctx context.Context, caller ethereum.ContractCaller, signer common.Address, digest [32]byte, sig []byte, from common.Address) error {
-	out, err := caller.CallContract(ctx, ethereum.CallMsg{From: from, To: &signer, Data: packIsValidSignature(digest, sig)}, nil)
-	if rev := revertFromError(err); rev != nil {
-		return invalidSignature(ErrSignatureRefused, "isValidSignature reverted: "+rev.Error())
+// plan1271 asks the contract at signer; an empty answer means it has no
+// code ([ErrWalletNotDeployed]), which for an ECDSA signature recovering to
+// another key (recovered) is a plain wrong signer.
+func plan1271(signer common.Address, digest [32]byte, sig []byte, recovered *common.Address, from common.Address) *sigPlan {
+	return &sigPlan{
+		msg: ethereum.CallMsg{From: from, To: &signer, Data: packIsValidSignature(digest, sig)},
+		judge: func(out []byte, err error) (*SignatureCheck, error) {
+			if rev := revertFromError(err); rev != nil {
+				return nil, invalidSignature(ErrSignatureRefused, "isValidSignature reverted: "+rev.Error())
+			}
+			if err != nil {
+				return nil, fmt.Errorf("evm: calling isValidSignature on %s: %w", signer.Hex(), err)
+			}
+			err = magicAnswer(out, signer)
+			if recovered != nil && errors.Is(err, ErrWalletNotDeployed) {
+				// An EOA payer and an ECDSA signature of another key.
+				return nil, invalidSignature(ErrSignatureRefused, fmt.Sprintf("signature is by %s, not by the payer %s", recovered.Hex(), signer.Hex()))
+			}
+			if err != nil {
+				return nil, err
+			}
+			return &SignatureCheck{Kind: SignatureEIP1271, Signature: sig}, nil
+		},
 	}
-	if err != nil {
-		return fmt.Errorf("evm: calling isValidSignature on %s: %w", signer.Hex(), err)
+}
+
+// plan6492 runs, in one eth_call through Multicall3's aggregate3,
+// isValidSignature of the inner signature, the factory call and
+// isValidSignature again. If the first call finds the wallet deployed, it
+// decides; otherwise the factory call must deploy the signer, which must
+// then accept the signature.
+func plan6492(signer common.Address, digest [32]byte, w *ERC6492Signature, opts SignatureOptions) *sigPlan {
+	check := packIsValidSignature(digest, w.Signature)
+	data, err := packCalls([]call3{
+		{Target: signer, AllowFailure: true, CallData: check},
+		{Target: w.Factory, AllowFailure: true, CallData: w.FactoryCalldata},
+		{Target: signer, AllowFailure: true, CallData: check},
+	})
+	judge := func(out []byte, callErr error) (*SignatureCheck, error) {
+		if err != nil {
+			return nil, invalidSignature(ErrERC6492Encoding, err.Error())
+		}
+		if callErr != nil {
+			return nil, fmt.Errorf("evm: simulating the ERC-6492 deployment of %s: %w", signer.Hex(), callErr)
+		}
+		res, derr := decodeAggregate3(out, 3)
+		if derr != nil {
+			return nil, fmt.Errorf("evm: simulating the ERC-6492 deployment of %s: %w", signer.Hex(), derr)
+		}
+		deployed, verr := judge6492(signer, w, res[0], res[1], res[2])
+		if verr != nil {
+			return nil, verr
+		}
+		c := &SignatureCheck{Kind: SignatureERC6492, Signature: w.Signature}
+		if !deployed {
+			c.Deploy = w
+		}
+		return c, nil
 	}
-	return magicAnswer(out, signer)
+	return &sigPlan{msg: ethereum.CallMsg{From: opts.From, To: &opts.Multicall, Data: data}, judge: judge, wrapped: w, deploy: w}
+}
+
+// judge6492 judges plan6492's three answers.
+func judge6492(signer common.Address, w *ERC6492Signature, before, deploy, after result3) (deployed bool, err error) {
+	switch {
+	case !before.success:
+		return true, invalidSignature(ErrSignatureRefused, "isValidSignature reverted")
+	case len(before.data) > 0: // deployed already: its answer decides
+		return true, magicAnswer(before.data, signer)
+	case !deploy.success:
+		return false, invalidSignature(ErrDeploymentFailed, fmt.Sprintf("the call to factory %s reverts", w.Factory.Hex()))
+	case len(deploy.data) == 32 && allZero(deploy.data[:12]) && common.Address(deploy.data[12:32]) != signer:
+		return false, invalidSignature(ErrDeploymentMismatch, fmt.Sprintf("factory %s deploys %s, not the payer %s", w.Factory.Hex(), common.Address(deploy.data[12:32]).Hex(), signer.Hex()))
+	case !after.success:
+		return false, invalidSignature(ErrSignatureRefused, "isValidSignature reverted after the deployment")
+	}
+	if err := magicAnswer(after.data, signer); err != nil {
+		if errors.Is(err, ErrWalletNotDeployed) {
+			return false, invalidSignature(ErrDeploymentMismatch, fmt.Sprintf("the call to factory %s leaves no code at the payer %s", w.Factory.Hex(), signer.Hex()))
+		}
+		return false, err
+	}
+	return false, nil
 }
 
 // magicAnswer judges isValidSignature's answer.
@@ -343,46 +454,6 @@ func magicAnswer(out []byte, signer common.Address) error {
 		return nil
 	}
 	return invalidSignature(ErrSignatureRefused, fmt.Sprintf("wallet %s's isValidSignature did not return the EIP-1271 magic value", signer.Hex()))
-}
-
-// simulateDeployment runs, in one eth_call through Multicall3's aggregate3,
-// the factory call and then isValidSignature of the inner signature.
-func simulateDeployment(ctx context.Context, caller ethereum.ContractCaller, signer common.Address, digest [32]byte, w *ERC6492Signature, opts SignatureOptions) error {
-	if opts.Multicall == (common.Address{}) {
-		return invalidSignature(ErrNoSimulator, "wallet "+signer.Hex()+" is not deployed")
-	}
-	data, err := packCalls([]call3{
-		{Target: w.Factory, AllowFailure: true, CallData: w.FactoryCalldata},
-		{Target: signer, AllowFailure: true, CallData: packIsValidSignature(digest, w.Signature)},
-	})
-	if err != nil {
-		return invalidSignature(ErrERC6492Encoding, err.Error())
-	}
-	out, err := caller.CallContract(ctx, ethereum.CallMsg{From: opts.From, To: &opts.Multicall, Data: data}, nil)
-	if err != nil {
-		return fmt.Errorf("evm: simulating the ERC-6492 deployment of %s: %w", signer.Hex(), err)
-	}
-	res, err := decodeAggregate3(out, 2)
-	if err != nil {
-		return fmt.Errorf("evm: simulating the ERC-6492 deployment of %s: %w", signer.Hex(), err)
-	}
-	deploy, check := res[0], res[1]
-	if !deploy.success {
-		return invalidSignature(ErrDeploymentFailed, fmt.Sprintf("the call to factory %s reverts", w.Factory.Hex()))
-	}
-	if len(deploy.data) == 32 && allZero(deploy.data[:12]) && common.Address(deploy.data[12:32]) != signer {
-		return invalidSignature(ErrDeploymentMismatch, fmt.Sprintf("factory %s deploys %s, not the payer %s", w.Factory.Hex(), common.Address(deploy.data[12:32]).Hex(), signer.Hex()))
-	}
-	if !check.success {
-		return invalidSignature(ErrSignatureRefused, "isValidSignature reverted after the deployment")
-	}
-	if err := magicAnswer(check.data, signer); err != nil {
-		if errors.Is(err, ErrWalletNotDeployed) {
-			return invalidSignature(ErrDeploymentMismatch, fmt.Sprintf("the call to factory %s leaves no code at the payer %s", w.Factory.Hex(), signer.Hex()))
-		}
-		return err
-	}
-	return nil
 }
 
 // packCalls encodes Multicall3 aggregate3(calls).

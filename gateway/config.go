@@ -191,11 +191,16 @@ type Route struct {
 	// empty price makes the route free. Key "routes[i].price".
 	Price string
 	// Scheme is how the route is paid: "exact" (the default, one
-	// on-chain transfer per request) or "batch-settlement" (payment
+	// on-chain transfer per request), "batch-settlement" (payment
 	// channels: one deposit, then an off-chain voucher per request,
-	// verified locally and claimed in batches; needs Config.Channels).
+	// verified locally and claimed in batches; needs Config.Channels) or
+	// "upto" (metered: Price is the maximum a payment authorizes, and the
+	// answer is charged what its upstream reports it used, see Metering).
 	// Key "routes[i].scheme".
 	Scheme string
+	// Metering reads the usage of an upto route's answers. Key
+	// "routes[i].metering".
+	Metering Metering
 	// PayTo overrides Config.PayTo. Key "routes[i].payTo".
 	PayTo string
 	// Network overrides Config.Network. Key "routes[i].network".
@@ -344,6 +349,9 @@ func (c *Config) defaults() {
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		r.Network = r.Network.Canonical()
+		if r.upto() && r.Metering.Header == "" {
+			r.Metering.Header = DefaultUsageHeader
+		}
 		for j := range r.Networks {
 			r.Networks[j] = r.Networks[j].Canonical()
 		}

@@ -88,7 +88,13 @@ func decodeRoute(v yamlconf.Value, base string) Route {
 		"price":       func(v yamlconf.Value) { v.String(&r.Price) },
 		"payTo":       func(v yamlconf.Value) { v.String(&r.PayTo) },
 		"scheme":      func(v yamlconf.Value) { v.String(&r.Scheme) },
-		"network":     func(v yamlconf.Value) { networkValue(v, &r.Network) },
+		"metering": func(v yamlconf.Value) {
+			v.Fields(yamlconf.Fields{
+				"header":    func(v yamlconf.Value) { v.String(&r.Metering.Header) },
+				"unitPrice": func(v yamlconf.Value) { v.String(&r.Metering.UnitPrice) },
+			})
+		},
+		"network": func(v yamlconf.Value) { networkValue(v, &r.Network) },
 		"networks": func(v yamlconf.Value) {
 			v.List(func(v yamlconf.Value) {
 				var n x402.Network

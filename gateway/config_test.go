@@ -40,7 +40,7 @@ func TestSampleConfig(t *testing.T) {
 		"routes:", "path:", "upstream:", "stripPrefix:", "dir:", "listing:", "price:", "description:", "mimeType:",
 		"policy:", "maxTimeoutSeconds:", "charge:", "cors:", "allowOrigins:", "allowHeaders:", "allowCredentials:", "maxAgeSeconds:",
 		"channels:", "postgres:", "receiverAuthorizerKeyEnv:", "withdrawDelaySeconds:", "claimIntervalSeconds:", "claimIdleSeconds:",
-		"claimThreshold:", "scheme:",
+		"claimThreshold:", "scheme:", "metering:", "header:", "unitPrice:",
 	} {
 		if !strings.Contains(string(data), key) {
 			t.Errorf("sample-gateway.yaml does not document %s", key)
@@ -160,7 +160,13 @@ func TestConfigErrors(t *testing.T) {
 		{"queue path", head + "queue: {sqlite: ':memory:'}\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: queue.sqlite: must be a plain file path"},
 		{"queue workers", head + "queue: {sqlite: q.db, workers: -1}\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: queue.workers: must be between 0"},
 		{"back-pressure range", head + "queue: {sqlite: q.db, backPressure: 1.5}\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: queue.backPressure: must be between 0"},
-		{"scheme", head + "routes:\n  - path: /a\n    upstream: http://u\n    price: $1\n    scheme: upto\n", "gw.yaml:8: routes[0].scheme: must be exact or batch-settlement"},
+		{"scheme", head + "routes:\n  - path: /a\n    upstream: http://u\n    price: $1\n    scheme: uptoo\n", "gw.yaml:8: routes[0].scheme: must be exact, batch-settlement or upto"},
+		{"metering off upto", head + "routes:\n  - path: /a\n    upstream: http://u\n    price: $1\n    metering: {header: X-Tokens}\n", "routes[0].metering: applies to scheme: upto routes only"},
+		{"upto needs an upstream", head + "routes:\n  - path: /a/*\n    dir: d\n    price: $1\n    scheme: upto\n", "routes[0].scheme: an upto route meters its upstream's answers"},
+		{"metering header", head + "routes: [{path: /a, upstream: http://u, price: $1, scheme: upto, metering: {header: 'X Usage'}}]\n", "routes[0].metering.header: must be an HTTP header name"},
+		{"metering payment header", head + "routes: [{path: /a, upstream: http://u, price: $1, scheme: upto, metering: {header: payment-response}}]\n", "routes[0].metering.header: payment-response is not a header the gateway may take off"},
+		{"metering unit price", head + "routes: [{path: /a, upstream: http://u, price: $1, scheme: upto, metering: {unitPrice: $0}}]\n", "routes[0].metering.unitPrice: must be more than zero"},
+		{"metering unknown key", head + "routes: [{path: /a, upstream: http://u, price: $1, scheme: upto, metering: {unitprice: $1}}]\n", "unitprice"},
 		{"channel store needed", head + "routes:\n  - path: /a\n    upstream: http://u\n    price: $1\n    scheme: batch-settlement\n", "channels: a batch-settlement route needs a channel store"},
 		{"two channel stores", head + "channels: {sqlite: c.db, postgres: 'postgres://x'}\nroutes: [{path: /a, upstream: http://u, price: $1, scheme: batch-settlement}]\n", "channels: a batch-settlement route needs a channel store: set exactly one"},
 		{"batch serve-then-settle", head + "queue: {sqlite: q.db}\nchannels: {sqlite: c.db}\nroutes: [{path: /a, upstream: http://u, price: $1, scheme: batch-settlement, policy: serve-then-settle}]\n", "routes[0].policy: a batch-settlement route verifies vouchers locally"},

@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -311,9 +312,11 @@ func (v *validator) routePayment(r *Route, p string) {
 		if r.Policy == PolicyServeThenSettle {
 			v.fail(p+".policy", "a batch-settlement route verifies vouchers locally before serving: serve-then-settle does not apply")
 		}
+	case SchemeUpto:
 	default:
-		v.fail(p+".scheme", "must be %s or %s", SchemeExact, SchemeBatchSettlement)
+		v.fail(p+".scheme", "must be %s, %s or %s", SchemeExact, SchemeBatchSettlement, SchemeUpto)
 	}
+	v.metering(r, p)
 	switch r.Policy {
 	case "", PolicySettleBeforeServe:
 	case PolicyServeThenSettle:
@@ -327,6 +330,35 @@ func (v *validator) routePayment(r *Route, p string) {
 		v.fail(p+".maxTimeoutSeconds", "must not be negative")
 	}
 	v.charge(r, p)
+}
+
+// metering checks routes[i].metering: only on upto routes of an
+// upstream, a header name the client's answer can lose, a positive unit
+// price.
+func (v *validator) metering(r *Route, p string) {
+	m := r.Metering
+	if !r.upto() {
+		if m != (Metering{}) {
+			v.fail(p+".metering", "applies to scheme: %s routes only", SchemeUpto)
+		}
+		return
+	}
+	if r.Upstream == "" {
+		v.fail(p+".scheme", "an %s route meters its upstream's answers: it needs an upstream", SchemeUpto)
+	}
+	switch h := http.CanonicalHeaderKey(m.Header); {
+	case !httpguts.ValidHeaderFieldName(m.Header):
+		v.fail(p+".metering.header", "must be an HTTP header name such as X-Usage")
+	case strings.HasPrefix(strings.ToLower(h), "payment-") || strings.HasPrefix(strings.ToLower(h), "x-payment") || slices.Contains([]string{"Content-Length", "Content-Type", "Trailer", "Transfer-Encoding", "Connection"}, h):
+		v.fail(p+".metering.header", "%s is not a header the gateway may take off the answer", m.Header)
+	}
+	if m.UnitPrice != "" {
+		if price, err := x402.ParsePrice(m.UnitPrice); err != nil {
+			v.fail(p+".metering.unitPrice", "must be a price such as \"$0.00002\"")
+		} else if price.IsZero() {
+			v.fail(p+".metering.unitPrice", "must be more than zero")
+		}
+	}
 }
 
 // chargeClasses are the values of routes[i].charge.

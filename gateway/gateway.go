@@ -351,6 +351,9 @@ func (g *Gateway) routeHandler(cfg *Config, i int, pat *routepattern.Pattern, fa
 			strip = pat.Prefix
 		}
 		h = g.proxy(target, strip, log)
+		if r.upto() {
+			h = metered(h, r.Metering, log)
+		}
 	}
 	if !r.Free() {
 		mw, err := x402http.New(x402http.Config{
@@ -374,6 +377,7 @@ func (g *Gateway) routeHandler(cfg *Config, i int, pat *routepattern.Pattern, fa
 				MaxTimeoutSeconds: r.MaxTimeoutSeconds,
 				Policy:            policy(r.Policy),
 				Charge:            charge(r.Charge),
+				UnitPrice:         r.Metering.UnitPrice,
 			}},
 		})
 		if err != nil {

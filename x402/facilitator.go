@@ -90,9 +90,11 @@ type facilitatorRequestWire struct {
 }
 
 // Validate checks that the request holds valid messages of its version.
-// In a v2 request maxTimeoutSeconds may be 0: @x402/evm's batch-settlement
-// server sends its own claim, settle and refund payloads to /settle with
-// requirements {amount "0", maxTimeoutSeconds 0}; a scheme that needs a
+// In a v2 request maxTimeoutSeconds may be 0 for two schemes:
+// @x402/evm's batch-settlement server sends its own claim, settle and
+// refund payloads to /settle with requirements {amount "0",
+// maxTimeoutSeconds 0}, and the upto spec's settle request carries only
+// scheme, network, asset, payTo and the amount used. A scheme that needs a
 // positive timeout (exact) checks it itself.
 func (r *FacilitatorRequest) Validate() error {
 	switch r.X402Version {

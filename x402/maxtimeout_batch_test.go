@@ -8,8 +8,8 @@ import (
 )
 
 // @x402/evm 2.27's batch-settlement channel manager sends its claim and
-// settle payloads with maxTimeoutSeconds 0; any other scheme needs a
-// positive value.
+// settle payloads with maxTimeoutSeconds 0, and the upto spec's settle
+// request has none; any other scheme needs a positive value.
 func TestMaxTimeoutSecondsZero(t *testing.T) {
 	for _, c := range []struct {
 		scheme  string
@@ -18,6 +18,8 @@ func TestMaxTimeoutSecondsZero(t *testing.T) {
 	}{
 		{"batch-settlement", 0, true},
 		{"batch-settlement", -1, false},
+		{"upto", 0, true},
+		{"upto", -1, false},
 		{"exact", 0, false},
 		{"exact", 1, true},
 	} {

@@ -190,14 +190,32 @@ const (
 	ReasonEIP2612DeadlineExpired Reason = "eip2612_deadline_expired"
 )
 
-// Codes of the EVM "upto" scheme.
+// Codes of the EVM "upto" scheme (the payer authorizes a maximum through
+// Permit2; the server settles what was used): the spec's one code
+// (settlement exceeds amount) and those @x402/evm 2.27 emits, character for
+// character. The checks an "upto" payment shares with every Permit2 payment
+// (spender, recipient, deadline, validAfter, token, amount, signature,
+// allowance, balance) answer with the Permit2 codes above.
 const (
-	ReasonUptoScheme                  Reason = "invalid_upto_evm_scheme"
-	ReasonUptoNetworkMismatch         Reason = "invalid_upto_evm_network_mismatch"
+	// ReasonUptoScheme: the payment or the requirements are not "upto".
+	ReasonUptoScheme Reason = "invalid_upto_evm_scheme"
+	// ReasonUptoNetworkMismatch: the payment is for another network than
+	// the requirements, or than the facilitator serves.
+	ReasonUptoNetworkMismatch Reason = "invalid_upto_evm_network_mismatch"
+	// ReasonUptoSettlementExceedsAmount: the amount to settle (the
+	// settle-time requirements' amount) is more than the payer authorized
+	// (permit2Authorization.permitted.amount).
 	ReasonUptoSettlementExceedsAmount Reason = "invalid_upto_evm_payload_settlement_exceeds_amount"
-	ReasonUptoAmountExceedsPermitted  Reason = "upto_amount_exceeds_permitted"
+	// ReasonUptoAmountExceedsPermitted: the upto proxy reverted with
+	// AmountExceedsPermitted.
+	ReasonUptoAmountExceedsPermitted Reason = "upto_amount_exceeds_permitted"
+	// ReasonUptoUnauthorizedFacilitator: the upto proxy reverted with
+	// UnauthorizedFacilitator (the sender is not witness.facilitator).
 	ReasonUptoUnauthorizedFacilitator Reason = "upto_unauthorized_facilitator"
-	ReasonUptoFacilitatorMismatch     Reason = "upto_facilitator_mismatch"
+	// ReasonUptoFacilitatorMismatch: the authorization's
+	// witness.facilitator is not an address this facilitator settles
+	// from; the proxy would refuse its settlement.
+	ReasonUptoFacilitatorMismatch Reason = "upto_facilitator_mismatch"
 	// ReasonUptoTransactionFailed: the "upto" settlement was mined and
 	// reverted (@x402/evm 2.27).
 	ReasonUptoTransactionFailed Reason = "invalid_upto_evm_transaction_failed"

@@ -36,7 +36,7 @@ type PaymentRequirements struct {
 func (r *PaymentRequirements) Validate() error { return r.validate(false) }
 
 // validate is Validate; with zeroTimeout a maxTimeoutSeconds of 0 passes for
-// the batch-settlement scheme (see FacilitatorRequest.Validate).
+// the batch-settlement and upto schemes (see FacilitatorRequest.Validate).
 func (r *PaymentRequirements) validate(zeroTimeout bool) error {
 	switch {
 	case r.Scheme == "":
@@ -47,7 +47,7 @@ func (r *PaymentRequirements) validate(zeroTimeout bool) error {
 		return fmt.Errorf("%w: asset is missing", ErrInvalidMessage)
 	case r.PayTo == "":
 		return fmt.Errorf("%w: payTo is missing", ErrInvalidMessage)
-	case r.MaxTimeoutSeconds < 0 || (r.MaxTimeoutSeconds == 0 && !(zeroTimeout && r.Scheme == batchScheme)):
+	case r.MaxTimeoutSeconds < 0 || (r.MaxTimeoutSeconds == 0 && !(zeroTimeout && (r.Scheme == batchScheme || r.Scheme == uptoScheme))):
 		return fmt.Errorf("%w: maxTimeoutSeconds must be positive", ErrInvalidMessage)
 	}
 	return nil

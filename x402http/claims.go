@@ -1,9 +1,9 @@
 package x402http
 
 import (
-	"sync"
 	"time"
 
+	"github.com/go402/go402/internal/payclaims"
 	"github.com/go402/go402/x402"
 )
 
@@ -24,99 +24,30 @@ import (
 // The zero value is ready to use; a *Claims is safe for concurrent use and
 // may be shared by several middlewares (Config.Claims).
 type Claims struct {
-	mu    sync.Mutex
-	until map[string]time.Time
-	sweep time.Time
-	// unsettled holds, by payer (network, asset and payer), the
-	// authorizations served by serve-then-settle routes and not settled
-	// yet, each until the authorization expires.
-	unsettled map[string]map[string]time.Time
+	set payclaims.Set
 }
 
 // claim marks key as in use until the given time; false if it already is.
 func (u *Claims) claim(key string, until, now time.Time) bool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.until == nil {
-		u.until = map[string]time.Time{}
-	}
-	if now.After(u.sweep) {
-		u.sweepLocked(now)
-		u.sweep = now.Add(time.Minute)
-	}
-	if t, ok := u.until[key]; ok && now.Before(t) {
-		return false
-	}
-	u.until[key] = until
-	return true
-}
-
-// sweepLocked forgets the claims and holds that expired.
-func (u *Claims) sweepLocked(now time.Time) {
-	for k, t := range u.until {
-		if now.After(t) {
-			delete(u.until, k)
-		}
-	}
-	for payer, held := range u.unsettled {
-		for k, t := range held {
-			if now.After(t) {
-				delete(held, k)
-			}
-		}
-		if len(held) == 0 {
-			delete(u.unsettled, payer)
-		}
-	}
+	return u.set.Claim(key, until, now)
 }
 
 // release ends a claim early: its payment was never used for a response
 // (the handler did not run).
-func (u *Claims) release(key string) {
-	u.mu.Lock()
-	delete(u.until, key)
-	u.mu.Unlock()
-}
+func (u *Claims) release(key string) { u.set.Release(key) }
 
 // hold counts the authorization key as served and unsettled for payer,
 // until it is settled ([Claims.unhold]) or the given time; false, and
 // nothing held, if payer has limit such authorizations already. A limit
 // of zero or less means no limit.
 func (u *Claims) hold(payer, key string, until, now time.Time, limit int) bool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	held := u.unsettled[payer]
-	for k, t := range held {
-		if now.After(t) {
-			delete(held, k)
-		}
-	}
-	if limit > 0 && len(held) >= limit {
-		return false
-	}
-	if held == nil {
-		if u.unsettled == nil {
-			u.unsettled = map[string]map[string]time.Time{}
-		}
-		held = map[string]time.Time{}
-		u.unsettled[payer] = held
-	}
-	held[key] = until
-	return true
+	return u.set.Hold(payer, key, until, now, limit)
 }
 
 // unhold ends the hold of the authorization key of payer: it settled, its
 // settlement was given up, or nothing was queued. It does nothing to a
 // key not held (such as one queued before a restart).
-func (u *Claims) unhold(payer, key string) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	held := u.unsettled[payer]
-	delete(held, key)
-	if len(held) == 0 {
-		delete(u.unsettled, payer)
-	}
-}
+func (u *Claims) unhold(payer, key string) { u.set.Unhold(payer, key) }
 
 // unsettledLimit is cfg.MaxUnsettledPerPayer with its default applied:
 // -1 means no limit.

@@ -46,6 +46,10 @@ type PaymentOption struct {
 	Extra  x402.Object
 	// PayTo is the address that receives the payment.
 	PayTo string
+	// UnitAmount is the price of one unit of usage in atomic units of the
+	// option's asset, for [Use] on a metered payment; it overrides
+	// [Route.UnitPrice] for this option.
+	UnitAmount x402.Amount
 }
 
 // Route configures payment for the requests matching Pattern.
@@ -92,6 +96,13 @@ type Route struct {
 	// and its payment still buys no other response (see "Charged answers"
 	// in the package documentation).
 	Charge func(status int) bool
+	// UnitPrice is the price of one unit of usage ("$0.00002" a token),
+	// for payments with a metered scheme ("upto", see [x402.MeteredScheme]):
+	// the handler reports units with [Use], and the middleware charges
+	// units times this price, in the asset of the option paid (priced by
+	// the option's scheme server), capped at the maximum the payment
+	// authorized. Empty: no unit price ([Charge] still works).
+	UnitPrice string
 }
 
 // Queue durably holds settlements of ServeThenSettle routes until the

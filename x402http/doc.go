@@ -148,6 +148,24 @@
 // and the queue below do not apply: the scheme's state makes a payment
 // buy one response.
 //
+// # Metered pricing
+//
+// A scheme server that implements [x402.MeteredScheme] (EVM "upto") takes
+// payments that authorize a maximum, the option's price, and settle what
+// the answer used. The handler reports it with [Charge] (atomic units,
+// adding up) or [Use] (units at [Route.UnitPrice]); once it returned, the
+// middleware settles the sum, capped at the maximum (a larger report is
+// logged as an error and [ErrOverMaximum] returned), with requirements
+// the scheme builds for that amount. A charge of 0 moves nothing on chain
+// and still uses the payment. A settle-before-serve route holds the answer
+// back until the charge settled, with the receipt in PAYMENT-RESPONSE,
+// unless the handler streams (it flushes, answers text/event-stream, or
+// writes more than MaxBufferBytes): then the answer passes through as it
+// is written and the receipt follows as a PAYMENT-RESPONSE trailer. A
+// serve-then-settle route streams and queues the settlement of the charge
+// once the handler returned. Both count against
+// [Config.MaxUnsettledPerPayer] while served and not settled.
+//
 // # One payment, one response
 //
 // The facilitator only learns that an authorization is spent when it

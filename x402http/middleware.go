@@ -107,6 +107,9 @@ func New(cfg Config) (*Middleware, error) {
 		if r.Policy == ServeThenSettle && r.MaxTimeoutSeconds > 0 && time.Duration(r.MaxTimeoutSeconds)*time.Second <= 2*settleMargin {
 			return nil, fmt.Errorf("x402http: route %q is serve-then-settle: MaxTimeoutSeconds must be more than %d, so that a payment can still be settled after serving", r.Pattern, int(2*settleMargin/time.Second))
 		}
+		if c.units, err = unitAmounts(&cfg, r); err != nil {
+			return nil, fmt.Errorf("x402http: route %q: %w", r.Pattern, err)
+		}
 		if r.Price == nil {
 			reqs, err := m.buildRequirements(c, nil)
 			if err != nil {
@@ -333,7 +336,10 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compil
 	}
 	out, held := unused, false
 	defer func() { m.finish(r, &v, out, held) }()
-	if route.Policy == ServeThenSettle && m.unsettledLimit >= 0 {
+	ms, metered := v.srv.(x402.MeteredScheme)
+	// A metered answer is served before it settles, as a serve-then-settle
+	// one is: both count against the payer's unsettled payments.
+	if (route.Policy == ServeThenSettle || metered) && m.unsettledLimit >= 0 {
 		if held = m.claims.hold(v.payer, v.key, v.until, m.cfg.Now(), m.unsettledLimit); !held {
 			m.log.Info("payer has unsettled payments; refusing another until they settle", "payer", pay.Payer, "limit", m.unsettledLimit)
 			m.paymentRequired(w, r, ans, res, string(x402.ReasonPayerHasUnsettledPayment), nil, pay.Version)
@@ -341,6 +347,10 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compil
 		}
 	}
 	r = r.WithContext(context.WithValue(r.Context(), paymentKey{}, pay))
+	if metered {
+		m.serveMetered(w, r, next, route, &v, ms, ans, res, &out)
+		return
+	}
 	if route.Policy == ServeThenSettle {
 		m.serveThenSettle(w, r, next, route, &v, &out)
 		return
@@ -385,6 +395,8 @@ type verified struct {
 	payer   string    // the payer of the asset on the network, for the unsettled limit
 	until   time.Time // the claim's end: when the authorization expires
 	expires time.Time // zero if the payload does not say
+	srv     x402.SchemeServer
+	opt     int // the index of the route's option paid
 }
 
 // verify claims and verifies the candidates in turn until one is valid.
@@ -397,7 +409,7 @@ func (m *Middleware) verify(w http.ResponseWriter, r *http.Request, cands []cand
 	reason := ""
 	for i := range cands {
 		c := &cands[i]
-		v := verified{key: c.id.Key.String(), payer: payerKey(c.id.Key), expires: c.id.Expires}
+		v := verified{key: c.id.Key.String(), payer: payerKey(c.id.Key), expires: c.id.Expires, srv: c.srv, opt: c.opt}
 		v.until = now.Add(time.Duration(c.req.MaxTimeoutSeconds) * time.Second)
 		if c.id.Expires.After(v.until) {
 			// As long as the authorization is valid, but no more than

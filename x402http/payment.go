@@ -17,6 +17,7 @@ type candidate struct {
 	pay  *x402.Payment // freq.Payment(), decoded once for the whole request
 	srv  x402.SchemeServer
 	id   x402.PaymentID
+	opt  int // the index of the route's option it pays
 }
 
 // matchPayment decodes the payment header once and pairs it with the
@@ -37,7 +38,7 @@ func (m *Middleware) matchPayment(method, header string, reqs []x402.PaymentRequ
 			if !requirementsEqual(&dec.V2.Accepted, &reqs[i]) {
 				continue
 			}
-			c := candidate{req: reqs[i]}
+			c := candidate{req: reqs[i], opt: i}
 			c.req.Extra = slices.Clone(c.req.Extra)
 			// The payer does not sign the resource, and the facilitator
 			// binds a settlement to the resource it is told: tell it this
@@ -65,7 +66,7 @@ func (m *Middleware) matchPayment(method, header string, reqs []x402.PaymentRequ
 		if err != nil {
 			continue
 		}
-		c := candidate{req: reqs[i], freq: x402.NewFacilitatorRequestV1(dec.V1, &rv1)}
+		c := candidate{req: reqs[i], freq: x402.NewFacilitatorRequestV1(dec.V1, &rv1), opt: i}
 		c.req.Extra = slices.Clone(c.req.Extra)
 		if err := m.identify(&c); err != nil {
 			invalid = err

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/go402/go402/internal/routepattern"
+	"github.com/go402/go402/x402"
 )
 
 // compiledRoute is a Route with its pattern parsed and, for a route with
@@ -16,6 +17,9 @@ type compiledRoute struct {
 	// static is set when the route has no Price func: the requirements do
 	// not depend on the request.
 	static *staticAnswer
+	// units are the unit prices of the options, by index, for metered
+	// payments (nil: the route has none).
+	units []x402.Amount
 }
 
 // RoutePattern makes compiledRoute a routepattern.Route: every route of

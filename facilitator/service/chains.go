@@ -15,6 +15,7 @@ import (
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
 	"github.com/go402/go402/evm/batchsettlement"
+	"github.com/go402/go402/evm/upto"
 	"github.com/go402/go402/facilitator/config"
 	"github.com/go402/go402/internal/redact"
 	"github.com/go402/go402/ledger"
@@ -222,6 +223,7 @@ func (s *Service) dialNetwork(ctx context.Context, n config.Network, key *ecdsa.
 type networkSchemes struct {
 	exact *evm.ExactFacilitator
 	batch *batchsettlement.Facilitator
+	upto  *upto.Facilitator
 }
 
 // newSchemes builds the transaction sender of one chain and its schemes:
@@ -261,5 +263,13 @@ func (s *Service) newSchemes(ctx context.Context, n Network) (networkSchemes, er
 	if err != nil {
 		return networkSchemes{}, fmt.Errorf("creating the batch-settlement scheme for %s: %w", n.Network, err)
 	}
-	return networkSchemes{exact: exact, batch: batch}, nil
+	// upto: any ERC-20 through Permit2; the sender is the facilitator
+	// address payers name in their witness.
+	up, err := upto.NewFacilitator(ctx, upto.FacilitatorConfig{
+		Network: n.Network, Backend: n.Backend, Sender: sender, Logger: s.log, ERC6492Factories: n.ERC6492Factories,
+	})
+	if err != nil {
+		return networkSchemes{}, fmt.Errorf("creating the upto scheme for %s: %w", n.Network, err)
+	}
+	return networkSchemes{exact: exact, batch: batch, upto: up}, nil
 }

@@ -52,6 +52,7 @@ func Example() {
 	// x402 v1, scheme exact, network eip155:31337
 	// x402 v2, scheme exact, network eip155:31337
 	// x402 v2, scheme batch-settlement, network eip155:31337
+	// x402 v2, scheme upto, network eip155:31337
 	// signer: 0xA002d4980aF9b8ef8DfACc41B3BD554035f20f13
 	// temporary ledger: true
 }

@@ -173,6 +173,10 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *Service, err er
 		if err := s.fac.Register(x402.V2, s.nets[i].Network, sch.batch); err != nil {
 			return nil, fmt.Errorf("registering batch-settlement on %s: %w", s.nets[i].Network, err)
 		}
+		// upto exists in x402 v2 only.
+		if err := s.fac.Register(x402.V2, s.nets[i].Network, sch.upto); err != nil {
+			return nil, fmt.Errorf("registering upto on %s: %w", s.nets[i].Network, err)
+		}
 	}
 	if err := s.startReconciler(ctx); err != nil {
 		return nil, err

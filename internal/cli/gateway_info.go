@@ -176,7 +176,7 @@ func gatewayEndpoints(baseURL string, cfg *gateway.Config, network x402.Network)
 			}
 			u := (&url.URL{Path: path}).EscapedPath()
 			eps = append(eps, devEndpoint{URL: baseURL + u, Method: method, Price: r.Price, PayTo: common.HexToAddress(cfg.EffectivePayTo(r)).Hex(),
-				Scheme: evm.SchemeExact, Policy: routePolicy(r)})
+				Scheme: routeScheme(r), Policy: routePolicy(r)})
 		}
 		switch {
 		case !rest:
@@ -262,6 +262,14 @@ func printRoutes(w io.Writer, cfg *gateway.Config) {
 }
 
 // routePolicy is the settlement policy of r as the info file names it.
+// routeScheme is the scheme of a gateway route, as the info file names it.
+func routeScheme(r *gateway.Route) string {
+	if r.Scheme == "" {
+		return evm.SchemeExact
+	}
+	return r.Scheme
+}
+
 func routePolicy(r *gateway.Route) string {
 	if r.Policy == "" {
 		return gateway.PolicySettleBeforeServe

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
 	"github.com/go402/go402/facilitator"
@@ -67,6 +68,9 @@ type Options struct {
 	// ReceiverAuthorizer is the batch-settlement receiver-authorizer key
 	// the facilitator holds; nil means none.
 	ReceiverAuthorizer *ecdsa.PrivateKey
+	// ERC6492Factories are the accepted ERC-6492 wallet factories; nil
+	// means none.
+	ERC6492Factories []common.Address
 }
 
 // Stack is a devnet with a facilitator.
@@ -142,6 +146,7 @@ func FacilitatorOn(t testing.TB, d *devnet.Devnet, signer devnet.Account, opts O
 		Networks: []service.Network{{
 			Network: nc.Network, Backend: backend, Key: signer.PrivateKey, Assets: append(nc.Assets, d.PermitTokenAsset()),
 			Batch: opts.Batch, PollInterval: poll, ReceiverAuthorizer: opts.ReceiverAuthorizer,
+			ERC6492Factories: opts.ERC6492Factories,
 		}},
 	})
 	if err != nil {

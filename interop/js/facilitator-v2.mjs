@@ -2,12 +2,14 @@
 // devnet, served over HTTP: POST /verify, POST /settle, GET /supported.
 // Logs "Facilitator listening <port>".
 //
-// Optional: POLL_MS is the receipt polling interval (default 50);
+// Optional: UPTO=1 also registers the @x402/evm upto scheme;
+// POLL_MS is the receipt polling interval (default 50);
 // EXIT_ON_STDIN_EOF=1 exits when stdin closes, so the process never outlives
 // a parent that holds the other end of the pipe (go402 bench).
 import express from "express";
 import { x402Facilitator } from "@x402/core/facilitator";
 import { registerExactEvmScheme } from "@x402/evm/exact/facilitator";
+import { UptoEvmScheme } from "@x402/evm/upto/facilitator";
 import { toFacilitatorEvmSigner } from "@x402/evm";
 import { createWalletClient, http, publicActions } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
@@ -36,6 +38,7 @@ const signer = toFacilitatorEvmSigner({
 
 const facilitator = new x402Facilitator();
 registerExactEvmScheme(facilitator, { signer, networks: `eip155:${chain.id}` });
+if (process.env.UPTO === "1") facilitator.register(`eip155:${chain.id}`, new UptoEvmScheme(signer));
 
 const app = express();
 app.use(express.json({ limit: "1mb" }));
