@@ -117,6 +117,9 @@ func (c *ExactClient) sponsorIfNeeded(ctx context.Context, req x402.PaymentRequi
 	if _, ok := declared.Field(permit2.GasSponsoringKey); declared.IsNull() || !ok {
 		return nil, fmt.Errorf("%w: allowance %s, amount %s", ErrPermit2AllowanceRequired, allowance, req.Amount)
 	}
+	if t.extra.Name == "" || t.extra.Version == "" {
+		return nil, fmt.Errorf("%w: allowance %s, amount %s; the requirements do not name the token's EIP-712 domain, so no EIP-2612 permit can be signed", ErrPermit2AllowanceRequired, allowance, req.Amount)
+	}
 	if _, wallet := c.signer.(WalletSigner); wallet {
 		// EIP-2612 tokens check an ECDSA signature of the owner: a
 		// smart-contract wallet must approve Permit2 itself.

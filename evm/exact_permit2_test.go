@@ -578,3 +578,38 @@ func TestPermit2SmartWallet(t *testing.T) {
 		t.Errorf("settle after rotation: %+v %v", s, err)
 	}
 }
+
+// TestPermit2WithoutTokenDomain: requirements of a Permit2 token that
+// name no EIP-712 domain (the reference announces name and version only
+// for EIP-2612 tokens) are paid and settled, by a facilitator whose asset
+// allowlist holds the token; without an allowance the client cannot sign a
+// permit and says so.
+func TestPermit2WithoutTokenDomain(t *testing.T) {
+	w := newP2World(t)
+	ctx := t.Context()
+	fac, err := evm.NewExactFacilitator(ctx, evm.ExactFacilitatorConfig{Network: w.network, Backend: w.net.Client(), Sender: w.sender, Assets: []evm.Asset{w.token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := w.req(t, 600)
+	req.Extra = x402.Object(`{"assetTransferMethod":"permit2"}`)
+	fresh := w.net.Accounts()[3]
+	if _, _, err := w.rpcClient(t, fresh.PrivateKey).CreatePayloadExtensions(ctx, x402.V2, req, permit2.DeclareGasSponsoring()); !errors.Is(err, evm.ErrPermit2AllowanceRequired) {
+		t.Fatalf("no domain, no allowance: %v", err)
+	}
+	w.approve(t, w.payer, big.NewInt(1_000_000))
+	p := payExt(t, w.rpcClient(t, w.payer.PrivateKey), req, permit2.DeclareGasSponsoring())
+	if v, err := fac.Verify(ctx, p); err != nil || !v.IsValid {
+		t.Fatalf("verify: %+v %v", v, err)
+	}
+	if s, err := fac.Settle(ctx, p, x402.SettleHooks{}); err != nil || !s.Success {
+		t.Fatalf("settle: %+v %v", s, err)
+	}
+	// A token the allowlist does not hold is refused.
+	other := req
+	other.Asset = w.asset.Address.Hex()
+	q := wirePayment(t, other, w.signedPermit(t, w.payer.PrivateKey, other, func(p *permit2.Permit, _ *permit2.ExactWitness) { p.Token = w.asset.Address }), nil)
+	if v, err := fac.Verify(ctx, q); err != nil || v.IsValid || v.InvalidReason != x402.ReasonInvalidPaymentRequirements {
+		t.Fatalf("unlisted token: %+v %v", v, err)
+	}
+}
