@@ -613,3 +613,38 @@ func TestPermit2WithoutTokenDomain(t *testing.T) {
 		t.Fatalf("unlisted token: %+v %v", v, err)
 	}
 }
+
+// TestPermit2ClientAuthorizationState: the client keys a Permit2 payment
+// as the facilitator does and reads from the chain whether its nonce was
+// used, so that its budget can release a payment the server did not take.
+func TestPermit2ClientAuthorizationState(t *testing.T) {
+	w := newP2World(t)
+	ctx := t.Context()
+	w.approve(t, w.payer, big.NewInt(1_000_000))
+	c := w.rpcClient(t, w.payer.PrivateKey)
+	req := w.req(t, 300)
+	obj, _, err := c.CreatePayloadExtensions(ctx, x402.V2, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, deadline, err := c.Authorization(req, obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := wirePayment(t, req, obj, nil)
+	if fkey, _, err := w.fac.Identify(p); err != nil || fkey != key {
+		t.Fatalf("client key %+v, facilitator %+v %v", key, fkey, err)
+	}
+	if used, expired, err := c.AuthorizationState(ctx, key, deadline); err != nil || used || expired {
+		t.Fatalf("before settlement: used %v expired %v %v", used, expired, err)
+	}
+	if s, err := w.fac.Settle(ctx, p, x402.SettleHooks{}); err != nil || !s.Success {
+		t.Fatalf("settle: %+v %v", s, err)
+	}
+	if used, _, err := c.AuthorizationState(ctx, key, deadline); err != nil || !used {
+		t.Fatalf("after settlement: used %v %v", used, err)
+	}
+	if _, expired, err := c.AuthorizationState(ctx, key, time.Unix(1, 0)); err != nil || !expired {
+		t.Fatalf("past deadline: expired %v %v", expired, err)
+	}
+}
