@@ -197,6 +197,12 @@ func (c *Client) conclude(req *http.Request, resp *http.Response, delivered bool
 		}
 		c.log.DebugContext(ctx, "payment rejected", "url", redact(req.URL), "reason", pe.Reason, "provenUnspent", pe.Unspent)
 		return nil, pe
+	case sr != nil && sr.Success && sr.Transaction == "" && chosen.channel == nil:
+		// A success that sent nothing (an upto payment charged 0; channel
+		// vouchers, which send nothing either, are the channel's): the
+		// authorization is unused and stays valid until it expires, so it
+		// counts until the chain shows it expired unused (or used).
+		res.unresolved(ctx)
 	case sr != nil && sr.Success:
 		res.finish(ctx, resolvedSpent)
 	case sr != nil && !pending, sr == nil && !delivered && mayNotCharge(resp.StatusCode):
