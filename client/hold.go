@@ -33,6 +33,8 @@ type payHold struct {
 	// channelSR is the settlement report of a payment through a channel,
 	// as its scheme read it (see concludeChannel).
 	channelSR *x402.SettleResponse
+	// payload is the scheme payload sent (see spentCharged).
+	payload x402.Object
 }
 
 // reserveFirst reserves the budget of the first allowed option whose price
@@ -204,7 +206,7 @@ func (c *Client) conclude(req *http.Request, resp *http.Response, delivered bool
 		// counts until the chain shows it expired unused (or used).
 		res.unresolved(ctx)
 	case sr != nil && sr.Success:
-		res.finish(ctx, resolvedSpent)
+		res.spentCharged(ctx, sr)
 	case sr != nil && !pending, sr == nil && !delivered && mayNotCharge(resp.StatusCode):
 		// The server reports that the settlement failed, or answers with
 		// an error without a settlement (x402 servers settle only
