@@ -268,7 +268,7 @@ func TestDevAndPay(t *testing.T) {
 		t.Errorf("settled by %s, want the last account %s", sender.Hex(), di.Accounts[stackAccounts-1].Address)
 	}
 	checkDevPolicies(t, ctx, ec, di, info, key)
-	checkDevUpto(t, ctx, ec, di, di.Accounts[1].PrivateKey)
+	checkDevUpto(t, ctx, ec, di, info, di.Accounts[1].PrivateKey)
 	checkDevPermit2(t, ctx, ec, di, info)
 
 	cancel()

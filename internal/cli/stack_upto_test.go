@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"math/big"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -21,7 +23,7 @@ import (
 // maximum; a go402 client paying it three times from a payer account is
 // charged a varying amount below the maximum, once nothing (no
 // transaction), and the chain moves exactly what the receipts say.
-func checkDevUpto(t *testing.T, ctx context.Context, ec *ethclient.Client, di devInfo, key string) {
+func checkDevUpto(t *testing.T, ctx context.Context, ec *ethclient.Client, di devInfo, infoPath, key string) {
 	t.Helper()
 	var ep *devEndpoint
 	for i := range di.Endpoints {
@@ -90,5 +92,16 @@ func checkDevUpto(t *testing.T, ctx context.Context, ec *ethclient.Client, di de
 	}
 	if paid := new(big.Int).Sub(before, tokenBalance(t, ctx, ec, token, payer)); paid.Int64() != total {
 		t.Fatalf("payer paid %s, receipts say %d", paid, total)
+	}
+
+	// go402 pay says what was charged, and what was authorized. The
+	// fourth answer uses 59 tokens.
+	t.Setenv("GO402_PAYER_KEY", key)
+	var out, errOut bytes.Buffer
+	if code := Run(ctx, []string{"pay", "--devnet-info", infoPath, ep.URL}, strings.NewReader(""), &out, &errOut); code != 0 {
+		t.Fatalf("pay %s: exit %d: %s", ep.URL, code, errOut.String())
+	}
+	if !strings.Contains(out.String(), `"tokens":59`) || !strings.Contains(errOut.String(), "paid 0.0059 USDC (authorized up to 0.01 USDC) on ") {
+		t.Fatalf("pay %s: %q / %q", ep.URL, out.String(), errOut.String())
 	}
 }
