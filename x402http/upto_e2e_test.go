@@ -64,13 +64,15 @@ func newUptoShop(t *testing.T) *uptoShop {
 	})
 	mux.HandleFunc("GET /tokens", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		delay, _ := time.ParseDuration(r.URL.Query().Get("delay"))
 		w.Header().Set("Content-Type", "text/event-stream")
 		rc := http.NewResponseController(w)
 		for i := range n {
-			if _, err := fmt.Fprintf(w, "data: tok%d\n\n", i); err != nil || rc.Flush() != nil {
-				return
+			if _, err := fmt.Fprintf(w, "data: tok%d\n\n", i); err != nil || rc.Flush() != nil || r.Context().Err() != nil {
+				return // the client is gone: charged for what it was sent
 			}
 			_ = x402http.Use(r, 1)
+			time.Sleep(delay) // a model producing tokens
 		}
 	})
 	s.srv = httptest.NewServer(mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -192,7 +194,7 @@ func TestUptoSSEDisconnect(t *testing.T) {
 	s := newUptoShop(t)
 	c := s.client(t)
 	payer0, _ := s.balances(t)
-	req, _ := http.NewRequestWithContext(t.Context(), "GET", s.srv.URL+"/tokens?n=90", nil)
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", s.srv.URL+"/tokens?n=90&delay=20ms", nil)
 	resp, err := c.HTTPClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
