@@ -236,12 +236,13 @@ func TestNoPayableOption(t *testing.T) {
 		Asset: "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", PayTo: "0x2222222222222222222222222222222222222222",
 		MaxTimeoutSeconds: 60, Extra: x402.Object(`{"name":"USD Coin","version":"2"}`),
 	}
-	upto, svm, noDomain, unknownMethod := base, base, base, base
-	upto.Scheme = "upto"
+	unknownScheme, upto, svm, noDomain, unknownMethod := base, base, base, base, base
+	unknownScheme.Scheme = "deferred"
+	upto.Scheme = "upto" // without extra.facilitatorAddress an upto offer cannot be signed
 	svm.Network = "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp"
 	noDomain.Extra = nil
 	unknownMethod.Extra = x402.Object(`{"name":"USD Coin","version":"2","assetTransferMethod":"erc7710"}`) // a method go402 does not pay
-	srv := staticOffer(t, upto, svm, noDomain, unknownMethod)
+	srv := staticOffer(t, unknownScheme, upto, svm, noDomain, unknownMethod)
 	sig := &countingSigner{Signer: mustKey(t)}
 	c, err := client.NewEVM(sig, client.Config{})
 	if err != nil {
@@ -252,7 +253,7 @@ func TestNoPayableOption(t *testing.T) {
 	if !errors.Is(err, client.ErrNoPayableOption) || sig.n.Load() != 0 {
 		t.Fatalf("err = %v", err)
 	}
-	for _, want := range []string{`scheme "upto"`, `network "solana:`, "EIP-712 name and version", `"erc7710"`} {
+	for _, want := range []string{`scheme "deferred"`, "facilitatorAddress", `network "solana:`, "EIP-712 name and version", `"erc7710"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
