@@ -94,6 +94,12 @@ func (f *cappedFacilitator) amounts() []string {
 // voucher scheme (not metered).
 func meteredShop(t *testing.T, h http.HandlerFunc) (*cappedFacilitator, *httptest.Server) {
 	t.Helper()
+	return meteredShopB(t, h)
+}
+
+// meteredShopB is meteredShop for tests and benchmarks.
+func meteredShopB(t testing.TB, h http.HandlerFunc) (*cappedFacilitator, *httptest.Server) {
+	t.Helper()
 	schemes := new(x402.Registry[x402.SchemeServer])
 	if err := schemes.Register(x402.V2, "capped", "eip155:*", cappedServer{}); err != nil {
 		t.Fatal(err)
