@@ -497,7 +497,8 @@ func runDev(ctx context.Context, e env, args []string) error {
 	steps.printf("try it:\n")
 	steps.printf("  curl -i %s/weather\n", st.apiURL)
 	steps.printf("  GO402_PAYER_KEY=%s %s pay --devnet-info %s %s/weather\n", hexKey(st.payer), selfCommand(os.Args[0]), shellQuote(infoPath), st.apiURL)
-	steps.printf("  (batch-settlement: add --channel-file channels.json --max '$2' and pay %s%s)\n\n", st.apiURL, stackChannelPath)
+	steps.printf("  (batch-settlement: add --channel-file channels.json --max '$2' and pay %s%s)\n", st.apiURL, stackChannelPath)
+	steps.printf("  (upto: pay %s%s, charged per token used, at most %s)\n\n", st.apiURL, stackUptoPath, stackUptoMax)
 	steps.printf("Press Ctrl-C to stop.\n")
 	<-ctx.Done()
 	return nil
