@@ -36,9 +36,17 @@ type uptoShop struct {
 	header string // the last payment header received
 }
 
-func newUptoShop(t *testing.T) *uptoShop {
+func newUptoShop(t testing.TB) *uptoShop {
+	return newUptoShopLead(t, 0)
+}
+
+// newUptoShopLead is newUptoShop with the devnet's block timestamps
+// allowed to run lead ahead of the clock (0: the devnet's default, 10 s):
+// each settlement mines a block one second after the previous one, so
+// past the lead a burst of settlements waits for the clock.
+func newUptoShopLead(t testing.TB, lead time.Duration) *uptoShop {
 	t.Helper()
-	st := stacktest.New(t, stacktest.Config{Devnet: devnet.Config{ChainID: 84532, Accounts: 4}})
+	st := stacktest.New(t, stacktest.Config{Devnet: devnet.Config{ChainID: 84532, Accounts: 4, TimestampLead: lead}})
 	s := &uptoShop{st: st, payer: st.Accounts[0], payee: st.Accounts[1].Address, token: st.Devnet.Token().Address}
 	fa, err := upto.FacilitatorAddress(t.Context(), st.Facilitator, st.Network)
 	if err != nil {
@@ -88,7 +96,7 @@ func newUptoShop(t *testing.T) *uptoShop {
 
 // approvePermit2 has a approve Permit2 for token: the upto client never
 // sends an approve itself.
-func approvePermit2(t *testing.T, d *devnet.Devnet, a devnet.Account, token common.Address) {
+func approvePermit2(t testing.TB, d *devnet.Devnet, a devnet.Account, token common.Address) {
 	t.Helper()
 	if err := d.ApprovePermit2(t.Context(), a, token, new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))); err != nil {
 		t.Fatal(err)
@@ -96,7 +104,7 @@ func approvePermit2(t *testing.T, d *devnet.Devnet, a devnet.Account, token comm
 }
 
 // client is a go402 client paying upto (and exact) from the shop's payer.
-func (s *uptoShop) client(t *testing.T) *client.Client {
+func (s *uptoShop) client(t testing.TB) *client.Client {
 	t.Helper()
 	signer, err := evm.NewPrivateKeySignerFromECDSA(s.payer.PrivateKey)
 	if err != nil {
@@ -221,5 +229,30 @@ func TestUptoSSEDisconnect(t *testing.T) {
 			t.Fatal("nothing settled for the tokens delivered")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// BenchmarkUptoMeteredDevnet measures a paid metered request end to end
+// on the devnet: the go402 client signs an upto payment, the middleware
+// verifies it with go402's facilitator, the handler charges 1234, and the
+// facilitator settles that amount on chain before the answer is released.
+// The devnet's timestamps may lead the clock by 10 min, so up to 600
+// settlements do not wait for it.
+//
+//	go test -run XXX -bench UptoMeteredDevnet -benchtime 50x ./x402http
+func BenchmarkUptoMeteredDevnet(b *testing.B) {
+	s := newUptoShopLead(b, 10*time.Minute)
+	c := s.client(b)
+	for b.Loop() {
+		req, _ := http.NewRequestWithContext(b.Context(), "GET", s.srv.URL+"/charge?n=1234", nil)
+		resp, err := c.HTTPClient().Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if rec, ok := client.ReceiptFromResponse(resp); resp.StatusCode != 200 || !ok || rec.Settlement == nil || !rec.Settlement.Success {
+			b.Fatalf("%d", resp.StatusCode)
+		}
 	}
 }
