@@ -241,7 +241,7 @@ func TestMCPWallet(t *testing.T) {
 	bal = d.balance(t)
 
 	var ct struct {
-		Text string `json:"text"`
+		Text string                  `json:"text"`
 		Paid *struct{ Price string } `json:"paid"`
 	}
 	w.call(t, "call_tool", map[string]any{"server": d.info.MCP.URL, "tool": "weather", "arguments": map[string]any{"city": "Porto"}}, &ct)
