@@ -250,17 +250,24 @@ func TestMCPWallet(t *testing.T) {
 	}
 	bal = d.moved(t, bal, 1000)
 
-	// A second report, approved: 0.102 spent of 0.105.
+	// The report tool (0.05) through call_tool: approval first, then
+	// paid with the token; 0.102 spent of 0.105.
 	var a struct {
+		Text     string                    `json:"text"`
+		Paid     *struct{ Price string }   `json:"paid"`
 		Approval *struct{ Confirm string } `json:"approval"`
 	}
-	w.call(t, "fetch", map[string]any{"url": api + "/report"}, &a)
-	if a.Approval == nil {
-		t.Fatalf("no approval asked: %+v", a)
+	report := map[string]any{"server": d.info.MCP.URL, "tool": "report"}
+	w.call(t, "call_tool", report, &a)
+	if a.Approval == nil || a.Paid != nil {
+		t.Fatalf("call_tool report: no approval asked: %+v", a)
 	}
-	w.call(t, "fetch", map[string]any{"url": api + "/report", "confirm": a.Approval.Confirm}, &f)
-	if f.Paid == nil || f.Paid.Price != "0.05 USDC" {
-		t.Fatalf("approved report: %+v", f)
+	bal = d.moved(t, bal, 0)
+	report["confirm"] = a.Approval.Confirm
+	a.Approval = nil
+	w.call(t, "call_tool", report, &a)
+	if a.Paid == nil || a.Paid.Price != "0.05 USDC" || a.Approval != nil || !strings.Contains(a.Text, "Q3") {
+		t.Fatalf("approved call_tool report: %+v", a)
 	}
 	bal = d.moved(t, bal, 50000)
 
