@@ -134,13 +134,10 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 		return nil, err
 	}
 	runStackSettlements(ctx, mw, cleanup)
-	mux := stackAPI()
-	mcpTools := stackMCPTools(seller.Address.Hex())
-	mcpHandler, err := stackMCPHandler(facClient, schemes, network, mcpTools, quiet)
+	mux, mcpTools, err := stackMux(facClient, schemes, network, seller.Address.Hex(), quiet)
 	if err != nil {
 		return nil, err
 	}
-	mux.Handle(stackMCPPath, mcpHandler)
 	apiAddr := opts.apiAddr
 	if apiAddr == "" {
 		apiAddr = "127.0.0.1:0"

@@ -34,6 +34,19 @@ type devMCPTool struct {
 	Description string `json:"description,omitempty"`
 }
 
+// stackMux is the sample API with the paid MCP tools at stackMCPPath,
+// and those tools.
+func stackMux(fac x402.Facilitator, schemes *x402.Registry[x402.SchemeServer], network x402.Network, payTo string, log *slog.Logger) (*http.ServeMux, []devMCPTool, error) {
+	mux := stackAPI()
+	tools := stackMCPTools(payTo)
+	h, err := stackMCPHandler(fac, schemes, network, tools, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	mux.Handle(stackMCPPath, h)
+	return mux, tools, nil
+}
+
 // stackMCPTools are the paid tools of the dev MCP endpoint, paid to payTo.
 func stackMCPTools(payTo string) []devMCPTool {
 	return []devMCPTool{

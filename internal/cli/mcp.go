@@ -92,6 +92,7 @@ func newMCPFlagSet(e env, o *mcpOptions) *flag.FlagSet {
 	fs.StringVar(&p.assetsFile, "assets", os.Getenv("GO402_ASSETS"), "JSON `file` of declared tokens, as for go402 pay; default $GO402_ASSETS")
 	fs.Var(&o.rpc, "rpc", "JSON-RPC endpoint of a network, `NETWORK=URL`, to read whether an unconfirmed payment was used (repeatable)")
 	fs.DurationVar(&p.validity, "max-validity", client.DefaultMaxValidity, "sign payments valid for at most this `duration`")
+	fs.DurationVar(&p.timeout, "timeout", mcpwallet.DefaultTimeout, "give up a tool call after this `duration` (the payment included)")
 	fs.BoolVar(&p.verbose, "v", false, "log the payments on standard error (never keys or signatures)")
 	p.keys.register(fs)
 	fs.StringVar(&p.channelFile, "channel-file", os.Getenv("GO402_CHANNEL_FILE"), "JSON `file` keeping the batch-settlement payment channels across runs; default $GO402_CHANNEL_FILE")
@@ -138,6 +139,9 @@ func parseMCPFlags(e env, args []string) (*mcpOptions, error) {
 	}
 	if o.maxBody <= 0 {
 		return nil, usagef("--max-body must be positive")
+	}
+	if o.pay.timeout <= 0 {
+		return nil, usagef("--timeout must be positive")
 	}
 	if err := o.pay.setPolicy(o.networks, o.assets); err != nil {
 		return nil, err
@@ -277,6 +281,7 @@ func newMCPWallet(e env, o *mcpOptions) (*mcpwallet.Wallet, *slog.Logger, error)
 		ApproveAbove: o.approveAbove,
 		AllowHosts:   o.allowHosts,
 		MaxBody:      o.maxBody,
+		Timeout:      p.timeout,
 		Logger:       log,
 	})
 	if err != nil {

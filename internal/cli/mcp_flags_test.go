@@ -30,6 +30,7 @@ func TestMCPUsageErrors(t *testing.T) {
 		{"mcp", "--approve-above", "abc"},
 		{"mcp", "--budget-file", "b.json"},
 		{"mcp", "--max-body", "0"},
+		{"mcp", "--timeout", "0s"},
 		{"mcp", "--max", "lots"},
 		{"mcp", "--budget-per-host", "lots"},
 		{"mcp", "--allow-network", "not a network"},

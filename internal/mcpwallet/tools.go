@@ -30,11 +30,14 @@ type CallToolInput struct {
 
 // CallToolOutput is the result of the call_tool tool.
 type CallToolOutput struct {
-	IsError    bool      `json:"isError,omitempty"`
-	Text       string    `json:"text,omitempty"`
-	Structured any       `json:"structured,omitempty"`
-	Paid       *Payment  `json:"paid,omitempty"`
-	Approval   *Approval `json:"approval,omitempty"`
+	IsError    bool   `json:"isError,omitempty"`
+	Text       string `json:"text,omitempty"`
+	Structured any    `json:"structured,omitempty"`
+	// Truncated: the text was cut at the size limit, or the structured
+	// content left out for its size.
+	Truncated bool      `json:"truncated,omitempty"`
+	Paid      *Payment  `json:"paid,omitempty"`
+	Approval  *Approval `json:"approval,omitempty"`
 }
 
 // callTool is the call_tool tool.
@@ -66,7 +69,14 @@ func (w *Wallet) callTool(ctx context.Context, _ *mcp.CallToolRequest, in CallTo
 		}
 		return nil, CallToolOutput{}, describe(err)
 	}
-	out := CallToolOutput{IsError: res.IsError, Structured: res.StructuredContent, Paid: w.record("call_tool", u.String()+"#"+in.Tool, receipt, 0)}
+	out := CallToolOutput{IsError: res.IsError, Paid: w.record("call_tool", u.String()+"#"+in.Tool, receipt, 0)}
+	w.setToolOutput(&out, res)
+	return nil, out, nil
+}
+
+// setToolOutput copies a tool result's text and structured content into
+// out, each bounded by MaxBody.
+func (w *Wallet) setToolOutput(out *CallToolOutput, res *mcp.CallToolResult) {
 	var texts []string
 	for _, ct := range res.Content {
 		if tc, ok := ct.(*mcp.TextContent); ok {
@@ -74,7 +84,16 @@ func (w *Wallet) callTool(ctx context.Context, _ *mcp.CallToolRequest, in CallTo
 		}
 	}
 	out.Text = strings.Join(texts, "\n")
-	return nil, out, nil
+	if int64(len(out.Text)) > w.cfg.MaxBody {
+		out.Text, out.Truncated = strings.ToValidUTF8(out.Text[:w.cfg.MaxBody], ""), true
+	}
+	if res.StructuredContent != nil {
+		if b, err := json.Marshal(res.StructuredContent); err == nil && int64(len(b)) <= w.cfg.MaxBody {
+			out.Structured = res.StructuredContent
+		} else {
+			out.Truncated = true
+		}
+	}
 }
 
 // plainHTTP is the HTTP client of MCP connections: it does not pay (the

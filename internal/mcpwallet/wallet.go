@@ -25,6 +25,8 @@ const (
 	DefaultMaxBody = 256 << 10
 	// DefaultApprovalTTL is how long a confirmation token stays valid.
 	DefaultApprovalTTL = 10 * time.Minute
+	// DefaultTimeout bounds one tool call.
+	DefaultTimeout = 60 * time.Second
 	// maxHistory bounds the payments the budget tool lists.
 	maxHistory = 1000
 )
@@ -51,6 +53,9 @@ type Config struct {
 	// ApprovalTTL is how long a confirmation token stays valid; 0 means
 	// DefaultApprovalTTL.
 	ApprovalTTL time.Duration
+	// Timeout bounds one tool call (the payment included); 0 means
+	// DefaultTimeout.
+	Timeout time.Duration
 	// Logger receives the logs (never keys or signatures); nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -88,6 +93,9 @@ func New(cfg Config) (*Wallet, error) {
 	}
 	if cfg.ApprovalTTL <= 0 {
 		cfg.ApprovalTTL = DefaultApprovalTTL
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -127,11 +135,20 @@ func (w *Wallet) Server(impl *mcp.Implementation) *mcp.Server {
 		impl = &mcp.Implementation{Name: "go402-wallet", Version: "1"}
 	}
 	srv := mcp.NewServer(impl, &mcp.ServerOptions{Instructions: instructions})
-	mcp.AddTool(srv, &mcp.Tool{Name: "fetch", Description: fetchDescription}, w.fetch)
-	mcp.AddTool(srv, &mcp.Tool{Name: "quote", Description: quoteDescription}, w.quote)
-	mcp.AddTool(srv, &mcp.Tool{Name: "call_tool", Description: callToolDescription}, w.callTool)
-	mcp.AddTool(srv, &mcp.Tool{Name: "budget", Description: budgetDescription}, w.budget)
+	mcp.AddTool(srv, &mcp.Tool{Name: "fetch", Description: fetchDescription}, bounded(w, w.fetch))
+	mcp.AddTool(srv, &mcp.Tool{Name: "quote", Description: quoteDescription}, bounded(w, w.quote))
+	mcp.AddTool(srv, &mcp.Tool{Name: "call_tool", Description: callToolDescription}, bounded(w, w.callTool))
+	mcp.AddTool(srv, &mcp.Tool{Name: "budget", Description: budgetDescription}, bounded(w, w.budget))
 	return srv
+}
+
+// bounded runs h within the wallet's Timeout.
+func bounded[In, Out any](w *Wallet, h mcp.ToolHandlerFor[In, Out]) mcp.ToolHandlerFor[In, Out] {
+	return func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, Out, error) {
+		ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
+		defer cancel()
+		return h(ctx, req, in)
+	}
 }
 
 const instructions = `A wallet that pays for HTTP resources and MCP tools with x402 (stablecoins), within limits set by the user. Use quote to learn a price without paying, fetch to request a URL and pay if asked, call_tool to call a paid tool of another MCP server, budget to see the limits and what was spent. A result with "approval" set paid nothing: ask the user, then call again with the same arguments and confirm set to approval.confirm.`
