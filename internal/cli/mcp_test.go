@@ -240,36 +240,7 @@ func TestMCPWallet(t *testing.T) {
 	checkApproval(t, d, w, api, bal)
 	bal = d.balance(t)
 
-	var ct struct {
-		Text string                  `json:"text"`
-		Paid *struct{ Price string } `json:"paid"`
-	}
-	w.call(t, "call_tool", map[string]any{"server": d.info.MCP.URL, "tool": "weather", "arguments": map[string]any{"city": "Porto"}}, &ct)
-	if !strings.Contains(ct.Text, "Porto") || ct.Paid == nil || ct.Paid.Price != "0.001 USDC" {
-		t.Errorf("call_tool %+v", ct)
-	}
-	bal = d.moved(t, bal, 1000)
-
-	// The report tool (0.05) through call_tool: approval first, then
-	// paid with the token; 0.102 spent of 0.105.
-	var a struct {
-		Text     string                    `json:"text"`
-		Paid     *struct{ Price string }   `json:"paid"`
-		Approval *struct{ Confirm string } `json:"approval"`
-	}
-	report := map[string]any{"server": d.info.MCP.URL, "tool": "report"}
-	w.call(t, "call_tool", report, &a)
-	if a.Approval == nil || a.Paid != nil {
-		t.Fatalf("call_tool report: no approval asked: %+v", a)
-	}
-	bal = d.moved(t, bal, 0)
-	report["confirm"] = a.Approval.Confirm
-	a.Approval = nil
-	w.call(t, "call_tool", report, &a)
-	if a.Paid == nil || a.Paid.Price != "0.05 USDC" || a.Approval != nil || !strings.Contains(a.Text, "Q3") {
-		t.Fatalf("approved call_tool report: %+v", a)
-	}
-	bal = d.moved(t, bal, 50000)
+	bal = checkCallTool(t, d, w, bal)
 
 	// The next report (0.05) is refused by the budget, before any
 	// approval or signature.
@@ -343,4 +314,42 @@ func checkApproval(t *testing.T, d *devStack, w *walletSession, api string, bal 
 		t.Errorf("a token paid twice: %+v", reused)
 	}
 	d.moved(t, bal, 0)
+}
+
+// checkCallTool: the dev MCP tools through call_tool: weather (0.001)
+// paid at once; report (0.05, above the threshold) only with the token.
+// It returns the payee's balance.
+func checkCallTool(t *testing.T, d *devStack, w *walletSession, bal *big.Int) *big.Int {
+	t.Helper()
+	var ct struct {
+		Text string                  `json:"text"`
+		Paid *struct{ Price string } `json:"paid"`
+	}
+	w.call(t, "call_tool", map[string]any{"server": d.info.MCP.URL, "tool": "weather", "arguments": map[string]any{"city": "Porto"}}, &ct)
+	if !strings.Contains(ct.Text, "Porto") || ct.Paid == nil || ct.Paid.Price != "0.001 USDC" {
+		t.Errorf("call_tool %+v", ct)
+	}
+	bal = d.moved(t, bal, 1000)
+
+	// The report tool (0.05) through call_tool: approval first, then
+	// paid with the token; 0.102 spent of 0.105.
+	var a struct {
+		Text     string                    `json:"text"`
+		Paid     *struct{ Price string }   `json:"paid"`
+		Approval *struct{ Confirm string } `json:"approval"`
+	}
+	report := map[string]any{"server": d.info.MCP.URL, "tool": "report"}
+	w.call(t, "call_tool", report, &a)
+	if a.Approval == nil || a.Paid != nil {
+		t.Fatalf("call_tool report: no approval asked: %+v", a)
+	}
+	bal = d.moved(t, bal, 0)
+	report["confirm"] = a.Approval.Confirm
+	a.Approval = nil
+	w.call(t, "call_tool", report, &a)
+	if a.Paid == nil || a.Paid.Price != "0.05 USDC" || a.Approval != nil || !strings.Contains(a.Text, "Q3") {
+		t.Fatalf("approved call_tool report: %+v", a)
+	}
+	bal = d.moved(t, bal, 50000)
+	return bal
 }
