@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math/big"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -255,13 +256,23 @@ func TestMCPWallet(t *testing.T) {
 	d.moved(t, bal, 0)
 
 	var b struct {
-		Spent    string `json:"spent"`
-		Payments int    `json:"payments"`
-		History  []struct{ Tool, Price, Transaction string }
+		Spent       string `json:"spent"`
+		Outstanding string `json:"outstanding"`
+		Payments    int    `json:"payments"`
+		History     []struct{ Tool, Price, Transaction string }
 	}
 	w.call(t, "budget", nil, &b)
-	if b.Spent != "0.102" || b.Payments != 4 || len(b.History) != 4 || b.History[2].Tool != "call_tool" || b.History[0].Transaction == "" {
+	if b.Spent != "0.102" || b.Outstanding != "0" || b.Payments != 4 || len(b.History) != 4 || b.History[2].Tool != "call_tool" || b.History[0].Transaction == "" {
 		t.Errorf("budget %+v", b)
+	}
+	// The budget file holds the same totals, for the next run.
+	raw, err := os.ReadFile(budgetFile)
+	var file struct {
+		Spent    json.Number `json:"spent"`
+		Payments int         `json:"payments"`
+	}
+	if err != nil || json.Unmarshal(raw, &file) != nil || file.Payments != 4 || file.Spent.String() != "0.102" {
+		t.Errorf("budget file %s: %v", raw, err)
 	}
 
 	_ = w.cs.Close()
