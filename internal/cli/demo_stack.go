@@ -54,6 +54,8 @@ type stack struct {
 	facURL, apiURL        string
 	// channels is the batch-settlement server of GET /metered.
 	channels *channelserver.Server
+	// mcpTools are the paid tools of the MCP endpoint at stackMCPPath.
+	mcpTools []devMCPTool
 }
 
 // startStack starts the devnet, the facilitator (over HTTP) and the sample
@@ -138,7 +140,10 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 		return nil, err
 	}
 	runStackSettlements(ctx, mw, cleanup)
-	mux := stackAPI()
+	mux, mcpTools, err := stackMux(facClient, schemes, network, seller.Address.Hex(), quiet)
+	if err != nil {
+		return nil, err
+	}
 	apiAddr := opts.apiAddr
 	if apiAddr == "" {
 		apiAddr = "127.0.0.1:0"
@@ -149,7 +154,7 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 	}
 	steps.printf("3. paid API   %s  GET /weather $0.001, GET /report $0.05, GET /ticker $0.001 serve-then-settle, GET %s $0.001 batch-settlement, GET %s %s via Permit2, GET %s up to %s upto (payTo %s)\n", apiURL, stackChannelPath, stackPermit2Path, stackPermit2Price, stackUptoPath, stackUptoMax, short(seller.Address.Hex()))
 
-	return &stack{devnet: d, network: network, nets: nets, payer: payer, seller: seller, facKey: facKey, facURL: facURL, apiURL: apiURL, channels: chs}, nil
+	return &stack{devnet: d, network: network, nets: nets, payer: payer, seller: seller, facKey: facKey, facURL: facURL, apiURL: apiURL, channels: chs, mcpTools: mcpTools}, nil
 }
 
 // The exact route priced in the Permit2 test token.
