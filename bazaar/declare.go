@@ -29,6 +29,10 @@ type HTTP struct {
 	OutputType   string
 	Output       json.RawMessage
 	OutputSchema json.RawMessage
+	// RouteTemplate is the route's template ("/users/:id") when its path
+	// has parameters, so that a catalogue lists the route once; the
+	// x402http middleware fills it in from the route's pattern.
+	RouteTemplate string
 }
 
 // Tool declares a paid MCP tool as discoverable.
@@ -108,7 +112,10 @@ func (d HTTP) Extension(method string) (x402.Object, error) {
 		props["body"] = obj(d.BodySchema, `{}`)
 		required = append(required, "bodyType", "body")
 	}
-	return build(in, props, required, d.OutputType, d.Output, d.OutputSchema)
+	if d.RouteTemplate != "" && !ValidRouteTemplate(d.RouteTemplate) {
+		return nil, fmt.Errorf("bazaar: route template %q is not a path of safe characters with :name parameters", d.RouteTemplate)
+	}
+	return build(in, props, required, d.RouteTemplate, d.OutputType, d.Output, d.OutputSchema)
 }
 
 // Extension returns the bazaar extension declaring the tool.
@@ -126,11 +133,11 @@ func (d Tool) Extension() (x402.Object, error) {
 		"inputSchema": json.RawMessage(`{"type":"object"}`),
 		"example":     json.RawMessage(`{"type":"object"}`),
 	}
-	return build(in, props, []string{"type", "toolName", "inputSchema"}, d.OutputType, d.Output, d.OutputSchema)
+	return build(in, props, []string{"type", "toolName", "inputSchema"}, "", d.OutputType, d.Output, d.OutputSchema)
 }
 
 // build assembles {info, schema} and checks it as a facilitator would.
-func build(in Input, inputProps map[string]json.RawMessage, required []string, outType string, example, outSchema json.RawMessage) (x402.Object, error) {
+func build(in Input, inputProps map[string]json.RawMessage, required []string, template, outType string, example, outSchema json.RawMessage) (x402.Object, error) {
 	info := Info{Input: in}
 	schema := map[string]any{
 		"$schema": SchemaDialect,
@@ -156,7 +163,7 @@ func build(in Input, inputProps map[string]json.RawMessage, required []string, o
 	if err != nil {
 		return nil, fmt.Errorf("bazaar: a schema or example is not valid JSON: %w", err)
 	}
-	b, err := json.Marshal(Extension{Info: info, Schema: sb})
+	b, err := json.Marshal(Extension{Info: info, Schema: sb, RouteTemplate: template})
 	if err != nil {
 		return nil, fmt.Errorf("bazaar: a schema or example is not valid JSON: %w", err)
 	}

@@ -106,7 +106,7 @@ type Price struct {
 
 // Declaration returns the resource's bazaar extension, parsed (and checked
 // as [Parse] checks it), or nil when it has none or it is invalid.
-func (r *Resource) Declaration() *Extension {
+func (r Resource) Declaration() *Extension {
 	raw := Declared(r.Extensions)
 	if raw == nil {
 		return nil

@@ -15,8 +15,9 @@ import (
 // Limits [Parse] applies to an untrusted extension.
 const (
 	// MaxExtensionBytes bounds the encoded extension: a larger one is
-	// refused.
-	MaxExtensionBytes = 32 << 10
+	// refused. (A 402 answer carries it in its PAYMENT-REQUIRED header,
+	// which x402http bounds at 8 KiB once base64-encoded.)
+	MaxExtensionBytes = 4 << 10
 	// MaxDescriptionBytes bounds a description: a longer one is truncated
 	// (at a character boundary).
 	MaxDescriptionBytes = 512
