@@ -140,8 +140,8 @@ func (d Tool) Extension() (x402.Object, error) {
 func build(in Input, inputProps map[string]json.RawMessage, required []string, template, outType string, example, outSchema json.RawMessage) (x402.Object, error) {
 	info := Info{Input: in}
 	schema := map[string]any{
-		"$schema": SchemaDialect,
-		"type":    "object",
+		"$schema":  SchemaDialect,
+		"type":     "object",
 		"required": []string{"input"},
 	}
 	props := map[string]any{
