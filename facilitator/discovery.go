@@ -85,8 +85,9 @@ func catalogEntry(req *x402.FacilitatorRequest, raw []byte) (*ledger.Resource, e
 		return nil, &x402.Error{Reason: bazaar.ReasonRejected, Message: "the payment names no resource"}
 	}
 	u, err := url.Parse(p.Resource.URL)
-	if err != nil || len(p.Resource.URL) > MaxResourceURLBytes || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return nil, &x402.Error{Reason: bazaar.ReasonRejected, Message: "the resource URL is not an absolute http(s) URL of at most 2048 bytes"}
+	mcpTool := ext.Info.Input.Type == bazaar.TypeMCP && u != nil && u.Scheme == "mcp" // x402mcp's default, mcp://tool/NAME
+	if err != nil || len(p.Resource.URL) > MaxResourceURLBytes || (u.Scheme != "http" && u.Scheme != "https" && !mcpTool) || u.Host == "" || u.User != nil {
+		return nil, &x402.Error{Reason: bazaar.ReasonRejected, Message: "the resource URL is not an absolute http(s) URL (or mcp: for a tool) of at most 2048 bytes"}
 	}
 	u.RawQuery, u.Fragment = "", ""
 	if ext.RouteTemplate != "" {
