@@ -143,6 +143,11 @@ type Config struct {
 	// Now returns the current time, against which the age of unfinished
 	// settlements is judged. If nil, time.Now.
 	Now func() time.Time
+	// Assets tells the symbol and decimals of an asset, for the prices
+	// GET /discovery/resources shows in the asset's units. If nil, or
+	// when it does not know the asset, prices are shown in atomic units
+	// only.
+	Assets func(network x402.Network, asset string) (AssetInfo, bool)
 }
 
 // Facilitator verifies and settles payments. It implements [x402.Facilitator].

@@ -56,6 +56,7 @@ type handler struct {
 //	POST /settle     same body → SettleResponse
 //	GET  /supported  → SupportedResponse
 //	GET  /health     → {"status":"ok"}
+//	GET  /discovery/resources → bazaar.ListResponse (when the facilitator is a [Discoverer])
 //
 // Status codes: 200 with the typed response for every verdict, including an
 // invalid payment or a failed settlement (invalidReason/errorReason and a
@@ -91,6 +92,7 @@ func NewHandler(f x402.Facilitator, cfg HandlerConfig) (http.Handler, error) {
 	mux.HandleFunc("POST /verify", h.verify)
 	mux.HandleFunc("POST /settle", h.settle)
 	mux.HandleFunc("GET /supported", h.supported)
+	mux.HandleFunc("GET /discovery/resources", h.discovery) // see discovery_handler.go
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -13,7 +13,8 @@ import (
 
 // Settle settles a payment, at most once per authorization. A repeated
 // settle of the same payment returns the first result.
-func (f *Facilitator) Settle(ctx context.Context, req *x402.FacilitatorRequest) (*x402.SettleResponse, error) {
+func (f *Facilitator) Settle(ctx context.Context, req *x402.FacilitatorRequest) (resp *x402.SettleResponse, err error) {
+	defer func() { f.catalogue(ctx, req, resp, err) }() // see discovery.go
 	s, p, rej := f.resolve(req)
 	if rej != nil {
 		resp := &x402.SettleResponse{ErrorReason: rej.Reason, ErrorMessage: rej.Message, Network: req.Network()}

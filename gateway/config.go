@@ -225,6 +225,12 @@ type Route struct {
 	// not settled, and its payment buys no other response. Key
 	// "routes[i].charge", such as [2xx].
 	Charge []string
+	// Discoverable declares the route in the bazaar extension of its 402,
+	// so that the facilitator that settles its payments lists it (GET
+	// /discovery/resources); Discovery says how it is called. Keys
+	// "routes[i].discoverable" and "routes[i].discovery" (see discovery.go).
+	Discoverable bool
+	Discovery    Discovery
 }
 
 // Free reports whether the route has no price.

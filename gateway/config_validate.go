@@ -221,6 +221,7 @@ func (v *validator) routes() {
 			}
 		}
 		v.routePayment(r, p)
+		v.discovery(r, p) // see discovery.go
 	}
 	v.shadows()
 }

@@ -381,6 +381,7 @@ func (g *Gateway) routeHandler(cfg *Config, i int, pat *routepattern.Pattern, fa
 				Policy:            policy(r.Policy),
 				Charge:            charge(r.Charge),
 				UnitPrice:         r.Metering.UnitPrice,
+				Discovery:         r.bazaarHTTP(),
 			}},
 		})
 		if err != nil {

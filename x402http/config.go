@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/go402/go402/bazaar"
 	"github.com/go402/go402/x402"
 )
 
@@ -78,6 +79,13 @@ type Route struct {
 	// sponsoring (its /supported extensions list it), so that a payer
 	// without a Permit2 allowance can still pay a Permit2 asset.
 	Extensions x402.Object
+	// Discovery, if set, declares the route discoverable: its 402 answer
+	// carries the bazaar extension (package bazaar) built from it, under
+	// "bazaar" in Extensions, with the method and the route template
+	// ("/users/:id") taken from Pattern when Discovery leaves them empty.
+	// A facilitator that settles a payment for the route can then list it
+	// (GET /discovery/resources).
+	Discovery *bazaar.HTTP
 	// MaxTimeoutSeconds is how long a payment authorization stays valid.
 	// If zero, 300.
 	MaxTimeoutSeconds int

@@ -115,7 +115,7 @@ func New(cfg Config) (*Middleware, error) {
 			if err != nil {
 				return nil, fmt.Errorf("x402http: route %q: %w", r.Pattern, err)
 			}
-			if c.static, err = newAnswer(reqs, r.Description, r.MimeType, r.Extensions); err != nil {
+			if c.static, err = newAnswer(reqs, r.Description, r.MimeType, c.Extensions); err != nil { // c.Extensions: with Discovery
 				return nil, fmt.Errorf("x402http: route %q: %w", r.Pattern, err)
 			}
 		}

@@ -32,6 +32,9 @@ func compile(r Route) (*compiledRoute, error) {
 	if err != nil {
 		return nil, fmt.Errorf("x402http: route %q: %w", r.Pattern, err)
 	}
+	if err := declareDiscovery(&r, pat.Method); err != nil { // see discovery.go
+		return nil, fmt.Errorf("x402http: route %q: %w", r.Pattern, err)
+	}
 	return &compiledRoute{Route: r, pat: pat}, nil
 }
 

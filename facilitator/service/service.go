@@ -159,6 +159,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *Service, err er
 	}
 	s.fac, err = facilitator.New(facilitator.Config{
 		Store: store, Logger: s.log, Instance: s.cfg.Instance, SettleTimeout: s.cfg.SettleTimeout, Now: deps.Now,
+		Assets: s.assetInfo, // see discovery.go
 	})
 	if err != nil {
 		return nil, err

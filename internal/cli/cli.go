@@ -46,6 +46,7 @@ func commands() []command {
 		{name: "bench", short: "measure go402 against the official TypeScript facilitator on a devnet", run: runBench},
 		{name: "demo", short: "show a complete paid x402 flow on an embedded devnet (no internet)", run: runDemo},
 		{name: "dev", short: "keep a devnet, a facilitator and a paid API running on loopback", run: runDev},
+		{name: "discover", short: "list the paid resources a facilitator catalogued (x402 Bazaar)", run: runDiscover},
 		{name: "devnet", short: "run a local EVM chain with a test USDC token (dev only)", run: runDevnet},
 		{name: "facilitator", short: "run an x402 facilitator (verify and settle payments)", run: runFacilitator},
 		{name: "gateway", short: "sell an HTTP API or a folder of files through x402 (reverse proxy)", run: runGateway},

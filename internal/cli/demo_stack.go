@@ -134,7 +134,7 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 		Schemes:     schemes,
 		Logger:      quiet,
 		Queue:       queue,
-		Routes:      stackRoutes(network, seller.Address.Hex(), declared),
+		Routes:      discoverable(stackRoutes(network, seller.Address.Hex(), declared)), // see demo_discovery.go
 	})
 	if err != nil {
 		return nil, err
