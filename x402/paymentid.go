@@ -91,7 +91,7 @@ type PaymentIdentifier struct {
 // paymentIDExtension is the extension's wire shape.
 type paymentIDExtension struct {
 	Info *struct {
-		Required *bool  `json:"required"`
+		Required *bool   `json:"required"`
 		ID       *string `json:"id"`
 	} `json:"info"`
 }
