@@ -331,7 +331,8 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 			return nil, &PolicyError{Rule: RuleApproval, Price: chosen.Price, Option: &oc, Err: err}
 		}
 	}
-	name, value, auth, obj, err := c.sign(ctx, off, chosen)
+	pid := paymentIDFor(off)
+	name, value, auth, obj, err := c.sign(ctx, off, chosen, pid)
 	if err != nil {
 		res.finish(ctx, resolvedUnspent)
 		return nil, err
@@ -341,7 +342,7 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 	res.payload = obj
 	res.sending(ctx, auth)
 	c.log.DebugContext(ctx, "paying", "url", redact(req.URL), "network", chosen.Requirements.Network, "price", chosen.Price, "payTo", chosen.Requirements.PayTo, "version", off.version)
-	receipt := &Receipt{Option: *chosen}
+	receipt := &Receipt{Option: *chosen, PaymentID: pid}
 	if p, ok := chosen.scheme.(payerNamer); ok {
 		receipt.Payer = p.Payer()
 	}
@@ -364,9 +365,25 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 	return c.conclude(req, resp, delivered, res, receipt)
 }
 
+// paymentIDFor returns a fresh payment identifier when the 402 declares
+// the payment-identifier extension (v2 only), and "" otherwise. The id
+// names the one payment signed for this request: a resend after a lost
+// answer carries the same header, so the same id, and a server that keeps
+// the first outcome answers it without charging again.
+func paymentIDFor(off *offer) string {
+	if off.version != x402.V2 {
+		return ""
+	}
+	p, err := x402.ParsePaymentIdentifier(off.extensions)
+	if err != nil || !p.Declared {
+		return ""
+	}
+	return x402.NewPaymentID()
+}
+
 // sign creates the payment header for o: its name and value, and the
 // authorization signed when its scheme can read its state on chain.
-func (c *Client) sign(ctx context.Context, off *offer, o *Option) (_, _ string, _ *outstanding, _ x402.Object, rerr error) {
+func (c *Client) sign(ctx context.Context, off *offer, o *Option, pid string) (_, _ string, _ *outstanding, _ x402.Object, rerr error) {
 	// Sign the server's own entry, not the copy handed to callbacks, with
 	// a validity window no longer than the policy allows; the payload
 	// still names the server's entry as the one accepted.
@@ -409,6 +426,11 @@ func (c *Client) sign(ctx context.Context, off *offer, o *Option) (_, _ string, 
 	exts, err := mergeExtensions(off.extensions, added)
 	if err != nil {
 		return "", "", nil, nil, fmt.Errorf("client: payment extensions: %w", err)
+	}
+	if pid != "" {
+		if exts, err = x402.WithPaymentID(exts, pid); err != nil {
+			return "", "", nil, nil, fmt.Errorf("client: payment extensions: %w", err)
+		}
 	}
 	h, err := x402.EncodePaymentSignature(&x402.PaymentPayload{X402Version: x402.V2, Resource: &res, Accepted: req, Payload: obj, Extensions: exts})
 	if err != nil {
