@@ -242,8 +242,8 @@ type Config struct {
 	Claims *Claims
 	// Responses keeps the first response of each payment identifier, for
 	// routes that declare the payment-identifier extension. Servers that
-	// share a Queue should share it too (sqlitequeue implements it). If
-	// nil, the middleware has its own MemoryResponses.
+	// share a Queue should share it too. If nil: the Queue when it is one
+	// too (sqlitequeue's is), else the middleware's own MemoryResponses.
 	Responses ResponseStore
 	// MaxStoredResponse is the largest response body kept for the
 	// resends of a payment identifier; a larger one is not kept, and its

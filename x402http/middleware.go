@@ -89,7 +89,11 @@ func New(cfg Config) (*Middleware, error) {
 	m.log = m.log.With("component", "x402http")
 	m.unsettledLimit = unsettledLimit(cfg)
 	if m.responses = cfg.Responses; m.responses == nil {
-		m.responses = &MemoryResponses{Now: cfg.Now}
+		if rs, ok := cfg.Queue.(ResponseStore); ok {
+			m.responses = rs // durable, shared like the queue's claims
+		} else {
+			m.responses = &MemoryResponses{Now: cfg.Now}
+		}
 	}
 	if m.maxStored = cfg.MaxStoredResponse; m.maxStored <= 0 {
 		m.maxStored = DefaultMaxStoredResponse
