@@ -195,7 +195,7 @@ func (m *Middleware) idempotent(w http.ResponseWriter, r *http.Request, route *c
 		}
 		return w, r, func() {}
 	}
-	key := idKey(r.Method, route.Pattern, p.ID)
+	key := idKey(r.Method, route.Pattern, r.URL.EscapedPath(), p.ID)
 	sum := sha256.Sum256([]byte(strings.TrimSpace(header)))
 	fp := hex.EncodeToString(sum[:])
 	timeout := route.MaxTimeoutSeconds
@@ -278,10 +278,10 @@ func withTrailers(sent, final http.Header) http.Header {
 	return out
 }
 
-// idKey scopes an id to the route and method: the same id at another
-// route is another key.
-func idKey(method, pattern, id string) string {
-	return strings.ToUpper(method) + " " + pattern + " " + id
+// idKey scopes an id to the route, method and path: the same id at
+// another resource is another key.
+func idKey(method, pattern, path, id string) string {
+	return strings.ToUpper(method) + " " + pattern + " " + path + " " + id
 }
 
 // noteOutcome tells the idempotent wrapper, if any, what became of the
