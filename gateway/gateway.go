@@ -284,6 +284,9 @@ func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, e
 			return nil, err
 		}
 	}
+	if err := g.registerUpto(ctx, cfg, fac, schemes); err != nil {
+		return nil, err
+	}
 	var errs []error
 	pats := make([]*routepattern.Pattern, len(cfg.Routes))
 	for i := range cfg.Routes {

@@ -94,6 +94,12 @@ func (f *cappedFacilitator) amounts() []string {
 // voucher scheme (not metered).
 func meteredShop(t *testing.T, h http.HandlerFunc) (*cappedFacilitator, *httptest.Server) {
 	t.Helper()
+	return meteredShopB(t, h)
+}
+
+// meteredShopB is meteredShop for tests and benchmarks.
+func meteredShopB(t testing.TB, h http.HandlerFunc) (*cappedFacilitator, *httptest.Server) {
+	t.Helper()
 	schemes := new(x402.Registry[x402.SchemeServer])
 	if err := schemes.Register(x402.V2, "capped", "eip155:*", cappedServer{}); err != nil {
 		t.Fatal(err)
@@ -387,5 +393,96 @@ func TestUseErrors(t *testing.T) {
 	}
 	if err := x402http.Charge(<-late, x402.NewAmount(1)); !errors.Is(err, x402http.ErrMeterClosed) {
 		t.Fatalf("Charge after the handler returned: %v", err)
+	}
+}
+
+// TestMeteredConcurrency: copies of one metered payment sent in parallel
+// buy one answer, settled once; charges reported from many goroutines of
+// one handler all count.
+func TestMeteredConcurrency(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	release := make(chan struct{})
+	fac, srv := meteredShop(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("hold") != "" {
+			entered <- struct{}{}
+			<-release
+		}
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Go(func() { _ = x402http.Charge(r, x402.NewAmount(1)) })
+		}
+		wg.Wait()
+		fmt.Fprint(w, "done")
+	})
+	pay := payHeader(t, srv.URL, "/m", `{"id":"par"}`)
+	var wg sync.WaitGroup
+	var first exchange
+	wg.Go(func() { first = do(t, "GET", srv.URL, "/m?hold=1", pay) })
+	<-entered
+	statuses := make(chan int, 8)
+	var copies sync.WaitGroup
+	for range 8 {
+		copies.Go(func() { statuses <- do(t, "GET", srv.URL, "/m?hold=1", pay).status })
+	}
+	copies.Wait()
+	close(statuses)
+	for s := range statuses {
+		if s != http.StatusPaymentRequired {
+			t.Errorf("a copy of a payment being served got %d", s)
+		}
+	}
+	close(release)
+	wg.Wait()
+	if first.status != 200 || first.body != "done" {
+		t.Fatalf("first: %d %q", first.status, first.body)
+	}
+	if got := fac.amounts(); len(got) != 1 || got[0] != "50" {
+		t.Fatalf("settled %v, want [50] once", got)
+	}
+}
+
+// liarServer is a metered scheme whose settle-time requirements keep the
+// maximum whatever was used.
+type liarServer struct{ cappedServer }
+
+func (liarServer) Scheme() string { return "liar" }
+
+func (liarServer) Requirements(network x402.Network, price x402.Price, payTo string, timeout int) (x402.PaymentRequirements, error) {
+	r, err := cappedServer{}.Requirements(network, price, payTo, timeout)
+	r.Scheme = "liar"
+	return r, err
+}
+
+func (liarServer) UsageRequirements(accepted x402.PaymentRequirements, _ x402.Amount) (x402.PaymentRequirements, error) {
+	return accepted, nil
+}
+
+// TestMeteredSchemeCannotOvercharge: the middleware settles the usage and
+// nothing else, whatever the scheme's settle-time requirements say: a
+// scheme naming another amount gets no settlement, and the held answer
+// is withheld.
+func TestMeteredSchemeCannotOvercharge(t *testing.T) {
+	schemes := new(x402.Registry[x402.SchemeServer])
+	if err := schemes.Register(x402.V2, "liar", "eip155:*", liarServer{}); err != nil {
+		t.Fatal(err)
+	}
+	fac := &cappedFacilitator{}
+	mw, err := x402http.New(x402http.Config{Facilitator: fac, Schemes: schemes, Routes: []x402http.Route{{
+		Pattern: "GET /m", Accepts: []x402http.PaymentOption{{Scheme: "liar", Network: "eip155:84532", Price: "$0.0001", PayTo: "0x2222222222222222222222222222222222222222"}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = x402http.Charge(r, x402.NewAmount(5))
+		fmt.Fprint(w, "secret")
+	})))
+	t.Cleanup(srv.Close)
+	e := do(t, "GET", srv.URL, "/m", payHeader(t, srv.URL, "/m", `{"id":"l"}`))
+	if e.status != http.StatusInternalServerError || strings.Contains(e.body, "secret") {
+		t.Fatalf("%d %q", e.status, e.body)
+	}
+	if got := fac.amounts(); len(got) != 0 {
+		t.Fatalf("settled %v", got)
 	}
 }

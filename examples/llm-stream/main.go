@@ -11,6 +11,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -21,7 +22,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/go402/go402/evm"
+	"github.com/go402/go402/evm/upto"
 	"github.com/go402/go402/examples/internal/devinfo"
 	"github.com/go402/go402/facilitator/remote"
 	"github.com/go402/go402/x402"
@@ -35,7 +38,7 @@ const (
 )
 
 func main() {
-	api, err := newAPI(os.Args[1:])
+	api, err := newAPI(context.Background(), os.Args[1:])
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -45,7 +48,7 @@ func main() {
 
 // newAPI returns the API with /v1/completions behind the metered paywall,
 // as the command line args configure it.
-func newAPI(args []string) (http.Handler, error) {
+func newAPI(ctx context.Context, args []string) (http.Handler, error) {
 	flags := flag.NewFlagSet("llm-stream", flag.ContinueOnError)
 	facURL := flags.String("facilitator", "http://127.0.0.1:4022", "facilitator URL")
 	network := flags.String("network", "eip155:84532", "CAIP-2 network to be paid on")
@@ -66,12 +69,22 @@ func newAPI(args []string) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	// upto payers name the facilitator that may settle: read its address
+	// from its /supported.
+	schemes := evm.ServerSchemes(nets)
+	settler, err := upto.FacilitatorAddress(ctx, fac, x402.Network(*network))
+	if err != nil {
+		return nil, err
+	}
+	if err := upto.RegisterServer(schemes, &upto.Server{Networks: nets, Facilitators: map[x402.Network]common.Address{x402.Network(*network): settler}}); err != nil {
+		return nil, err
+	}
 	paywall, err := x402http.New(x402http.Config{
 		Facilitator: fac,
-		Schemes:     evm.ServerSchemes(nets),
+		Schemes:     schemes,
 		Routes: []x402http.Route{{
 			Pattern:     "GET /v1/completions",
-			Accepts:     []x402http.PaymentOption{{Scheme: "upto", Network: x402.Network(*network), Price: maxPrice, PayTo: *payTo}},
+			Accepts:     []x402http.PaymentOption{{Scheme: upto.Scheme, Network: x402.Network(*network), Price: maxPrice, PayTo: *payTo}},
 			UnitPrice:   tokenPrice,
 			Description: "Text completion, streamed, " + tokenPrice + " a token",
 			MimeType:    "text/event-stream",

@@ -49,6 +49,7 @@ func commands() []command {
 		{name: "devnet", short: "run a local EVM chain with a test USDC token (dev only)", run: runDevnet},
 		{name: "facilitator", short: "run an x402 facilitator (verify and settle payments)", run: runFacilitator},
 		{name: "gateway", short: "sell an HTTP API or a folder of files through x402 (reverse proxy)", run: runGateway},
+		{name: "mcp", short: "an MCP server giving an agent a wallet with limits (pay URLs and paid tools)", run: runMCP},
 		{name: "pay", short: "make a paid HTTP request (curl-like, pays x402 402 responses)", run: runPay},
 		{name: "wallet", short: "create a payer key and show its address and balance", run: runWallet},
 	}

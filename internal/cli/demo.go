@@ -22,6 +22,7 @@ import (
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
 	"github.com/go402/go402/evm/batchsettlement"
+	"github.com/go402/go402/evm/upto"
 	"github.com/go402/go402/gateway"
 	"github.com/go402/go402/x402"
 )
@@ -409,6 +410,8 @@ type devInfo struct {
 	Payers         int           `json:"payers"`
 	FacilitatorURL string        `json:"facilitatorUrl"`
 	Endpoints      []devEndpoint `json:"endpoints"`
+	// MCP is the MCP endpoint (streamable HTTP) and its paid tools.
+	MCP *devMCP `json:"mcp,omitempty"`
 }
 
 // devEndpoint is one paid endpoint of an info file: its URL, method and
@@ -442,7 +445,10 @@ paid by batch-settlement vouchers on a payment channel, claimed on chain
 every 30 s once the channel is idle for 5 s, and at exit; GET /forecast
 at 0.002 TPD, a test token without EIP-3009 paid through Permit2, whose
 402 declares EIP-2612 gas sponsoring so that a payer that never approved
-Permit2 can pay), all on
+Permit2 can pay; GET /generate metered with upto: at most $0.01,
+charged $0.0001 a token generated, a varying number, sometimes none),
+an MCP endpoint at /mcp (streamable HTTP) with the paid tools "weather"
+($0.001) and "report" ($0.05, exact) and the free "ping", all on
 loopback, and prints the line to pay the API with "go402 pay" from another
 terminal. The paid API listens on --listen; the devnet's JSON-RPC and the
 facilitator on free loopback ports (see the info file). DEV ONLY: the
@@ -477,7 +483,9 @@ func runDev(ctx context.Context, e env, args []string) error {
 		{URL: st.apiURL + stackChannelPath, Method: http.MethodGet, Price: "$0.001", PayTo: st.seller.Address.Hex(), Scheme: batchsettlement.Scheme,
 			Policy: policyServeThenClaim, SettleIntervalSeconds: int(devClaimInterval / time.Second)},
 		{URL: st.apiURL + stackPermit2Path, Method: http.MethodGet, Price: stackPermit2Price, PayTo: st.seller.Address.Hex(), Scheme: evm.SchemeExact, Policy: gateway.PolicySettleBeforeServe},
+		{URL: st.apiURL + stackUptoPath, Method: http.MethodGet, Price: stackUptoMax, PayTo: st.seller.Address.Hex(), Scheme: upto.Scheme, Policy: gateway.PolicySettleBeforeServe},
 	}}
+	info.MCP = &devMCP{URL: st.apiURL + stackMCPPath, Tools: st.mcpTools}
 	runStackClaims(ctx, st.channels, watchedClaimConfig(st), quiet, &cleanup)
 	infoPath, err := devInfoPath(*infoFile)
 	if err != nil {
@@ -489,11 +497,13 @@ func runDev(ctx context.Context, e env, args []string) error {
 	cleanup.add(func() error { return os.Remove(infoPath) })
 	steps.printf("\ndevnet RPC   %s\n", st.devnet.RPCURL())
 	steps.printf("info file    %s (deleted on exit)\n", infoPath)
+	steps.printf("MCP tools    %s (streamable HTTP): %s\n", info.MCP.URL, mcpToolList(info.MCP.Tools))
 	steps.printf("payers       accounts 0-%d (keys in the info file; these keys are public, DEV ONLY)\n\n", stackPayers-1)
 	steps.printf("try it:\n")
 	steps.printf("  curl -i %s/weather\n", st.apiURL)
 	steps.printf("  GO402_PAYER_KEY=%s %s pay --devnet-info %s %s/weather\n", hexKey(st.payer), selfCommand(os.Args[0]), shellQuote(infoPath), st.apiURL)
-	steps.printf("  (batch-settlement: add --channel-file channels.json --max '$2' and pay %s%s)\n\n", st.apiURL, stackChannelPath)
+	steps.printf("  (batch-settlement: add --channel-file channels.json --max '$2' and pay %s%s)\n", st.apiURL, stackChannelPath)
+	steps.printf("  (upto: pay %s%s, charged per token used, at most %s)\n\n", st.apiURL, stackUptoPath, stackUptoMax)
 	steps.printf("Press Ctrl-C to stop.\n")
 	<-ctx.Done()
 	return nil

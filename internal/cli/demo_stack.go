@@ -54,6 +54,8 @@ type stack struct {
 	facURL, apiURL        string
 	// channels is the batch-settlement server of GET /metered.
 	channels *channelserver.Server
+	// mcpTools are the paid tools of the MCP endpoint at stackMCPPath.
+	mcpTools []devMCPTool
 }
 
 // startStack starts the devnet, the facilitator (over HTTP) and the sample
@@ -121,6 +123,12 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 	if err := schemes.Register(x402.V2, batchsettlement.Scheme, network, chs); err != nil {
 		return nil, err
 	}
+	if err := registerStackUpto(ctx, schemes, facClient, nets, network); err != nil {
+		return nil, err
+	}
+	if err := approveStackPayers(ctx, d, accts[:stackPayers]); err != nil {
+		return nil, err
+	}
 	mw, err := x402http.New(x402http.Config{
 		Facilitator: observingFacilitator{facClient, steps},
 		Schemes:     schemes,
@@ -132,7 +140,10 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 		return nil, err
 	}
 	runStackSettlements(ctx, mw, cleanup)
-	mux := stackAPI()
+	mux, mcpTools, err := stackMux(facClient, schemes, network, seller.Address.Hex(), quiet)
+	if err != nil {
+		return nil, err
+	}
 	apiAddr := opts.apiAddr
 	if apiAddr == "" {
 		apiAddr = "127.0.0.1:0"
@@ -141,9 +152,9 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 	if err != nil {
 		return nil, err
 	}
-	steps.printf("3. paid API   %s  GET /weather $0.001, GET /report $0.05, GET /ticker $0.001 serve-then-settle, GET %s $0.001 batch-settlement, GET %s %s via Permit2 (payTo %s)\n", apiURL, stackChannelPath, stackPermit2Path, stackPermit2Price, short(seller.Address.Hex()))
+	steps.printf("3. paid API   %s  GET /weather $0.001, GET /report $0.05, GET /ticker $0.001 serve-then-settle, GET %s $0.001 batch-settlement, GET %s %s via Permit2, GET %s up to %s upto (payTo %s)\n", apiURL, stackChannelPath, stackPermit2Path, stackPermit2Price, stackUptoPath, stackUptoMax, short(seller.Address.Hex()))
 
-	return &stack{devnet: d, network: network, nets: nets, payer: payer, seller: seller, facKey: facKey, facURL: facURL, apiURL: apiURL, channels: chs}, nil
+	return &stack{devnet: d, network: network, nets: nets, payer: payer, seller: seller, facKey: facKey, facURL: facURL, apiURL: apiURL, channels: chs, mcpTools: mcpTools}, nil
 }
 
 // The exact route priced in the Permit2 test token.
@@ -169,7 +180,8 @@ func declaredExtensions(ctx context.Context, fac *remote.Client) (x402.Object, e
 // stackRoutes are the sample API's paid routes, paid to payTo on network:
 // weather at $0.001, a report at $0.05, a ticker served then settled,
 // metered weather paid through a payment channel, and a forecast priced in
-// the Permit2 test token whose 402 declares the extensions declared.
+// the Permit2 test token whose 402 declares the extensions declared, and
+// text generation metered with upto.
 func stackRoutes(network x402.Network, payTo string, declared x402.Object) []x402http.Route {
 	opt := func(price string) []x402http.PaymentOption {
 		return []x402http.PaymentOption{{Network: network, Price: price, PayTo: payTo}}
@@ -183,6 +195,7 @@ func stackRoutes(network x402.Network, payTo string, declared x402.Object) []x40
 			Accepts: []x402http.PaymentOption{{Scheme: batchsettlement.Scheme, Network: network, Price: "$0.001", PayTo: payTo}}},
 		{Pattern: "GET " + stackPermit2Path, Accepts: opt(stackPermit2Price), Description: "Forecast, paid in a token without EIP-3009 (Permit2)", MimeType: "application/json",
 			Extensions: declared},
+		stackUptoRoute(network, payTo),
 	}
 }
 
@@ -253,6 +266,7 @@ func stackAPI() *http.ServeMux {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"city":"Lisbon","tomorrow":"cloudy","celsius":19}`)
 	})
+	handleGenerate(mux)
 	mux.HandleFunc("GET /ticker", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"pair":"ETH-USD","price":"3120.55"}`)

@@ -213,7 +213,7 @@ func TestDevAndPay(t *testing.T) {
 	if err := json.Unmarshal(raw, &di); err != nil {
 		t.Fatal(err)
 	}
-	if di.RPCURL == "" || di.FacilitatorURL == "" || len(di.Endpoints) != 5 || len(di.Accounts) != stackAccounts || di.Endpoints[0].Price != "$0.001" || di.Endpoints[0].URL != url {
+	if di.RPCURL == "" || di.FacilitatorURL == "" || len(di.Endpoints) != 6 || len(di.Accounts) != stackAccounts || di.Endpoints[0].Price != "$0.001" || di.Endpoints[0].URL != url {
 		t.Fatalf("info %+v", di)
 	}
 	// Every existing field is still there, and "payers" is added.
@@ -268,6 +268,7 @@ func TestDevAndPay(t *testing.T) {
 		t.Errorf("settled by %s, want the last account %s", sender.Hex(), di.Accounts[stackAccounts-1].Address)
 	}
 	checkDevPolicies(t, ctx, ec, di, info, key)
+	checkDevUpto(t, ctx, ec, di, info, di.Accounts[1].PrivateKey)
 	checkDevPermit2(t, ctx, ec, di, info)
 
 	cancel()
@@ -326,6 +327,9 @@ func checkDevPolicies(t *testing.T, ctx context.Context, ec *ethclient.Client, d
 	t.Helper()
 	byPolicy := map[string]devEndpoint{}
 	for _, ep := range di.Endpoints {
+		if ep.Scheme == "upto" {
+			continue // checkDevUpto
+		}
 		want := "exact"
 		if ep.Policy == policyServeThenClaim {
 			want = "batch-settlement"

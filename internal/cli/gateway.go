@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -255,6 +256,13 @@ func gatewayDeps(ctx context.Context, log *slog.Logger, cfg *gateway.Config, cle
 	deps.Facilitator = fac
 	deps.Networks = []evm.NetworkConfig{dev.NetworkConfig()}
 	warnOtherNetworks(log, cfg, dev)
+	if slices.ContainsFunc(cfg.Routes, func(r gateway.Route) bool { return r.Scheme == gateway.SchemeUpto }) {
+		// An upto payment is a Permit2 transfer: the payers approve
+		// Permit2 for the test USDC (DEV ONLY).
+		if err := approveStackPayers(ctx, dev, dev.Accounts()[:gatewayDevnetPayTo]); err != nil {
+			return deps, nil, err
+		}
+	}
 	return deps, dev, nil
 }
 

@@ -253,9 +253,6 @@ func unwrapPayError(err error) error {
 // where the flags say, and returns the error its status means.
 func readPayResponse(e env, o *payOptions, resp *http.Response, res *payResult) error {
 	res.Status = resp.StatusCode
-	if r, ok := client.ReceiptFromResponse(resp); ok {
-		fillReceipt(res, r, resp.StatusCode)
-	}
 	if o.include {
 		if o.json {
 			res.Headers = resp.Header.Clone()
@@ -264,6 +261,10 @@ func readPayResponse(e env, o *payOptions, resp *http.Response, res *payResult) 
 		}
 	}
 	bodyErr := writeBody(e, o, resp.Body, res)
+	// After the body: a streamed answer's receipt is a trailer.
+	if r, ok := client.ReceiptFromResponse(resp); ok {
+		fillReceipt(res, r, resp.StatusCode)
+	}
 	return errors.Join(payStatusError(resp, res), bodyErr)
 }
 

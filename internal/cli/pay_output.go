@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -30,24 +31,28 @@ const maxJSONBody = 32 << 20
 
 // payResult is what go402 pay reports; it is the --json output.
 type payResult struct {
-	URL         string      `json:"url"`
-	Status      int         `json:"status"`
-	Paid        bool        `json:"paid"`
-	Price       string      `json:"price"`
-	Asset       string      `json:"asset"`
-	Network     string      `json:"network"`
-	PayTo       string      `json:"payTo"`
-	Payer       string      `json:"payer"`
-	Transaction string      `json:"transaction"`
-	Success     bool        `json:"success"`
-	ExitCode    int         `json:"exitCode"`
-	Error       string      `json:"error"`
-	Reason      string      `json:"reason"`
-	Body        *string     `json:"body,omitempty"`
-	BodyBase64  *string     `json:"bodyBase64,omitempty"`
-	Headers     http.Header `json:"headers,omitempty"`
-	DryRun      bool        `json:"dryRun,omitempty"`
-	Allowed     *bool       `json:"allowed,omitempty"`
+	URL         string `json:"url"`
+	Status      int    `json:"status"`
+	Paid        bool   `json:"paid"`
+	Price       string `json:"price"`
+	Asset       string `json:"asset"`
+	Network     string `json:"network"`
+	PayTo       string `json:"payTo"`
+	Payer       string `json:"payer"`
+	Transaction string `json:"transaction"`
+	// Charged is what the server charged when its settlement reports an
+	// amount other than the price: a metered ("upto") payment, whose
+	// price is the maximum.
+	Charged    string      `json:"charged,omitempty"`
+	Success    bool        `json:"success"`
+	ExitCode   int         `json:"exitCode"`
+	Error      string      `json:"error"`
+	Reason     string      `json:"reason"`
+	Body       *string     `json:"body,omitempty"`
+	BodyBase64 *string     `json:"bodyBase64,omitempty"`
+	Headers    http.Header `json:"headers,omitempty"`
+	DryRun     bool        `json:"dryRun,omitempty"`
+	Allowed    *bool       `json:"allowed,omitempty"`
 	// OutcomeUnknown: the payment may have been charged (exit 6).
 	OutcomeUnknown bool `json:"outcomeUnknown,omitempty"`
 	// MaySettleUntil is when a payment whose outcome is unknown stops
@@ -89,6 +94,9 @@ func fillReceipt(res *payResult, r *client.Receipt, status int) {
 		}
 		if !s.Success {
 			res.Reason = string(s.ErrorReason)
+		}
+		if s.Success && s.Amount != nil && *s.Amount != r.Option.Requirements.Amount {
+			res.Charged = strings.TrimSpace(s.Amount.Format(r.Option.Asset.Decimals) + " " + r.Option.Asset.Symbol)
 		}
 	}
 }
@@ -296,6 +304,9 @@ func fillRejection(res *payResult, err error) {
 // "paid 0.001 USDC on eip155:8453 from 0x... tx 0x... (settled)".
 func printPaidLine(w io.Writer, res *payResult) {
 	line := fmt.Sprintf("paid %s on %s from %s", res.Price, res.Network, res.Payer)
+	if res.Charged != "" {
+		line = fmt.Sprintf("paid %s (authorized up to %s) on %s from %s", res.Charged, res.Price, res.Network, res.Payer)
+	}
 	if res.Transaction != "" {
 		line += " tx " + res.Transaction
 	}
