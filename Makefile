@@ -3,7 +3,7 @@ GO            ?= go
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME      ?= 20s
 # Packages that contain fuzz targets; `make fuzz` runs every Fuzz* in them.
-FUZZ_PKGS     ?= ./x402 ./evm ./evm/batchsettlement ./x402http
+FUZZ_PKGS     ?= ./x402 ./evm ./evm/batchsettlement ./x402http ./x402mcp
 
 .PHONY: all build test fmt-check vet staticcheck unit fuzz tidy-check contracts interop bench gobench
 

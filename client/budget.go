@@ -317,6 +317,23 @@ func (l *budgetStore) commit(ctx context.Context, id string) error {
 	})
 }
 
+// commitCharged is commit for a payment charged amount (at most what was
+// reserved) instead of the reserved price.
+func (l *budgetStore) commitCharged(ctx context.Context, id string, amount decimal) error {
+	return l.update(ctx, func(st *budgetState) error {
+		r, ok := st.Reserved[id]
+		if !ok {
+			return errNoChange // already folded as stale: counted
+		}
+		delete(st.Reserved, id)
+		if amount.Cmp(r.Amount) < 0 {
+			r.Amount = amount
+		}
+		st.spend(r.Amount, r.Host)
+		return nil
+	})
+}
+
 // release drops a reservation: the payment did not happen.
 func (l *budgetStore) release(ctx context.Context, id string) error {
 	return l.update(ctx, func(st *budgetState) error {

@@ -338,6 +338,7 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 	}
 	// From here the authorization is a bearer instrument: it counts as
 	// spent until it is proven unspent.
+	res.payload = obj
 	res.sending(ctx, auth)
 	c.log.DebugContext(ctx, "paying", "url", redact(req.URL), "network", chosen.Requirements.Network, "price", chosen.Price, "payTo", chosen.Requirements.PayTo, "version", off.version)
 	receipt := &Receipt{Option: *chosen}

@@ -14,10 +14,10 @@ import (
 // which the server charges what the request used; x402 v2): it registers
 // those scheme clients in cfg.Schemes (a new registry if nil) with
 // [evm.RegisterExactClient] and [upto.RegisterClient], unless the registry
-// has one for the scheme already, and calls [New]. The policy counts an
-// upto payment at its maximum, which the server may charge in full; the
-// receipt's settlement amount says what was charged. It is the usual way
-// to build a paying client:
+// has one for the scheme already, and calls [New]. The policy reserves an
+// upto payment's maximum, which the server may charge in full, and counts
+// what its settlement transaction transferred once the chain shows it
+// (see docs/client.md). It is the usual way to build a paying client:
 //
 //	c, err := client.NewEVM(signer, client.Config{Policy: client.Policy{MaxPerRequest: "$0.10"}})
 func NewEVM(signer evm.Signer, cfg Config) (*Client, error) {

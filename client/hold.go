@@ -33,6 +33,8 @@ type payHold struct {
 	// channelSR is the settlement report of a payment through a channel,
 	// as its scheme read it (see concludeChannel).
 	channelSR *x402.SettleResponse
+	// payload is the scheme payload sent (see spentCharged).
+	payload x402.Object
 }
 
 // reserveFirst reserves the budget of the first allowed option whose price
@@ -197,8 +199,14 @@ func (c *Client) conclude(req *http.Request, resp *http.Response, delivered bool
 		}
 		c.log.DebugContext(ctx, "payment rejected", "url", redact(req.URL), "reason", pe.Reason, "provenUnspent", pe.Unspent)
 		return nil, pe
+	case sr != nil && sr.Success && sr.Transaction == "" && chosen.channel == nil:
+		// A success that sent nothing (an upto payment charged 0; channel
+		// vouchers, which send nothing either, are the channel's): the
+		// authorization is unused and stays valid until it expires, so it
+		// counts until the chain shows it expired unused (or used).
+		res.unresolved(ctx)
 	case sr != nil && sr.Success:
-		res.finish(ctx, resolvedSpent)
+		res.spentCharged(ctx, sr)
 	case sr != nil && !pending, sr == nil && !delivered && mayNotCharge(resp.StatusCode):
 		// The server reports that the settlement failed, or answers with
 		// an error without a settlement (x402 servers settle only

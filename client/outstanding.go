@@ -89,6 +89,23 @@ func (l *budgetStore) resolve(ctx context.Context, id string, how resolution) er
 	})
 }
 
+// resolveCharged is resolve(resolvedSpent) for an authorization charged
+// amount (at most what it counted) instead of its price.
+func (l *budgetStore) resolveCharged(ctx context.Context, id string, amount decimal) error {
+	return l.update(ctx, func(st *budgetState) error {
+		rec, ok := st.Outstanding[id]
+		if !ok {
+			return errNoChange
+		}
+		delete(st.Outstanding, id)
+		if amount.Cmp(rec.Amount) < 0 {
+			rec.Amount = amount
+		}
+		st.spend(rec.Amount, rec.Host)
+		return nil
+	})
+}
+
 // due returns the outstanding authorizations whose validity ended by now.
 func (l *budgetStore) due(ctx context.Context, now time.Time) (map[string]outstanding, error) {
 	out := map[string]outstanding{}

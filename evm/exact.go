@@ -266,7 +266,10 @@ func checkExactTerms(req x402.PaymentRequirements) (exactTerms, error) {
 			return t, fmt.Errorf("evm: requirements extra: %w", err)
 		}
 	}
-	if t.extra.Name == "" || t.extra.Version == "" {
+	// A Permit2 payment is signed in Permit2's domain: the token's own
+	// EIP-712 name and version (only announced for EIP-2612 tokens) are
+	// needed only for a gas-sponsoring permit.
+	if (t.extra.Name == "" || t.extra.Version == "") && t.extra.AssetTransferMethod != TransferPermit2 {
 		return t, errors.New("evm: requirements extra lacks the token's EIP-712 name and version")
 	}
 	if m := t.extra.AssetTransferMethod; m != "" && m != TransferEIP3009 && m != TransferPermit2 {

@@ -26,6 +26,9 @@ var ErrNoRPC = errors.New("evm: no JSON-RPC endpoint configured for the network"
 // validBefore: from then on no block can use it. It holds nothing that could
 // be used to pay.
 func (c *ExactClient) Authorization(req x402.PaymentRequirements, payload x402.Object) (x402.SettlementKey, time.Time, error) {
+	if _, ok := payload.Field("permit2Authorization"); ok {
+		return permit2Authorization(req, payload)
+	}
 	p, err := decodeExactPayload(payload)
 	if err != nil {
 		return x402.SettlementKey{}, time.Time{}, err
@@ -138,6 +141,9 @@ func (cc *ChainClients) AuthorizationState(ctx context.Context, key x402.Settlem
 	ec, err := cc.Client(ctx, key.Network)
 	if err != nil {
 		return false, false, err
+	}
+	if !strings.HasPrefix(key.Nonce, "0x") {
+		return permit2State(ctx, ec, key, validBefore) // a Permit2 nonce (decimal)
 	}
 	asset, ok := hexAddress(key.Asset)
 	payer, ok2 := hexAddress(key.Payer)

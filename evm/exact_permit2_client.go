@@ -76,11 +76,11 @@ func (c *ExactClient) createPermit2(ctx context.Context, req x402.PaymentRequire
 		Deadline: deadline,
 		Witness:  permit2.ExactWitness{To: t.payTo, ValidAfter: new(big.Int)},
 	}
-	sig, err := permit2.Sign(ctx, c.signer, t.chainID, p)
+	sig, err := c.signPermit2(ctx, t.chainID, p)
 	if err != nil {
 		return nil, nil, fmt.Errorf("evm: signing the Permit2 transfer: %w", err)
 	}
-	wire, err := permit2.Encode(owner, p, sig[:])
+	wire, err := permit2.Encode(owner, p, sig)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -117,6 +117,14 @@ func (c *ExactClient) sponsorIfNeeded(ctx context.Context, req x402.PaymentRequi
 	if _, ok := declared.Field(permit2.GasSponsoringKey); declared.IsNull() || !ok {
 		return nil, fmt.Errorf("%w: allowance %s, amount %s", ErrPermit2AllowanceRequired, allowance, req.Amount)
 	}
+	if t.extra.Name == "" || t.extra.Version == "" {
+		return nil, fmt.Errorf("%w: allowance %s, amount %s; the requirements do not name the token's EIP-712 domain, so no EIP-2612 permit can be signed", ErrPermit2AllowanceRequired, allowance, req.Amount)
+	}
+	if _, wallet := c.signer.(WalletSigner); wallet {
+		// EIP-2612 tokens check an ECDSA signature of the owner: a
+		// smart-contract wallet must approve Permit2 itself.
+		return nil, fmt.Errorf("%w: allowance %s, amount %s; a smart-contract wallet cannot sign an EIP-2612 permit", ErrPermit2AllowanceRequired, allowance, req.Amount)
+	}
 	tokenNonce, err := callWord(ctx, ec, t.asset, packAddressArgs(selNonces, owner))
 	if err != nil {
 		return nil, fmt.Errorf("evm: reading the EIP-2612 nonce of %s on %s: %w", owner.Hex(), t.asset.Hex(), err)
@@ -134,6 +142,29 @@ func (c *ExactClient) sponsorIfNeeded(ctx context.Context, req x402.PaymentRequi
 		return nil, fmt.Errorf("evm: signing the EIP-2612 permit: %w", err)
 	}
 	return g.Extension()
+}
+
+// signPermit2 signs p: a canonical ECDSA signature checked against the
+// signer's address, or, for a smart-contract wallet's signer
+// ([WalletSigner]), the wallet's signature as it gives it (EIP-1271, or
+// ERC-6492 wrapped), which Permit2 checks with the wallet.
+func (c *ExactClient) signPermit2(ctx context.Context, chainID uint64, p *permit2.Permit) ([]byte, error) {
+	if _, wallet := c.signer.(WalletSigner); !wallet {
+		sig, err := permit2.Sign(ctx, c.signer, chainID, p)
+		return sig[:], err
+	}
+	digest, err := p.Digest(chainID)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := c.signer.SignDigest(ctx, digest)
+	if err != nil {
+		return nil, err
+	}
+	if len(sig) == 0 || len(sig) > MaxSmartWalletSignature {
+		return nil, fmt.Errorf("evm: the wallet signer returned a %d-byte signature", len(sig))
+	}
+	return sig, nil
 }
 
 // packAddressArgs is the calldata of a function taking only addresses.

@@ -111,13 +111,29 @@ func (f *ExactFacilitator) checkPermit2Terms(p *x402.Payment) (asset, payTo comm
 	if payTo, ok = hexAddress(req.PayTo); !ok {
 		return asset, payTo, reject(x402.ReasonInvalidPaymentRequirements, "payTo %q is not an address", req.PayTo)
 	}
-	if rej := f.checkAsset(asset, extra); rej != nil {
+	if rej := f.checkPermit2Asset(asset, extra); rej != nil {
 		return asset, payTo, rej
 	}
 	if req.Amount.IsZero() {
 		return asset, payTo, reject(x402.ReasonInvalidPaymentRequirements, "amount must be positive")
 	}
 	return asset, payTo, nil
+}
+
+// checkPermit2Asset applies the asset allowlist to a Permit2 payment. Its
+// requirements name the token's EIP-712 domain only for EIP-2612 tokens
+// (as the reference announces them): without a name and version only the
+// address is checked.
+func (f *ExactFacilitator) checkPermit2Asset(asset common.Address, extra exactExtra) *payloadError {
+	if extra.Name != "" || extra.Version != "" || len(f.cfg.Assets) == 0 {
+		return f.checkAsset(asset, extra)
+	}
+	for _, a := range f.cfg.Assets {
+		if a.Address == asset {
+			return nil
+		}
+	}
+	return reject(x402.ReasonInvalidPaymentRequirements, "asset %s is not accepted by this facilitator on %s", asset.Hex(), f.cfg.Network)
 }
 
 // checkPermit2Message checks the signed message against the requirements.
@@ -282,6 +298,11 @@ func (f *ExactFacilitator) checkPermit2Chain(ctx context.Context, c *p2checked, 
 		if r.err == nil && len(r.out) == 32 {
 			words[i] = new(big.Int).SetBytes(r.out)
 		}
+	}
+	if allowance := words[3]; c.sponsor != nil && allowance != nil && allowance.Cmp(c.s.Permit.Amount) >= 0 {
+		// The payer's allowance suffices: settle without submitting the
+		// permit, which would only cost gas (and the permit stays unused).
+		c.sponsor = nil
 	}
 	return permit2Verdict(c, words, sim), nil
 }

@@ -40,3 +40,35 @@ func TestPermit2RevertReason(t *testing.T) {
 		t.Errorf("string revert: %s", got)
 	}
 }
+
+// FuzzPermit2Identify: any payload with a permit2Authorization is either
+// refused by both the server's and the facilitator's Identify, with
+// invalid_exact_evm_payload, or keyed identically by both; nothing panics.
+func FuzzPermit2Identify(f *testing.F) {
+	f.Add([]byte(`{"signature":"0x11","permit2Authorization":{"from":"0x2c7536E3605D9C16a7a3D7b1898e529396a65c23","permitted":{"token":"0x036CbD53842c5426634e7929541eC2318f3dCF7e","amount":"10"},"spender":"0x402085c248EeA27D92E8b30b2C58ed07f9E20001","nonce":"7","deadline":"1893456000","witness":{"to":"0x209693bc6afc0c5328ba36faf03c514ef312287c","validAfter":"0"}}}`))
+	f.Add([]byte(`{"permit2Authorization":{"nonce":"0x7"}}`))
+	req := x402.PaymentRequirements{Scheme: SchemeExact, Network: "eip155:84532", Asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+		PayTo: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", Amount: x402.NewAmount(10), MaxTimeoutSeconds: 60}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var o x402.Object
+		if o.UnmarshalJSON(b) != nil || o.IsNull() {
+			return
+		}
+		p := &x402.Payment{Version: x402.V2, Accepted: req, Requirements: req, Payload: o}
+		if !isPermit2Payload(p) {
+			return
+		}
+		id, serr := (&ExactServer{}).Identify(p)
+		key, fp, ferr := identifyPermit2Settlement(&x402.Payment{Version: x402.V2, Accepted: req, Requirements: req, Payload: o})
+		switch {
+		case (serr == nil) != (ferr == nil):
+			t.Fatalf("server %v, facilitator %v", serr, ferr)
+		case serr != nil:
+			if x402.ReasonOf(serr) != x402.ReasonExactEVMPayload {
+				t.Fatalf("server refusal %v", serr)
+			}
+		case id.Key != key || fp == "":
+			t.Fatalf("server key %+v, facilitator %+v %q", id.Key, key, fp)
+		}
+	})
+}

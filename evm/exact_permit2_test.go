@@ -128,6 +128,15 @@ func wirePayment(t *testing.T, req x402.PaymentRequirements, obj, ext x402.Objec
 	return p
 }
 
+func key2nonce(t *testing.T, k x402.SettlementKey) *big.Int {
+	t.Helper()
+	n, ok := new(big.Int).SetString(k.Nonce, 10)
+	if !ok {
+		t.Fatalf("key nonce %q", k.Nonce)
+	}
+	return n
+}
+
 func TestPermit2PayVerifySettleReplay(t *testing.T) {
 	w := newP2World(t)
 	ctx := t.Context()
@@ -140,6 +149,14 @@ func TestPermit2PayVerifySettleReplay(t *testing.T) {
 	v, err := w.fac.Verify(ctx, p)
 	if err != nil || !v.IsValid || v.Payer != w.payer.Address.Hex() {
 		t.Fatalf("verify: %+v %v", v, err)
+	}
+	// Nothing sent yet: reconciling finds the permit unused.
+	key0, _, err := w.fac.Identify(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := w.fac.Reconcile(ctx, p, key0, ""); !errors.Is(err, x402.ErrNotSettled) {
+		t.Fatalf("reconcile before settling: %+v %v", r, err)
 	}
 	before := w.tokenBalance(t, w.payee)
 	s, err := w.fac.Settle(ctx, p, x402.SettleHooks{})
@@ -174,6 +191,14 @@ func TestPermit2PayVerifySettleReplay(t *testing.T) {
 	r, err := w.fac.Reconcile(ctx, p, key, s.Transaction)
 	if err != nil || !r.Success || r.Transaction != s.Transaction {
 		t.Fatalf("reconcile: %+v %v", r, err)
+	}
+	// Another payment reusing the nonce, with no transaction of its own,
+	// is not paid by the nonce's use.
+	other := wirePayment(t, req, w.signedPermit(t, w.payer.PrivateKey, req, func(q *permit2.Permit, _ *permit2.ExactWitness) {
+		q.Nonce = key2nonce(t, key)
+	}), nil)
+	if r, err := w.fac.Reconcile(ctx, other, key, ""); err != nil || r.Success || r.ErrorReason != x402.ReasonPermit2InvalidNonce {
+		t.Fatalf("reconcile of another payment with the used nonce: %+v %v", r, err)
 	}
 }
 
@@ -430,5 +455,196 @@ func TestPermit2SettlementGas(t *testing.T) {
 		eip3009, viaSettle, 100*(float64(viaSettle)/float64(eip3009)-1), viaPermit, 100*(float64(viaPermit)/float64(eip3009)-1))
 	if !(eip3009 < viaSettle && viaSettle < viaPermit) {
 		t.Errorf("gas EIP-3009 %d, settle %d, settleWithPermit %d: want increasing", eip3009, viaSettle, viaPermit)
+	}
+}
+
+// TestPermit2PermitNotNeeded: a payment carrying an EIP-2612 permit from a
+// payer whose allowance already suffices is settled with the proxy's
+// settle: the permit is not submitted (its nonce stays unused).
+func TestPermit2PermitNotNeeded(t *testing.T) {
+	w := newP2World(t)
+	ctx := t.Context()
+	w.approve(t, w.payer, big.NewInt(1_000_000))
+	req := w.req(t, 500)
+	p := wirePayment(t, req, w.signedPermit(t, w.payer.PrivateKey, req, nil), w.signedSponsor(t, w.payer, 500, nil))
+	if v, err := w.fac.Verify(ctx, p); err != nil || !v.IsValid {
+		t.Fatalf("verify: %+v %v", v, err)
+	}
+	s, err := w.fac.Settle(ctx, p, x402.SettleHooks{})
+	if err != nil || !s.Success {
+		t.Fatalf("settle: %+v %v", s, err)
+	}
+	if n := w.tokenWord(t, "nonces(address)", w.payer.Address); n.Sign() != 0 {
+		t.Errorf("EIP-2612 nonce %s: the permit was submitted", n)
+	}
+	receipt, err := w.net.Client().TransactionReceipt(ctx, common.HexToHash(s.Transaction))
+	if err != nil {
+		t.Fatal(err)
+	}
+	settled := crypto.Keccak256Hash([]byte("Settled()"))
+	found := false
+	for _, l := range receipt.Logs {
+		found = found || (l.Address == permit2.ExactProxy() && len(l.Topics) == 1 && l.Topics[0] == settled)
+	}
+	if !found {
+		t.Error("no Settled event")
+	}
+}
+
+// TestPermit2SmartWallet: a deployed smart-contract wallet (EIP-1271) that
+// approved Permit2 pays over Permit2 with its owner's signature, which
+// Permit2 and the facilitator check with the wallet; once the wallet's
+// owner is rotated, its old owner's payment is refused
+// (invalid_permit2_signature) before anything is sent.
+func TestPermit2SmartWallet(t *testing.T) {
+	w := newP2World(t)
+	ctx := t.Context()
+	owner := w.net.Accounts()[2]
+	ownerSigner, err := evm.NewPrivateKeySignerFromECDSA(owner.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	salt := big.NewInt(7)
+	wallet, err := w.net.DeploySmartWallet(ctx, owner.Address, salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.net.MintToken(ctx, w.token.Address, wallet, big.NewInt(1_000_000)); err != nil {
+		t.Fatal(err)
+	}
+	// The wallet approves Permit2 through its owner (execute).
+	walletCall := func(data []byte) {
+		t.Helper()
+		s, err := evm.NewSender(ctx, evm.SenderConfig{Backend: w.net.Client(), Key: owner.PrivateKey, ChainID: w.net.ChainID()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec := crypto.Keccak256([]byte("execute(address,uint256,bytes)"))[:4]
+		exec = append(exec, common.LeftPadBytes(w.token.Address[:], 32)...)
+		exec = append(exec, make([]byte, 32)...)
+		exec = append(exec, common.LeftPadBytes(big.NewInt(96).Bytes(), 32)...)
+		exec = append(exec, common.LeftPadBytes(big.NewInt(int64(len(data))).Bytes(), 32)...)
+		exec = append(exec, common.RightPadBytes(data, (len(data)+31)/32*32)...)
+		tx, err := s.Send(ctx, wallet, exec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.WaitReceipt(ctx, tx.Hash()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	approve := append(crypto.Keccak256([]byte("approve(address,uint256)"))[:4], common.LeftPadBytes(permit2.Address().Bytes(), 32)...)
+	walletCall(append(approve, common.LeftPadBytes(big.NewInt(1_000_000).Bytes(), 32)...))
+
+	c, err := evm.NewExactClient(evm.ExactClientConfig{Signer: w.net.SmartWalletSigner(ownerSigner, salt),
+		RPCURLs: map[x402.Network]string{w.network: w.rpcURL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := w.req(t, 800)
+	p := payExt(t, c, req, nil)
+	if v, err := w.fac.Verify(ctx, p); err != nil || !v.IsValid || v.Payer != wallet.Hex() {
+		t.Fatalf("verify: %+v %v", v, err)
+	}
+	before := w.tokenBalance(t, w.payee)
+	s, err := w.fac.Settle(ctx, p, x402.SettleHooks{})
+	if err != nil || !s.Success {
+		t.Fatalf("settle: %+v %v", s, err)
+	}
+	if got := new(big.Int).Sub(w.tokenBalance(t, w.payee), before); got.Int64() != 800 {
+		t.Fatalf("payee received %s", got)
+	}
+
+	// The wallet says no: the owner moves to another key, and a payment
+	// signed by the old owner is refused.
+	rotate := crypto.Keccak256([]byte("setOwner(address)"))[:4]
+	rotate = append(rotate, common.LeftPadBytes(w.net.Accounts()[3].Address[:], 32)...)
+	s2, err := evm.NewSender(ctx, evm.SenderConfig{Backend: w.net.Client(), Key: owner.PrivateKey, ChainID: w.net.ChainID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s2.Send(ctx, wallet, rotate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.WaitReceipt(ctx, tx.Hash()); err != nil {
+		t.Fatal(err)
+	}
+	refused := payExt(t, c, req, nil)
+	if v, err := w.fac.Verify(ctx, refused); err != nil || v.IsValid || v.InvalidReason != x402.ReasonPermit2Signature {
+		t.Errorf("verify after rotation: %+v %v", v, err)
+	}
+	if s, err := w.fac.Settle(ctx, refused, x402.SettleHooks{}); err != nil || s.Success || s.ErrorReason != x402.ReasonPermit2Signature || s.Transaction != "" {
+		t.Errorf("settle after rotation: %+v %v", s, err)
+	}
+}
+
+// TestPermit2WithoutTokenDomain: requirements of a Permit2 token that
+// name no EIP-712 domain (the reference announces name and version only
+// for EIP-2612 tokens) are paid and settled, by a facilitator whose asset
+// allowlist holds the token; without an allowance the client cannot sign a
+// permit and says so.
+func TestPermit2WithoutTokenDomain(t *testing.T) {
+	w := newP2World(t)
+	ctx := t.Context()
+	fac, err := evm.NewExactFacilitator(ctx, evm.ExactFacilitatorConfig{Network: w.network, Backend: w.net.Client(), Sender: w.sender, Assets: []evm.Asset{w.token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := w.req(t, 600)
+	req.Extra = x402.Object(`{"assetTransferMethod":"permit2"}`)
+	fresh := w.net.Accounts()[3]
+	if _, _, err := w.rpcClient(t, fresh.PrivateKey).CreatePayloadExtensions(ctx, x402.V2, req, permit2.DeclareGasSponsoring()); !errors.Is(err, evm.ErrPermit2AllowanceRequired) {
+		t.Fatalf("no domain, no allowance: %v", err)
+	}
+	w.approve(t, w.payer, big.NewInt(1_000_000))
+	p := payExt(t, w.rpcClient(t, w.payer.PrivateKey), req, permit2.DeclareGasSponsoring())
+	if v, err := fac.Verify(ctx, p); err != nil || !v.IsValid {
+		t.Fatalf("verify: %+v %v", v, err)
+	}
+	if s, err := fac.Settle(ctx, p, x402.SettleHooks{}); err != nil || !s.Success {
+		t.Fatalf("settle: %+v %v", s, err)
+	}
+	// A token the allowlist does not hold is refused.
+	other := req
+	other.Asset = w.asset.Address.Hex()
+	q := wirePayment(t, other, w.signedPermit(t, w.payer.PrivateKey, other, func(p *permit2.Permit, _ *permit2.ExactWitness) { p.Token = w.asset.Address }), nil)
+	if v, err := fac.Verify(ctx, q); err != nil || v.IsValid || v.InvalidReason != x402.ReasonInvalidPaymentRequirements {
+		t.Fatalf("unlisted token: %+v %v", v, err)
+	}
+}
+
+// TestPermit2ClientAuthorizationState: the client keys a Permit2 payment
+// as the facilitator does and reads from the chain whether its nonce was
+// used, so that its budget can release a payment the server did not take.
+func TestPermit2ClientAuthorizationState(t *testing.T) {
+	w := newP2World(t)
+	ctx := t.Context()
+	w.approve(t, w.payer, big.NewInt(1_000_000))
+	c := w.rpcClient(t, w.payer.PrivateKey)
+	req := w.req(t, 300)
+	obj, _, err := c.CreatePayloadExtensions(ctx, x402.V2, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, deadline, err := c.Authorization(req, obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := wirePayment(t, req, obj, nil)
+	if fkey, _, err := w.fac.Identify(p); err != nil || fkey != key {
+		t.Fatalf("client key %+v, facilitator %+v %v", key, fkey, err)
+	}
+	if used, expired, err := c.AuthorizationState(ctx, key, deadline); err != nil || used || expired {
+		t.Fatalf("before settlement: used %v expired %v %v", used, expired, err)
+	}
+	if s, err := w.fac.Settle(ctx, p, x402.SettleHooks{}); err != nil || !s.Success {
+		t.Fatalf("settle: %+v %v", s, err)
+	}
+	if used, _, err := c.AuthorizationState(ctx, key, deadline); err != nil || !used {
+		t.Fatalf("after settlement: used %v %v", used, err)
+	}
+	if _, expired, err := c.AuthorizationState(ctx, key, time.Unix(1, 0)); err != nil || !expired {
+		t.Fatalf("past deadline: expired %v %v", expired, err)
 	}
 }

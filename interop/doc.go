@@ -5,7 +5,8 @@
 // The package has no library code: its tests start a devnet with JSON-RPC,
 // run small Node scripts of our own under js/ (an official v2 client, server
 // and facilitator, and the legacy v1 client and server) against go402's
-// client, x402http middleware, gateway and facilitator, and check that every
+// client, x402http middleware, gateway, paid MCP tools (x402mcp, called by the
+// official TypeScript MCP client) and facilitator, and check that every
 // payment moves the devnet token balances by exactly the price, once.
 //
 // The Node packages are pinned in package.json and package-lock.json and

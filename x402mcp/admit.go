@@ -35,7 +35,9 @@ func (s *Server) serveAdmitted(ctx context.Context, req *mcp.CallToolRequest, ne
 	hctx := context.WithValue(ctx, paymentKey{}, &Payment{Payer: adm.Payer, Requirements: c.req, Request: c.freq})
 	out, err := next(hctx, req)
 	finished = true
-	if err != nil || out == nil || out.IsError {
+	if err != nil || out == nil || out.IsError || out.InputRequests != nil {
+		// An error, or not a result yet (the call comes back with the
+		// client's input and the same payment, admitted again).
 		s.abort(ctx, pending)
 		return out, err
 	}

@@ -89,7 +89,11 @@ func (t transport) RoundTrip(r *http.Request) (*http.Response, error) {
 func answer(r *http.Request, status int, pr *x402.PaymentRequired, sr *x402.SettleResponse) (*http.Response, error) {
 	h := http.Header{}
 	if pr != nil {
-		enc, err := x402.EncodePaymentRequired(pr)
+		// pr was decoded and validated from the result: encoded as is,
+		// without EncodePaymentRequired's bound for HTTP headers (which
+		// the MCP answer never crossed); the client decodes it within
+		// x402.MaxHeaderSize.
+		enc, err := reencode(pr)
 		if err != nil {
 			return nil, err
 		}

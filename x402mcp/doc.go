@@ -28,6 +28,12 @@
 // A [Tool]'s price is static (each [Option]'s Price) or computed from the
 // call's arguments (Tool.Price).
 //
+// A tool result that asks the client for input (InputRequests, the MCP
+// multi round-trip requests) is not a result yet: nothing is settled, and
+// the call that comes back with the answers and the same payment
+// continues without a second verification; the payment settles with the
+// final result.
+//
 // Every scheme of the registry works: "exact" settles the accepted amount;
 // a scheme implementing [x402.MeteredScheme] ("upto") settles what the
 // tool reports with [ReportUsage] (the whole authorized amount if it

@@ -22,7 +22,7 @@ func TestPaidTools(t *testing.T) {
 	m := newMarket(t)
 	transports := []struct {
 		name    string
-		connect func(*testing.T, ...mcp.Middleware) connected
+		connect func(testing.TB, ...mcp.Middleware) connected
 	}{
 		{"streamable-http", m.overHTTP},
 		{"stdio", m.overStdio},
@@ -234,7 +234,7 @@ func (c *captured) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 // replayRefused signs one payment (kept from the wire by a client
 // middleware), sends it on two parallel calls, then once more: one result,
 // one transfer.
-func replayRefused(t *testing.T, m *market, connect func(*testing.T, ...mcp.Middleware) connected) {
+func replayRefused(t *testing.T, m *market, connect func(testing.TB, ...mcp.Middleware) connected) {
 	capture := &captured{}
 	thief := connect(t, capture.middleware)
 	c, _ := m.wallet(t, client.Policy{MaxPerRequest: "$0.01"})

@@ -153,7 +153,7 @@ type market struct {
 	payer devnet.Account
 }
 
-func newMarket(t *testing.T) *market {
+func newMarket(t testing.TB) *market {
 	t.Helper()
 	st := stacktest.New(t, stacktest.Config{Devnet: devnet.Config{ChainID: 84532, Accounts: 4}})
 	return &market{st: st, payee: st.Accounts[1].Address, payer: st.Accounts[0]}
@@ -168,7 +168,7 @@ type connected struct {
 
 // overHTTP serves the tools over the streamable HTTP transport on
 // loopback (with the in-process facilitator) and connects to them.
-func (m *market) overHTTP(t *testing.T, mws ...mcp.Middleware) connected {
+func (m *market) overHTTP(t testing.TB, mws ...mcp.Middleware) connected {
 	t.Helper()
 	srv, _, err := newToolServer(m.st.Facilitator, m.st.Networks, m.st.Network, m.payee.Hex())
 	if err != nil {
@@ -187,7 +187,7 @@ func (m *market) overHTTP(t *testing.T, mws ...mcp.Middleware) connected {
 // overStdio runs the tools in a child process (this test binary again)
 // speaking MCP on its stdin and stdout, verifying and settling through the
 // facilitator over HTTP, and connects to it.
-func (m *market) overStdio(t *testing.T, mws ...mcp.Middleware) connected {
+func (m *market) overStdio(t testing.TB, mws ...mcp.Middleware) connected {
 	t.Helper()
 	nc, err := json.Marshal(m.st.Devnet.NetworkConfig())
 	if err != nil {
@@ -217,7 +217,7 @@ func (s *countingSigner) SignDigest(ctx context.Context, d common.Hash) ([]byte,
 
 // wallet is a go402 client paying from the market's payer account, within
 // policy, through x402mcp.Transport.
-func (m *market) wallet(t *testing.T, policy client.Policy) (*client.Client, *countingSigner) {
+func (m *market) wallet(t testing.TB, policy client.Policy) (*client.Client, *countingSigner) {
 	t.Helper()
 	k, err := evm.NewPrivateKeySignerFromECDSA(m.payer.PrivateKey)
 	if err != nil {

@@ -94,7 +94,7 @@ func decodeRequired(v any) (*x402.PaymentRequired, bool) {
 // structuredContent and, as the same JSON, in content[0].text, with the
 // SettleResponse of a failed settlement in _meta when there is one.
 func requiredResult(off *offer, msg string, sr *x402.SettleResponse) (*mcp.CallToolResult, error) {
-	pr := &x402.PaymentRequired{X402Version: x402.V2, Error: msg, Resource: off.res, Accepts: off.reqs}
+	pr := &x402.PaymentRequired{X402Version: x402.V2, Error: msg, Resource: off.res, Accepts: off.reqs, Extensions: off.ext}
 	if err := pr.Validate(); err != nil {
 		return nil, fmt.Errorf("x402mcp: invalid payment requirements: %w", err)
 	}

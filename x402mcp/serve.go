@@ -101,9 +101,12 @@ func (s *Server) serve(ctx context.Context, t *paidTool, req *mcp.CallToolReques
 	if a, ok := c.srv.(x402.ChargeAdmitter); ok {
 		return s.serveAdmitted(ctx, req, next, a, c, off)
 	}
-	cl, answer, err := s.verify(ctx, c, off)
-	if answer != nil || err != nil {
-		return answer, err
+	cl, resumed := s.suspended.resume(c.id.Key.String(), s.cfg.Now())
+	if !resumed {
+		var answer *mcp.CallToolResult
+		if cl, answer, err = s.verify(ctx, c, off); answer != nil || err != nil {
+			return answer, err
+		}
 	}
 	// From here the handler runs: the claim stays until the authorization
 	// expires, charged or not.
@@ -116,6 +119,13 @@ func (s *Server) serve(ctx context.Context, t *paidTool, req *mcp.CallToolReques
 	if err != nil || out == nil || out.IsError {
 		// A protocol error or a tool error result: nothing is settled.
 		return out, err
+	}
+	if out.InputRequests != nil {
+		// Not a result yet: the tool asks the client for input, and the
+		// call comes back with the answers and the same payment, which
+		// then continues without being verified again.
+		s.suspended.suspend(cl, c.id.Expires, s.cfg.Now().Add(time.Duration(c.req.MaxTimeoutSeconds)*time.Second))
+		return out, nil
 	}
 	return s.settle(ctx, c, cl.payer, off, out, u)
 }
@@ -183,6 +193,45 @@ func invalidPayload(err error) string {
 type claim struct {
 	key   string
 	payer string
+}
+
+// suspensions are the claims of calls waiting for the client's input, by
+// key, each until its authorization expires (or the tool's timeout).
+type suspensions struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+	claim map[string]*claim
+}
+
+// suspend keeps cl for the call's continuation.
+func (s *suspensions) suspend(cl *claim, expires, timeout time.Time) {
+	until := timeout
+	if !expires.IsZero() && expires.Before(until) {
+		until = expires
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.claim == nil {
+		s.claim, s.until = map[string]*claim{}, map[string]time.Time{}
+	}
+	s.claim[cl.key], s.until[cl.key] = cl, until
+}
+
+// resume takes the suspended claim of key, if there is one still valid:
+// one continuation per suspension.
+func (s *suspensions) resume(key string, now time.Time) (*claim, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, t := range s.until {
+		if now.After(t) {
+			delete(s.until, k)
+			delete(s.claim, k)
+		}
+	}
+	cl, ok := s.claim[key]
+	delete(s.claim, key)
+	delete(s.until, key)
+	return cl, ok
 }
 
 // verify claims the payment, then has it verified. One payment, one

@@ -112,6 +112,9 @@ type Tool struct {
 	// MaxTimeoutSeconds is how long a payment authorization must stay
 	// valid; 0 means DefaultMaxTimeoutSeconds.
 	MaxTimeoutSeconds int
+	// Extensions, if set, is the PaymentRequired's extensions object (such
+	// as a Bazaar discovery declaration); payers echo it in their payment.
+	Extensions x402.Object
 }
 
 // Server sells tool calls. It is safe for concurrent use.
@@ -119,6 +122,10 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	claims payclaims.Set
+	// suspended holds the verified payments of calls that asked the client
+	// for input (multi round-trip requests): the same payment comes back
+	// with the answers and continues the call.
+	suspended suspensions
 }
 
 // New checks cfg and returns a Server.
@@ -228,11 +235,12 @@ func (s *Server) requirements(t *paidTool, dynamic *x402.Price) ([]x402.PaymentR
 type offer struct {
 	reqs []x402.PaymentRequirements
 	res  x402.ResourceInfo
+	ext  x402.Object
 }
 
 // offerFor prices a call; nil and no error when the call is free.
 func (s *Server) offerFor(ctx context.Context, t *paidTool, req *mcp.CallToolRequest) (*offer, error) {
-	off := &offer{reqs: t.static, res: x402.ResourceInfo{URL: t.Resource, Description: t.Description, MimeType: t.MimeType}}
+	off := &offer{reqs: t.static, res: x402.ResourceInfo{URL: t.Resource, Description: t.Description, MimeType: t.MimeType}, ext: t.Extensions}
 	if t.Price == nil {
 		return off, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"sync"
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
@@ -33,35 +34,62 @@ func (f *Facilitator) word(ctx context.Context, to common.Address, data []byte, 
 	return out[:32], nil, nil
 }
 
+// read is one word read by checkChain.
+type read struct {
+	to     common.Address
+	data   []byte
+	what   string
+	reason x402.Reason // the verdict of a revert or a short answer
+	out    []byte
+	rej    *rejection
+	err    error
+}
+
+// readAll makes the reads concurrently (one round trip of latency).
+func (f *Facilitator) readAll(ctx context.Context, reads ...*read) {
+	var wg sync.WaitGroup
+	for _, r := range reads {
+		wg.Go(func() { r.out, r.rej, r.err = f.word(ctx, r.to, r.data, r.what, r.reason) })
+	}
+	wg.Wait()
+}
+
 // checkChain checks the chain state a settlement of amount needs: the
 // proxy deployed, the Permit2 nonce unused, the payer's balance and
-// Permit2 allowance; and, if simulate, simulates the settlement from the
-// facilitator's sender. It records the balance read in c.
+// Permit2 allowance (read together, judged in that order); and, if
+// simulate, simulates the settlement from the facilitator's sender. It
+// records the balance read in c.
 func (f *Facilitator) checkChain(ctx context.Context, c *checked, amount *big.Int, simulate bool) (*rejection, error) {
 	pm := &c.d.Permit
-	if _, rej, err := f.word(ctx, ProxyAddress(), selPermit2[:], "the upto proxy's PERMIT2()", x402.ReasonPermit2ProxyNotDeployed); rej != nil || err != nil {
-		return rej, err
+	proxy := &read{to: ProxyAddress(), data: selPermit2[:], what: "the upto proxy's PERMIT2()", reason: x402.ReasonPermit2ProxyNotDeployed}
+	bitmap := &read{to: Permit2Address(), data: packNonceBitmap(pm.From, pm.Nonce), what: "Permit2 nonceBitmap", reason: x402.ReasonPermit2ProxyNotDeployed}
+	bal := &read{to: pm.Token, data: packAddresses(selBalanceOf, pm.From), what: "balanceOf", reason: x402.ReasonPermit2SimulationFailed}
+	allow := &read{to: pm.Token, data: packAddresses(selAllowance, pm.From, Permit2Address()), what: "allowance", reason: x402.ReasonPermit2SimulationFailed}
+	f.readAll(ctx, proxy, bitmap, bal, allow)
+	for _, r := range []*read{proxy, bitmap, bal, allow} {
+		if r.err != nil {
+			return nil, r.err
+		}
 	}
-	bitmap, rej, err := f.word(ctx, Permit2Address(), packNonceBitmap(pm.From, pm.Nonce), "Permit2 nonceBitmap", x402.ReasonPermit2ProxyNotDeployed)
-	if rej != nil || err != nil {
-		return rej, err
+	for _, r := range []*read{proxy, bitmap} {
+		if r.rej != nil {
+			return r.rej, nil
+		}
 	}
-	if nonceUsed(bitmap, pm.Nonce) {
+	if nonceUsed(bitmap.out, pm.Nonce) {
 		return reject(x402.ReasonPermit2InvalidNonce, "the Permit2 nonce %s of %s was already used", pm.Nonce, pm.From.Hex()), nil
 	}
-	bal, rej, err := f.word(ctx, pm.Token, packAddresses(selBalanceOf, pm.From), "balanceOf", x402.ReasonPermit2SimulationFailed)
-	if rej != nil || err != nil {
-		return rej, err
+	if bal.rej != nil {
+		return bal.rej, nil
 	}
-	c.balance = new(big.Int).SetBytes(bal)
+	c.balance = new(big.Int).SetBytes(bal.out)
 	if c.balance.Cmp(amount) < 0 {
 		return reject(x402.ReasonPermit2InsufficientFunds, "payer balance %s is less than %s", c.balance, amount), nil
 	}
-	allow, rej, err := f.word(ctx, pm.Token, packAddresses(selAllowance, pm.From, Permit2Address()), "allowance", x402.ReasonPermit2SimulationFailed)
-	if rej != nil || err != nil {
-		return rej, err
+	if allow.rej != nil {
+		return allow.rej, nil
 	}
-	if a := new(big.Int).SetBytes(allow); a.Cmp(amount) < 0 {
+	if a := new(big.Int).SetBytes(allow.out); a.Cmp(amount) < 0 {
 		// Without an allowance, only the payer's EIP-2612 permit to
 		// Permit2 (the eip2612GasSponsoring extension) can pay.
 		if rej := f.sponsor(c); rej != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/go402/go402/evm"
 	"github.com/go402/go402/evm/permit2"
 	"github.com/go402/go402/x402"
@@ -34,10 +35,12 @@ type ClientConfig struct {
 // transfer of up to the requirements' amount to payTo, settleable only by
 // the facilitator the requirements name. It implements [x402.SchemeClient].
 //
-// A spend policy must count an upto payment at its maximum (the
-// requirements' amount): the server may charge any amount up to it. The
-// go402 client does (it counts the price of the option paid); the settle
-// response's amount says what was charged.
+// A spend policy must reserve an upto payment's maximum (the requirements'
+// amount): the server may charge any amount up to it. What was charged is
+// known for sure only from the chain: [Client.SettledAmount] reads it from
+// the settlement transaction, which the go402 client's budget counts
+// instead of the maximum; a settlement of 0 sends nothing and leaves the
+// authorization valid until its deadline.
 //
 // The payer needs an ERC-20 allowance to Permit2 for the asset; the client
 // never sends an approve itself.
@@ -300,4 +303,39 @@ func (c *Client) sign(ctx context.Context, digest common.Hash) ([]byte, error) {
 		return nil, err
 	}
 	return sig[:], nil
+}
+
+// SettledAmount reads from the chain what the settlement transaction tx
+// transferred under payload, which c signed for req: tx must be mined,
+// successful, and a call of the upto proxy's settle (or settleWithPermit)
+// for the payload's payer and Permit2 nonce, which it used; the amount is
+// the one it passed (the proxy transfers exactly that). Since a Permit2
+// nonce transfers once, nothing more can be charged under the payload. It
+// needs a JSON-RPC endpoint for the network (ClientConfig.RPCURLs).
+func (c *Client) SettledAmount(ctx context.Context, req x402.PaymentRequirements, payload x402.Object, tx string) (x402.Amount, error) {
+	d, err := Decode(payload)
+	if err != nil {
+		return x402.Amount{}, err
+	}
+	ec, err := c.chains.Client(ctx, req.Network.Canonical())
+	if err != nil {
+		return x402.Amount{}, err
+	}
+	h := common.HexToHash(tx)
+	receipt, err := ec.TransactionReceipt(ctx, h)
+	if err != nil {
+		return x402.Amount{}, fmt.Errorf("evm/upto: receipt of %s: %w", tx, err)
+	}
+	if receipt.Status != types.ReceiptStatusSuccessful {
+		return x402.Amount{}, fmt.Errorf("evm/upto: transaction %s reverted", tx)
+	}
+	t, _, err := ec.TransactionByHash(ctx, h)
+	if err != nil {
+		return x402.Amount{}, fmt.Errorf("evm/upto: transaction %s: %w", tx, err)
+	}
+	owner, nonce, amount, ok := parseSettleCalldata(t.Data())
+	if t.To() == nil || *t.To() != ProxyAddress() || !ok || owner != d.Permit.From || nonce.Cmp(d.Permit.Nonce) != 0 || amount.Cmp(d.Permit.Amount) > 0 {
+		return x402.Amount{}, fmt.Errorf("evm/upto: transaction %s is not the settlement of this payment", tx)
+	}
+	return x402.AmountFromBig(amount)
 }

@@ -38,5 +38,12 @@
 // amount it asks for.
 //
 // The payer needs an ERC-20 allowance to Permit2 (a one-time approve);
-// without it, verify answers permit2_allowance_required.
+// without it, verify answers permit2_allowance_required, unless the payment
+// carries the eip2612GasSponsoring extension (the payer's EIP-2612 permit
+// of Permit2, which the [Client] signs when the 402 declares it): the
+// facilitator then settles with the proxy's settleWithPermit. Smart-wallet
+// payers sign with EIP-1271 (deployed) or ERC-6492 (counterfactual, from a
+// factory the facilitator allows); see [evm.CheckTypedSignature].
+//
+// See docs/upto.md in the repository.
 package upto

@@ -1,10 +1,17 @@
 package upto_test
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/go402/go402/devnet"
+	"github.com/go402/go402/evm"
 	"github.com/go402/go402/evm/upto"
+	"github.com/go402/go402/facilitator"
+	"github.com/go402/go402/ledger/sqlite"
 	"github.com/go402/go402/x402"
 )
 
@@ -39,4 +46,46 @@ func ExampleRegisterClient() {
 	_, _, err := reg.Lookup(x402.V2, "upto", "eip155:8453")
 	fmt.Println(err)
 	// Output: <nil>
+}
+
+// A facilitator for upto on a devnet, registered in go402's facilitator:
+// its /supported kind announces the address payers must name in their
+// witness, which a server reads with FacilitatorAddress.
+func ExampleNewFacilitator() {
+	ctx := context.Background()
+	net, err := devnet.Start(ctx, devnet.Config{Accounts: 1})
+	if err != nil {
+		panic(err)
+	}
+	defer net.Close()
+	key := net.Accounts()[0]
+	sender, err := evm.NewSender(ctx, evm.SenderConfig{Backend: net.Client(), Key: key.PrivateKey, ChainID: net.ChainID()})
+	if err != nil {
+		panic(err)
+	}
+	network := x402.Network(net.Network())
+	scheme, err := upto.NewFacilitator(ctx, upto.FacilitatorConfig{Network: network, Backend: net.Client(), Sender: sender})
+	if err != nil {
+		panic(err)
+	}
+	dir, err := os.MkdirTemp("", "upto-example")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "ledger.db")})
+	if err != nil {
+		panic(err)
+	}
+	defer store.Close()
+	fac, err := facilitator.New(facilitator.Config{Store: store})
+	if err != nil {
+		panic(err)
+	}
+	if err := fac.Register(x402.V2, network, scheme); err != nil {
+		panic(err)
+	}
+	addr, err := upto.FacilitatorAddress(ctx, fac, network)
+	fmt.Println(addr == key.Address, err)
+	// Output: true <nil>
 }

@@ -31,6 +31,7 @@ type env struct {
 	sender  *evm.Sender
 	scheme  *upto.Facilitator
 	fac     *facilitator.Facilitator
+	store   *sqlite.Store
 	client  *upto.Client
 	server  *upto.Server
 }
@@ -58,6 +59,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
+	e.store = store
 	if e.fac, err = facilitator.New(facilitator.Config{Store: store, Instance: "upto-test"}); err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,8 @@ type Server struct {
 }
 
 var (
-	_ x402.SchemeServer = (*Server)(nil)
+	_ x402.SchemeServer  = (*Server)(nil)
+	_ x402.MeteredScheme = (*Server)(nil)
 )
 
 // RegisterServer registers s for x402 v2 "upto" on every eip155 network

@@ -29,6 +29,9 @@ var depRules = []struct {
 	{pkg: "facilitator/remote", forbidden: []string{"evm", "ledger", "devnet", "x402http", "gateway", "client"}},
 	{pkg: "evm", forbidden: []string{"ledger", "facilitator", "x402http", "gateway", "client", "devnet"}},
 	{pkg: "ledger", forbidden: []string{"evm", "facilitator", "x402http", "gateway", "client", "devnet"}},
+	// Paid MCP tools: a seller meets the facilitator only through
+	// x402.Facilitator; a buyer pays through the client.
+	{pkg: "x402mcp", forbidden: []string{"ledger", "facilitator", "x402http", "gateway", "devnet"}},
 	// The resource server's channel record: no scheme, no facilitator.
 	{pkg: "channels", forbidden: []string{"evm", "ledger", "facilitator", "x402http", "gateway", "client", "devnet"}},
 }
