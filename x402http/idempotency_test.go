@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -186,6 +187,32 @@ func TestPaymentIDServerRules(t *testing.T) {
 	}
 	if served.Load() != 2 || fac.settles.Load() != 2 {
 		t.Errorf("handler ran %d times, %d settlements; want 2 and 2", served.Load(), fac.settles.Load())
+	}
+	// Copies of one payment sent at once: one is processed, the others are
+	// told to retry (in progress) or get its answer; one settlement.
+	h := pay(x402.NewPaymentID())
+	codes := make(chan exchange, 6)
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() { codes <- send(h) })
+	}
+	wg.Wait()
+	close(codes)
+	ok := 0
+	for e := range codes {
+		switch {
+		case e.status == 200:
+			ok++
+		case e.status == http.StatusConflict && reason(e) == string(x402.ReasonPaymentIDInProgress) && e.header.Get("Retry-After") != "":
+		default:
+			t.Errorf("concurrent copy: %d %s", e.status, e.body)
+		}
+	}
+	if e := send(h); e.status != 200 || e.body != `{"order":3}` {
+		t.Errorf("resend after the concurrent copies: %d %s", e.status, e.body)
+	}
+	if ok < 1 || served.Load() != 3 || fac.settles.Load() != 3 {
+		t.Errorf("%d copies served; handler ran %d times, %d settlements; want 3 and 3", ok, served.Load(), fac.settles.Load())
 	}
 }
 
