@@ -131,7 +131,21 @@ func TestDevMCPToolPaidBySession(t *testing.T) {
 	if receipt.Option.Requirements.PayTo != tool.PayTo {
 		t.Errorf("paid to %s, info says %s", receipt.Option.Requirements.PayTo, tool.PayTo)
 	}
-	d.moved(t, before, 1000)
+	before = d.moved(t, before, 1000)
+
+	// The upto tool: authorized $0.01, charged 7 tokens at $0.0001.
+	gen := d.info.MCP.Tools[len(d.info.MCP.Tools)-1]
+	if gen.Name != "generate" || gen.Scheme != "upto" || gen.Price != "$0.01" {
+		t.Fatalf("last tool %+v", gen)
+	}
+	res, receipt, err = x402mcp.NewSession(c, cs, d.info.MCP.URL).CallTool(t.Context(), &mcp.CallToolParams{Name: gen.Name, Arguments: map[string]any{"tokens": 7}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.IsError || receipt == nil || receipt.Settlement == nil || !receipt.Settlement.Success || !strings.Contains(mcpText(res), `"tokens":7`) {
+		t.Fatalf("generate: result %+v receipt %+v", res, receipt)
+	}
+	d.moved(t, before, 700)
 }
 
 // mcpText is the text of a result's contents.
