@@ -67,6 +67,10 @@ func stackMCPHandler(fac x402.Facilitator, schemes *x402.Registry[x402.SchemeSer
 	for _, t := range tools {
 		price := x402mcp.Tool{Accepts: []x402mcp.Option{{Scheme: t.Scheme, Network: network, PayTo: t.PayTo, Price: t.Price}}, Description: t.Description, MimeType: "application/json"}
 		tool := &mcp.Tool{Name: t.Name, Description: t.Description + " (paid: " + t.Price + ")", InputSchema: schema}
+		// Discoverable: the facilitator lists the tool once paid (go402 discover).
+		if price, err = x402mcp.Discoverable(tool, price); err != nil {
+			return nil, err
+		}
 		if err := ps.AddTool(srv, tool, price, stackToolHandler(t.Name)); err != nil {
 			return nil, err
 		}
