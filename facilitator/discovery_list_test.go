@@ -76,3 +76,32 @@ func TestDiscoveryListing(t *testing.T) {
 		t.Errorf("offset -1: %v, want an *x402.Error", err)
 	}
 }
+
+// BenchmarkDiscoveryResources lists a page of 100 of 2000 catalogued
+// resources (10 peer groups), with prices and outlier flags.
+func BenchmarkDiscoveryResources(b *testing.B) {
+	store, err := sqlite.Open(b.Context(), sqlite.Config{Path: filepath.Join(b.TempDir(), "ledger.db")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = store.Close() })
+	f, err := facilitator.New(facilitator.Config{Store: store})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 2000 {
+		network := fmt.Sprintf("eip155:%d", i%10)
+		accepts := fmt.Sprintf(`[{"scheme":"exact","network":%q,"amount":"%d","asset":"0xa","payTo":"0xpay","maxTimeoutSeconds":60}]`, network, 1000+i)
+		if err := store.PutResource(b.Context(), &ledger.Resource{Key: fmt.Sprint(i), URL: fmt.Sprintf("https://api.test/%d", i), Type: "http", Version: 2,
+			Scheme: "exact", Network: network, Asset: "0xa", PayTo: "0xpay", Amount: fmt.Sprint(1000 + i),
+			Accepts: []byte(accepts), Extensions: []byte(`{}`), UpdatedAt: time.Unix(int64(i), 0)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := f.DiscoveryResources(b.Context(), bazaar.ListParams{Limit: 100, Offset: 500}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
