@@ -1,0 +1,261 @@
+package failover_test
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go402/go402/facilitator/failover"
+	"github.com/go402/go402/facilitator/remote"
+	"github.com/go402/go402/x402"
+)
+
+func newFailover(t *testing.T, opts failover.Options, members ...x402.Facilitator) *failover.Facilitator {
+	t.Helper()
+	if opts.Names == nil {
+		opts.Names = []string{"a", "b"}
+	}
+	fo, err := failover.New(members, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fo
+}
+
+// The first facilitator is down (its port closed): the middleware's
+// payment is verified and settled by the second, and the funds move once.
+func TestFirstDownSecondSettles(t *testing.T) {
+	f := newFixture(t)
+	f.a.down()
+	fo := newFailover(t, failover.Options{}, client(t, f.a), client(t, f.b))
+	url, pr := f.serve(t, fo)
+	req, header := f.payment(t, pr)
+	before := f.balance(t)
+	if resp := get(t, url, header); resp.StatusCode != http.StatusOK {
+		t.Fatalf("paid: status %d", resp.StatusCode)
+	}
+	if resp := get(t, url, header); resp.StatusCode == http.StatusOK {
+		t.Errorf("the same payment was served twice")
+	}
+	f.received(t, before, 10_000)
+	if n := f.b.count("/settle"); n != 1 {
+		t.Errorf("b got %d settles, want 1", n)
+	}
+	if h, ok := fo.Holder(req); !ok || h != "b" {
+		t.Errorf("Holder = %q, %v; want b", h, ok)
+	}
+	if !fo.ReservesFunds() {
+		t.Errorf("ReservesFunds false with two go402 facilitators")
+	}
+}
+
+// The first facilitator receives /settle and settles, but its answer is
+// lost (the connection cut, or stalled past the client's timeout): the
+// outcome is reported unknown, the second facilitator never sees the
+// settle, not even while the first is unreachable, and a later settle is
+// answered by the first with its outcome. The funds move once.
+func TestSettleUnknownStaysWithFirst(t *testing.T) {
+	f := newFixture(t)
+	fo := newFailover(t, failover.Options{}, client(t, f.a), client(t, f.b))
+	_, pr := f.serve(t, fo)
+	for _, tc := range []struct {
+		name string
+		mode settleMode
+	}{{"cut", cut}, {"stall", stall}} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := f.payment(t, pr)
+			before, bSettles := f.balance(t), f.b.count("/settle")
+			v, err := fo.Verify(t.Context(), req)
+			if err != nil || !v.IsValid {
+				t.Fatalf("Verify = %+v, %v", v, err)
+			}
+			f.a.mode.Store(int32(tc.mode))
+			_, err = fo.Settle(t.Context(), req)
+			var unknown *failover.UnknownOutcomeError
+			if !errors.As(err, &unknown) || unknown.Facilitator != "a" || !errors.Is(err, remote.ErrSettleOutcomeUnknown) {
+				t.Fatalf("Settle error = %v; want an unknown outcome at a", err)
+			}
+			if h, ok := fo.Holder(req); !ok || h != "a" {
+				t.Errorf("Holder = %q, %v; want a", h, ok)
+			}
+			// The holder unreachable: still never settled elsewhere.
+			f.a.down()
+			if _, err := fo.Settle(t.Context(), req); !errors.As(err, &unknown) || unknown.Facilitator != "a" {
+				t.Errorf("Settle with the holder down = %v; want an unknown outcome at a", err)
+			}
+			if n := f.b.count("/settle") - bSettles; n != 0 {
+				t.Errorf("b got %d settles of a payment held by a", n)
+			}
+			// Reconciled with the first once it answers again.
+			f.a.up()
+			f.a.mode.Store(int32(pass))
+			sr, err := fo.Settle(t.Context(), req)
+			if err != nil || !sr.Success || sr.Transaction == "" {
+				t.Fatalf("Settle after recovery = %+v, %v; want a's recorded success", sr, err)
+			}
+			f.received(t, before, 10_000)
+		})
+	}
+}
+
+// The middleware, on a settle-before-serve route, answers 502 when the
+// settle outcome is unknown and does not settle elsewhere.
+func TestMiddlewareUnknownSettle(t *testing.T) {
+	f := newFixture(t)
+	fo := newFailover(t, failover.Options{}, client(t, f.a), client(t, f.b))
+	url, pr := f.serve(t, fo)
+	req, header := f.payment(t, pr)
+	before := f.balance(t)
+	f.a.mode.Store(int32(cut))
+	if resp := get(t, url, header); resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("status %d, want 502", resp.StatusCode)
+	}
+	if n := f.b.count("/settle"); n != 0 {
+		t.Errorf("b got %d settles", n)
+	}
+	f.a.mode.Store(int32(pass))
+	if sr, err := fo.Settle(t.Context(), req); err != nil || !sr.Success {
+		t.Fatalf("reconciling: %+v, %v", sr, err)
+	}
+	f.received(t, before, 10_000)
+}
+
+// An invalid verdict from the first facilitator is final: the second is
+// not asked.
+func TestInvalidVerdictNotRetried(t *testing.T) {
+	f := newFixture(t)
+	fo := newFailover(t, failover.Options{}, client(t, f.a), client(t, f.b))
+	_, pr := f.serve(t, fo)
+	req, _ := f.payment(t, pr)
+	var payload map[string]any
+	if err := json.Unmarshal(req.Payload.Payload, &payload); err != nil {
+		t.Fatal(err)
+	}
+	sig := payload["signature"].(string)
+	flip := "1"
+	if sig[20] == '1' {
+		flip = "2"
+	}
+	payload["signature"] = sig[:20] + flip + sig[21:]
+	obj, err := x402.NewObject(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := *req.Payload
+	p.Payload = obj
+	bad := x402.NewFacilitatorRequest(&p, req.Requirements)
+	aVerifies := f.a.count("/verify")
+	v, err := fo.Verify(t.Context(), bad)
+	if err != nil || v.IsValid {
+		t.Fatalf("Verify = %+v, %v; want an invalid verdict", v, err)
+	}
+	if n := f.a.count("/verify") - aVerifies; n != 1 {
+		t.Errorf("a got %d verifies, want 1", n)
+	}
+	if n := f.b.count("/verify"); n != 0 {
+		t.Errorf("b got %d verifies after a's verdict", n)
+	}
+}
+
+// A dead facilitator is skipped during its back-off and asked again after
+// it (the clock is injected).
+func TestBreakerSkipsThenRetries(t *testing.T) {
+	f := newFixture(t)
+	clk := &clock{now: time.Unix(1_700_000_000, 0)}
+	ca := &counting{Facilitator: client(t, f.a)}
+	fo := newFailover(t, failover.Options{Now: clk.Now, Cooldown: 30 * time.Second}, ca, client(t, f.b))
+	_, pr := f.serve(t, fo)
+	f.a.down()
+	verify := func(want string) {
+		t.Helper()
+		req, _ := f.payment(t, pr)
+		aV, bV := f.a.count("/verify"), f.b.count("/verify")
+		if v, err := fo.Verify(t.Context(), req); err != nil || !v.IsValid {
+			t.Fatalf("Verify = %+v, %v", v, err)
+		}
+		got := map[bool]string{true: "a", false: "b"}[f.a.count("/verify") > aV]
+		if got != want || f.a.count("/verify")-aV+f.b.count("/verify")-bV != 1 {
+			t.Errorf("verified by %s (a +%d, b +%d), want %s", got, f.a.count("/verify")-aV, f.b.count("/verify")-bV, want)
+		}
+	}
+	verify("b")
+	if n := ca.calls.Load(); n != 1 {
+		t.Fatalf("a was called %d times, want 1 (its /supported, refused)", n)
+	}
+	clk.advance(10 * time.Second)
+	f.a.up()
+	verify("b")
+	if n := ca.calls.Load(); n != 1 {
+		t.Errorf("a was called %d times during its back-off, want 1", n)
+	}
+	clk.advance(21 * time.Second)
+	verify("a")
+}
+
+// Supported is the union of the members' answers; a facilitator-specific
+// extra (upto's facilitatorAddress) pins a payment to the member that
+// announced it.
+func TestSupportedMergeAndPin(t *testing.T) {
+	f := newFixture(t)
+	ca, cb := client(t, f.a), client(t, f.b)
+	fo := newFailover(t, failover.Options{}, ca, cb)
+	sa, err := ca.Supported(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := cb.Supported(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup, err := fo.Supported(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addrs []string // upto facilitator addresses, in order
+	for _, k := range sup.Kinds {
+		if a, ok := k.Extra.StringField("facilitatorAddress"); ok && k.Scheme == "upto" && k.X402Version == x402.V2 {
+			addrs = append(addrs, strings.ToLower(a))
+		}
+	}
+	aAddr, bAddr := strings.ToLower(f.st.Signer.Address.Hex()), strings.ToLower(f.st.Accounts[2].Address.Hex())
+	if len(addrs) != 2 || addrs[0] != aAddr || addrs[1] != bAddr {
+		t.Errorf("upto facilitator addresses %v, want [%s %s]", addrs, aAddr, bAddr)
+	}
+	if want := len(sa.Kinds) + len(sb.Kinds) - 1; len(sa.Kinds) == len(sb.Kinds) && len(sup.Kinds) > want {
+		t.Errorf("%d merged kinds from %d and %d: duplicates kept", len(sup.Kinds), len(sa.Kinds), len(sb.Kinds))
+	}
+	signers := strings.ToLower(strings.Join(sup.Signers["eip155:*"], ","))
+	if !strings.Contains(signers, aAddr) || !strings.Contains(signers, bAddr) {
+		t.Errorf("merged signers %v lack a or b", sup.Signers)
+	}
+	// An upto payment naming b's address goes to b only.
+	extra, _ := x402.NewObject(map[string]string{"facilitatorAddress": f.st.Accounts[2].Address.Hex()})
+	reqs := x402.PaymentRequirements{Scheme: "upto", Network: f.st.Network, Amount: x402.NewAmount(1000),
+		Asset: f.st.Devnet.Token().Address.Hex(), PayTo: f.payee.Address.Hex(), MaxTimeoutSeconds: 60, Extra: extra}
+	payload, _ := x402.NewObject(map[string]string{"signature": "0x00"})
+	req := x402.NewFacilitatorRequest(&x402.PaymentPayload{X402Version: x402.V2, Accepted: reqs, Payload: payload}, &reqs)
+	_, _ = fo.Verify(t.Context(), req)
+	if a, b := f.a.count("/verify"), f.b.count("/verify"); a != 0 || b != 1 {
+		t.Errorf("verifies: a %d, b %d; want the payment pinned to b", a, b)
+	}
+}
+
+// A refused connection is told apart from an answer that is an error.
+func TestClassify(t *testing.T) {
+	f := newFixture(t)
+	f.a.down()
+	_, err := client(t, f.a).Verify(t.Context(), &x402.FacilitatorRequest{X402Version: x402.V2})
+	if err == nil || failover.Classify(err) != failover.Unreachable {
+		t.Errorf("refused connection: %v classified %v", err, failover.Classify(err))
+	}
+	herr := &remote.HTTPError{StatusCode: 500}
+	if k := failover.Classify(herr); k != failover.Answered {
+		t.Errorf("HTTP 500 classified %v", k)
+	}
+	if k := failover.Classify(errors.New("read: connection reset")); k != failover.NoAnswer {
+		t.Errorf("reset classified %v", k)
+	}
+}
