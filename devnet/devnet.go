@@ -233,6 +233,50 @@ func Start(ctx context.Context, cfg Config) (*Devnet, error) {
 // startNode assembles and starts the node, the eth service, the filter API
 // and the simulated beacon.
 func (d *Devnet) startNode() error {
+	nodeConf, err := d.nodeConfig()
+	if err != nil {
+		return err
+	}
+	stack, err := node.New(nodeConf)
+	if err != nil {
+		return fmt.Errorf("devnet: create node: %w", err)
+	}
+	d.stack = stack
+
+	ethConf := ethconfig.Defaults
+	ethConf.NetworkId = d.cfg.ChainID
+	ethConf.Genesis = d.genesis()
+	ethConf.SyncMode = ethconfig.FullSync
+	ethConf.TxPool.NoLocals = true
+	ethConf.LogNoHistory = true // no log index to maintain; eth_getLogs scans (fine at devnet sizes)
+
+	backend, err := eth.New(stack, &ethConf)
+	if err != nil {
+		return fmt.Errorf("devnet: create eth service: %w", err)
+	}
+	d.eth = backend
+	stack.RegisterAPIs([]rpc.API{{
+		Namespace: "eth",
+		Service:   filters.NewFilterAPI(filters.NewFilterSystem(backend.APIBackend, filters.Config{})),
+	}})
+	if err := stack.Start(); err != nil {
+		return fmt.Errorf("devnet: start node (RPC address %q): %w", d.cfg.RPCAddr, err)
+	}
+	beacon, err := catalyst.NewSimulatedBeacon(0, common.Address{}, backend)
+	if err != nil {
+		return fmt.Errorf("devnet: create simulated beacon: %w", err)
+	}
+	d.beacon = beacon
+	d.client = ethclient.NewClient(stack.Attach())
+	if d.cfg.RPCAddr != "" {
+		d.rpcURL = stack.HTTPEndpoint()
+	}
+	return nil
+}
+
+// nodeConfig is the geth node's configuration: in memory, no peers, and
+// the JSON-RPC HTTP server on cfg.RPCAddr if set.
+func (d *Devnet) nodeConfig() (*node.Config, error) {
 	nodeConf := node.DefaultConfig
 	nodeConf.DataDir = "" // in-memory database, no files
 	nodeConf.IPCPath = ""
@@ -240,27 +284,29 @@ func (d *Devnet) startNode() error {
 	nodeConf.HTTPHost = ""
 	// geth's own logs are only passed on from Warn up.
 	nodeConf.Logger = log.NewLogger(minLevelHandler{d.log.With("component", "geth").Handler(), slog.LevelWarn})
-	if d.cfg.RPCAddr != "" {
-		host, port, err := splitRPCAddr(d.cfg.RPCAddr, d.cfg.AllowNonLoopback)
-		if err != nil {
-			return err
-		}
-		nodeConf.HTTPHost = host
-		nodeConf.HTTPPort = port
-		nodeConf.HTTPModules = []string{"eth", "net", "web3"}
-		nodeConf.HTTPCors = []string{"*"}
-		// Keep the default "localhost" virtual host (requests to an IP are
-		// always accepted) so DNS rebinding cannot reach a loopback devnet.
-		if d.cfg.AllowNonLoopback {
-			nodeConf.HTTPVirtualHosts = []string{"*"}
-		}
+	if d.cfg.RPCAddr == "" {
+		return &nodeConf, nil
 	}
-	stack, err := node.New(&nodeConf)
+	host, port, err := splitRPCAddr(d.cfg.RPCAddr, d.cfg.AllowNonLoopback)
 	if err != nil {
-		return fmt.Errorf("devnet: create node: %w", err)
+		return nil, err
 	}
-	d.stack = stack
+	nodeConf.HTTPHost = host
+	nodeConf.HTTPPort = port
+	nodeConf.HTTPModules = []string{"eth", "net", "web3"}
+	nodeConf.HTTPCors = []string{"*"}
+	// Keep the default "localhost" virtual host (requests to an IP are
+	// always accepted) so DNS rebinding cannot reach a loopback devnet.
+	if d.cfg.AllowNonLoopback {
+		nodeConf.HTTPVirtualHosts = []string{"*"}
+	}
+	return &nodeConf, nil
+}
 
+// genesis is the devnet's genesis: the rules of live networks, the funded
+// deployer and accounts, and go402's contracts at their canonical
+// addresses.
+func (d *Devnet) genesis() *core.Genesis {
 	chainConfig := *params.AllDevChainProtocolChanges // copy: never mutate the shared config
 	chainConfig.ChainID = new(big.Int).Set(d.chainID)
 	// Run the rules live networks run (up to Osaka), not geth's experimental
@@ -288,39 +334,11 @@ func (d *Devnet) startNode() error {
 			alloc[a.addr] = types.Account{Balance: new(big.Int).Set(d.cfg.ETHBalance)}
 		}
 	}
-	ethConf := ethconfig.Defaults
-	ethConf.NetworkId = d.cfg.ChainID
-	ethConf.Genesis = &core.Genesis{
+	return &core.Genesis{
 		Config:   &chainConfig,
 		GasLimit: ethconfig.Defaults.Miner.GasCeil,
 		Alloc:    alloc,
 	}
-	ethConf.SyncMode = ethconfig.FullSync
-	ethConf.TxPool.NoLocals = true
-	ethConf.LogNoHistory = true // no log index to maintain; eth_getLogs scans (fine at devnet sizes)
-
-	backend, err := eth.New(stack, &ethConf)
-	if err != nil {
-		return fmt.Errorf("devnet: create eth service: %w", err)
-	}
-	d.eth = backend
-	stack.RegisterAPIs([]rpc.API{{
-		Namespace: "eth",
-		Service:   filters.NewFilterAPI(filters.NewFilterSystem(backend.APIBackend, filters.Config{})),
-	}})
-	if err := stack.Start(); err != nil {
-		return fmt.Errorf("devnet: start node (RPC address %q): %w", d.cfg.RPCAddr, err)
-	}
-	beacon, err := catalyst.NewSimulatedBeacon(0, common.Address{}, backend)
-	if err != nil {
-		return fmt.Errorf("devnet: create simulated beacon: %w", err)
-	}
-	d.beacon = beacon
-	d.client = ethclient.NewClient(stack.Attach())
-	if d.cfg.RPCAddr != "" {
-		d.rpcURL = stack.HTTPEndpoint()
-	}
-	return nil
 }
 
 // Close stops block production, the RPC server and the node. It is

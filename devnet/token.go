@@ -24,65 +24,19 @@ const mintGas = 100_000
 // 1) and mints TokenBalance of both to every funded account (nonces 2..). All transactions are submitted before
 // anything is mined, so they normally land in block 1 together.
 func (d *Devnet) deployToken(ctx context.Context) error {
-	ctorArgs, err := d.tokenABI.Pack("", d.token.Name, d.token.Symbol, d.token.Version, d.deployer.addr)
-	if err != nil {
-		return fmt.Errorf("devnet: pack token constructor: %w", err)
-	}
-	code := append(contracts.TestUSDCBytecode(), ctorArgs...)
-	deployGas, err := d.client.EstimateGas(ctx, ethereum.CallMsg{From: d.deployer.addr, Data: code})
-	if err != nil {
-		return fmt.Errorf("devnet: estimate token deployment gas: %w", err)
-	}
-	holders := make([]common.Address, len(d.accounts))
-	for i, a := range d.accounts {
-		holders[i] = a.addr
-	}
-	permitCode, permitMints, err := d.permitTokenStartup(d.cfg.TokenBalance, holders)
+	txs, err := d.startupTransactions(ctx)
 	if err != nil {
 		return err
 	}
-	permitGas, err := d.client.EstimateGas(ctx, ethereum.CallMsg{From: d.deployer.addr, Data: permitCode})
-	if err != nil {
-		return fmt.Errorf("devnet: estimate permit token deployment gas: %w", err)
-	}
-	tip, feeCap := d.fees()
-	// TestUSDC at nonce 0, TestPermitToken at nonce 1 (permitTokenNonce),
-	// then the mints of both.
-	txs := []*types.DynamicFeeTx{{
-		ChainID: d.ChainID(), Nonce: 0, GasTipCap: tip, GasFeeCap: feeCap,
-		Gas: deployGas + deployGas/10, Data: code,
-	}, {
-		ChainID: d.ChainID(), Nonce: permitTokenNonce, GasTipCap: tip, GasFeeCap: feeCap,
-		Gas: permitGas + permitGas/10, Data: permitCode,
-	}}
-	permitToken := d.PermitToken().Address
-	if d.cfg.TokenBalance.Sign() > 0 {
-		for i, a := range holders {
-			data, err := packMint(d.tokenABI, a, d.cfg.TokenBalance)
-			if err != nil {
-				return err
-			}
-			txs = append(txs, &types.DynamicFeeTx{
-				ChainID: d.ChainID(), Nonce: uint64(len(txs)), GasTipCap: tip, GasFeeCap: feeCap,
-				Gas: mintGas, To: &d.token.Address, Data: data,
-			}, &types.DynamicFeeTx{
-				ChainID: d.ChainID(), Nonce: uint64(len(txs) + 1), GasTipCap: tip, GasFeeCap: feeCap,
-				Gas: mintGas, To: &permitToken, Data: permitMints[i],
-			})
-		}
-	}
-
 	signer := types.LatestSignerForChainID(d.chainID)
 	key := d.deployer.privateKey()
 	signed := make([]*types.Transaction, 0, len(txs))
-	hashes := make([]common.Hash, 0, len(txs))
 	for _, inner := range txs {
 		tx, err := types.SignNewTx(key, signer, inner)
 		if err != nil {
 			return fmt.Errorf("devnet: sign start-up transaction: %w", err)
 		}
 		signed = append(signed, tx)
-		hashes = append(hashes, tx.Hash())
 	}
 	// Straight into the pool, synchronously, so that the whole batch is
 	// executable before the first block is sealed.
@@ -92,10 +46,67 @@ func (d *Devnet) deployToken(ctx context.Context) error {
 		}
 	}
 	d.minePending()
+	return d.checkStartup(ctx, signed)
+}
 
-	// Check every start-up receipt, reading whole blocks (a lookup per hash
-	// would scan the block body each time).
-	receipts := make(map[common.Hash]*types.Receipt, len(hashes))
+// startupTransactions returns the deployer's start-up transactions:
+// TestUSDC at nonce 0, TestPermitToken at nonce 1 (permitTokenNonce), then
+// the mints of both to every account.
+func (d *Devnet) startupTransactions(ctx context.Context) ([]*types.DynamicFeeTx, error) {
+	ctorArgs, err := d.tokenABI.Pack("", d.token.Name, d.token.Symbol, d.token.Version, d.deployer.addr)
+	if err != nil {
+		return nil, fmt.Errorf("devnet: pack token constructor: %w", err)
+	}
+	code := append(contracts.TestUSDCBytecode(), ctorArgs...)
+	deployGas, err := d.client.EstimateGas(ctx, ethereum.CallMsg{From: d.deployer.addr, Data: code})
+	if err != nil {
+		return nil, fmt.Errorf("devnet: estimate token deployment gas: %w", err)
+	}
+	holders := make([]common.Address, len(d.accounts))
+	for i, a := range d.accounts {
+		holders[i] = a.addr
+	}
+	permitCode, permitMints, err := d.permitTokenStartup(d.cfg.TokenBalance, holders)
+	if err != nil {
+		return nil, err
+	}
+	permitGas, err := d.client.EstimateGas(ctx, ethereum.CallMsg{From: d.deployer.addr, Data: permitCode})
+	if err != nil {
+		return nil, fmt.Errorf("devnet: estimate permit token deployment gas: %w", err)
+	}
+	tip, feeCap := d.fees()
+	txs := []*types.DynamicFeeTx{{
+		ChainID: d.ChainID(), Nonce: 0, GasTipCap: tip, GasFeeCap: feeCap,
+		Gas: deployGas + deployGas/10, Data: code,
+	}, {
+		ChainID: d.ChainID(), Nonce: permitTokenNonce, GasTipCap: tip, GasFeeCap: feeCap,
+		Gas: permitGas + permitGas/10, Data: permitCode,
+	}}
+	if d.cfg.TokenBalance.Sign() <= 0 {
+		return txs, nil
+	}
+	permitToken := d.PermitToken().Address
+	for i, a := range holders {
+		data, err := packMint(d.tokenABI, a, d.cfg.TokenBalance)
+		if err != nil {
+			return nil, err
+		}
+		txs = append(txs, &types.DynamicFeeTx{
+			ChainID: d.ChainID(), Nonce: uint64(len(txs)), GasTipCap: tip, GasFeeCap: feeCap,
+			Gas: mintGas, To: &d.token.Address, Data: data,
+		}, &types.DynamicFeeTx{
+			ChainID: d.ChainID(), Nonce: uint64(len(txs) + 1), GasTipCap: tip, GasFeeCap: feeCap,
+			Gas: mintGas, To: &permitToken, Data: permitMints[i],
+		})
+	}
+	return txs, nil
+}
+
+// checkStartup checks that every start-up transaction was mined and
+// succeeded, and that the tokens are at their expected addresses. It reads
+// whole blocks (a lookup per hash would scan the block body each time).
+func (d *Devnet) checkStartup(ctx context.Context, txs []*types.Transaction) error {
+	receipts := make(map[common.Hash]*types.Receipt, len(txs))
 	head := d.eth.BlockChain().CurrentBlock().Number.Int64()
 	for n := int64(1); n <= head; n++ {
 		rs, err := d.client.BlockReceipts(ctx, rpc.BlockNumberOrHashWithNumber(rpc.BlockNumber(n)))
@@ -106,7 +117,9 @@ func (d *Devnet) deployToken(ctx context.Context) error {
 			receipts[r.TxHash] = r
 		}
 	}
-	for i, h := range hashes {
+	permitToken := d.PermitToken().Address
+	for i, tx := range txs {
+		h := tx.Hash()
 		r, ok := receipts[h]
 		switch {
 		case !ok:

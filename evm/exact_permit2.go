@@ -1,6 +1,7 @@
 package evm
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -26,10 +27,21 @@ type permit2Memo struct{}
 // isPermit2Payload reports whether p's payload is a Permit2 one: it has a
 // permit2Authorization (the official SDK's test). A payload that also has
 // an EIP-3009 authorization is then refused by the strict parser.
+//
+// It is on the verify hot path of every EIP-3009 payment, so it first
+// scans the bytes: a payload without escapes (no backslash) has the key
+// only if its literal text is there; only the rest are fully decoded.
 func isPermit2Payload(p *x402.Payment) bool {
+	if bytes.IndexByte(p.Payload, '\\') < 0 && !bytes.Contains(p.Payload, []byte(permit2FieldJSON)) {
+		return false
+	}
 	_, ok := p.Payload.Field("permit2Authorization")
 	return ok
 }
+
+// permit2FieldJSON is the payload key of a Permit2 authorization, as JSON
+// text.
+const permit2FieldJSON = `"permit2Authorization"`
 
 // decodePermit2 strictly parses p's Permit2 payload, once per payment.
 // A malformed payload is a *payloadError with invalid_exact_evm_payload.

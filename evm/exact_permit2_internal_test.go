@@ -72,3 +72,26 @@ func FuzzPermit2Identify(f *testing.F) {
 		}
 	})
 }
+
+// TestIsPermit2Payload: the byte scan in front of the full decode never
+// changes the answer, escaped keys included.
+func TestIsPermit2Payload(t *testing.T) {
+	for _, tc := range []struct {
+		payload string
+		want    bool
+	}{
+		{`{"signature":"0x00","authorization":{"from":"0x1"}}`, false},
+		{`{"signature":"0x00","permit2Authorization":{}}`, true},
+		{`{"signature":"0x00","permit2Authorizatio\u006e":{}}`, true},
+		{`{"signature":"0x00","note":"permit2Authorization"}`, false},
+		{`{"signature":"0x00","note":"\"permit2Authorization\""}`, false},
+		{`{"signature":"0x00","a":{"permit2Authorization":1}}`, false},
+		{`not json "permit2Authorization"`, false},
+		{``, false},
+	} {
+		p := &x402.Payment{Payload: x402.Object(tc.payload)}
+		if got := isPermit2Payload(p); got != tc.want {
+			t.Errorf("isPermit2Payload(%s) = %v, want %v", tc.payload, got, tc.want)
+		}
+	}
+}

@@ -76,10 +76,13 @@ func newUptoShopLead(t testing.TB, lead time.Duration) *uptoShop {
 		w.Header().Set("Content-Type", "text/event-stream")
 		rc := http.NewResponseController(w)
 		for i := range n {
-			if _, err := fmt.Fprintf(w, "data: tok%d\n\n", i); err != nil || rc.Flush() != nil || r.Context().Err() != nil {
+			if r.Context().Err() != nil {
 				return // the client is gone: charged for what it was sent
 			}
-			_ = x402http.Use(r, 1)
+			if _, err := fmt.Fprintf(w, "data: tok%d\n\n", i); err != nil || rc.Flush() != nil {
+				return
+			}
+			_ = x402http.Use(r, 1) // sent: charged
 			time.Sleep(delay) // a model producing tokens
 		}
 	})

@@ -81,7 +81,7 @@ type Settlement struct {
 // proxy (which also needs s.Amount).
 func PackSettle(s *Settlement) ([]byte, error) {
 	if s == nil || s.Permit == nil {
-		return nil, errors.New("permit2: nothing to settle")
+		return nil, errors.New("evm/permit2: nothing to settle")
 	}
 	if err := s.Permit.Validate(); err != nil {
 		return nil, err
@@ -107,7 +107,7 @@ func PackSettle(s *Settlement) ([]byte, error) {
 		}
 		def, args = UptoProxyABI, []any{permit, s.Amount, s.Owner, abiUptoWitness(w), s.Signature}
 	default:
-		return nil, fmt.Errorf("permit2: no proxy for witness %T", p.Witness)
+		return nil, fmt.Errorf("evm/permit2: no proxy for witness %T", p.Witness)
 	}
 	parsed, err := abi.JSON(strings.NewReader(def))
 	if err != nil {

@@ -48,7 +48,7 @@ const (
 
 // ErrValueOutOfRange is wrapped by the errors returned for an integer field
 // that is nil, negative or above 2^256-1.
-var ErrValueOutOfRange = errors.New("permit2: value out of uint256 range")
+var ErrValueOutOfRange = errors.New("evm/permit2: value out of uint256 range")
 
 // DomainSeparator returns hashStruct of the Permit2 domain on chainID with
 // the canonical Permit2 address as verifying contract.
@@ -118,7 +118,7 @@ func (p *Permit) Validate() error {
 		return fmt.Errorf("%w: nil permit", ErrValueOutOfRange)
 	}
 	if p.Witness == nil {
-		return errors.New("permit2: permit has no witness")
+		return errors.New("evm/permit2: permit has no witness")
 	}
 	for _, f := range []struct {
 		name string

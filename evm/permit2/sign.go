@@ -26,11 +26,11 @@ type Signer interface {
 
 // ErrInvalidSignature is wrapped by the errors of [Recover] and [Sign] for a
 // signature that is malformed, non-canonical or recovers no key.
-var ErrInvalidSignature = errors.New("permit2: invalid signature")
+var ErrInvalidSignature = errors.New("evm/permit2: invalid signature")
 
 // ErrSignerMismatch is wrapped when a signature does not recover to the
 // expected signer.
-var ErrSignerMismatch = errors.New("permit2: signer mismatch")
+var ErrSignerMismatch = errors.New("evm/permit2: signer mismatch")
 
 // secp256k1 group order n and n/2.
 var (
@@ -47,7 +47,7 @@ func NewNonce(r io.Reader) (*big.Int, error) {
 	}
 	var b [32]byte
 	if _, err := io.ReadFull(r, b[:]); err != nil {
-		return nil, fmt.Errorf("permit2: reading a random nonce: %w", err)
+		return nil, fmt.Errorf("evm/permit2: reading a random nonce: %w", err)
 	}
 	return new(big.Int).SetBytes(b[:]), nil
 }
@@ -72,7 +72,7 @@ func SignDigest(ctx context.Context, s Signer, digest common.Hash) ([SignatureLe
 	}
 	raw, err := s.SignDigest(ctx, digest)
 	if err != nil {
-		return out, fmt.Errorf("permit2: signing: %w", err)
+		return out, fmt.Errorf("evm/permit2: signing: %w", err)
 	}
 	if len(raw) != SignatureLength {
 		return out, fmt.Errorf("%w: signer returned %d bytes", ErrInvalidSignature, len(raw))

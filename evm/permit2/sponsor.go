@@ -168,7 +168,7 @@ func GasSponsoringDeclaration() x402.Object {
 		"schema": json.RawMessage(gasSponsoringSchema),
 	})
 	if err != nil {
-		panic("permit2: invalid built-in declaration: " + err.Error()) // unreachable: covered by tests
+		panic("evm/permit2: invalid built-in declaration: " + err.Error()) // unreachable: covered by tests
 	}
 	return o
 }
@@ -178,7 +178,7 @@ func GasSponsoringDeclaration() x402.Object {
 func DeclareGasSponsoring() x402.Object {
 	o, err := x402.NewObject(map[string]x402.Object{GasSponsoringKey: GasSponsoringDeclaration()})
 	if err != nil {
-		panic("permit2: invalid built-in declaration: " + err.Error()) // unreachable: covered by tests
+		panic("evm/permit2: invalid built-in declaration: " + err.Error()) // unreachable: covered by tests
 	}
 	return o
 }

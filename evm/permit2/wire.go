@@ -16,7 +16,7 @@ import (
 
 // ErrMalformed is wrapped by every error of [ParsePayload] and
 // [ParseGasSponsoring]; the message names the offending field.
-var ErrMalformed = errors.New("permit2: malformed payload")
+var ErrMalformed = errors.New("evm/permit2: malformed payload")
 
 // MaxSignatureBytes bounds the signature a payload may carry: an EOA
 // signature is 65 bytes, a contract wallet's (EIP-1271, ERC-6492 wrapped)
@@ -87,7 +87,7 @@ func Encode(from common.Address, p *Permit, sig []byte) (Payload, error) {
 	case UptoWitness:
 		w.To, w.Facilitator, w.ValidAfter = x.To.Hex(), x.Facilitator.Hex(), x.ValidAfter.String()
 	default:
-		return Payload{}, fmt.Errorf("permit2: cannot encode witness %T", p.Witness)
+		return Payload{}, fmt.Errorf("evm/permit2: cannot encode witness %T", p.Witness)
 	}
 	if err := CheckUint256("witness.validAfter", witnessValidAfter(p.Witness)); err != nil {
 		return Payload{}, err

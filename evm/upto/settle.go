@@ -51,11 +51,13 @@ func (f *Facilitator) Settle(ctx context.Context, p *x402.Payment, hooks x402.Se
 		return resp, nil
 	}
 	if c.sig.Deploy != nil {
-		if rej, err := f.deployWallet(ctx, c.sig.Deploy); rej != nil || err != nil {
-			if rej != nil {
-				resp.ErrorReason, resp.ErrorMessage = rej.reason, rej.msg
-			}
-			return resp, err
+		rej, err := f.deployWallet(ctx, c.sig.Deploy)
+		if err != nil {
+			return nil, err
+		}
+		if rej != nil {
+			resp.ErrorReason, resp.ErrorMessage = rej.reason, rej.msg
+			return resp, nil
 		}
 	}
 	return f.send(ctx, c, amount, resp, hooks)

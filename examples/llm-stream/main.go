@@ -124,6 +124,9 @@ func complete(w http.ResponseWriter, r *http.Request) {
 	}
 	finish := "stop"
 	for _, tok := range generate(r.URL.Query().Get("prompt"), n) {
+		if r.Context().Err() != nil {
+			return // the client is gone: it pays for the tokens it was sent
+		}
 		if u, ok := x402http.UsageFromContext(r.Context()); ok && u.Remaining().Cmp(u.Unit) < 0 {
 			finish = "length" // the payment's maximum is reached
 			break

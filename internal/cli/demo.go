@@ -448,7 +448,8 @@ at 0.002 TPD, a test token without EIP-3009 paid through Permit2, whose
 Permit2 can pay; GET /generate metered with upto: at most $0.01,
 charged $0.0001 a token generated, a varying number, sometimes none),
 an MCP endpoint at /mcp (streamable HTTP) with the paid tools "weather"
-($0.001) and "report" ($0.05, exact) and the free "ping", all on
+($0.001) and "report" ($0.05, exact), "generate" (upto: at most $0.01,
+charged $0.0001 a token) and the free "ping", all on
 loopback, and prints the line to pay the API with "go402 pay" from another
 terminal. The paid API listens on --listen; the devnet's JSON-RPC and the
 facilitator on free loopback ports (see the info file). DEV ONLY: the

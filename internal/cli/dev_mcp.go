@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/go402/go402/evm"
+	"github.com/go402/go402/evm/upto"
 	"github.com/go402/go402/x402"
 	"github.com/go402/go402/x402mcp"
 )
@@ -52,6 +54,7 @@ func stackMCPTools(payTo string) []devMCPTool {
 	return []devMCPTool{
 		{Name: "weather", Price: "$0.001", Scheme: evm.SchemeExact, PayTo: payTo, Description: "Today's weather in a city"},
 		{Name: "report", Price: "$0.05", Scheme: evm.SchemeExact, PayTo: payTo, Description: "A quarterly report"},
+		{Name: "generate", Price: stackUptoMax, Scheme: upto.Scheme, PayTo: payTo, Description: "Text generation, charged " + stackUptoUnitPrice + " a token (at most " + stackUptoMax + ")"},
 	}
 }
 
@@ -63,11 +66,16 @@ func stackMCPHandler(fac x402.Facilitator, schemes *x402.Registry[x402.SchemeSer
 		return nil, err
 	}
 	srv := mcp.NewServer(&mcp.Implementation{Name: "go402-dev-tools", Version: readBuildInfo().Version}, nil)
-	schema := json.RawMessage(`{"type":"object","properties":{"city":{"type":"string","description":"a city name"}}}`)
 	for _, t := range tools {
 		price := x402mcp.Tool{Accepts: []x402mcp.Option{{Scheme: t.Scheme, Network: network, PayTo: t.PayTo, Price: t.Price}}, Description: t.Description, MimeType: "application/json"}
-		tool := &mcp.Tool{Name: t.Name, Description: t.Description + " (paid: " + t.Price + ")", InputSchema: schema}
-		if err := ps.AddTool(srv, tool, price, stackToolHandler(t.Name)); err != nil {
+		schema := json.RawMessage(`{"type":"object","properties":{"city":{"type":"string","description":"a city name"}}}`)
+		h := stackToolHandler(t.Name)
+		if t.Name == "generate" {
+			schema = json.RawMessage(`{"type":"object","properties":{"tokens":{"type":"integer","minimum":0,"maximum":100,"description":"how many tokens to generate (default 10)"}}}`)
+			h = stackGenerate
+		}
+		tool := &mcp.Tool{Name: t.Name, Description: t.Description + " (paid: " + t.Price + ", " + t.Scheme + ")", InputSchema: schema}
+		if err := ps.AddTool(srv, tool, price, h); err != nil {
 			return nil, err
 		}
 	}
@@ -109,4 +117,30 @@ func mcpToolList(tools []devMCPTool) string {
 		s += fmt.Sprintf("%s %s (%s)", t.Name, t.Price, t.Scheme)
 	}
 	return s
+}
+
+// stackGenerate is the upto tool: it "generates" the tokens asked for (10
+// by default, at most 100) and reports their price, $0.0001 each (100
+// atomic units of the 6-decimal test USDC), as the usage to settle.
+func stackGenerate(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	in := struct {
+		Tokens *int `json:"tokens"`
+	}{}
+	if len(req.Params.Arguments) > 0 {
+		if err := json.Unmarshal(req.Params.Arguments, &in); err != nil {
+			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: "arguments: " + err.Error()}}}, nil
+		}
+	}
+	n := 10
+	if in.Tokens != nil {
+		n = *in.Tokens
+	}
+	if n < 0 || n > 100 {
+		return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: "tokens: between 0 and 100"}}}, nil
+	}
+	if err := x402mcp.ReportUsage(ctx, x402.NewAmount(uint64(n)*100)); err != nil {
+		return nil, err
+	}
+	text, _ := json.Marshal(map[string]any{"tokens": n, "text": strings.TrimSpace(strings.Repeat("lorem ", n))})
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(text)}}}, nil
 }

@@ -131,7 +131,21 @@ func TestDevMCPToolPaidBySession(t *testing.T) {
 	if receipt.Option.Requirements.PayTo != tool.PayTo {
 		t.Errorf("paid to %s, info says %s", receipt.Option.Requirements.PayTo, tool.PayTo)
 	}
-	d.moved(t, before, 1000)
+	before = d.moved(t, before, 1000)
+
+	// The upto tool: authorized $0.01, charged 7 tokens at $0.0001.
+	gen := d.info.MCP.Tools[len(d.info.MCP.Tools)-1]
+	if gen.Name != "generate" || gen.Scheme != "upto" || gen.Price != "$0.01" {
+		t.Fatalf("last tool %+v", gen)
+	}
+	res, receipt, err = x402mcp.NewSession(c, cs, d.info.MCP.URL).CallTool(t.Context(), &mcp.CallToolParams{Name: gen.Name, Arguments: map[string]any{"tokens": 7}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.IsError || receipt == nil || receipt.Settlement == nil || !receipt.Settlement.Success || !strings.Contains(mcpText(res), `"tokens":7`) {
+		t.Fatalf("generate: result %+v receipt %+v", res, receipt)
+	}
+	d.moved(t, before, 700)
 }
 
 // mcpText is the text of a result's contents.
@@ -238,6 +252,17 @@ func TestMCPWallet(t *testing.T) {
 	}
 	bal = d.moved(t, bal, 1000)
 
+	// The upto tool: $0.01 authorized, 7 tokens charged ($0.0007), and
+	// the budget counts what was charged.
+	var g struct {
+		Paid *struct{ Price, Charged string } `json:"paid"`
+	}
+	w.call(t, "call_tool", map[string]any{"server": d.info.MCP.URL, "tool": "generate", "arguments": map[string]any{"tokens": 7}}, &g)
+	if g.Paid == nil || g.Paid.Price != "0.01 USDC" || g.Paid.Charged != "0.0007 USDC" {
+		t.Errorf("call_tool generate: %+v", g.Paid)
+	}
+	bal = d.moved(t, bal, 700)
+
 	checkApproval(t, d, w, api, bal)
 	bal = d.balance(t)
 
@@ -262,7 +287,11 @@ func TestMCPWallet(t *testing.T) {
 		History     []struct{ Tool, Price, Transaction string }
 	}
 	w.call(t, "budget", nil, &b)
-	if b.Spent != "0.102" || b.Outstanding != "0" || b.Payments != 4 || len(b.History) != 4 || b.History[2].Tool != "call_tool" || b.History[0].Transaction == "" {
+	var tools []string
+	for _, h := range b.History {
+		tools = append(tools, h.Tool)
+	}
+	if b.Spent != "0.1027" || b.Outstanding != "0" || b.Payments != 5 || strings.Join(tools, " ") != "fetch call_tool fetch call_tool call_tool" || b.History[0].Transaction == "" {
 		t.Errorf("budget %+v", b)
 	}
 	// The budget file holds the same totals, for the next run.
@@ -271,7 +300,7 @@ func TestMCPWallet(t *testing.T) {
 		Spent    json.Number `json:"spent"`
 		Payments int         `json:"payments"`
 	}
-	if err != nil || json.Unmarshal(raw, &file) != nil || file.Payments != 4 || file.Spent.String() != "0.102" {
+	if err != nil || json.Unmarshal(raw, &file) != nil || file.Payments != 5 || file.Spent.String() != "0.1027" {
 		t.Errorf("budget file %s: %v", raw, err)
 	}
 
@@ -343,7 +372,7 @@ func checkCallTool(t *testing.T, d *devStack, w *walletSession, bal *big.Int) *b
 	bal = d.moved(t, bal, 1000)
 
 	// The report tool (0.05) through call_tool: approval first, then
-	// paid with the token; 0.102 spent of 0.105.
+	// paid with the token; 0.1027 spent of 0.105.
 	var a struct {
 		Text     string                    `json:"text"`
 		Paid     *struct{ Price string }   `json:"paid"`

@@ -119,6 +119,9 @@ func (w *Wallet) newRequest(ctx context.Context, rawURL, method string, headers 
 	for _, name := range sortedKeys(req.Header) {
 		fmt.Fprintf(h, "\x00%s:%s", name, strings.Join(req.Header[name], ","))
 	}
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", "go402-mcp")
+	}
 	if body != "" && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "text/plain; charset=utf-8")
 	}

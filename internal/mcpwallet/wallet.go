@@ -165,6 +165,10 @@ type Payment struct {
 	PayTo       string    `json:"payTo"`
 	Payer       string    `json:"payer,omitempty"`
 	Transaction string    `json:"transaction,omitempty"`
+	// Charged is what the server charged when its settlement reports an
+	// amount other than the price: a metered ("upto") payment, whose
+	// Price is the maximum authorized.
+	Charged string `json:"charged,omitempty"`
 	// Settled is true when the server reported a successful settlement.
 	Settled bool `json:"settled"`
 	// Status is the HTTP status of a fetch, 0 for a tool.
@@ -181,6 +185,9 @@ func (w *Wallet) record(tool, target string, r *client.Receipt, status int) *Pay
 		Asset: req.Asset, PayTo: req.PayTo, Payer: r.Payer, Status: status}
 	if s := r.Settlement; s != nil {
 		p.Transaction, p.Settled = s.Transaction, s.Success
+		if s.Success && s.Amount != nil && *s.Amount != req.Amount {
+			p.Charged = strings.TrimSpace(s.Amount.Format(r.Option.Asset.Decimals) + " " + r.Option.Asset.Symbol)
+		}
 	}
 	w.mu.Lock()
 	w.history = append(w.history, p)
