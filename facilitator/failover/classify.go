@@ -66,6 +66,16 @@ func Classify(err error) Failure {
 	return NoAnswer
 }
 
+// refused reports whether err is the facilitator refusing this request (a
+// 4xx status other than 408 and 429): a problem of the request, which the
+// next facilitator would refuse too, not of the facilitator's health. A
+// payer sending hostile payloads must not make the members back off.
+func refused(err error) bool {
+	var h *remote.HTTPError
+	return errors.As(err, &h) && h.StatusCode >= 400 && h.StatusCode < 500 &&
+		h.StatusCode != 408 && h.StatusCode != 429
+}
+
 // UnknownOutcomeError is returned by [Facilitator.Settle] when a settle
 // request may have reached a member but no verdict came back: the payment
 // may be settled. It wraps remote.ErrSettleOutcomeUnknown and the member's

@@ -16,15 +16,20 @@
 // value read from it belongs to the first member that announced one.
 //
 // Verify and settle of one payment go to the same facilitator: the member
-// that verified a payment is asked first to settle it. Payments are told
-// apart by their version, scheme, network and payload.
+// that verified a payment is asked first to settle it, and another only if
+// that one is provably unreachable (a facilitator verifies a payment again
+// when settling it). Payments are told apart by their version, scheme,
+// network and payload.
 //
 // # Failing over
 //
 // Verify moves no money: when a member gives no verdict (it is unreachable,
-// the request got no answer, or the answer was an error), the next member
-// is asked. A verdict, valid or invalid, is final and is never asked of
-// another member.
+// the request got no answer, or the answer was a server error), the next
+// member is asked. A verdict, valid or invalid, is final and is never asked
+// of another member; so is a member refusing the request itself (a 4xx
+// status other than 408 and 429), which neither fails over nor counts
+// against the member's health, so that hostile payloads cannot make the
+// members back off.
 //
 // Settle moves money, so it fails over only when the request provably never
 // reached the member: the connection could not be established (a dial

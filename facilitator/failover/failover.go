@@ -163,7 +163,7 @@ func (f *Facilitator) Verify(ctx context.Context, req *x402.FacilitatorRequest) 
 			f.log.Log(ctx, lvl, "facilitator served verify", "facilitator", m.name, "valid", resp.IsValid, "failovers", n)
 			return resp, nil
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || refused(err) {
 			return nil, fmt.Errorf("facilitator/failover: verify at %s: %w", m.name, err)
 		}
 		f.failed(ctx, m, "verify", err)
@@ -195,7 +195,7 @@ func (f *Facilitator) Settle(ctx context.Context, req *x402.FacilitatorRequest) 
 		}
 		if held || ctx.Err() != nil || Classify(err) != Unreachable {
 			// The request may have reached m: its outcome is m's.
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && !refused(err) {
 				f.failed(ctx, m, "settle", err)
 			}
 			if keyed {

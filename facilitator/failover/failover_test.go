@@ -160,6 +160,30 @@ func TestInvalidVerdictNotRetried(t *testing.T) {
 	}
 }
 
+// A member refusing the request (400) is final and keeps its health; a
+// server error (503) fails over to the next.
+func TestRefusalFinalServerErrorFailsOver(t *testing.T) {
+	f := newFixture(t)
+	fo := newFailover(t, failover.Options{}, client(t, f.a), client(t, f.b))
+	_, pr := f.serve(t, fo)
+	step := func(status int32, wantErr bool, wantA, wantB int) {
+		t.Helper()
+		req, _ := f.payment(t, pr)
+		a, b := f.a.count("/verify"), f.b.count("/verify")
+		f.a.verifyStatus.Store(status)
+		v, err := fo.Verify(t.Context(), req)
+		if (err != nil) != wantErr || (err == nil && !v.IsValid) {
+			t.Errorf("status %d: Verify = %+v, %v", status, v, err)
+		}
+		if da, db := f.a.count("/verify")-a, f.b.count("/verify")-b; da != wantA || db != wantB {
+			t.Errorf("status %d: verifies a +%d, b +%d; want +%d, +%d", status, da, db, wantA, wantB)
+		}
+	}
+	step(http.StatusBadRequest, true, 1, 0)
+	step(0, false, 1, 0) // a did not back off
+	step(http.StatusServiceUnavailable, false, 1, 1)
+}
+
 // A dead facilitator is skipped during its back-off and asked again after
 // it (the clock is injected).
 func TestBreakerSkipsThenRetries(t *testing.T) {

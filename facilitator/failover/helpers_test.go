@@ -67,6 +67,9 @@ type front struct {
 	h    http.Handler
 	addr string
 	mode atomic.Int32
+	// verifyStatus, when not 0, answers /verify with this status and an
+	// error body instead of forwarding it.
+	verifyStatus atomic.Int32
 
 	mu       sync.Mutex
 	srv      *http.Server
@@ -131,6 +134,12 @@ func (fr *front) handle(w http.ResponseWriter, r *http.Request) {
 	fr.mu.Lock()
 	fr.counts[r.URL.Path]++
 	fr.mu.Unlock()
+	if st := int(fr.verifyStatus.Load()); st != 0 && r.URL.Path == "/verify" {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(st)
+		fmt.Fprint(w, `{"error":"injected"}`)
+		return
+	}
 	mode := settleMode(fr.mode.Load())
 	if r.URL.Path != "/settle" || mode == pass {
 		fr.h.ServeHTTP(w, r)
