@@ -1,9 +1,12 @@
 package failover_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +14,8 @@ import (
 	"github.com/go402/go402/facilitator/failover"
 	"github.com/go402/go402/facilitator/remote"
 	"github.com/go402/go402/x402"
+	"github.com/go402/go402/x402http"
+	"github.com/go402/go402/x402http/sqlitequeue"
 )
 
 func newFailover(t *testing.T, opts failover.Options, members ...x402.Facilitator) *failover.Facilitator {
@@ -281,5 +286,63 @@ func TestClassify(t *testing.T) {
 	}
 	if k := failover.Classify(errors.New("read: connection reset")); k != failover.NoAnswer {
 		t.Errorf("reset classified %v", k)
+	}
+}
+
+// A serve-then-settle route: the queued settle reaches the first
+// facilitator, whose answer is lost; the queue retries it (its clock is
+// injected), the retry goes to the first again, which answers with its
+// outcome. The second never sees it; the funds move once.
+func TestQueueReconcilesWithHolder(t *testing.T) {
+	f := newFixture(t)
+	fo := newFailover(t, failover.Options{}, client(t, f.a), client(t, f.b))
+	clk := &clock{now: time.Now()}
+	q, err := sqlitequeue.Open(t.Context(), sqlitequeue.Config{Path: filepath.Join(t.TempDir(), "q.db"), PollInterval: 10 * time.Millisecond, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = q.Close() })
+	mw, srv := f.st.Serve(t, x402http.Config{Facilitator: fo, Queue: q, Routes: []x402http.Route{{
+		Pattern: "GET /data", Policy: x402http.ServeThenSettle,
+		Accepts: []x402http.PaymentOption{f.st.Option("$0.01", f.payee.Address.Hex())},
+	}}}, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "paid data") }))
+	resp := get(t, srv.URL+"/data", "")
+	pr, err := x402.DecodePaymentRequired(resp.Header.Get(x402.HeaderPaymentRequired))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, header := f.payment(t, pr)
+	before := f.balance(t)
+	f.a.mode.Store(int32(cut))
+	if resp := get(t, srv.URL+"/data", header); resp.StatusCode != http.StatusOK {
+		t.Fatalf("paid: status %d", resp.StatusCode)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- mw.RunSettlements(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "a retried settlement", func() bool { return mw.SettlementStats().Retried >= 1 })
+	f.a.mode.Store(int32(pass))
+	clk.advance(5 * time.Second) // the retry is due
+	waitFor(t, "the settlement", func() bool { return mw.SettlementStats().Settled == 1 })
+	if n := f.b.count("/settle"); n != 0 {
+		t.Errorf("b got %d settles", n)
+	}
+	if n := f.a.count("/settle"); n != 2 {
+		t.Errorf("a got %d settles, want 2 (the lost one and the retry)", n)
+	}
+	f.received(t, before, 10_000)
+}
+
+// waitFor waits up to 20 s for cond, which events of other goroutines
+// make true.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
