@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -345,4 +346,64 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// Each further failure doubles a member's back-off.
+func TestBackoffDoubles(t *testing.T) {
+	f := newFixture(t)
+	clk := &clock{now: time.Unix(1_700_000_000, 0)}
+	ca := &counting{Facilitator: client(t, f.a)}
+	fo := newFailover(t, failover.Options{Now: clk.Now, Cooldown: 30 * time.Second, MaxCooldown: time.Hour}, ca, client(t, f.b))
+	_, pr := f.serve(t, fo)
+	f.a.down()
+	for i, step := range []struct {
+		advance time.Duration
+		calls   int64 // a's calls so far
+	}{{0, 1}, {31 * time.Second, 2}, {31 * time.Second, 2}, {30 * time.Second, 3}} {
+		clk.advance(step.advance)
+		req, _ := f.payment(t, pr)
+		if v, err := fo.Verify(t.Context(), req); err != nil || !v.IsValid {
+			t.Fatalf("step %d: Verify = %+v, %v", i, v, err)
+		}
+		if n := ca.calls.Load(); n != step.calls {
+			t.Errorf("step %d: a called %d times, want %d", i, n, step.calls)
+		}
+	}
+}
+
+// Concurrent settles of one payment, the first facilitator down: the
+// second settles it once; every answer names the same transaction.
+func TestConcurrentSettleOnce(t *testing.T) {
+	f := newFixture(t)
+	fo := newFailover(t, failover.Options{}, client(t, f.a), client(t, f.b))
+	_, pr := f.serve(t, fo)
+	req, _ := f.payment(t, pr)
+	f.a.down()
+	before := f.balance(t)
+	const n = 8
+	txs := make(chan string, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			sr, err := fo.Settle(t.Context(), req)
+			switch {
+			case err != nil:
+				t.Errorf("Settle: %v", err)
+			case sr.Success:
+				txs <- sr.Transaction
+			default:
+				txs <- "refused:" + string(sr.ErrorReason)
+			}
+		})
+	}
+	wg.Wait()
+	close(txs)
+	seen := map[string]int{}
+	for tx := range txs {
+		seen[tx]++
+	}
+	if len(seen) != 1 {
+		t.Errorf("answers %v, want one transaction for all", seen)
+	}
+	f.received(t, before, 10_000)
 }
