@@ -181,3 +181,20 @@ func FuzzDecodeList(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParse(b *testing.B) {
+	ext, err := bazaar.HTTP{
+		Query:       json.RawMessage(`{"city":"Paris"}`),
+		QuerySchema: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}`),
+		Output:      json.RawMessage(`{"city":"Paris","celsius":12}`),
+	}.Extension("GET")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(ext)))
+	for b.Loop() {
+		if _, err := bazaar.Parse(ext); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -178,6 +178,12 @@ func testDiscoveryCatalogue(t *testing.T, w *discoveryWorld) {
 			t.Fatalf("%s %s: status %d", c.method, c.path, got)
 		}
 	}
+	// A 402 without a payment lists nothing.
+	if res, err := http.Get(w.api.URL + "/unpaid"); err != nil || res.StatusCode != http.StatusPaymentRequired {
+		t.Fatalf("unpaid request: %v %v", res, err)
+	} else {
+		res.Body.Close()
+	}
 	if got := w.pay(t, "GET", "/fail", ""); got != http.StatusInternalServerError {
 		t.Fatalf("/fail: status %d", got)
 	}

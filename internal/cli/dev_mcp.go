@@ -75,6 +75,10 @@ func stackMCPHandler(fac x402.Facilitator, schemes *x402.Registry[x402.SchemeSer
 			h = stackGenerate
 		}
 		tool := &mcp.Tool{Name: t.Name, Description: t.Description + " (paid: " + t.Price + ", " + t.Scheme + ")", InputSchema: schema}
+		// Discoverable: the facilitator lists the tool once paid (go402 discover).
+		if price, err = x402mcp.Discoverable(tool, price); err != nil {
+			return nil, err
+		}
 		if err := ps.AddTool(srv, tool, price, h); err != nil {
 			return nil, err
 		}

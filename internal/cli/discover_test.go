@@ -10,7 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/go402/go402/bazaar"
+	"github.com/go402/go402/client"
+	"github.com/go402/go402/evm"
+	"github.com/go402/go402/x402mcp"
 )
 
 // TestDevDiscover: after one paid call to each endpoint of go402 dev,
@@ -51,9 +56,21 @@ func TestDevDiscover(t *testing.T) {
 		}
 	}
 
+	// One paid call to each MCP tool of go402 dev.
+	if di.MCP == nil || len(di.MCP.Tools) == 0 {
+		t.Fatalf("go402 dev announces no MCP tools: %+v", di.MCP)
+	}
+	session := devMCPSession(t, info, di)
+	for _, tool := range di.MCP.Tools {
+		res, receipt, err := session.CallTool(ctx, &mcp.CallToolParams{Name: tool.Name, Arguments: map[string]any{"city": "Porto"}})
+		if err != nil || res.IsError || receipt == nil {
+			t.Fatalf("tool %s: %+v %+v %v", tool.Name, res, receipt, err)
+		}
+	}
+
 	// The serve-then-settle route is settled after it was served: wait.
 	var items []bazaar.Resource
-	want := len(di.Endpoints)
+	want := len(di.Endpoints) + len(di.MCP.Tools)
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		items = discoverJSON(t, ctx, "--devnet-info", info)
 		if len(items) >= want || time.Now().After(deadline) {
@@ -74,16 +91,27 @@ func TestDevDiscover(t *testing.T) {
 			t.Errorf("%s listed as %+v", ep.URL, it)
 		}
 	}
+	tools := map[string]bool{}
+	for _, it := range items {
+		if ext := it.Declaration(); it.Type == bazaar.TypeMCP && ext != nil && it.Metadata != nil && len(it.Metadata.Prices) == 1 && it.Metadata.Prices[0].Units != "" {
+			tools[ext.Info.Input.ToolName] = true
+		}
+	}
+	for _, tool := range di.MCP.Tools {
+		if !tools[tool.Name] {
+			t.Errorf("tool %s is not listed (mcp tools listed: %v)", tool.Name, tools)
+		}
+	}
+	if got := discoverJSON(t, ctx, "--devnet-info", info, "--type", "mcp"); len(got) != len(di.MCP.Tools) {
+		t.Errorf("--type mcp listed %d, want %d", len(got), len(di.MCP.Tools))
+	}
 	if w := listed[di.Endpoints[0].URL]; w.Metadata == nil || w.Metadata.Prices[0].Units != "0.001" || w.Metadata.Prices[0].Symbol != "USDC" {
 		t.Errorf("weather's price %+v", w.Metadata)
 	}
 
 	// --max filters on the price in units; the table shows it.
-	if got := discoverJSON(t, ctx, "--devnet-info", info, "--max", "$0.01"); len(got) != len(items)-1 {
-		t.Errorf("--max $0.01 kept %d of %d (the $0.05 report is the one above)", len(got), len(items))
-	}
-	if got := discoverJSON(t, ctx, "--devnet-info", info, "--type", "mcp"); len(got) != 0 {
-		t.Errorf("--type mcp listed %d", len(got))
+	if got := discoverJSON(t, ctx, "--devnet-info", info, "--max", "$0.01"); len(got) != len(items)-2 {
+		t.Errorf("--max $0.01 kept %d of %d (the $0.05 report route and tool are above)", len(got), len(items))
 	}
 	if got := discoverJSON(t, ctx, "--facilitator", di.FacilitatorURL, "--network", "eip155:1"); len(got) != 0 {
 		t.Errorf("--network eip155:1 listed %d", len(got))
@@ -123,6 +151,34 @@ func discoverJSON(t *testing.T, ctx context.Context, args ...string) []bazaar.Re
 		t.Fatalf("discover --json: %v\n%s", err, out.String())
 	}
 	return lr.Items
+}
+
+// devMCPSession is a paying MCP session with the MCP endpoint of go402
+// dev, paying from its second account.
+func devMCPSession(t *testing.T, info string, di devInfo) *x402mcp.Session {
+	t.Helper()
+	key, err := evm.NewPrivateKeySigner(di.Accounts[1].PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assets := client.DefaultAssets()
+	nc, err := loadDevnetNetwork(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := assets.Add(client.EVMAssets(nc)...); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.NewEVM(key, client.Config{Base: x402mcp.Transport(nil), Assets: assets, Policy: client.Policy{MaxPerRequest: "$0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil).Connect(t.Context(), &mcp.StreamableClientTransport{Endpoint: di.MCP.URL}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cs.Close() })
+	return x402mcp.NewSession(c, cs, di.MCP.URL)
 }
 
 func keysOf(m map[string]bazaar.Resource) []string {
