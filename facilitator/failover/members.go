@@ -269,16 +269,18 @@ func (f *Facilitator) setPin(key string, i int, held bool) {
 	f.pins[key] = pin{member: i, held: held, until: now.Add(ttl)}
 }
 
-// prune drops expired pins and, if still at the bound, verified (not held)
-// ones. f.mu is held.
+// prune drops expired pins and, if still above nine tenths of the bound,
+// verified (not held) ones down to that, so that a full map is not walked
+// on every insert. f.mu is held.
 func (f *Facilitator) prune(now time.Time) {
 	for k, p := range f.pins {
 		if !now.Before(p.until) {
 			delete(f.pins, k)
 		}
 	}
+	target := f.opts.MaxPins - f.opts.MaxPins/10 - 1
 	for k, p := range f.pins {
-		if len(f.pins) < f.opts.MaxPins {
+		if len(f.pins) <= target {
 			return
 		}
 		if !p.held {

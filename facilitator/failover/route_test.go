@@ -66,3 +66,23 @@ func TestPaymentKeyStable(t *testing.T) {
 		t.Errorf("different nonces share a key")
 	}
 }
+
+func TestPinsBounded(t *testing.T) {
+	if _, err := New([]x402.Facilitator{nil}, Options{}); err == nil {
+		t.Fatal("a nil member was accepted")
+	}
+	f := &Facilitator{pins: map[string]pin{}}
+	f.opts = Options{MaxPins: 100}
+	setDefaults(&f.opts)
+	f.now = f.opts.Now
+	f.setPin("held", 0, true)
+	for i := range 1000 {
+		f.setPin(string(rune('a'+i%26))+string(rune(i)), 0, false)
+	}
+	if len(f.pins) > 100 {
+		t.Errorf("%d pins kept, bound 100", len(f.pins))
+	}
+	if p, ok := f.pin("held"); !ok || !p.held {
+		t.Errorf("the held payment was dropped")
+	}
+}
