@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -406,4 +408,23 @@ func TestConcurrentSettleOnce(t *testing.T) {
 		t.Errorf("answers %v, want one transaction for all", seen)
 	}
 	f.received(t, before, 10_000)
+}
+
+// A TLS handshake that fails (an untrusted certificate) proves the request
+// was never sent: the member is unreachable.
+func TestClassifyTLS(t *testing.T) {
+	var got atomic.Int64
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { got.Add(1) }))
+	t.Cleanup(srv.Close)
+	c, err := remote.New(remote.Config{URL: srv.URL, Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Settle(t.Context(), &x402.FacilitatorRequest{X402Version: x402.V2})
+	if err == nil || failover.Classify(err) != failover.Unreachable {
+		t.Errorf("untrusted certificate: %v classified %v", err, failover.Classify(err))
+	}
+	if got.Load() != 0 {
+		t.Errorf("the server got %d requests", got.Load())
+	}
 }
