@@ -456,12 +456,15 @@ func (c *Client) authorizationOf(ctx context.Context, version int, o *Option, re
 
 // sendPaid sends a clone of req with the payment header. A transport error
 // is retried once with the same header (never a new payment) when the
-// body can be replayed. delivered reports whether an earlier send of the
+// body can be replayed; so is, after its Retry-After, an answer that the
+// payment identifier's first request is still in progress (409
+// payment_identifier_in_progress), up to maxInProgressWaits times. delivered reports whether an earlier send of the
 // payment (by this loop, or by the transport itself) may have reached the
 // server: then a 402 may refuse a copy of a payment that was served.
 func (c *Client) sendPaid(req *http.Request, b body, name, value string, receipt *Receipt) (resp *http.Response, delivered bool, err error) {
 	ctx := req.Context()
 	retry := b.replayable && ctx.Err() == nil
+	waits := 0
 	for attempt := 0; ; attempt++ {
 		// http.Transport itself sends an idempotent request again when a
 		// reused connection fails before the answer: count the complete
@@ -486,6 +489,17 @@ func (c *Client) sendPaid(req *http.Request, b body, name, value string, receipt
 		resp, err = c.base.RoundTrip(r)
 		if writes.Load() > 1 {
 			delivered = true
+		}
+		if err == nil && retry && waits < maxInProgressWaits && inProgress(resp) {
+			// A resend reached the server while the first send of this
+			// payment was still being processed there: wait and ask
+			// again for its outcome, with the same payment.
+			waits++
+			delivered = true
+			if !sleepCtx(ctx, retryAfter(resp)) {
+				return nil, delivered, ctx.Err()
+			}
+			continue
 		}
 		if err == nil {
 			resp.Request = r
