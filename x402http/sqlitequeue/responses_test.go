@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -110,5 +111,36 @@ func TestResponsesSurviveRestart(t *testing.T) {
 	got, err := q2.Begin(ctx, "k", "fp", time.Now().Add(time.Hour))
 	if err != nil || got == nil || got.Status != 201 || string(got.Body) != "x" {
 		t.Fatalf("after reopen: %+v, %v", got, err)
+	}
+}
+
+// BenchmarkResponseStore: one Begin and Finish of a new id, then a Begin
+// answered from the store (a resend).
+func BenchmarkResponseStore(b *testing.B) {
+	q, err := sqlitequeue.Open(b.Context(), sqlitequeue.Config{Path: filepath.Join(b.TempDir(), "q.db")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = q.Close() })
+	resp := &x402http.StoredResponse{Status: 200, Header: http.Header{"Payment-Response": {"abc"}}, Body: make([]byte, 1024)}
+	for name, s := range map[string]x402http.ResponseStore{"sqlite": q, "memory": &x402http.MemoryResponses{}} {
+		b.Run(name, func(b *testing.B) {
+			ctx := b.Context()
+			until := time.Now().Add(time.Hour)
+			i := 0
+			for b.Loop() {
+				i++
+				key := "k" + strconv.Itoa(i)
+				if _, err := s.Begin(ctx, key, "fp", until); err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Finish(ctx, key, resp); err != nil {
+					b.Fatal(err)
+				}
+				if r, err := s.Begin(ctx, key, "fp", until); err != nil || r == nil {
+					b.Fatal(r, err)
+				}
+			}
+		})
 	}
 }
