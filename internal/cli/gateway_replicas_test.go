@@ -87,13 +87,13 @@ networks:
       - {address: %q, name: %q, version: %q, decimals: %d, symbol: USDC}
 network: %[2]s
 payTo: %[7]q
-queue: {postgres: %[8]q, postgresSchema: %[9]q, leaseSeconds: 2, workers: 4}
+queue: {postgres: %[8]q, leaseSeconds: 2, workers: 4}
 routes:
   - path: GET /paid
-    upstream: %[10]q
+    upstream: %[9]q
     price: $0.01
     policy: serve-then-settle
-`, finfo.URL, dinfo.Network, asset.Address.Hex(), asset.Name, asset.Version, asset.Decimals, payee.Hex(), ledger.url, "gwqueue", up.URL))
+`, finfo.URL, dinfo.Network, asset.Address.Hex(), asset.Name, asset.Version, asset.Decimals, payee.Hex(), ledger.url, up.URL))
 	urlRE := regexp.MustCompile(`URL +(http://\S+)`)
 	startGateway := func(name string) (*proc, string) {
 		p := startProc(t, name, bin, cleanEnv(), "gateway", "--config", gwCfg)
@@ -112,9 +112,10 @@ routes:
 	gwA, baseA := startGateway("gateway-a")
 	gwB, baseB := startGateway("gateway-b")
 
-	// The queue, read directly (the gateways created it in schema gwqueue).
+	// The queue, read directly (the gateways created it in the test's
+	// schema, the search_path of ledger.url).
 	queueRow := func(id int) (state string, attempts int) {
-		err := ledger.db.QueryRowContext(ctx, `SELECT state, attempts FROM gwqueue.settlement_queue WHERE state != 'claimed' ORDER BY id OFFSET $1 LIMIT 1`, id).Scan(&state, &attempts)
+		err := ledger.db.QueryRowContext(ctx, `SELECT state, attempts FROM settlement_queue WHERE state != 'claimed' ORDER BY id OFFSET $1 LIMIT 1`, id).Scan(&state, &attempts)
 		if err != nil && err != sql.ErrNoRows {
 			t.Fatalf("reading the queue: %v", err)
 		}
