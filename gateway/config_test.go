@@ -316,3 +316,35 @@ func TestEnvOverrides(t *testing.T) {
 		})
 	}
 }
+
+// The PostgreSQL queue: from the file (with a variable), and from
+// GO402_QUEUE_POSTGRES, which replaces the file's queue.sqlite.
+func TestQueuePostgresConfig(t *testing.T) {
+	const head = "payTo: 0x209693bc6afc0c5328ba36faf03c514ef312287c\nnetwork: eip155:84532\nfacilitator: {url: https://f.example}\n"
+	const route = "routes: [{path: /a, upstream: http://u, price: $1, policy: serve-then-settle, maxTimeoutSeconds: 300}]\n"
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	c, err := gateway.Parse("gw.yaml", []byte(head+"queue: {postgres: '${QDB}', postgresSchema: gw, leaseSeconds: 30}\n"+route),
+		env(map[string]string{"QDB": "postgres://u:secret@db/q"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if q := c.Queue; q.Postgres != "postgres://u:secret@db/q" || q.PostgresSchema != "gw" || q.LeaseSeconds != 30 || q.SQLite != "" {
+		t.Errorf("queue %+v", q)
+	}
+	c, err = gateway.Parse("gw.yaml", []byte(head+"queue: {sqlite: q.db}\n"+route), env(map[string]string{"GO402_QUEUE_POSTGRES": "postgres://db/q"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if q := c.Queue; q.Postgres != "postgres://db/q" || q.SQLite != "" {
+		t.Errorf("GO402_QUEUE_POSTGRES did not replace queue.sqlite: %+v", q)
+	}
+	if _, err := gateway.Parse("gw.yaml", []byte(head+route), env(map[string]string{"GO402_QUEUE_POSTGRES": "postgres://db/q", "GO402_QUEUE_SQLITE": "q.db"})); err == nil {
+		t.Error("GO402_QUEUE_SQLITE and GO402_QUEUE_POSTGRES both set: accepted")
+	}
+}
