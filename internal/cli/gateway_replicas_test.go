@@ -54,7 +54,7 @@ func TestGatewayReplicasSharePostgresQueue(t *testing.T) {
 
 	facCfg := filepath.Join(dir, "facilitator.yaml")
 	ledgerPath := filepath.Join(dir, "ledger.db")
-	writeFile(t, facCfg, fmt.Sprintf(`listen: 127.0.0.1:0
+	replicasWriteFile(t, facCfg, fmt.Sprintf(`listen: 127.0.0.1:0
 instance: replicas-test
 database: {sqlite: %q}
 signer: {privateKeyEnv: REPLICAS_TEST_FACILITATOR_KEY}
@@ -79,7 +79,7 @@ settleTimeout: 1m
 	payee := freshAddress(t.Name())
 	const price = 10_000 // $0.01
 	gwCfg := filepath.Join(dir, "gateway.yaml")
-	writeFile(t, gwCfg, fmt.Sprintf(`listen: 127.0.0.1:0
+	replicasWriteFile(t, gwCfg, fmt.Sprintf(`listen: 127.0.0.1:0
 facilitator: {url: %q, reservesFunds: true}
 networks:
   - network: %s
@@ -123,7 +123,7 @@ routes:
 	}
 	payeeBalance := func() *big.Int { return tokenBalance(t, ctx, rpc, asset.Address, payee) }
 	pay := func(base string) http.Header {
-		return gwSignWith(t, dinfo.Accounts[1].PrivateKey, gwRequired(t, gwGet(t, base+"/paid", nil)))
+		return replicasSign(t, dinfo.Accounts[1].PrivateKey, gwRequired(t, gwGet(t, base+"/paid", nil)))
 	}
 
 	// 1. One payment, sent to both replicas at once: served once.
@@ -192,15 +192,15 @@ routes:
 	}
 }
 
-func writeFile(t *testing.T, path, text string) {
+func replicasWriteFile(t *testing.T, path, text string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// gwSignWith pays the first option of pr with the hex key.
-func gwSignWith(t *testing.T, keyHex string, pr *x402.PaymentRequired) http.Header {
+// replicasSign pays the first option of pr with the hex key.
+func replicasSign(t *testing.T, keyHex string, pr *x402.PaymentRequired) http.Header {
 	t.Helper()
 	signer, err := evm.NewPrivateKeySigner(keyHex)
 	if err != nil {
