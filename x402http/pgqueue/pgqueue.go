@@ -66,6 +66,7 @@ const (
 	maxBackoff          = 5 * time.Minute
 	pruneInterval       = time.Minute
 	throughputWindow    = 10 * time.Second
+	takeTimeout         = 30 * time.Second
 )
 
 // schemaVersion is the version of the tables this package writes.
@@ -330,9 +331,11 @@ func (q *Queue) NextSettlement(ctx context.Context) (x402http.QueuedSettlement, 
 // take leases the most urgent due item, if any, in one statement; rows
 // another transaction is leasing are skipped (FOR UPDATE SKIP LOCKED). The
 // statement is not cut short by ctx: an item it leased is returned, not
-// left leased to no one until its lease runs out.
+// left leased to no one until its lease runs out (it is bounded by
+// takeTimeout instead, should the database stop answering).
 func (q *Queue) take(ctx context.Context) (x402http.QueuedSettlement, bool, error) {
-	ctx = context.WithoutCancel(ctx)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), takeTimeout)
+	defer cancel()
 	now := q.now().UnixMilli()
 	var (
 		id               int64
