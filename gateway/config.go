@@ -159,8 +159,21 @@ func (c CORS) middleware() x402http.CORS {
 
 // Queue configures the durable settlement queue.
 type Queue struct {
-	// SQLite is the path of the queue's SQLite file. Key "queue.sqlite".
+	// SQLite is the path of the queue's SQLite file, for the gateway
+	// processes of one host. Key "queue.sqlite".
 	SQLite string
+	// Postgres is a PostgreSQL connection string (x402http/pgqueue), for
+	// gateway replicas on several hosts sharing the queue and the claims
+	// of payments. At most one of SQLite and Postgres. Key
+	// "queue.postgres".
+	Postgres string
+	// PostgresSchema is the PostgreSQL schema holding the queue's tables;
+	// empty: the connection's search_path. Key "queue.postgresSchema".
+	PostgresSchema string
+	// LeaseSeconds is how long a replica holds a queued settlement it is
+	// settling before another may take it over (the first died). If
+	// zero, 180. Key "queue.leaseSeconds".
+	LeaseSeconds int
 	// Workers is how many queued settlements are settled at once. If
 	// zero, 16 (x402http.DefaultSettleWorkers). Key "queue.workers".
 	Workers int
@@ -333,9 +346,9 @@ func Parse(name string, data []byte, env func(string) string) (*Config, error) {
 var envOverrides = yamlconf.Env{
 	Keys: []string{
 		"listen", "healthPath", "logLevel", "logFormat", "payTo", "network", "queue.sqlite",
-		"facilitator.url", "facilitator.apiKeyEnv", "facilitator.embedded.devnet",
+		"queue.postgres", "facilitator.url", "facilitator.apiKeyEnv", "facilitator.embedded.devnet",
 	},
-	Exclusive: [][]string{{"facilitator.url", "facilitator.embedded.devnet"}},
+	Exclusive: [][]string{{"facilitator.url", "facilitator.embedded.devnet"}, {"queue.sqlite", "queue.postgres"}},
 }
 
 // EnvOverrides lists the environment variables Parse reads and the key
@@ -384,6 +397,7 @@ func (c *Config) defaults() {
 // Set overrides a scalar key, as an environment variable or a command-line
 // flag does, and records source (such as "--listen") for messages. Keys:
 // listen, healthPath, logLevel, logFormat, payTo, network, queue.sqlite,
+// queue.postgres (each replaces the other),
 // facilitator.url, facilitator.apiKeyEnv and facilitator.embedded.devnet
 // (facilitator.url replaces an embedded facilitator and a facilitators
 // list, and facilitator.embedded.devnet true replaces a remote one and
@@ -403,7 +417,9 @@ func (c *Config) Set(key, value, source string) error {
 	case "network":
 		c.Network = x402.Network(value).Canonical()
 	case "queue.sqlite":
-		c.Queue.SQLite = value
+		c.Queue.SQLite, c.Queue.Postgres = value, ""
+	case "queue.postgres":
+		c.Queue.Postgres, c.Queue.SQLite = value, ""
 	case "facilitator.url":
 		c.Facilitator = Facilitator{URL: value, APIKeyEnv: c.Facilitator.APIKeyEnv, ReservesFunds: c.Facilitator.ReservesFunds}
 		c.origins.Forget("facilitator.embedded")

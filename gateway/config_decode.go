@@ -40,9 +40,12 @@ func (c *Config) schema(base string) yamlconf.Fields {
 		"network": func(v yamlconf.Value) { networkValue(v, &c.Network) },
 		"queue": func(v yamlconf.Value) {
 			v.Fields(yamlconf.Fields{
-				"sqlite":       func(v yamlconf.Value) { pathValue(v, base, &c.Queue.SQLite) },
-				"workers":      func(v yamlconf.Value) { v.Int(32, func(x int64) { c.Queue.Workers = int(x) }) },
-				"backPressure": func(v yamlconf.Value) { floatValue(v, &c.Queue.BackPressure) },
+				"sqlite":         func(v yamlconf.Value) { pathValue(v, base, &c.Queue.SQLite) },
+				"postgres":       func(v yamlconf.Value) { v.String(&c.Queue.Postgres) },
+				"postgresSchema": func(v yamlconf.Value) { v.String(&c.Queue.PostgresSchema) },
+				"leaseSeconds":   func(v yamlconf.Value) { v.Int(32, func(x int64) { c.Queue.LeaseSeconds = int(x) }) },
+				"workers":        func(v yamlconf.Value) { v.Int(32, func(x int64) { c.Queue.Workers = int(x) }) },
+				"backPressure":   func(v yamlconf.Value) { floatValue(v, &c.Queue.BackPressure) },
 			})
 		},
 		"maxBufferBytes": func(v yamlconf.Value) { v.Int(64, func(x int64) { c.MaxBufferBytes = x }) },

@@ -160,6 +160,10 @@ func TestConfigErrors(t *testing.T) {
 		{"asset name", head + "networks:\n  - network: eip155:5\n    assets:\n      - address: 0x209693bc6afc0c5328ba36faf03c514ef312287c\n        version: '1'\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:7: networks[0].assets[0].name: required"},
 		{"log level", head + "logLevel: loud\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: logLevel: must be one of"},
 		{"queue path", head + "queue: {sqlite: ':memory:'}\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: queue.sqlite: must be a plain file path"},
+		{"queue both", head + "queue: {sqlite: q.db, postgres: 'postgres://u@h/d'}\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: queue: set at most one of queue.sqlite and queue.postgres"},
+		{"queue postgres url", head + "queue: {postgres: 'mysql://u:secret@h/d'}\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: queue.postgres: must be a PostgreSQL connection string"},
+		{"queue schema alone", head + "queue: {sqlite: q.db, postgresSchema: s}\nroutes: [{path: /a, upstream: http://u}]\n", "queue.postgresSchema: needs queue.postgres"},
+		{"queue lease", head + "queue: {postgres: 'postgres://u@h/d', leaseSeconds: -1}\nroutes: [{path: /a, upstream: http://u}]\n", "queue.leaseSeconds: must be between 0"},
 		{"queue workers", head + "queue: {sqlite: q.db, workers: -1}\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: queue.workers: must be between 0"},
 		{"back-pressure range", head + "queue: {sqlite: q.db, backPressure: 1.5}\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:4: queue.backPressure: must be between 0"},
 		{"scheme", head + "routes:\n  - path: /a\n    upstream: http://u\n    price: $1\n    scheme: uptoo\n", "gw.yaml:8: routes[0].scheme: must be exact, batch-settlement or upto"},
@@ -312,5 +316,37 @@ func TestEnvOverrides(t *testing.T) {
 				t.Fatalf("got error:\n%v\nwant a *FieldError containing:\n%s", err, tc.want)
 			}
 		})
+	}
+}
+
+// The PostgreSQL queue: from the file (with a variable), and from
+// GO402_QUEUE_POSTGRES, which replaces the file's queue.sqlite.
+func TestQueuePostgresConfig(t *testing.T) {
+	const head = "payTo: 0x209693bc6afc0c5328ba36faf03c514ef312287c\nnetwork: eip155:84532\nfacilitator: {url: https://f.example}\n"
+	const route = "routes: [{path: /a, upstream: http://u, price: $1, policy: serve-then-settle, maxTimeoutSeconds: 300}]\n"
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	c, err := gateway.Parse("gw.yaml", []byte(head+"queue: {postgres: '${QDB}', postgresSchema: gw, leaseSeconds: 30}\n"+route),
+		env(map[string]string{"QDB": "postgres://u:secret@db/q"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if q := c.Queue; q.Postgres != "postgres://u:secret@db/q" || q.PostgresSchema != "gw" || q.LeaseSeconds != 30 || q.SQLite != "" {
+		t.Errorf("queue %+v", q)
+	}
+	c, err = gateway.Parse("gw.yaml", []byte(head+"queue: {sqlite: q.db}\n"+route), env(map[string]string{"GO402_QUEUE_POSTGRES": "postgres://db/q"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if q := c.Queue; q.Postgres != "postgres://db/q" || q.SQLite != "" {
+		t.Errorf("GO402_QUEUE_POSTGRES did not replace queue.sqlite: %+v", q)
+	}
+	if _, err := gateway.Parse("gw.yaml", []byte(head+route), env(map[string]string{"GO402_QUEUE_POSTGRES": "postgres://db/q", "GO402_QUEUE_SQLITE": "q.db"})); err == nil {
+		t.Error("GO402_QUEUE_SQLITE and GO402_QUEUE_POSTGRES both set: accepted")
 	}
 }

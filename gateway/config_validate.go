@@ -36,9 +36,7 @@ func (c *Config) Validate() error {
 	if c.Network != "" {
 		v.network("network", c.Network)
 	}
-	if q := c.Queue.SQLite; q == ":memory:" || strings.HasPrefix(q, "file:") || strings.Contains(q, "?") {
-		v.fail("queue.sqlite", "must be a plain file path (no :memory:, file: URI or '?'): the queue must survive restarts")
-	}
+	v.queue()
 	if c.Queue.Workers < 0 || c.Queue.Workers > 1024 {
 		v.fail("queue.workers", "must be between 0 (the default, 16) and 1024")
 	}
@@ -323,8 +321,8 @@ func (v *validator) routePayment(r *Route, p string) {
 	switch r.Policy {
 	case "", PolicySettleBeforeServe:
 	case PolicyServeThenSettle:
-		if c.Queue.SQLite == "" {
-			v.fail(p+".policy", "serve-then-settle needs a settlement queue: set queue: {sqlite: PATH}")
+		if !c.Queue.set() {
+			v.fail(p+".policy", "serve-then-settle needs a settlement queue: set queue: {sqlite: PATH} or queue: {postgres: URL}")
 		}
 	default:
 		v.fail(p+".policy", "must be %s or %s", PolicySettleBeforeServe, PolicyServeThenSettle)

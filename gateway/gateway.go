@@ -67,7 +67,6 @@ import (
 	"github.com/go402/go402/internal/routepattern"
 	"github.com/go402/go402/x402"
 	"github.com/go402/go402/x402http"
-	"github.com/go402/go402/x402http/sqlitequeue"
 )
 
 // Deps are the gateway's collaborators. Every field is optional.
@@ -115,8 +114,8 @@ type Gateway struct {
 	responses *x402http.MemoryResponses
 
 	mu        sync.Mutex // serialises builds; guards the fields below
-	queue     *sqlitequeue.Queue
-	queuePath string
+	queue     closableQueue
+	queuePath string           // what queue was opened from (see Queue.key)
 	remote    x402.Facilitator // the remote facilitator client (or failover list), kept across reloads
 	remoteKey string           // what remote was built from
 	chans     *channelState    // batch-settlement channels, built once
@@ -496,23 +495,6 @@ func checkPrices(cfg *Config, i int, schemes *x402.Registry[x402.SchemeServer]) 
 		}
 	}
 	return errs
-}
-
-// openQueue opens the settlement queue cfg names, once.
-func (g *Gateway) openQueue(ctx context.Context, cfg *Config) error {
-	p := cfg.Queue.SQLite
-	switch {
-	case p == "" || p == g.queuePath:
-		return nil
-	case g.queue != nil:
-		return cfg.fieldError("queue.sqlite", "cannot change from %s while running; restart to use another queue", g.queuePath)
-	}
-	q, err := sqlitequeue.Open(ctx, sqlitequeue.Config{Path: p})
-	if err != nil {
-		return cfg.fieldError("queue.sqlite", "%v", err)
-	}
-	g.queue, g.queuePath = q, p
-	return nil
 }
 
 func options(cfg *Config, r *Route) []x402http.PaymentOption {

@@ -189,8 +189,8 @@
 // queued. So a payment served before a restart, or by another server behind
 // the same load balancer, is answered 402 too. Servers behind a load
 // balancer must share a queue to get this: sqlitequeue is shared by the
-// processes of one host; servers on several hosts need a Queue on a shared
-// database. Without a shared queue, a copy of a payment sent to two servers
+// processes of one host; servers on several hosts share a PostgreSQL
+// database through pgqueue. Without a shared queue, a copy of a payment sent to two servers
 // at once can be served by both while it settles once.
 //
 // # Idempotent retries
