@@ -338,6 +338,9 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compil
 		m.paymentRequired(w, r, ans, res, "payment expires too soon to be settled", nil, cands[0].freq.X402Version)
 		return
 	}
+	if m.payerWaits(w, route, cands[0].id.Key.Payer) { // ratelimit.go
+		return
+	}
 	v, ok := m.verify(w, r, cands, ans, res)
 	if !ok {
 		return

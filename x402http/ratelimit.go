@@ -238,6 +238,25 @@ func (t *bucketTable) take(key string, now time.Time) time.Duration {
 	return 0
 }
 
+// wait returns how long key must wait for a token, without taking one
+// and without adding key to the table.
+func (t *bucketTable) wait(key string, now time.Time) time.Duration {
+	if t == nil {
+		return 0
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	el, ok := t.lru.entries[key]
+	if !ok {
+		return 0
+	}
+	missing := 1 - el.Value.(*lruEntry).val.(*rate.Limiter).TokensAt(now)
+	if missing <= 0 {
+		return 0
+	}
+	return time.Duration(missing / float64(t.limit) * float64(time.Second))
+}
+
 func (t *bucketTable) len() int {
 	if t == nil {
 		return 0
@@ -336,8 +355,35 @@ func (m *Middleware) freeRequest(ip string, route *compiledRoute) bool {
 	return true
 }
 
-// limitPayer applies the per-payer limits once the payment is verified;
-// it answers 429 itself and returns true when the payer is over one.
+// payerWaits answers 429 and returns true when the payer a payment names
+// (not verified yet) has no token left in a per-payer bucket. It takes no
+// token: only a verified payment does ([Middleware.limitPayer]), so that a
+// forged payment naming someone else cannot use up their tokens; and a
+// payment refused here is never verified, so that a facilitator that
+// reserves a verified authorization (go402's) holds nothing for it and it
+// may be sent again later.
+func (m *Middleware) payerWaits(w http.ResponseWriter, route *compiledRoute, payer string) bool {
+	if payer == "" {
+		return false
+	}
+	payer = strings.ToLower(payer)
+	now := m.cfg.Now()
+	for _, l := range m.limiters(route) {
+		if l == nil {
+			continue
+		}
+		if wait := l.payers.wait(payer, now); wait > 0 {
+			m.log.Info("payer over its rate limit; the payment is not verified", "route", route.Pattern, "payer", payer, "retryAfter", wait)
+			tooMany(w, wait, "from this payer")
+			return true
+		}
+	}
+	return false
+}
+
+// limitPayer takes a token of the per-payer buckets once the payment is
+// verified; it answers 429 itself and returns true when the payer is over
+// one (a race with the payer's concurrent requests past payerWaits).
 func (m *Middleware) limitPayer(w http.ResponseWriter, route *compiledRoute, payer string) bool {
 	payer = strings.ToLower(payer)
 	now := m.cfg.Now()
