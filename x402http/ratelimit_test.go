@@ -147,9 +147,9 @@ func TestRateLimits(t *testing.T) {
 			hdr("X-Forwarded-For", "203.0.113.9, 198.51.100.1"),
 			hdr("X-Forwarded-For", "198.51.100.3, 127.0.0.5"),
 			hdr("Forwarded", `for="[2001:db8::1]:4711";proto=https, for=127.0.0.9`),
-			hdr("Forwarded", `for=2001:db8::2`), // malformed (unquoted IPv6): the proxy itself
+			hdr("Forwarded", `for=2001:db8::2`),      // malformed (unquoted IPv6): the proxy itself
 			hdr("Forwarded", `for="[2001:db8::ff]"`), // the same /64 as 2001:db8::1
-			nil, // no header: the proxy's own address, already used above
+			nil,                                      // no header: the proxy's own address, already used above
 		)
 		if want := "[402 429 402 429 402 402 402 429 429]"; fmt.Sprint(got) != want {
 			t.Fatalf("trusted proxy: %v, want %s", got, want)
