@@ -261,7 +261,8 @@
 //     client address per window (a fixed window from its first request)
 //     as if the route were free: the handler runs, nothing is charged.
 //     The next request gets the 402. A request that carries a payment is
-//     always charged.
+//     always charged. A free request's handler finds no payment
+//     ([PaymentFromContext] reports false).
 //   - PerPayer is a token bucket per payer. The payer is known only from
 //     the payment: before verifying it, the middleware answers 429 if the
 //     payer it names has no token left (looking, not taking), so that the
