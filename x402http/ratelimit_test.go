@@ -1,8 +1,10 @@
 package x402http_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -301,4 +303,75 @@ func goClient(t *testing.T, s *shop, i int) *client.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestRateLimitPerPayerHostile: payments naming a payer with a forged
+// signature do not spend that payer's tokens, and concurrent payments of
+// one payer over its limit settle exactly once.
+func TestRateLimitPerPayerHostile(t *testing.T) {
+	s := newShop(t)
+	clk := newFakeClock()
+	var n atomic.Int64
+	_, srv := s.serve(t, x402http.Config{Now: clk.Now, Routes: []x402http.Route{
+		{Pattern: "GET /a", Accepts: s.option("$0.001"), RateLimits: x402http.RateLimits{PerPayer: x402http.Limit{Requests: 1, Per: time.Minute}}},
+	}}, counter(&n))
+	pr := required(t, do(t, http.MethodGet, srv.URL, "/a", nil))
+
+	// Forged: payer 0's authorization with payer 2's signature.
+	real, err := s.client.CreatePayload(t.Context(), 2, pr.Accepts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	forgedBy, err := s.otherPayer(t).client.CreatePayload(t.Context(), 2, pr.Accepts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b map[string]json.RawMessage
+	if json.Unmarshal(real, &a) != nil || json.Unmarshal(forgedBy, &b) != nil {
+		t.Fatal("payloads are not JSON objects")
+	}
+	a["signature"] = b["signature"]
+	forged, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		h, err := x402.EncodePaymentSignature(&x402.PaymentPayload{X402Version: 2, Resource: &pr.Resource, Accepted: pr.Accepts[0], Payload: forged})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := do(t, http.MethodGet, srv.URL, "/a", hdr(x402.HeaderPaymentSignature, h)); e.status != 402 {
+			t.Fatalf("forged payment: %d %s", e.status, e.body)
+		}
+	}
+
+	// Concurrent genuine payments of payer 0: one token, one settlement.
+	before := s.balance(t)
+	const k = 4
+	headers := make([]string, k)
+	for i := range headers {
+		headers[i] = s.payment(t, pr)
+	}
+	codes := make([]int, k)
+	var wg sync.WaitGroup
+	for i := range k {
+		wg.Go(func() { codes[i] = do(t, http.MethodGet, srv.URL, "/a", hdr(x402.HeaderPaymentSignature, headers[i])).status })
+	}
+	wg.Wait()
+	ok, limited := 0, 0
+	for _, c := range codes {
+		switch c {
+		case 200:
+			ok++
+		case 429:
+			limited++
+		}
+	}
+	if ok != 1 || limited != k-1 || n.Load() != 1 {
+		t.Fatalf("statuses %v (handler ran %d times): want one 200 and %d 429s", codes, n.Load(), k-1)
+	}
+	diff := new(big.Int).Sub(s.balance(t), before)
+	if diff.Cmp(big.NewInt(1000)) != 0 {
+		t.Fatalf("the payee received %s, want one price (1000)", diff)
+	}
 }
