@@ -355,7 +355,9 @@ func TestRateLimitPerPayerHostile(t *testing.T) {
 	codes := make([]int, k)
 	var wg sync.WaitGroup
 	for i := range k {
-		wg.Go(func() { codes[i] = do(t, http.MethodGet, srv.URL, "/a", hdr(x402.HeaderPaymentSignature, headers[i])).status })
+		wg.Go(func() {
+			codes[i] = do(t, http.MethodGet, srv.URL, "/a", hdr(x402.HeaderPaymentSignature, headers[i])).status
+		})
 	}
 	wg.Wait()
 	ok, limited := 0, 0
