@@ -69,6 +69,9 @@ type Config struct {
 	CORS CORS
 	// Timeouts bounds the HTTP server's connections. Key "timeouts".
 	Timeouts Timeouts
+	// RateLimits are the limits priced routes share and the trusted
+	// proxies (see ratelimit.go). Key "rateLimits".
+	RateLimits RateLimits
 	// LogLevel is debug, info, warn or error. Key "logLevel"; default info.
 	LogLevel string
 	// LogFormat is text or json. Key "logFormat"; default text.
@@ -80,9 +83,10 @@ type Config struct {
 	// "channels".
 	Channels Channels
 
-	name    string              // the configuration's name, for messages
-	origins yamlconf.Origins    // where each key's value came from
-	env     func(string) string // the environment Parse was given
+	name    string                // the configuration's name, for messages
+	origins yamlconf.Origins      // where each key's value came from
+	env     func(string) string   // the environment Parse was given
+	limiter *x402http.RateLimiter // the shared rate limits, built by New
 }
 
 // Facilitator selects the facilitator: a remote one (URL) or the embedded
@@ -249,6 +253,9 @@ type Route struct {
 	// "routes[i].discoverable" and "routes[i].discovery" (see discovery.go).
 	Discoverable bool
 	Discovery    Discovery
+	// RateLimits are the route's own limits and free tier (priced routes
+	// only). Key "routes[i].rateLimits".
+	RateLimits RouteLimits
 }
 
 // Free reports whether the route has no price.

@@ -307,6 +307,12 @@ func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, e
 	}
 
 	rt := &router{health: strings.ToLower(path.Clean(cfg.HealthPath))}
+	// The shared limits start afresh with each configuration.
+	if cfg.RateLimits.RouteLimits != (RouteLimits{}) {
+		if cfg.limiter, err = x402http.NewRateLimiter(cfg.RateLimits.middleware()); err != nil {
+			return nil, cfg.fieldError("rateLimits", "%v", err)
+		}
+	}
 	for i := range cfg.Routes {
 		h, err := g.routeHandler(cfg, i, pats[i], fac, schemes, queue)
 		if err != nil {
@@ -367,6 +373,8 @@ func (g *Gateway) routeHandler(cfg *Config, i int, pat *routepattern.Pattern, fa
 			MaxBufferBytes: cfg.MaxBufferBytes,
 			Claims:         g.claims,
 			CORS:           cfg.CORS.middleware(),
+			RateLimiter:    cfg.limiter,
+			TrustedProxies: cfg.RateLimits.trusted(),
 			Logger:         log,
 			Now:            g.deps.Now,
 			// The router has matched the request already: the
@@ -381,6 +389,7 @@ func (g *Gateway) routeHandler(cfg *Config, i int, pat *routepattern.Pattern, fa
 				Charge:            charge(r.Charge),
 				UnitPrice:         r.Metering.UnitPrice,
 				Discovery:         r.bazaarHTTP(),
+				RateLimits:        r.RateLimits.middleware(),
 			}},
 		})
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/go402/go402/bazaar"
@@ -111,6 +112,10 @@ type Route struct {
 	// the option's scheme server), capped at the maximum the payment
 	// authorized. Empty: no unit price ([Charge] still works).
 	UnitPrice string
+	// RateLimits are the route's own per-IP and per-payer limits and free
+	// tier (see "Rate limits and free tiers" in the package
+	// documentation); the zero value limits nothing.
+	RateLimits RateLimits
 }
 
 // Queue durably holds settlements of ServeThenSettle routes until the
@@ -245,6 +250,14 @@ type Config struct {
 	// routes; larger responses fail with 500 and are not charged. If
 	// zero, 32 MiB.
 	MaxBufferBytes int64
+	// RateLimiter, if set, applies its limits to every route together,
+	// besides each route's own RateLimits; it may be shared by several
+	// middlewares (see [NewRateLimiter]).
+	RateLimiter *RateLimiter
+	// TrustedProxies are the networks of the reverse proxies whose
+	// Forwarded or X-Forwarded-For headers name the client for the per-IP
+	// limits and free tiers; the headers of any other peer are ignored.
+	TrustedProxies []netip.Prefix
 	// Logger receives logs. If nil, logs are discarded.
 	Logger *slog.Logger
 	// Now returns the current time. If nil, time.Now.
