@@ -9,7 +9,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/go402/go402/internal/health"
+	"github.com/go402/go402/health"
 	"github.com/go402/go402/ledger"
 	"github.com/go402/go402/x402"
 )
@@ -89,6 +89,11 @@ func (s *Service) newReadiness() {
 	}
 	s.ready = health.New(health.Config{Checks: s.readinessChecks, Secrets: secrets, Now: s.now})
 }
+
+// ReadyChecks are the checks GET /ready runs, for a host that serves its
+// own readiness endpoint (`go402 gateway --devnet` adds them to the
+// gateway's): the ledger, then each network's chain and signer gas.
+func (s *Service) ReadyChecks() []health.Check { return s.readinessChecks() }
 
 // Ready runs the readiness checks (the report is cached for a second).
 func (s *Service) Ready(ctx context.Context) health.Report { return s.ready.Run(ctx) }

@@ -18,7 +18,7 @@ import (
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/facilitator/config"
 	"github.com/go402/go402/facilitator/service"
-	"github.com/go402/go402/internal/health"
+	"github.com/go402/go402/health"
 	"github.com/go402/go402/ledger/sqlite"
 )
 

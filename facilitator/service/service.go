@@ -41,7 +41,7 @@ import (
 	"github.com/go402/go402/evm"
 	"github.com/go402/go402/facilitator"
 	"github.com/go402/go402/facilitator/config"
-	"github.com/go402/go402/internal/health"
+	"github.com/go402/go402/health"
 	"github.com/go402/go402/internal/redact"
 	"github.com/go402/go402/ledger"
 	"github.com/go402/go402/x402"

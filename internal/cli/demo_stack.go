@@ -20,6 +20,7 @@ import (
 	"github.com/go402/go402/facilitator/config"
 	"github.com/go402/go402/facilitator/remote"
 	"github.com/go402/go402/facilitator/service"
+	"github.com/go402/go402/health"
 	"github.com/go402/go402/x402"
 	"github.com/go402/go402/x402http"
 	"github.com/go402/go402/x402http/sqlitequeue"
@@ -148,7 +149,10 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 	if apiAddr == "" {
 		apiAddr = "127.0.0.1:0"
 	}
-	apiURL, err := serveOn(ctx, apiAddr, mw.Handler(mux), cleanup)
+	// GET /health and GET /ready: the queue, then the facilitator's ledger,
+	// chain and gas.
+	ready := func() []health.Check { return append([]health.Check{health.PingCheck("queue", queue)}, svc.ReadyChecks()...) }
+	apiURL, err := serveOn(ctx, apiAddr, withProbes(mw.Handler(mux), ready), cleanup)
 	if err != nil {
 		return nil, err
 	}
