@@ -47,6 +47,11 @@ type Config struct {
 	HealthPath string
 	// Facilitator verifies and settles payments. Key "facilitator".
 	Facilitator Facilitator
+	// Facilitators lists remote facilitators used in order, the next
+	// when one is unreachable (see package facilitator/failover), instead
+	// of Facilitator. Key "facilitators": a list whose items are a URL or
+	// a mapping {url, apiKeyEnv, reservesFunds} (Embedded is not used).
+	Facilitators []Facilitator
 	// Networks registers networks and assets beyond the built-in
 	// stablecoins (evm.DefaultNetworks). Key "networks".
 	Networks []Network
@@ -370,9 +375,9 @@ func (c *Config) defaults() {
 // flag does, and records source (such as "--listen") for messages. Keys:
 // listen, healthPath, logLevel, logFormat, payTo, network, queue.sqlite,
 // facilitator.url, facilitator.apiKeyEnv and facilitator.embedded.devnet
-// (facilitator.url replaces an embedded facilitator, and
-// facilitator.embedded.devnet true replaces a remote one). Call Validate
-// afterwards.
+// (facilitator.url replaces an embedded facilitator and a facilitators
+// list, and facilitator.embedded.devnet true replaces a remote one and
+// the list). Call Validate afterwards.
 func (c *Config) Set(key, value, source string) error {
 	switch key {
 	case "listen":
@@ -392,6 +397,7 @@ func (c *Config) Set(key, value, source string) error {
 	case "facilitator.url":
 		c.Facilitator = Facilitator{URL: value, APIKeyEnv: c.Facilitator.APIKeyEnv, ReservesFunds: c.Facilitator.ReservesFunds}
 		c.origins.Forget("facilitator.embedded")
+		c.forgetFacilitators()
 	case "facilitator.apiKeyEnv":
 		c.Facilitator.APIKeyEnv = value
 	case "facilitator.embedded.devnet":
@@ -406,6 +412,7 @@ func (c *Config) Set(key, value, source string) error {
 		c.Facilitator = Facilitator{Embedded: Embedded{Devnet: true}}
 		c.origins.Forget("facilitator.url")
 		c.origins.Forget("facilitator.apiKeyEnv")
+		c.forgetFacilitators()
 	default:
 		return &FieldError{File: c.name, Source: source, Field: key, Msg: "not a key that can be set this way"}
 	}

@@ -32,6 +32,7 @@ func (c *Config) schema(base string) yamlconf.Fields {
 				},
 			})
 		},
+		"facilitators": c.decodeFacilitators,
 		"networks": func(v yamlconf.Value) {
 			v.List(func(v yamlconf.Value) { c.Networks = append(c.Networks, decodeNetwork(v)) })
 		},

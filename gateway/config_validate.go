@@ -28,6 +28,7 @@ func (c *Config) Validate() error {
 		v.fail("healthPath", "must be a plain absolute path such as /healthz")
 	}
 	v.facilitator()
+	v.facilitators()
 	v.networks()
 	if c.PayTo != "" {
 		v.address("payTo", c.PayTo)
@@ -87,8 +88,8 @@ func (v *validator) facilitator() {
 	switch {
 	case f.URL != "" && f.Embedded.Devnet:
 		v.fail("facilitator", "set only one of url and embedded")
-	case f.URL == "" && !f.Embedded.Devnet && priced:
-		v.fail("facilitator", "required for priced routes: set url (a remote facilitator) or embedded: {devnet: true}")
+	case f.URL == "" && !f.Embedded.Devnet && priced && len(v.c.Facilitators) == 0:
+		v.fail("facilitator", "required for priced routes: set url (a remote facilitator) or embedded: {devnet: true}, or list remote facilitators under facilitators")
 	case f.URL != "":
 		u, err := url.Parse(f.URL)
 		switch {

@@ -63,7 +63,6 @@ import (
 	"time"
 
 	"github.com/go402/go402/evm"
-	"github.com/go402/go402/facilitator/remote"
 	"github.com/go402/go402/health"
 	"github.com/go402/go402/internal/redact"
 	"github.com/go402/go402/internal/routepattern"
@@ -75,7 +74,8 @@ import (
 // Deps are the gateway's collaborators. Every field is optional.
 type Deps struct {
 	// Facilitator verifies and settles payments. If nil, the gateway uses
-	// a remote facilitator client for Config.Facilitator.URL. It is
+	// a remote facilitator client for Config.Facilitator.URL (or, for
+	// Config.Facilitators, the list of them with failover). It is
 	// required when the configuration selects the embedded facilitator,
 	// which `go402 gateway` starts itself; when set, it is used whatever
 	// the configuration's facilitator section says.
@@ -120,9 +120,9 @@ type Gateway struct {
 	mu        sync.Mutex // serialises builds; guards the fields below
 	queue     *sqlitequeue.Queue
 	queuePath string
-	remote    *remote.Client // the remote facilitator client, kept across reloads
-	remoteKey string         // what remote was built from
-	chans     *channelState  // batch-settlement channels, built once
+	remote    x402.Facilitator // the remote facilitator client (or failover list), kept across reloads
+	remoteKey string           // what remote was built from
+	chans     *channelState    // batch-settlement channels, built once
 }
 
 // state is one loaded configuration: immutable once built.
@@ -412,32 +412,17 @@ func (g *Gateway) facilitator(cfg *Config) (x402.Facilitator, string, error) {
 	switch {
 	case f.Embedded.Devnet:
 		return nil, "", cfg.fieldError("facilitator.embedded", "the embedded facilitator is started by `go402 gateway`; a program using the gateway package passes its facilitator in Deps.Facilitator")
+	case len(cfg.Facilitators) > 0:
+		return g.failoverFacilitator(cfg)
 	case f.URL == "":
 		return nil, "", nil
 	}
-	var token string
-	if f.APIKeyEnv != "" {
-		getenv := cfg.env
-		if getenv == nil {
-			getenv = os.Getenv
-		}
-		if token = getenv(f.APIKeyEnv); token == "" {
-			return nil, "", cfg.fieldError("facilitator.apiKeyEnv", "environment variable %s is not set", f.APIKeyEnv)
-		}
+	c, key, err := g.remoteFacilitator(cfg, f, "facilitator", "facilitator.url")
+	if err != nil {
+		return nil, "", err
 	}
-	key := fmt.Sprintf("remote\x00%s\x00%s\x00%t", f.URL, token, f.ReservesFunds)
 	if g.remote != nil && g.remoteKey == key {
 		return g.remote, key, nil
-	}
-	rc := remote.Config{URL: f.URL, Logger: g.log, ReservesFunds: f.ReservesFunds}
-	if token != "" {
-		rc.Headers = func(context.Context, string) (http.Header, error) {
-			return http.Header{"Authorization": {"Bearer " + token}}, nil
-		}
-	}
-	c, err := remote.New(rc)
-	if err != nil {
-		return nil, "", cfg.fieldError("facilitator.url", "%v", err)
 	}
 	g.remote, g.remoteKey = c, key
 	return c, key, nil

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/go402/go402/health"
 )
@@ -39,7 +38,7 @@ func (g *Gateway) newReadiness() *health.Checker {
 
 // readyChecks are the checks of GET /ready: the settlement queue's
 // database (when serve-then-settle routes use one), the remote
-// facilitator's /supported (when one is configured), then the host's
+// facilitator's /supported (when one, or a failover list, is configured), then the host's
 // (Deps.ReadyChecks: `go402 gateway --devnet` adds the embedded
 // facilitator's ledger, chain and gas checks).
 func (g *Gateway) readyChecks() []health.Check {
@@ -55,7 +54,8 @@ func (g *Gateway) readyChecks() []health.Check {
 		}
 		checks = append(checks, health.PingCheck("queue", p))
 	}
-	if rc != nil && st != nil && strings.HasPrefix(st.facKey, "remote\x00") {
+	remoteInUse := st != nil && g.deps.Facilitator == nil && (st.cfg.Facilitator.URL != "" || len(st.cfg.Facilitators) > 0)
+	if rc != nil && remoteInUse {
 		checks = append(checks, health.Check{Name: "facilitator", Run: func(ctx context.Context) (string, error) {
 			s, err := rc.Supported(ctx)
 			if err != nil {

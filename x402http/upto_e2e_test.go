@@ -83,7 +83,7 @@ func newUptoShopLead(t testing.TB, lead time.Duration) *uptoShop {
 				return
 			}
 			_ = x402http.Use(r, 1) // sent: charged
-			time.Sleep(delay) // a model producing tokens
+			time.Sleep(delay)      // a model producing tokens
 		}
 	})
 	s.srv = httptest.NewServer(mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -57,6 +57,8 @@ type stack struct {
 	channels *channelserver.Server
 	// mcpTools are the paid tools of the MCP endpoint at stackMCPPath.
 	mcpTools []devMCPTool
+	// facReady are the facilitator's readiness checks (ledger, chain, gas).
+	facReady func() []health.Check
 }
 
 // startStack starts the devnet, the facilitator (over HTTP) and the sample
@@ -65,6 +67,20 @@ type stack struct {
 // Accounts 0-3 (stackPayers) are funded payers the services never use; 4
 // receives the API's payments and 5 settles.
 func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, cleanup *closers, opts stackOptions) (*stack, error) {
+	st, nc, err := startStackChain(ctx, steps, quiet, cleanup, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := startStackAPI(ctx, st, nc, steps, quiet, cleanup, opts); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// startStackChain starts steps 1 and 2: the devnet and the facilitator
+// over HTTP on loopback. It returns the stack so far and the devnet's
+// network configuration with both test tokens.
+func startStackChain(ctx context.Context, steps *demoSteps, quiet *slog.Logger, cleanup *closers, opts stackOptions) (*stack, evm.NetworkConfig, error) {
 	// 1. The chain.
 	dcfg := devnet.Config{Accounts: stackAccounts, TimestampLead: stackTimestampLead}
 	if opts.rpc {
@@ -72,14 +88,12 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 	}
 	d, err := devnet.Start(ctx, dcfg)
 	if err != nil {
-		return nil, fmt.Errorf("starting the devnet: %w", err)
+		return nil, evm.NetworkConfig{}, fmt.Errorf("starting the devnet: %w", err)
 	}
 	cleanup.add(d.Close)
 	accts := d.Accounts()
-	payer, seller, facKey := accts[0], accts[stackPayers], accts[stackPayers+1]
-	network := x402.Network(d.Network())
-	tok := d.Token()
-	steps.printf("1. devnet     chain %s, test USDC %s (EIP-3009)\n", network, tok.Address.Hex())
+	st := &stack{devnet: d, network: x402.Network(d.Network()), payer: accts[0], seller: accts[stackPayers], facKey: accts[stackPayers+1]}
+	steps.printf("1. devnet     chain %s, test USDC %s (EIP-3009)\n", st.network, d.Token().Address.Hex())
 
 	// 2. The facilitator, over HTTP on loopback.
 	// The test USDC (EIP-3009) and the Permit2 test token (EIP-2612, no
@@ -87,78 +101,82 @@ func startStack(ctx context.Context, steps *demoSteps, quiet *slog.Logger, clean
 	nc := d.NetworkConfig()
 	nc.Assets = append(nc.Assets, d.PermitTokenAsset())
 	svc, err := service.New(ctx, &config.Config{Instance: "demo"}, service.Deps{Logger: quiet, Networks: []service.Network{{
-		Network: network, Backend: d.Client(), Key: facKey.PrivateKey, Assets: nc.Assets, PollInterval: 20 * time.Millisecond,
+		Network: st.network, Backend: d.Client(), Key: st.facKey.PrivateKey, Assets: nc.Assets, PollInterval: 20 * time.Millisecond,
 	}}})
 	if err != nil {
-		return nil, err
+		return nil, nc, err
 	}
 	cleanup.add(svc.Close)
-	facURL, err := serveLoopback(ctx, svc.Handler(), cleanup)
-	if err != nil {
-		return nil, err
+	st.facReady = svc.ReadyChecks
+	if st.facURL, err = serveLoopback(ctx, svc.Handler(), cleanup); err != nil {
+		return nil, nc, err
 	}
-	steps.printf("2. facilitator %s (settles from %s)\n", facURL, short(facKey.Address.Hex()))
+	steps.printf("2. facilitator %s (settles from %s)\n", st.facURL, short(st.facKey.Address.Hex()))
+	return st, nc, nil
+}
 
-	// 3. The paid API: weather at $0.001, a report at $0.05.
-	facClient, err := remote.New(remote.Config{URL: facURL, Logger: quiet, ReservesFunds: true})
+// startStackAPI starts step 3, the paid API, and fills in the rest of st.
+func startStackAPI(ctx context.Context, st *stack, nc evm.NetworkConfig, steps *demoSteps, quiet *slog.Logger, cleanup *closers, opts stackOptions) error {
+	facClient, err := remote.New(remote.Config{URL: st.facURL, Logger: quiet, ReservesFunds: true})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	nets := &evm.Networks{}
-	if err := nets.Add(nc); err != nil {
-		return nil, err
+	st.nets = &evm.Networks{}
+	if err := st.nets.Add(nc); err != nil {
+		return err
 	}
 	declared, err := declaredExtensions(ctx, facClient)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	queue, err := openStackQueue(ctx, cleanup)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	chs, err := newStackChannels(ctx, nets, facClient, seller, quiet, cleanup)
-	if err != nil {
-		return nil, err
+	if st.channels, err = newStackChannels(ctx, st.nets, facClient, st.seller, quiet, cleanup); err != nil {
+		return err
 	}
-	schemes := evm.ServerSchemes(nets)
-	if err := schemes.Register(x402.V2, batchsettlement.Scheme, network, chs); err != nil {
-		return nil, err
+	schemes := evm.ServerSchemes(st.nets)
+	if err := schemes.Register(x402.V2, batchsettlement.Scheme, st.network, st.channels); err != nil {
+		return err
 	}
-	if err := registerStackUpto(ctx, schemes, facClient, nets, network); err != nil {
-		return nil, err
+	if err := registerStackUpto(ctx, schemes, facClient, st.nets, st.network); err != nil {
+		return err
 	}
-	if err := approveStackPayers(ctx, d, accts[:stackPayers]); err != nil {
-		return nil, err
+	if err := approveStackPayers(ctx, st.devnet, st.devnet.Accounts()[:stackPayers]); err != nil {
+		return err
 	}
+	seller := st.seller.Address.Hex()
 	mw, err := x402http.New(x402http.Config{
 		Facilitator: observingFacilitator{facClient, steps},
 		Schemes:     schemes,
 		Logger:      quiet,
 		Queue:       queue,
-		Routes:      discoverable(stackRoutes(network, seller.Address.Hex(), declared)), // see demo_discovery.go
+		Routes:      discoverable(stackRoutes(st.network, seller, declared)), // see demo_discovery.go
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	runStackSettlements(ctx, mw, cleanup)
-	mux, mcpTools, err := stackMux(facClient, schemes, network, seller.Address.Hex(), quiet)
+	mux, mcpTools, err := stackMux(facClient, schemes, st.network, seller, quiet)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	st.mcpTools = mcpTools
 	apiAddr := opts.apiAddr
 	if apiAddr == "" {
 		apiAddr = "127.0.0.1:0"
 	}
 	// GET /health and GET /ready: the queue, then the facilitator's ledger,
 	// chain and gas.
-	ready := func() []health.Check { return append([]health.Check{health.PingCheck("queue", queue)}, svc.ReadyChecks()...) }
-	apiURL, err := serveOn(ctx, apiAddr, withProbes(mw.Handler(mux), ready), cleanup)
-	if err != nil {
-		return nil, err
+	ready := func() []health.Check {
+		return append([]health.Check{health.PingCheck("queue", queue)}, st.facReady()...)
 	}
-	steps.printf("3. paid API   %s  GET /weather $0.001, GET /report $0.05, GET /ticker $0.001 serve-then-settle, GET %s $0.001 batch-settlement, GET %s %s via Permit2, GET %s up to %s upto (payTo %s)\n", apiURL, stackChannelPath, stackPermit2Path, stackPermit2Price, stackUptoPath, stackUptoMax, short(seller.Address.Hex()))
-
-	return &stack{devnet: d, network: network, nets: nets, payer: payer, seller: seller, facKey: facKey, facURL: facURL, apiURL: apiURL, channels: chs, mcpTools: mcpTools}, nil
+	if st.apiURL, err = serveOn(ctx, apiAddr, withProbes(mw.Handler(mux), ready), cleanup); err != nil {
+		return err
+	}
+	steps.printf("3. paid API   %s  GET /weather $0.001, GET /report $0.05, GET /ticker $0.001 serve-then-settle, GET %s $0.001 batch-settlement, GET %s %s via Permit2, GET %s up to %s upto (payTo %s)\n", st.apiURL, stackChannelPath, stackPermit2Path, stackPermit2Price, stackUptoPath, stackUptoMax, short(seller))
+	return nil
 }
 
 // The exact route priced in the Permit2 test token.

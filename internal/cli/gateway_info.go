@@ -33,6 +33,14 @@ func printGateway(w io.Writer, baseURL string, cfg *gateway.Config, d *devnet.De
 		fmt.Fprintf(w, "  Facilitator  embedded, on the devnet %s (DEV ONLY)\n", d.Network())
 	case cfg.Facilitator.URL != "":
 		fmt.Fprintf(w, "  Facilitator  %s\n", cfg.Facilitator.URL)
+	case len(cfg.Facilitators) > 0:
+		for i, f := range cfg.Facilitators {
+			label := "Facilitators"
+			if i > 0 {
+				label = ""
+			}
+			fmt.Fprintf(w, "  %-12s %d. %s\n", label, i+1, f.URL)
+		}
 	default:
 		fmt.Fprintf(w, "  Facilitator  none (every route is free)\n")
 	}
