@@ -307,8 +307,8 @@ func TestDeployEntryPoints(t *testing.T) {
 	gwOut, gwDone := start("gateway", env)
 
 	want := map[string][]string{
-		facURLs[0]:          {"ledger", "rpc eip155:84532", "gas eip155:84532"},
-		facURLs[1]:          {"ledger", "rpc eip155:84532", "gas eip155:84532"},
+		facURLs[0]:         {"ledger", "rpc eip155:84532", "gas eip155:84532"},
+		facURLs[1]:         {"ledger", "rpc eip155:84532", "gas eip155:84532"},
 		"http://" + gwAddr: {"queue", "facilitator"},
 	}
 	for base, checks := range want {
