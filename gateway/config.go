@@ -40,8 +40,10 @@ type Config struct {
 	// Listen is the HTTP listen address, host:port. Key "listen"; default
 	// 127.0.0.1:8402.
 	Listen string
-	// HealthPath answers 200 to GET and HEAD without payment. Key
-	// "healthPath"; default /healthz.
+	// HealthPath answers 200 to GET and HEAD without payment, as /health
+	// (LivenessPath) does. Deprecated: probe /health (liveness) and /ready
+	// (readiness), which every gateway serves; this alias is kept for
+	// existing load balancer settings. Key "healthPath"; default /healthz.
 	HealthPath string
 	// Facilitator verifies and settles payments. Key "facilitator".
 	Facilitator Facilitator

@@ -63,6 +63,7 @@ import (
 	"time"
 
 	"github.com/go402/go402/evm"
+	"github.com/go402/go402/health"
 	"github.com/go402/go402/internal/redact"
 	"github.com/go402/go402/internal/routepattern"
 	"github.com/go402/go402/x402"
@@ -95,6 +96,10 @@ type Deps struct {
 	// Now returns the current time, for the payment middleware. If nil,
 	// time.Now.
 	Now func() time.Time
+	// ReadyChecks, if set, returns checks GET /ready runs after the
+	// gateway's own (the queue, the remote facilitator): an in-process
+	// facilitator's ledger, chains and gas balances, for instance.
+	ReadyChecks func() []health.Check
 }
 
 // Gateway serves the routes of its current configuration. It is an
@@ -109,6 +114,7 @@ type Gateway struct {
 	// every configuration, so that neither another route nor a reload
 	// serves one payment twice.
 	claims *x402http.Claims
+	ready  *health.Checker // GET /ready
 
 	mu        sync.Mutex // serialises builds; guards the fields below
 	queue     closableQueue
@@ -145,6 +151,7 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
 			g.transport = http.DefaultTransport
 		}
 	}
+	g.ready = g.newReadiness()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	st, err := g.build(ctx, cfg, nil)
@@ -306,7 +313,7 @@ func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, e
 		queue = g.queue
 	}
 
-	rt := &router{health: strings.ToLower(path.Clean(cfg.HealthPath))}
+	rt := &router{health: strings.ToLower(path.Clean(cfg.HealthPath)), probe: g.serveProbe}
 	// The shared limits start afresh with each configuration.
 	if cfg.RateLimits.RouteLimits != (RouteLimits{}) {
 		if cfg.limiter, err = x402http.NewRateLimiter(cfg.RateLimits.middleware()); err != nil {
