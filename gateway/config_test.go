@@ -41,6 +41,7 @@ func TestSampleConfig(t *testing.T) {
 		"policy:", "maxTimeoutSeconds:", "charge:", "cors:", "allowOrigins:", "allowHeaders:", "allowCredentials:", "maxAgeSeconds:",
 		"channels:", "postgres:", "receiverAuthorizerKeyEnv:", "withdrawDelaySeconds:", "claimIntervalSeconds:", "claimIdleSeconds:",
 		"claimThreshold:", "scheme:", "metering:", "header:", "unitPrice:",
+		"rateLimits:", "trustedProxies:", "perIP:", "perPayer:", "free:", "maxEntries:", "requests:", "per:", "burst:", "window:",
 	} {
 		if !strings.Contains(string(data), key) {
 			t.Errorf("sample-gateway.yaml does not document %s", key)

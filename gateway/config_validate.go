@@ -55,6 +55,7 @@ func (c *Config) Validate() error {
 		v.fail("logFormat", "must be text or json")
 	}
 	v.routes()
+	v.rateLimits() // ratelimit.go
 	c.Channels.validate(v, c)
 	return v.Err()
 }

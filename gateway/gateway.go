@@ -63,6 +63,7 @@ import (
 	"time"
 
 	"github.com/go402/go402/evm"
+	"github.com/go402/go402/health"
 	"github.com/go402/go402/internal/redact"
 	"github.com/go402/go402/internal/routepattern"
 	"github.com/go402/go402/x402"
@@ -95,6 +96,10 @@ type Deps struct {
 	// Now returns the current time, for the payment middleware. If nil,
 	// time.Now.
 	Now func() time.Time
+	// ReadyChecks, if set, returns checks GET /ready runs after the
+	// gateway's own (the queue, the remote facilitator): an in-process
+	// facilitator's ledger, chains and gas balances, for instance.
+	ReadyChecks func() []health.Check
 }
 
 // Gateway serves the routes of its current configuration. It is an
@@ -110,8 +115,9 @@ type Gateway struct {
 	// serves one payment twice.
 	claims *x402http.Claims
 	// responses keep the first response of each payment identifier
-	// across routes and reloads when the queue does not (no SQLite queue).
+	// across routes and reloads when there is no queue to keep them.
 	responses *x402http.MemoryResponses
+	ready     *health.Checker // GET /ready
 
 	mu        sync.Mutex // serialises builds; guards the fields below
 	queue     closableQueue
@@ -148,6 +154,7 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
 			g.transport = http.DefaultTransport
 		}
 	}
+	g.ready = g.newReadiness()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	st, err := g.build(ctx, cfg, nil)
@@ -309,7 +316,13 @@ func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, e
 		queue = g.queue
 	}
 
-	rt := &router{health: strings.ToLower(path.Clean(cfg.HealthPath))}
+	rt := &router{health: strings.ToLower(path.Clean(cfg.HealthPath)), probe: g.serveProbe}
+	// The shared limits start afresh with each configuration.
+	if cfg.RateLimits.RouteLimits != (RouteLimits{}) {
+		if cfg.limiter, err = x402http.NewRateLimiter(cfg.RateLimits.middleware()); err != nil {
+			return nil, cfg.fieldError("rateLimits", "%v", err)
+		}
+	}
 	for i := range cfg.Routes {
 		h, err := g.routeHandler(cfg, i, pats[i], fac, schemes, queue)
 		if err != nil {
@@ -370,6 +383,8 @@ func (g *Gateway) routeHandler(cfg *Config, i int, pat *routepattern.Pattern, fa
 			MaxBufferBytes: cfg.MaxBufferBytes,
 			Claims:         g.claims,
 			CORS:           cfg.CORS.middleware(),
+			RateLimiter:    cfg.limiter,
+			TrustedProxies: cfg.RateLimits.trusted(),
 			Logger:         log,
 			Now:            g.deps.Now,
 			// The router has matched the request already: the
@@ -385,6 +400,7 @@ func (g *Gateway) routeHandler(cfg *Config, i int, pat *routepattern.Pattern, fa
 				UnitPrice:         r.Metering.UnitPrice,
 				Discovery:         r.bazaarHTTP(),
 				PaymentIdentifier: paymentIDMode(r.PaymentIdentifier),
+				RateLimits:        r.RateLimits.middleware(),
 			}},
 			Responses: g.responseStore(queue),
 		})

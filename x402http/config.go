@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/go402/go402/bazaar"
@@ -119,6 +120,10 @@ type Route struct {
 	// used id is refused 409. See "Idempotent retries" in the package
 	// documentation.
 	PaymentIdentifier PaymentIDMode
+	// RateLimits are the route's own per-IP and per-payer limits and free
+	// tier (see "Rate limits and free tiers" in the package
+	// documentation); the zero value limits nothing.
+	RateLimits RateLimits
 }
 
 // Queue durably holds settlements of ServeThenSettle routes until the
@@ -263,6 +268,14 @@ type Config struct {
 	// routes; larger responses fail with 500 and are not charged. If
 	// zero, 32 MiB.
 	MaxBufferBytes int64
+	// RateLimiter, if set, applies its limits to every route together,
+	// besides each route's own RateLimits; it may be shared by several
+	// middlewares (see [NewRateLimiter]).
+	RateLimiter *RateLimiter
+	// TrustedProxies are the networks of the reverse proxies whose
+	// Forwarded or X-Forwarded-For headers name the client for the per-IP
+	// limits and free tiers; the headers of any other peer are ignored.
+	TrustedProxies []netip.Prefix
 	// Logger receives logs. If nil, logs are discarded.
 	Logger *slog.Logger
 	// Now returns the current time. If nil, time.Now.

@@ -20,6 +20,8 @@ type compiledRoute struct {
 	// units are the unit prices of the options, by index, for metered
 	// payments (nil: the route has none).
 	units []x402.Amount
+	// limiter applies the route's RateLimits; nil if it has none.
+	limiter *RateLimiter
 }
 
 // RoutePattern makes compiledRoute a routepattern.Route: every route of

@@ -171,6 +171,12 @@ func migrate(ctx context.Context, db *sql.DB) error {
 // Close closes the database.
 func (q *Queue) Close() error { return q.db.Close() }
 
+// Ping checks that the database answers (GET /ready of the gateway).
+func (q *Queue) Ping(ctx context.Context) error {
+	var one int
+	return q.db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
 // errDuplicate is the error of a key that is taken.
 var errDuplicate = fmt.Errorf("x402http/sqlitequeue: %w", x402http.ErrDuplicate)
 
