@@ -27,6 +27,12 @@ const (
 	PolicyServeThenSettle   = "serve-then-settle"
 )
 
+// Payment-identifier modes of a route (routes[i].paymentIdentifier).
+const (
+	PaymentIDOptional = "optional"
+	PaymentIDRequired = "required"
+)
+
 // Config is the gateway's configuration, usually read from a YAML file
 // with [Load] or [Parse]. sample-gateway.yaml documents every key.
 //
@@ -258,6 +264,12 @@ type Route struct {
 	// RateLimits are the route's own limits and free tier (priced routes
 	// only). Key "routes[i].rateLimits".
 	RateLimits RouteLimits
+	// PaymentIdentifier declares the payment-identifier extension:
+	// "optional" or "required" (an id is then mandatory); "" does not
+	// declare it. A payment carrying an id is answered once: its resend
+	// (the answer lost) gets the first response and receipt back without
+	// a second settlement. Key "routes[i].paymentIdentifier".
+	PaymentIdentifier string
 }
 
 // Free reports whether the route has no price.

@@ -116,9 +116,10 @@ func decodeRoute(v yamlconf.Value, base string) Route {
 			r.Charge = []string{} // set, even to an empty list (refused by Validate)
 			v.Strings(&r.Charge)
 		},
-		"discoverable": func(v yamlconf.Value) { v.Bool(&r.Discoverable) },
-		"discovery":    func(v yamlconf.Value) { v.Fields(r.Discovery.schema()) },
-		"rateLimits":   func(v yamlconf.Value) { v.Fields(r.RateLimits.schema()) },
+		"discoverable":      func(v yamlconf.Value) { v.Bool(&r.Discoverable) },
+		"discovery":         func(v yamlconf.Value) { v.Fields(r.Discovery.schema()) },
+		"rateLimits":        func(v yamlconf.Value) { v.Fields(r.RateLimits.schema()) },
+		"paymentIdentifier": func(v yamlconf.Value) { v.String(&r.PaymentIdentifier) },
 	})
 	return r
 }

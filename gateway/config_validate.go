@@ -270,6 +270,7 @@ func (v *validator) routePayment(r *Route, p string) {
 			{"policy", r.Policy != ""},
 			{"maxTimeoutSeconds", r.MaxTimeoutSeconds != 0},
 			{"charge", r.Charge != nil},
+			{"paymentIdentifier", r.PaymentIdentifier != ""},
 		} {
 			if k.set {
 				v.fail(p+"."+k.key, "only applies to priced routes (this route has no price, so it is free)")
@@ -329,6 +330,11 @@ func (v *validator) routePayment(r *Route, p string) {
 	}
 	if r.MaxTimeoutSeconds < 0 {
 		v.fail(p+".maxTimeoutSeconds", "must not be negative")
+	}
+	switch r.PaymentIdentifier {
+	case "", PaymentIDOptional, PaymentIDRequired:
+	default:
+		v.fail(p+".paymentIdentifier", "must be %s or %s", PaymentIDOptional, PaymentIDRequired)
 	}
 	v.charge(r, p)
 }

@@ -115,6 +115,9 @@ type Gateway struct {
 	// serves one payment twice.
 	claims *x402http.Claims
 	ready  *health.Checker // GET /ready
+	// responses keep the first response of each payment identifier
+	// across routes and reloads when the queue does not (no SQLite queue).
+	responses *x402http.MemoryResponses
 
 	mu        sync.Mutex // serialises builds; guards the fields below
 	queue     closableQueue
@@ -141,7 +144,7 @@ type state struct {
 // the configuration are *FieldError values (joined) naming the key and its
 // line. ctx bounds the start-up I/O (opening the settlement queue).
 func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
-	g := &Gateway{deps: deps, log: deps.Logger, transport: deps.Transport, claims: &x402http.Claims{}}
+	g := &Gateway{deps: deps, log: deps.Logger, transport: deps.Transport, claims: &x402http.Claims{}, responses: &x402http.MemoryResponses{Now: deps.Now}}
 	// Upstream and facilitator errors quote URLs: log them reduced.
 	g.log = redact.Logger(g.log).With("component", "gateway")
 	if g.transport == nil {
@@ -397,7 +400,9 @@ func (g *Gateway) routeHandler(cfg *Config, i int, pat *routepattern.Pattern, fa
 				UnitPrice:         r.Metering.UnitPrice,
 				Discovery:         r.bazaarHTTP(),
 				RateLimits:        r.RateLimits.middleware(),
+				PaymentIdentifier: paymentIDMode(r.PaymentIdentifier),
 			}},
+			Responses: g.responseStore(queue),
 		})
 		if err != nil {
 			return nil, cfg.fieldError(key, "%v", err)
@@ -529,6 +534,28 @@ func charge(classes []string) func(status int) bool {
 		}
 	}
 	return func(status int) bool { return status >= 200 && status <= 599 && set[status/100] }
+}
+
+// paymentIDMode maps routes[i].paymentIdentifier.
+func paymentIDMode(s string) x402http.PaymentIDMode {
+	switch s {
+	case PaymentIDOptional:
+		return x402http.PaymentIDOptional
+	case PaymentIDRequired:
+		return x402http.PaymentIDRequired
+	}
+	return x402http.PaymentIDOff
+}
+
+// responseStore is where the routes keep the first response of each
+// payment identifier: the SQLite queue when there is one (durable, shared
+// with the processes using the file), else the gateway's memory store,
+// which outlives reloads.
+func (g *Gateway) responseStore(queue x402http.Queue) x402http.ResponseStore {
+	if rs, ok := queue.(x402http.ResponseStore); ok {
+		return rs
+	}
+	return g.responses
 }
 
 func policy(s string) x402http.Policy {

@@ -116,6 +116,14 @@ type Route struct {
 	// tier (see "Rate limits and free tiers" in the package
 	// documentation); the zero value limits nothing.
 	RateLimits RateLimits
+	// PaymentIdentifier declares the payment-identifier extension in the
+	// 402 answer (also read from Extensions when declared there): a
+	// payment carrying an id is then answered once per id, and a resend
+	// of it (its answer lost) gets the first response back, receipt
+	// included, without a second settlement; another payment under a
+	// used id is refused 409. See "Idempotent retries" in the package
+	// documentation.
+	PaymentIdentifier PaymentIDMode
 }
 
 // Queue durably holds settlements of ServeThenSettle routes until the
@@ -237,6 +245,16 @@ type Config struct {
 	// (the gateway shares one across its routes and reloads). If nil, the
 	// middleware has its own.
 	Claims *Claims
+	// Responses keeps the first response of each payment identifier, for
+	// routes that declare the payment-identifier extension. Servers that
+	// share a Queue should share it too. If nil: the Queue when it is one
+	// too (sqlitequeue's is), else the middleware's own MemoryResponses.
+	Responses ResponseStore
+	// MaxStoredResponse is the largest response body kept for the
+	// resends of a payment identifier; a larger one is not kept, and its
+	// resend is refused as a payment already used. If zero,
+	// DefaultMaxStoredResponse.
+	MaxStoredResponse int
 	// CORS configures the cross-origin headers of priced routes. The zero
 	// value adds the x402 header names and leaves the origin policy to the
 	// application.

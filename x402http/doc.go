@@ -193,6 +193,23 @@
 // database through pgqueue. Without a shared queue, a copy of a payment sent to two servers
 // at once can be served by both while it settles once.
 //
+// # Idempotent retries
+//
+// A route with [Route.PaymentIdentifier] set declares the
+// payment-identifier extension: a client names each payment with an id,
+// and a resend of a paid request whose answer was lost (the identical
+// payment header, so the same id) gets the first response back, headers
+// and PAYMENT-RESPONSE included, without running the handler, verifying
+// or settling again. The id is looked up before the payment is verified,
+// scoped by method, route and path, and bound to a hash of the exact
+// payment header: another payment under a used id is answered 409
+// (payment_identifier_conflict), a resend while the first is still being
+// processed 409 with Retry-After (payment_identifier_in_progress), and an
+// id that is not 16 to 128 letters, digits, '-' or '_' 400
+// (invalid_payment_identifier). Responses are kept in [Config.Responses]
+// (see [ResponseStore] for its atomicity contract): the Queue when it is
+// one (sqlitequeue is), else in memory.
+//
 // # Unsettled payments
 //
 // A serve-then-settle route serves before the payment settles. A

@@ -45,6 +45,10 @@ type Middleware struct {
 	unsettledLimit int
 	// settling is the settlement pool's state (settler.go).
 	settling settling
+	// responses and maxStored are Config.Responses and
+	// Config.MaxStoredResponse with their defaults applied.
+	responses ResponseStore
+	maxStored int
 }
 
 // corsPolicy is Config.CORS, prepared.
@@ -85,6 +89,16 @@ func New(cfg Config) (*Middleware, error) {
 	}
 	m.log = m.log.With("component", "x402http")
 	m.unsettledLimit = unsettledLimit(cfg)
+	if m.responses = cfg.Responses; m.responses == nil {
+		if rs, ok := cfg.Queue.(ResponseStore); ok {
+			m.responses = rs // durable, shared like the queue's claims
+		} else {
+			m.responses = &MemoryResponses{Now: cfg.Now}
+		}
+	}
+	if m.maxStored = cfg.MaxStoredResponse; m.maxStored <= 0 {
+		m.maxStored = DefaultMaxStoredResponse
+	}
 	var err error
 	if m.cors, err = newCORSPolicy(cfg.CORS); err != nil {
 		return nil, err
@@ -319,6 +333,13 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compil
 		m.paymentRequired(w, r, ans, res, "Payment required", nil, x402.V2)
 		return
 	}
+	if route.PaymentIdentifier != PaymentIDOff {
+		var finish func()
+		if w, r, finish = m.idempotent(w, r, route, header); finish == nil {
+			return
+		}
+		defer finish()
+	}
 	if route.Policy == ServeThenSettle && m.backPressure(w, r, route.MaxTimeoutSeconds) {
 		return
 	}
@@ -383,6 +404,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compil
 // the claims of a payment no handler used are released, and the
 // unsettled-payment hold of one with nothing queued ends.
 func (m *Middleware) finish(r *http.Request, v *verified, out payOutcome, held bool) {
+	noteOutcome(r, out)
 	if held && out != inFlight {
 		m.claims.unhold(v.payer, v.key)
 	}

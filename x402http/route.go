@@ -37,6 +37,9 @@ func compile(r Route) (*compiledRoute, error) {
 	if err := declareDiscovery(&r, pat.Method); err != nil { // see discovery.go
 		return nil, fmt.Errorf("x402http: route %q: %w", r.Pattern, err)
 	}
+	if err := declarePaymentID(&r); err != nil { // see idempotency.go
+		return nil, fmt.Errorf("x402http: route %q: %w", r.Pattern, err)
+	}
 	return &compiledRoute{Route: r, pat: pat}, nil
 }
 

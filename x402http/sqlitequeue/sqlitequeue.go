@@ -98,7 +98,11 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		return nil, fmt.Errorf("x402http/sqlitequeue: %w", err)
 	}
 	db.SetMaxOpenConns(1) // one writer; serialises access in this process
-	if err := migrate(ctx, db); err != nil {
+	err = migrate(ctx, db)
+	if err == nil {
+		err = migrateResponses(ctx, db)
+	}
+	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("x402http/sqlitequeue: creating schema: %w", err)
 	}
