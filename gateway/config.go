@@ -261,15 +261,15 @@ type Route struct {
 	// "routes[i].discoverable" and "routes[i].discovery" (see discovery.go).
 	Discoverable bool
 	Discovery    Discovery
+	// RateLimits are the route's own limits and free tier (priced routes
+	// only). Key "routes[i].rateLimits".
+	RateLimits RouteLimits
 	// PaymentIdentifier declares the payment-identifier extension:
 	// "optional" or "required" (an id is then mandatory); "" does not
 	// declare it. A payment carrying an id is answered once: its resend
 	// (the answer lost) gets the first response and receipt back without
 	// a second settlement. Key "routes[i].paymentIdentifier".
 	PaymentIdentifier string
-	// RateLimits are the route's own limits and free tier (priced routes
-	// only). Key "routes[i].rateLimits".
-	RateLimits RouteLimits
 }
 
 // Free reports whether the route has no price.

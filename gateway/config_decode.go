@@ -117,9 +117,9 @@ func decodeRoute(v yamlconf.Value, base string) Route {
 			v.Strings(&r.Charge)
 		},
 		"discoverable":      func(v yamlconf.Value) { v.Bool(&r.Discoverable) },
-		"paymentIdentifier": func(v yamlconf.Value) { v.String(&r.PaymentIdentifier) },
 		"discovery":         func(v yamlconf.Value) { v.Fields(r.Discovery.schema()) },
 		"rateLimits":        func(v yamlconf.Value) { v.Fields(r.RateLimits.schema()) },
+		"paymentIdentifier": func(v yamlconf.Value) { v.String(&r.PaymentIdentifier) },
 	})
 	return r
 }

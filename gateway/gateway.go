@@ -114,10 +114,10 @@ type Gateway struct {
 	// every configuration, so that neither another route nor a reload
 	// serves one payment twice.
 	claims *x402http.Claims
+	ready  *health.Checker // GET /ready
 	// responses keep the first response of each payment identifier
 	// across routes and reloads when there is no queue to keep them.
 	responses *x402http.MemoryResponses
-	ready     *health.Checker // GET /ready
 
 	mu        sync.Mutex // serialises builds; guards the fields below
 	queue     closableQueue
@@ -399,8 +399,8 @@ func (g *Gateway) routeHandler(cfg *Config, i int, pat *routepattern.Pattern, fa
 				Charge:            charge(r.Charge),
 				UnitPrice:         r.Metering.UnitPrice,
 				Discovery:         r.bazaarHTTP(),
-				PaymentIdentifier: paymentIDMode(r.PaymentIdentifier),
 				RateLimits:        r.RateLimits.middleware(),
+				PaymentIdentifier: paymentIDMode(r.PaymentIdentifier),
 			}},
 			Responses: g.responseStore(queue),
 		})

@@ -112,6 +112,10 @@ type Route struct {
 	// the option's scheme server), capped at the maximum the payment
 	// authorized. Empty: no unit price ([Charge] still works).
 	UnitPrice string
+	// RateLimits are the route's own per-IP and per-payer limits and free
+	// tier (see "Rate limits and free tiers" in the package
+	// documentation); the zero value limits nothing.
+	RateLimits RateLimits
 	// PaymentIdentifier declares the payment-identifier extension in the
 	// 402 answer (also read from Extensions when declared there): a
 	// payment carrying an id is then answered once per id, and a resend
@@ -120,10 +124,6 @@ type Route struct {
 	// used id is refused 409. See "Idempotent retries" in the package
 	// documentation.
 	PaymentIdentifier PaymentIDMode
-	// RateLimits are the route's own per-IP and per-payer limits and free
-	// tier (see "Rate limits and free tiers" in the package
-	// documentation); the zero value limits nothing.
-	RateLimits RateLimits
 }
 
 // Queue durably holds settlements of ServeThenSettle routes until the
