@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -162,7 +163,12 @@ var failureModes = []string{"500", "401", "garbage", "rpcerror", "reset", "timeo
 // No secret of an RPC URL shows in the output of the facilitator, the
 // gateway in front of it or go402 wallet balance, whatever way the RPC
 // endpoint fails: at start-up, on verify and settle, on balance reads.
+// secretSignerEnv holds the settlement key of TestSecretsNeverShow's
+// facilitators (set by TestMain).
+const secretSignerEnv = "GO402_TEST_SECRET_SIGNER"
+
 func TestSecretsNeverShow(t *testing.T) {
+	t.Parallel() // mostly waiting on hanging RPCs
 	d, err := devnet.Start(t.Context(), devnet.Config{Accounts: 3, RPCAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
@@ -170,8 +176,9 @@ func TestSecretsNeverShow(t *testing.T) {
 	t.Cleanup(func() { _ = d.Close() })
 	refusedHost := closedPort(t)
 	out := &secretOutput{}
-	signerKey := hex.EncodeToString(crypto.FromECDSA(d.Accounts()[2].PrivateKey))
-	t.Setenv("GO402_TEST_SECRET_SIGNER", signerKey)
+	if want := hex.EncodeToString(crypto.FromECDSA(d.Accounts()[2].PrivateKey)); os.Getenv(secretSignerEnv) != want {
+		t.Fatalf("%s is not devnet account 2's key (set by TestMain)", secretSignerEnv)
+	}
 
 	// Each case has its own faulty endpoint and runs in parallel with the
 	// others: most of the time goes into waiting on hanging RPCs.
@@ -270,7 +277,7 @@ func closedPort(t *testing.T) string {
 
 func startSecretFacilitator(ctx context.Context, t *testing.T, d *devnet.Devnet, rpcURL string, out *secretOutput) (*service.Service, error) {
 	tok := d.Token()
-	yaml := fmt.Sprintf(`signer: {privateKeyEnv: GO402_TEST_SECRET_SIGNER}
+	yaml := fmt.Sprintf(`signer: {privateKeyEnv: %s}
 database: {sqlite: %s/f.db}
 settleTimeout: 3s
 logLevel: debug
@@ -279,7 +286,7 @@ networks:
     chainId: %d
     rpcUrls: [%q]
     assets: [{address: %s, name: %q, version: %q, decimals: %d, symbol: USDC, transferMethod: eip3009}]
-`, t.TempDir(), d.Network(), d.ChainID().Uint64(), rpcURL, tok.Address.Hex(), tok.Name, tok.Version, tok.Decimals)
+`, secretSignerEnv, t.TempDir(), d.Network(), d.ChainID().Uint64(), rpcURL, tok.Address.Hex(), tok.Name, tok.Version, tok.Decimals)
 	cfg, err := config.Parse("facilitator.yaml", []byte(yaml), nil)
 	if err != nil {
 		t.Fatal(err)
