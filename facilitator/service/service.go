@@ -116,6 +116,7 @@ type Service struct {
 	dev     *devnet.Devnet
 	dbDesc  string
 	dbTemp  bool
+	metrics *serviceMetrics
 
 	cleanup   closers
 	shutdown  atomic.Bool // Shutdown was called
@@ -142,6 +143,9 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *Service, err er
 			err = errors.Join(err, s.cleanup.close())
 		}
 	}()
+	if s.metrics, err = newServiceMetrics(); err != nil {
+		return nil, err
+	}
 	store := deps.Store
 	if store == nil {
 		if store, err = s.openLedger(ctx); err != nil {
@@ -182,10 +186,15 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *Service, err er
 	if err := s.startReconciler(ctx); err != nil {
 		return nil, err
 	}
-	s.handler, err = facilitator.NewHandler(s.fac, facilitator.HandlerConfig{APIKeyHashes: s.cfg.Auth.APIKeyHashes, Logger: s.log})
+	counted, err := s.metrics.instrument(ctx, s.fac)
 	if err != nil {
 		return nil, err
 	}
+	s.handler, err = facilitator.NewHandler(counted, facilitator.HandlerConfig{APIKeyHashes: s.cfg.Auth.APIKeyHashes, Logger: s.log})
+	if err != nil {
+		return nil, err
+	}
+	s.handler = s.metrics.withMetrics(s.handler)
 	return s, nil
 }
 

@@ -1,0 +1,73 @@
+package service
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/rpc"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/go402/go402/metrics"
+	"github.com/go402/go402/x402"
+)
+
+// serviceMetrics is a service's Prometheus registry and RPC counters.
+type serviceMetrics struct {
+	reg     *prometheus.Registry
+	rpc     *metrics.RPC
+	signers []metrics.Signer
+}
+
+func newServiceMetrics() (*serviceMetrics, error) {
+	reg := metrics.NewRegistry()
+	rpc, err := metrics.NewRPC(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &serviceMetrics{reg: reg, rpc: rpc}, nil
+}
+
+// instrumentNetwork counts n's RPC calls and watches its signer's balance.
+func (m *serviceMetrics) instrumentNetwork(n Network) Network {
+	if n.RPC == nil {
+		// The batched reads would otherwise go to the backend's own
+		// client, around the counting wrapper.
+		if c, ok := n.Backend.(interface{ Client() *rpc.Client }); ok && c.Client() != nil {
+			n.RPC = c.Client()
+		}
+	}
+	if n.RPC != nil {
+		n.RPC = m.rpc.BatchCaller(n.Network, n.RPC)
+	}
+	n.Backend = m.rpc.Backend(n.Network, n.Backend)
+	if n.Key != nil {
+		m.signers = append(m.signers, metrics.Signer{Network: n.Network, Address: crypto.PubkeyToAddress(n.Key.PublicKey), Backend: n.Backend})
+	}
+	return n
+}
+
+// instrument registers the signer gauges and returns f counting its
+// verifies and settlements.
+func (m *serviceMetrics) instrument(ctx context.Context, f x402.Facilitator) (x402.Facilitator, error) {
+	if err := metrics.RegisterSigners(m.reg, m.signers, 0); err != nil {
+		return nil, err
+	}
+	return metrics.InstrumentFacilitator(ctx, m.reg, f)
+}
+
+// withMetrics serves GET /metrics from the registry, the rest from h.
+func (m *serviceMetrics) withMetrics(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler(m.reg))
+	mux.Handle("/", h)
+	return mux
+}
+
+// MetricsHandler serves the facilitator's Prometheus metrics (GET
+// /metrics), for a separate listen address (config metricsListen).
+func (s *Service) MetricsHandler() http.Handler { return metrics.Handler(s.metrics.reg) }
+
+// MetricsRegistry is the facilitator's Prometheus registry, on which a
+// host may register its own collectors.
+func (s *Service) MetricsRegistry() *prometheus.Registry { return s.metrics.reg }

@@ -1,0 +1,73 @@
+// Package metrics exports go402's Prometheus metrics: the facilitator's
+// verifies and settlements, its chain RPC calls and signer balances, and
+// the x402http middleware's 402s, paid requests and revenue.
+//
+// Every collector is registered on a registry the caller passes (one per
+// server, see [NewRegistry]); nothing is registered on the process-wide
+// default registry. Label values are bounded: schemes and networks come
+// from what a facilitator supports, routes from configured patterns,
+// assets from configuration, and reason codes from the fixed x402 set
+// (any other code is counted as "other"). Payer addresses are never
+// labels.
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Namespace prefixes every go402 metric name.
+const Namespace = "go402"
+
+// Other is the label value of a scheme, network, route or reason outside
+// the bounded set.
+const Other = "other"
+
+// NewRegistry returns a new registry with the Go runtime and process
+// collectors registered, for one server.
+func NewRegistry() *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return r
+}
+
+// Handler serves the metrics of g in the Prometheus text format (GET
+// /metrics).
+func Handler(g prometheus.Gatherer) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// reason bounds a reason code label value.
+func reason(s string) string {
+	switch {
+	case s == "":
+		return ""
+	case knownReason(s):
+		return s
+	}
+	return Other
+}
+
+// bounded returns v when set allows it, else Other.
+func bounded(set map[string]bool, v string) string {
+	if set[v] {
+		return v
+	}
+	return Other
+}
+
+// register registers cs on reg, stopping at the first error.
+func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// latencyBuckets suit verify (milliseconds) and settle (seconds, a block).
+var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
