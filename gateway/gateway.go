@@ -116,6 +116,8 @@ type Gateway struct {
 	remote    x402.Facilitator // the remote facilitator client (or failover list), kept across reloads
 	remoteKey string           // what remote was built from
 	chans     *channelState    // batch-settlement channels, built once
+
+	metrics *gatewayMetrics // kept across reloads
 }
 
 // state is one loaded configuration: immutable once built.
@@ -138,6 +140,10 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
 	g := &Gateway{deps: deps, log: deps.Logger, transport: deps.Transport, claims: &x402http.Claims{}}
 	// Upstream and facilitator errors quote URLs: log them reduced.
 	g.log = redact.Logger(g.log).With("component", "gateway")
+	var err error
+	if g.metrics, err = newGatewayMetrics(); err != nil {
+		return nil, err
+	}
 	if g.transport == nil {
 		if t, ok := http.DefaultTransport.(*http.Transport); ok {
 			g.transport = t.Clone()
@@ -159,6 +165,9 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
 
 // ServeHTTP serves r with the current configuration.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.serveMetrics(w, r) {
+		return
+	}
 	g.cur.Load().handler.ServeHTTP(w, r)
 }
 
@@ -368,6 +377,7 @@ func (g *Gateway) routeHandler(cfg *Config, i int, pat *routepattern.Pattern, fa
 			Claims:         g.claims,
 			CORS:           cfg.CORS.middleware(),
 			Logger:         log,
+			Metrics:        g.metrics.recorder(r.Path),
 			Now:            g.deps.Now,
 			// The router has matched the request already: the
 			// middleware charges whatever it is given.

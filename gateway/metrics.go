@@ -1,0 +1,68 @@
+package gateway
+
+import (
+	"math/big"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/go402/go402/metrics"
+	"github.com/go402/go402/x402"
+)
+
+// MetricsPath is where the gateway serves its Prometheus metrics (GET),
+// ahead of its routes.
+const MetricsPath = "/metrics"
+
+// gatewayMetrics is a gateway's registry and middleware counters, kept
+// across reloads.
+type gatewayMetrics struct {
+	reg  *prometheus.Registry
+	http *metrics.HTTP
+}
+
+func newGatewayMetrics() (*gatewayMetrics, error) {
+	reg := metrics.NewRegistry()
+	h, err := metrics.NewHTTP(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &gatewayMetrics{reg: reg, http: h}, nil
+}
+
+// recorder counts the events of the route whose path is route (the
+// configured path, never the request's).
+func (m *gatewayMetrics) recorder(route string) routeRecorder {
+	return routeRecorder{m: m.http, route: route}
+}
+
+// routeRecorder is the x402http.Recorder of one gateway route: the
+// middleware of each route sees the pattern "/*", so the route's
+// configured path replaces it.
+type routeRecorder struct {
+	m     *metrics.HTTP
+	route string
+}
+
+func (r routeRecorder) PaymentRequired(string) { r.m.PaymentRequired(r.route) }
+func (r routeRecorder) Paid(string)            { r.m.Paid(r.route) }
+func (r routeRecorder) Settled(_ string, network x402.Network, asset string, amount *big.Int) {
+	r.m.Settled(r.route, network, asset, amount)
+}
+
+// MetricsHandler serves the gateway's Prometheus metrics, for a separate
+// listen address.
+func (g *Gateway) MetricsHandler() http.Handler { return metrics.Handler(g.metrics.reg) }
+
+// MetricsRegistry is the gateway's Prometheus registry, on which a host
+// may register its own collectors.
+func (g *Gateway) MetricsRegistry() *prometheus.Registry { return g.metrics.reg }
+
+// serveMetrics answers GET MetricsPath, reporting whether it did.
+func (g *Gateway) serveMetrics(w http.ResponseWriter, r *http.Request) bool {
+	if r.URL.Path != MetricsPath || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		return false
+	}
+	metrics.Handler(g.metrics.reg).ServeHTTP(w, r)
+	return true
+}

@@ -1,0 +1,60 @@
+package gateway_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/common/expfmt"
+)
+
+// A paid request through the gateway shows on its /metrics under the
+// route's configured path: one 402, one paid request, the price as
+// revenue; a thousand raw paths of the route make one series.
+func TestGatewayMetrics(t *testing.T) {
+	e := newEnv(t)
+	up := newUpstream(t)
+	_, srv := e.start(t, e.config(t, fmt.Sprintf(`
+routes:
+  - path: /api/*
+    upstream: %s
+    price: $0.001
+`, up.URL)))
+	r, req := e.pay(t, srv.URL, "/api/weather")
+	if r.status != http.StatusOK {
+		t.Fatalf("paid: %d %s", r.status, r.body)
+	}
+	for i := range 20 {
+		required(t, get(t, srv.URL, fmt.Sprintf("/api/x%d", i)))
+	}
+	m := get(t, srv.URL, "/metrics")
+	if m.status != http.StatusOK {
+		t.Fatalf("/metrics: %d", m.status)
+	}
+	var p expfmt.TextParser
+	mf, err := p.TextToMetricFamilies(strings.NewReader(m.body))
+	if err != nil {
+		t.Fatalf("parsing /metrics: %v", err)
+	}
+	want := map[string]string{
+		"go402_http_payment_required_total":     `{route="/api/*"} 21`,
+		"go402_http_paid_requests_total":        `{route="/api/*"} 1`,
+		"go402_http_revenue_atomic_units_total": fmt.Sprintf(`{asset="%s",network="%s",route="/api/*"} 1000`, req.Asset, req.Network),
+	}
+	for name, w := range want {
+		f := mf[name]
+		if f == nil || len(f.Metric) != 1 {
+			t.Errorf("%s: %v, want one series", name, f)
+			continue
+		}
+		var labels []string
+		for _, l := range f.Metric[0].Label {
+			labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+		}
+		got := fmt.Sprintf("{%s} %g", strings.Join(labels, ","), f.Metric[0].Counter.GetValue())
+		if got != w {
+			t.Errorf("%s = %s, want %s", name, got, w)
+		}
+	}
+}
