@@ -331,7 +331,8 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 			return nil, &PolicyError{Rule: RuleApproval, Price: chosen.Price, Option: &oc, Err: err}
 		}
 	}
-	name, value, auth, obj, err := c.sign(ctx, off, chosen)
+	pid := paymentIDFor(off)
+	name, value, auth, obj, err := c.sign(ctx, off, chosen, pid)
 	if err != nil {
 		res.finish(ctx, resolvedUnspent)
 		return nil, err
@@ -341,7 +342,7 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 	res.payload = obj
 	res.sending(ctx, auth)
 	c.log.DebugContext(ctx, "paying", "url", redact(req.URL), "network", chosen.Requirements.Network, "price", chosen.Price, "payTo", chosen.Requirements.PayTo, "version", off.version)
-	receipt := &Receipt{Option: *chosen}
+	receipt := &Receipt{Option: *chosen, PaymentID: pid}
 	if p, ok := chosen.scheme.(payerNamer); ok {
 		receipt.Payer = p.Payer()
 	}
@@ -364,9 +365,25 @@ func (c *Client) pay(req *http.Request, off *offer, b body) (*http.Response, err
 	return c.conclude(req, resp, delivered, res, receipt)
 }
 
+// paymentIDFor returns a fresh payment identifier when the 402 declares
+// the payment-identifier extension (v2 only), and "" otherwise. The id
+// names the one payment signed for this request: a resend after a lost
+// answer carries the same header, so the same id, and a server that keeps
+// the first outcome answers it without charging again.
+func paymentIDFor(off *offer) string {
+	if off.version != x402.V2 {
+		return ""
+	}
+	p, err := x402.ParsePaymentIdentifier(off.extensions)
+	if err != nil || !p.Declared {
+		return ""
+	}
+	return x402.NewPaymentID()
+}
+
 // sign creates the payment header for o: its name and value, and the
 // authorization signed when its scheme can read its state on chain.
-func (c *Client) sign(ctx context.Context, off *offer, o *Option) (_, _ string, _ *outstanding, _ x402.Object, rerr error) {
+func (c *Client) sign(ctx context.Context, off *offer, o *Option, pid string) (_, _ string, _ *outstanding, _ x402.Object, rerr error) {
 	// Sign the server's own entry, not the copy handed to callbacks, with
 	// a validity window no longer than the policy allows; the payload
 	// still names the server's entry as the one accepted.
@@ -410,6 +427,11 @@ func (c *Client) sign(ctx context.Context, off *offer, o *Option) (_, _ string, 
 	if err != nil {
 		return "", "", nil, nil, fmt.Errorf("client: payment extensions: %w", err)
 	}
+	if pid != "" {
+		if exts, err = x402.WithPaymentID(exts, pid); err != nil {
+			return "", "", nil, nil, fmt.Errorf("client: payment extensions: %w", err)
+		}
+	}
 	h, err := x402.EncodePaymentSignature(&x402.PaymentPayload{X402Version: x402.V2, Resource: &res, Accepted: req, Payload: obj, Extensions: exts})
 	if err != nil {
 		return "", "", nil, nil, fmt.Errorf("client: encoding PAYMENT-SIGNATURE: %w", err)
@@ -434,12 +456,15 @@ func (c *Client) authorizationOf(ctx context.Context, version int, o *Option, re
 
 // sendPaid sends a clone of req with the payment header. A transport error
 // is retried once with the same header (never a new payment) when the
-// body can be replayed. delivered reports whether an earlier send of the
+// body can be replayed; so is, after its Retry-After, an answer that the
+// payment identifier's first request is still in progress (409
+// payment_identifier_in_progress), up to maxInProgressWaits times. delivered reports whether an earlier send of the
 // payment (by this loop, or by the transport itself) may have reached the
 // server: then a 402 may refuse a copy of a payment that was served.
 func (c *Client) sendPaid(req *http.Request, b body, name, value string, receipt *Receipt) (resp *http.Response, delivered bool, err error) {
 	ctx := req.Context()
 	retry := b.replayable && ctx.Err() == nil
+	waits := 0
 	for attempt := 0; ; attempt++ {
 		// http.Transport itself sends an idempotent request again when a
 		// reused connection fails before the answer: count the complete
@@ -464,6 +489,17 @@ func (c *Client) sendPaid(req *http.Request, b body, name, value string, receipt
 		resp, err = c.base.RoundTrip(r)
 		if writes.Load() > 1 {
 			delivered = true
+		}
+		if err == nil && retry && waits < maxInProgressWaits && inProgress(resp) {
+			// A resend reached the server while the first send of this
+			// payment was still being processed there: wait and ask
+			// again for its outcome, with the same payment.
+			waits++
+			delivered = true
+			if !sleepCtx(ctx, retryAfter(resp)) {
+				return nil, delivered, ctx.Err()
+			}
+			continue
 		}
 		if err == nil {
 			resp.Request = r

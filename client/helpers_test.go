@@ -77,6 +77,7 @@ func newShop(t *testing.T) *shop {
 		{Pattern: "POST /echo", Accepts: []x402http.PaymentOption{opt("$0.001", s.payees[0])}},
 		{Pattern: "GET /two", Accepts: []x402http.PaymentOption{opt("$0.002", s.payees[0]), opt("$0.001", s.payees[1])}},
 		{Pattern: "GET /pricey", Accepts: []x402http.PaymentOption{opt("$0.05", s.payees[0])}},
+		{Pattern: "/idem", Accepts: []x402http.PaymentOption{opt("$0.001", s.payees[0])}, PaymentIdentifier: x402http.PaymentIDOptional},
 	}
 	mw, err := x402http.New(x402http.Config{Facilitator: fac, Schemes: evm.ServerSchemes(nets), Routes: routes})
 	if err != nil {
@@ -102,6 +103,7 @@ func newShop(t *testing.T) *shop {
 	mux.HandleFunc("/weather", weather)
 	mux.HandleFunc("/two", weather)
 	mux.HandleFunc("/pricey", weather)
+	mux.HandleFunc("/idem", weather)
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
 		s.calls.Add(1)
 		b, _ := io.ReadAll(r.Body)

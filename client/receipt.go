@@ -24,6 +24,10 @@ type Receipt struct {
 	// authorization unused, so the client's budget released it. False
 	// when the payment was settled, or may still be (it stays counted).
 	Unspent bool
+	// PaymentID is the payment-identifier sent with the payment (the
+	// idempotency key of the paid request), when the server declared
+	// the extension; "" otherwise.
+	PaymentID string
 }
 
 // receiptKey is the context key of the *Receipt of a paid request.

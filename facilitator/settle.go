@@ -35,6 +35,15 @@ func (f *Facilitator) Settle(ctx context.Context, req *x402.FacilitatorRequest) 
 		f.recordSettle(ctx, req, p, resp, err)
 		return resp, err
 	}
+	if rej, err := f.bindPaymentID(ctx, p, key, fp); err != nil || rej != nil {
+		if err != nil {
+			f.recordSettle(ctx, req, p, nil, err)
+			return nil, err
+		}
+		resp := &x402.SettleResponse{ErrorReason: rej.Reason, ErrorMessage: rej.Message, Network: req.Network()}
+		f.recordSettle(ctx, req, p, resp, nil)
+		return resp, nil
+	}
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, fmt.Errorf("facilitator: encoding request: %w", err)

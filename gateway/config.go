@@ -27,6 +27,12 @@ const (
 	PolicyServeThenSettle   = "serve-then-settle"
 )
 
+// Payment-identifier modes of a route (routes[i].paymentIdentifier).
+const (
+	PaymentIDOptional = "optional"
+	PaymentIDRequired = "required"
+)
+
 // Config is the gateway's configuration, usually read from a YAML file
 // with [Load] or [Parse]. sample-gateway.yaml documents every key.
 //
@@ -40,8 +46,10 @@ type Config struct {
 	// Listen is the HTTP listen address, host:port. Key "listen"; default
 	// 127.0.0.1:8402.
 	Listen string
-	// HealthPath answers 200 to GET and HEAD without payment. Key
-	// "healthPath"; default /healthz.
+	// HealthPath answers 200 to GET and HEAD without payment, as /health
+	// (LivenessPath) does. Deprecated: probe /health (liveness) and /ready
+	// (readiness), which every gateway serves; this alias is kept for
+	// existing load balancer settings. Key "healthPath"; default /healthz.
 	HealthPath string
 	// Facilitator verifies and settles payments. Key "facilitator".
 	Facilitator Facilitator
@@ -69,6 +77,9 @@ type Config struct {
 	CORS CORS
 	// Timeouts bounds the HTTP server's connections. Key "timeouts".
 	Timeouts Timeouts
+	// RateLimits are the limits priced routes share and the trusted
+	// proxies (see ratelimit.go). Key "rateLimits".
+	RateLimits RateLimits
 	// LogLevel is debug, info, warn or error. Key "logLevel"; default info.
 	LogLevel string
 	// LogFormat is text or json. Key "logFormat"; default text.
@@ -80,9 +91,10 @@ type Config struct {
 	// "channels".
 	Channels Channels
 
-	name    string              // the configuration's name, for messages
-	origins yamlconf.Origins    // where each key's value came from
-	env     func(string) string // the environment Parse was given
+	name    string                // the configuration's name, for messages
+	origins yamlconf.Origins      // where each key's value came from
+	env     func(string) string   // the environment Parse was given
+	limiter *x402http.RateLimiter // the shared rate limits, built by New
 }
 
 // Facilitator selects the facilitator: a remote one (URL) or the embedded
@@ -249,6 +261,15 @@ type Route struct {
 	// "routes[i].discoverable" and "routes[i].discovery" (see discovery.go).
 	Discoverable bool
 	Discovery    Discovery
+	// RateLimits are the route's own limits and free tier (priced routes
+	// only). Key "routes[i].rateLimits".
+	RateLimits RouteLimits
+	// PaymentIdentifier declares the payment-identifier extension:
+	// "optional" or "required" (an id is then mandatory); "" does not
+	// declare it. A payment carrying an id is answered once: its resend
+	// (the answer lost) gets the first response and receipt back without
+	// a second settlement. Key "routes[i].paymentIdentifier".
+	PaymentIdentifier string
 }
 
 // Free reports whether the route has no price.

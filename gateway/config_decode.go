@@ -51,6 +51,7 @@ func (c *Config) schema(base string) yamlconf.Fields {
 		"maxBufferBytes": func(v yamlconf.Value) { v.Int(64, func(x int64) { c.MaxBufferBytes = x }) },
 		"cors":           func(v yamlconf.Value) { v.Fields(c.CORS.schema()) },
 		"timeouts":       func(v yamlconf.Value) { v.Fields(c.Timeouts.schema()) },
+		"rateLimits":     func(v yamlconf.Value) { v.Fields(c.RateLimits.schema()) },
 		"logLevel":       func(v yamlconf.Value) { v.String(&c.LogLevel) },
 		"logFormat":      func(v yamlconf.Value) { v.String(&c.LogFormat) },
 		"routes": func(v yamlconf.Value) {
@@ -115,8 +116,10 @@ func decodeRoute(v yamlconf.Value, base string) Route {
 			r.Charge = []string{} // set, even to an empty list (refused by Validate)
 			v.Strings(&r.Charge)
 		},
-		"discoverable": func(v yamlconf.Value) { v.Bool(&r.Discoverable) },
-		"discovery":    func(v yamlconf.Value) { v.Fields(r.Discovery.schema()) },
+		"discoverable":      func(v yamlconf.Value) { v.Bool(&r.Discoverable) },
+		"discovery":         func(v yamlconf.Value) { v.Fields(r.Discovery.schema()) },
+		"rateLimits":        func(v yamlconf.Value) { v.Fields(r.RateLimits.schema()) },
+		"paymentIdentifier": func(v yamlconf.Value) { v.String(&r.PaymentIdentifier) },
 	})
 	return r
 }

@@ -41,6 +41,7 @@ func TestSampleConfig(t *testing.T) {
 		"policy:", "maxTimeoutSeconds:", "charge:", "cors:", "allowOrigins:", "allowHeaders:", "allowCredentials:", "maxAgeSeconds:",
 		"channels:", "postgres:", "receiverAuthorizerKeyEnv:", "withdrawDelaySeconds:", "claimIntervalSeconds:", "claimIdleSeconds:",
 		"claimThreshold:", "scheme:", "metering:", "header:", "unitPrice:",
+		"rateLimits:", "trustedProxies:", "perIP:", "perPayer:", "free:", "maxEntries:", "requests:", "per:", "burst:", "window:",
 	} {
 		if !strings.Contains(string(data), key) {
 			t.Errorf("sample-gateway.yaml does not document %s", key)
@@ -150,6 +151,8 @@ func TestConfigErrors(t *testing.T) {
 		{"both networks", head + "routes:\n  - path: /a\n    upstream: http://u\n    price: $1\n    network: eip155:1\n    networks: [eip155:1]\n", "gw.yaml:5: routes[0]: set only one of network and networks"},
 		{"repeated network", head + "routes:\n  - path: /a\n    upstream: http://u\n    price: $1\n    networks: [eip155:1, eip155:1]\n", "gw.yaml:8: routes[0].networks[1]: eip155:1 is listed twice"},
 		{"policy", head + "routes:\n  - path: /a\n    upstream: http://u\n    price: $1\n    policy: later\n", "gw.yaml:8: routes[0].policy: must be settle-before-serve or serve-then-settle"},
+		{"payment identifier", head + "routes:\n  - path: /a\n    upstream: http://u\n    price: $1\n    paymentIdentifier: always\n", "gw.yaml:8: routes[0].paymentIdentifier: must be optional or required"},
+		{"payment identifier free", head + "routes:\n  - path: /a\n    upstream: http://u\n    paymentIdentifier: required\n", "routes[0].paymentIdentifier: only applies to priced routes"},
 		{"queue needed", head + "routes:\n  - path: /a\n    upstream: http://u\n    price: $1\n    policy: serve-then-settle\n", "gw.yaml:8: routes[0].policy: serve-then-settle needs a settlement queue"},
 		{"no facilitator", "network: eip155:84532\npayTo: 0x209693bc6afc0c5328ba36faf03c514ef312287c\nroutes:\n  - path: /a\n    upstream: http://u\n    price: $1\n", "gw.yaml: facilitator: required for priced routes"},
 		{"two facilitators", "facilitator:\n  url: https://f.example\n  embedded: {devnet: true}\nroutes: [{path: /a, upstream: http://u}]\n", "gw.yaml:1: facilitator: set only one of url and embedded"},

@@ -55,6 +55,7 @@ func (c *Config) Validate() error {
 		v.fail("logFormat", "must be text or json")
 	}
 	v.routes()
+	v.rateLimits() // ratelimit.go
 	c.Channels.validate(v, c)
 	return v.Err()
 }
@@ -269,6 +270,7 @@ func (v *validator) routePayment(r *Route, p string) {
 			{"policy", r.Policy != ""},
 			{"maxTimeoutSeconds", r.MaxTimeoutSeconds != 0},
 			{"charge", r.Charge != nil},
+			{"paymentIdentifier", r.PaymentIdentifier != ""},
 		} {
 			if k.set {
 				v.fail(p+"."+k.key, "only applies to priced routes (this route has no price, so it is free)")
@@ -328,6 +330,11 @@ func (v *validator) routePayment(r *Route, p string) {
 	}
 	if r.MaxTimeoutSeconds < 0 {
 		v.fail(p+".maxTimeoutSeconds", "must not be negative")
+	}
+	switch r.PaymentIdentifier {
+	case "", PaymentIDOptional, PaymentIDRequired:
+	default:
+		v.fail(p+".paymentIdentifier", "must be %s or %s", PaymentIDOptional, PaymentIDRequired)
 	}
 	v.charge(r, p)
 }

@@ -63,6 +63,7 @@ import (
 	"time"
 
 	"github.com/go402/go402/evm"
+	"github.com/go402/go402/health"
 	"github.com/go402/go402/internal/redact"
 	"github.com/go402/go402/internal/routepattern"
 	"github.com/go402/go402/x402"
@@ -95,6 +96,10 @@ type Deps struct {
 	// Now returns the current time, for the payment middleware. If nil,
 	// time.Now.
 	Now func() time.Time
+	// ReadyChecks, if set, returns checks GET /ready runs after the
+	// gateway's own (the queue, the remote facilitator): an in-process
+	// facilitator's ledger, chains and gas balances, for instance.
+	ReadyChecks func() []health.Check
 }
 
 // Gateway serves the routes of its current configuration. It is an
@@ -109,6 +114,10 @@ type Gateway struct {
 	// every configuration, so that neither another route nor a reload
 	// serves one payment twice.
 	claims *x402http.Claims
+	ready  *health.Checker // GET /ready
+	// responses keep the first response of each payment identifier
+	// across routes and reloads when the queue does not (no SQLite queue).
+	responses *x402http.MemoryResponses
 
 	mu        sync.Mutex // serialises builds; guards the fields below
 	queue     closableQueue
@@ -137,7 +146,7 @@ type state struct {
 // the configuration are *FieldError values (joined) naming the key and its
 // line. ctx bounds the start-up I/O (opening the settlement queue).
 func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
-	g := &Gateway{deps: deps, log: deps.Logger, transport: deps.Transport, claims: &x402http.Claims{}}
+	g := &Gateway{deps: deps, log: deps.Logger, transport: deps.Transport, claims: &x402http.Claims{}, responses: &x402http.MemoryResponses{Now: deps.Now}}
 	// Upstream and facilitator errors quote URLs: log them reduced.
 	g.log = redact.Logger(g.log).With("component", "gateway")
 	var err error
@@ -151,6 +160,7 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
 			g.transport = http.DefaultTransport
 		}
 	}
+	g.ready = g.newReadiness()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	st, err := g.build(ctx, cfg, nil)
@@ -315,7 +325,13 @@ func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, e
 		queue = g.queue
 	}
 
-	rt := &router{health: strings.ToLower(path.Clean(cfg.HealthPath))}
+	rt := &router{health: strings.ToLower(path.Clean(cfg.HealthPath)), probe: g.serveProbe}
+	// The shared limits start afresh with each configuration.
+	if cfg.RateLimits.RouteLimits != (RouteLimits{}) {
+		if cfg.limiter, err = x402http.NewRateLimiter(cfg.RateLimits.middleware()); err != nil {
+			return nil, cfg.fieldError("rateLimits", "%v", err)
+		}
+	}
 	for i := range cfg.Routes {
 		h, err := g.routeHandler(cfg, i, pats[i], fac, schemes, queue)
 		if err != nil {
@@ -376,6 +392,8 @@ func (g *Gateway) routeHandler(cfg *Config, i int, pat *routepattern.Pattern, fa
 			MaxBufferBytes: cfg.MaxBufferBytes,
 			Claims:         g.claims,
 			CORS:           cfg.CORS.middleware(),
+			RateLimiter:    cfg.limiter,
+			TrustedProxies: cfg.RateLimits.trusted(),
 			Logger:         log,
 			Metrics:        g.metrics.recorder(r.Path),
 			Now:            g.deps.Now,
@@ -391,7 +409,10 @@ func (g *Gateway) routeHandler(cfg *Config, i int, pat *routepattern.Pattern, fa
 				Charge:            charge(r.Charge),
 				UnitPrice:         r.Metering.UnitPrice,
 				Discovery:         r.bazaarHTTP(),
+				RateLimits:        r.RateLimits.middleware(),
+				PaymentIdentifier: paymentIDMode(r.PaymentIdentifier),
 			}},
+			Responses: g.responseStore(queue),
 		})
 		if err != nil {
 			return nil, cfg.fieldError(key, "%v", err)
@@ -523,6 +544,28 @@ func charge(classes []string) func(status int) bool {
 		}
 	}
 	return func(status int) bool { return status >= 200 && status <= 599 && set[status/100] }
+}
+
+// paymentIDMode maps routes[i].paymentIdentifier.
+func paymentIDMode(s string) x402http.PaymentIDMode {
+	switch s {
+	case PaymentIDOptional:
+		return x402http.PaymentIDOptional
+	case PaymentIDRequired:
+		return x402http.PaymentIDRequired
+	}
+	return x402http.PaymentIDOff
+}
+
+// responseStore is where the routes keep the first response of each
+// payment identifier: the SQLite queue when there is one (durable, shared
+// with the processes using the file), else the gateway's memory store,
+// which outlives reloads.
+func (g *Gateway) responseStore(queue x402http.Queue) x402http.ResponseStore {
+	if rs, ok := queue.(x402http.ResponseStore); ok {
+		return rs
+	}
+	return g.responses
 }
 
 func policy(s string) x402http.Policy {

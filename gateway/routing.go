@@ -17,11 +17,11 @@ import (
 
 // RouteFor returns the index in c.Routes of the route the gateway serves a
 // request with method for urlPath with, as its router decides, or false if
-// none does (not found, the health check, or a method a priced route does
-// not take). c must be valid.
+// none does (not found, /health, /ready or the healthPath alias, or a
+// method a priced route does not take). c must be valid.
 func (c *Config) RouteFor(method, urlPath string) (int, bool) {
 	lower := strings.ToLower(routepattern.Clean(urlPath))
-	if strings.TrimSuffix(lower, "/") == strings.ToLower(path.Clean(c.HealthPath)) {
+	if probes(strings.TrimSuffix(lower, "/"), strings.ToLower(path.Clean(c.HealthPath))) != "" {
 		return 0, false
 	}
 	routes := make([]*route, len(c.Routes))
@@ -52,7 +52,8 @@ func pick(routes []*route, method string, segs []string) (int, routepattern.Outc
 
 // router dispatches requests to the first matching route.
 type router struct {
-	health string // lower-cased, cleaned
+	health string // lower-cased, cleaned: the deprecated healthPath alias of /health
+	probe  func(w http.ResponseWriter, r *http.Request, which string)
 	routes []*route
 }
 
@@ -71,8 +72,10 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Methods are matched in upper case, whatever the client sent, and the
 	// upstream gets the method that was matched (and priced).
 	method := strings.ToUpper(r.Method)
-	if strings.TrimSuffix(lower, "/") == rt.health {
-		serveHealth(w, method)
+	if which := probes(strings.TrimSuffix(lower, "/"), rt.health); which != "" {
+		r2 := r.Clone(r.Context())
+		r2.Method = method
+		rt.probe(w, r2, which)
 		return
 	}
 	want := method
@@ -103,16 +106,6 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 	}
-}
-
-func serveHealth(w http.ResponseWriter, method string) {
-	if method != http.MethodGet && method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v map[string]string) {

@@ -33,6 +33,10 @@ func (m *Middleware) serveAdmitted(w http.ResponseWriter, r *http.Request, next 
 		return
 	}
 	pending := adm.Charge
+	if m.limitPayer(w, route, adm.Payer) { // ratelimit.go
+		m.abort(r, pending)
+		return
+	}
 	finished := false
 	defer func() {
 		if !finished {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/go402/go402/bazaar"
@@ -111,6 +112,18 @@ type Route struct {
 	// the option's scheme server), capped at the maximum the payment
 	// authorized. Empty: no unit price ([Charge] still works).
 	UnitPrice string
+	// RateLimits are the route's own per-IP and per-payer limits and free
+	// tier (see "Rate limits and free tiers" in the package
+	// documentation); the zero value limits nothing.
+	RateLimits RateLimits
+	// PaymentIdentifier declares the payment-identifier extension in the
+	// 402 answer (also read from Extensions when declared there): a
+	// payment carrying an id is then answered once per id, and a resend
+	// of it (its answer lost) gets the first response back, receipt
+	// included, without a second settlement; another payment under a
+	// used id is refused 409. See "Idempotent retries" in the package
+	// documentation.
+	PaymentIdentifier PaymentIDMode
 }
 
 // Queue durably holds settlements of ServeThenSettle routes until the
@@ -232,6 +245,16 @@ type Config struct {
 	// (the gateway shares one across its routes and reloads). If nil, the
 	// middleware has its own.
 	Claims *Claims
+	// Responses keeps the first response of each payment identifier, for
+	// routes that declare the payment-identifier extension. Servers that
+	// share a Queue should share it too. If nil: the Queue when it is one
+	// too (sqlitequeue's is), else the middleware's own MemoryResponses.
+	Responses ResponseStore
+	// MaxStoredResponse is the largest response body kept for the
+	// resends of a payment identifier; a larger one is not kept, and its
+	// resend is refused as a payment already used. If zero,
+	// DefaultMaxStoredResponse.
+	MaxStoredResponse int
 	// CORS configures the cross-origin headers of priced routes. The zero
 	// value adds the x402 header names and leaves the origin policy to the
 	// application.
@@ -245,6 +268,14 @@ type Config struct {
 	// routes; larger responses fail with 500 and are not charged. If
 	// zero, 32 MiB.
 	MaxBufferBytes int64
+	// RateLimiter, if set, applies its limits to every route together,
+	// besides each route's own RateLimits; it may be shared by several
+	// middlewares (see [NewRateLimiter]).
+	RateLimiter *RateLimiter
+	// TrustedProxies are the networks of the reverse proxies whose
+	// Forwarded or X-Forwarded-For headers name the client for the per-IP
+	// limits and free tiers; the headers of any other peer are ignored.
+	TrustedProxies []netip.Prefix
 	// Logger receives logs. If nil, logs are discarded.
 	Logger *slog.Logger
 	// Metrics, if set, counts the 402s answered, the paid requests and the

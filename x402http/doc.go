@@ -193,6 +193,23 @@
 // database through pgqueue. Without a shared queue, a copy of a payment sent to two servers
 // at once can be served by both while it settles once.
 //
+// # Idempotent retries
+//
+// A route with [Route.PaymentIdentifier] set declares the
+// payment-identifier extension: a client names each payment with an id,
+// and a resend of a paid request whose answer was lost (the identical
+// payment header, so the same id) gets the first response back, headers
+// and PAYMENT-RESPONSE included, without running the handler, verifying
+// or settling again. The id is looked up before the payment is verified,
+// scoped by method, route and path, and bound to a hash of the exact
+// payment header: another payment under a used id is answered 409
+// (payment_identifier_conflict), a resend while the first is still being
+// processed 409 with Retry-After (payment_identifier_in_progress), and an
+// id that is not 16 to 128 letters, digits, '-' or '_' 400
+// (invalid_payment_identifier). Responses are kept in [Config.Responses]
+// (see [ResponseStore] for its atomicity contract): the Queue when it is
+// one (sqlitequeue is), else in memory.
+//
 // # Unsettled payments
 //
 // A serve-then-settle route serves before the payment settles. A
@@ -242,6 +259,46 @@
 // fails past MaxBufferBytes), holding each client for a block or more. A
 // 503 with Retry-After is the standard signal to back off, and costs the
 // payer nothing.
+//
+// # Rate limits and free tiers
+//
+// [Route.RateLimits] limits one route, and [Config.RateLimiter] (made by
+// [NewRateLimiter], and shareable between middlewares) every route
+// together; a request must pass both. The zero values limit nothing.
+//
+//   - PerIP is a token bucket per client address (golang.org/x/time/rate),
+//     taken by every request to a priced route, paid or not, before
+//     anything else (preflights excepted). The client is the peer's
+//     address (RemoteAddr), an IPv6 one by its /64; only when the peer is
+//     in [Config.TrustedProxies] are its Forwarded (RFC 7239, preferred)
+//     or X-Forwarded-For hops read, from the right, the first hop that is
+//     not a trusted proxy being the client. Over the limit: 429 Too Many
+//     Requests with Retry-After in whole seconds.
+//   - Free serves the first N requests without a payment header of each
+//     client address per window (a fixed window from its first request)
+//     as if the route were free: the handler runs, nothing is charged.
+//     The next request gets the 402. A request that carries a payment is
+//     always charged. A free request's handler finds no payment
+//     ([PaymentFromContext] reports false).
+//   - PerPayer is a token bucket per payer. The payer is known only from
+//     the payment: before verifying it, the middleware answers 429 if the
+//     payer it names has no token left (looking, not taking), so that the
+//     payment is never verified and a facilitator that reserves verified
+//     authorizations (go402's) holds nothing for it: the same payment can
+//     be sent again after Retry-After. A token is taken only once the
+//     payment is verified, so that a forged payment naming another payer
+//     cannot spend that payer's tokens; concurrent requests of one payer
+//     that all passed the first look and lose the race for the last token
+//     are answered 429 after verifying (not settled, not served). For
+//     stateful schemes ([x402.ChargeAdmitter]) the token is taken after
+//     Admit and the pending charge aborted.
+//
+// Memory is bounded: each table (addresses, payers, free counters) holds
+// at most [RateLimits.MaxEntries] (65536) entries, dropping the least
+// recently seen when full, and entries idle long enough to be full again
+// (or past their window) are dropped as new requests arrive. Under a
+// spray of addresses beyond the bound, an evicted address starts afresh:
+// set the bound above the number of clients you expect to limit at once.
 //
 // See docs/middleware.md in the repository for a guide to the middleware,
 // with the exact headers of each answer.

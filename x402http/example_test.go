@@ -138,3 +138,19 @@ func exampleFacilitator(ctx context.Context, chain *devnet.Devnet) (fac x402.Fac
 	}
 	return f, cleanup
 }
+
+// A route declaring the payment-identifier extension: a client's resend of
+// a paid request whose answer was lost gets the first response back, paid
+// once.
+func ExampleRoute_paymentIdentifier() {
+	route := x402http.Route{
+		Pattern:           "POST /orders",
+		Accepts:           []x402http.PaymentOption{{Network: "eip155:8453", Price: "$0.10", PayTo: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"}},
+		PaymentIdentifier: x402http.PaymentIDRequired,
+	}
+	// Responses shared by every server of the deployment: a
+	// sqlitequeue.Queue, or any x402http.ResponseStore.
+	cfg := x402http.Config{Routes: []x402http.Route{route}, Responses: &x402http.MemoryResponses{}}
+	fmt.Println(cfg.Routes[0].PaymentIdentifier == x402http.PaymentIDRequired)
+	// Output: true
+}

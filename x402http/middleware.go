@@ -1,6 +1,7 @@
 package x402http
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -44,6 +45,10 @@ type Middleware struct {
 	unsettledLimit int
 	// settling is the settlement pool's state (settler.go).
 	settling settling
+	// responses and maxStored are Config.Responses and
+	// Config.MaxStoredResponse with their defaults applied.
+	responses ResponseStore
+	maxStored int
 }
 
 // corsPolicy is Config.CORS, prepared.
@@ -84,6 +89,16 @@ func New(cfg Config) (*Middleware, error) {
 	}
 	m.log = m.log.With("component", "x402http")
 	m.unsettledLimit = unsettledLimit(cfg)
+	if m.responses = cfg.Responses; m.responses == nil {
+		if rs, ok := cfg.Queue.(ResponseStore); ok {
+			m.responses = rs // durable, shared like the queue's claims
+		} else {
+			m.responses = &MemoryResponses{Now: cfg.Now}
+		}
+	}
+	if m.maxStored = cfg.MaxStoredResponse; m.maxStored <= 0 {
+		m.maxStored = DefaultMaxStoredResponse
+	}
 	var err error
 	if m.cors, err = newCORSPolicy(cfg.CORS); err != nil {
 		return nil, err
@@ -106,6 +121,9 @@ func New(cfg Config) (*Middleware, error) {
 		}
 		if r.Policy == ServeThenSettle && r.MaxTimeoutSeconds > 0 && time.Duration(r.MaxTimeoutSeconds)*time.Second <= 2*settleMargin {
 			return nil, fmt.Errorf("x402http: route %q is serve-then-settle: MaxTimeoutSeconds must be more than %d, so that a payment can still be settled after serving", r.Pattern, int(2*settleMargin/time.Second))
+		}
+		if c.limiter, err = routeLimiter(r); err != nil {
+			return nil, err
 		}
 		if c.units, err = unitAmounts(&cfg, r); err != nil {
 			return nil, fmt.Errorf("x402http: route %q: %w", r.Pattern, err)
@@ -289,6 +307,10 @@ const (
 
 // serve handles a request to a protected route.
 func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compiledRoute, next http.Handler) {
+	ip, limited := m.limitIP(w, r, route) // ratelimit.go
+	if limited {
+		return
+	}
 	ans, res, free, err := m.requirements(r, route)
 	if err != nil {
 		m.log.Error("building payment requirements", "route", route.Pattern, "err", err)
@@ -304,8 +326,19 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compil
 		header = r.Header.Get(x402.HeaderXPayment)
 	}
 	if header == "" {
+		if m.freeRequest(ip, route) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		m.paymentRequired(w, r, ans, res, "Payment required", nil, x402.V2)
 		return
+	}
+	if route.PaymentIdentifier != PaymentIDOff {
+		var finish func()
+		if w, r, finish = m.idempotent(w, r, route, header); finish == nil {
+			return
+		}
+		defer finish()
 	}
 	if route.Policy == ServeThenSettle && m.backPressure(w, r, route.MaxTimeoutSeconds) {
 		return
@@ -326,11 +359,19 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compil
 		m.paymentRequired(w, r, ans, res, "payment expires too soon to be settled", nil, cands[0].freq.X402Version)
 		return
 	}
+	if m.payerWaits(w, route, cands[0].id.Key.Payer) { // ratelimit.go
+		return
+	}
 	v, ok := m.verify(w, r, cands, ans, res)
 	if !ok {
 		return
 	}
 	pay := v.pay
+	if m.limitPayer(w, route, cmp.Or(pay.Payer, v.payer)) {
+		// Refused before it is used: released, as a refused payment is.
+		m.claims.release(v.key)
+		return
+	}
 	if m.cfg.Queue != nil && !m.claimDurably(w, r, v, ans, res) {
 		return
 	}
@@ -363,6 +404,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compil
 // the claims of a payment no handler used are released, and the
 // unsettled-payment hold of one with nothing queued ends.
 func (m *Middleware) finish(r *http.Request, v *verified, out payOutcome, held bool) {
+	noteOutcome(r, out)
 	if held && out != inFlight {
 		m.claims.unhold(v.payer, v.key)
 	}

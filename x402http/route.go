@@ -20,6 +20,8 @@ type compiledRoute struct {
 	// units are the unit prices of the options, by index, for metered
 	// payments (nil: the route has none).
 	units []x402.Amount
+	// limiter applies the route's RateLimits; nil if it has none.
+	limiter *RateLimiter
 }
 
 // RoutePattern makes compiledRoute a routepattern.Route: every route of
@@ -33,6 +35,9 @@ func compile(r Route) (*compiledRoute, error) {
 		return nil, fmt.Errorf("x402http: route %q: %w", r.Pattern, err)
 	}
 	if err := declareDiscovery(&r, pat.Method); err != nil { // see discovery.go
+		return nil, fmt.Errorf("x402http: route %q: %w", r.Pattern, err)
+	}
+	if err := declarePaymentID(&r); err != nil { // see idempotency.go
 		return nil, fmt.Errorf("x402http: route %q: %w", r.Pattern, err)
 	}
 	return &compiledRoute{Route: r, pat: pat}, nil

@@ -73,7 +73,7 @@ type candidate struct {
 
 // serve sells one call of t: price, read the payment, claim and verify it,
 // run next, then settle unless the result is an error.
-func (s *Server) serve(ctx context.Context, t *paidTool, req *mcp.CallToolRequest, next mcp.ToolHandler) (*mcp.CallToolResult, error) {
+func (s *Server) serve(ctx context.Context, t *paidTool, req *mcp.CallToolRequest, next mcp.ToolHandler) (res *mcp.CallToolResult, rerr error) {
 	off, err := s.offerFor(ctx, t, req)
 	if err != nil {
 		s.log.Info("pricing the call failed", "tool", t.name, "err", err)
@@ -92,6 +92,20 @@ func (s *Server) serve(ctx context.Context, t *paidTool, req *mcp.CallToolReques
 		return requiredResult(off, invalidPayload(err), nil)
 	case pp == nil:
 		return requiredResult(off, "Payment required", nil)
+	}
+	idKey, answer, err := s.idemBegin(t, pp, off) // see idempotency.go
+	if answer != nil || err != nil {
+		return answer, err
+	}
+	ran := false
+	if idKey != "" {
+		defer func() {
+			if !ran || rerr != nil || res == nil || res.InputRequests != nil {
+				s.idemFinish(idKey, nil) // not used, or not finished: forget
+				return
+			}
+			s.idemFinish(idKey, res)
+		}()
 	}
 	c, msg := s.match(pp, off)
 	if c == nil {
@@ -115,6 +129,7 @@ func (s *Server) serve(ctx context.Context, t *paidTool, req *mcp.CallToolReques
 	if _, ok := c.srv.(x402.MeteredScheme); ok {
 		hctx = context.WithValue(hctx, usageKey{}, u)
 	}
+	ran = true
 	out, err := next(hctx, req)
 	if err != nil || out == nil || out.IsError {
 		// A protocol error or a tool error result: nothing is settled.

@@ -126,6 +126,8 @@ type Server struct {
 	// for input (multi round-trip requests): the same payment comes back
 	// with the answers and continues the call.
 	suspended suspensions
+	// results are the first results of payment identifiers.
+	results results
 }
 
 // New checks cfg and returns a Server.

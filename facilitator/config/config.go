@@ -26,6 +26,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
 	"strconv"
 	"strings"
@@ -48,6 +49,9 @@ const (
 	// DefaultReconcileInterval is how often unfinished settlements are
 	// checked with the chain.
 	DefaultReconcileInterval = facilitator.DefaultReconcileInterval
+	// DefaultMaxBlockAge is readiness.maxBlockAge's default: a chain whose
+	// latest block is older is stale (see Readiness).
+	DefaultMaxBlockAge = 3 * time.Minute
 	// ShutdownGrace is what the default shutdown wait adds to
 	// settleTimeout: the time to record the outcome of a settlement that
 	// ran to its limit.
@@ -109,8 +113,34 @@ type Config struct {
 	LogFormat string
 	// Devnet runs an embedded development chain. Key "devnet".
 	Devnet Devnet
+	// Readiness tunes the checks of GET /ready. Key "readiness".
+	Readiness Readiness
 
 	origins yamlconf.Origins // the name used in messages, and where each key came from
+}
+
+// Readiness tunes GET /ready, which checks the ledger, each network's RPC
+// endpoint and each signer's gas balance.
+type Readiness struct {
+	// MaxBlockAge is how old a network's latest block may be before its
+	// endpoint counts as stale; 0 turns the age test off. The embedded
+	// devnet, which mines on demand, is never judged by age. Key
+	// "readiness.maxBlockAge"; default 3m.
+	MaxBlockAge time.Duration
+	// MinGasBalance is the native balance, in wei (a decimal integer),
+	// each signer must hold on each network; "0" (the default) only
+	// checks that the balance can be read. Key "readiness.minGasBalance".
+	MinGasBalance string
+}
+
+// GasFloor is MinGasBalance as a number (nil when empty or invalid, which
+// Validate reports).
+func (r Readiness) GasFloor() *big.Int {
+	v, ok := new(big.Int).SetString(strings.TrimSpace(r.MinGasBalance), 10)
+	if !ok || v.Sign() < 0 {
+		return nil
+	}
+	return v
 }
 
 // Database selects the ledger store: exactly one of SQLite and Postgres.
@@ -300,6 +330,7 @@ var envOverrides = yamlconf.Env{
 		"signer.privateKeyEnv", "signer.keystore", "signer.passwordEnv", "signer.passwordFile",
 		"receiverAuthorizer.privateKeyEnv", "instance", "settleTimeout", "reconcileInterval", "shutdownTimeout", "logLevel", "logFormat",
 		"devnet.enabled", "devnet.chainId", "devnet.batch.enabled",
+		"readiness.maxBlockAge", "readiness.minGasBalance",
 	},
 	Exclusive: [][]string{{"database.sqlite", "database.postgres"}},
 	// Refused rather than ignored: ignoring it would serve without
@@ -326,7 +357,8 @@ func EnvOverrides() [][2]string {
 // signer.keystore, signer.passwordEnv, signer.passwordFile,
 // receiverAuthorizer.privateKeyEnv, instance,
 // settleTimeout, reconcileInterval, shutdownTimeout, logLevel, logFormat,
-// devnet.enabled, devnet.chainId, devnet.batch.enabled. Setting one of the
+// devnet.enabled, devnet.chainId, devnet.batch.enabled,
+// readiness.maxBlockAge, readiness.minGasBalance. Setting one of the
 // database keys replaces the whole database choice; likewise a signer key
 // source or a password source. Call Validate afterwards.
 func (c *Config) Set(key, value, source string) error {
@@ -382,6 +414,14 @@ func (c *Config) set(key, value string) error {
 		default:
 			c.ShutdownTimeout = d
 		}
+	case "readiness.maxBlockAge":
+		d, err := yamlconf.ParseDuration(value)
+		if err != nil {
+			return err
+		}
+		c.Readiness.MaxBlockAge = d
+	case "readiness.minGasBalance":
+		c.Readiness.MinGasBalance = value
 	case "logLevel":
 		c.LogLevel = value
 	case "logFormat":

@@ -238,6 +238,10 @@ func TestValidationErrors(t *testing.T) {
 		{"asset transfer method", "networks:\n  - chainId: 999999\n    rpcUrls: [http://a]\n    assets:\n      - address: \"0x036CbD53842c5426634e7929541eC2318f3dCF7e\"\n        name: U\n        version: \"1\"\n        transferMethod: wire\n", nil,
 			"test.yaml:8: networks[0].assets[0].transferMethod: must be eip3009 or permit2"},
 		{"zero reconcile interval", "reconcileInterval: 0s\n" + network, nil, "test.yaml:1: reconcileInterval: must be a positive duration"},
+		{"negative block age", "readiness: {maxBlockAge: -1s}\n" + network, nil, "test.yaml:1: readiness.maxBlockAge: must be a positive duration"},
+		{"gas floor not a number", "readiness: {minGasBalance: 0.01 ETH}\n" + network, nil, "test.yaml:1: readiness.minGasBalance: must be a non-negative whole number of wei"},
+		{"negative gas floor", "readiness: {minGasBalance: \"-1\"}\n" + network, nil, "test.yaml:1: readiness.minGasBalance: must be a non-negative whole number of wei"},
+		{"env gas floor", network, map[string]string{"GO402_READINESS_MIN_GAS_BALANCE": "lots"}, "test.yaml: readiness.minGasBalance (from GO402_READINESS_MIN_GAS_BALANCE): must be a non-negative"},
 		{"negative shutdown timeout", "shutdownTimeout: -1s\n" + network, nil, "test.yaml:1: shutdownTimeout: must be a positive duration"},
 		{"instance with a space", "instance: \"a b\"\n" + network, nil, "test.yaml:1: instance: must be printable, without spaces"},
 		{"instance too long", "instance: " + strings.Repeat("x", 129) + "\n" + network, nil, "test.yaml:1: instance: must be at most 128 bytes"},
@@ -792,5 +796,23 @@ func TestBatchingErrors(t *testing.T) {
 				t.Fatalf("Parse: %v\nwant it to contain:\n%s", err, tt.want)
 			}
 		})
+	}
+}
+
+// readiness defaults to a 3-minute block age and a zero gas floor; the
+// file and the environment set them.
+func TestReadinessKeys(t *testing.T) {
+	network := "networks:\n  - network: eip155:84532\n    chainId: 84532\n    rpcUrls: [https://a.example]\n"
+	c := mustParse(t, []byte(network), nil)
+	if c.Readiness.MaxBlockAge != DefaultMaxBlockAge || c.Readiness.GasFloor() == nil || c.Readiness.GasFloor().Sign() != 0 {
+		t.Errorf("defaults: %+v", c.Readiness)
+	}
+	c = mustParse(t, []byte("readiness: {maxBlockAge: 0s, minGasBalance: \"1000\"}\n"+network), nil)
+	if c.Readiness.MaxBlockAge != 0 || c.Readiness.GasFloor().Int64() != 1000 {
+		t.Errorf("file: %+v", c.Readiness)
+	}
+	c = mustParse(t, []byte(network), map[string]string{"GO402_READINESS_MAX_BLOCK_AGE": "90s", "GO402_READINESS_MIN_GAS_BALANCE": "7"})
+	if c.Readiness.MaxBlockAge != 90*time.Second || c.Readiness.GasFloor().Int64() != 7 {
+		t.Errorf("environment: %+v", c.Readiness)
 	}
 }

@@ -38,6 +38,12 @@ func (c *Config) schema() yamlconf.Fields {
 		"shutdownTimeout":   func(v yamlconf.Value) { v.Duration(&c.ShutdownTimeout) },
 		"logLevel":          func(v yamlconf.Value) { v.String(&c.LogLevel) },
 		"logFormat":         func(v yamlconf.Value) { v.String(&c.LogFormat) },
+		"readiness": func(v yamlconf.Value) {
+			v.Fields(yamlconf.Fields{
+				"maxBlockAge":   func(v yamlconf.Value) { v.Duration(&c.Readiness.MaxBlockAge) },
+				"minGasBalance": func(v yamlconf.Value) { v.String(&c.Readiness.MinGasBalance) },
+			})
+		},
 		"devnet": func(v yamlconf.Value) {
 			v.Fields(yamlconf.Fields{
 				"enabled": func(v yamlconf.Value) { v.Bool(&c.Devnet.Enabled) },

@@ -29,6 +29,12 @@ func (c *Config) applyDefaults() {
 	if c.ReconcileInterval == 0 && !c.IsSet("reconcileInterval") {
 		c.ReconcileInterval = DefaultReconcileInterval
 	}
+	if c.Readiness.MaxBlockAge == 0 && !c.IsSet("readiness.maxBlockAge") {
+		c.Readiness.MaxBlockAge = DefaultMaxBlockAge
+	}
+	if c.Readiness.MinGasBalance == "" {
+		c.Readiness.MinGasBalance = "0"
+	}
 	if c.LogLevel == "" {
 		c.LogLevel = DefaultLogLevel
 	}

@@ -60,6 +60,12 @@ func (c *Config) Validate() error {
 		v.Failf("shutdownTimeout", "must be a positive duration such as 3m, or 0 for settleTimeout + 30s")
 	}
 	c.validateInstance(v)
+	if c.Readiness.MaxBlockAge < 0 {
+		v.Failf("readiness.maxBlockAge", "must be a positive duration such as 3m, or 0 to skip the block age test")
+	}
+	if c.Readiness.GasFloor() == nil {
+		v.Failf("readiness.minGasBalance", "must be a non-negative whole number of wei, such as 10000000000000000 (0.01 ETH)")
+	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
 		v.Failf("logLevel", "must be one of debug, info, warn, error")
 	}

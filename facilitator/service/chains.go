@@ -111,6 +111,8 @@ func (s *Service) startNetworks(ctx context.Context, deps Deps) ([]networkScheme
 			return nil, err
 		}
 		schemes = append(schemes, sch)
+		id, _ := n.Network.ChainID() // valid: newSchemes checked it
+		s.addProbe(n, id, s.dev == nil || len(deps.Networks) > 0)
 		s.nets = append(s.nets, NetworkInfo{Network: n.Network, Assets: n.Assets, Batch: n.Batch, Signer: crypto.PubkeyToAddress(n.Key.PublicKey)})
 	}
 	return schemes, nil

@@ -36,6 +36,12 @@ type scrubbedBackend struct {
 
 func scrub(err error, url string) error { return redact.Scrub(err, url) }
 
+// BalanceAt reads an account's native balance (the readiness gas check).
+func (b scrubbedBackend) BalanceAt(ctx context.Context, account common.Address, block *big.Int) (*big.Int, error) {
+	v, err := b.c.BalanceAt(ctx, account, block)
+	return v, scrub(err, b.url)
+}
+
 func (b scrubbedBackend) ChainID(ctx context.Context) (*big.Int, error) {
 	v, err := b.c.ChainID(ctx)
 	return v, scrub(err, b.url)

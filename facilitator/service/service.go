@@ -41,6 +41,7 @@ import (
 	"github.com/go402/go402/evm"
 	"github.com/go402/go402/facilitator"
 	"github.com/go402/go402/facilitator/config"
+	"github.com/go402/go402/health"
 	"github.com/go402/go402/internal/redact"
 	"github.com/go402/go402/ledger"
 	"github.com/go402/go402/x402"
@@ -117,6 +118,10 @@ type Service struct {
 	dbDesc  string
 	dbTemp  bool
 	metrics *serviceMetrics
+	store   ledger.Store
+	probes  []netProbe      // what GET /ready checks (see ready.go)
+	ready   *health.Checker // GET /ready
+	now     func() time.Time
 
 	cleanup   closers
 	shutdown  atomic.Bool // Shutdown was called
@@ -131,7 +136,10 @@ type Service struct {
 // default timeouts. Everything New started is closed again if it fails.
 // A ctx canceled during start-up makes New return ctx's error.
 func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *Service, err error) {
-	s := &Service{log: deps.Logger}
+	s := &Service{log: deps.Logger, now: deps.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	if cfg != nil {
 		s.cfg = *cfg
 	}
@@ -154,6 +162,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *Service, err er
 	} else {
 		s.dbDesc = "(provided by the host)"
 	}
+	s.store = store
 	schemes, err := s.startNetworks(ctx, deps)
 	if err != nil {
 		return nil, err
@@ -194,7 +203,8 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *Service, err er
 	if err != nil {
 		return nil, err
 	}
-	s.handler = s.metrics.withMetrics(s.handler)
+	s.newReadiness()
+	s.handler = s.metrics.withMetrics(s.withReadiness(s.handler))
 	return s, nil
 }
 
@@ -224,7 +234,9 @@ func (s *Service) startReconciler(ctx context.Context) error {
 }
 
 // Handler serves the facilitator over HTTP: POST /verify, POST /settle
-// (behind the configured API keys), GET /supported and GET /health.
+// (behind the configured API keys), GET /supported, GET /health
+// (liveness) and GET /ready (readiness: the ledger, each network's RPC
+// endpoint and each signer's gas balance; 503 with the failing checks).
 func (s *Service) Handler() http.Handler { return s.handler }
 
 // Facilitator is the facilitator itself, for in-process use as an

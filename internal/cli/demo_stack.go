@@ -20,6 +20,7 @@ import (
 	"github.com/go402/go402/facilitator/config"
 	"github.com/go402/go402/facilitator/remote"
 	"github.com/go402/go402/facilitator/service"
+	"github.com/go402/go402/health"
 	"github.com/go402/go402/x402"
 	"github.com/go402/go402/x402http"
 	"github.com/go402/go402/x402http/sqlitequeue"
@@ -56,6 +57,8 @@ type stack struct {
 	channels *channelserver.Server
 	// mcpTools are the paid tools of the MCP endpoint at stackMCPPath.
 	mcpTools []devMCPTool
+	// facReady are the facilitator's readiness checks (ledger, chain, gas).
+	facReady func() []health.Check
 }
 
 // startStack starts the devnet, the facilitator (over HTTP) and the sample
@@ -104,6 +107,7 @@ func startStackChain(ctx context.Context, steps *demoSteps, quiet *slog.Logger, 
 		return nil, nc, err
 	}
 	cleanup.add(svc.Close)
+	st.facReady = svc.ReadyChecks
 	if st.facURL, err = serveLoopback(ctx, svc.Handler(), cleanup); err != nil {
 		return nil, nc, err
 	}
@@ -163,7 +167,12 @@ func startStackAPI(ctx context.Context, st *stack, nc evm.NetworkConfig, steps *
 	if apiAddr == "" {
 		apiAddr = "127.0.0.1:0"
 	}
-	if st.apiURL, err = serveOn(ctx, apiAddr, mw.Handler(mux), cleanup); err != nil {
+	// GET /health and GET /ready: the queue, then the facilitator's ledger,
+	// chain and gas.
+	ready := func() []health.Check {
+		return append([]health.Check{health.PingCheck("queue", queue)}, st.facReady()...)
+	}
+	if st.apiURL, err = serveOn(ctx, apiAddr, withProbes(mw.Handler(mux), ready), cleanup); err != nil {
 		return err
 	}
 	steps.printf("3. paid API   %s  GET /weather $0.001, GET /report $0.05, GET /ticker $0.001 serve-then-settle, GET %s $0.001 batch-settlement, GET %s %s via Permit2, GET %s up to %s upto (payTo %s)\n", st.apiURL, stackChannelPath, stackPermit2Path, stackPermit2Price, stackUptoPath, stackUptoMax, short(seller))

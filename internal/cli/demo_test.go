@@ -7,6 +7,7 @@ import (
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/go402/go402/evm/permit2"
+	"github.com/go402/go402/health"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -231,6 +232,23 @@ func TestDevAndPay(t *testing.T) {
 	}
 	if di.Payers != 4 || di.Accounts[0].PrivateKey != key {
 		t.Fatalf("payers %d, first key %s; the pay line's key %s", di.Payers, di.Accounts[0].PrivateKey, key)
+	}
+	// The facilitator and the paid API answer the probes: liveness, and
+	// readiness with their checks.
+	apiBase := url[:strings.Index(url[len("http://"):], "/")+len("http://")]
+	for base, checks := range map[string]string{di.FacilitatorURL: "ledger,rpc eip155:31337,gas eip155:31337", apiBase: "queue,ledger,rpc eip155:31337,gas eip155:31337"} {
+		var rep health.Report
+		if status, err := call(ctx, http.MethodGet, base+"/health", nil, nil); err != nil || status != http.StatusOK {
+			t.Errorf("%s/health: %d %v", base, status, err)
+		}
+		status, err := call(ctx, http.MethodGet, base+"/ready", nil, &rep)
+		var names []string
+		for _, c := range rep.Checks {
+			names = append(names, c.Name)
+		}
+		if err != nil || status != http.StatusOK || strings.Join(names, ",") != checks {
+			t.Errorf("%s/ready: %d %v %+v, want checks %s", base, status, err, rep, checks)
+		}
 	}
 
 	// The pay line, as printed.

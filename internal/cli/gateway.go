@@ -18,7 +18,6 @@ import (
 
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
-	"github.com/go402/go402/facilitator"
 	"github.com/go402/go402/facilitator/config"
 	"github.com/go402/go402/facilitator/service"
 	"github.com/go402/go402/gateway"
@@ -249,11 +248,12 @@ func gatewayDeps(ctx context.Context, log *slog.Logger, cfg *gateway.Config, cle
 	if !cfg.Facilitator.Embedded.Devnet {
 		return deps, nil, nil
 	}
-	dev, fac, err := startGatewayFacilitator(ctx, log, cleanup)
+	dev, svc, err := startGatewayFacilitator(ctx, log, cleanup)
 	if err != nil {
 		return deps, nil, err
 	}
-	deps.Facilitator = fac
+	// GET /ready checks the embedded facilitator's ledger, chain and gas.
+	deps.Facilitator, deps.ReadyChecks = svc.Facilitator(), svc.ReadyChecks
 	deps.Networks = []evm.NetworkConfig{dev.NetworkConfig()}
 	warnOtherNetworks(log, cfg, dev)
 	if slices.ContainsFunc(cfg.Routes, func(r gateway.Route) bool { return r.Scheme == gateway.SchemeUpto }) {
@@ -403,14 +403,14 @@ func leafErrors(err error) []error {
 
 // startGatewayFacilitator starts the embedded devnet and an in-process
 // facilitator on it, with a ledger in a temporary directory.
-func startGatewayFacilitator(ctx context.Context, log *slog.Logger, cleanup *closers) (*devnet.Devnet, *facilitator.Facilitator, error) {
+func startGatewayFacilitator(ctx context.Context, log *slog.Logger, cleanup *closers) (*devnet.Devnet, *service.Service, error) {
 	svc, err := service.New(ctx, &config.Config{Devnet: config.Devnet{Enabled: true}, ShutdownTimeout: gatewayShutdownTimeout}, service.Deps{Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}
 	d := svc.Devnet()
 	cleanup.add(svc.Close) // settlements finish, then the devnet and the ledger close
-	return d, svc.Facilitator(), nil
+	return d, svc, nil
 }
 
 // warnOtherNetworks warns about routes paid on networks the embedded

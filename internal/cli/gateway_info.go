@@ -27,7 +27,7 @@ import (
 func printGateway(w io.Writer, baseURL string, cfg *gateway.Config, d *devnet.Devnet, info *gatewayInfo, infoFile string) {
 	fmt.Fprintf(w, "go402 gateway is running\n\n")
 	fmt.Fprintf(w, "  URL          %s\n", baseURL)
-	fmt.Fprintf(w, "  Health       %s%s\n", baseURL, cfg.HealthPath)
+	fmt.Fprintf(w, "  Health       %s/health  (readiness: %s/ready)\n", baseURL, baseURL)
 	switch {
 	case d != nil:
 		fmt.Fprintf(w, "  Facilitator  embedded, on the devnet %s (DEV ONLY)\n", d.Network())

@@ -17,6 +17,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/go402/go402/client"
+	"github.com/go402/go402/health"
 	"github.com/go402/go402/internal/mcpwallet"
 	"github.com/go402/go402/internal/redact"
 )
@@ -232,6 +233,7 @@ func runMCP(ctx context.Context, e env, args []string) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil))
+	mux.HandleFunc("GET /health", health.Live) // liveness, as every go402 server
 	hs := newServer(mux, serverLimits{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Idle: 2 * time.Minute}, log, ctx)
 	fmt.Fprintf(e.stderr, "go402 mcp: serving MCP (streamable HTTP) at http://%s/mcp\n", ln.Addr())
 	go func() {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,6 +41,9 @@ type payShop struct {
 
 	mu    sync.Mutex
 	posts []string // bodies received by POST /submit
+
+	retried      atomic.Int64 // GET /retried handler runs
+	retriedSends atomic.Int64 // paid requests to GET /retried
 }
 
 func startPayShop(t *testing.T) *payShop {
@@ -105,6 +109,7 @@ func startPayShop(t *testing.T) *payShop {
 			{Pattern: "GET /broken", Accepts: opt},
 			{Pattern: "GET /bad-gateway", Accepts: opt},
 			{Pattern: "GET /lost", Accepts: opt},
+			{Pattern: "GET /retried", Accepts: opt, PaymentIdentifier: x402http.PaymentIDOptional},
 		},
 	})
 	if err != nil {
@@ -125,9 +130,20 @@ func startPayShop(t *testing.T) *payShop {
 	mux.HandleFunc("GET /broken", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "broken", http.StatusInternalServerError) })
 	mux.HandleFunc("GET /bad-gateway", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "upstream down", http.StatusBadGateway) })
 	mux.HandleFunc("GET /lost", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "never seen") })
+	mux.HandleFunc("GET /retried", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, fmt.Sprintf("order %d", s.retried.Add(1)))
+	})
 	mux.HandleFunc("GET /free", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "free lunch") })
 	paid := mw.Handler(mux)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/retried" && r.Header.Get(x402.HeaderPaymentSignature) != "" && s.retriedSends.Add(1) == 1 {
+			// Only the first answer of a paid request is lost.
+			paid.ServeHTTP(httptest.NewRecorder(), r)
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
+		}
 		if r.URL.Path != "/lost" || r.Header.Get(x402.HeaderPaymentSignature) == "" {
 			paid.ServeHTTP(w, r)
 			return
@@ -489,6 +505,8 @@ func TestPay(t *testing.T) {
 			t.Errorf("budget after two unknown outcomes: exit %d", r.code)
 		}
 	})
+
+	t.Run("lost answer resent with its payment identifier", func(t *testing.T) { testPayResent(t, s, info) })
 
 	t.Run("unreachable", func(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -210,7 +210,7 @@ func TestSecretsNeverShow(t *testing.T) {
 		}
 	}
 	// The failures were exercised: the output has them.
-	for _, want := range []string{"connection refused", "500", "401", "rpcerror", "EOF"} {
+	for _, want := range []string{"connection refused", "500", "401", "rpcerror", "EOF", ", ready: 503 "} {
 		if !strings.Contains(all, want) {
 			t.Errorf("the output has no %q: the failure was not exercised", want)
 		}
@@ -324,6 +324,15 @@ func secretPayments(t *testing.T, d *devnet.Devnet, facURL, gwURL string, out *s
 		p := signPayment(t, t.Context(), key, x402.Network(d.Network()), asset, d.Accounts()[1].Address, 1000)
 		resp, err := client.Post(facURL+"/"+op, "application/json", bytes.NewReader(p.body))
 		out.addResponse(what+", "+op, resp, err)
+	}
+	// The readiness reports name the failing RPC endpoint or facilitator,
+	// never its key.
+	for _, base := range []string{facURL, gwURL} {
+		if base == "" {
+			continue
+		}
+		resp, err := client.Get(base + "/ready")
+		out.addResponse(what+", ready", resp, err)
 	}
 	resp, err := client.Get(gwURL + "/paid")
 	if err != nil || resp.StatusCode != http.StatusPaymentRequired {

@@ -6,7 +6,7 @@ import express from "express";
 import { paymentMiddleware, x402ResourceServer } from "@x402/express";
 import { HTTPFacilitatorClient } from "@x402/core/server";
 import { ExactEvmScheme } from "@x402/evm/exact/server";
-import { declareEip2612GasSponsoringExtension } from "@x402/extensions";
+import { declareEip2612GasSponsoringExtension, declarePaymentIdentifierExtension } from "@x402/extensions";
 import { env, price, listening, exitOnSignal } from "./common.mjs";
 
 exitOnSignal();
@@ -25,7 +25,9 @@ app.use(
         mimeType: "application/json",
         // DECLARE_EIP2612=1: the 402 declares EIP-2612 gas sponsoring
         // (Permit2 assets), as the official extension helper writes it.
+        // DECLARE_PAYMENT_ID=1: it declares payment-identifier, required.
         ...(process.env.DECLARE_EIP2612 === "1" ? { extensions: declareEip2612GasSponsoringExtension() } : {}),
+        ...(process.env.DECLARE_PAYMENT_ID === "1" ? { extensions: { "payment-identifier": declarePaymentIdentifierExtension(true) } } : {}),
       },
     },
     resourceServer,

@@ -159,8 +159,8 @@ func checkMigrations(t *testing.T, s *Store) {
 		`SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &v); err != nil {
 		t.Fatal(err)
 	}
-	if n != 5 || v != 5 {
-		t.Errorf("schema_migrations: %d rows, version %d; want 5, 5", n, v)
+	if n != 6 || v != 6 {
+		t.Errorf("schema_migrations: %d rows, version %d; want 6, 6", n, v)
 	}
 }
 
@@ -188,8 +188,8 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	}
 	defer conn.Close(context.Background())
 	var n int
-	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM `+pgx.Identifier{schema, "schema_migrations"}.Sanitize()).Scan(&n); err != nil || n != 6 {
-		t.Errorf("schema_migrations after the refused Open: %d rows, %v; want 6", n, err)
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM `+pgx.Identifier{schema, "schema_migrations"}.Sanitize()).Scan(&n); err != nil || n != 7 {
+		t.Errorf("schema_migrations after the refused Open: %d rows, %v; want 7 (six migrations and the newer one)", n, err)
 	}
 }
 

@@ -112,8 +112,8 @@ func TestMigrationsOnce(t *testing.T) {
 			`SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &v); err != nil {
 			t.Fatal(err)
 		}
-		if n != 5 || v != 5 {
-			t.Errorf("schema_migrations: %d rows, version %d; want 5, 5", n, v)
+		if n != 6 || v != 6 {
+			t.Errorf("schema_migrations: %d rows, version %d; want 6, 6", n, v)
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
@@ -142,8 +142,8 @@ func TestConcurrentOpen(t *testing.T) {
 	if err := stores[0].r.QueryRowContext(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	if n != 5 {
-		t.Errorf("schema_migrations has %d rows, want 5", n)
+	if n != 6 {
+		t.Errorf("schema_migrations has %d rows, want 6", n)
 	}
 }
 
@@ -172,8 +172,8 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	}
 	defer db.Close()
 	var n int
-	if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 6 {
-		t.Errorf("schema_migrations after the refused Open: %d rows, %v; want 6", n, err)
+	if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 7 {
+		t.Errorf("schema_migrations after the refused Open: %d rows, %v; want 7 (six migrations and the newer one)", n, err)
 	}
 }
 

@@ -70,7 +70,7 @@ const (
 )
 
 // schemaVersion is the version of the tables this package writes.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // Config configures [Open]. URL is required.
 type Config struct {
@@ -179,21 +179,26 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 	case v == schemaVersion:
 		return tx.Commit(ctx)
 	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE settlement_queue (
-		id         bigserial PRIMARY KEY,
-		auth_key   text UNIQUE,            -- the payment's authorization key
-		request    bytea NOT NULL,
-		state      text NOT NULL DEFAULT 'queued', -- claimed | queued | done | failed
-		attempts   integer NOT NULL DEFAULT 0,
-		due_at     bigint NOT NULL,        -- unix ms: when it may be (re)tried
-		expires_at bigint NOT NULL DEFAULT 0, -- unix ms: when the authorization expires; 0 unknown
-		response   text NOT NULL DEFAULT '',
-		created_at bigint NOT NULL,
-		updated_at bigint NOT NULL
-	);
-	CREATE INDEX settlement_queue_due ON settlement_queue (state, due_at);
-	CREATE INDEX settlement_queue_finished ON settlement_queue (state, updated_at);
-	INSERT INTO pgqueue_schema (version) VALUES (1);`); err != nil {
+	if v < 1 {
+		if _, err := tx.Exec(ctx, `CREATE TABLE settlement_queue (
+			id         bigserial PRIMARY KEY,
+			auth_key   text UNIQUE,            -- the payment's authorization key
+			request    bytea NOT NULL,
+			state      text NOT NULL DEFAULT 'queued', -- claimed | queued | done | failed
+			attempts   integer NOT NULL DEFAULT 0,
+			due_at     bigint NOT NULL,        -- unix ms: when it may be (re)tried
+			expires_at bigint NOT NULL DEFAULT 0, -- unix ms: when the authorization expires; 0 unknown
+			response   text NOT NULL DEFAULT '',
+			created_at bigint NOT NULL,
+			updated_at bigint NOT NULL
+		);
+		CREATE INDEX settlement_queue_due ON settlement_queue (state, due_at);
+		CREATE INDEX settlement_queue_finished ON settlement_queue (state, updated_at);
+		INSERT INTO pgqueue_schema (version) VALUES (1);`); err != nil {
+			return err
+		}
+	}
+	if err := migrateResponses(ctx, tx); err != nil { // version 2: see responses.go
 		return err
 	}
 	return tx.Commit(ctx)

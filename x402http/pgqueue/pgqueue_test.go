@@ -136,3 +136,15 @@ func newSchema(t *testing.T, url string) string {
 	})
 	return schema
 }
+
+func TestResponseStore(t *testing.T) {
+	url := testURL(t)
+	queuetest.RunResponseStore(t, func(t *testing.T, now func() time.Time) x402http.ResponseStore {
+		q, err := pgqueue.Open(t.Context(), pgqueue.Config{URL: url, Schema: newSchema(t, url), MaxConns: 8, Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = q.Close() })
+		return q
+	})
+}

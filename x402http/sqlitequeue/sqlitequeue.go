@@ -98,7 +98,11 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		return nil, fmt.Errorf("x402http/sqlitequeue: %w", err)
 	}
 	db.SetMaxOpenConns(1) // one writer; serialises access in this process
-	if err := migrate(ctx, db); err != nil {
+	err = migrate(ctx, db)
+	if err == nil {
+		err = migrateResponses(ctx, db)
+	}
+	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("x402http/sqlitequeue: creating schema: %w", err)
 	}
@@ -166,6 +170,12 @@ func migrate(ctx context.Context, db *sql.DB) error {
 
 // Close closes the database.
 func (q *Queue) Close() error { return q.db.Close() }
+
+// Ping checks that the database answers (GET /ready of the gateway).
+func (q *Queue) Ping(ctx context.Context) error {
+	var one int
+	return q.db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
 
 // errDuplicate is the error of a key that is taken.
 var errDuplicate = fmt.Errorf("x402http/sqlitequeue: %w", x402http.ErrDuplicate)
