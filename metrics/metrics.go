@@ -11,6 +11,8 @@
 // labels.
 package metrics
 
+//go:generate sh genreasons.sh
+
 import (
 	"net/http"
 
