@@ -7,6 +7,11 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/go402/go402/metrics"
+	"github.com/go402/go402/x402http"
 )
 
 // serveMetrics serves h (GET /metrics) on its own listen address addr
@@ -27,4 +32,29 @@ func serveMetrics(ctx context.Context, addr, base string, h http.Handler, log *s
 	url = listenURL(ln.Addr()) + "/metrics"
 	log.Info("metrics listening", "url", url)
 	return url, func() { _ = srv.Close() }, nil
+}
+
+// apiMetrics is the registry of a paid API (the dev stack's) and the
+// middleware's counters on it; the settlement queue's backlog too, when
+// the queue reports one.
+func apiMetrics(queue x402http.Queue) (*prometheus.Registry, *metrics.HTTP, error) {
+	reg := metrics.NewRegistry()
+	rec, err := metrics.NewHTTP(reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if eq, ok := queue.(x402http.ExpiringQueue); ok {
+		if err := metrics.RegisterQueue(reg, eq, nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	return reg, rec, nil
+}
+
+// withMetricsPath answers GET /metrics from g, the rest from h.
+func withMetricsPath(h http.Handler, g prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler(g))
+	mux.Handle("/", h)
+	return mux
 }
