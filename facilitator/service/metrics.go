@@ -8,6 +8,8 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/go402/go402/bazaar"
+	"github.com/go402/go402/facilitator"
 	"github.com/go402/go402/metrics"
 	"github.com/go402/go402/x402"
 )
@@ -53,7 +55,25 @@ func (m *serviceMetrics) instrument(ctx context.Context, f x402.Facilitator) (x4
 	if err := metrics.RegisterSigners(m.reg, m.signers, 0); err != nil {
 		return nil, err
 	}
-	return metrics.InstrumentFacilitator(ctx, m.reg, f)
+	counted, err := metrics.InstrumentFacilitator(ctx, m.reg, f)
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := f.(facilitator.Discoverer); ok {
+		return countedDiscoverer{counted, d}, nil
+	}
+	return counted, nil
+}
+
+// countedDiscoverer is a counted facilitator that keeps serving the
+// discovery catalogue of the facilitator it counts.
+type countedDiscoverer struct {
+	*metrics.Facilitator
+	d facilitator.Discoverer
+}
+
+func (c countedDiscoverer) DiscoveryResources(ctx context.Context, q bazaar.ListParams) (*bazaar.ListResponse, error) {
+	return c.d.DiscoveryResources(ctx, q)
 }
 
 // withMetrics serves GET /metrics from the registry, the rest from h.
