@@ -1,13 +1,16 @@
 package gateway
 
 import (
+	"log/slog"
 	"math/big"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/go402/go402/metrics"
 	"github.com/go402/go402/x402"
+	"github.com/go402/go402/x402http"
 )
 
 // MetricsPath is where the gateway serves its Prometheus metrics (GET),
@@ -48,6 +51,18 @@ func (r routeRecorder) PaymentRequired(string) { r.m.PaymentRequired(r.route) }
 func (r routeRecorder) Paid(string)            { r.m.Paid(r.route) }
 func (r routeRecorder) Settled(_ string, network x402.Network, asset string, amount *big.Int) {
 	r.m.Settled(r.route, network, asset, amount)
+}
+
+// watchQueue adds the settlement queue's depth and oldest age, when q
+// reports its backlog (it is opened once per gateway).
+func (m *gatewayMetrics) watchQueue(q x402http.Queue, now func() time.Time, log *slog.Logger) {
+	eq, ok := q.(x402http.ExpiringQueue)
+	if !ok {
+		return
+	}
+	if err := metrics.RegisterQueue(m.reg, eq, now); err != nil {
+		log.Warn("the settlement queue's metrics are unavailable", "err", err)
+	}
 }
 
 // MetricsHandler serves the gateway's Prometheus metrics, for a separate

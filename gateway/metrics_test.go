@@ -58,3 +58,39 @@ routes:
 		}
 	}
 }
+
+// A serve-then-settle payment waits in the queue: /metrics shows it, and
+// no revenue until it settles.
+func TestGatewayQueueMetrics(t *testing.T) {
+	e := newEnv(t)
+	up := newUpstream(t)
+	_, srv := e.start(t, e.config(t, fmt.Sprintf(`
+queue: {sqlite: %s/q.db}
+routes:
+  - path: /s/*
+    upstream: %s
+    price: $0.001
+    policy: serve-then-settle
+`, t.TempDir(), up.URL)))
+	if r, _ := e.pay(t, srv.URL, "/s/a"); r.status != http.StatusOK {
+		t.Fatalf("paid: %d %s", r.status, r.body)
+	}
+	m := get(t, srv.URL, "/metrics")
+	var p expfmt.TextParser
+	mf, err := p.TextToMetricFamilies(strings.NewReader(m.body))
+	if err != nil {
+		t.Fatalf("parsing /metrics: %v", err)
+	}
+	if f := mf["go402_settlement_queue_depth"]; f == nil || len(f.Metric) != 1 || f.Metric[0].Gauge.GetValue() != 1 {
+		t.Errorf("queue depth %v, want 1", f)
+	}
+	if f := mf["go402_settlement_queue_oldest_age_seconds"]; f == nil || len(f.Metric) != 1 || f.Metric[0].Gauge.GetValue() < 0 {
+		t.Errorf("oldest age %v, want one sample >= 0", f)
+	}
+	if f := mf["go402_http_paid_requests_total"]; f == nil || f.Metric[0].Counter.GetValue() != 1 {
+		t.Errorf("paid requests %v, want 1", f)
+	}
+	if f := mf["go402_http_revenue_atomic_units_total"]; f != nil && len(f.Metric) != 0 {
+		t.Errorf("revenue before the settlement: %v", f)
+	}
+}
