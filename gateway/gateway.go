@@ -350,7 +350,7 @@ func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, e
 		} else {
 			// Schemes and the shared claims let the worker end a payer's
 			// unsettled-payment hold when its settlement is done.
-			st.settler, err = x402http.New(x402http.Config{Facilitator: fac, Schemes: schemes, Claims: g.claims, Queue: queue, SettleWorkers: cfg.Queue.Workers, Logger: g.log, Now: g.deps.Now})
+			st.settler, err = x402http.New(x402http.Config{Facilitator: fac, Schemes: schemes, Claims: g.claims, Queue: queue, SettleWorkers: cfg.Queue.Workers, Logger: g.log, Now: g.deps.Now, Metrics: settlerRecorder{g}})
 			if err != nil {
 				return nil, fmt.Errorf("gateway: settlement worker: %w", err)
 			}

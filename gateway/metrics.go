@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +64,36 @@ func (m *gatewayMetrics) watchQueue(q x402http.Queue, now func() time.Time, log 
 	if err := metrics.RegisterQueue(m.reg, eq, now); err != nil {
 		log.Warn("the settlement queue's metrics are unavailable", "err", err)
 	}
+}
+
+// settlerRecorder counts the settlements of the gateway's queue worker,
+// under the path of the route (in the current configuration) that serves
+// each one's resource.
+type settlerRecorder struct{ g *Gateway }
+
+func (settlerRecorder) PaymentRequired(string) {}
+func (settlerRecorder) Paid(string)            {}
+func (s settlerRecorder) Settled(route string, network x402.Network, asset string, amount *big.Int) {
+	s.g.metrics.http.Settled(route, network, asset, amount)
+}
+
+// RouteOfResource implements x402http.ResourceRouter.
+func (s settlerRecorder) RouteOfResource(resourceURL string) string {
+	u, err := url.Parse(resourceURL)
+	if err != nil {
+		return ""
+	}
+	st := s.g.cur.Load()
+	if st == nil {
+		return ""
+	}
+	cfg := st.cfg
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		if i, ok := cfg.RouteFor(m, u.Path); ok {
+			return cfg.Routes[i].Path
+		}
+	}
+	return ""
 }
 
 // MetricsHandler serves the gateway's Prometheus metrics, for a separate

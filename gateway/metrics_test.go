@@ -1,10 +1,12 @@
 package gateway_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/common/expfmt"
 )
@@ -64,7 +66,7 @@ routes:
 func TestGatewayQueueMetrics(t *testing.T) {
 	e := newEnv(t)
 	up := newUpstream(t)
-	_, srv := e.start(t, e.config(t, fmt.Sprintf(`
+	g, srv := e.start(t, e.config(t, fmt.Sprintf(`
 queue: {sqlite: %s/q.db}
 routes:
   - path: /s/*
@@ -92,5 +94,25 @@ routes:
 	}
 	if f := mf["go402_http_revenue_atomic_units_total"]; f != nil && len(f.Metric) != 0 {
 		t.Errorf("revenue before the settlement: %v", f)
+	}
+
+	// Once the worker settles it, the revenue shows under the route.
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- g.RunSettlements(ctx) }()
+	defer func() { cancel(); <-done }()
+	want := `go402_http_revenue_atomic_units_total{asset="`
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		body := get(t, srv.URL, "/metrics").body
+		if i := strings.Index(body, want); i >= 0 {
+			line := body[i : i+strings.Index(body[i:], "\n")]
+			if !strings.Contains(line, `route="/s/*"`) || !strings.HasSuffix(line, " 1000") {
+				t.Errorf("revenue %s, want 1000 on route /s/*", line)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no revenue after the settlement:\n%s", body)
+		}
 	}
 }

@@ -75,9 +75,17 @@ func (m *Middleware) countSettled(route string, req *x402.FacilitatorRequest, sr
 	m.cfg.Metrics.Settled(route, p.Requirements.Network, p.Requirements.Asset, n)
 }
 
+// ResourceRouter is implemented by a Recorder that knows routes the
+// middleware does not (a gateway's settlement worker, which has none):
+// RouteOfResource names the route of a queued settlement's resource URL,
+// or "".
+type ResourceRouter interface {
+	RouteOfResource(resourceURL string) string
+}
+
 // routeOfResource is the pattern of the first route whose path matches
 // the path of a queued settlement's resource URL, whatever its method, or
-// "".
+// the Recorder's answer (see ResourceRouter), or "".
 func (m *Middleware) routeOfResource(req *x402.FacilitatorRequest) string {
 	if m.cfg.Metrics == nil || req == nil {
 		return ""
@@ -95,6 +103,9 @@ func (m *Middleware) routeOfResource(req *x402.FacilitatorRequest) string {
 		if rt.pat.Match(segs) {
 			return rt.Pattern
 		}
+	}
+	if rr, ok := m.cfg.Metrics.(ResourceRouter); ok {
+		return rr.RouteOfResource(p.Resource.URL)
 	}
 	return ""
 }
