@@ -116,7 +116,7 @@ type Gateway struct {
 	claims *x402http.Claims
 	ready  *health.Checker // GET /ready
 	// responses keep the first response of each payment identifier
-	// across routes and reloads when the queue does not (no SQLite queue).
+	// across routes and reloads when there is no queue to keep them.
 	responses *x402http.MemoryResponses
 
 	mu        sync.Mutex // serialises builds; guards the fields below
@@ -558,9 +558,9 @@ func paymentIDMode(s string) x402http.PaymentIDMode {
 }
 
 // responseStore is where the routes keep the first response of each
-// payment identifier: the SQLite queue when there is one (durable, shared
-// with the processes using the file), else the gateway's memory store,
-// which outlives reloads.
+// payment identifier: the queue when there is one (SQLite or PostgreSQL:
+// durable, shared with the processes using it), else the gateway's memory
+// store, which outlives reloads.
 func (g *Gateway) responseStore(queue x402http.Queue) x402http.ResponseStore {
 	if rs, ok := queue.(x402http.ResponseStore); ok {
 		return rs

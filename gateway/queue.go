@@ -17,6 +17,8 @@ type closableQueue interface {
 	x402http.ExpiringQueue
 	x402http.Queue
 	Close() error
+	// Ping checks the database (GET /ready).
+	Ping(ctx context.Context) error
 }
 
 // set reports whether a settlement queue is configured.

@@ -48,11 +48,7 @@ func (g *Gateway) readyChecks() []health.Check {
 	st := g.cur.Load()
 	var checks []health.Check
 	if q != nil {
-		var p health.Pinger
-		if qp, ok := any(q).(health.Pinger); ok {
-			p = qp
-		}
-		checks = append(checks, health.PingCheck("queue", p))
+		checks = append(checks, health.PingCheck("queue", q))
 	}
 	remoteInUse := st != nil && g.deps.Facilitator == nil && (st.cfg.Facilitator.URL != "" || len(st.cfg.Facilitators) > 0)
 	if rc != nil && remoteInUse {

@@ -219,19 +219,28 @@ func (s *Store) commitBatch(batch []*write) {
 	}
 }
 
-// do queues apply and waits for its transaction to commit.
-func (s *Store) do(ctx context.Context, apply func(tx *sql.Tx) error) error {
+// enqueue queues apply for the writer. Callers hold s.mu while they
+// update the cache and enqueue, so that the writes reach the database in
+// the order the cache saw them: a Commit built on another's amount is
+// never written before it (its compare-and-set would fail), and of two
+// Syncs or RecordClaims the later one is written last.
+func (s *Store) enqueue(ctx context.Context, apply func(tx *sql.Tx) error) (*write, error) {
 	w := &write{apply: apply, err: make(chan error, 1)}
 	select {
 	case s.writes <- w:
+		return w, nil
 	case <-s.exited:
-		return errClosed
+		return nil, errClosed
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
-	// Once queued the write happens (or is refused at Close); wait for it
-	// whatever ctx says, so that the caller never mistakes a committed
-	// write for a failed one.
+}
+
+// wait waits for a queued write's transaction. Once queued the write
+// happens (or is refused at Close); it waits whatever the caller's context
+// says, so that the caller never mistakes a committed write for a failed
+// one.
+func (s *Store) wait(w *write) error {
 	select {
 	case err := <-w.err:
 		return err
@@ -299,12 +308,15 @@ func (s *Store) Create(ctx context.Context, ch channels.Channel) error {
 	c := clone(&ch)
 	c.LeaseHolder, c.LeaseUntil = "", time.Time{}
 	s.cache[ch.ID] = &c // reserved in memory while the insert commits
-	s.mu.Unlock()
 	row := codec.FromChannel(&ch)
-	err := s.do(ctx, func(tx *sql.Tx) error {
+	w, err := s.enqueue(ctx, func(tx *sql.Tx) error {
 		_, err := tx.Exec("INSERT INTO channels ("+codec.Columns+") VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row.Args()...)
 		return err
 	})
+	s.mu.Unlock()
+	if err == nil {
+		err = s.wait(w)
+	}
 	if err != nil {
 		s.mu.Lock()
 		delete(s.cache, ch.ID)
@@ -361,9 +373,8 @@ func (s *Store) Commit(ctx context.Context, c channels.Charge) (channels.Channel
 		ch.LeaseHolder, ch.LeaseUntil = "", time.Time{}
 	}
 	out := clone(ch)
-	s.mu.Unlock()
 	exp, next, max, at := c.Expected.String(), c.Charged.String(), c.SignedMax.String(), codec.Millis(c.At)
-	err = s.do(ctx, func(tx *sql.Tx) error {
+	w, err := s.enqueue(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Stmt(s.commitStmt).Exec(next, max, c.Signature, at, id, exp)
 		if err != nil {
 			return err
@@ -373,6 +384,10 @@ func (s *Store) Commit(ctx context.Context, c channels.Charge) (channels.Channel
 		}
 		return nil
 	})
+	s.mu.Unlock()
+	if err == nil {
+		err = s.wait(w)
+	}
 	if err != nil {
 		s.mu.Lock()
 		if ch.Charged == c.Charged && ch.Signature == c.Signature {
@@ -401,12 +416,16 @@ func (s *Store) Sync(ctx context.Context, id string, o channels.Onchain) error {
 		o.TotalClaimed = ch.Onchain.TotalClaimed
 	}
 	ch.Onchain = o
-	s.mu.Unlock()
-	return s.do(ctx, func(tx *sql.Tx) error {
+	w, err := s.enqueue(ctx, func(tx *sql.Tx) error {
 		_, err := tx.Exec("UPDATE channels SET balance = ?, total_claimed = ?, withdraw_requested_at = ?, refund_nonce = ?, synced_at = ? WHERE id = ?",
 			o.Balance.String(), o.TotalClaimed.String(), o.WithdrawRequestedAt, int64(o.RefundNonce), codec.Millis(o.SyncedAt), id)
 		return err
 	})
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.wait(w)
 }
 
 // RecordClaim implements [channels.Store].
@@ -423,11 +442,15 @@ func (s *Store) RecordClaim(ctx context.Context, id string, claimed x402.Amount)
 		return nil
 	}
 	ch.Onchain.TotalClaimed = claimed
-	s.mu.Unlock()
-	return s.do(ctx, func(tx *sql.Tx) error {
+	w, err := s.enqueue(ctx, func(tx *sql.Tx) error {
 		_, err := tx.Exec("UPDATE channels SET total_claimed = ? WHERE id = ?", claimed.String(), id)
 		return err
 	})
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.wait(w)
 }
 
 // Unclaimed implements [channels.Store], from the committed rows.

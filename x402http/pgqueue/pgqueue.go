@@ -210,6 +210,12 @@ func (q *Queue) Close() error {
 	return nil
 }
 
+// Ping checks that the database answers a query (the gateway's GET /ready).
+func (q *Queue) Ping(ctx context.Context) error {
+	var one int
+	return q.pool.QueryRow(ctx, "SELECT 1").Scan(&one)
+}
+
 var errDuplicate = fmt.Errorf("x402http/pgqueue: %w", x402http.ErrDuplicate)
 
 // Claim records that the payment authorization key is used for one

@@ -148,3 +148,20 @@ func TestResponseStore(t *testing.T) {
 		return q
 	})
 }
+
+// Ping answers while the pool is open (the gateway's readiness check),
+// and fails once it is closed.
+func TestPing(t *testing.T) {
+	url := testURL(t)
+	q, err := pgqueue.Open(t.Context(), pgqueue.Config{URL: url, Schema: newSchema(t, url)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Ping(t.Context()); err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	_ = q.Close()
+	if err := q.Ping(t.Context()); err == nil {
+		t.Fatal("closed: Ping succeeded")
+	}
+}
