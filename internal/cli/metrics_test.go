@@ -30,3 +30,25 @@ func checkDevMetrics(t *testing.T, di devInfo) {
 		}
 	}
 }
+
+// checkMetricsListen checks a facilitator started with metricsListen: its
+// metricsUrl is on another address, serving the metrics and nothing else,
+// and the main listener serves them too.
+func checkMetricsListen(t *testing.T, info facilitatorInfo) {
+	t.Helper()
+	if !strings.HasPrefix(info.MetricsURL, "http://127.0.0.1:") || !strings.HasSuffix(info.MetricsURL, "/metrics") || strings.HasPrefix(info.MetricsURL, info.URL) {
+		t.Fatalf("metricsUrl %q (url %q), want another loopback address", info.MetricsURL, info.URL)
+	}
+	base := strings.TrimSuffix(info.MetricsURL, "/metrics")
+	for url, want := range map[string]int{info.MetricsURL: http.StatusOK, info.URL + "/metrics": http.StatusOK, base + "/supported": http.StatusNotFound} {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == http.StatusOK && !strings.Contains(string(body), "go402_facilitator_settlements_in_flight 0")) {
+			t.Errorf("GET %s: %d, want %d with the metrics", url, resp.StatusCode, want)
+		}
+	}
+}
