@@ -52,3 +52,24 @@ func checkMetricsListen(t *testing.T, info facilitatorInfo) {
 		}
 	}
 }
+
+// checkGatewayMetricsListen checks a gateway started with metricsListen:
+// its metricsUrl is on another address and serves the metrics, which the
+// main listener serves too.
+func checkGatewayMetricsListen(t *testing.T, info gatewayInfo) {
+	t.Helper()
+	if !strings.HasPrefix(info.MetricsURL, "http://127.0.0.1:") || strings.HasPrefix(info.MetricsURL, info.GatewayURL) {
+		t.Fatalf("metricsUrl %q (gatewayUrl %q), want another loopback address", info.MetricsURL, info.GatewayURL)
+	}
+	for _, url := range []string{info.MetricsURL, info.GatewayURL + "/metrics"} {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "go_goroutines") {
+			t.Errorf("GET %s: %d, want the metrics", url, resp.StatusCode)
+		}
+	}
+}
