@@ -197,6 +197,32 @@ func TestPaidRequestCounts(t *testing.T) {
 	if got := value(fm, "go402_facilitator_verifies_total", map[string]string{"scheme": "exact", "network": network, "result": "invalid", "reason": string(vr.InvalidReason)}); got != 1 {
 		t.Errorf("invalid verifies with reason %s = %v, want 1", vr.InvalidReason, got)
 	}
+	// A hostile client naming schemes and networks of its own makes no
+	// new series: they all count as "other".
+	for i := range 20 {
+		odd := pr.Accepts[0]
+		odd.Scheme, odd.Network = fmt.Sprintf("scheme%d", i), x402.Network(fmt.Sprintf("eip155:%d", 900000+i))
+		p := *payload
+		p.Accepted = odd
+		if vr, err := fac.Verify(t.Context(), x402.NewFacilitatorRequest(&p, &odd)); err == nil && vr.IsValid {
+			t.Fatalf("a payment in scheme %s was valid", odd.Scheme)
+		}
+	}
+	fm = scrape(t, facURL+"/metrics")
+	var others float64
+	for _, m := range fm["go402_facilitator_verifies_total"].Metric {
+		for _, l := range m.Label {
+			if v := l.GetValue(); strings.HasPrefix(v, "scheme") || strings.HasPrefix(v, "eip155:9000") {
+				t.Errorf("a client's label value %q became a series", l.GetValue())
+			}
+		}
+		if labelsOf(m)["scheme"] == metrics.Other {
+			others += m.Counter.GetValue()
+		}
+	}
+	if others != 20 {
+		t.Errorf("verifies under scheme=other: %v, want 20", others)
+	}
 	for _, u := range []string{facURL + "/metrics", mwMetrics.URL} {
 		resp, err := http.Get(u)
 		if err != nil {
@@ -245,4 +271,12 @@ func TestRouteCardinality(t *testing.T) {
 	if got := value(map[string]*dto.MetricFamily{"x": f}, "x", map[string]string{"route": "GET /items/:id"}); got != 1000 {
 		t.Errorf("402s counted = %v, want 1000", got)
 	}
+}
+
+func labelsOf(m *dto.Metric) map[string]string {
+	out := map[string]string{}
+	for _, l := range m.Label {
+		out[l.GetName()] = l.GetValue()
+	}
+	return out
 }
