@@ -42,6 +42,22 @@ func Handler(g prometheus.Gatherer) http.Handler {
 	return promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
+// Path is where [WithPath] serves the metrics.
+const Path = "/metrics"
+
+// WithPath answers GET and HEAD [Path] with the metrics of g, and passes
+// every other request to h unchanged.
+func WithPath(h http.Handler, g prometheus.Gatherer) http.Handler {
+	mh := Handler(g)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == Path && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			mh.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // reason bounds a reason code label value.
 func reason(s string) string {
 	switch {

@@ -76,12 +76,10 @@ func (c countedDiscoverer) DiscoveryResources(ctx context.Context, q bazaar.List
 	return c.d.DiscoveryResources(ctx, q)
 }
 
-// withMetrics serves GET /metrics from the registry, the rest from h.
+// withMetrics serves GET /metrics from the registry, the rest from h
+// (untouched: no ServeMux path cleaning in front of it).
 func (m *serviceMetrics) withMetrics(h http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics.Handler(m.reg))
-	mux.Handle("/", h)
-	return mux
+	return metrics.WithPath(h, m.reg)
 }
 
 // MetricsHandler serves the facilitator's Prometheus metrics (GET

@@ -236,7 +236,8 @@ func (s *Service) startReconciler(ctx context.Context) error {
 // Handler serves the facilitator over HTTP: POST /verify, POST /settle
 // (behind the configured API keys), GET /supported, GET /health
 // (liveness) and GET /ready (readiness: the ledger, each network's RPC
-// endpoint and each signer's gas balance; 503 with the failing checks).
+// endpoint and each signer's gas balance; 503 with the failing checks),
+// and GET /metrics (Prometheus, see MetricsHandler).
 func (s *Service) Handler() http.Handler { return s.handler }
 
 // Facilitator is the facilitator itself, for in-process use as an

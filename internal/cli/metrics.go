@@ -53,8 +53,5 @@ func apiMetrics(queue x402http.Queue) (*prometheus.Registry, *metrics.HTTP, erro
 
 // withMetricsPath answers GET /metrics from g, the rest from h.
 func withMetricsPath(h http.Handler, g prometheus.Gatherer) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics.Handler(g))
-	mux.Handle("/", h)
-	return mux
+	return metrics.WithPath(h, g)
 }
