@@ -50,9 +50,9 @@ func InstrumentFacilitator(ctx context.Context, reg prometheus.Registerer, f x40
 	m.settles = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "facilitator", Name: "settlements_total",
 		Help: "Settlements, by scheme, network, result (success, failure, pending, error) and reason code."}, labels)
 	m.verifyDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Subsystem: "facilitator", Name: "verify_duration_seconds",
-		Help: "Time to verify a payment.", Buckets: latencyBuckets}, []string{"scheme", "network"})
+		Help: "Time to verify a payment.", Buckets: LatencyBuckets()}, []string{"scheme", "network"})
 	m.settleDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Subsystem: "facilitator", Name: "settle_duration_seconds",
-		Help: "Time to settle a payment, until its receipt (or pending).", Buckets: latencyBuckets}, []string{"scheme", "network"})
+		Help: "Time to settle a payment, until its receipt (or pending).", Buckets: LatencyBuckets()}, []string{"scheme", "network"})
 	m.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: "facilitator", Name: "settlements_in_flight",
 		Help: "Settlements being processed now."})
 	if err := register(reg, m.verifies, m.settles, m.verifyDur, m.settleDur, m.inFlight); err != nil {

@@ -1,6 +1,8 @@
 // Package metrics exports go402's Prometheus metrics: the facilitator's
-// verifies and settlements, its chain RPC calls and signer balances, and
-// the x402http middleware's 402s, paid requests and revenue.
+// verifies and settlements, and the x402http middleware's 402s, paid
+// requests, revenue and settlement queue. The facilitator's chain RPC
+// calls and signer balances are in package chainmetrics, which depends on
+// go-ethereum; this package does not.
 //
 // Every collector is registered on a registry the caller passes (one per
 // server, see [NewRegistry]); nothing is registered on the process-wide
@@ -87,5 +89,8 @@ func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 	return nil
 }
 
-// latencyBuckets suit verify (milliseconds) and settle (seconds, a block).
-var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+// LatencyBuckets are the histogram buckets of go402's latencies, in
+// seconds: from a verify (milliseconds) to a settlement (a block or more).
+func LatencyBuckets() []float64 {
+	return []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+}

@@ -11,19 +11,20 @@ import (
 	"github.com/go402/go402/bazaar"
 	"github.com/go402/go402/facilitator"
 	"github.com/go402/go402/metrics"
+	"github.com/go402/go402/metrics/chainmetrics"
 	"github.com/go402/go402/x402"
 )
 
 // serviceMetrics is a service's Prometheus registry and RPC counters.
 type serviceMetrics struct {
 	reg     *prometheus.Registry
-	rpc     *metrics.RPC
-	signers []metrics.Signer
+	rpc     *chainmetrics.RPC
+	signers []chainmetrics.Signer
 }
 
 func newServiceMetrics() (*serviceMetrics, error) {
 	reg := metrics.NewRegistry()
-	rpc, err := metrics.NewRPC(reg)
+	rpc, err := chainmetrics.NewRPC(reg)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +45,7 @@ func (m *serviceMetrics) instrumentNetwork(n Network) Network {
 	}
 	n.Backend = m.rpc.Backend(n.Network, n.Backend)
 	if n.Key != nil {
-		m.signers = append(m.signers, metrics.Signer{Network: n.Network, Address: crypto.PubkeyToAddress(n.Key.PublicKey), Backend: n.Backend})
+		m.signers = append(m.signers, chainmetrics.Signer{Network: n.Network, Address: crypto.PubkeyToAddress(n.Key.PublicKey), Backend: n.Backend})
 	}
 	return n
 }
@@ -52,7 +53,7 @@ func (m *serviceMetrics) instrumentNetwork(n Network) Network {
 // instrument registers the signer gauges and returns f counting its
 // verifies and settlements.
 func (m *serviceMetrics) instrument(ctx context.Context, f x402.Facilitator) (x402.Facilitator, error) {
-	if err := metrics.RegisterSigners(m.reg, m.signers, 0); err != nil {
+	if err := chainmetrics.RegisterSigners(m.reg, m.signers, 0); err != nil {
 		return nil, err
 	}
 	counted, err := metrics.InstrumentFacilitator(ctx, m.reg, f)

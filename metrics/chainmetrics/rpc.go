@@ -1,4 +1,9 @@
-package metrics
+// Package chainmetrics exports the Prometheus metrics of a go402
+// facilitator's chains: the JSON-RPC calls, errors and latency of its
+// backends by network and method, and its settlement keys' gas balance and
+// nonce lag. It is apart from package metrics so that middleware users do
+// not depend on go-ethereum.
+package chainmetrics
 
 import (
 	"context"
@@ -14,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/go402/go402/evm"
+	"github.com/go402/go402/metrics"
 	"github.com/go402/go402/x402"
 )
 
@@ -30,12 +36,12 @@ type RPC struct {
 func NewRPC(reg prometheus.Registerer) (*RPC, error) {
 	l := []string{"network", "method"}
 	m := &RPC{
-		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "rpc", Name: "calls_total",
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "rpc", Name: "calls_total",
 			Help: "Chain JSON-RPC calls, by network and method."}, l),
-		errs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "rpc", Name: "errors_total",
+		errs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "rpc", Name: "errors_total",
 			Help: "Chain JSON-RPC calls that failed, by network and method."}, l),
-		dur: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Subsystem: "rpc", Name: "duration_seconds",
-			Help: "Chain JSON-RPC call latency, by network and method.", Buckets: latencyBuckets}, l),
+		dur: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: metrics.Namespace, Subsystem: "rpc", Name: "duration_seconds",
+			Help: "Chain JSON-RPC call latency, by network and method.", Buckets: metrics.LatencyBuckets()}, l),
 	}
 	if err := register(reg, m.calls, m.errs, m.dur); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
@@ -150,4 +156,14 @@ type rpcBatch struct {
 func (r *rpcBatch) BatchCallContext(ctx context.Context, elems []rpc.BatchElem) error {
 	_, err := call(r.b, "batch", func() (struct{}, error) { return struct{}{}, r.next.BatchCallContext(ctx, elems) })
 	return err
+}
+
+// register registers cs on reg, stopping at the first error.
+func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }

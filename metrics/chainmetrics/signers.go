@@ -1,4 +1,4 @@
-package metrics
+package chainmetrics
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/go402/go402/metrics"
 	"github.com/go402/go402/x402"
 )
 
@@ -57,8 +58,8 @@ func RegisterSigners(reg prometheus.Registerer, signers []Signer, timeout time.D
 	}
 	l := []string{"network", "signer"}
 	c := &signerCollector{signers: append([]Signer(nil), signers...), timeout: timeout,
-		balance: prometheus.NewDesc(Namespace+"_facilitator_signer_balance_eth", "Native (gas) balance of a settlement key, in ether.", l, nil),
-		lag:     prometheus.NewDesc(Namespace+"_facilitator_signer_nonce_lag", "Pending minus mined nonce of a settlement key.", l, nil),
+		balance: prometheus.NewDesc(metrics.Namespace+"_facilitator_signer_balance_eth", "Native (gas) balance of a settlement key, in ether.", l, nil),
+		lag:     prometheus.NewDesc(metrics.Namespace+"_facilitator_signer_nonce_lag", "Pending minus mined nonce of a settlement key.", l, nil),
 	}
 	if err := reg.Register(c); err != nil {
 		return fmt.Errorf("metrics: %w", err)
