@@ -46,6 +46,10 @@ type Config struct {
 	// Listen is the HTTP listen address, host:port. Key "listen"; default
 	// 127.0.0.1:8402.
 	Listen string
+	// MetricsListen, if set, is a second host:port serving only GET
+	// /metrics (Prometheus), which the gateway serves on Listen too. Key
+	// "metricsListen"; a reload does not move it.
+	MetricsListen string
 	// HealthPath answers 200 to GET and HEAD without payment, as /health
 	// (LivenessPath) does. Deprecated: probe /health (liveness) and /ready
 	// (readiness), which every gateway serves; this alias is kept for
@@ -354,7 +358,7 @@ func Parse(name string, data []byte, env func(string) string) (*Config, error) {
 // are applied (see [yamlconf.EnvName] for the variables' names).
 var envOverrides = yamlconf.Env{
 	Keys: []string{
-		"listen", "healthPath", "logLevel", "logFormat", "payTo", "network", "queue.sqlite",
+		"listen", "metricsListen", "healthPath", "logLevel", "logFormat", "payTo", "network", "queue.sqlite",
 		"queue.postgres", "facilitator.url", "facilitator.apiKeyEnv", "facilitator.embedded.devnet",
 	},
 	Exclusive: [][]string{{"facilitator.url", "facilitator.embedded.devnet"}, {"queue.sqlite", "queue.postgres"}},
@@ -415,6 +419,8 @@ func (c *Config) Set(key, value, source string) error {
 	switch key {
 	case "listen":
 		c.Listen = value
+	case "metricsListen":
+		c.MetricsListen = value
 	case "healthPath":
 		c.HealthPath = value
 	case "logLevel":

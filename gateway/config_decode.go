@@ -17,8 +17,9 @@ import (
 // file paths are made relative to base, the file's directory.
 func (c *Config) schema(base string) yamlconf.Fields {
 	return yamlconf.Fields{
-		"listen":     func(v yamlconf.Value) { v.String(&c.Listen) },
-		"healthPath": func(v yamlconf.Value) { v.String(&c.HealthPath) },
+		"listen":        func(v yamlconf.Value) { v.String(&c.Listen) },
+		"metricsListen": func(v yamlconf.Value) { v.String(&c.MetricsListen) },
+		"healthPath":    func(v yamlconf.Value) { v.String(&c.HealthPath) },
 		"facilitator": func(v yamlconf.Value) {
 			f := &c.Facilitator
 			v.Fields(yamlconf.Fields{

@@ -68,16 +68,24 @@ type validator struct {
 func (v *validator) fail(key, format string, args ...any) { v.Failf(key, format, args...) }
 
 func (v *validator) listen() {
-	host, port, err := net.SplitHostPort(v.c.Listen)
+	v.hostPort("listen", v.c.Listen)
+	if v.c.MetricsListen != "" {
+		v.hostPort("metricsListen", v.c.MetricsListen)
+	}
+}
+
+// hostPort checks the listen address addr of key.
+func (v *validator) hostPort(key, addr string) {
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		v.fail("listen", "must be host:port, such as %s", DefaultListen)
+		v.fail(key, "must be host:port, such as %s", DefaultListen)
 		return
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		v.fail("listen", "the port must be a number from 0 to 65535")
+		v.fail(key, "the port must be a number from 0 to 65535")
 	}
 	if strings.ContainsAny(host, " /") {
-		v.fail("listen", "the host must be an IP address or a host name")
+		v.fail(key, "the host must be an IP address or a host name")
 	}
 }
 

@@ -125,6 +125,8 @@ type Gateway struct {
 	remote    x402.Facilitator // the remote facilitator client (or failover list), kept across reloads
 	remoteKey string           // what remote was built from
 	chans     *channelState    // batch-settlement channels, built once
+
+	metrics *gatewayMetrics // kept across reloads
 }
 
 // state is one loaded configuration: immutable once built.
@@ -147,6 +149,10 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
 	g := &Gateway{deps: deps, log: deps.Logger, transport: deps.Transport, claims: &x402http.Claims{}, responses: &x402http.MemoryResponses{Now: deps.Now}}
 	// Upstream and facilitator errors quote URLs: log them reduced.
 	g.log = redact.Logger(g.log).With("component", "gateway")
+	var err error
+	if g.metrics, err = newGatewayMetrics(); err != nil {
+		return nil, err
+	}
 	if g.transport == nil {
 		if t, ok := http.DefaultTransport.(*http.Transport); ok {
 			g.transport = t.Clone()
@@ -169,6 +175,9 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
 
 // ServeHTTP serves r with the current configuration.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.serveMetrics(w, r) {
+		return
+	}
 	g.cur.Load().handler.ServeHTTP(w, r)
 }
 
@@ -341,7 +350,7 @@ func (g *Gateway) build(ctx context.Context, cfg *Config, old *state) (*state, e
 		} else {
 			// Schemes and the shared claims let the worker end a payer's
 			// unsettled-payment hold when its settlement is done.
-			st.settler, err = x402http.New(x402http.Config{Facilitator: fac, Schemes: schemes, Claims: g.claims, Queue: queue, SettleWorkers: cfg.Queue.Workers, Logger: g.log, Now: g.deps.Now})
+			st.settler, err = x402http.New(x402http.Config{Facilitator: fac, Schemes: schemes, Claims: g.claims, Queue: queue, SettleWorkers: cfg.Queue.Workers, Logger: g.log, Now: g.deps.Now, Metrics: settlerRecorder{g}})
 			if err != nil {
 				return nil, fmt.Errorf("gateway: settlement worker: %w", err)
 			}
@@ -386,6 +395,7 @@ func (g *Gateway) routeHandler(cfg *Config, i int, pat *routepattern.Pattern, fa
 			RateLimiter:    cfg.limiter,
 			TrustedProxies: cfg.RateLimits.trusted(),
 			Logger:         log,
+			Metrics:        g.metrics.recorder(r.Path),
 			Now:            g.deps.Now,
 			// The router has matched the request already: the
 			// middleware charges whatever it is given.

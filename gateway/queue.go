@@ -94,5 +94,6 @@ func (g *Gateway) openQueue(ctx context.Context, cfg *Config) error {
 		return cfg.fieldError(q.field(), "%v", err)
 	}
 	g.queue, g.queuePath = opened, k
+	g.metrics.watchQueue(opened, g.deps.Now, g.log)
 	return nil
 }

@@ -49,6 +49,7 @@ func (m *Middleware) serveAdmitted(w http.ResponseWriter, r *http.Request, next 
 	buf := newBufferedWriter(m.cfg.MaxBufferBytes, w.Header())
 	next.ServeHTTP(buf, r)
 	finished = true
+	m.countPaid(r)
 	if buf.overflow {
 		m.abort(r, pending)
 		m.log.Error("response too large to buffer; not charged", "limit", m.cfg.MaxBufferBytes)
@@ -77,6 +78,7 @@ func (m *Middleware) serveAdmitted(w http.ResponseWriter, r *http.Request, next 
 		m.paymentRequired(w, r, ans, res, string(sr.ErrorReason), sr, pay.Version)
 		return
 	}
+	m.countSettled(routeOf(r), c.freq, sr)
 	buf.copyHeader(w)
 	h := w.Header()
 	m.decorate(h, r)

@@ -278,6 +278,9 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Logger receives logs. If nil, logs are discarded.
 	Logger *slog.Logger
+	// Metrics, if set, counts the 402s answered, the paid requests and the
+	// revenue by route (metrics.NewHTTP implements it). Nil counts nothing.
+	Metrics Recorder
 	// Now returns the current time. If nil, time.Now.
 	Now func() time.Time
 }

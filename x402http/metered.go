@@ -187,6 +187,7 @@ func (m *Middleware) settleUsage(w http.ResponseWriter, r *http.Request, mw *met
 		*out = inFlight
 	}
 	if sr.Success {
+		m.countSettled(routeOf(r), freq, sr)
 		m.log.Info("metered answer settled", "payer", pay.Payer, "used", used, "max", pay.Requirements.Amount, "tx", sr.Transaction)
 	}
 	enc, err := x402.EncodePaymentResponse(sr)

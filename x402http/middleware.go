@@ -207,7 +207,7 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 			m.preflight(w, r)
 			return
 		}
-		m.serve(w, r, route, next)
+		m.serve(w, m.withRoute(r, route), route, next)
 	})
 }
 
@@ -409,6 +409,7 @@ func (m *Middleware) finish(r *http.Request, v *verified, out payOutcome, held b
 		m.claims.unhold(v.payer, v.key)
 	}
 	if out != unused {
+		m.countPaid(r)
 		// The handler ran: the claim stays until the authorization
 		// expires, charged or not. Once settled, only the facilitator
 		// would stand between a copy and a second response, and its

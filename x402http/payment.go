@@ -164,6 +164,7 @@ func requirementsEqual(a, b *x402.PaymentRequirements) bool {
 // its response in PAYMENT-RESPONSE (or X-PAYMENT-RESPONSE for a v1
 // payment).
 func (m *Middleware) paymentRequired(w http.ResponseWriter, r *http.Request, ans *staticAnswer, res *x402.ResourceInfo, msg string, settle *x402.SettleResponse, version int) {
+	m.countPaymentRequired(r)
 	h := w.Header()
 	if enc, err := ans.header(msg, res.URL); err == nil {
 		h.Set(x402.HeaderPaymentRequired, enc)

@@ -64,6 +64,7 @@ func (m *Middleware) settleBeforeServe(w http.ResponseWriter, r *http.Request, n
 	if !sr.Success {
 		return inFlight
 	}
+	m.countSettled(routeOf(r), pay.Request, sr)
 	return settled
 }
 

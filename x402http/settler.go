@@ -225,6 +225,7 @@ func (m *Middleware) settleQueued(ctx context.Context, it QueuedSettlement) {
 		// The payment's claims stay until they expire: the queue's row
 		// keeps refusing copies of it.
 		s.settled.Add(1)
+		m.countSettled(m.routeOfResource(it.Request), it.Request, resp)
 		m.log.Info("queued settlement settled", "payer", resp.Payer, "tx", resp.Transaction)
 	case resp.ErrorReason == x402.ReasonSettlementPending:
 		retry = true

@@ -82,6 +82,10 @@ type Config struct {
 	// Listen is the HTTP listen address, host:port (port 0 picks a free
 	// port). Key "listen".
 	Listen string
+	// MetricsListen, if set, is a separate host:port serving only GET
+	// /metrics (Prometheus); the metrics are on Listen's /metrics too.
+	// Key "metricsListen".
+	MetricsListen string
 	// Database is the ledger. Key "database".
 	Database Database
 	// Auth is the API authentication. Key "auth".
@@ -326,7 +330,7 @@ func Parse(name string, data []byte, env func(string) string) (*Config, error) {
 // are applied (see [yamlconf.EnvName] for the variables' names).
 var envOverrides = yamlconf.Env{
 	Keys: []string{
-		"listen", "database.sqlite", "database.postgres", "auth.apiKeyHashes",
+		"listen", "metricsListen", "database.sqlite", "database.postgres", "auth.apiKeyHashes",
 		"signer.privateKeyEnv", "signer.keystore", "signer.passwordEnv", "signer.passwordFile",
 		"receiverAuthorizer.privateKeyEnv", "instance", "settleTimeout", "reconcileInterval", "shutdownTimeout", "logLevel", "logFormat",
 		"devnet.enabled", "devnet.chainId", "devnet.batch.enabled",
@@ -378,6 +382,8 @@ func (c *Config) set(key, value string) error {
 	switch key {
 	case "listen":
 		c.Listen = value
+	case "metricsListen":
+		c.MetricsListen = value
 	case "database.sqlite":
 		c.Database = Database{SQLite: value}
 	case "database.postgres":

@@ -190,6 +190,7 @@ func TestValidationErrors(t *testing.T) {
 	}{
 		{"listen without port", "listen: localhost\n" + network, nil, "test.yaml:1: listen: must be host:port"},
 		{"listen bad port", "listen: 127.0.0.1:99999\n" + network, nil, "test.yaml:1: listen: the port must be a number from 0 to 65535"},
+		{"metricsListen without port", "metricsListen: localhost\n" + network, nil, "test.yaml:1: metricsListen: must be host:port"},
 		{"two databases", "database:\n  sqlite: a.db\n  postgres: postgres://x@y/z\n" + network, nil, "test.yaml:1: database: set exactly one of sqlite and postgres"},
 		{"sqlite memory", "database:\n  sqlite: \":memory:\"\n" + network, nil, "test.yaml:2: database.sqlite: must be a plain file path"},
 		{"sqlite uri", "database:\n  sqlite: file:x.db?mode=rwc\n" + network, nil, "test.yaml:2: database.sqlite: must be a plain file path"},

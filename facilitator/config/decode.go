@@ -11,7 +11,8 @@ import (
 // schema returns the decoders of the file's keys, filling c.
 func (c *Config) schema() yamlconf.Fields {
 	return yamlconf.Fields{
-		"listen": func(v yamlconf.Value) { v.String(&c.Listen) },
+		"listen":        func(v yamlconf.Value) { v.String(&c.Listen) },
+		"metricsListen": func(v yamlconf.Value) { v.String(&c.MetricsListen) },
 		"database": func(v yamlconf.Value) {
 			v.Fields(yamlconf.Fields{
 				"sqlite":   func(v yamlconf.Value) { v.String(&c.Database.SQLite) },

@@ -39,6 +39,9 @@ func (c *Config) validateInstance(v *yamlconf.Check) {
 func (c *Config) Validate() error {
 	v := yamlconf.NewCheck(&c.origins)
 	c.validateListen(v)
+	if c.MetricsListen != "" {
+		validateHostPort(v, "metricsListen", c.MetricsListen)
+	}
 	c.validateDatabase(v)
 	for i, h := range c.Auth.APIKeyHashes {
 		if b, err := hex.DecodeString(strings.TrimSpace(h)); err != nil || len(b) != 32 {
@@ -80,17 +83,20 @@ func (c *Config) Validate() error {
 	return v.Err()
 }
 
-func (c *Config) validateListen(v *yamlconf.Check) {
-	host, port, err := net.SplitHostPort(c.Listen)
+func (c *Config) validateListen(v *yamlconf.Check) { validateHostPort(v, "listen", c.Listen) }
+
+// validateHostPort checks the listen address addr of key.
+func validateHostPort(v *yamlconf.Check, key, addr string) {
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		v.Failf("listen", "must be host:port, such as 127.0.0.1:4022")
+		v.Failf(key, "must be host:port, such as 127.0.0.1:4022")
 		return
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		v.Failf("listen", "the port must be a number from 0 to 65535")
+		v.Failf(key, "the port must be a number from 0 to 65535")
 	}
 	if strings.ContainsAny(host, " /") {
-		v.Failf("listen", "the host must be an IP address or a host name")
+		v.Failf(key, "the host must be an IP address or a host name")
 	}
 }
 

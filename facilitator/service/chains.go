@@ -102,6 +102,7 @@ func (s *Service) startNetworks(ctx context.Context, deps Deps) ([]networkScheme
 	}
 	schemes := make([]networkSchemes, 0, len(nets))
 	for i, n := range nets {
+		n = s.metrics.instrumentNetwork(n)
 		sch, err := s.newSchemes(ctx, n)
 		if err != nil && configured {
 			err = fmt.Errorf("networks[%d] (%s): %w", i, n.Network, redact.Scrub(err, s.cfg.Networks[i].RPCURLs[0]))

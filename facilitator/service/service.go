@@ -117,6 +117,7 @@ type Service struct {
 	dev     *devnet.Devnet
 	dbDesc  string
 	dbTemp  bool
+	metrics *serviceMetrics
 	store   ledger.Store
 	probes  []netProbe      // what GET /ready checks (see ready.go)
 	ready   *health.Checker // GET /ready
@@ -150,6 +151,9 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *Service, err er
 			err = errors.Join(err, s.cleanup.close())
 		}
 	}()
+	if s.metrics, err = newServiceMetrics(); err != nil {
+		return nil, err
+	}
 	store := deps.Store
 	if store == nil {
 		if store, err = s.openLedger(ctx); err != nil {
@@ -191,12 +195,16 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *Service, err er
 	if err := s.startReconciler(ctx); err != nil {
 		return nil, err
 	}
-	s.handler, err = facilitator.NewHandler(s.fac, facilitator.HandlerConfig{APIKeyHashes: s.cfg.Auth.APIKeyHashes, Logger: s.log})
+	counted, err := s.metrics.instrument(ctx, s.fac)
+	if err != nil {
+		return nil, err
+	}
+	s.handler, err = facilitator.NewHandler(counted, facilitator.HandlerConfig{APIKeyHashes: s.cfg.Auth.APIKeyHashes, Logger: s.log})
 	if err != nil {
 		return nil, err
 	}
 	s.newReadiness()
-	s.handler = s.withReadiness(s.handler)
+	s.handler = s.metrics.withMetrics(s.withReadiness(s.handler))
 	return s, nil
 }
 
@@ -228,7 +236,8 @@ func (s *Service) startReconciler(ctx context.Context) error {
 // Handler serves the facilitator over HTTP: POST /verify, POST /settle
 // (behind the configured API keys), GET /supported, GET /health
 // (liveness) and GET /ready (readiness: the ledger, each network's RPC
-// endpoint and each signer's gas balance; 503 with the failing checks).
+// endpoint and each signer's gas balance; 503 with the failing checks),
+// and GET /metrics (Prometheus, see MetricsHandler).
 func (s *Service) Handler() http.Handler { return s.handler }
 
 // Facilitator is the facilitator itself, for in-process use as an

@@ -407,9 +407,13 @@ type devInfo struct {
 	devnet.Info
 	// Payers is how many accounts, first in Accounts, are funded payers
 	// that the services never use.
-	Payers         int           `json:"payers"`
-	FacilitatorURL string        `json:"facilitatorUrl"`
-	Endpoints      []devEndpoint `json:"endpoints"`
+	Payers         int    `json:"payers"`
+	FacilitatorURL string `json:"facilitatorUrl"`
+	// MetricsURL is the paid API's Prometheus endpoint;
+	// FacilitatorMetricsURL the facilitator's.
+	MetricsURL            string        `json:"metricsUrl"`
+	FacilitatorMetricsURL string        `json:"facilitatorMetricsUrl"`
+	Endpoints             []devEndpoint `json:"endpoints"`
 	// MCP is the MCP endpoint (streamable HTTP) and its paid tools.
 	MCP *devMCP `json:"mcp,omitempty"`
 }
@@ -487,6 +491,7 @@ func runDev(ctx context.Context, e env, args []string) error {
 		{URL: st.apiURL + stackUptoPath, Method: http.MethodGet, Price: stackUptoMax, PayTo: st.seller.Address.Hex(), Scheme: upto.Scheme, Policy: gateway.PolicySettleBeforeServe},
 	}}
 	info.MCP = &devMCP{URL: st.apiURL + stackMCPPath, Tools: st.mcpTools}
+	info.MetricsURL, info.FacilitatorMetricsURL = st.apiURL+"/metrics", st.facURL+"/metrics"
 	runStackClaims(ctx, st.channels, watchedClaimConfig(st), quiet, &cleanup)
 	infoPath, err := devInfoPath(*infoFile)
 	if err != nil {
@@ -498,6 +503,7 @@ func runDev(ctx context.Context, e env, args []string) error {
 	cleanup.add(func() error { return os.Remove(infoPath) })
 	steps.printf("\ndevnet RPC   %s\n", st.devnet.RPCURL())
 	steps.printf("info file    %s (deleted on exit)\n", infoPath)
+	steps.printf("metrics      %s (paid API), %s (facilitator)\n", info.MetricsURL, info.FacilitatorMetricsURL)
 	steps.printf("MCP tools    %s (streamable HTTP): %s\n", info.MCP.URL, mcpToolList(info.MCP.Tools))
 	steps.printf("payers       accounts 0-%d (keys in the info file; these keys are public, DEV ONLY)\n\n", stackPayers-1)
 	steps.printf("try it:\n")

@@ -147,7 +147,12 @@ func startStackAPI(ctx context.Context, st *stack, nc evm.NetworkConfig, steps *
 		return err
 	}
 	seller := st.seller.Address.Hex()
+	reg, rec, err := apiMetrics(queue)
+	if err != nil {
+		return err
+	}
 	mw, err := x402http.New(x402http.Config{
+		Metrics:     rec,
 		Facilitator: observingFacilitator{facClient, steps},
 		Schemes:     schemes,
 		Logger:      quiet,
@@ -172,7 +177,7 @@ func startStackAPI(ctx context.Context, st *stack, nc evm.NetworkConfig, steps *
 	ready := func() []health.Check {
 		return append([]health.Check{health.PingCheck("queue", queue)}, st.facReady()...)
 	}
-	if st.apiURL, err = serveOn(ctx, apiAddr, withProbes(mw.Handler(mux), ready), cleanup); err != nil {
+	if st.apiURL, err = serveOn(ctx, apiAddr, withMetricsPath(withProbes(mw.Handler(mux), ready), reg), cleanup); err != nil {
 		return err
 	}
 	steps.printf("3. paid API   %s  GET /weather $0.001, GET /report $0.05, GET /ticker $0.001 serve-then-settle, GET %s $0.001 batch-settlement, GET %s %s via Permit2, GET %s up to %s upto (payTo %s)\n", st.apiURL, stackChannelPath, stackPermit2Path, stackPermit2Price, stackUptoPath, stackUptoMax, short(seller))

@@ -262,6 +262,8 @@ func TestDevAndPay(t *testing.T) {
 		t.Fatalf("pay output: %q / %q", pout.String(), perr.String())
 	}
 
+	checkDevMetrics(t, di)
+
 	// The payers are neither the payee nor the facilitator's settlement
 	// key (the sender of the settlement).
 	ec, err := ethclient.DialContext(ctx, di.RPCURL)

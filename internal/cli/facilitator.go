@@ -175,6 +175,8 @@ type facilitatorInfo struct {
 	Networks []string     `json:"networks"`
 	Database string       `json:"database"`
 	Devnet   *devnet.Info `json:"devnet"`
+	// MetricsURL is where Prometheus scrapes the facilitator.
+	MetricsURL string `json:"metricsUrl"`
 }
 
 // closers runs clean-up functions in reverse order of registration.
@@ -217,6 +219,13 @@ func serveFacilitator(ctx context.Context, e env, cfg *config.Config, infoFile s
 		log.Warn("no API keys configured: anyone who can reach this address can make the facilitator spend gas", "listen", ln.Addr().String())
 	}
 	info := newFacilitatorInfo(baseURL, svc)
+	metricsURL, stopMetrics, err := serveMetrics(ctx, cfg.MetricsListen, baseURL, svc.MetricsHandler(), log)
+	if err != nil {
+		_ = srv.Close()
+		return err
+	}
+	defer stopMetrics()
+	info.MetricsURL = metricsURL
 	printFacilitator(e.stdout, info, svc, cfg, infoFile)
 	log.Info("facilitator listening", "url", baseURL, "networks", strings.Join(info.Networks, ","), "signer", info.Signer, "database", info.Database)
 	if infoFile != "" {
@@ -283,6 +292,7 @@ func printFacilitator(w io.Writer, info facilitatorInfo, svc *service.Service, c
 	d, dbTemp := svc.Devnet(), svc.TemporaryDatabase()
 	fmt.Fprintf(w, "go402 facilitator is running\n\n")
 	fmt.Fprintf(w, "  URL        %s\n", info.URL)
+	fmt.Fprintf(w, "  Metrics    %s\n", info.MetricsURL)
 	fmt.Fprintf(w, "  Signer     %s", info.Signer)
 	if d != nil {
 		fmt.Fprintf(w, "  (devnet account %d, the last one)", len(d.Accounts())-1)

@@ -182,6 +182,8 @@ func TestFacilitatorDevnet(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	path := filepath.Join(t.TempDir(), "facilitator.json")
+	// The metrics on a separate address too (metricsListen).
+	t.Setenv("GO402_METRICS_LISTEN", "127.0.0.1:0")
 
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
@@ -220,7 +222,8 @@ func TestFacilitatorDevnet(t *testing.T) {
 		t.Errorf("signer %s, want the last devnet account %s", info.Signer, last.Address)
 	}
 	out := stdout.String()
-	for _, want := range []string{info.URL, info.Signer, "eip155:31337", "sqlite ", "batched settlement through Multicall3"} {
+	checkMetricsListen(t, info)
+	for _, want := range []string{info.URL, info.Signer, "eip155:31337", "sqlite ", "batched settlement through Multicall3", info.MetricsURL} {
 		if !strings.Contains(out, want) {
 			t.Errorf("startup output lacks %q:\n%s", want, out)
 		}

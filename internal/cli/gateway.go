@@ -212,12 +212,19 @@ func serveGateway(ctx context.Context, e env, cfg *gateway.Config, opts gatewayO
 		return fmt.Errorf("listen: %w", err)
 	}
 	baseURL := listenURL(ln.Addr())
+	metricsURL, stopMetrics, err := serveMetrics(ctx, cfg.MetricsListen, baseURL, gw.MetricsHandler(), log)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer stopMetrics()
 	// The info file is written before requests are served, and once it
 	// exists the gateway answers at its URL (connections wait in the
 	// listener's backlog meanwhile).
 	var info *gatewayInfo
 	if dev != nil {
 		info = newGatewayInfo(baseURL, cfg, dev)
+		info.MetricsURL = metricsURL
 	}
 	if err := writeGatewayInfoFile(opts.infoFile, info, &cleanup); err != nil {
 		_ = ln.Close()

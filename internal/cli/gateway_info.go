@@ -118,6 +118,8 @@ func payMax(price string) string {
 type gatewayInfo struct {
 	devnet.Info
 	GatewayURL string `json:"gatewayUrl"`
+	// MetricsURL is where Prometheus scrapes the gateway.
+	MetricsURL string `json:"metricsUrl"`
 	// Facilitator describes the embedded facilitator, which has no URL.
 	Facilitator string `json:"facilitator"`
 	// Payers is how many accounts, first in Accounts, the gateway never

@@ -151,6 +151,8 @@ routes:
 	}
 	write(config("$0.001", "$0.25"))
 	infoPath := filepath.Join(t.TempDir(), "gateway.json")
+	// The metrics on a second address too (metricsListen).
+	t.Setenv("GO402_METRICS_LISTEN", "127.0.0.1:0")
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -185,6 +187,7 @@ routes:
 		!strings.Contains(info.Facilitator, signer.Address.Hex()) {
 		t.Errorf("info file: %+v", info)
 	}
+	checkGatewayMetricsListen(t, info)
 	for i, a := range info.Accounts {
 		want, _ := devnet.DevAccount(i)
 		if a.Address != want.Address.Hex() || a.PrivateKey != hexKey(want) {
