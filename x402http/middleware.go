@@ -366,6 +366,13 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compil
 	if !ok {
 		return
 	}
+	m.servePaid(w, r, next, route, v, ans, res)
+}
+
+// servePaid serves a verified payment: the payer limit, the durable claim,
+// the payer's unsettled hold, then the handler under the route's
+// settlement policy (or metered).
+func (m *Middleware) servePaid(w http.ResponseWriter, r *http.Request, next http.Handler, route *compiledRoute, v verified, ans *staticAnswer, res *x402.ResourceInfo) {
 	pay := v.pay
 	if m.limitPayer(w, route, cmp.Or(pay.Payer, v.payer)) {
 		// Refused before it is used: released, as a refused payment is.
