@@ -44,7 +44,7 @@ func NewRPC(reg prometheus.Registerer) (*RPC, error) {
 			Help: "Chain JSON-RPC call latency, by network and method.", Buckets: metrics.LatencyBuckets()}, l),
 	}
 	if err := register(reg, m.calls, m.errs, m.dur); err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
+		return nil, fmt.Errorf("metrics/chainmetrics: %w", err)
 	}
 	return m, nil
 }
@@ -128,7 +128,7 @@ func (b *rpcBackend) TransactionByHash(ctx context.Context, h common.Hash) (*typ
 func (b *rpcBackend) BalanceAt(ctx context.Context, a common.Address, n *big.Int) (*big.Int, error) {
 	r, ok := b.ChainBackend.(balanceReader)
 	if !ok {
-		return nil, errors.New("metrics: the backend cannot read balances")
+		return nil, errors.New("metrics/chainmetrics: the backend cannot read balances")
 	}
 	return call(b, "eth_getBalance", func() (*big.Int, error) { return r.BalanceAt(ctx, a, n) })
 }
@@ -137,7 +137,7 @@ func (b *rpcBackend) BalanceAt(ctx context.Context, a common.Address, n *big.Int
 func (b *rpcBackend) NonceAt(ctx context.Context, a common.Address, n *big.Int) (uint64, error) {
 	r, ok := b.ChainBackend.(nonceReader)
 	if !ok {
-		return 0, errors.New("metrics: the backend cannot read nonces")
+		return 0, errors.New("metrics/chainmetrics: the backend cannot read nonces")
 	}
 	return call(b, "eth_getTransactionCount", func() (uint64, error) { return r.NonceAt(ctx, a, n) })
 }

@@ -62,7 +62,7 @@ func RegisterSigners(reg prometheus.Registerer, signers []Signer, timeout time.D
 		lag:     prometheus.NewDesc(metrics.Namespace+"_facilitator_signer_nonce_lag", "Pending minus mined nonce of a settlement key.", l, nil),
 	}
 	if err := reg.Register(c); err != nil {
-		return fmt.Errorf("metrics: %w", err)
+		return fmt.Errorf("metrics/chainmetrics: %w", err)
 	}
 	return nil
 }
