@@ -411,9 +411,12 @@ type devInfo struct {
 	FacilitatorURL string `json:"facilitatorUrl"`
 	// MetricsURL is the paid API's Prometheus endpoint;
 	// FacilitatorMetricsURL the facilitator's.
-	MetricsURL            string        `json:"metricsUrl"`
-	FacilitatorMetricsURL string        `json:"facilitatorMetricsUrl"`
-	Endpoints             []devEndpoint `json:"endpoints"`
+	MetricsURL            string `json:"metricsUrl"`
+	FacilitatorMetricsURL string `json:"facilitatorMetricsUrl"`
+	// ReadyURL is the paid API's readiness probe (its queue and the
+	// facilitator's ledger, RPC and signer gas checks).
+	ReadyURL  string        `json:"readyUrl"`
+	Endpoints []devEndpoint `json:"endpoints"`
 	// MCP is the MCP endpoint (streamable HTTP) and its paid tools.
 	MCP *devMCP `json:"mcp,omitempty"`
 }
@@ -492,6 +495,7 @@ func runDev(ctx context.Context, e env, args []string) error {
 	}}
 	info.MCP = &devMCP{URL: st.apiURL + stackMCPPath, Tools: st.mcpTools}
 	info.MetricsURL, info.FacilitatorMetricsURL = st.apiURL+"/metrics", st.facURL+"/metrics"
+	info.ReadyURL = st.apiURL + "/ready"
 	runStackClaims(ctx, st.channels, watchedClaimConfig(st), quiet, &cleanup)
 	infoPath, err := devInfoPath(*infoFile)
 	if err != nil {
@@ -504,6 +508,7 @@ func runDev(ctx context.Context, e env, args []string) error {
 	steps.printf("\ndevnet RPC   %s\n", st.devnet.RPCURL())
 	steps.printf("info file    %s (deleted on exit)\n", infoPath)
 	steps.printf("metrics      %s (paid API), %s (facilitator)\n", info.MetricsURL, info.FacilitatorMetricsURL)
+	steps.printf("ready        %s\n", info.ReadyURL)
 	steps.printf("MCP tools    %s (streamable HTTP): %s\n", info.MCP.URL, mcpToolList(info.MCP.Tools))
 	steps.printf("payers       accounts 0-%d (keys in the info file; these keys are public, DEV ONLY)\n\n", stackPayers-1)
 	steps.printf("try it:\n")

@@ -222,7 +222,7 @@ func TestDevAndPay(t *testing.T) {
 	if err := json.Unmarshal(raw, &fields); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"rpcUrl", "chainId", "network", "token", "accounts", "facilitatorUrl", "endpoints", "payers"} {
+	for _, k := range []string{"rpcUrl", "chainId", "network", "token", "accounts", "facilitatorUrl", "endpoints", "payers", "readyUrl"} {
 		if _, ok := fields[k]; !ok {
 			t.Errorf("info file lacks %q: %s", k, raw)
 		}
@@ -236,6 +236,9 @@ func TestDevAndPay(t *testing.T) {
 	// The facilitator and the paid API answer the probes: liveness, and
 	// readiness with their checks.
 	apiBase := url[:strings.Index(url[len("http://"):], "/")+len("http://")]
+	if di.ReadyURL != apiBase+"/ready" {
+		t.Errorf("info file: readyUrl %q, want %s/ready", di.ReadyURL, apiBase)
+	}
 	for base, checks := range map[string]string{di.FacilitatorURL: "ledger,rpc eip155:31337,gas eip155:31337", apiBase: "queue,ledger,rpc eip155:31337,gas eip155:31337"} {
 		var rep health.Report
 		if status, err := call(ctx, http.MethodGet, base+"/health", nil, nil); err != nil || status != http.StatusOK {
