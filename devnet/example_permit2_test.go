@@ -7,7 +7,7 @@ import (
 	"github.com/ethereum/go-ethereum/common/math"
 
 	"github.com/go402/go402/devnet"
-	"github.com/go402/go402/evm"
+	"github.com/go402/go402/evm/permit2"
 )
 
 // The devnet's Permit2 test token has no EIP-3009: a payer approves Permit2
@@ -29,7 +29,7 @@ func ExampleDevnet_PermitToken() {
 		fmt.Println(err)
 		return
 	}
-	code, err := d.Client().CodeAt(ctx, evm.ExactPermit2ProxyAddress(), nil)
+	code, err := d.Client().CodeAt(ctx, permit2.ExactProxy(), nil)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go402/go402/contracts"
 	"github.com/go402/go402/evm"
+	"github.com/go402/go402/evm/permit2"
 )
 
 // The devnet's Permit2 test token (see [Devnet.PermitToken]): a plain ERC-20
@@ -37,9 +38,9 @@ const permitTokenNonce = 1
 // contracts.
 func permit2Alloc() types.GenesisAlloc {
 	return types.GenesisAlloc{
-		evm.Permit2Address():           {Nonce: 1, Code: contracts.Permit2RuntimeBytecode(), Balance: new(big.Int)},
-		evm.ExactPermit2ProxyAddress(): {Nonce: 1, Code: contracts.ExactPermit2ProxyRuntimeBytecode(), Balance: new(big.Int)},
-		evm.UptoPermit2ProxyAddress():  {Nonce: 1, Code: contracts.UptoPermit2ProxyRuntimeBytecode(), Balance: new(big.Int)},
+		permit2.Address():    {Nonce: 1, Code: contracts.Permit2RuntimeBytecode(), Balance: new(big.Int)},
+		permit2.ExactProxy(): {Nonce: 1, Code: contracts.ExactPermit2ProxyRuntimeBytecode(), Balance: new(big.Int)},
+		permit2.UptoProxy():  {Nonce: 1, Code: contracts.UptoPermit2ProxyRuntimeBytecode(), Balance: new(big.Int)},
 	}
 }
 
@@ -128,7 +129,7 @@ func (d *Devnet) ApprovePermit2(ctx context.Context, owner Account, token common
 	if owner.PrivateKey == nil {
 		return errors.New("devnet: approve Permit2: owner has no private key")
 	}
-	data, err := d.tokenABI.Pack("approve", evm.Permit2Address(), amount)
+	data, err := d.tokenABI.Pack("approve", permit2.Address(), amount)
 	if err != nil {
 		return fmt.Errorf("devnet: pack approve: %w", err)
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/go402/go402/contracts"
 	"github.com/go402/go402/devnet"
-	"github.com/go402/go402/evm"
+	"github.com/go402/go402/evm/permit2"
 )
 
 var (
@@ -108,7 +108,7 @@ func newP2Env(t *testing.T) *p2Env {
 	return &p2Env{
 		t: t, d: d, token: d.PermitToken().Address,
 		payer: a[0], payee: a[1], facilitator: a[2], other: a[3],
-		permit2: evm.Permit2Address(), exactProxy: evm.ExactPermit2ProxyAddress(), upto: evm.UptoPermit2ProxyAddress(),
+		permit2: permit2.Address(), exactProxy: permit2.ExactProxy(), upto: permit2.UptoProxy(),
 	}
 }
 

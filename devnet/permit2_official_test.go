@@ -17,7 +17,7 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/go402/go402/evm"
+	"github.com/go402/go402/evm/permit2"
 )
 
 // TestPermit2ProxiesAgainstOfficial checks go402's x402 Permit2 proxies
@@ -79,9 +79,9 @@ func TestPermit2ProxiesAgainstOfficial(t *testing.T) {
 	if out.Address != e.payer.Address {
 		t.Fatalf("viem derives %s from the payer key, want %s", out.Address, e.payer.Address)
 	}
-	if out.Permit2 != evm.Permit2Address() || out.ExactProxy != evm.ExactPermit2ProxyAddress() || out.UptoProxy != evm.UptoPermit2ProxyAddress() {
+	if out.Permit2 != permit2.Address() || out.ExactProxy != permit2.ExactProxy() || out.UptoProxy != permit2.UptoProxy() {
 		t.Errorf("official addresses Permit2 %s, exact %s, upto %s; go402's %s, %s, %s", out.Permit2, out.ExactProxy, out.UptoProxy,
-			evm.Permit2Address(), evm.ExactPermit2ProxyAddress(), evm.UptoPermit2ProxyAddress())
+			permit2.Address(), permit2.ExactProxy(), permit2.UptoProxy())
 	}
 	compareABI(t, "exact", out.ExactABI, exactProxyABI)
 	compareABI(t, "upto", out.UptoABI, uptoProxyABI)

@@ -14,6 +14,7 @@ import (
 	"github.com/go402/go402/contracts"
 	"github.com/go402/go402/devnet"
 	"github.com/go402/go402/evm"
+	"github.com/go402/go402/evm/permit2"
 )
 
 // TestPermit2Views: Permit2's domain separator is the EIP-712 hash of
@@ -38,10 +39,10 @@ func TestPermit2Views(t *testing.T) {
 		typeString string
 		witness    string
 	}{
-		{e.exactProxy, exactProxyABI, evm.ExactPermit2WitnessTypeString, "Witness(address to,uint256 validAfter)"},
-		{e.upto, uptoProxyABI, evm.UptoPermit2WitnessTypeString, "Witness(address to,address facilitator,uint256 validAfter)"},
+		{e.exactProxy, exactProxyABI, permit2.WitnessTypeString(permit2.ExactWitness{}), "Witness(address to,uint256 validAfter)"},
+		{e.upto, uptoProxyABI, permit2.WitnessTypeString(permit2.UptoWitness{}), "Witness(address to,address facilitator,uint256 validAfter)"},
 	} {
-		if got := viewOf(t, e.d, tc.proxy, tc.a, "PERMIT2")[0].(common.Address); got != evm.Permit2Address() {
+		if got := viewOf(t, e.d, tc.proxy, tc.a, "PERMIT2")[0].(common.Address); got != permit2.Address() {
 			t.Errorf("%s: PERMIT2 = %s", tc.proxy, got)
 		}
 		if got := viewOf(t, e.d, tc.proxy, tc.a, "WITNESS_TYPE_STRING")[0].(string); got != tc.typeString {
