@@ -20,17 +20,38 @@ func FuzzParseSettleCalldata(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	owner, nonce, amount, ok := parseSettleCalldata(data)
-	if !ok || owner != p.From || nonce.Int64() != 42 || amount.Int64() != 1858 {
-		f.Fatalf("read back %s %s %s %v", owner.Hex(), nonce, amount, ok)
+	c, ok := parseSettleCalldata(data)
+	if !ok || !c.settles(p) || c.amount.Int64() != 1858 {
+		f.Fatalf("read back %+v %v", c, ok)
+	}
+	// A permit under the same owner and nonce that differs in token,
+	// payee or facilitator is not p's settlement.
+	for _, other := range []Permit{{Token: p.To}, {To: p.Token}, {Facilitator: p.To}} {
+		q := *p
+		if other.Token != (common.Address{}) {
+			q.Token = other.Token
+		}
+		if other.To != (common.Address{}) {
+			q.To = other.To
+		}
+		if other.Facilitator != (common.Address{}) {
+			q.Facilitator = other.Facilitator
+		}
+		d, err := SettleCalldata(&q, big.NewInt(1), make([]byte, 65))
+		if err != nil {
+			f.Fatal(err)
+		}
+		if c, ok := parseSettleCalldata(d); !ok || c.settles(p) {
+			f.Fatalf("a settlement of %+v counts as p's", q)
+		}
 	}
 	f.Add(data)
 	f.Add(data[:100])
 	f.Add(append(selSettleWithPermit[:], data[4:]...))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		owner, nonce, amount, ok := parseSettleCalldata(b)
-		if ok && (nonce == nil || amount == nil || owner == (common.Address{}) && len(b) < 4) {
+		c, ok := parseSettleCalldata(b)
+		if ok && (c.nonce == nil || c.amount == nil || len(b) < 4) {
 			t.Fatalf("ok with a partial result for %x", b)
 		}
 	})

@@ -333,9 +333,9 @@ func (c *Client) SettledAmount(ctx context.Context, req x402.PaymentRequirements
 	if err != nil {
 		return x402.Amount{}, fmt.Errorf("evm/upto: transaction %s: %w", tx, err)
 	}
-	owner, nonce, amount, ok := parseSettleCalldata(t.Data())
-	if t.To() == nil || *t.To() != ProxyAddress() || !ok || owner != d.Permit.From || nonce.Cmp(d.Permit.Nonce) != 0 || amount.Cmp(d.Permit.Amount) > 0 {
+	call, ok := parseSettleCalldata(t.Data())
+	if t.To() == nil || *t.To() != ProxyAddress() || !ok || !call.settles(&d.Permit) || call.amount.Cmp(d.Permit.Amount) > 0 {
 		return x402.Amount{}, fmt.Errorf("evm/upto: transaction %s is not the settlement of this payment", tx)
 	}
-	return x402.AmountFromBig(amount)
+	return x402.AmountFromBig(call.amount)
 }

@@ -34,27 +34,50 @@ func settleCalldata(p *Permit, amount *big.Int, sig []byte, sponsor *permit2.Gas
 	return permit2.PackSettle(&permit2.Settlement{Owner: p.From, Permit: p.Message(), Signature: sig, Amount: amount, Sponsor: sponsor})
 }
 
-// parseSettleCalldata reads the owner, nonce and amount of a settle or
-// settleWithPermit call (ok false if data is neither).
-func parseSettleCalldata(data []byte) (owner common.Address, nonce, amount *big.Int, ok bool) {
+// settleCall is what a settle or settleWithPermit call names: the signed
+// permit's owner, token, nonce, witness payee and witness facilitator, and
+// the amount transferred.
+type settleCall struct {
+	owner, token, to, facilitator common.Address
+	nonce, amount                 *big.Int
+}
+
+// settles reports whether c settles pm itself: the same owner and nonce
+// and the same token, payee and facilitator. Owner and nonce alone are not
+// enough: a payer can sign a second permit under the nonce (another token,
+// payee or facilitator) and settle it first; that transaction is not the
+// payment pm authorized.
+func (c *settleCall) settles(pm *Permit) bool {
+	return c.owner == pm.From && c.nonce.Cmp(pm.Nonce) == 0 && c.token == pm.Token && c.to == pm.To && c.facilitator == pm.Facilitator
+}
+
+// parseSettleCalldata reads a settle or settleWithPermit call (ok false if
+// data is neither).
+func parseSettleCalldata(data []byte) (c settleCall, ok bool) {
 	if len(data) < 4 {
-		return common.Address{}, nil, nil, false
+		return c, false
 	}
 	w := data[4:]
 	switch [4]byte(data[:4]) {
 	case selSettle:
 	case selSettleWithPermit:
 		if len(w) < 5*32 {
-			return common.Address{}, nil, nil, false
+			return c, false
 		}
 		w = w[5*32:] // the EIP-2612 permit (value, deadline, r, s, v) comes first
 	default:
-		return common.Address{}, nil, nil, false
+		return c, false
 	}
 	if len(w) < 11*32 {
-		return common.Address{}, nil, nil, false
+		return c, false
 	}
-	return common.BytesToAddress(w[160:192]), new(big.Int).SetBytes(w[64:96]), new(big.Int).SetBytes(w[128:160]), true
+	// permit{permitted{token, amount}, nonce, deadline}, amount, owner,
+	// witness{to, facilitator, validAfter}, signature.
+	return settleCall{
+		token: common.BytesToAddress(w[0:32]), nonce: new(big.Int).SetBytes(w[64:96]),
+		amount: new(big.Int).SetBytes(w[128:160]), owner: common.BytesToAddress(w[160:192]),
+		to: common.BytesToAddress(w[192:224]), facilitator: common.BytesToAddress(w[224:256]),
+	}, true
 }
 
 func packAddresses(sel [4]byte, addrs ...common.Address) []byte {

@@ -98,7 +98,7 @@ func success(resp *x402.SettleResponse, h common.Hash, amount *big.Int) *x402.Se
 }
 
 // settledBy returns the amount transferred if the (successful) transaction
-// h called the proxy's settle for pm's payer and nonce, else nil.
+// h called the proxy's settle of pm (see [settleCall.settles]), else nil.
 func (f *Facilitator) settledBy(ctx context.Context, h common.Hash, pm *Permit) (*big.Int, error) {
 	t, _, err := f.cfg.Backend.TransactionByHash(ctx, h)
 	if err != nil {
@@ -107,11 +107,11 @@ func (f *Facilitator) settledBy(ctx context.Context, h common.Hash, pm *Permit) 
 	if t.To() == nil || *t.To() != ProxyAddress() {
 		return nil, nil
 	}
-	owner, nonce, amount, ok := parseSettleCalldata(t.Data())
-	if !ok || owner != pm.From || nonce.Cmp(pm.Nonce) != 0 {
+	c, ok := parseSettleCalldata(t.Data())
+	if !ok || !c.settles(pm) {
 		return nil, nil
 	}
-	return amount, nil
+	return c.amount, nil
 }
 
 // findSettlement looks through the proxy's Settled events of the recent
