@@ -352,10 +352,9 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route *compil
 		m.serveAdmitted(w, r, next, route, a, &cands[0], ans, res)
 		return
 	}
-	if _, metered := cands[0].srv.(x402.MeteredScheme); (route.Policy == ServeThenSettle || metered) && !m.settleable(cands[0].id.Expires) {
+	if route.Policy == ServeThenSettle && !m.settleable(cands[0].id.Expires) {
 		// Refused before it is verified, so that the facilitator holds
-		// nothing for it: it could not be settled after serving (a metered
-		// answer, like a serve-then-settle one, settles after the handler).
+		// nothing for it: the queue could not settle it after serving.
 		m.log.Info("payment expires too soon to be settled after serving; refusing", "expires", cands[0].id.Expires)
 		m.paymentRequired(w, r, ans, res, "payment expires too soon to be settled", nil, cands[0].freq.X402Version)
 		return
