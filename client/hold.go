@@ -167,8 +167,11 @@ func (c *Client) conclude(req *http.Request, resp *http.Response, delivered bool
 	if sr == nil {
 		sr = res.channelSR
 	}
+	// A receipt declared as a trailer comes after the body: the server
+	// settles after streaming it, whatever its status.
+	trailer := false
 	if sr == nil && resp.StatusCode != http.StatusPaymentRequired {
-		receiptFromTrailer(resp, receipt)
+		trailer = receiptFromTrailer(resp, receipt)
 	}
 	receipt.Settlement = sr
 	if sr != nil && sr.Payer != "" {
@@ -207,7 +210,7 @@ func (c *Client) conclude(req *http.Request, resp *http.Response, delivered bool
 		res.unresolved(ctx)
 	case sr != nil && sr.Success:
 		res.spentCharged(ctx, sr)
-	case sr != nil && !pending, sr == nil && !delivered && mayNotCharge(resp.StatusCode):
+	case sr != nil && !pending, sr == nil && !delivered && !trailer && mayNotCharge(resp.StatusCode):
 		// The server reports that the settlement failed, or answers with
 		// an error without a settlement (x402 servers settle only
 		// successful answers): believed if the chain agrees.

@@ -48,17 +48,17 @@ func ReceiptFromResponse(resp *http.Response) (*Receipt, bool) {
 // a server sends as a PAYMENT-RESPONSE trailer (metered "upto" routes of
 // x402http do), to fill receipt.Settlement once the body was read to its
 // end: a trailer is known only then.
-func receiptFromTrailer(resp *http.Response, receipt *Receipt) {
-	declared := false
+func receiptFromTrailer(resp *http.Response, receipt *Receipt) (declared bool) {
 	for _, name := range []string{x402.HeaderPaymentResponse, x402.HeaderXPaymentResponse} {
 		if _, ok := resp.Trailer[http.CanonicalHeaderKey(name)]; ok {
 			declared = true
 		}
 	}
 	if !declared || resp.Body == nil {
-		return
+		return declared
 	}
 	resp.Body = &trailerBody{ReadCloser: resp.Body, resp: resp, receipt: receipt}
+	return true
 }
 
 // trailerBody reads the receipt from the trailers at the body's end.
